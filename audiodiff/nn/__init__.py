@@ -1,0 +1,1 @@
+"""Torch modules. Nothing here parses config: constructors take typed arguments."""
