@@ -1,0 +1,231 @@
+"""The closed table of diagnostic codes: `AD` + 3 digits, a kebab-case name, a default severity, a summary.
+
+Hundreds group the stage that finds the problem:
+
+  AD0xx  reading the file (syntax, limits, encodings)        AD5xx  training and demo settings
+  AD1xx  schema (unknown keys, types, tags, versions)         AD6xx  graph contracts (widths, lengths)
+  AD2xx  conditioning and routing                             AD7xx  lint-only advice
+  AD3xx  backbone geometry                                    AD8xx  runtime: data, checkpoints, faults
+  AD4xx  pretransform and autoencoder geometry                AD9xx  schema versions and migration
+
+Codes are never renumbered or reused: tools and suppression lists depend on them. `docs/codes.md` documents each
+one with a minimal failing config and the fix; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DOCS_URL = "https://github.com/audiodiff/audiodiff/blob/main/docs/codes.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    id: str
+    name: str
+    severity: str  # "error" | "warning" | "info"
+    summary: str
+
+    @property
+    def docs_url(self) -> str:
+        return f"{DOCS_URL}#{self.id.lower()}"
+
+    def __str__(self) -> str:
+        return self.id
+
+
+CODES: dict[str, Code] = {}
+_BY_NAME: dict[str, Code] = {}
+
+
+def _code(id: str, name: str, severity: str, summary: str) -> Code:
+    if id in CODES or name in _BY_NAME:
+        raise RuntimeError(f"diagnostic code {id} / {name} defined twice")
+    code = Code(id, name, severity, summary)
+    CODES[id] = code
+    _BY_NAME[name] = code
+    return code
+
+
+def code_by_name(name: str) -> Code:
+    return _BY_NAME[name]
+
+
+E, W, I = "error", "warning", "info"
+
+# --- AD0xx: reading the file ------------------------------------------------------------------------------------
+FILE_NOT_FOUND = _code("AD001", "file-not-found", E, "the file does not exist or is not a regular file")
+UNREADABLE_FILE = _code("AD002", "unreadable-file", E, "the file could not be read")
+UNSUPPORTED_FILE_TYPE = _code("AD003", "unsupported-file-type", E, "only .json, .yaml and .yml files are read")
+FILE_TOO_LARGE = _code("AD004", "file-too-large", E, "the file is larger than the size limit")
+NOT_UTF8 = _code("AD005", "not-utf8", E, "the file is not valid UTF-8 text")
+JSON_SYNTAX = _code("AD006", "json-syntax-error", E, "the file is not valid JSON")
+YAML_SYNTAX = _code("AD007", "yaml-syntax-error", E, "the file is not valid YAML")
+DUPLICATE_KEY = _code("AD008", "duplicate-key", E, "a key appears twice in one object; only one value can win")
+NON_FINITE_NUMBER = _code("AD009", "non-finite-number", E, "NaN and infinite numbers are not valid config values")
+TOP_LEVEL_NOT_OBJECT = _code("AD010", "top-level-not-object", E, "a config file must hold one object at the top")
+NESTING_TOO_DEEP = _code("AD011", "nesting-too-deep", E, "the document nests deeper than the limit")
+YAML_ALIAS_BOMB = _code("AD012", "yaml-alias-bomb", E, "YAML aliases expand into a document larger than the limit")
+YAML_UNSAFE_TAG = _code("AD013", "yaml-unsafe-tag", E, "YAML tags that construct objects are not allowed")
+UNKNOWN_DOCUMENT_KIND = _code(
+    "AD014", "unknown-document-kind", E, "the document has neither a `model_type` nor a `dataset_type` key"
+)
+EMPTY_DOCUMENT = _code("AD015", "empty-document", E, "the file holds no document")
+MULTIPLE_DOCUMENTS = _code("AD016", "multiple-documents", E, "a YAML file must hold exactly one document")
+REFERENCED_FILE_MISSING = _code(
+    "AD020", "referenced-file-missing", W, "a file path in the config does not exist on this machine"
+)
+
+# --- AD1xx: schema -----------------------------------------------------------------------------------------------
+UNKNOWN_KEY = _code("AD101", "unknown-key", E, "a key that this section does not have; it would be ignored or crash")
+MISSING_KEY = _code("AD102", "missing-key", E, "a required key is absent")
+WRONG_TYPE = _code("AD103", "wrong-type", E, "the value has the wrong type")
+OUT_OF_RANGE = _code("AD104", "value-out-of-range", E, "the value is outside the allowed range")
+UNKNOWN_TYPE_TAG = _code("AD105", "unknown-type-tag", E, "the `type` names nothing audiodiff knows")
+INVALID_VALUE = _code("AD106", "invalid-value", E, "the value is not one of the allowed values")
+UNSUPPORTED_MODEL_TYPE = _code("AD107", "unsupported-model-type", E, "this `model_type` is not supported")
+UNKNOWN_SCHEMA_VERSION = _code("AD108", "unknown-schema-version", E, "the `schema_version` is not a known version")
+INVALID_LENGTH = _code("AD109", "invalid-length", E, "the list has the wrong number of elements")
+
+# --- AD2xx: conditioning and routing -----------------------------------------------------------------------------
+UNKNOWN_CONDITIONER_ID = _code("AD201", "unknown-conditioner-id", E, "a routing list names an undeclared conditioner")
+DUPLICATE_CONDITIONER_ID = _code("AD202", "duplicate-conditioner-id", E, "two conditioners share one id")
+MISSING_CONDITIONING = _code(
+    "AD203", "missing-conditioning", E, "the model routes conditioning but declares no `model.conditioning`"
+)
+PREPEND_REQUIRES_DIT = _code("AD204", "prepend-requires-dit", E, "prepend conditioning is consumed by `dit` only")
+EMPTY_NUMBER_RANGE = _code("AD205", "empty-number-range", E, "`min_val` must be smaller than `max_val`")
+UNKNOWN_T5_MODEL = _code("AD206", "unknown-t5-model", E, "the T5 model name is not one of the known encoders")
+INPAINT_ID_MISPLACED = _code(
+    "AD207", "inpaint-id-misplaced", E, "the inpainting ids may only be routed through `input_concat_ids`"
+)
+INPAINT_NEEDS_SETTINGS = _code(
+    "AD208", "inpaint-needs-settings", E, "inpainting ids need `diffusion_cond_inpaint` and `training.inpainting`"
+)
+PRE_ENCODED_KEY_ROUTE = _code(
+    "AD209", "pre-encoded-key-route", E, "`pre_encoded_keys` have no mask and cannot feed cross-attention or prepend"
+)
+SEQUENCE_CONDITIONER_ROUTE = _code(
+    "AD210", "sequence-conditioner-route", E, "this conditioner's output cannot feed that route"
+)
+MODEL_PRETRANSFORM_REQUIRED = _code(
+    "AD211", "model-pretransform-required", E, "`use_model_pretransform` needs a `model.pretransform`"
+)
+CFG_UNET_NEEDS_CROSS_ATTENTION = _code(
+    "AD212", "cfg-unet-needs-cross-attention", E, "`adp_cfg_1d` needs at least one cross-attention conditioner"
+)
+CONDITIONING_IGNORED = _code("AD213", "conditioning-ignored", W, "the backbone ignores this route")
+CONDITIONER_NEEDS_CONFIG = _code("AD214", "conditioner-needs-setting", E, "the conditioner lacks a setting it needs")
+
+# --- AD3xx: backbone geometry ------------------------------------------------------------------------------------
+BACKBONE_NOT_ALLOWED = _code("AD301", "backbone-not-allowed", E, "this backbone type cannot serve this model type")
+HEADS_DO_NOT_DIVIDE = _code("AD302", "heads-do-not-divide-width", E, "`embed_dim` must be a multiple of `num_heads`")
+HEAD_WIDTH_TOO_SMALL = _code(
+    "AD303", "head-width-too-small", E, "with rotary positions the head width must be at least 32"
+)
+GROUPED_KV_MISMATCH = _code(
+    "AD304", "grouped-kv-mismatch", E, "unprojected cross-attention context does not split into whole K/V heads"
+)
+IO_CHANNELS_MISMATCH = _code("AD305", "io-channels-mismatch", E, "the channel counts of two stages disagree")
+LENGTH_NOT_DIVISIBLE = _code(
+    "AD306", "length-not-divisible", E, "`sample_size` must divide into whole latents, patches and U-Net levels"
+)
+UNET_GEOMETRY = _code("AD307", "unet-geometry", E, "the U-Net lists or group counts do not fit together")
+OBJECTIVE_IN_CONFIG = _code(
+    "AD309", "objective-inside-config", E, "`diffusion_objective` belongs beside `config`, not inside it"
+)
+TRANSFORMER_TYPE_DEFAULT = _code(
+    "AD310", "transformer-type-default-changed", W, "an omitted `transformer_type` meant `x-transformers` before 0.0.19"
+)
+TIMESTEP_INPUT_CONCAT = _code(
+    "AD311", "timestep-input-concat-broken", E, "`timestep_cond_type: input_concat` needs a matching embed width"
+)
+GLOBAL_PROJECTION_WIDTH = _code(
+    "AD312", "global-projection-width", E, "`project_global_cond: false` needs `global_cond_dim == embed_dim`"
+)
+POSITION_BUDGET = _code("AD313", "position-budget", E, "more tokens than the absolute position table holds")
+DISTRIBUTION_SHIFT_RANGE = _code(
+    "AD315", "distribution-shift-range", E, "`min_length` and `max_length` of the shift must differ"
+)
+ATTENTION_SETTINGS_MISSING = _code(
+    "AD316", "attention-settings-missing", E, "U-Net attention needs heads or head features and a multiplier"
+)
+CAUSAL_ATTENTION = _code("AD317", "causal-attention", W, "`causal: true` makes diffusion self-attention causal")
+
+# --- AD4xx: pretransform and autoencoder ---------------------------------------------------------------------------
+STRIDE_PRODUCT_MISMATCH = _code(
+    "AD401", "stride-product-mismatch", E, "`downsampling_ratio` differs from the encoder's stride product"
+)
+LATENT_DIM_MISMATCH = _code("AD402", "latent-dim-mismatch", E, "the latent widths of encoder, bottleneck, decoder disagree")
+VAE_ODD_WIDTH = _code("AD403", "vae-odd-width", E, "a VAE-style bottleneck needs an even encoder output width")
+AUTOENCODER_CHANNELS = _code(
+    "AD404", "autoencoder-channels-mismatch", E, "the autoencoder's `io_channels` disagree with its encoder or decoder"
+)
+AUDIO_CHANNELS_MISMATCH = _code(
+    "AD405", "audio-channels-mismatch", E, "`audio_channels` disagrees with what the first stage consumes"
+)
+CHUNK_TOO_SHORT = _code("AD406", "chunk-too-short", W, "chunked encoding needs at least one whole chunk of audio")
+PRETRANSFORM_UNUSABLE = _code("AD407", "pretransform-unusable", E, "this pretransform cannot serve a diffusion model")
+PATCHED_OVERSAMPLING = _code(
+    "AD408", "patched-oversampling", W, "`oversampling` > 1 changes the latent length that `downsampling_ratio` reports"
+)
+BOTTLENECK_CONFIG_REQUIRED = _code(
+    "AD411", "bottleneck-setting-required", E, "this bottleneck needs settings that are absent"
+)
+SOFT_CLIP_LOCATION = _code("AD412", "soft-clip-location", E, "`soft_clip` is read from `model.decoder`")
+
+# --- AD5xx: training and demos -----------------------------------------------------------------------------------
+DEMO_COUNT_MISMATCH = _code("AD501", "demo-count-mismatch", E, "`len(demo_cond)` must equal `num_demos`")
+DEMO_COND_MISSING_ID = _code("AD502", "demo-cond-missing-id", E, "a demo entry lacks a conditioner id")
+DEMO_CFG_SCALES_EMPTY = _code("AD503", "demo-cfg-scales-empty", E, "`demo_cfg_scales` needs at least one scale")
+NO_OPTIMIZER = _code("AD504", "no-optimizer", E, "neither `learning_rate` nor `optimizer_configs` is given")
+OPTIMIZER_GROUP = _code("AD505", "optimizer-group", E, "`optimizer_configs` lacks the group this model trains")
+LOSS_CONFIGS_IGNORED = _code("AD507", "loss-configs-ignored", W, "`loss_configs` has no effect on diffusion models")
+LEARNING_RATE_OVERRIDDEN = _code(
+    "AD508", "learning-rate-overridden", W, "`optimizer_configs` overrides `learning_rate`"
+)
+MASK_PADDING_UNET = _code("AD510", "mask-padding-unet", E, "`mask_padding` works with `dit` backbones only")
+DEMO_COND_UNKNOWN_KEY = _code("AD512", "demo-cond-unknown-key", W, "a demo entry has a key no conditioner reads")
+SETTING_IGNORED = _code("AD513", "setting-ignored", W, "this model type ignores the setting")
+DATASET_MODEL_MISMATCH = _code(
+    "AD520", "dataset-model-mismatch", E, "the dataset config and the model config disagree"
+)
+
+# --- AD6xx: graph contracts --------------------------------------------------------------------------------------
+CROSS_ATTENTION_WIDTH = _code(
+    "AD601", "cross-attention-width", E, "cross-attention token widths disagree with the backbone"
+)
+GLOBAL_WIDTH = _code("AD602", "global-width", E, "summed global conditioning width disagrees with the backbone")
+PREPEND_WIDTH = _code("AD603", "prepend-width", E, "prepend token width disagrees with the backbone")
+INPUT_CONCAT_WIDTH = _code("AD604", "input-concat-width", E, "input-concat channels disagree with the backbone")
+LATENT_WIDTH = _code("AD605", "latent-width", E, "the backbone's channels disagree with the latent width")
+TOKEN_BUDGET = _code("AD607", "token-budget", E, "more cross-attention tokens than the null-embedding table holds")
+GLOBAL_NOT_VECTOR = _code("AD608", "global-not-vector", E, "a global conditioner must give one vector per item")
+UNUSED_WIDTH = _code("AD609", "unused-width", W, "the backbone reserves a route that nothing feeds")
+NOT_BUILDABLE = _code("AD610", "not-buildable", E, "audiodiff can validate this type but cannot build it")
+MISSING_EXTRA = _code("AD612", "missing-extra", E, "this type needs an optional package that is not installed")
+NEEDS_DOWNLOAD = _code("AD613", "needs-download", E, "this type downloads weights at build time")
+
+# --- AD7xx: lint-only advice -------------------------------------------------------------------------------------
+UNROUTED_CONDITIONER = _code("AD701", "unrouted-conditioner", W, "a conditioner is declared but routed nowhere")
+NON_CANONICAL_SPELLING = _code("AD702", "non-canonical-spelling", W, "an accepted alias is used for a canonical name")
+MISSING_SCHEMA_VERSION = _code("AD703", "missing-schema-version", W, "the file does not declare `schema_version`")
+LONG_DEMO_AUDIO = _code("AD705", "long-demo-audio", W, "each demo round renders a lot of audio")
+SECONDS_START_RANDOM_CROP = _code(
+    "AD706", "seconds-start-random-crop", W, "`seconds_start` is not updated by random crops of pre-encoded latents"
+)
+
+# --- AD8xx: runtime ----------------------------------------------------------------------------------------------
+DATASET_EMPTY = _code("AD801", "dataset-empty", E, "the dataset holds no readable audio")
+CHECKPOINT_UNREADABLE = _code("AD802", "checkpoint-unreadable", E, "the checkpoint file could not be read")
+CHECKPOINT_PARTIAL = _code("AD803", "checkpoint-partial", E, "the checkpoint does not cover the model")
+RESUME_UNSAFE_CHANGE = _code("AD804", "resume-unsafe-change", E, "the config changed in a way a resume cannot absorb")
+NON_FINITE_LOSS = _code("AD805", "non-finite-loss", E, "the loss became NaN or infinite")
+SAMPLE_LENGTH = _code("AD806", "sample-length", E, "the requested length does not fit the model")
+RUN_SETTING = _code("AD807", "run-setting", E, "a command-line setting is not valid for this model")
+
+# --- AD9xx: versions and migration -------------------------------------------------------------------------------
+MIGRATED_KEY = _code("AD901", "migrated-key", W, "a key was migrated from an older schema version")
+NOT_CURRENT = _code("AD902", "not-current", E, "the file is not written in the newest schema version")
+
+del E, W, I

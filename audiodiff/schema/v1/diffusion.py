@@ -1,0 +1,106 @@
+"""The `model` section of diffusion models: `model.diffusion` with its backbone and routing lists (spec §2.1, §2.3).
+
+Which backbone a model type accepts (C21) is a rule, not a union per model type: a `DAU1d` under
+`diffusion_cond` should read "not allowed here", not "unknown tag".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from audiodiff.schema.v1.backbones import (
+    DAU1dSpec,
+    DiTSpec,
+    DiTUncondSpec,
+    DistributionShiftSpec,
+    UNet1dSpec,
+    UNetCFG1dSpec,
+)
+from audiodiff.schema.v1.base import PositiveInt, Spec, StrTuple
+from audiodiff.schema.v1.conditioning import ConditioningSpec
+from audiodiff.schema.v1.pretransform import PretransformSpec
+
+DiffusionObjective = Literal["v", "rectified_flow", "rf_denoiser"]
+
+ROUTES = ("cross_attention_cond_ids", "global_cond_ids", "prepend_cond_ids", "input_concat_ids")
+
+# Input-concat ids that are not conditioners: the inpainting tensors the training step and sampler supply.
+INPAINT_IDS = ("inpaint_mask", "inpaint_masked_input")
+
+
+class _DiffusionSection(Spec):
+    diffusion_objective: DiffusionObjective = "v"
+    cross_attention_cond_ids: StrTuple = ()
+    global_cond_ids: StrTuple = ()
+    input_concat_ids: StrTuple = ()
+    prepend_cond_ids: StrTuple = ()
+    distribution_shift_options: DistributionShiftSpec | None = None
+
+    def route_ids(self, route: str) -> tuple[str, ...]:
+        return getattr(self, route)
+
+
+class DiTDiffusionSpec(_DiffusionSection):
+    type: Literal["dit"]
+    config: DiTSpec
+
+
+class UNetCFG1dDiffusionSpec(_DiffusionSection):
+    type: Literal["adp_cfg_1d"]
+    config: UNetCFG1dSpec
+
+
+class UNet1dDiffusionSpec(_DiffusionSection):
+    type: Literal["adp_1d"]
+    config: UNet1dSpec
+
+
+class DAU1dDiffusionSpec(_DiffusionSection):
+    type: Literal["DAU1d"]
+    config: DAU1dSpec = Field(default_factory=DAU1dSpec)
+
+
+DiffusionSectionSpec = Annotated[
+    Union[DiTDiffusionSpec, UNetCFG1dDiffusionSpec, UNet1dDiffusionSpec, DAU1dDiffusionSpec],
+    Field(discriminator="type"),
+]
+
+
+class DiffusionCondModelSpec(Spec):
+    """`model` of `diffusion_cond` and `diffusion_cond_inpaint`."""
+
+    diffusion: DiffusionSectionSpec
+    io_channels: PositiveInt
+    pretransform: PretransformSpec | None = None
+    conditioning: ConditioningSpec | None = None
+
+
+# --- diffusion_uncond: the backbone sits directly under `model` ------------------------------------------------
+
+
+class DiTUncondModelSpec(Spec):
+    type: Literal["dit"]
+    config: DiTUncondSpec
+    pretransform: PretransformSpec | None = None
+
+
+class DAU1dUncondModelSpec(Spec):
+    type: Literal["DAU1d"]
+    config: DAU1dSpec = Field(default_factory=DAU1dSpec)
+    pretransform: PretransformSpec | None = None
+
+
+class UNet1dUncondModelSpec(Spec):
+    # `adp_uncond_1d` is the upstream spelling; `adp_1d` is the canonical one (the docs use it for both model types)
+    type: Literal["adp_1d", "adp_uncond_1d"]
+    config: UNet1dSpec
+    pretransform: PretransformSpec | None = None
+
+
+DiffusionUncondModelSpec = Annotated[
+    Union[DiTUncondModelSpec, DAU1dUncondModelSpec, UNet1dUncondModelSpec],
+    Field(discriminator="type"),
+]
+

@@ -1,0 +1,270 @@
+"""The `training` section: optimisation, EMA, timestep sampling, inpainting and demos (spec §5).
+
+Optimizer and scheduler `type`s form a closed set spelled as upstream spells them (`AdamW`, `InverseLR`,
+`CosineAnnealingLR`): config text never names a Python object, it picks a tag from this table.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field
+
+from audiodiff.schema.v1.base import (
+    Bool,
+    Float,
+    FloatTuple,
+    Int,
+    JsonValue,
+    NonEmptyStr,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Spec,
+    Str,
+    UnitInterval,
+)
+
+# --- optimizers -------------------------------------------------------------------------------------------------
+
+
+class AdamConfig(Spec):
+    lr: PositiveFloat = 1e-3
+    betas: FloatTuple = (0.9, 0.999)
+    eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+    amsgrad: Bool = False
+    fused: Bool | None = None
+    foreach: Bool | None = None
+
+
+class AdamWConfig(AdamConfig):
+    weight_decay: NonNegativeFloat = 1e-2
+
+
+class SGDConfig(Spec):
+    lr: PositiveFloat = 1e-3
+    momentum: NonNegativeFloat = 0.0
+    dampening: NonNegativeFloat = 0.0
+    weight_decay: NonNegativeFloat = 0.0
+    nesterov: Bool = False
+
+
+class FusedAdamConfig(Spec):
+    lr: PositiveFloat = 1e-3
+    betas: FloatTuple = (0.9, 0.999)
+    eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+    adam_w_mode: Bool = True
+
+
+def _tagged(tag: str, config: type[Spec], suffix: str, *, config_required: bool = True) -> type[Spec]:
+    # upstream indexes `config` (KeyError when absent, C65): keep it required in the dialect
+    annotations = {"type": Literal[tag], "config": config}
+    fields: dict[str, Any] = {"__annotations__": annotations, "__doc__": f"`{tag}`."}
+    if not config_required:
+        fields["config"] = Field(default_factory=config)
+    return type(f"{tag}{suffix}", (Spec,), fields)
+
+
+AdamOptimizerSpec = _tagged("Adam", AdamConfig, "OptimizerSpec")
+AdamWOptimizerSpec = _tagged("AdamW", AdamWConfig, "OptimizerSpec")
+SGDOptimizerSpec = _tagged("SGD", SGDConfig, "OptimizerSpec")
+FusedAdamOptimizerSpec = _tagged("FusedAdam", FusedAdamConfig, "OptimizerSpec")
+
+OptimizerSpec = Annotated[
+    Union[AdamOptimizerSpec, AdamWOptimizerSpec, SGDOptimizerSpec, FusedAdamOptimizerSpec],
+    Field(discriminator="type"),
+]
+
+# --- schedulers -------------------------------------------------------------------------------------------------
+
+
+class InverseLRConfig(Spec):
+    """lr(s) = (1 - warmup^(s+1)) * max(final_lr, base_lr * (1 + s / inv_gamma)^(-power))  (spec §5.2)."""
+
+    inv_gamma: PositiveFloat = 1.0
+    power: NonNegativeFloat = 1.0
+    warmup: UnitInterval = 0.0
+    final_lr: NonNegativeFloat = 0.0
+
+
+class ExponentialLRConfig(Spec):
+    gamma: PositiveFloat
+
+
+class CosineAnnealingLRConfig(Spec):
+    T_max: PositiveInt
+    eta_min: NonNegativeFloat = 0.0
+
+
+class LinearLRConfig(Spec):
+    """Linear warm-up (or decay) of the rate by a factor going from `start_factor` to `end_factor`."""
+
+    start_factor: PositiveFloat = 1.0 / 3
+    end_factor: PositiveFloat = 1.0
+    total_iters: PositiveInt = 5
+
+
+class StepLRConfig(Spec):
+    step_size: PositiveInt
+    gamma: PositiveFloat = 0.1
+
+
+class ConstantLRConfig(Spec):
+    factor: PositiveFloat = 1.0 / 3
+    total_iters: PositiveInt = 5
+
+
+InverseLRSpec = _tagged("InverseLR", InverseLRConfig, "SchedulerSpec")
+ExponentialLRSpec = _tagged("ExponentialLR", ExponentialLRConfig, "SchedulerSpec")
+CosineAnnealingLRSpec = _tagged("CosineAnnealingLR", CosineAnnealingLRConfig, "SchedulerSpec")
+LinearLRSpec = _tagged("LinearLR", LinearLRConfig, "SchedulerSpec")
+StepLRSpec = _tagged("StepLR", StepLRConfig, "SchedulerSpec")
+ConstantLRSpec = _tagged("ConstantLR", ConstantLRConfig, "SchedulerSpec")
+
+SchedulerSpec = Annotated[
+    Union[InverseLRSpec, ExponentialLRSpec, CosineAnnealingLRSpec, LinearLRSpec, StepLRSpec, ConstantLRSpec],
+    Field(discriminator="type"),
+]
+
+
+class OptimizerGroupSpec(Spec):
+    """One entry of `optimizer_configs` (`diffusion`, `autoencoder`, `discriminator`, `lm`)."""
+
+    optimizer: OptimizerSpec
+    scheduler: SchedulerSpec | None = None
+
+
+OptimizerConfigs = dict[Literal["diffusion", "autoencoder", "discriminator", "lm"], OptimizerGroupSpec]
+
+# --- demos ------------------------------------------------------------------------------------------------------
+
+
+class CondDisplaySpec(Spec):
+    id: NonEmptyStr
+    type: Literal["audio", "audio_dict"]
+    config: dict[Str, JsonValue] = Field(default_factory=dict)
+
+
+class DemoSpec(Spec):
+    demo_every: PositiveInt = 2000
+    demo_steps: PositiveInt = 250
+    num_demos: PositiveInt | None = None  # required for diffusion_cond (a rule, C64)
+    demo_cond: Annotated[tuple[dict[Str, JsonValue], ...], Field(strict=False)] = ()
+    demo_cfg_scales: FloatTuple | None = None  # required and non-empty for conditioned models (a rule)
+    demo_cond_from_batch: Bool = False
+    display_audio_cond: Bool = False
+    cond_display_configs: Annotated[tuple[CondDisplaySpec, ...], Field(strict=False)] | None = None
+
+
+# --- diffusion training -------------------------------------------------------------------------------------------
+
+
+class TimestepSamplerOptionsSpec(Spec):
+    mean_logsnr: Float = -1.2
+    std_logsnr: PositiveFloat = 2.0
+
+
+class InpaintMaskSpec(Spec):
+    max_mask_segments: PositiveInt = 10
+    mask_type_probabilities: FloatTuple | None = None
+
+
+class InpaintingSpec(Spec):
+    mask_kwargs: InpaintMaskSpec = Field(default_factory=InpaintMaskSpec)
+
+
+class ArcOdeWarmupSpec(Spec):
+    warmup_steps: NonNegativeInt = 0
+    refresh_rate: PositiveInt = 1
+    sampling_steps: PositiveInt = 50
+    cfg: Float = 1.0
+
+
+class ArcDiscriminatorWeightsSpec(Spec):
+    generator: Float = 1.0
+    discriminator: Float = 1.0
+    contrastive: Float = 1.0
+
+
+class ArcDiscriminatorSpec(Spec):
+    dit_hidden_layer: Int
+    contrastive: Bool = False
+    include_grad_penalties: Bool = False
+    type: Literal["convnext", "conv"] = "convnext"
+    # forwarded to the discriminator head, which audiodiff does not build: kept as plain JSON
+    config: dict[Str, JsonValue] = Field(default_factory=dict)
+    weights: ArcDiscriminatorWeightsSpec = Field(default_factory=ArcDiscriminatorWeightsSpec)
+
+
+class ArcSpec(Spec):
+    """`training.arc`: adversarial post-training of a DiT. audiodiff validates it but does not run it."""
+
+    teacher_model: dict[Str, JsonValue] | None = None
+    use_model_as_teacher: Bool = False
+    teacher_model_ckpt: NonEmptyStr | None = None
+    discriminator_base_model: dict[Str, JsonValue] | None = None
+    use_model_as_discriminator: Bool = False
+    discriminator_base_ckpt: NonEmptyStr | None = None
+    ode_warmup: ArcOdeWarmupSpec | None = None
+    sampling: dict[Str, JsonValue] = Field(default_factory=dict)
+    noise_dist: dict[Str, JsonValue] = Field(default_factory=dict)
+    discriminator: ArcDiscriminatorSpec
+
+
+class DiffusionTrainingSpec(Spec):
+    """`training` of diffusion models (`diffusion_cond`, `diffusion_cond_inpaint`, `diffusion_uncond`)."""
+
+    learning_rate: PositiveFloat | None = None
+    optimizer_configs: OptimizerConfigs | None = None
+    use_ema: Bool = True
+    log_loss_info: Bool = False
+    pre_encoded: Bool = False
+    cfg_dropout_prob: Probability = 0.1
+    timestep_sampler: Literal["uniform", "logit_normal", "trunc_logit_normal", "log_snr"] = "uniform"
+    timestep_sampler_options: TimestepSamplerOptionsSpec = Field(default_factory=TimestepSamplerOptionsSpec)
+    mask_padding: Bool = False
+    mask_padding_dropout: Probability = 0.0
+    p_one_shot: Probability = 0.0
+    inpainting: InpaintingSpec | None = None
+    arc: ArcSpec | None = None
+    clip_grad_norm: NonNegativeFloat = 0.0
+    trim_config: dict[Str, JsonValue] | None = None
+    loss_configs: dict[Str, JsonValue] | None = None  # read by nobody for diffusion (C67): a warning
+    demo: DemoSpec = Field(default_factory=DemoSpec)
+
+
+# --- autoencoder training -----------------------------------------------------------------------------------------
+
+
+class LossSpec(Spec):
+    """One `loss_configs` entry of autoencoder training. audiodiff does not train autoencoders with adversarial
+    losses, so the loss-specific `config` payload is kept as plain JSON; its frame is still strict."""
+
+    type: NonEmptyStr
+    config: dict[Str, JsonValue] = Field(default_factory=dict)
+    weights: dict[Str, Float] = Field(default_factory=dict)
+    decay: Float | None = None
+
+
+class AutoencoderDemoSpec(Spec):
+    demo_every: PositiveInt = 2000
+
+
+class AutoencoderTrainingSpec(Spec):
+    learning_rate: PositiveFloat | None = None
+    warmup_steps: NonNegativeInt = 0
+    warmup_mode: Literal["adv", "full"] = "adv"
+    encoder_freeze_on_warmup: Bool = False
+    loss_configs: dict[Str, LossSpec] | None = None
+    eval_loss_configs: dict[Str, LossSpec] | None = None
+    optimizer_configs: OptimizerConfigs | None = None
+    use_ema: Bool = False
+    force_input_mono: Bool = False
+    latent_mask_ratio: Probability = 0.0
+    teacher_model: dict[Str, JsonValue] | None = None
+    teacher_model_ckpt: NonEmptyStr | None = None
+    demo: AutoencoderDemoSpec = Field(default_factory=AutoencoderDemoSpec)
