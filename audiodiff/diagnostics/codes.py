@@ -114,8 +114,8 @@ MODEL_PRETRANSFORM_REQUIRED = _code(
 CFG_UNET_NEEDS_CROSS_ATTENTION = _code(
     "AD212", "cfg-unet-needs-cross-attention", E, "`adp_cfg_1d` needs at least one cross-attention conditioner"
 )
-CONDITIONING_IGNORED = _code("AD213", "conditioning-ignored", W, "the backbone ignores this route")
-CONDITIONER_NEEDS_CONFIG = _code("AD214", "conditioner-needs-setting", E, "the conditioner lacks a setting it needs")
+ROUTE_UNSUPPORTED = _code("AD213", "route-unsupported", E, "the backbone has no input for this route")
+MISSING_SETTING = _code("AD214", "missing-setting", E, "a setting that another setting requires is absent")
 
 # --- AD3xx: backbone geometry ------------------------------------------------------------------------------------
 BACKBONE_NOT_ALLOWED = _code("AD301", "backbone-not-allowed", E, "this backbone type cannot serve this model type")
@@ -162,7 +162,7 @@ AUTOENCODER_CHANNELS = _code(
     "AD404", "autoencoder-channels-mismatch", E, "the autoencoder's `io_channels` disagree with its encoder or decoder"
 )
 AUDIO_CHANNELS_MISMATCH = _code(
-    "AD405", "audio-channels-mismatch", E, "`audio_channels` disagrees with what the first stage consumes"
+    "AD405", "audio-channels-mismatch", W, "`audio_channels` disagrees with what the first stage consumes"
 )
 CHUNK_TOO_SHORT = _code("AD406", "chunk-too-short", W, "chunked encoding needs at least one whole chunk of audio")
 PRETRANSFORM_UNUSABLE = _code("AD407", "pretransform-unusable", E, "this pretransform cannot serve a diffusion model")

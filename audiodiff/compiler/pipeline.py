@@ -1,0 +1,152 @@
+"""One file, end to end without torch: read -> schema and rules -> graph and its contracts -> located diagnostics.
+
+`validate`, `lint` and `compile --explain` all start here, so a config means the same thing to each of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic, Related
+from audiodiff.diagnostics.render import FileResult
+from audiodiff.schema.source import SourceDocument, load_file, load_text
+from audiodiff.schema.validate import SchemaResult, validate_data
+
+# codes whose natural anchor is the key itself rather than its value
+_KEY_ANCHORED = frozenset({codes.UNKNOWN_KEY.id, codes.DUPLICATE_KEY.id, codes.OBJECTIVE_IN_CONFIG.id,
+                           codes.SOFT_CLIP_LOCATION.id, codes.DEMO_COND_UNKNOWN_KEY.id})
+
+
+@dataclass
+class FileCheck:
+    """Everything the torch-free stages learned about one file."""
+
+    path: str
+    document: SourceDocument | None
+    schema: SchemaResult | None
+    graph: Any = None  # compiler.graph.Graph once lowering succeeded
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Any:
+        return self.schema.spec if self.schema is not None else None
+
+    @property
+    def kind(self) -> str | None:
+        return self.schema.kind if self.schema is not None else None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.diagnostics)
+
+    def result(self) -> FileResult:
+        document = self.document
+        return FileResult(
+            path=self.path,
+            diagnostics=self.diagnostics,
+            line=document.line if document is not None else (lambda number: None),
+            kind=self.kind,
+        )
+
+
+def check_file(path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True) -> FileCheck:
+    loaded = load_file(path)
+    return _check_loaded(str(path), loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths)
+
+
+def check_text(text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False) -> FileCheck:
+    loaded = load_text(text, path)
+    return _check_loaded(path, loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths)
+
+
+def _check_loaded(
+    path: str, document: SourceDocument | None, diagnostics: list[Diagnostic], *, lower: bool, check_paths: bool
+) -> FileCheck:
+    check = FileCheck(path, document, None)
+    if document is None:
+        check.diagnostics = _locate(diagnostics, path, None)
+        return check
+    schema = validate_data(document.data)
+    check.schema = schema
+    diagnostics.extend(schema.diagnostics)
+    if schema.ok and schema.kind == "model" and lower:
+        from audiodiff.compiler.lower import lower_spec  # torch-free
+
+        lowered = lower_spec(schema.spec)
+        check.graph = lowered.graph
+        diagnostics.extend(lowered.diagnostics)
+    if schema.spec is not None and check_paths:
+        diagnostics.extend(_missing_paths(schema.spec, Path(path).parent))
+    check.diagnostics = _locate(diagnostics, path, document)
+    return check
+
+
+def _locate(diagnostics: list[Diagnostic], path: str, document: SourceDocument | None) -> list[Diagnostic]:
+    located = []
+    for diagnostic in diagnostics:
+        span = diagnostic.span
+        if span is None and document is not None and diagnostic.pointer is not None:
+            span = document.span(diagnostic.pointer, prefer_key=diagnostic.code.id in _KEY_ANCHORED)
+        related = tuple(
+            Related(
+                note.message,
+                note.pointer,
+                note.span or (document.span(note.pointer) if document is not None and note.pointer is not None else None),
+                note.path,
+            )
+            for note in diagnostic.related
+        )
+        located.append(Diagnostic(
+            diagnostic.code, diagnostic.message, diagnostic.pointer, diagnostic.path or path, span,
+            diagnostic.help, related, diagnostic.severity,
+        ))
+    return located
+
+
+# --- file paths inside a config -------------------------------------------------------------------------------------
+
+def referenced_paths(spec: Any) -> Iterator[tuple[str, str]]:
+    """(pointer, path) for every local file path a config names."""
+    yield from _walk_paths(spec, "")
+
+
+_PATH_FIELDS = frozenset({
+    "clap_ckpt_path", "pretransform_ckpt_path", "teacher_model_ckpt", "discriminator_base_ckpt",
+    "custom_metadata_module", "path",
+})
+
+
+def _walk_paths(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+    from pydantic import BaseModel
+
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            child = f"{pointer}/{name}"
+            if name in _PATH_FIELDS and isinstance(value, str):
+                yield child, value
+            else:
+                yield from _walk_paths(value, child)
+    elif isinstance(node, tuple):
+        for index, item in enumerate(node):
+            yield from _walk_paths(item, f"{pointer}/{index}")
+
+
+def _missing_paths(spec: Any, base: Path) -> list[Diagnostic]:
+    found = []
+    for pointer, value in referenced_paths(spec):
+        candidate = Path(value)
+        if candidate.exists() or (not candidate.is_absolute() and (base / candidate).exists()):
+            continue
+        found.append(Diagnostic(
+            codes.REFERENCED_FILE_MISSING,
+            f"`{value}` does not exist on this machine",
+            pointer,
+            help="fine if the config is meant for another machine; `run` and `sample` need the file",
+        ))
+    return found

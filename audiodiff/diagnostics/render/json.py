@@ -1,0 +1,57 @@
+"""The machine format of ARCHITECTURE.md: one JSON document, nothing else on stdout."""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Sequence
+from typing import Any
+
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.diagnostics.render import FileResult, totals
+
+
+def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
+    span = diagnostic.span
+    data: dict[str, Any] = {
+        "code": diagnostic.code.id,
+        "name": diagnostic.code.name,
+        "severity": diagnostic.effective_severity.value,
+        "message": diagnostic.message,
+        "pointer": diagnostic.pointer,
+        "line": span.line if span else None,
+        "column": span.column if span else None,
+        "help": diagnostic.help,
+    }
+    if diagnostic.related:
+        data["related"] = [
+            {
+                "message": related.message,
+                "pointer": related.pointer,
+                "line": related.span.line if related.span else None,
+                "column": related.span.column if related.span else None,
+            }
+            for related in diagnostic.related
+        ]
+    return data
+
+
+def document(results: Sequence[FileResult], **extra: Any) -> dict[str, Any]:
+    errors, warnings = totals(results)
+    body: dict[str, Any] = {
+        "files": [
+            {
+                "path": result.path,
+                "valid": result.valid,
+                "diagnostics": [diagnostic_object(d) for d in result.sorted()],
+            }
+            for result in results
+        ],
+        "errors": errors,
+        "warnings": warnings,
+    }
+    body.update(extra)
+    return body
+
+
+def render(results: Sequence[FileResult], **extra: Any) -> str:
+    return _json.dumps(document(results, **extra), indent=2, ensure_ascii=False) + "\n"

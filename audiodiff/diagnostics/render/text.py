@@ -1,0 +1,77 @@
+"""The human format: `file:line:col: severity CODE [name] message`, a source snippet with a caret, then the
+pointer, related places and a `help:` line (ruff-like)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.diagnostics.render import FileResult, plural, totals
+
+
+def render(results: Sequence[FileResult], *, verbose: bool = False, summary: bool = True) -> str:
+    blocks: list[str] = []
+    for result in results:
+        for diagnostic in result.sorted():
+            blocks.append(render_diagnostic(diagnostic, result, verbose=verbose))
+    if summary:
+        blocks.append(summary_line(results))
+    return "\n\n".join(blocks) + "\n"
+
+
+def summary_line(results: Sequence[FileResult]) -> str:
+    errors, warnings = totals(results)
+    files = plural(len(results), "file")
+    if not errors and not warnings:
+        return f"All checks passed ({files})."
+    return f"Found {plural(errors, 'error')} and {plural(warnings, 'warning')} in {files}."
+
+
+def location(path: str, diagnostic: Diagnostic) -> str:
+    if diagnostic.span is None:
+        return path
+    return f"{path}:{diagnostic.span.line}:{diagnostic.span.column}"
+
+
+def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bool = False) -> str:
+    code = diagnostic.code
+    severity = diagnostic.effective_severity.value
+    lines = [f"{location(diagnostic.path or result.path, diagnostic)}: {severity} {code.id} [{code.name}] "
+             f"{diagnostic.message}"]
+    gutter = " " * (len(str(diagnostic.span.line)) if diagnostic.span else 1)
+    snippet = _snippet(diagnostic, result)
+    if snippet:
+        lines.extend(snippet)
+    if diagnostic.pointer is not None:
+        lines.append(f"{gutter}  = at: {diagnostic.pointer or '/'}")
+    for related in diagnostic.related:
+        where = related.pointer or ""
+        if related.span is not None:
+            where = f"{related.path or result.path}:{related.span.line}:{related.span.column}" + (
+                f" ({related.pointer})" if related.pointer else ""
+            )
+        lines.append(f"{gutter}  = note: {related.message}" + (f": {where}" if where else ""))
+    if diagnostic.help:
+        lines.append(f"{gutter}  = help: {diagnostic.help}")
+    if verbose:
+        lines.append(f"{gutter}  = docs: {code.docs_url}")
+    return "\n".join(lines)
+
+
+def _snippet(diagnostic: Diagnostic, result: FileResult) -> list[str]:
+    span = diagnostic.span
+    if span is None:
+        return []
+    text = result.line(span.line)
+    if text is None:
+        return []
+    text = text.rstrip("\r\n").expandtabs(1)
+    number = str(span.line)
+    pad = " " * len(number)
+    start = max(span.column - 1, 0)
+    if span.end_line == span.line and span.end_column is not None and span.end_column > span.column:
+        width = span.end_column - span.column
+    else:
+        width = 1
+    width = max(1, min(width, max(len(text) - start, 1)))
+    return [f"{pad} |", f"{number} | {text}", f"{pad} | {' ' * start}{'^' * width}"]

@@ -1,0 +1,23 @@
+"""Cross-field rules that the typed spec alone decides (spec §7): ids that must exist, lengths that must agree,
+geometry that upstream only discovers at the first forward pass.
+
+Each rule module exposes `check(spec, report)`; `check_rules` runs all of them and returns every finding. Rules
+name both places a problem relates: the primary pointer where the fix usually belongs, and `related` notes.
+Width contracts that need derived widths of the whole graph live in `audiodiff.compiler.checks`.
+"""
+
+from __future__ import annotations
+
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.schema.rules import autoencoder, backbone, conditioning, training
+from audiodiff.schema.rules.report import RuleReport
+
+_RULE_MODULES = (conditioning, backbone, autoencoder, training)
+
+
+def check_rules(spec) -> list[Diagnostic]:
+    """All rule findings for a validated model config spec (any supported model type)."""
+    report = RuleReport()
+    for module in _RULE_MODULES:
+        module.check(spec, report)
+    return report.diagnostics

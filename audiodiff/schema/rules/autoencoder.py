@@ -1,0 +1,190 @@
+"""Autoencoder and pretransform rules: declared ratios and widths against what the stages build (C2, C8-C17)."""
+
+from __future__ import annotations
+
+from audiodiff.diagnostics import codes
+from audiodiff.schema.rules.report import RuleReport, at
+from audiodiff.schema.v1.pretransform import HALVING_BOTTLENECKS, AutoencoderModelSpec
+from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.views import (
+    autoencoder_io_channels,
+    backbone_of,
+    pretransform_io_channels,
+    pretransform_of,
+    pretransform_ratio,
+)
+
+# Chunked encoding works in windows of this many latents (upstream default chunk size, C13).
+CHUNK_LATENTS = 128
+
+
+def check(spec, report: RuleReport) -> None:
+    if isinstance(spec, AutoencoderConfig):
+        check_autoencoder(spec.model, at("model"), report)
+        if spec.audio_channels != autoencoder_io_channels(spec.model):
+            _audio_channels_error(spec.audio_channels, autoencoder_io_channels(spec.model), at("model", "io_channels"), report)
+        return
+    located = pretransform_of(spec)
+    if located is None:
+        _check_without_pretransform(spec, report)
+        return
+    pretransform, pointer = located
+    _check_pretransform(spec, pretransform, pointer, report)
+
+
+def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleReport) -> None:
+    encoder, decoder = model.encoder.config, model.decoder.config
+    encoder_pointer, decoder_pointer = pointer + "/encoder/config", pointer + "/decoder/config"
+
+    nested_ratio = 1
+    if model.pretransform is not None:
+        nested_ratio = pretransform_ratio(model.pretransform) or 1
+    if encoder.ratio * nested_ratio != model.downsampling_ratio:
+        stride_key = _stride_key(model.encoder.type)
+        report.error(
+            codes.STRIDE_PRODUCT_MISMATCH,
+            f"`downsampling_ratio` is {model.downsampling_ratio}, but the encoder's `{stride_key}` multiply to "
+            f"{encoder.ratio}" + (f" (x {nested_ratio} from the nested pretransform)" if nested_ratio > 1 else ""),
+            pointer + "/downsampling_ratio",
+            help=f"set `downsampling_ratio` to {encoder.ratio * nested_ratio}, or change the strides",
+            related=((f"the encoder's `{stride_key}` are set here", f"{encoder_pointer}/{stride_key}"),),
+        )
+    if decoder.ratio != encoder.ratio:
+        stride_key = _stride_key(model.decoder.type, decoder=True)
+        report.error(
+            codes.STRIDE_PRODUCT_MISMATCH,
+            f"the decoder upsamples by {decoder.ratio} but the encoder downsamples by {encoder.ratio}",
+            f"{decoder_pointer}/{stride_key}",
+            related=(("the encoder's strides are set here", f"{encoder_pointer}/{_stride_key(model.encoder.type)}"),),
+        )
+
+    bottleneck = model.bottleneck
+    halving = bottleneck is not None and bottleneck.type in HALVING_BOTTLENECKS
+    encoder_out = encoder.output_channels
+    if halving and encoder_out % 2:
+        report.error(
+            codes.VAE_ODD_WIDTH,
+            f"the `{bottleneck.type}` bottleneck splits the encoder output in half, but it is {encoder_out} wide",
+            encoder_pointer + _width_key(model.encoder.type),
+            related=(("the bottleneck is chosen here", pointer + "/bottleneck/type"),),
+        )
+    expected_encoder_out = model.latent_dim * 2 if halving else model.latent_dim
+    if encoder_out != expected_encoder_out and not (halving and encoder_out % 2):
+        reason = f"2 x `latent_dim` for the `{bottleneck.type}` bottleneck" if halving else "`latent_dim`"
+        report.error(
+            codes.LATENT_DIM_MISMATCH,
+            f"the encoder outputs {encoder_out} channels; expected {expected_encoder_out} ({reason})",
+            encoder_pointer + _width_key(model.encoder.type),
+            help=f"set the encoder's output width to {expected_encoder_out}",
+            related=(("`latent_dim` is set here", pointer + "/latent_dim"),),
+        )
+    noise_channels = 0
+    if bottleneck is not None and hasattr(bottleneck.config, "noise_augment_dim"):
+        noise_channels = bottleneck.config.noise_augment_dim
+    if decoder.input_channels != model.latent_dim + noise_channels:
+        extra = f" + {noise_channels} noise channels" if noise_channels else ""
+        report.error(
+            codes.LATENT_DIM_MISMATCH,
+            f"the decoder reads {decoder.input_channels} channels; expected `latent_dim` ({model.latent_dim}){extra}",
+            decoder_pointer + _input_width_key(model.decoder.type),
+            related=(("`latent_dim` is set here", pointer + "/latent_dim"),),
+        )
+
+    io_in = autoencoder_io_channels(model)
+    io_out = model.out_channels if model.out_channels is not None else model.io_channels
+    if encoder.input_channels != io_in:
+        report.error(
+            codes.AUTOENCODER_CHANNELS,
+            f"the encoder reads {encoder.input_channels} audio channels, but the autoencoder declares {io_in}",
+            encoder_pointer + _io_key(model.encoder.type, encoder=True),
+            related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
+        )
+    if decoder.output_channels != io_out:
+        report.error(
+            codes.AUTOENCODER_CHANNELS,
+            f"the decoder writes {decoder.output_channels} audio channels, but the autoencoder declares {io_out}",
+            decoder_pointer + _io_key(model.decoder.type, encoder=False),
+            related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
+        )
+    if model.pretransform is not None:
+        if model.pretransform.type in ("pqmf", "dac_pretrained", "audiocraft_pretrained"):
+            report.error(
+                codes.PRETRANSFORM_UNUSABLE,
+                f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
+                pointer + "/pretransform/type",
+            )
+
+
+def _check_pretransform(spec, pretransform, pointer: str, report: RuleReport) -> None:
+    if pretransform.type == "autoencoder":
+        check_autoencoder(pretransform.config, pointer + "/config", report)
+        ratio = pretransform.config.downsampling_ratio
+        if pretransform.chunked and spec.sample_size < CHUNK_LATENTS * ratio:
+            report.error(
+                codes.CHUNK_TOO_SHORT,
+                f"chunked encoding works in windows of {CHUNK_LATENTS} latents ({CHUNK_LATENTS * ratio} samples); "
+                f"`sample_size` {spec.sample_size} is shorter, which upstream cannot encode",
+                pointer + "/chunked",
+                related=(("`sample_size` is set here", at("sample_size")),),
+            )
+    elif pretransform.type == "pqmf":
+        report.error(
+            codes.PRETRANSFORM_UNUSABLE,
+            "the `pqmf` pretransform reports no downsampling ratio or latent width, so no diffusion model can use it",
+            pointer + "/type",
+        )
+    elif pretransform.type == "audiocraft_pretrained":
+        report.error(
+            codes.PRETRANSFORM_UNUSABLE,
+            "the `audiocraft_pretrained` pretransform only tokenizes; it cannot encode or decode continuous latents",
+            pointer + "/type",
+        )
+    elif pretransform.type == "patched" and pretransform.config.oversampling > 1:
+        report.error(
+            codes.PATCHED_OVERSAMPLING,
+            "`oversampling` > 1 makes the latents longer than `downsampling_ratio` (= `patch_size`) reports",
+            pointer + "/config/oversampling",
+        )
+    consumed = pretransform_io_channels(pretransform)
+    if consumed is not None and spec.audio_channels != consumed:
+        _audio_channels_error(spec.audio_channels, consumed, pointer, report)
+
+
+def _check_without_pretransform(spec, report: RuleReport) -> None:
+    """Without a pretransform the backbone sees audio, unless the data are pre-encoded latents."""
+    training = spec.training
+    if training is not None and training.pre_encoded:
+        return
+    backbone = backbone_of(spec)
+    if backbone is not None and spec.audio_channels != backbone.channels:
+        _audio_channels_error(spec.audio_channels, backbone.channels, f"{backbone.pointer}/{backbone.channels_key}", report)
+
+
+def _audio_channels_error(declared: int, consumed: int, consumer_pointer: str, report: RuleReport) -> None:
+    report.error(
+        codes.AUDIO_CHANNELS_MISMATCH,
+        f"`audio_channels` is {declared}, but the first stage consumes {consumed} channel(s)",
+        at("audio_channels"),
+        help=f"set `audio_channels` to {consumed}",
+        related=(("the consuming stage is configured here", consumer_pointer),),
+    )
+
+
+def _stride_key(stage_type: str, *, decoder: bool = False) -> str:
+    if stage_type == "dac" and decoder:
+        return "rates"
+    return {"seanet": "ratios", "local_attn": "ratios"}.get(stage_type, "strides")
+
+
+def _width_key(stage_type: str) -> str:
+    return {"seanet": "/dimension", "local_attn": "/out_channels"}.get(stage_type, "/latent_dim")
+
+
+def _input_width_key(stage_type: str) -> str:
+    return {"seanet": "/dimension", "local_attn": "/in_channels"}.get(stage_type, "/latent_dim")
+
+
+def _io_key(stage_type: str, *, encoder: bool) -> str:
+    if stage_type == "seanet":
+        return "/channels"
+    return "/in_channels" if encoder else "/out_channels"

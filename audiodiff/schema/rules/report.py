@@ -1,0 +1,32 @@
+"""The small vocabulary rules are written in: where things are, and how to report them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from audiodiff.diagnostics.codes import Code
+from audiodiff.diagnostics.model import Diagnostic, Related
+from audiodiff.schema.pointer import join
+
+
+def at(*tokens: str | int) -> str:
+    """A JSON pointer from document keys: at("model", "diffusion", "config") == "/model/diffusion/config"."""
+    return join("", *tokens)
+
+
+@dataclass
+class RuleReport:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(
+        self,
+        code: Code,
+        message: str,
+        pointer: str,
+        *,
+        help: str | None = None,
+        related: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Record a finding; `related` holds (message, pointer) pairs for the other places involved."""
+        notes = tuple(Related(message=note, pointer=where) for note, where in related)
+        self.diagnostics.append(Diagnostic(code, message, pointer, help=help, related=notes))

@@ -1,0 +1,149 @@
+"""Training and demo rules: optimizers, demo counts and demo conditioning (C30, C62, C64-C67, C70, C72)."""
+
+from __future__ import annotations
+
+from audiodiff.diagnostics import codes
+from audiodiff.schema.rules.report import RuleReport, at
+from audiodiff.schema.v1.diffusion import INPAINT_IDS
+from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.views import backbone_of, conditioning_of
+
+# optimizer_configs group each model type trains (C65)
+_REQUIRED_GROUP = {
+    "diffusion_cond": "diffusion",
+    "diffusion_cond_inpaint": "diffusion",
+    "diffusion_uncond": "diffusion",
+    "autoencoder": "autoencoder",
+}
+
+
+def check(spec, report: RuleReport) -> None:
+    training = spec.training
+    if training is None:
+        return
+    _check_optimizers(spec, training, report)
+    if isinstance(spec, AutoencoderConfig):
+        return
+    if training.loss_configs is not None:
+        report.error(
+            codes.LOSS_CONFIGS_IGNORED,
+            "`loss_configs` has no effect on diffusion models: the loss is always the MSE to the objective's target",
+            at("training", "loss_configs"),
+            help="remove it",
+        )
+    backbone = backbone_of(spec)
+    if training.mask_padding and backbone is not None and backbone.type != "dit":
+        report.error(
+            codes.MASK_PADDING_UNET,
+            f"`mask_padding` passes the padding mask to the backbone, which `{backbone.type}` does not accept",
+            at("training", "mask_padding"),
+            related=(("the backbone type is set here", backbone.type_pointer),),
+        )
+    if training.arc is not None:
+        _check_arc(spec, training.arc, report)
+    if spec.model_type in ("diffusion_cond", "diffusion_cond_inpaint"):
+        _check_demo(spec, training.demo, report)
+
+
+def _check_optimizers(spec, training, report: RuleReport) -> None:
+    group = _REQUIRED_GROUP[spec.model_type]
+    if training.optimizer_configs is None:
+        if training.learning_rate is None and not isinstance(spec, AutoencoderConfig):
+            report.error(
+                codes.NO_OPTIMIZER,
+                "neither `learning_rate` nor `optimizer_configs` is set, so there is nothing to train with",
+                at("training"),
+                help='add `"learning_rate": 1e-4` (plain Adam) or an `optimizer_configs.' + group + "` entry",
+            )
+        return
+    if group not in training.optimizer_configs:
+        report.error(
+            codes.OPTIMIZER_GROUP,
+            f"`optimizer_configs` has no `{group}` entry, which is the group a `{spec.model_type}` model trains",
+            at("training", "optimizer_configs"),
+            help=f"rename the entry to `{group}`" if len(training.optimizer_configs) == 1 else None,
+        )
+    if training.learning_rate is not None:
+        report.error(
+            codes.LEARNING_RATE_OVERRIDDEN,
+            "`learning_rate` is ignored because `optimizer_configs` sets the rate",
+            at("training", "learning_rate"),
+            related=(("the optimizer's rate is set here", at("training", "optimizer_configs")),),
+        )
+
+
+def _check_demo(spec, demo, report: RuleReport) -> None:
+    where = at("training", "demo")
+    if demo.num_demos is None:
+        report.error(codes.MISSING_KEY, "missing required key `num_demos`", where + "/num_demos")
+    if demo.demo_cfg_scales is None:
+        report.error(codes.MISSING_KEY, "missing required key `demo_cfg_scales`", where + "/demo_cfg_scales")
+    elif not demo.demo_cfg_scales:
+        report.error(
+            codes.DEMO_CFG_SCALES_EMPTY,
+            "`demo_cfg_scales` is empty, so no demo would ever be rendered",
+            where + "/demo_cfg_scales",
+            help="list at least one scale, e.g. `[3, 6]`",
+        )
+    if demo.demo_cond_from_batch:
+        return
+    if demo.num_demos is not None and len(demo.demo_cond) != demo.num_demos:
+        report.error(
+            codes.DEMO_COUNT_MISMATCH,
+            f"`demo_cond` has {len(demo.demo_cond)} entries but `num_demos` is {demo.num_demos}; the first demo "
+            "would fail right after the first training step",
+            where + "/demo_cond" if demo.explicitly_set("demo_cond") else where,
+            help=f"give exactly {demo.num_demos} demo entries, or set `num_demos` to {len(demo.demo_cond)}",
+            related=(("`num_demos` is set here", where + "/num_demos"),),
+        )
+    conditioning = conditioning_of(spec)
+    if conditioning is None:
+        return
+    ids = [entry.id for entry in conditioning.configs]
+    fallbacks = conditioning.default_keys
+    known_keys = set(ids) | set(fallbacks.values()) | set(INPAINT_IDS)
+    for index, entry in enumerate(demo.demo_cond):
+        entry_pointer = f"{where}/demo_cond/{index}"
+        for conditioner_id in ids:
+            if conditioner_id in entry:
+                continue
+            fallback = fallbacks.get(conditioner_id)
+            if fallback is not None and fallback in entry:
+                continue
+            report.error(
+                codes.DEMO_COND_MISSING_ID,
+                f"demo {index} has no `{conditioner_id}`; every conditioner runs on every demo, routed or not",
+                entry_pointer,
+                help=f"add a `{conditioner_id}` value to this entry",
+            )
+        for key in entry:
+            if key not in known_keys:
+                report.error(
+                    codes.DEMO_COND_UNKNOWN_KEY,
+                    f"demo {index} sets `{key}`, which no conditioner reads",
+                    f"{entry_pointer}/{key}",
+                )
+
+
+def _check_arc(spec, arc, report: RuleReport) -> None:
+    where = at("training", "arc")
+    backbone = backbone_of(spec)
+    if backbone is not None and backbone.type != "dit":
+        report.error(
+            codes.MISSING_SETTING,
+            "adversarial (`arc`) post-training needs a `dit` backbone",
+            where,
+            related=(("the backbone type is set here", backbone.type_pointer),),
+        )
+    if arc.discriminator_base_model is None and not arc.use_model_as_discriminator:
+        report.error(
+            codes.MISSING_SETTING,
+            "`arc` needs `discriminator_base_model` or `use_model_as_discriminator: true`",
+            where,
+        )
+    if (arc.teacher_model is not None or arc.use_model_as_teacher) and arc.teacher_model_ckpt is None:
+        report.error(
+            codes.MISSING_SETTING,
+            "a teacher model needs `teacher_model_ckpt`",
+            where,
+        )

@@ -1,0 +1,149 @@
+"""Plain data -> typed spec, with every schema and rule diagnostic of the document in one pass.
+
+Dicts stop here: what leaves this module is a frozen spec (or None) and a list of diagnostics with JSON pointers.
+Source positions are attached by the caller, which holds the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.diagnostics.suggest import did_you_mean
+from audiodiff.schema.errors import describe_value, diagnostics_from_validation_error
+from audiodiff.schema.rules import check_rules
+from audiodiff.schema.versions import detect_version
+from audiodiff.schema.v1.dataset import DatasetConfigSpec
+from audiodiff.schema.v1.root import ROOT_BY_MODEL_TYPE, SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TYPES
+
+DocumentKind = Literal["model", "dataset"]
+
+# backbone tags that exist, but for the other family of model types (C21)
+_COND_ONLY_BACKBONES = {"adp_cfg_1d"}
+_UNCOND_ONLY_BACKBONES = {"adp_uncond_1d"}
+
+
+@dataclass(frozen=True)
+class SchemaResult:
+    kind: DocumentKind | None
+    version: int | None
+    spec: Any = None  # a root model config spec, a dataset spec, or None when the document is invalid
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not any(d.is_error for d in self.diagnostics)
+
+
+def document_kind(data: dict[str, Any]) -> DocumentKind | None:
+    if "model_type" in data:
+        return "model"
+    if "dataset_type" in data:
+        return "dataset"
+    return None
+
+
+@lru_cache(maxsize=None)
+def _dataset_adapter() -> TypeAdapter:
+    return TypeAdapter(DatasetConfigSpec)
+
+
+def validate_data(data: dict[str, Any]) -> SchemaResult:
+    """Validate one parsed document (a model or a dataset config)."""
+    kind = document_kind(data)
+    if kind is None:
+        return SchemaResult(
+            None,
+            None,
+            diagnostics=[
+                Diagnostic(
+                    codes.UNKNOWN_DOCUMENT_KIND,
+                    "the document has neither `model_type` nor `dataset_type`",
+                    "",
+                    help="a model config starts with `model_type`; a dataset config with `dataset_type`",
+                )
+            ],
+        )
+    detected = detect_version(data)
+    if detected.diagnostic is not None:
+        return SchemaResult(kind, None, diagnostics=[detected.diagnostic])
+    if kind == "dataset":
+        return _validate_dataset(data, detected.version)
+    return _validate_model(data, detected.version)
+
+
+def _validate_dataset(data: dict[str, Any], version: int) -> SchemaResult:
+    adapter = _dataset_adapter()
+    try:
+        spec = adapter.validate_python(data)
+    except ValidationError as error:
+        return SchemaResult("dataset", version, diagnostics=diagnostics_from_validation_error(error, data, DatasetConfigSpec))
+    diagnostics = []
+    for index, source in enumerate(getattr(spec, "datasets", ())):
+        if getattr(source, "s3_path", None) is None and getattr(source, "path", None) is None:
+            diagnostics.append(
+                Diagnostic(codes.MISSING_KEY, "a dataset source needs `path` or `s3_path`", f"/datasets/{index}")
+            )
+    return SchemaResult("dataset", version, spec, diagnostics)
+
+
+def _validate_model(data: dict[str, Any], version: int) -> SchemaResult:
+    model_type = data["model_type"]
+    root = ROOT_BY_MODEL_TYPE.get(model_type) if isinstance(model_type, str) else None
+    if root is None:
+        return SchemaResult("model", version, diagnostics=[_model_type_diagnostic(model_type)])
+    try:
+        spec = root.model_validate(data)
+    except ValidationError as error:
+        diagnostics = diagnostics_from_validation_error(error, data, root)
+        return SchemaResult("model", version, diagnostics=[_explain_backbone_tag(d, model_type) for d in diagnostics])
+    return SchemaResult("model", version, spec, check_rules(spec))
+
+
+def _model_type_diagnostic(model_type: Any) -> Diagnostic:
+    supported = ", ".join(f"`{t}`" for t in SUPPORTED_MODEL_TYPES)
+    if model_type in UNSUPPORTED_MODEL_TYPES:
+        return Diagnostic(
+            codes.UNSUPPORTED_MODEL_TYPE,
+            f"`{model_type}` models are not supported by audiodiff",
+            "/model_type",
+            help=f"supported model types: {supported}",
+        )
+    if not isinstance(model_type, str):
+        return Diagnostic(codes.WRONG_TYPE, f"expected a string, got {describe_value(model_type)}", "/model_type")
+    return Diagnostic(
+        codes.UNKNOWN_TYPE_TAG,
+        f"unknown model_type `{model_type}`",
+        "/model_type",
+        help=did_you_mean(model_type, SUPPORTED_MODEL_TYPES + UNSUPPORTED_MODEL_TYPES)
+        or f"supported model types: {supported}",
+    )
+
+
+def _explain_backbone_tag(diagnostic: Diagnostic, model_type: str) -> Diagnostic:
+    """An unknown-tag error for a backbone that exists for the other model family reads better as C21."""
+    if diagnostic.code is not codes.UNKNOWN_TYPE_TAG or not diagnostic.pointer:
+        return diagnostic
+    if diagnostic.pointer not in ("/model/type", "/model/diffusion/type"):
+        return diagnostic
+    tag = diagnostic.message.rsplit("`", 2)[-2] if "`" in diagnostic.message else ""
+    unconditioned = model_type == "diffusion_uncond"
+    wrong_family = _COND_ONLY_BACKBONES if unconditioned else _UNCOND_ONLY_BACKBONES
+    if tag not in wrong_family:
+        return diagnostic
+    hint = (
+        "unconditioned models take `dit`, `DAU1d` and `adp_1d`"
+        if unconditioned
+        else "conditioned models spell the plain U-Net `adp_1d`"
+    )
+    return Diagnostic(
+        codes.BACKBONE_NOT_ALLOWED,
+        f"`{tag}` cannot serve a `{model_type}` model",
+        diagnostic.pointer,
+        help=hint,
+    )

@@ -1,0 +1,149 @@
+"""Read-only views over a validated model config: where the backbone, pretransform and routes are, and the
+quantities every later stage derives from them (latent width, downsampling ratio, length multiple).
+
+The document's shape differs per model type (`model.diffusion.config` vs `model.config`); rules and the compiler
+ask these functions instead of branching on `model_type` themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from audiodiff.schema.pointer import join
+from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
+from audiodiff.schema.v1.conditioning import ConditioningSpec
+from audiodiff.schema.v1.diffusion import ROUTES
+from audiodiff.schema.v1.pretransform import (
+    AutoencoderModelSpec,
+    AutoencoderPretransformSpec,
+    PatchedPretransformSpec,
+    WaveletPretransformSpec,
+)
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
+
+
+@dataclass(frozen=True)
+class BackboneView:
+    type: str  # the canonical tag: `dit`, `adp_cfg_1d`, `adp_1d`, `DAU1d`
+    config: Any  # DiTSpec | DiTUncondSpec | UNetCFG1dSpec | UNet1dSpec | DAU1dSpec
+    pointer: str  # of the backbone's `config` object
+    type_pointer: str
+
+    @property
+    def channels(self) -> int:
+        """Channels of the tensor the backbone denoises (C20)."""
+        config = self.config
+        if isinstance(config, DiTOptionsSpec):
+            return config.channels
+        if isinstance(config, UNet1dSpec):
+            return config.in_channels
+        return config.io_channels
+
+    @property
+    def channels_key(self) -> str:
+        config = self.config
+        if isinstance(config, UNet1dSpec) or hasattr(config, "in_channels"):
+            return "in_channels"
+        return "io_channels"
+
+    @property
+    def length_multiple(self) -> int:
+        """Latent lengths must be a multiple of this (DiT patch size, U-Net factor product, DAU1d strides)."""
+        config = self.config
+        if isinstance(config, DiTOptionsSpec):
+            return config.patch_size
+        if isinstance(config, (UNet1dSpec, DAU1dSpec)):
+            return config.length_multiple
+        return 1
+
+
+def is_diffusion(spec: Any) -> bool:
+    return not isinstance(spec, AutoencoderConfig)
+
+
+def backbone_of(spec: Any) -> BackboneView | None:
+    if isinstance(spec, AutoencoderConfig):
+        return None
+    if isinstance(spec, DiffusionUncondConfig):
+        tag = "adp_1d" if spec.model.type == "adp_uncond_1d" else spec.model.type
+        return BackboneView(tag, spec.model.config, join("", "model", "config"), join("", "model", "type"))
+    diffusion = spec.model.diffusion
+    return BackboneView(
+        diffusion.type, diffusion.config, join("", "model", "diffusion", "config"), join("", "model", "diffusion", "type")
+    )
+
+
+def pretransform_of(spec: Any) -> tuple[Any, str] | None:
+    """The model's pretransform spec and its pointer, or None."""
+    if isinstance(spec, AutoencoderConfig):
+        return None
+    pretransform = spec.model.pretransform
+    if pretransform is None:
+        return None
+    return pretransform, join("", "model", "pretransform")
+
+
+def conditioning_of(spec: Any) -> ConditioningSpec | None:
+    if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
+        return None
+    return spec.model.conditioning
+
+
+def routes_of(spec: Any) -> dict[str, tuple[str, ...]]:
+    """Routing list name -> ids, in document order; empty for models without routing."""
+    if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
+        return {route: () for route in ROUTES}
+    return {route: spec.model.diffusion.route_ids(route) for route in ROUTES}
+
+
+def diffusion_objective_of(spec: Any) -> str:
+    if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
+        return "v"
+    return spec.model.diffusion.diffusion_objective
+
+
+# --- pretransform arithmetic ---------------------------------------------------------------------------------------
+
+
+def autoencoder_io_channels(model: AutoencoderModelSpec) -> int:
+    return model.in_channels if model.in_channels is not None else model.io_channels
+
+
+def pretransform_ratio(pretransform: Any) -> int | None:
+    """Declared downsampling ratio: the factor between audio length and latent length (None when unknown)."""
+    if isinstance(pretransform, AutoencoderPretransformSpec):
+        return pretransform.config.downsampling_ratio
+    if isinstance(pretransform, WaveletPretransformSpec):
+        return 2**pretransform.config.levels
+    if isinstance(pretransform, PatchedPretransformSpec):
+        return pretransform.config.patch_size
+    if pretransform.type == "dac_pretrained":
+        return 512 if pretransform.config.model_type == "44khz" else 320
+    return None
+
+
+def pretransform_latent_channels(pretransform: Any) -> int | None:
+    """Channels of the latents the pretransform produces (its `encoded_channels`)."""
+    if isinstance(pretransform, AutoencoderPretransformSpec):
+        return pretransform.config.latent_dim
+    if isinstance(pretransform, WaveletPretransformSpec):
+        return pretransform.config.channels * 2**pretransform.config.levels
+    if isinstance(pretransform, PatchedPretransformSpec):
+        return pretransform.config.channels * pretransform.config.patch_size
+    if pretransform.type == "dac_pretrained":
+        return 1024
+    return None
+
+
+def pretransform_io_channels(pretransform: Any) -> int | None:
+    """Audio channels the pretransform consumes."""
+    if isinstance(pretransform, AutoencoderPretransformSpec):
+        return autoencoder_io_channels(pretransform.config)
+    if isinstance(pretransform, (WaveletPretransformSpec, PatchedPretransformSpec)):
+        return pretransform.config.channels
+    if pretransform.type == "pqmf":
+        return pretransform.config.channels
+    if pretransform.type == "dac_pretrained":
+        return 1
+    return None
