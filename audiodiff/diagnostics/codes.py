@@ -115,6 +115,9 @@ CFG_UNET_NEEDS_CROSS_ATTENTION = _code(
     "AD212", "cfg-unet-needs-cross-attention", E, "`adp_cfg_1d` needs at least one cross-attention conditioner"
 )
 ROUTE_UNSUPPORTED = _code("AD213", "route-unsupported", E, "the backbone has no input for this route")
+SIGNAL_CONDITIONER_WIDTH = _code(
+    "AD215", "signal-conditioner-width", E, "a pretransform conditioner's `output_dim` must equal its latent width"
+)
 MISSING_SETTING = _code("AD214", "missing-setting", E, "a setting that another setting requires is absent")
 
 # --- AD3xx: backbone geometry ------------------------------------------------------------------------------------

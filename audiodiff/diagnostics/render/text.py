@@ -38,23 +38,26 @@ def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bo
     severity = diagnostic.effective_severity.value
     lines = [f"{location(diagnostic.path or result.path, diagnostic)}: {severity} {code.id} [{code.name}] "
              f"{diagnostic.message}"]
+    # the `=` lines align under the snippet's `|`
     gutter = " " * (len(str(diagnostic.span.line)) if diagnostic.span else 1)
     snippet = _snippet(diagnostic, result)
     if snippet:
         lines.extend(snippet)
     if diagnostic.pointer is not None:
-        lines.append(f"{gutter}  = at: {diagnostic.pointer or '/'}")
+        lines.append(f"{gutter} = at: {diagnostic.pointer or '/'}")
     for related in diagnostic.related:
         where = related.pointer or ""
         if related.span is not None:
-            where = f"{related.path or result.path}:{related.span.line}:{related.span.column}" + (
-                f" ({related.pointer})" if related.pointer else ""
+            same_file = related.path in (None, result.path)
+            place = f"{related.span.line}:{related.span.column}" if same_file else (
+                f"{related.path}:{related.span.line}:{related.span.column}"
             )
-        lines.append(f"{gutter}  = note: {related.message}" + (f": {where}" if where else ""))
+            where = place + (f" ({related.pointer})" if related.pointer else "")
+        lines.append(f"{gutter} = note: {related.message}" + (f": {where}" if where else ""))
     if diagnostic.help:
-        lines.append(f"{gutter}  = help: {diagnostic.help}")
+        lines.append(f"{gutter} = help: {diagnostic.help}")
     if verbose:
-        lines.append(f"{gutter}  = docs: {code.docs_url}")
+        lines.append(f"{gutter} = docs: {code.docs_url}")
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ class Spec(BaseModel):
         hide_input_in_errors=True,
         validate_default=False,
         protected_namespaces=(),
+        defer_build=True,
     )
 
     def explicitly_set(self, field: str) -> bool:

@@ -1,0 +1,38 @@
+"""Rendering results to a stream in the chosen format, and the exit code they mean."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+from audiodiff.diagnostics.render import FileResult, totals
+
+
+def emit_results(results: Sequence[FileResult], format: str, *, verbose: bool, tool: str, stream: TextIO) -> None:
+    if format == "json":
+        from audiodiff.diagnostics.render import json as renderer
+
+        stream.write(renderer.render(results))
+    elif format == "github":
+        from audiodiff.diagnostics.render import github as renderer
+
+        stream.write(renderer.render(results))
+    elif format == "sarif":
+        from audiodiff.diagnostics.render import sarif as renderer
+
+        stream.write(renderer.render(results, tool=tool))
+    elif format == "junit":
+        from audiodiff.diagnostics.render import junit as renderer
+
+        stream.write(renderer.render(results, tool=tool))
+    else:
+        from audiodiff.diagnostics.render import text as renderer
+
+        stream.write(renderer.render(results, verbose=verbose))
+
+
+def exit_code(results: Sequence[FileResult], *, strict: bool) -> int:
+    errors, warnings = totals(results)
+    if errors or (strict and warnings):
+        return 1
+    return 0

@@ -1,0 +1,278 @@
+"""Contracts on the graph: the widths each route delivers against what the backbone declares, token budgets,
+position budgets, and whether every node can be built here (spec C35, C36, C44, C46, C49-C51, C56-C59).
+
+Each failure names both sides: the primary pointer is the backbone setting that usually needs the fix, and the
+related notes point at the routing entries whose conditioners deliver the other width.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audiodiff.compiler.graph import Graph, Node, Route
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic, Related, Severity
+from audiodiff.schema.pointer import join
+
+_BACKBONE = "diffusion.backbone"
+
+_WIDTH_KEYS = {
+    # backbone type -> route -> the config key that declares the width
+    "dit": {Route.CROSS_ATTENTION: "cond_token_dim", Route.GLOBAL: "global_cond_dim",
+            Route.PREPEND: "prepend_cond_dim", Route.INPUT_CONCAT: "input_concat_dim"},
+    "adp_cfg_1d": {Route.CROSS_ATTENTION: "context_embedding_features", Route.GLOBAL: "context_features",
+                   Route.INPUT_CONCAT: "context_channels"},
+    "adp_1d": {Route.GLOBAL: "context_features", Route.INPUT_CONCAT: "context_channels"},
+    "DAU1d": {Route.GLOBAL: "global_cond_dim", Route.INPUT_CONCAT: "cond_dim"},
+}
+
+
+def check_graph(graph: Graph, spec: Any) -> list[Diagnostic]:
+    findings: list[Diagnostic] = []
+    backbone = graph.node(_BACKBONE)
+    if backbone is not None:
+        routed = {route: _routed(graph, route) for route in Route}
+        _check_cross_attention(backbone, routed[Route.CROSS_ATTENTION], findings)
+        _check_global(backbone, routed[Route.GLOBAL], findings)
+        _check_prepend(backbone, routed[Route.PREPEND], findings)
+        _check_input_concat(backbone, routed[Route.INPUT_CONCAT], spec, findings)
+        _check_positions(graph, backbone, routed, findings)
+    _check_signal_conditioners(graph, findings)
+    return findings
+
+
+def buildability(graph: Graph, *, strict: bool) -> list[Diagnostic]:
+    """A diagnostic per node that cannot be built here. `strict` (materialising) makes missing extras errors;
+    for `compile --explain` they are warnings, since the graph and its counts do not need the package."""
+    findings = []
+    for node in graph.nodes:
+        status = node.attr("status", "buildable")
+        if status == "buildable":
+            continue
+        reason = node.attr("reason") or "it cannot be built here"
+        if status == "needs_extra":
+            findings.append(Diagnostic(codes.MISSING_EXTRA, f"`{node.type}` ({node.id}) cannot be built: {reason}",
+                                       node.origin, severity=None if strict else Severity.WARNING))
+        elif status == "needs_download":
+            findings.append(Diagnostic(codes.NEEDS_DOWNLOAD, f"`{node.type}` ({node.id}) cannot be built: {reason}",
+                                       node.origin, help="audiodiff never downloads weights at build time"))
+        else:
+            findings.append(Diagnostic(codes.NOT_BUILDABLE, f"`{node.type}` ({node.id}) cannot be built: {reason}",
+                                       node.origin))
+    return findings
+
+
+# --- routes -------------------------------------------------------------------------------------------------------
+
+
+class _Routed:
+    """One routing-list entry: where it is, and what its source delivers."""
+
+    def __init__(self, edge_origin: str, node: Node | None, source_id: str):
+        self.pointer = edge_origin
+        self.node = node
+        self.id = source_id
+
+    @property
+    def width(self) -> int | None:
+        return self.node.attr("width") if self.node is not None else None
+
+    @property
+    def tokens(self) -> Any:
+        return self.node.attr("tokens") if self.node is not None else None
+
+    @property
+    def layout(self) -> str | None:
+        return self.node.attr("layout") if self.node is not None else None
+
+    def note(self, what: str) -> tuple[str, str]:
+        return (f"`{self.id}` {what}", self.pointer)
+
+
+def _routed(graph: Graph, route: Route) -> list[_Routed]:
+    entries = []
+    for edge in graph.route_edges(route):
+        source = edge.source_node
+        node = graph.node(source)
+        entries.append(_Routed(edge.origin or "", node, source.split(".", 1)[-1]))
+    return entries
+
+
+def _width_pointer(backbone: Node, route: Route) -> str:
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(route)
+    return join(backbone.origin, key) if key else backbone.origin
+
+
+def _error(findings: list, code, message: str, pointer: str, notes: list[tuple[str, str]], help: str | None = None):
+    related = tuple(Related(text, where) for text, where in notes)
+    findings.append(Diagnostic(code, message, pointer, help=help, related=related))
+
+
+def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list) -> None:
+    declared = backbone.attr("cross_width", 0)
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(Route.CROSS_ATTENTION)
+    if not routed:
+        if declared and backbone.type == "dit":
+            findings.append(Diagnostic(
+                codes.UNUSED_WIDTH,
+                f"`cond_token_dim` is {declared} but no conditioner is routed to cross-attention: its layers get "
+                "no input, and guidance never engages",
+                _width_pointer(backbone, Route.CROSS_ATTENTION),
+                help="route the text or timing conditioners through `cross_attention_cond_ids`, or set it to 0",
+            ))
+        return
+    widths = {entry.width for entry in routed if entry.width is not None}
+    if len(widths) > 1:
+        first = routed[0]
+        odd = next(entry for entry in routed if entry.width != first.width)
+        _error(findings, codes.CROSS_ATTENTION_WIDTH,
+               f"cross-attention tokens are concatenated, so they need one width; `{first.id}` gives {first.width} "
+               f"and `{odd.id}` gives {odd.width}",
+               odd.pointer, [first.note(f"gives {first.width}-wide tokens")],
+               help="give the conditioners the same `output_dim` (or drop the overrides so `cond_dim` applies)")
+        return
+    if not widths or key is None:
+        return
+    width = widths.pop()
+    if declared != width:
+        what = "is 0, which disables cross-attention," if not declared else f"is {declared}"
+        _error(findings, codes.CROSS_ATTENTION_WIDTH,
+               f"`{key}` {what} but the routed conditioners give {width}-wide tokens",
+               _width_pointer(backbone, Route.CROSS_ATTENTION),
+               [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
+               help=f"set `{key}` to {width}")
+
+
+def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None:
+    declared = backbone.attr("global_width", 0)
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(Route.GLOBAL)
+    if not routed:
+        if declared and backbone.type in ("adp_cfg_1d", "adp_1d"):
+            _error(findings, codes.GLOBAL_WIDTH,
+                   f"`context_features` is {declared} but no conditioner is routed through `global_cond_ids`; "
+                   "the U-Net requires the features whenever it has that width",
+                   _width_pointer(backbone, Route.GLOBAL), [])
+        elif declared:
+            findings.append(Diagnostic(codes.UNUSED_WIDTH,
+                                       f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`",
+                                       _width_pointer(backbone, Route.GLOBAL)))
+        return
+    if any(entry.width is None or entry.layout not in ("vector",) for entry in routed):
+        return  # sequence conditioners in the global route are a rule error already (C48)
+    total = sum(entry.width for entry in routed)
+    if key is None:
+        return
+    if declared != total:
+        parts = " + ".join(str(entry.width) for entry in routed)
+        what = "is not set" if not declared else f"is {declared}"
+        _error(findings, codes.GLOBAL_WIDTH,
+               f"`{key}` {what}, but the global conditioners concatenate to {total} ({parts})",
+               _width_pointer(backbone, Route.GLOBAL),
+               [entry.note(f"adds {entry.width}") for entry in routed],
+               help=f"set `{key}` to {total}")
+
+
+def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> None:
+    if backbone.type != "dit":
+        return  # rule AD204 already reports prepend routes on other backbones
+    declared = backbone.attr("prepend_width", 0)
+    if not routed:
+        if declared:
+            findings.append(Diagnostic(codes.UNUSED_WIDTH,
+                                       f"`prepend_cond_dim` is {declared} but nothing is routed through `prepend_cond_ids`",
+                                       _width_pointer(backbone, Route.PREPEND)))
+        return
+    wrong = [entry for entry in routed if entry.width is not None and entry.width != declared]
+    if wrong:
+        what = "is 0, which disables prepend tokens," if not declared else f"is {declared}"
+        _error(findings, codes.PREPEND_WIDTH,
+               f"`prepend_cond_dim` {what} but `{wrong[0].id}` gives {wrong[0].width}-wide tokens",
+               _width_pointer(backbone, Route.PREPEND),
+               [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
+               help=f"set `prepend_cond_dim` to {wrong[0].width}" if len({e.width for e in routed}) == 1 else None)
+
+
+def _input_concat_channels(entry: _Routed, spec: Any) -> int | None:
+    if entry.node is None:  # an inpainting tensor supplied by the caller
+        return 1 if entry.id == "inpaint_mask" else spec.model.io_channels
+    if entry.layout == "signal":
+        return entry.width
+    tokens = entry.tokens
+    return tokens if isinstance(tokens, int) else None  # a [B, N, D] tensor concatenates its N axis
+
+
+def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findings: list) -> None:
+    declared = backbone.attr("input_concat_channels", 0)
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(Route.INPUT_CONCAT)
+    if not routed:
+        if declared:
+            findings.append(Diagnostic(codes.UNUSED_WIDTH,
+                                       f"`{key}` declares {declared} input-concat channels but nothing is routed "
+                                       "through `input_concat_ids`",
+                                       _width_pointer(backbone, Route.INPUT_CONCAT)))
+        return
+    channels = [_input_concat_channels(entry, spec) for entry in routed]
+    if any(c is None for c in channels) or key is None:
+        return
+    total = sum(channels)
+    if backbone.type == "adp_cfg_1d":
+        unresampled = [entry for entry in routed if entry.node is not None and entry.layout != "signal"]
+        if unresampled:
+            _error(findings, codes.INPUT_CONCAT_WIDTH,
+                   f"`adp_cfg_1d` concatenates input-concat tensors without resampling, but `{unresampled[0].id}` "
+                   "is not a signal of the input's length",
+                   unresampled[0].pointer, [])
+    if declared != total:
+        parts = " + ".join(str(c) for c in channels)
+        pointer = _width_pointer(backbone, Route.INPUT_CONCAT)
+        if key == "context_channels":
+            pointer = join(pointer, 0) if declared else pointer
+        _error(findings, codes.INPUT_CONCAT_WIDTH,
+               f"`{key}` declares {declared} input-concat channels, but the routed tensors concatenate to "
+               f"{total} ({parts})",
+               pointer,
+               [entry.note(f"adds {c} channel(s)") for entry, c in zip(routed, channels)],
+               help=f"set `{key}` to {'[' + str(total) + ']' if key == 'context_channels' else total}")
+
+
+def _check_positions(graph: Graph, backbone: Node, routed: dict, findings: list) -> None:
+    token_limit = backbone.attr("token_limit")
+    if token_limit is not None:
+        tokens = [entry.tokens for entry in routed[Route.CROSS_ATTENTION]]
+        if all(isinstance(t, int) for t in tokens):
+            total = sum(tokens) + (1 if getattr(backbone.spec, "use_xattn_time", False) else 0)
+            limit = token_limit + (1 if getattr(backbone.spec, "use_xattn_time", False) else 0)
+            if total > limit:
+                _error(findings, codes.TOKEN_BUDGET,
+                       f"the cross-attention sequence has {total} tokens but `context_embedding_max_length` is "
+                       f"{token_limit}; the learned null embedding has a row per token",
+                       join(backbone.origin, "context_embedding_max_length"),
+                       [entry.note(f"adds {entry.tokens} token(s)") for entry in routed[Route.CROSS_ATTENTION]],
+                       help=f"set `context_embedding_max_length` to at least {total - (limit - token_limit)}")
+    position_limit = backbone.attr("position_limit")
+    latent = graph.quantity("latent_length")
+    if position_limit is not None and latent is not None and isinstance(latent.value, int):
+        config = backbone.spec
+        prepend_tokens = [entry.tokens for entry in routed[Route.PREPEND]]
+        if all(isinstance(t, int) for t in prepend_tokens):
+            count = sum(prepend_tokens) + 1 + latent.value // config.patch_size
+            if count > position_limit:
+                _error(findings, codes.POSITION_BUDGET,
+                       f"a training sample is {count} tokens long (prepend + global + {latent.value} latent frames / "
+                       f"patch {config.patch_size}), more than `abs_pos_emb_max_length` {position_limit}",
+                       join(backbone.origin, "abs_pos_emb_max_length"), [("`sample_size` is set here", "/sample_size")])
+
+
+def _check_signal_conditioners(graph: Graph, findings: list) -> None:
+    for node in graph.nodes_of("conditioner"):
+        if node.attr("layout") != "signal" or node.type != "pretransform":
+            continue
+        channels, output_dim = node.attr("encoded_channels"), node.attr("output_dim")
+        if channels is not None and output_dim != channels:
+            findings.append(Diagnostic(
+                codes.SIGNAL_CONDITIONER_WIDTH,
+                f"`{node.id.split('.', 1)[1]}` encodes to {channels} channels but its `output_dim` is {output_dim}; "
+                "upstream's projection would then act on the time axis",
+                join(node.origin, "config"),
+                help=f'set `"output_dim": {channels}` in this conditioner\'s `config`',
+            ))

@@ -1,0 +1,193 @@
+"""The typed module graph: what a config builds, before any weight exists.
+
+Frozen, torch-free and JSON round-trippable. Node order is deterministic: pretransform (and its stages), then the
+conditioners in declaration order, then the backbone and the objective. Edge order inside a route is layout: the
+concatenation order of the routing list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+Dim = int | str  # an int, or a symbol such as "B", "T", "T/2048", "N_prompt"
+Shape = tuple[Dim, ...]
+
+
+class Route(str, Enum):
+    CROSS_ATTENTION = "cross_attention"
+    GLOBAL = "global"
+    PREPEND = "prepend"
+    INPUT_CONCAT = "input_concat"
+
+
+ROUTE_BY_LIST = {
+    "cross_attention_cond_ids": Route.CROSS_ATTENTION,
+    "global_cond_ids": Route.GLOBAL,
+    "prepend_cond_ids": Route.PREPEND,
+    "input_concat_ids": Route.INPUT_CONCAT,
+}
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    shape: Shape
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Port:
+        return cls(data["name"], tuple(data["shape"]))
+
+    def render(self) -> str:
+        return "(" + ", ".join(str(dim) for dim in self.shape) + ")"
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str  # dotted path that reads like the config: "pretransform.encoder", "conditioning.prompt"
+    kind: str  # "pretransform" | "encoder" | "bottleneck" | "decoder" | "conditioner" | "backbone" | "objective"
+    type: str  # the type tag exactly as upstream spells it
+    origin: str  # JSON pointer of the config object that made this node
+    inputs: tuple[Port, ...] = ()
+    outputs: tuple[Port, ...] = ()
+    params: int | None = None  # analytic trainable parameter count; None when unknown without loading
+    spec: Any = field(default=None, compare=False, repr=False)  # the typed spec (not serialised)
+    attrs: tuple[tuple[str, Any], ...] = ()  # small JSON facts: widths, token counts, buildability
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
+
+    def output(self, name: str) -> Port | None:
+        return next((port for port in self.outputs if port.name == name), None)
+
+    def input(self, name: str) -> Port | None:
+        return next((port for port in self.inputs if port.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "type": self.type,
+            "origin": self.origin,
+            "params": self.params,
+            "inputs": [port.to_json() for port in self.inputs],
+            "outputs": [port.to_json() for port in self.outputs],
+            "attrs": {key: value for key, value in self.attrs},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Node:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            type=data["type"],
+            origin=data["origin"],
+            inputs=tuple(Port.from_json(p) for p in data["inputs"]),
+            outputs=tuple(Port.from_json(p) for p in data["outputs"]),
+            params=data["params"],
+            attrs=tuple((key, _freeze(value)) for key, value in data.get("attrs", {}).items()),
+        )
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # "node_id:port"
+    target: str  # "node_id:port"
+    route: Route | None = None
+    origin: str | None = None  # pointer of the routing-list entry that made this edge
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "route": self.route.value if self.route is not None else None,
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Edge:
+        route = Route(data["route"]) if data.get("route") else None
+        return cls(data["source"], data["target"], route, data.get("origin"))
+
+    @property
+    def source_node(self) -> str:
+        return self.source.rsplit(":", 1)[0]
+
+    @property
+    def target_node(self) -> str:
+        return self.target.rsplit(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A derived number with its unit and where it came from."""
+
+    name: str
+    value: Any
+    unit: str = ""
+    source: str = ""  # e.g. "/sample_size / /model/pretransform/config/downsampling_ratio"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit, "source": self.source}
+
+
+@dataclass(frozen=True)
+class Graph:
+    model_type: str
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...] = ()
+    quantities: tuple[Quantity, ...] = ()
+
+    def node(self, node_id: str) -> Node | None:
+        return next((node for node in self.nodes if node.id == node_id), None)
+
+    def nodes_of(self, kind: str) -> tuple[Node, ...]:
+        return tuple(node for node in self.nodes if node.kind == kind)
+
+    def route_edges(self, route: Route) -> tuple[Edge, ...]:
+        return tuple(edge for edge in self.edges if edge.route is route)
+
+    def quantity(self, name: str) -> Quantity | None:
+        return next((q for q in self.quantities if q.name == name), None)
+
+    @property
+    def total_params(self) -> int | None:
+        counts = [node.params for node in self.nodes if node.kind not in ("pretransform", "objective")]
+        if any(count is None for count in counts):
+            return None
+        return sum(counts)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_type": self.model_type,
+            "total_params": self.total_params,
+            "nodes": [node.to_json() for node in self.nodes],
+            "edges": [edge.to_json() for edge in self.edges],
+            "quantities": [q.to_json() for q in self.quantities],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Graph:
+        return cls(
+            model_type=data["model_type"],
+            nodes=tuple(Node.from_json(n) for n in data["nodes"]),
+            edges=tuple(Edge.from_json(e) for e in data["edges"]),
+            quantities=tuple(
+                Quantity(q["name"], _freeze(q["value"]), q.get("unit", ""), q.get("source", ""))
+                for q in data.get("quantities", [])
+            ),
+        )
+
+
+def _freeze(value: Any) -> Any:
+    """JSON lists back to tuples so that a round-tripped graph compares equal."""
+    if isinstance(value, list):
+        return tuple(_freeze(item) for item in value)
+    return value

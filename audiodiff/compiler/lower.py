@@ -1,0 +1,319 @@
+"""Spec -> graph: one node per module the config builds, one edge per routed tensor, and the derived quantities.
+
+Lowering never fails on a valid spec; the contracts between nodes are proven afterwards by `checks.py`, which
+turns every broken one into a diagnostic naming both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from audiodiff.compiler import checks, lowering
+from audiodiff.compiler.graph import ROUTE_BY_LIST, Edge, Graph, Node, Port, Quantity
+from audiodiff.compiler.registry import lookup
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.schema.pointer import join
+from audiodiff.schema.v1.diffusion import INPAINT_IDS, ROUTES
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
+from audiodiff.schema.views import (
+    autoencoder_io_channels,
+    backbone_of,
+    conditioning_of,
+    diffusion_objective_of,
+    pretransform_io_channels,
+    pretransform_latent_channels,
+    pretransform_of,
+    pretransform_ratio,
+    routes_of,
+)
+
+BACKBONE_ID = "diffusion.backbone"
+OBJECTIVE_ID = "diffusion.objective"
+PRETRANSFORM_ID = "pretransform"
+
+
+@dataclass
+class LoweredGraph:
+    graph: Graph
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def lower_spec(spec: Any) -> LoweredGraph:
+    """Lower a validated model config spec and check the graph's contracts."""
+    if isinstance(spec, AutoencoderConfig):
+        nodes = _autoencoder_nodes(spec.model, "", join("", "model"), "T")
+        graph = Graph(spec.model_type, tuple(nodes), _chain(nodes), tuple(_autoencoder_quantities(spec)))
+        return LoweredGraph(graph, checks.check_graph(graph, spec))
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    located = pretransform_of(spec)
+    ratio, latent_channels, latent_length = 1, None, "T"
+    if located is not None:
+        pretransform, pointer = located
+        ratio = pretransform_ratio(pretransform) or 1
+        latent_channels = pretransform_latent_channels(pretransform)
+        latent_length = lowering._divide("T", ratio)
+        nodes.extend(_pretransform_nodes(pretransform, pointer))
+    conditioner_nodes = _conditioner_nodes(spec, latent_channels, ratio)
+    nodes.extend(conditioner_nodes)
+
+    backbone = backbone_of(spec)
+    assert backbone is not None  # a diffusion spec always has one
+    kind = "uncond_backbone" if isinstance(spec, DiffusionUncondConfig) else "backbone"
+    entry = lookup(kind, spec.model.type if isinstance(spec, DiffusionUncondConfig) else backbone.type)
+    shape = entry.lowering(backbone.channels, latent_length)
+    route_ports, route_attrs = _backbone_route_ports(backbone, latent_length)
+    nodes.append(Node(
+        id=BACKBONE_ID,
+        kind="backbone",
+        type=backbone.type,
+        origin=backbone.pointer,
+        inputs=shape.inputs + route_ports,
+        outputs=shape.outputs,
+        params=_backbone_params(backbone.config),
+        spec=backbone.config,
+        attrs=route_attrs + (("status", entry.availability()[0]),),
+    ))
+    objective = diffusion_objective_of(spec)
+    nodes.append(Node(OBJECTIVE_ID, "objective", objective, _objective_pointer(spec),
+                      inputs=(Port("prediction", (lowering.B, backbone.channels, latent_length)),), params=0))
+    if located is not None:
+        edges.append(Edge(f"{PRETRANSFORM_ID}:latents", f"{BACKBONE_ID}:x"))
+    edges.extend(_route_edges(spec))
+    edges.append(Edge(f"{BACKBONE_ID}:v", f"{OBJECTIVE_ID}:prediction"))
+    graph = Graph(spec.model_type, tuple(nodes), tuple(edges), tuple(_diffusion_quantities(spec, ratio, backbone)))
+    return LoweredGraph(graph, checks.check_graph(graph, spec))
+
+
+# --- nodes --------------------------------------------------------------------------------------------------------
+
+
+def _pretransform_nodes(pretransform: Any, pointer: str) -> list[Node]:
+    entry = lookup("pretransform", pretransform.type)
+    ratio = pretransform_ratio(pretransform)
+    channels = pretransform_io_channels(pretransform)
+    latent = pretransform_latent_channels(pretransform)
+    shape = entry.lowering(pretransform, channels, latent, ratio)
+    status, reason = entry.availability()
+    nodes = [Node(PRETRANSFORM_ID, "pretransform", pretransform.type, pointer, shape.inputs, shape.outputs,
+                  params=_pretransform_params(pretransform), spec=pretransform,
+                  attrs=shape.attrs + (("status", status), ("reason", reason)))]
+    if pretransform.type == "autoencoder":
+        nodes.extend(_autoencoder_nodes(pretransform.config, PRETRANSFORM_ID + ".", pointer + "/config", "T"))
+    return nodes
+
+
+def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str) -> list[Node]:
+    counts = _autoencoder_params(model)
+    encoder = lookup("encoder", model.encoder.type)
+    decoder = lookup("decoder", model.decoder.type)
+    enc_shape = encoder.lowering(model.encoder, audio_length)
+    dec_shape = decoder.lowering(model.decoder, audio_length)
+    latent_length = enc_shape.outputs[0].shape[-1]
+    nodes = [Node(prefix + "encoder", "encoder", model.encoder.type, pointer + "/encoder", enc_shape.inputs,
+                  enc_shape.outputs, counts[0], model.encoder,
+                  enc_shape.attrs + (("status", encoder.availability()[0]), ("reason", encoder.availability()[1])))]
+    if model.bottleneck is not None:
+        bottleneck = lookup("bottleneck", model.bottleneck.type)
+        shape = bottleneck.lowering(model.bottleneck, model.encoder.config.output_channels, model.latent_dim,
+                                    latent_length)
+        nodes.append(Node(prefix + "bottleneck", "bottleneck", model.bottleneck.type, pointer + "/bottleneck",
+                          shape.inputs, shape.outputs, counts[1], model.bottleneck,
+                          shape.attrs + (("status", bottleneck.availability()[0]),
+                                         ("reason", bottleneck.availability()[1]))))
+    nodes.append(Node(prefix + "decoder", "decoder", model.decoder.type, pointer + "/decoder", dec_shape.inputs,
+                      dec_shape.outputs, counts[2], model.decoder,
+                      dec_shape.attrs + (("status", decoder.availability()[0]), ("reason", decoder.availability()[1]))))
+    return nodes
+
+
+def _chain(nodes: list[Node]) -> tuple[Edge, ...]:
+    return tuple(
+        Edge(f"{a.id}:{a.outputs[0].name}", f"{b.id}:{b.inputs[0].name}") for a, b in zip(nodes, nodes[1:])
+    )
+
+
+def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int) -> list[Node]:
+    conditioning = conditioning_of(spec)
+    if conditioning is None:
+        return []
+    nodes = []
+    for index, entry in enumerate(conditioning.configs):
+        registered = lookup("conditioner", entry.type)
+        output_dim = conditioning.output_dim(entry)
+        context = lowering.ConditionerContext(output_dim, latent_channels, ratio)
+        shape = registered.lowering(entry, context)
+        status, reason = registered.availability()
+        nodes.append(Node(
+            id=f"conditioning.{entry.id}",
+            kind="conditioner",
+            type=entry.type,
+            origin=join("", "model", "conditioning", "configs", index),
+            inputs=shape.inputs,
+            outputs=shape.outputs,
+            params=_conditioner_params(entry, output_dim),
+            spec=entry,
+            attrs=shape.attrs + (("output_dim", output_dim), ("status", status), ("reason", reason)),
+        ))
+    return nodes
+
+
+def _backbone_route_ports(backbone, length: str) -> tuple[tuple[Port, ...], tuple[tuple[str, Any], ...]]:
+    """The conditioning inputs the backbone's config declares, with the widths it expects."""
+    config = backbone.config
+    b = lowering.B
+    ports: list[Port] = []
+    attrs: list[tuple[str, Any]] = []
+    if backbone.type == "dit":
+        cross, global_, prepend, concat = (getattr(config, key, 0) for key in
+                                           ("cond_token_dim", "global_cond_dim", "prepend_cond_dim", "input_concat_dim"))
+        attrs += [("cross_width", cross), ("global_width", global_), ("prepend_width", prepend),
+                  ("input_concat_channels", concat)]
+        if getattr(config, "use_abs_pos_emb", False):
+            attrs.append(("position_limit", config.abs_pos_emb_max_length))
+    elif backbone.type in ("adp_cfg_1d", "adp_1d"):
+        cross = config.context_embedding_features or 0 if backbone.type == "adp_cfg_1d" else 0
+        global_ = config.context_features or 0
+        concat = (config.context_channels or (0,))[0] if config.context_channels else 0
+        prepend = 0
+        attrs += [("cross_width", cross), ("global_width", global_), ("prepend_width", 0),
+                  ("input_concat_channels", concat)]
+        if backbone.type == "adp_cfg_1d":
+            attrs.append(("token_limit", config.context_embedding_max_length))
+    else:  # DAU1d
+        cross, prepend = 0, 0
+        global_, concat = config.global_cond_dim, config.cond_dim
+        attrs += [("cross_width", 0), ("global_width", global_), ("prepend_width", 0),
+                  ("input_concat_channels", concat)]
+    if cross:
+        ports.append(Port("cross_attn_cond", (b, "N_cross", cross)))
+    if global_:
+        ports.append(Port("global_cond", (b, global_)))
+    if prepend:
+        ports.append(Port("prepend_cond", (b, "N_prepend", prepend)))
+    if concat:
+        ports.append(Port("input_concat_cond", (b, concat, length)))
+    return tuple(ports), tuple(attrs)
+
+
+def _route_edges(spec: Any) -> list[Edge]:
+    edges = []
+    target_port = {
+        "cross_attention_cond_ids": "cross_attn_cond",
+        "global_cond_ids": "global_cond",
+        "prepend_cond_ids": "prepend_cond",
+        "input_concat_ids": "input_concat_cond",
+    }
+    for route in ROUTES:
+        for index, conditioner_id in enumerate(routes_of(spec)[route]):
+            source = f"inputs.{conditioner_id}:value" if conditioner_id in INPAINT_IDS else f"conditioning.{conditioner_id}:value"
+            edges.append(Edge(source, f"{BACKBONE_ID}:{target_port[route]}", ROUTE_BY_LIST[route],
+                              join("", "model", "diffusion", route, index)))
+    return edges
+
+
+def _objective_pointer(spec: Any) -> str:
+    if isinstance(spec, DiffusionUncondConfig):
+        return join("", "model")
+    if spec.model.diffusion.explicitly_set("diffusion_objective"):
+        return join("", "model", "diffusion", "diffusion_objective")
+    return join("", "model", "diffusion")
+
+
+# --- quantities ---------------------------------------------------------------------------------------------------
+
+
+def _diffusion_quantities(spec: Any, ratio: int, backbone) -> list[Quantity]:
+    rate = spec.sample_rate
+    ratio_source = "/model/pretransform" if ratio > 1 else "no pretransform"
+    latent_length = spec.sample_size // ratio
+    quantities = [
+        Quantity("sample_rate", rate, "Hz", "/sample_rate"),
+        Quantity("downsampling_ratio", ratio, "", ratio_source),
+        Quantity("latent_rate", _number(Fraction(rate, ratio)), "frames/s", f"/sample_rate / {ratio}"),
+        Quantity("latent_length", latent_length, "frames", f"/sample_size // {ratio}"),
+        Quantity("seconds_per_sample", _number(Fraction(spec.sample_size, rate)), "s", "/sample_size / /sample_rate"),
+        Quantity("length_multiple", ratio * backbone.length_multiple, "samples", backbone.pointer),
+    ]
+    quantities.append(_max_generation(spec, ratio, backbone))
+    training = spec.training
+    if training is not None and spec.model_type != "diffusion_uncond":
+        demo = training.demo
+        scales = len(demo.demo_cfg_scales or ())
+        demos = demo.num_demos or 0
+        seconds = _number(Fraction(demos * scales * spec.sample_size, rate))
+        quantities.append(Quantity("demo_audio_per_round", seconds, "s",
+                                   "num_demos x len(demo_cfg_scales) x /sample_size / /sample_rate"))
+    elif training is not None:
+        quantities.append(Quantity("demo_audio_per_round", _number(Fraction(8 * spec.sample_size, rate)), "s",
+                                   "8 unconditional demos x /sample_size / /sample_rate"))
+    return quantities
+
+
+def _max_generation(spec: Any, ratio: int, backbone) -> Quantity:
+    config = backbone.config
+    if backbone.type == "dit" and getattr(config, "use_abs_pos_emb", False):
+        extra = 1 + (config.prepend_cond_dim > 0)  # the global token, plus at least one prepend token
+        frames = (config.abs_pos_emb_max_length - extra) * config.patch_size
+        seconds = _number(Fraction(frames * ratio, spec.sample_rate))
+        return Quantity("max_generation_length", seconds, "s", backbone.pointer + "/abs_pos_emb_max_length")
+    return Quantity("max_generation_length", None, "s", "unbounded: no absolute position table")
+
+
+def _autoencoder_quantities(spec: AutoencoderConfig) -> list[Quantity]:
+    ratio = spec.model.downsampling_ratio
+    return [
+        Quantity("sample_rate", spec.sample_rate, "Hz", "/sample_rate"),
+        Quantity("downsampling_ratio", ratio, "", "/model/downsampling_ratio"),
+        Quantity("latent_rate", _number(Fraction(spec.sample_rate, ratio)), "frames/s", f"/sample_rate / {ratio}"),
+        Quantity("latent_length", spec.sample_size // ratio, "frames", f"/sample_size // {ratio}"),
+        Quantity("latent_channels", spec.model.latent_dim, "", "/model/latent_dim"),
+        Quantity("audio_channels", autoencoder_io_channels(spec.model), "", "/model/io_channels"),
+        Quantity("seconds_per_sample", _number(Fraction(spec.sample_size, spec.sample_rate)), "s",
+                 "/sample_size / /sample_rate"),
+    ]
+
+
+def _number(value: Fraction) -> int | float:
+    return int(value) if value.denominator == 1 else round(float(value), 6)
+
+
+# --- parameter counts (analytic, torch-free) ------------------------------------------------------------------------
+
+
+def _backbone_params(config: Any) -> int | None:
+    try:
+        from audiodiff.compiler.params import backbone_params
+    except ImportError:
+        return None
+    return backbone_params(config)
+
+
+def _conditioner_params(entry: Any, output_dim: int) -> int | None:
+    try:
+        from audiodiff.compiler.params import conditioner_params
+    except ImportError:
+        return None
+    return conditioner_params(entry, output_dim)
+
+
+def _autoencoder_params(model: Any) -> tuple[int | None, int | None, int | None]:
+    try:
+        from audiodiff.compiler.params import autoencoder_params
+    except ImportError:
+        return (None, None, None)
+    counts = autoencoder_params(model)
+    return counts.encoder, counts.bottleneck, counts.decoder
+
+
+def _pretransform_params(pretransform: Any) -> int | None:
+    if pretransform.type == "autoencoder":
+        return None  # counted on its encoder / bottleneck / decoder nodes
+    try:
+        from audiodiff.compiler.params import pretransform_params
+    except ImportError:
+        return None
+    count = pretransform_params(pretransform)
+    return count if isinstance(count, int) else None

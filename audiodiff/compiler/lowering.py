@@ -1,0 +1,148 @@
+"""Per-type lowering: the ports (symbolic shapes) and facts of one node, computed from its spec alone.
+
+Each function takes the typed spec of one config object and returns a `Lowered` (inputs, outputs, attrs). The
+registry pairs every type tag with one of these; `lower.py` assembles the nodes into a graph and wires the routes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from audiodiff.compiler.graph import Port
+from audiodiff.schema.v1.conditioning import T5_WIDTHS
+
+B = "B"
+
+
+@dataclass(frozen=True)
+class Lowered:
+    inputs: tuple[Port, ...]
+    outputs: tuple[Port, ...]
+    attrs: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ConditionerContext:
+    """What a conditioner's shape depends on beyond its own entry."""
+
+    output_dim: int  # `output_dim` of the entry, else `cond_dim`
+    model_latent_channels: int | None  # the model pretransform's latent width (for use_model_pretransform)
+    model_ratio: int | None
+
+
+# --- conditioners ---------------------------------------------------------------------------------------------------
+# Output: `value` [B, N, D] with N tokens of width D (or channels-first [B, C, T] for signal conditioners), `mask`.
+
+
+def _tokens(entry: Any, tokens: int | str, width: int, *, kind: str = "tokens") -> Lowered:
+    return Lowered(
+        inputs=(Port("values", (B,)),),
+        outputs=(Port("value", (B, tokens, width)), Port("mask", (B, tokens))),
+        attrs=(("width", width), ("tokens", tokens), ("layout", kind)),
+    )
+
+
+def lower_vector_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
+    """`number`, `int`, `list`, `clap_audio`: one token per item."""
+    return _tokens(entry, 1, context.output_dim, kind="vector")
+
+
+def lower_t5(entry: Any, context: ConditionerContext) -> Lowered:
+    lowered = _tokens(entry, entry.config.max_length, context.output_dim, kind="sequence")
+    encoder_width = T5_WIDTHS.get(entry.config.t5_model_name)
+    return Lowered(lowered.inputs, lowered.outputs, lowered.attrs + (("encoder_width", encoder_width),))
+
+
+def lower_clap_text(entry: Any, context: ConditionerContext) -> Lowered:
+    if entry.config.use_text_features:
+        return _tokens(entry, 77, context.output_dim, kind="sequence")
+    return _tokens(entry, 1, context.output_dim, kind="vector")
+
+
+def lower_lut(entry: Any, context: ConditionerContext) -> Lowered:
+    return _tokens(entry, entry.config.max_length, context.output_dim, kind="sequence")
+
+
+def lower_phoneme(entry: Any, context: ConditionerContext) -> Lowered:
+    # the length is the longest item of the batch: a symbol, not a number
+    return _tokens(entry, f"N_{entry.id}", context.output_dim, kind="sequence")
+
+
+def lower_signal_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
+    """`pretransform` / `source_mix`: channels-first latents of audio, [B, C, T/r]."""
+    config = entry.config
+    if config.use_model_pretransform or config.pretransform_config is None:
+        channels, ratio = context.model_latent_channels, context.model_ratio
+    else:
+        from audiodiff.schema.views import pretransform_latent_channels, pretransform_ratio
+
+        channels = pretransform_latent_channels(config.pretransform_config)
+        ratio = pretransform_ratio(config.pretransform_config)
+    length = f"T_{entry.id}/{ratio}" if ratio and ratio > 1 else f"T_{entry.id}"
+    if entry.type == "source_mix":
+        channels = context.output_dim  # per-source heads map C_enc -> D
+    width = channels if channels is not None else "C"
+    return Lowered(
+        inputs=(Port("audio", (B, "C_audio", f"T_{entry.id}")),),
+        outputs=(Port("value", (B, width, length)), Port("mask", (B, length))),
+        attrs=(("width", channels), ("tokens", length), ("layout", "signal"), ("encoded_channels", channels)),
+    )
+
+
+# --- pretransform stages --------------------------------------------------------------------------------------------
+
+
+def lower_encoder(stage: Any, audio_length: str) -> Lowered:
+    config = stage.config
+    return Lowered(
+        inputs=(Port("audio", (B, config.input_channels, audio_length)),),
+        outputs=(Port("features", (B, config.output_channels, _divide(audio_length, config.ratio))),),
+        attrs=(("ratio", config.ratio),),
+    )
+
+
+def lower_decoder(stage: Any, audio_length: str) -> Lowered:
+    config = stage.config
+    return Lowered(
+        inputs=(Port("latents", (B, config.input_channels, _divide(audio_length, config.ratio))),),
+        outputs=(Port("audio", (B, config.output_channels, audio_length)),),
+        attrs=(("ratio", config.ratio),),
+    )
+
+
+def lower_bottleneck(bottleneck: Any, in_channels: int, latent_dim: int, latent_length: str) -> Lowered:
+    return Lowered(
+        inputs=(Port("features", (B, in_channels, latent_length)),),
+        outputs=(Port("latents", (B, latent_dim, latent_length)),),
+        attrs=(("discrete", bottleneck.type in ("rvq", "rvq_vae", "dac_rvq", "dac_rvq_vae", "fsq", "dithered_fsq")),),
+    )
+
+
+def lower_pretransform(pretransform: Any, audio_channels: int | None, latent_channels: int | None, ratio: int | None) -> Lowered:
+    latent_length = _divide("T", ratio) if ratio else "T'"
+    return Lowered(
+        inputs=(Port("audio", (B, audio_channels if audio_channels is not None else "C", "T")),),
+        outputs=(Port("latents", (B, latent_channels if latent_channels is not None else "C", latent_length)),),
+        attrs=(("ratio", ratio), ("latent_channels", latent_channels)),
+    )
+
+
+# --- backbones ------------------------------------------------------------------------------------------------------
+
+
+def lower_backbone(channels: int, length: str, out_channels: int | None = None) -> Lowered:
+    return Lowered(
+        inputs=(Port("x", (B, channels, length)), Port("t", (B,))),
+        outputs=(Port("v", (B, out_channels or channels, length)),),
+    )
+
+
+def _divide(length: str, ratio: int) -> str:
+    if ratio == 1:
+        return length
+    if "/" in length:
+        base, _, divisor = length.partition("/")
+        if divisor.isdigit():
+            return f"{base}/{int(divisor) * ratio}"
+    return f"{length}/{ratio}"
