@@ -67,6 +67,44 @@ def validate(
     raise typer.Exit(run_validate(paths, format.value, strict=strict, verbose=verbose))
 
 
+class ExplainFormat(str, Enum):
+    text = "text"
+    json = "json"
+    dot = "dot"
+
+
+class Precision(str, Enum):
+    fp32 = "32"
+    bf16_mixed = "bf16-mixed"
+    fp16_mixed = "16-mixed"
+
+
+@app.command()
+def compile(
+    config: Path = typer.Argument(..., help="A model config (JSON or YAML)."),
+    explain: bool = typer.Option(False, "--explain", help="Print the graph, routes, derived quantities and memory."),
+    format: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="Output format."),
+    params: bool = typer.Option(False, "--params", help="Cross-check parameter counts on torch's meta device."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Batch size for the memory estimate."),
+    precision: Precision = typer.Option(Precision.bf16_mixed, "--precision", help="Precision for the estimate."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
+) -> None:
+    """Lower a config into a typed graph of modules with static shape checks, without allocating weights.
+
+    Examples:
+
+      audiodiff compile model_config.json --explain
+
+      audiodiff compile model_config.json --explain --format json --batch 4 --precision 32
+
+      audiodiff compile model_config.json --explain --format dot | dot -Tsvg > graph.svg
+    """
+    from audiodiff.cli.compile import run_compile
+
+    raise typer.Exit(run_compile(config, explain=explain, format=format.value, params=params, batch=batch,
+                                 precision=precision.value, strict=strict))
+
+
 @schema_app.command("export")
 def schema_export(
     version: Optional[int] = typer.Option(None, "--version", help="Schema version (default: the newest)."),

@@ -1,0 +1,238 @@
+"""Renderings of a compiled graph for `audiodiff compile --explain`: text for people, json for tools, dot for
+Graphviz. All three carry the same facts: nodes with shapes and parameter counts, routes with their widths,
+derived quantities, where each setting came from, and the memory estimate.
+
+The json document is a stable interface (documented in docs/explain.md): `total_params` (int or null), `nodes`
+(objects with `id`, `kind`, `type`, `params`, `inputs`, `outputs`, `origin`, `line`), `routes`, `quantities`,
+`settings`, `memory`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from audiodiff.compiler.graph import Graph, Route
+from audiodiff.schema.source import SourceDocument
+
+
+@dataclass(frozen=True)
+class Setting:
+    pointer: str
+    value: Any
+    source: str  # "line 12", or "default"
+
+
+@dataclass
+class Explanation:
+    path: str
+    graph: Graph
+    schema_version: int | None
+    settings: list[Setting] = field(default_factory=list)
+    lines: dict[str, int | None] = field(default_factory=dict)  # node id -> origin line
+    memory: dict[str, Any] | None = None
+
+
+def explain(path: str, graph: Graph, document: SourceDocument | None, schema_version: int | None,
+            memory: dict[str, Any] | None = None) -> Explanation:
+    lines = {}
+    for node in graph.nodes:
+        span = document.span(node.origin) if document is not None else None
+        lines[node.id] = span.line if span is not None else None
+    settings = []
+    for node in graph.nodes:
+        if isinstance(node.spec, BaseModel):
+            settings.extend(_settings(node.spec, node.origin, document))
+    return Explanation(path, graph, schema_version, settings, lines, memory)
+
+
+def _settings(spec: BaseModel, pointer: str, document: SourceDocument | None) -> list[Setting]:
+    """Every scalar field of a spec (one level of nesting into `config`), with where its value came from."""
+    found: list[Setting] = []
+    for name in type(spec).model_fields:
+        value = getattr(spec, name)
+        child = f"{pointer}/{name}"
+        if isinstance(value, BaseModel):
+            if name == "config":
+                found.extend(_settings(value, child, document))
+            continue
+        if isinstance(value, dict):
+            continue
+        if name in spec.model_fields_set:
+            span = document.span(child) if document is not None else None
+            source = f"line {span.line}" if span is not None else "file"
+        else:
+            source = "default"
+        found.append(Setting(child, list(value) if isinstance(value, tuple) else value, source))
+    return found
+
+
+# --- json ---------------------------------------------------------------------------------------------------------
+
+
+def to_json(explanation: Explanation, diagnostics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    graph = explanation.graph
+    nodes = []
+    for node in graph.nodes:
+        data = node.to_json()
+        data["line"] = explanation.lines.get(node.id)
+        nodes.append(data)
+    return {
+        "path": explanation.path,
+        "model_type": graph.model_type,
+        "schema_version": explanation.schema_version,
+        "total_params": graph.total_params,
+        "nodes": nodes,
+        "edges": [edge.to_json() for edge in graph.edges],
+        "routes": _routes(graph),
+        "quantities": [q.to_json() for q in graph.quantities],
+        "settings": [{"pointer": s.pointer, "value": s.value, "source": s.source} for s in explanation.settings],
+        "memory": explanation.memory,
+        "diagnostics": diagnostics or [],
+    }
+
+
+def render_json(explanation: Explanation, diagnostics: list[dict[str, Any]] | None = None) -> str:
+    return json.dumps(to_json(explanation, diagnostics), indent=2, ensure_ascii=False) + "\n"
+
+
+def _routes(graph: Graph) -> list[dict[str, Any]]:
+    backbone = graph.node("diffusion.backbone")
+    routes = []
+    for route in Route:
+        edges = graph.route_edges(route)
+        if not edges:
+            continue
+        sources = []
+        for edge in edges:
+            node = graph.node(edge.source_node)
+            sources.append({
+                "id": edge.source_node.split(".", 1)[-1],
+                "origin": edge.origin,
+                "width": node.attr("width") if node is not None else None,
+                "tokens": node.attr("tokens") if node is not None else None,
+            })
+        expected = backbone.attr(_EXPECTED[route]) if backbone is not None else None
+        routes.append({"route": route.value, "sources": sources, "backbone_width": expected})
+    return routes
+
+
+_EXPECTED = {
+    Route.CROSS_ATTENTION: "cross_width",
+    Route.GLOBAL: "global_width",
+    Route.PREPEND: "prepend_width",
+    Route.INPUT_CONCAT: "input_concat_channels",
+}
+
+# --- text ---------------------------------------------------------------------------------------------------------
+
+
+def render_text(explanation: Explanation) -> str:
+    graph = explanation.graph
+    out: list[str] = []
+    version = explanation.schema_version
+    out.append(f"{explanation.path}: {graph.model_type} (schema version {version})")
+    out.append("")
+    out.append("nodes")
+    rows = [("id", "kind", "type", "in -> out", "params", "line")]
+    for node in graph.nodes:
+        shapes = f"{_ports(node.inputs)} -> {_ports(node.outputs)}"
+        params = "-" if node.kind == "pretransform" and node.type == "autoencoder" else _count(node.params)
+        line = explanation.lines.get(node.id)
+        rows.append((node.id, node.kind, node.type, shapes, params, str(line) if line else "-"))
+    rows.append(("total", "", "", "", _count(graph.total_params), ""))
+    out.extend(_table(rows, right=(4,)))
+    routes = _routes(graph)
+    if routes:
+        out.append("")
+        out.append("routes")
+        for route in routes:
+            parts = []
+            for source in route["sources"]:
+                tokens = source["tokens"]
+                shape = f"{tokens}x{source['width']}" if route["route"] in ("cross_attention", "prepend") else (
+                    str(source["width"]))
+                parts.append(f"{source['id']} ({shape})")
+            out.append(f"  {route['route']:<16} {' + '.join(parts)}   backbone expects {route['backbone_width']}")
+    out.append("")
+    out.append("derived")
+    rows = []
+    for quantity in graph.quantities:
+        value = "unbounded" if quantity.value is None else _format_value(quantity.value)
+        rows.append((quantity.name, f"{value} {quantity.unit}".strip(), quantity.source))
+    out.extend(_table(rows))
+    if explanation.memory:
+        out.append("")
+        out.extend(_memory_lines(explanation.memory))
+    out.append("")
+    out.append("settings (where each value came from)")
+    out.extend(_table([(s.pointer, json.dumps(s.value), s.source) for s in explanation.settings]))
+    return "\n".join(out) + "\n"
+
+
+def _memory_lines(memory: dict[str, Any]) -> list[str]:
+    lines = [f"memory estimate ({memory.get('assumptions', '')})".rstrip(" ()")]
+    for phase in ("training", "inference"):
+        breakdown = memory.get(phase)
+        if not breakdown:
+            continue
+        parts = ", ".join(f"{name} {_bytes(value)}" for name, value in breakdown.items() if name != "total")
+        lines.append(f"  {phase:<10} {_bytes(breakdown.get('total', 0))}  ({parts})")
+    return lines
+
+
+def _ports(ports) -> str:
+    if not ports:
+        return "()"
+    return " ".join(port.render() for port in ports[:1]) + (" ..." if len(ports) > 1 else "")
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _bytes(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
+        value /= 1024
+    return str(value)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _table(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+# --- dot ----------------------------------------------------------------------------------------------------------
+
+
+def render_dot(explanation: Explanation) -> str:
+    graph = explanation.graph
+    lines = ["digraph audiodiff {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    for node in graph.nodes:
+        label = f"{node.id}\\n{node.type}\\n{_count(node.params)} params"
+        lines.append(f'  "{node.id}" [label="{label}"];')
+    for edge in graph.edges:
+        label = f' [label="{edge.route.value}"]' if edge.route is not None else ""
+        source = edge.source_node
+        if graph.node(source) is None:
+            lines.append(f'  "{source}" [shape=ellipse];')
+        lines.append(f'  "{source}" -> "{edge.target_node}"{label};')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
