@@ -166,6 +166,7 @@ class DAU1d(nn.Module):
         strides: Sequence[int] = _DEFAULT_STRIDES,      # resampling factor per level below the top, depth - 1 used
         conv_bias: bool = True,
         use_snake: bool = False,                        # Snake instead of GELU in the ResConvBlocks
+        global_cond_dim: int = 0,                       # audiodiff: global vector width, broadcast over time
     ) -> None:
         super().__init__()
         _check_geometry(
@@ -179,8 +180,11 @@ class DAU1d(nn.Module):
             learned_resample=learned_resample,
             strides=strides,
         )
+        if global_cond_dim < 0:
+            raise ValueError(f"`global_cond_dim` must not be negative, got `{global_cond_dim}`")
         self.io_channels = io_channels
         self.cond_dim = cond_dim
+        self.global_cond_dim = global_cond_dim
         self.cond_noise_aug = cond_noise_aug
         self.learned_resample = learned_resample
         self.length_multiple = math.prod(strides[: depth - 1])
@@ -221,8 +225,11 @@ class DAU1d(nn.Module):
             )
         c = channels[0]
         embed_features = _TIME_FEATURES * (2 if cond_noise_aug else 1)
+        # The reference DAU1d has no global conditioning; audiodiff broadcasts a global vector over time and
+        # concatenates it to the input, exactly as the timestep features are (so `global_cond_dim` = 0 keeps the
+        # reference layout).
         self.net = nn.Sequential(
-            conv_block(io_channels + cond_dim + embed_features, c, c),
+            conv_block(io_channels + cond_dim + embed_features + global_cond_dim, c, c),
             conv_block(c, c, c),
             conv_block(c, c, c),
             block,
@@ -241,7 +248,7 @@ class DAU1d(nn.Module):
         *,
         cross_attn_cond: Tensor | None = None,
         cross_attn_mask: Tensor | None = None,
-        global_cond: Tensor | None = None,
+        global_cond: Tensor | None = None,              # [B, global_cond_dim] (audiodiff extension)
         input_concat_cond: Tensor | None = None,        # [B, cond_dim, L'] (linearly resized to L)
         prepend_cond: Tensor | None = None,
         prepend_cond_mask: Tensor | None = None,
@@ -253,8 +260,12 @@ class DAU1d(nn.Module):
         scale_phi: float | None = None,
         cfg_interval: tuple[float, float] = (0.0, 1.0),
     ) -> Tensor:                                        # [B, io_channels, L]
-        """Only x, t and input-concat conditioning are used; every other input is accepted and ignored."""
+        """x, t, input-concat and (when `global_cond_dim` > 0) global conditioning are used; every other input is
+        accepted and ignored."""
         self._check_inputs(x, t, input_concat_cond)
+        if self.global_cond_dim and (global_cond is None or global_cond.shape != (x.shape[0], self.global_cond_dim)):
+            shape = None if global_cond is None else list(global_cond.shape)
+            raise ValueError(f"this DAU1d needs a global vector [{x.shape[0]}, {self.global_cond_dim}], got `{shape}`")
         b, _, length = x.shape
         # t in x's dtype: a float32 t must not promote a reduced-precision network
         time_planes = self.timestep_embed(t[:, None].to(x.dtype)).unsqueeze(-1).expand(-1, -1, length)  # [B, 16, L]
@@ -270,6 +281,8 @@ class DAU1d(nn.Module):
                 aug_planes = self.timestep_embed(aug_level[:, None]).unsqueeze(-1).expand(-1, -1, length)
                 inputs.append(aug_planes)               # [B, 16, L]
             inputs.append(cond)
+        if self.global_cond_dim:
+            inputs.append(global_cond.to(x.dtype).unsqueeze(-1).expand(-1, -1, length))  # [B, G, L]
         return self.net(torch.cat(inputs, dim=1))
 
     def _check_inputs(self, x: Tensor, t: Tensor, cond: Tensor | None) -> None:

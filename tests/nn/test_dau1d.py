@@ -132,6 +132,19 @@ def test_cond_noise_aug_adds_a_second_time_embedding() -> None:
     assert out.shape == (2, 2, 32) and torch.isfinite(out).all()
 
 
+def test_global_conditioning_extension() -> None:
+    """audiodiff's DAU1d takes a global vector, broadcast over time and concatenated like the time features."""
+    net = tiny(global_cond_dim=4).eval()
+    assert net.state_dict()["net.0.main.0.weight"].shape == (32, 2 + 16 + 4, 5)
+    g = torch.Generator().manual_seed(1)
+    x, t = torch.randn(2, 2, 32, generator=g), torch.rand(2, generator=g)
+    first, second = torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)
+    with torch.no_grad():
+        assert not torch.allclose(net(x, t, global_cond=first), net(x, t, global_cond=second))
+    with pytest.raises(ValueError, match="global vector"):
+        net(x, t)
+
+
 def test_snake_activations() -> None:
     gelu, snake = tiny(), tiny(use_snake=True)
     snake_state = snake.state_dict()
