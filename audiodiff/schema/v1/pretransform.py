@@ -114,13 +114,14 @@ class SEANetActivationParams(Spec):
 
 
 class SEANetEncoderSpec(Spec):
-    """EnCodec's SEANet encoder. Upstream reverses `ratios` before building (and mutates the caller's dict, C12)."""
+    """EnCodec's SEANet encoder. Upstream reverses `ratios` before building (and mutates the caller's dict, C12);
+    without `ratios` its factory uses five factors of 2, unlike the decoder's default."""
 
     channels: PositiveInt = 1
     dimension: PositiveInt = 128
     n_filters: PositiveInt = 32
     n_residual_layers: PositiveInt = 1
-    ratios: PositiveIntTuple = (8, 5, 4, 2)
+    ratios: PositiveIntTuple = (2, 2, 2, 2, 2)
     activation: Literal["ELU", "ReLU", "GELU", "SiLU", "Tanh", "LeakyReLU"] = "ELU"
     activation_params: SEANetActivationParams = Field(default_factory=SEANetActivationParams)
     norm: Literal["none", "weight_norm", "time_group_norm"] = "weight_norm"
@@ -148,6 +149,7 @@ class SEANetEncoderSpec(Spec):
 
 
 class SEANetDecoderSpec(SEANetEncoderSpec):
+    ratios: PositiveIntTuple = (8, 5, 4, 2)
     final_activation: Literal["Tanh", "ELU", "ReLU", "Sigmoid"] | None = None
     trim_right_ratio: Probability = 1.0
 

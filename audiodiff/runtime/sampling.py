@@ -1,0 +1,363 @@
+"""Samplers with one calling convention, their noise schedules, and the distribution shift.
+
+Every sampler is `sampler(model, x, schedule, *, generator=None, callback=None) -> Tensor`, where `model(x, t)`
+returns the network's prediction for times `t` [B] in [0, 1] (classifier-free guidance already folded in, as one
+doubled batch inside the backbone). `v` models are integrated in k-diffusion's sigma space through the v-denoiser;
+rectified-flow models on a log-SNR time grid. Deterministic samplers depend on nothing but their inputs;
+stochastic ones draw fresh noise from `generator`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES, sigma_to_t
+
+Model = Callable[[Tensor, Tensor], Tensor]  # (x [B, C, L], t [B]) -> prediction [B, C, L]
+Callback = Callable[[int, int, Tensor], None]  # (step, steps, current x)
+
+
+@dataclass(frozen=True)
+class DistributionShift:
+    """Resolution-dependent time shift: longer sequences get more noise (spec §5.5)."""
+
+    base_shift: float = 0.5
+    max_shift: float = 1.15
+    min_length: int = 256
+    max_length: int = 4096
+    use_sine: bool = False
+
+    def __call__(self, t: Tensor, length: int) -> Tensor:
+        clamped = min(max(length, self.min_length), self.max_length)
+        fraction = (clamped - self.min_length) / (self.max_length - self.min_length)
+        mu = -(self.base_shift + (self.max_shift - self.base_shift) * fraction)
+        shifted = t / (t + math.exp(mu) * (1 - t))
+        return torch.sin(shifted * (math.pi / 2)) if self.use_sine else shifted
+
+
+# --- schedules ----------------------------------------------------------------------------------------------------
+
+
+def polyexponential_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 1.0) -> Tensor:
+    """sigma_i = exp(r_i^rho (ln sigma_max - ln sigma_min) + ln sigma_min), r = linspace(1, 0, steps), then 0."""
+    ramp = torch.linspace(1, 0, steps) ** rho  # float32, as the reference computes it
+    sigmas = torch.exp(ramp * (math.log(sigma_max) - math.log(sigma_min)) + math.log(sigma_min))
+    return torch.cat([sigmas, sigmas.new_zeros([1])])
+
+
+def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:
+    """Karras et al. (2022), eq. 5: uniform steps in sigma^(1/rho), then 0."""
+    ramp = torch.linspace(0, 1, steps)
+    low, high = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = (high + ramp * (low - high)) ** rho
+    return torch.cat([sigmas, sigmas.new_zeros([1])])
+
+
+def rectified_flow_times(steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None,
+                         length: int | None = None) -> Tensor:
+    """t_i = sigmoid(-linspace(lambda_max, 2, steps + 1)), endpoints pinned to sigma_max and 0 (log-SNR grid)."""
+    sigma_max = min(sigma_max, 1.0)
+    lambda_max = -6.0 if sigma_max >= 1 else math.log((1 - sigma_max) / sigma_max + 1e-6)
+    times = torch.sigmoid(-torch.linspace(lambda_max, 2, steps + 1))
+    times[0] = sigma_max
+    times[-1] = 0
+    if shift is not None and length is not None:
+        times = shift(times, length)
+        times[-1] = 0
+    return times
+
+
+def ddim_times(steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None,
+               length: int | None = None) -> Tensor:
+    """t_i = linspace(min(sigma_max, 1), 0, steps + 1) for the v-DDIM sampler."""
+    times = torch.linspace(min(sigma_max, 1.0), 0, steps + 1)
+    if shift is not None and length is not None:
+        times = shift(times, length)
+    return times
+
+
+# --- the v-denoiser (k-diffusion's VDenoiser with sigma_data = 1) ---------------------------------------------------
+
+
+def v_denoiser(model: Model) -> Callable[[Tensor, Tensor], Tensor]:
+    """D(x, sigma) = x / (sigma^2 + 1) - sigma / sqrt(sigma^2 + 1) * f(x / sqrt(sigma^2 + 1), t(sigma))."""
+
+    def denoise(x: Tensor, sigma: Tensor) -> Tensor:
+        batch_sigma = sigma.expand(x.shape[0]).to(x.dtype)  # [B]
+        s = batch_sigma[:, None, None]
+        scale = 1 / torch.sqrt(s**2 + 1)
+        prediction = model(x * scale, sigma_to_t(batch_sigma))
+        return x * scale**2 - s * scale * prediction
+
+    return denoise
+
+
+def _noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
+    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+# --- v samplers (sigma space) -------------------------------------------------------------------------------------
+
+
+def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+    """Euler's method on the probability-flow ODE (Karras et al. 2022, Alg. 1 without churn)."""
+    denoise = v_denoiser(model)
+    for i in range(len(sigmas) - 1):
+        denoised = denoise(x, sigmas[i])
+        derivative = (x - denoised) / sigmas[i]
+        x = x + derivative * (sigmas[i + 1] - sigmas[i])
+        _report(callback, i, len(sigmas) - 1, x)
+    return x
+
+
+def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+    """Heun's second-order method (Karras et al. 2022, Alg. 1); Euler on the last step to sigma = 0."""
+    denoise = v_denoiser(model)
+    for i in range(len(sigmas) - 1):
+        denoised = denoise(x, sigmas[i])
+        derivative = (x - denoised) / sigmas[i]
+        step = sigmas[i + 1] - sigmas[i]
+        if sigmas[i + 1] == 0:
+            x = x + derivative * step
+        else:
+            x_next = x + derivative * step
+            derivative_next = (x_next - denoise(x_next, sigmas[i + 1])) / sigmas[i + 1]
+            x = x + (derivative + derivative_next) / 2 * step
+        _report(callback, i, len(sigmas) - 1, x)
+    return x
+
+
+def sample_dpmpp_2m(model: Model, x: Tensor, sigmas: Tensor, *, generator=None,
+                    callback: Callback | None = None) -> Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022), multistep second order in lambda = -ln sigma."""
+    denoise = v_denoiser(model)
+    previous = None
+    for i in range(len(sigmas) - 1):
+        denoised = denoise(x, sigmas[i])
+        lam, lam_next = -torch.log(sigmas[i]), -torch.log(sigmas[i + 1])
+        h = lam_next - lam
+        if previous is None or sigmas[i + 1] == 0:
+            corrected = denoised
+        else:
+            r = (lam - (-torch.log(sigmas[i - 1]))) / h
+            corrected = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * previous
+        x = (sigmas[i + 1] / sigmas[i]) * x - torch.expm1(-h) * corrected
+        previous = denoised
+        _report(callback, i, len(sigmas) - 1, x)
+    return x
+
+
+def sample_dpmpp_2m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
+                        eta: float = 1.0, s_noise: float = 1.0) -> Tensor:
+    """DPM-Solver++(2M) SDE with the midpoint correction (Lu et al. 2022; k-diffusion's variant)."""
+    denoise = v_denoiser(model)
+    previous, h_last = None, None
+    for i in range(len(sigmas) - 1):
+        denoised = denoise(x, sigmas[i])
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            h = torch.log(sigmas[i]) - torch.log(sigmas[i + 1])
+            eta_h = eta * h
+            x = sigmas[i + 1] / sigmas[i] * torch.exp(-eta_h) * x - torch.expm1(-h - eta_h) * denoised
+            if previous is not None:
+                r = h_last / h
+                x = x - 0.5 * torch.expm1(-h - eta_h) * (1 / r) * (denoised - previous)
+            if eta:
+                x = x + _noise_like(x, generator) * sigmas[i + 1] * torch.sqrt(-torch.expm1(-2 * eta_h)) * s_noise
+            h_last = h
+        previous = denoised
+        _report(callback, i, len(sigmas) - 1, x)
+    return x
+
+
+def sample_dpmpp_3m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
+                        eta: float = 1.0, s_noise: float = 1.0) -> Tensor:
+    """DPM-Solver++(3M) SDE (k-diffusion's third-order multistep variant)."""
+    denoise = v_denoiser(model)
+    denoised_1 = denoised_2 = None
+    h_1 = h_2 = None
+    for i in range(len(sigmas) - 1):
+        denoised = denoise(x, sigmas[i])
+        h = None
+        if sigmas[i + 1] == 0:
+            x = denoised
+        else:
+            h = torch.log(sigmas[i]) - torch.log(sigmas[i + 1])
+            h_eta = h * (eta + 1)
+            x = torch.exp(-h_eta) * x - torch.expm1(-h_eta) * denoised
+            phi_2 = -torch.expm1(-h_eta) / h_eta + 1
+            if h_2 is not None:
+                r0, r1 = h_1 / h, h_2 / h
+                d1_0 = (denoised - denoised_1) / r0
+                d1_1 = (denoised_1 - denoised_2) / r1
+                d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
+                d2 = (d1_0 - d1_1) / (r0 + r1)
+                phi_3 = phi_2 / h_eta - 0.5
+                x = x + phi_2 * d1 - phi_3 * d2
+            elif h_1 is not None:
+                x = x + phi_2 * (denoised - denoised_1) / (h_1 / h)
+            if eta:
+                x = x + _noise_like(x, generator) * sigmas[i + 1] * torch.sqrt(-torch.expm1(-2 * h * eta)) * s_noise
+        denoised_1, denoised_2 = denoised, denoised_1
+        h_1, h_2 = h, h_1
+        _report(callback, i, len(sigmas) - 1, x)
+    return x
+
+
+def sample_v_ddim(model: Model, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+    """Deterministic DDIM (eta = 0) for v-prediction (Song et al. 2021; Salimans & Ho 2022); returns the last x0."""
+    alphas, sigmas = torch.cos(times * (math.pi / 2)), torch.sin(times * (math.pi / 2))
+    steps = len(times) - 1
+    prediction = x
+    for i in range(steps):
+        v = model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        prediction = alphas[i] * x - sigmas[i] * v
+        eps = sigmas[i] * x + alphas[i] * v
+        if i < steps - 1:
+            x = alphas[i + 1] * prediction + sigmas[i + 1] * eps
+        _report(callback, i, steps, prediction)
+    return prediction
+
+
+# --- rectified-flow samplers (time space) -------------------------------------------------------------------------
+
+
+def sample_flow_euler(model: Model, x: Tensor, times: Tensor, *, generator=None,
+                      callback: Callback | None = None) -> Tensor:
+    """Euler on the flow ODE dx/dt = v."""
+    for i in range(len(times) - 1):
+        x = x + (times[i + 1] - times[i]) * model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        _report(callback, i, len(times) - 1, x)
+    return x
+
+
+def sample_flow_heun(model: Model, x: Tensor, times: Tensor, *, generator=None,
+                     callback: Callback | None = None) -> Tensor:
+    """Heun's second-order method on the flow ODE; Euler on the last step to t = 0."""
+    for i in range(len(times) - 1):
+        step = times[i + 1] - times[i]
+        velocity = model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        if times[i + 1] == 0:
+            x = x + step * velocity
+        else:
+            x_next = x + step * velocity
+            velocity_next = model(x_next, times[i + 1].expand(x.shape[0]).to(x.dtype))
+            x = x + step * (velocity + velocity_next) / 2
+        _report(callback, i, len(times) - 1, x)
+    return x
+
+
+def sample_flow_dpmpp(model: Model, x: Tensor, times: Tensor, *, generator=None,
+                      callback: Callback | None = None) -> Tensor:
+    """DPM-Solver++(2M) for flows, multistep in lambda = ln((1 - t) / t) (golden README §4.5)."""
+
+    def lam(t: Tensor) -> Tensor:
+        return torch.log((1 - t) / t)
+
+    previous = None
+    for i in range(len(times) - 1):
+        t, t_next = times[i], times[i + 1]
+        denoised = x - t * model(x, t.expand(x.shape[0]).to(x.dtype))
+        h = lam(t_next) - lam(t)
+        if previous is None or t_next == 0:
+            corrected = denoised
+        else:
+            r = (lam(t) - lam(times[i - 1])) / h
+            corrected = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * previous
+        x = (t_next / t) * x - (1 - t_next) * torch.expm1(-h) * corrected
+        previous = denoised
+        _report(callback, i, len(times) - 1, x)
+    return x
+
+
+def sample_flow_pingpong(model: Model, x: Tensor, times: Tensor, *, generator=None,
+                         callback: Callback | None = None) -> Tensor:
+    """Ping-pong: predict x0 = x - t v, then re-noise to the next time with fresh noise."""
+    for i in range(len(times) - 1):
+        t, t_next = times[i], times[i + 1]
+        denoised = x - t * model(x, t.expand(x.shape[0]).to(x.dtype))
+        x = (1 - t_next) * denoised + t_next * _noise_like(x, generator)
+        _report(callback, i, len(times) - 1, x)
+    return x
+
+
+def _report(callback: Callback | None, step: int, steps: int, x: Tensor) -> None:
+    if callback is not None:
+        callback(step, steps, x)
+
+
+# --- the catalogue ------------------------------------------------------------------------------------------------
+
+V_SAMPLERS = {
+    "euler": sample_euler,
+    "heun": sample_heun,
+    "dpmpp-2m": sample_dpmpp_2m,
+    "dpmpp-2m-sde": sample_dpmpp_2m_sde,
+    "dpmpp-3m-sde": sample_dpmpp_3m_sde,
+    "v-ddim": sample_v_ddim,
+}
+FLOW_SAMPLERS = {
+    "euler": sample_flow_euler,
+    "heun": sample_flow_heun,
+    "dpmpp": sample_flow_dpmpp,
+    "pingpong": sample_flow_pingpong,
+}
+ALIASES = {"k-euler": "euler", "k-heun": "heun"}
+STOCHASTIC = frozenset({"dpmpp-2m-sde", "dpmpp-3m-sde", "pingpong"})
+
+
+def default_sampler(objective: str) -> str:
+    return {"v": "dpmpp-2m-sde", "rectified_flow": "euler", "rf_denoiser": "pingpong"}[objective]
+
+
+def sampler_names(objective: str) -> list[str]:
+    return sorted(FLOW_SAMPLERS if objective in RECTIFIED_FLOW_OBJECTIVES else V_SAMPLERS)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    sampler: str
+    steps: int
+    sigma_min: float = 0.01
+    sigma_max: float | None = None  # None: 100 for sigma-space samplers, 1 for time-space ones
+    rho: float = 1.0
+    schedule: str = "polyexponential"  # or "karras" (sigma-space samplers only)
+
+
+def sample(model: Model, noise: Tensor, *, objective: str, settings: SamplerSettings,
+           generator: torch.Generator | None = None, init: Tensor | None = None,
+           shift: DistributionShift | None = None, callback: Callback | None = None) -> Tensor:
+    """Integrate from `noise` [B, C, L] (standard normal) to clean latents; `init` starts from partly noised data
+    (audio-to-audio) at the noise level `settings.sigma_max`."""
+    name = ALIASES.get(settings.sampler, settings.sampler)
+    length = noise.shape[-1]
+    if objective in RECTIFIED_FLOW_OBJECTIVES:
+        if name not in FLOW_SAMPLERS:
+            raise ValueError(f"unknown rectified-flow sampler `{settings.sampler}`; known: {sampler_names(objective)}")
+        sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)
+        times = rectified_flow_times(settings.steps, sigma_max, shift, length).to(noise.device)
+        x = noise if init is None else init * (1 - sigma_max) + noise * sigma_max
+        return FLOW_SAMPLERS[name](model, x, times, generator=generator, callback=callback)
+    if name not in V_SAMPLERS:
+        raise ValueError(f"unknown sampler `{settings.sampler}` for `v` models; known: {sampler_names(objective)}")
+    if name == "v-ddim":
+        sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)
+        times = ddim_times(settings.steps, sigma_max, shift, length).to(noise.device)
+        if init is None:
+            x = noise
+        else:
+            alpha, sigma = math.cos(sigma_max * math.pi / 2), math.sin(sigma_max * math.pi / 2)
+            x = init * alpha + noise * sigma
+        return sample_v_ddim(model, x, times, generator=generator, callback=callback)
+    sigma_max = settings.sigma_max if settings.sigma_max is not None else 100.0
+    build = karras_sigmas if settings.schedule == "karras" else polyexponential_sigmas
+    rho = settings.rho if settings.schedule != "karras" or settings.rho != 1.0 else 7.0
+    sigmas = build(settings.steps, settings.sigma_min, sigma_max, rho).to(noise.device)
+    x = noise * sigmas[0] if init is None else init + noise * sigmas[0]
+    return V_SAMPLERS[name](model, x, sigmas, generator=generator, callback=callback)
