@@ -16,14 +16,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from audiodiff.compiler.graph import Graph, Route
+from audiodiff.schema.migrate import ReadResult, read_document
 from audiodiff.schema.source import SourceDocument
+from audiodiff.schema.versions import LATEST_VERSION
 
 
 @dataclass(frozen=True)
 class Setting:
     pointer: str
     value: Any
-    source: str  # "line 12", or "default"
+    source: str  # "line 12", "default of version 2", or "migration 1->2 (the default of version 1)"
 
 
 @dataclass
@@ -42,30 +44,38 @@ def explain(path: str, graph: Graph, document: SourceDocument | None, schema_ver
     for node in graph.nodes:
         span = document.span(node.origin) if document is not None else None
         lines[node.id] = span.line if span is not None else None
+    # the spec was read from the document migrated in memory; its changes say which values a migration supplied
+    migration = read_document(document.data) if document is not None else None
     settings = []
     for node in graph.nodes:
         if isinstance(node.spec, BaseModel):
-            settings.extend(_settings(node.spec, node.origin, document))
+            settings.extend(_settings(node.spec, node.origin, document, migration))
     return Explanation(path, graph, schema_version, settings, lines, memory)
 
 
-def _settings(spec: BaseModel, pointer: str, document: SourceDocument | None) -> list[Setting]:
-    """Every scalar field of a spec (one level of nesting into `config`), with where its value came from."""
+def _settings(
+    spec: BaseModel, pointer: str, document: SourceDocument | None, migration: ReadResult | None = None
+) -> list[Setting]:
+    """Every scalar field of a spec (one level of nesting into `config`), with where its value came from: the
+    file's line, a migration, or a default of the newest schema version (what every file is read as)."""
     found: list[Setting] = []
     for name in type(spec).model_fields:
         value = getattr(spec, name)
         child = f"{pointer}/{name}"
         if isinstance(value, BaseModel):
             if name == "config":
-                found.extend(_settings(value, child, document))
+                found.extend(_settings(value, child, document, migration))
             continue
         if isinstance(value, dict):
             continue
-        if name in spec.model_fields_set:
+        change = migration.change_at(child) if migration is not None else None
+        if change is not None:
+            source = change.provenance()
+        elif name in spec.model_fields_set:
             span = document.span(child) if document is not None else None
             source = f"line {span.line}" if span is not None else "file"
         else:
-            source = "default"
+            source = f"default of version {LATEST_VERSION}"
         found.append(Setting(child, list(value) if isinstance(value, tuple) else value, source))
     return found
 
@@ -161,8 +171,8 @@ def render_text(explanation: Explanation) -> str:
     out.append("derived")
     rows = []
     for quantity in graph.quantities:
-        value = "unbounded" if quantity.value is None else _format_value(quantity.value)
-        rows.append((quantity.name, f"{value} {quantity.unit}".strip(), quantity.source))
+        shown = "unbounded" if quantity.value is None else f"{_format_value(quantity.value)} {quantity.unit}".strip()
+        rows.append((quantity.name, shown, quantity.source))
     out.extend(_table(rows))
     if explanation.memory:
         out.append("")
@@ -174,13 +184,17 @@ def render_text(explanation: Explanation) -> str:
 
 
 def _memory_lines(memory: dict[str, Any]) -> list[str]:
-    lines = [f"memory estimate ({memory.get('assumptions', '')})".rstrip(" ()")]
+    assumptions = memory.get("assumptions")
+    lines = [f"memory estimate ({assumptions})" if assumptions else "memory estimate"]
     for phase in ("training", "inference"):
         breakdown = memory.get(phase)
         if not breakdown:
             continue
         parts = ", ".join(f"{name} {_bytes(value)}" for name, value in breakdown.items() if name != "total")
         lines.append(f"  {phase:<10} {_bytes(breakdown.get('total', 0))}  ({parts})")
+    checked = memory.get("training_with_checkpointing")
+    if checked is not None:
+        lines.append(f"  {'':<10} {_bytes(checked)}  training with activation checkpointing")
     return lines
 
 

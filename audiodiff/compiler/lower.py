@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from audiodiff.compiler import checks, lowering
+from audiodiff.compiler import checks, lowering, params
 from audiodiff.compiler.graph import ROUTE_BY_LIST, Edge, Graph, Node, Port, Quantity
 from audiodiff.compiler.registry import lookup
 from audiodiff.diagnostics.model import Diagnostic
@@ -72,7 +72,7 @@ def lower_spec(spec: Any) -> LoweredGraph:
         origin=backbone.pointer,
         inputs=shape.inputs + route_ports,
         outputs=shape.outputs,
-        params=_backbone_params(backbone.config),
+        params=params.backbone_params(backbone.config),
         spec=backbone.config,
         attrs=route_attrs + (("status", entry.availability()[0]),),
     ))
@@ -106,7 +106,8 @@ def _pretransform_nodes(pretransform: Any, pointer: str) -> list[Node]:
 
 
 def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str) -> list[Node]:
-    counts = _autoencoder_params(model)
+    stages = params.autoencoder_params(model)
+    counts = (stages.encoder, stages.bottleneck, stages.decoder)
     encoder = lookup("encoder", model.encoder.type)
     decoder = lookup("decoder", model.decoder.type)
     enc_shape = encoder.lowering(model.encoder, audio_length)
@@ -139,6 +140,8 @@ def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int) -> li
     conditioning = conditioning_of(spec)
     if conditioning is None:
         return []
+    located = pretransform_of(spec)
+    model_pretransform = located[0] if located is not None else None
     nodes = []
     for index, entry in enumerate(conditioning.configs):
         registered = lookup("conditioner", entry.type)
@@ -153,7 +156,7 @@ def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int) -> li
             origin=join("", "model", "conditioning", "configs", index),
             inputs=shape.inputs,
             outputs=shape.outputs,
-            params=_conditioner_params(entry, output_dim),
+            params=params.conditioner_params(entry, output_dim, model_pretransform=model_pretransform),
             spec=entry,
             attrs=shape.attrs + (("output_dim", output_dim), ("status", status), ("reason", reason)),
         ))
@@ -283,37 +286,8 @@ def _number(value: Fraction) -> int | float:
 # --- parameter counts (analytic, torch-free) ------------------------------------------------------------------------
 
 
-def _backbone_params(config: Any) -> int | None:
-    try:
-        from audiodiff.compiler.params import backbone_params
-    except ImportError:
-        return None
-    return backbone_params(config)
-
-
-def _conditioner_params(entry: Any, output_dim: int) -> int | None:
-    try:
-        from audiodiff.compiler.params import conditioner_params
-    except ImportError:
-        return None
-    return conditioner_params(entry, output_dim)
-
-
-def _autoencoder_params(model: Any) -> tuple[int | None, int | None, int | None]:
-    try:
-        from audiodiff.compiler.params import autoencoder_params
-    except ImportError:
-        return (None, None, None)
-    counts = autoencoder_params(model)
-    return counts.encoder, counts.bottleneck, counts.decoder
-
-
 def _pretransform_params(pretransform: Any) -> int | None:
     if pretransform.type == "autoencoder":
         return None  # counted on its encoder / bottleneck / decoder nodes
-    try:
-        from audiodiff.compiler.params import pretransform_params
-    except ImportError:
-        return None
-    count = pretransform_params(pretransform)
+    count = params.pretransform_params(pretransform)
     return count if isinstance(count, int) else None

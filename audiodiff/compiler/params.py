@@ -1,0 +1,208 @@
+"""Analytic parameter counts of every node of a model graph, from the typed spec alone (no torch, no numpy).
+
+Each count equals, to the unit, what stable-audio-tools 0.0.19 instantiates for the same config (and what
+`audiodiff.nn` builds): the layouts are those of spec §8 and of the upstream modules they were read from. A count
+separates `params` (elements of `nn.Parameter`s) from `buffers` (elements of persistent buffers, which the state dict
+holds but no optimizer touches: rotary tables, LayerNorm betas without bias, resampling kernels, EMA codebooks).
+Non-persistent buffers are never counted. Where a count cannot be known without loading something (a tokenizer's
+vocabulary, a frozen text encoder that is trained) the functions return None.
+
+This module is the public surface: conditioners and whole models live here, backbones in `params_backbones.py`,
+autoencoders, bottlenecks and pretransforms in `params_codecs.py` (both re-exported here), all written in the same
+small layer vocabulary (`param_layers.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from audiodiff.compiler.param_layers import ParamCount, conv, embedding, linear
+from audiodiff.compiler.params_backbones import backbone_count, backbone_params
+from audiodiff.compiler.params_codecs import StageCounts, autoencoder_params, pretransform_count, pretransform_params
+from audiodiff.schema.views import pretransform_latent_channels
+
+__all__ = [
+    "G2P_EN_PHONEME_COUNT",
+    "ModelCounts",
+    "ParamCount",
+    "StageCounts",
+    "autoencoder_params",
+    "backbone_count",
+    "backbone_params",
+    "conditioner_count",
+    "conditioner_params",
+    "count_model",
+    "pretransform_count",
+    "pretransform_params",
+]
+
+G2P_EN_PHONEME_COUNT = 74  # len(g2p_en.G2p().phonemes): 4 specials + 70 stressed ARPAbet symbols
+CLAP_TEXT_WIDTHS = {True: 768, False: 512}  # RoBERTa hidden states (features) vs the CLAP text embedding
+CLAP_AUDIO_WIDTH = 512
+
+
+# --- conditioners --------------------------------------------------------------------------------------------------
+
+
+def conditioner_count(
+    entry: Any, output_dim: int, *, model_pretransform: Any = None, vocab_size: int | None = None
+) -> ParamCount | None:
+    """State-dict elements under `conditioner.conditioners.<id>.`; None when they depend on something not in the spec.
+
+    `model_pretransform` is the model's own pretransform spec, needed by `pretransform` / `source_mix` conditioners
+    with `use_model_pretransform`; `vocab_size` is a loaded `lut` tokenizer's length (special tokens included).
+    """
+    config = entry.config
+    kind = entry.type
+    if kind == "int":
+        return embedding(config.max_val - config.min_val + 1, output_dim)
+    if kind == "number":  # NumberEmbedder: 128 learned frequencies, Linear(257, D)
+        return ParamCount(128) + linear(257, output_dim)
+    if kind == "list":
+        return embedding(len(config.options) + 1, output_dim)
+    if kind == "phoneme":
+        return embedding(G2P_EN_PHONEME_COUNT + 2, output_dim) + _proj_out(output_dim, output_dim, config.project_out)
+    if kind == "t5":
+        if config.enable_grad:
+            return None  # the trained T5 encoder joins the state dict; its size needs its HF config
+        from audiodiff.schema.v1.conditioning import T5_WIDTHS
+
+        width = T5_WIDTHS.get(config.t5_model_name)
+        return None if width is None else _proj_out(width, output_dim, config.project_out)
+    if kind == "clap_text":
+        if config.finetune:
+            return None  # the fine-tuned CLAP model joins the state dict
+        return _proj_out(CLAP_TEXT_WIDTHS[config.use_text_features], output_dim, config.project_out)
+    if kind == "clap_audio":
+        return _proj_out(CLAP_AUDIO_WIDTH, output_dim, config.project_out)
+    if kind == "lut":  # token_embedder rows = the tokenizer's vocabulary, known only once it is loaded
+        if vocab_size is None:
+            return None
+        count = embedding(vocab_size, output_dim) + _proj_out(output_dim, output_dim, config.project_out)
+        return count + (embedding(config.max_length, output_dim) if config.use_abs_pos_emb else ParamCount(0))
+    if kind in ("pretransform", "source_mix"):
+        return _pretransform_conditioner(entry, output_dim, model_pretransform)
+    raise TypeError(f"no parameter count for conditioner type `{kind}`")
+
+
+def conditioner_params(
+    entry: Any, output_dim: int, *, model_pretransform: Any = None, vocab_size: int | None = None
+) -> int | None:
+    """Parameter count of a conditioner entry (None when unknown without loading, or not buildable)."""
+    try:
+        count = conditioner_count(entry, output_dim, model_pretransform=model_pretransform, vocab_size=vocab_size)
+    except ValueError:
+        return None
+    return None if count is None else count.params
+
+
+def _proj_out(width: int, output_dim: int, project_out: bool) -> ParamCount:
+    """The base `Conditioner.proj_out`: Linear(width, D) when the widths differ or `project_out` asks for it."""
+    return linear(width, output_dim) if (width != output_dim or project_out) else ParamCount(0)
+
+
+def _pretransform_conditioner(entry: Any, output_dim: int, model_pretransform: Any) -> ParamCount | None:
+    config = entry.config
+    pretransform = model_pretransform if config.use_model_pretransform else config.pretransform_config
+    if pretransform is None:
+        return None
+    encoded = pretransform_latent_channels(pretransform)
+    if encoded is None:
+        return None
+    count = _proj_out(encoded, output_dim, False)
+    if entry.type == "source_mix":  # one 1x1 conv per source key, plus the learned null source
+        count += conv(encoded, output_dim, 1) * len(config.source_keys)
+        if config.allow_null_source:
+            count += ParamCount(output_dim)
+    if config.save_pretransform:  # the pretransform is registered as a submodule: `<id>.pretransform.*`
+        inner = pretransform_count(pretransform)
+        if inner is None:
+            return None
+        count += inner
+    return count
+
+
+# --- whole models --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelCounts:
+    """Counts of every part of a model config, keyed like its state dict.
+
+    `parts` maps a state-dict prefix (`model.model.`, `conditioner.conditioners.<id>.`, `pretransform.`, or for an
+    autoencoder model `encoder.`, `bottleneck.`, `decoder.`, `pretransform.`) to its count (None: unknown).
+    `trainable` holds the prefixes whose parameters the training step optimises (a frozen pretransform is not one);
+    `backbone` is the prefix that EMA averages.
+    """
+
+    model_type: str
+    parts: Mapping[str, ParamCount | None]
+    trainable: frozenset[str] = field(default_factory=frozenset)
+    backbone: str | None = None
+
+    def _sum(self, prefixes: Any) -> ParamCount:
+        total = ParamCount(0)
+        for prefix in prefixes:
+            count = self.parts.get(prefix)
+            total += count if count is not None else ParamCount(0)
+        return total
+
+    @property
+    def total(self) -> ParamCount:
+        """Everything known (unknown parts count as 0: see `unknown`)."""
+        return self._sum(self.parts)
+
+    @property
+    def trainable_count(self) -> ParamCount:
+        return self._sum(self.trainable)
+
+    @property
+    def backbone_count(self) -> ParamCount:
+        return self._sum([self.backbone] if self.backbone else [])
+
+    @property
+    def unknown(self) -> tuple[str, ...]:
+        return tuple(prefix for prefix, count in self.parts.items() if count is None)
+
+
+def count_model(spec: Any) -> ModelCounts:
+    """Counts of a validated root model config (`SchemaResult.spec`)."""
+    from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of
+
+    if spec.model_type == "autoencoder":
+        stages = autoencoder_params(spec.model)
+        parts = {"encoder.": stages.encoder_count, "bottleneck.": stages.bottleneck_count,
+                 "decoder.": stages.decoder_count, "pretransform.": stages.pretransform_count}
+        trainable = {"encoder.", "bottleneck.", "decoder."}
+        if spec.model.pretransform is not None and spec.model.pretransform.enable_grad:
+            trainable.add("pretransform.")
+        return ModelCounts(spec.model_type, parts, frozenset(trainable))
+    backbone = backbone_of(spec)
+    # DAU1d keeps its network directly under `model.`; every other backbone sits in a wrapper's `.model`
+    prefix = "model." if backbone.type == "DAU1d" and spec.model_type == "diffusion_uncond" else "model.model."
+    parts: dict[str, ParamCount | None] = {prefix: _unless_unbuildable(backbone_count, backbone.config)}
+    trainable = {prefix}
+    located = pretransform_of(spec)
+    model_pretransform = located[0] if located is not None else None
+    conditioning = conditioning_of(spec)
+    if conditioning is not None:
+        for entry in conditioning.configs:
+            key = f"conditioner.conditioners.{entry.id}."
+            parts[key] = _unless_unbuildable(conditioner_count, entry, conditioning.output_dim(entry),
+                                             model_pretransform=model_pretransform)
+            trainable.add(key)
+    if model_pretransform is not None:
+        parts["pretransform."] = pretransform_count(model_pretransform)
+        if model_pretransform.enable_grad:
+            trainable.add("pretransform.")
+    return ModelCounts(spec.model_type, parts, frozenset(trainable), prefix)
+
+
+def _unless_unbuildable(count: Any, *args: Any, **kwargs: Any) -> ParamCount | None:
+    """The count, or None when the spec describes no buildable module (the rules report why)."""
+    try:
+        return count(*args, **kwargs)
+    except ValueError:
+        return None
