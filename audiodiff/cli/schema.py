@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from audiodiff.cli.atomic import write_text_atomic
+from audiodiff.runtime.atomic import write_text_atomic
 
 
 def run_export(version: int | None, kind: str, output: Path | None) -> int:

@@ -1,0 +1,91 @@
+"""`audiodiff ckpt inspect` and `audiodiff ckpt export`: what a checkpoint is, and its released form."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from audiodiff.cli.report import fail
+from audiodiff.diagnostics import codes
+
+
+def run_inspect(path: Path, *, format: str) -> int:
+    from audiodiff.runtime.checkpoints import CheckpointError, parameter_counts, read_checkpoint
+
+    try:
+        checkpoint = read_checkpoint(path)
+    except CheckpointError as error:
+        return fail(str(path), codes.CHECKPOINT_UNREADABLE, str(error))
+    summary: dict[str, Any] = {
+        "path": str(path),
+        "kind": checkpoint.kind,
+        "layout": checkpoint.layout,
+        "tensors": len(checkpoint.state_dict),
+        "parameters": parameter_counts(checkpoint.state_dict),
+        "ema": {"present": checkpoint.has_ema, "used": checkpoint.used_ema},
+        "schema_version": checkpoint.schema_version,
+        "dropped": len(checkpoint.dropped),
+        **checkpoint.extra,
+    }
+    summary["config"] = _config_summary(checkpoint.config)
+    if format == "json":
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return 0
+    print(f"{path}")
+    print(f"  kind            {checkpoint.kind}")
+    print(f"  layout          {checkpoint.layout}")
+    print(f"  tensors         {len(checkpoint.state_dict)}")
+    for module, count in summary["parameters"].items():
+        print(f"  {module:<15} {count:,} elements")
+    print(f"  EMA             {'present' if checkpoint.has_ema else 'absent'}"
+          + (" (its backbone is used)" if checkpoint.used_ema else ""))
+    print(f"  schema version  {checkpoint.schema_version if checkpoint.schema_version is not None else 'not recorded'}")
+    for key in ("global_step", "epoch"):
+        if key in checkpoint.extra:
+            print(f"  {key:<15} {checkpoint.extra[key]}")
+    config = summary["config"]
+    if config is None:
+        print("  config          none embedded")
+    else:
+        state = "valid" if config["valid"] else f"INVALID ({config['errors']} error(s))"
+        print(f"  config          {config['model_type']} ({state})")
+        for message in config["messages"][:5]:
+            print(f"      {message}")
+    return 0
+
+
+def _config_summary(config: dict | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    from audiodiff.compiler.pipeline import check_text
+
+    check = check_text(json.dumps(config, indent=2), "embedded config")
+    errors = [d for d in check.diagnostics if d.is_error]
+    return {
+        "model_type": config.get("model_type"),
+        "valid": not errors,
+        "errors": len(errors),
+        "messages": [f"{d.code.id} {d.pointer}: {d.message}" for d in errors],
+    }
+
+
+def run_export(path: Path, *, out: Path, no_ema: bool) -> int:
+    from audiodiff.runtime.checkpoints import CheckpointError, read_checkpoint, write_released
+    from audiodiff.schema.versions import LATEST_VERSION
+
+    try:
+        checkpoint = read_checkpoint(path, prefer_ema=not no_ema)
+    except CheckpointError as error:
+        return fail(str(path), codes.CHECKPOINT_UNREADABLE, str(error))
+    if checkpoint.layout not in ("released", "lightning", "autoencoder"):
+        return fail(str(path), codes.CHECKPOINT_UNREADABLE, "the checkpoint's keys follow no known layout")
+    if out.suffix != ".safetensors":
+        print(f"error: `--out` must end in .safetensors, got `{out}`", file=sys.stderr)
+        return 2
+    version = checkpoint.schema_version if checkpoint.schema_version is not None else LATEST_VERSION
+    write_released(out, checkpoint.state_dict, config=checkpoint.config or {}, schema_version=version)
+    source = "the EMA backbone" if checkpoint.used_ema else "the online weights"
+    print(f"wrote {out}: {len(checkpoint.state_dict)} tensors in the released layout, from {source}")
+    return 0

@@ -1,0 +1,324 @@
+"""Checkpoints from anywhere: what kind of file it is, which key layout it uses, what config it carries, and
+whether it covers the model before a single tensor is copied.
+
+Layouts (spec §8.1):
+  released     `model.*` (backbone), `conditioner.conditioners.<id>.*`, `pretransform.*`
+  lightning    `diffusion.*` (+ `diffusion_ema.ema_model.*`, `diffusion_ema.initted`, `diffusion_ema.step`)
+  autoencoder  `encoder.*`, `decoder.*`, `bottleneck.*` (an autoencoder, or a separate pretransform checkpoint)
+Everything is normalised to the released (or bare autoencoder) layout on reading. Pickled files are always read
+with `weights_only=True`; safetensors headers are read without loading any tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from audiodiff.runtime.atomic import write_bytes_atomic
+
+FileKind = Literal["lightning", "released", "safetensors", "autoencoder"]
+Layout = Literal["released", "lightning", "autoencoder", "unknown"]
+
+CONFIG_KEY = "model_config"
+VERSION_KEY = "schema_version"
+FORMAT_KEY = "format"
+RELEASED_FORMAT = "audiodiff-released"
+
+_LIGHTNING_DROP = re.compile(r"^(diffusion_ema\.(initted|step|online_model\..*)|losses\..*|discriminator\..*)$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be read or does not fit; `str()` is one sentence for the user."""
+
+
+@dataclass
+class Checkpoint:
+    path: str
+    kind: FileKind
+    layout: Layout
+    state_dict: dict[str, Tensor]  # in the released (or bare autoencoder) layout
+    config: dict[str, Any] | None = None
+    schema_version: int | None = None
+    has_ema: bool = False
+    used_ema: bool = False
+    dropped: list[str] = field(default_factory=list)  # training-only entries (loss weights, EMA counters)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. `global_step` of a Lightning checkpoint
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+
+def read_checkpoint(path: str | os.PathLike, *, prefer_ema: bool = True) -> Checkpoint:
+    """Read any supported checkpoint file into the released layout."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"`{path}` does not exist or is not a file")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path, prefer_ema)
+    return _read_pickle(path, prefer_ema)
+
+
+def _read_safetensors(path: Path, prefer_ema: bool) -> Checkpoint:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+        metadata = _safetensors_metadata(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"`{path}` is not a readable safetensors file: {error}") from error
+    config = None
+    if CONFIG_KEY in metadata:
+        try:
+            config = json.loads(metadata[CONFIG_KEY])
+        except json.JSONDecodeError:
+            config = None
+    version = int(metadata[VERSION_KEY]) if metadata.get(VERSION_KEY, "").isdigit() else None
+    checkpoint = _normalise(str(path), "safetensors", state, prefer_ema)
+    checkpoint.config, checkpoint.schema_version = config, version
+    return checkpoint
+
+
+def _safetensors_metadata(path: Path) -> dict[str, str]:
+    """The `__metadata__` of a safetensors header: the first 8 bytes give the header length (little endian)."""
+    with open(path, "rb") as stream:
+        length = int.from_bytes(stream.read(8), "little")
+        if length <= 0 or length > 100 * 1024 * 1024:
+            raise ValueError("implausible header length")
+        header = json.loads(stream.read(length))
+    return dict(header.get("__metadata__") or {})
+
+
+def _read_pickle(path: Path, prefer_ema: bool) -> Checkpoint:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt file or pickled Python objects beyond tensors
+        text = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"`{path}` could not be read as a weights-only checkpoint ({text}); audiodiff never unpickles "
+            "arbitrary objects from a checkpoint file"
+        ) from error
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"`{path}` holds a {type(payload).__name__}, not a state dict")
+    if "state_dict" in payload and isinstance(payload["state_dict"], dict):
+        state = payload["state_dict"]
+        kind: FileKind = "lightning" if any(k.startswith("diffusion.") for k in state) else "released"
+    else:
+        state, kind = payload, "released"
+    tensors = {key: value for key, value in state.items() if isinstance(value, Tensor)}
+    checkpoint = _normalise(str(path), kind, tensors, prefer_ema)
+    config = payload.get(CONFIG_KEY)
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError:
+            config = None
+    checkpoint.config = config if isinstance(config, dict) else None
+    version = payload.get(VERSION_KEY)
+    checkpoint.schema_version = version if isinstance(version, int) else None
+    for key in ("global_step", "epoch"):
+        if isinstance(payload.get(key), int):
+            checkpoint.extra[key] = payload[key]
+    return checkpoint
+
+
+def _normalise(path: str, kind: FileKind, state: Mapping[str, Tensor], prefer_ema: bool) -> Checkpoint:
+    keys = list(state)
+    if any(key.startswith(("diffusion.", "diffusion_ema.")) for key in keys):
+        return _from_lightning(path, kind, state, prefer_ema)
+    if keys and all(key.startswith(("encoder.", "decoder.", "bottleneck.")) for key in keys):
+        return Checkpoint(path, "autoencoder" if kind != "lightning" else kind, "autoencoder", dict(state))
+    if any(key.startswith("autoencoder.") for key in keys):  # an autoencoder's Lightning checkpoint
+        inner = {key.removeprefix("autoencoder."): value for key, value in state.items()
+                 if key.startswith("autoencoder.")}
+        dropped = [key for key in keys if not key.startswith("autoencoder.")]
+        return Checkpoint(path, "lightning", "autoencoder", inner, dropped=dropped)
+    layout: Layout = "released" if any(key.startswith(("model.", "conditioner.", "pretransform.")) for key in keys) \
+        else "unknown"
+    return Checkpoint(path, kind, layout, dict(state))
+
+
+def _from_lightning(path: str, kind: FileKind, state: Mapping[str, Tensor], prefer_ema: bool) -> Checkpoint:
+    released: dict[str, Tensor] = {}
+    dropped: list[str] = []
+    ema = {key.removeprefix("diffusion_ema.ema_model."): value for key, value in state.items()
+           if key.startswith("diffusion_ema.ema_model.")}
+    for key, value in state.items():
+        if key.startswith("diffusion."):
+            released[key.removeprefix("diffusion.")] = value
+        elif not key.startswith("diffusion_ema.ema_model.") or _LIGHTNING_DROP.match(key):
+            dropped.append(key)
+    used_ema = bool(ema) and prefer_ema
+    if used_ema:  # the EMA copy wraps the backbone wrapper: `ema_model.<rest>` is `model.<rest>`
+        for key, value in ema.items():
+            released[f"model.{key}"] = value
+    return Checkpoint(path, "lightning", "lightning", released, has_ema=bool(ema), used_ema=used_ema,
+                      dropped=dropped)
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+
+def released_state_dict(model: nn.Module, ema_backbone: nn.Module | None = None) -> dict[str, Tensor]:
+    """The released layout of a model: its own state dict, with the backbone taken from the EMA copy when given
+    (`ema_backbone` is the EMA twin of `model.model`)."""
+    state = {key: value.detach() for key, value in model.state_dict().items()}
+    if ema_backbone is not None:
+        for key, value in ema_backbone.state_dict().items():
+            state[f"model.{key}"] = value.detach()
+    return state
+
+
+def write_released(path: str | os.PathLike, state_dict: Mapping[str, Tensor], *, config: dict[str, Any],
+                   schema_version: int) -> None:
+    """Write a safetensors file in the released layout, carrying the config and schema version; atomic."""
+    from safetensors.torch import save
+
+    tensors = {key: value.detach().contiguous().cpu() for key, value in state_dict.items()}
+    metadata = {CONFIG_KEY: json.dumps(config), VERSION_KEY: str(schema_version), FORMAT_KEY: RELEASED_FORMAT}
+    write_bytes_atomic(Path(path), save(tensors, metadata=metadata))
+
+
+# --- coverage -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeCoverage:
+    node: str
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)  # key, ours, file
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.mismatched
+
+
+@dataclass
+class CoverageReport:
+    nodes: list[NodeCoverage]
+    unexpected: list[str]
+    external: list[tuple[str, str]] = field(default_factory=list)  # (node, note) for weights loaded elsewhere
+
+    @property
+    def complete(self) -> bool:
+        return all(node.complete for node in self.nodes) and not self.unexpected
+
+    @property
+    def missing(self) -> list[str]:
+        return [key for node in self.nodes for key in node.missing]
+
+    @property
+    def mismatched(self) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+        return [item for node in self.nodes for item in node.mismatched]
+
+    def render(self) -> str:
+        lines = []
+        width = max([len(node.node) for node in self.nodes] + [4])
+        for node in self.nodes:
+            status = "ok" if node.complete else "INCOMPLETE"
+            parts = [f"{len(node.loaded)} loaded"]
+            if node.missing:
+                parts.append(f"{len(node.missing)} missing")
+            if node.mismatched:
+                parts.append(f"{len(node.mismatched)} shape mismatch")
+            lines.append(f"  {node.node:<{width}}  {status:<10}  {', '.join(parts)}")
+            for key in node.missing[:8]:
+                lines.append(f"      missing: {key} (stays randomly initialised)")
+            if len(node.missing) > 8:
+                lines.append(f"      ... and {len(node.missing) - 8} more missing")
+            for key, ours, theirs in node.mismatched[:8]:
+                lines.append(f"      shape mismatch: {key} model {list(ours)} vs file {list(theirs)}")
+        for key in self.unexpected[:12]:
+            lines.append(f"  unexpected in the file: {key}")
+        if len(self.unexpected) > 12:
+            lines.append(f"  ... and {len(self.unexpected) - 12} more unexpected keys")
+        for node, note in self.external:
+            lines.append(f"  {node:<{width}}  external    {note}")
+        return "\n".join(lines)
+
+
+def node_of_key(key: str, *, autoencoder: bool = False) -> str:
+    """The graph node a state-dict key belongs to (`conditioner.conditioners.prompt.x` -> `conditioning.prompt`)."""
+    if autoencoder:
+        return key.split(".", 1)[0]
+    if key.startswith("model."):
+        return "diffusion.backbone"
+    if key.startswith("conditioner.conditioners."):
+        return "conditioning." + key.split(".")[2]
+    if key.startswith("pretransform.model."):
+        stage = key.split(".")[2]
+        return f"pretransform.{stage}" if stage in ("encoder", "decoder", "bottleneck") else "pretransform"
+    if key.startswith("pretransform."):
+        return "pretransform"
+    return key.split(".", 1)[0]
+
+
+def coverage(model: nn.Module, state_dict: Mapping[str, Tensor]) -> CoverageReport:
+    """Compare the model's expected keys and shapes (works on a meta-device model) with a state dict."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    autoencoder = all(node_of_key(k) in ("encoder", "decoder", "bottleneck") for k in expected) and bool(expected)
+    nodes: dict[str, NodeCoverage] = {}
+    for key, shape in expected.items():
+        node = nodes.setdefault(node_of_key(key, autoencoder=autoencoder),
+                                NodeCoverage(node_of_key(key, autoencoder=autoencoder)))
+        if key not in state_dict:
+            node.missing.append(key)
+        elif tuple(state_dict[key].shape) != shape:
+            node.mismatched.append((key, shape, tuple(state_dict[key].shape)))
+        else:
+            node.loaded.append(key)
+    unexpected = sorted(key for key in state_dict if key not in expected)
+    report = CoverageReport(sorted(nodes.values(), key=lambda n: n.node), unexpected)
+    conditioner = getattr(model, "conditioner", None)
+    if conditioner is not None:
+        for name, module in conditioner.conditioners.items():
+            if not module.is_loaded:
+                report.external.append((f"conditioning.{name}", "frozen encoder weights are loaded separately, "
+                                        "from a local path or the local Hugging Face cache"))
+    return report
+
+
+class PartialLoadError(CheckpointError):
+    def __init__(self, report: CoverageReport):
+        super().__init__("the checkpoint does not cover the model")
+        self.report = report
+
+
+def load_checkpoint_into(model: nn.Module, checkpoint: Checkpoint, *, allow_partial: bool = False) -> CoverageReport:
+    """Load a checkpoint after checking its coverage; refuse a partial load unless `allow_partial`. With
+    `allow_partial`, only keys whose shapes match are copied and the report says what stays random."""
+    report = coverage(model, checkpoint.state_dict)
+    if not report.complete and not allow_partial:
+        raise PartialLoadError(report)
+    expected = model.state_dict()
+    usable = {key: value for key, value in checkpoint.state_dict.items()
+              if key in expected and tuple(value.shape) == tuple(expected[key].shape)}
+    model.load_state_dict(usable, strict=report.complete)
+    return report
+
+
+def load_pretransform_checkpoint(model: nn.Module, checkpoint: Checkpoint, *, allow_partial: bool = False
+                                 ) -> CoverageReport:
+    """Load a separate autoencoder checkpoint (`encoder.*`, `decoder.*`) into a diffusion model's pretransform."""
+    pretransform = getattr(model, "pretransform", None)
+    if pretransform is None or not hasattr(pretransform, "model"):
+        raise CheckpointError("the model has no autoencoder pretransform to load a pretransform checkpoint into")
+    return load_checkpoint_into(pretransform.model, checkpoint, allow_partial=allow_partial)
+
+
+def parameter_counts(state_dict: Mapping[str, Tensor]) -> dict[str, int]:
+    """Elements per top-level module of a released-layout state dict (`model`, `conditioner`, `pretransform`)."""
+    counts: dict[str, int] = {}
+    for key, value in state_dict.items():
+        top = key.split(".", 1)[0]
+        counts[top] = counts.get(top, 0) + value.numel()
+    return counts

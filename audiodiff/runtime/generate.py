@@ -1,0 +1,193 @@
+"""Generation: from a built model and a request to audio, with the request checked against the model first.
+
+The latent length comes from the requested seconds and the model's rates, rounded up to what the backbone
+accepts; the decoded audio is trimmed back to exactly the requested length.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from audiodiff.nn.diffusion import INPAINT_IDS
+from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES
+from audiodiff.runtime.sampling import DistributionShift, SamplerSettings, default_sampler, sample, sampler_names
+from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
+
+
+class RequestError(ValueError):
+    """A sampling request that does not fit the model; one sentence, plus an optional hint."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    seconds: float | None = None  # None: the config's sample_size
+    steps: int = 100
+    cfg_scale: float = 6.0
+    sampler: str | None = None  # None: the objective's default
+    seed: int = 0
+    batch: int = 1
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    cond: Mapping[str, Any] = field(default_factory=dict)  # conditioner id -> value
+    init_audio: Tensor | None = None  # [C, T] at the model's sample rate (audio-to-audio)
+    init_noise_level: float = 1.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What will be generated: lengths, sampler settings and the metadata of every batch item."""
+
+    samples: int  # audio samples per item after trimming
+    latent_length: int
+    settings: SamplerSettings
+    metadata: list[dict[str, Any]]
+    negative_metadata: list[dict[str, Any]] | None
+    cfg_scale: float
+
+
+def parse_value(text: str) -> Any:
+    """`--cond key=value` values: JSON where it parses (numbers, true, lists), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def plan(spec: Any, request: SampleRequest) -> Plan:
+    """Check a request against a validated spec and work out lengths, sampler and metadata."""
+    if request.steps < 1:
+        raise RequestError(f"`--steps` must be at least 1, got {request.steps}")
+    if request.batch < 1:
+        raise RequestError(f"`--batch` must be at least 1, got {request.batch}")
+    backbone = backbone_of(spec)
+    if backbone is None:
+        raise RequestError(f"a `{spec.model_type}` model does not generate audio; sample from a diffusion model")
+    located = pretransform_of(spec)
+    ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
+    seconds = request.seconds if request.seconds is not None else spec.sample_size / spec.sample_rate
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise RequestError(f"`--seconds` must be a positive number, got {seconds}")
+    samples = max(1, round(seconds * spec.sample_rate))
+    multiple = backbone.length_multiple
+    latent_length = math.ceil(math.ceil(samples / ratio) / multiple) * multiple
+    _check_length(backbone, latent_length, ratio, spec.sample_rate)
+
+    objective = spec.model.diffusion.diffusion_objective if spec.model_type != "diffusion_uncond" else "v"
+    name = request.sampler or default_sampler(objective)
+    if name not in sampler_names(objective) and name not in ("k-heun", "k-euler"):
+        raise RequestError(f"`{name}` is not a sampler for `{objective}` models",
+                           hint="choose one of " + ", ".join(f"`{n}`" for n in sampler_names(objective)))
+    sigma_max = request.init_noise_level if request.init_audio is not None else None
+    settings = SamplerSettings(sampler=name, steps=request.steps, sigma_max=sigma_max)
+
+    metadata = _metadata(spec, request, seconds)
+    negative = None
+    if request.negative_prompt is not None:
+        if not metadata or "prompt" not in metadata[0]:
+            raise RequestError("`--negative-prompt` needs a model with a `prompt` conditioner")
+        negative = [dict(item, prompt=request.negative_prompt) for item in metadata]
+    cfg_scale = request.cfg_scale if backbone.type in ("dit", "adp_cfg_1d") else 1.0
+    return Plan(samples, latent_length, settings, metadata, negative, cfg_scale)
+
+
+def _check_length(backbone, latent_length: int, ratio: int, sample_rate: int) -> None:
+    config = backbone.config
+    if backbone.type == "dit" and getattr(config, "use_abs_pos_emb", False):
+        limit = config.abs_pos_emb_max_length - 2
+        if latent_length // config.patch_size > limit:
+            longest = limit * config.patch_size * ratio / sample_rate
+            raise RequestError(
+                f"{latent_length} latent frames are more than the model's absolute position table holds",
+                hint=f"ask for at most {longest:.2f} seconds",
+            )
+
+
+def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[str, Any]]:
+    conditioning = conditioning_of(spec)
+    if conditioning is None:
+        if request.prompt is not None or request.cond:
+            raise RequestError("this model takes no conditioning; drop `--prompt` and `--cond`")
+        return []
+    ids = conditioning.ids
+    values: dict[str, Any] = {}
+    if "seconds_start" in ids:
+        values["seconds_start"] = 0
+    if "seconds_total" in ids:
+        values["seconds_total"] = seconds
+    if request.prompt is not None:
+        if "prompt" not in ids:
+            raise RequestError("this model has no `prompt` conditioner",
+                               hint="set its conditioners with `--cond ID=VALUE`: " + ", ".join(f"`{i}`" for i in ids))
+        values["prompt"] = request.prompt
+    for key, value in request.cond.items():
+        if key not in ids and key not in conditioning.default_keys.values():
+            raise RequestError(f"`--cond {key}=...` names no conditioner of this model",
+                               hint="its conditioners are " + ", ".join(f"`{i}`" for i in ids))
+        values[key] = value
+    for entry in conditioning.configs:
+        if entry.type == "list" and entry.id in values and values[entry.id] not in entry.config.options:
+            raise RequestError(f"`{values[entry.id]}` is not one of the options of `{entry.id}`",
+                               hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options))
+    fallbacks = conditioning.default_keys
+    missing = [i for i in ids if i not in values and fallbacks.get(i) not in values]
+    if missing:
+        raise RequestError("missing conditioning for " + ", ".join(f"`{i}`" for i in missing),
+                           hint="give each with `--cond ID=VALUE`" + (" (or `--prompt`)" if "prompt" in missing else ""))
+    return [dict(values) for _ in range(request.batch)]
+
+
+def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan: Plan, *,
+             device: torch.device | str = "cpu",
+             callback: Callable[[int, int, Tensor], None] | None = None) -> Tensor:
+    """Sample audio [B, C, samples] (decoded and trimmed) for a planned request."""
+    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    objective = getattr(model, "diffusion_objective", "v")
+    noise = torch.randn(request.batch, model.io_channels, the_plan.latent_length, generator=generator).to(device)
+    conditional = hasattr(model, "conditioner")
+    cond = model.conditioning_tensors(the_plan.metadata, device) if conditional else {}
+    if conditional and any(i in INPAINT_IDS for i in model.routing.input_concat_ids):
+        # plain generation of an inpainting model: nothing is kept (mask 0), so the masked input is silence
+        cond["inpaint_mask"] = torch.zeros(request.batch, 1, the_plan.latent_length, device=device)
+        cond["inpaint_masked_input"] = torch.zeros_like(noise)
+    negative = model.conditioning_tensors(the_plan.negative_metadata, device) if (
+        conditional and the_plan.negative_metadata is not None) else None
+
+    def denoise(x: Tensor, t: Tensor) -> Tensor:
+        if not conditional:
+            return model(x, t)
+        return model(x, t, cond, negative_cond=negative, cfg_scale=the_plan.cfg_scale, rescale_cfg=True)
+
+    init = None
+    if request.init_audio is not None:
+        init = _encode_init(model, request.init_audio, the_plan.latent_length, request.batch, device)
+    shift = None
+    shift_spec = getattr(model, "distribution_shift", None)
+    if shift_spec is not None and objective in RECTIFIED_FLOW_OBJECTIVES:
+        shift = DistributionShift(shift_spec.base_shift, shift_spec.max_shift, shift_spec.min_length,
+                                  shift_spec.max_length, shift_spec.use_sine)
+    with torch.inference_mode():
+        latents = sample(denoise, noise, objective=objective, settings=the_plan.settings, generator=generator,
+                         init=init, shift=shift, callback=callback)
+        audio = model.pretransform.decode(latents) if model.pretransform is not None else latents
+    return audio[..., : the_plan.samples].float().cpu()
+
+
+def _encode_init(model, audio: Tensor, latent_length: int, batch_size: int, device) -> Tensor:
+    ratio = model.pretransform.downsampling_ratio if model.pretransform is not None else 1
+    length = latent_length * ratio
+    audio = audio[..., :length]
+    audio = torch.nn.functional.pad(audio, (0, length - audio.shape[-1]))  # [C, T]
+    batch = audio.unsqueeze(0).expand(batch_size, -1, -1).to(device)  # [B, C, T]
+    with torch.inference_mode():
+        return model.pretransform.encode(batch) if model.pretransform is not None else batch

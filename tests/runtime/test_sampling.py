@@ -1,0 +1,143 @@
+"""Samplers: one calling convention, schedules, determinism, and convergence on problems with known answers.
+
+A denoiser that knows the clean data exactly lets every sampler be checked against the truth: for a point-mass
+data distribution at x0, the ideal v-prediction at (x_t, t) is alpha eps - sigma x0 with eps recovered from x_t,
+and every deterministic sampler must land on x0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from audiodiff.runtime import sampling
+from audiodiff.runtime.objectives import alpha_sigma, noise, sigma_to_t, t_to_sigma
+from audiodiff.runtime.sampling import DistributionShift, SamplerSettings, sample
+
+
+def point_mass_v(x0: torch.Tensor):
+    """The exact v-prediction when every sample equals x0."""
+
+    def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha, sigma = alpha_sigma(t.to(x.dtype))[0][:, None, None], alpha_sigma(t.to(x.dtype))[1][:, None, None]
+        eps = (x - alpha * x0) / sigma.clamp_min(1e-8)
+        return alpha * eps - sigma * x0
+
+    return model
+
+
+def point_mass_flow(x0: torch.Tensor):
+    """The exact rectified-flow velocity when every sample equals x0."""
+
+    def model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(x.dtype)[:, None, None]
+        eps = (x - (1 - t) * x0) / t.clamp_min(1e-8)
+        return eps - x0
+
+    return model
+
+
+@pytest.mark.parametrize("name", ["euler", "heun", "dpmpp-2m", "dpmpp-2m-sde", "dpmpp-3m-sde", "v-ddim"])
+def test_v_samplers_recover_a_point_mass(name: str) -> None:
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, 3, 8, generator=generator)
+    start = torch.randn(2, 3, 8, generator=generator)
+    out = sample(point_mass_v(x0), start, objective="v", settings=SamplerSettings(name, steps=12),
+                 generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out, x0, atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["euler", "heun", "dpmpp", "pingpong"])
+def test_flow_samplers_recover_a_point_mass(name: str) -> None:
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, 3, 8, generator=generator)
+    start = torch.randn(2, 3, 8, generator=generator)
+    out = sample(point_mass_flow(x0), start, objective="rectified_flow", settings=SamplerSettings(name, steps=10),
+                 generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
+
+
+def test_deterministic_samplers_repeat_and_stochastic_ones_follow_the_generator() -> None:
+    def model(x, t):  # a smooth, input-dependent stand-in for a network
+        return torch.tanh(x) * t[:, None, None]
+
+    start = torch.randn(1, 2, 6, generator=torch.Generator().manual_seed(3))
+    run = lambda name, seed: sample(model, start, objective="v", settings=SamplerSettings(name, steps=6),  # noqa: E731
+                                    generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(run("dpmpp-2m", 0), run("dpmpp-2m", 1), rtol=0, atol=0)
+    torch.testing.assert_close(run("dpmpp-2m-sde", 5), run("dpmpp-2m-sde", 5), rtol=0, atol=0)
+    assert not torch.allclose(run("dpmpp-2m-sde", 5), run("dpmpp-2m-sde", 6))
+
+
+def test_polyexponential_schedule_endpoints() -> None:
+    sigmas = sampling.polyexponential_sigmas(8, 0.01, 100.0, 1.0)
+    assert sigmas.shape == (9,)
+    assert math.isclose(sigmas[0].item(), 100.0, rel_tol=1e-5)
+    assert math.isclose(sigmas[-2].item(), 0.01, rel_tol=1e-5)
+    assert sigmas[-1].item() == 0.0
+    assert torch.all(sigmas[:-1][1:] < sigmas[:-1][:-1])
+
+
+def test_karras_schedule_endpoints() -> None:
+    sigmas = sampling.karras_sigmas(10, 0.03, 80.0, 7.0)
+    assert math.isclose(sigmas[0].item(), 80.0, rel_tol=1e-5)
+    assert math.isclose(sigmas[-2].item(), 0.03, rel_tol=1e-4)
+    assert sigmas[-1].item() == 0.0
+
+
+def test_rectified_flow_times_pin_the_endpoints() -> None:
+    times = sampling.rectified_flow_times(8, 1.0)
+    assert times[0].item() == 1.0 and times[-1].item() == 0.0
+    assert torch.all(times[1:] < times[:-1])
+    partial = sampling.rectified_flow_times(8, 0.4)
+    assert math.isclose(partial[0].item(), 0.4, rel_tol=1e-6)
+
+
+def test_distribution_shift_adds_noise_for_longer_sequences() -> None:
+    shift = DistributionShift()
+    t = torch.tensor([0.2, 0.5, 0.8])
+    short, long = shift(t, 256), shift(t, 4096)
+    assert torch.all(long > short) and torch.all(short > t)
+    assert shift(torch.tensor([0.0, 1.0]), 1000).tolist() == [0.0, 1.0]
+
+
+def test_sigma_and_time_maps_are_inverse() -> None:
+    t = torch.linspace(0.01, 0.99, 9)
+    torch.testing.assert_close(sigma_to_t(t_to_sigma(t)), t)
+
+
+def test_noising_targets() -> None:
+    x0, eps, t = torch.randn(3, 2, 4), torch.randn(3, 2, 4), torch.tensor([0.1, 0.5, 0.9])
+    v = noise("v", x0, eps, t)
+    alpha, sigma = alpha_sigma(t)
+    torch.testing.assert_close(v.target, alpha[:, None, None] * eps - sigma[:, None, None] * x0)
+    flow = noise("rectified_flow", x0, eps, t)
+    torch.testing.assert_close(flow.x_t, (1 - t)[:, None, None] * x0 + t[:, None, None] * eps)
+    torch.testing.assert_close(flow.target, eps - x0)
+    with pytest.raises(ValueError, match="objective"):
+        noise("eps", x0, eps, t)
+
+
+def test_init_audio_starts_from_a_partly_noised_signal() -> None:
+    x0 = torch.randn(1, 2, 8, generator=torch.Generator().manual_seed(0))
+    start = torch.randn(1, 2, 8, generator=torch.Generator().manual_seed(1))
+    out = sample(point_mass_flow(x0), start, objective="rectified_flow",
+                 settings=SamplerSettings("euler", steps=6, sigma_max=0.3), init=x0 + 0.01)
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
+
+
+def test_unknown_sampler_names_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective="v", settings=SamplerSettings("k-lms", steps=2))
+    with pytest.raises(ValueError, match="rectified-flow"):
+        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective="rectified_flow",
+               settings=SamplerSettings("dpmpp-2m", steps=2))
+
+
+def test_callback_sees_every_step() -> None:
+    seen = []
+    sample(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 4), objective="v",
+           settings=SamplerSettings("dpmpp-2m", steps=5), callback=lambda i, n, x: seen.append((i, n)))
+    assert seen == [(i, 5) for i in range(5)]
