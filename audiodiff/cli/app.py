@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="Export the config schema for editors and other validators.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+ckpt_app = typer.Typer(help="Inspect checkpoints and export them in the released layout.", no_args_is_help=True)
+app.add_typer(ckpt_app, name="ckpt")
 
 
 class OutputFormat(str, Enum):
@@ -67,6 +69,63 @@ def validate(
     raise typer.Exit(run_validate(paths, format.value, strict=strict, verbose=verbose))
 
 
+@app.command()
+def lint(
+    paths: list[Path] = typer.Argument(..., help="Folders to search for configs, or config files."),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip paths matching this .gitignore-style pattern."),
+    select: list[str] = typer.Option([], "--select", help="Report only these codes (AD201, prefixes like AD7, names)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Never report these codes (comma-separated)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add documentation links and value provenance."),
+) -> None:
+    """Lint every model and dataset config below PATHS in one process, for CI and pre-commit.
+
+    Files are picked up by extension (.json .yaml .yml) and content (a `model_type` or `dataset_type` key);
+    other files are skipped and counted. On top of `validate`, lint warns about unrouted conditioners,
+    non-canonical spellings, a missing `schema_version`, migrated defaults, long demo rounds and `seconds_start`
+    with random crops of pre-encoded data. Settings and per-file ignores come from `[tool.audiodiff]` in
+    pyproject.toml.
+
+    Examples:
+
+      audiodiff lint configs/
+
+      audiodiff lint . --format sarif > audiodiff.sarif
+
+      audiodiff lint . --ignore AD703,AD901 --exclude 'legacy/'
+    """
+    from audiodiff.cli.lint import run_lint
+
+    raise typer.Exit(run_lint(paths, format.value, strict=strict, exclude=exclude, select=select, ignore=ignore,
+                              verbose=verbose))
+
+
+@app.command()
+def migrate(
+    paths: list[Path] = typer.Argument(..., help="Config files (JSON or YAML), or folders to search for them."),
+    to: Optional[int] = typer.Option(None, "--to", help="Target schema version (default: the newest)."),
+    write: bool = typer.Option(False, "--write", help="Rewrite the files in place instead of printing a diff."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when a file is not written in the target version."),
+) -> None:
+    """Move configs to another schema version; prints a unified diff unless --write or --check.
+
+    Key order, indentation and comments are kept. Older files are also migrated in memory whenever audiodiff
+    reads them, so migrating is about making the file say what audiodiff already reads.
+
+    Examples:
+
+      audiodiff migrate model_config.json
+
+      audiodiff migrate configs/ --write
+
+      audiodiff migrate configs/ --check
+    """
+    from audiodiff.cli.migrate import run_migrate
+
+    raise typer.Exit(run_migrate(paths, to=to, write=write, check=check))
+
+
 class ExplainFormat(str, Enum):
     text = "text"
     json = "json"
@@ -103,6 +162,75 @@ def compile(
 
     raise typer.Exit(run_compile(config, explain=explain, format=format.value, params=params, batch=batch,
                                  precision=precision.value, strict=strict))
+
+
+@app.command()
+def sample(
+    source: Path = typer.Argument(..., help="A model config, or a checkpoint that carries its config."),
+    ckpt: Optional[Path] = typer.Option(None, "--ckpt", help="The trained weights (Lightning, .ckpt, .safetensors)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Text for the `prompt` conditioner."),
+    negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Text to steer away from."),
+    cond: list[str] = typer.Option([], "--cond", help="Conditioning ID=VALUE (repeatable); values are JSON or text."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="Length of the output (default: sample_size)."),
+    steps: int = typer.Option(100, "--steps", help="Sampler steps."),
+    cfg_scale: float = typer.Option(6.0, "--cfg-scale", help="Classifier-free guidance scale."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Sampler name (default: the objective's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial noise and of stochastic samplers."),
+    batch: int = typer.Option(1, "--batch", help="Number of clips."),
+    out: Path = typer.Option(..., "--out", help="Output file (.wav or .flac); batches add _1, _2, ..."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Sample even if the checkpoint is partial."),
+    t5_path: Optional[str] = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
+    init_audio: Optional[Path] = typer.Option(None, "--init-audio", help="Audio to start from (audio-to-audio)."),
+    init_noise_level: float = typer.Option(1.0, "--init-noise-level", help="Noise level added to the init audio."),
+) -> None:
+    """Generate audio with a trained model; every setting is checked against the model first.
+
+    Examples:
+
+      audiodiff sample config.json --ckpt model.safetensors --prompt "warm pads" --seconds 10 --out pads.wav
+
+      audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler dpmpp-2m --seed 3 --out chirp.wav
+    """
+    from audiodiff.cli.sample import run_sample
+
+    raise typer.Exit(run_sample(source, ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond,
+                                seconds=seconds, steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed,
+                                batch=batch, out=out, allow_partial=allow_partial, t5_path=t5_path,
+                                init_audio=init_audio, init_noise_level=init_noise_level))
+
+
+class InspectFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@ckpt_app.command("inspect")
+def ckpt_inspect(
+    path: Path = typer.Argument(..., help="A checkpoint: Lightning .ckpt, released .ckpt or .safetensors."),
+    format: InspectFormat = typer.Option(InspectFormat.text, "--format", "-f", help="Output format."),
+) -> None:
+    """Kind, key layout, embedded config (and whether it validates), schema version, parameters, EMA.
+
+    Example: audiodiff ckpt inspect runs/demo/checkpoints/last.ckpt
+    """
+    from audiodiff.cli.ckpt import run_inspect
+
+    raise typer.Exit(run_inspect(path, format=format.value))
+
+
+@ckpt_app.command("export")
+def ckpt_export(
+    path: Path = typer.Argument(..., help="A Lightning (or released) checkpoint."),
+    out: Path = typer.Option(..., "--out", help="The .safetensors file to write."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Export the online weights even when EMA is present."),
+) -> None:
+    """Write the stable-audio-tools released layout (the EMA backbone when present) as safetensors.
+
+    Example: audiodiff ckpt export runs/demo/checkpoints/last.ckpt --out model.safetensors
+    """
+    from audiodiff.cli.ckpt import run_export
+
+    raise typer.Exit(run_export(path, out=out, no_ema=no_ema))
 
 
 @schema_app.command("export")
