@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related
 from audiodiff.diagnostics.render import FileResult
-from audiodiff.schema.source import SourceDocument, load_file, load_text
+from audiodiff.schema.migrate import ReadResult, read_document
+from audiodiff.schema.source import LoadResult, SourceDocument, load_file, load_text
 from audiodiff.schema.validate import SchemaResult, validate_data
 
 # codes whose natural anchor is the key itself rather than its value
 _KEY_ANCHORED = frozenset({codes.UNKNOWN_KEY.id, codes.DUPLICATE_KEY.id, codes.OBJECTIVE_IN_CONFIG.id,
-                           codes.SOFT_CLIP_LOCATION.id, codes.DEMO_COND_UNKNOWN_KEY.id})
+                           codes.SOFT_CLIP_LOCATION.id, codes.DEMO_COND_UNKNOWN_KEY.id, codes.MIGRATED_KEY.id})
 
 
 @dataclass
@@ -31,6 +32,7 @@ class FileCheck:
     schema: SchemaResult | None
     graph: Any = None  # compiler.graph.Graph once lowering succeeded
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    migration: ReadResult | None = None  # the document migrated in memory to the newest schema version
 
     @property
     def spec(self) -> Any:
@@ -54,24 +56,46 @@ class FileCheck:
         )
 
 
-def check_file(path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True) -> FileCheck:
+def check_file(
+    path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True, advice: bool = False
+) -> FileCheck:
+    """`advice`: also report lint-only migration notices (keys written out or respelled in memory)."""
     loaded = load_file(path)
-    return _check_loaded(str(path), loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths)
+    return check_loaded(str(path), loaded, lower=lower, check_paths=check_paths, advice=advice)
 
 
-def check_text(text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False) -> FileCheck:
+def check_text(
+    text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False
+) -> FileCheck:
     loaded = load_text(text, path)
-    return _check_loaded(path, loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths)
+    return check_loaded(path, loaded, lower=lower, check_paths=check_paths, advice=advice)
+
+
+def check_loaded(
+    path: str, loaded: LoadResult, *, lower: bool = True, check_paths: bool = True, advice: bool = False
+) -> FileCheck:
+    """The later stages for a file that is already read (lint reads each file once to tell configs apart)."""
+    return _check_loaded(path, loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths,
+                         advice=advice)
 
 
 def _check_loaded(
-    path: str, document: SourceDocument | None, diagnostics: list[Diagnostic], *, lower: bool, check_paths: bool
+    path: str, document: SourceDocument | None, diagnostics: list[Diagnostic], *, lower: bool, check_paths: bool,
+    advice: bool = False,
 ) -> FileCheck:
     check = FileCheck(path, document, None)
     if document is None:
         check.diagnostics = _locate(diagnostics, path, None)
         return check
-    schema = validate_data(document.data)
+    migration = read_document(document.data)
+    check.migration = migration
+    if migration.data is None:
+        schema = validate_data(document.data)  # reports the unusable `schema_version`
+    else:
+        diagnostics.extend(migration.diagnostics)
+        if advice:
+            diagnostics.extend(migration.advice)
+        schema = _validate_migrated(migration)
     check.schema = schema
     diagnostics.extend(schema.diagnostics)
     if schema.ok and schema.kind == "model" and lower:
@@ -84,6 +108,18 @@ def _check_loaded(
         diagnostics.extend(_missing_paths(schema.spec, Path(path).parent))
     check.diagnostics = _locate(diagnostics, path, document)
     return check
+
+
+def _validate_migrated(migration: ReadResult) -> SchemaResult:
+    """Validate the in-memory newest-version document. The spec classes describe the body every version shares;
+    `schema_version` is the envelope that `read_document` already checked, so it is left out here."""
+    body = {key: value for key, value in migration.data.items() if key != "schema_version"}
+    return replace(validate_data(body), version=migration.version)
+
+
+def locate(check: FileCheck, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Give diagnostics found after the pipeline ran (lint rules, extra checks) the file's path, line and column."""
+    return _locate(diagnostics, check.path, check.document)
 
 
 def _locate(diagnostics: list[Diagnostic], path: str, document: SourceDocument | None) -> list[Diagnostic]:

@@ -1,7 +1,8 @@
 """Dataset configs: their own document kind, recognised by a `dataset_type` key (spec §5.6, upstream data/dataset.py).
 
 `custom_metadata_module` names a Python file that upstream executes. audiodiff records the path but only `run`
-with an explicit opt-in ever imports it; `validate` and `lint` never do.
+with an explicit opt-in ever imports it; `validate` and `lint` never do. `manifest` is an audiodiff extension
+(metadata for every file from one JSON Lines file instead of sidecar JSON files).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class LocalDatasetSpec(Spec):
     id: NonEmptyStr
     path: NonEmptyStr
     custom_metadata_module: NonEmptyStr | None = None
+    # audiodiff extension: a JSON Lines file of `{"path": ..., <metadata>...}` objects, one per training file, with
+    # paths relative to `path`. Without it, metadata comes from a `<name>.json` file beside each audio file.
+    manifest: NonEmptyStr | None = None
 
 
 class WebDatasetSourceSpec(Spec):
@@ -37,7 +41,7 @@ class WebDatasetSourceSpec(Spec):
 
 
 class _DatasetBase(Spec):
-    schema_version: Literal[1] | None = None
+    schema_version: Literal[1, 2] | None = None
     drop_last: Bool = True
 
 

@@ -18,7 +18,7 @@ UNSUPPORTED_MODEL_TYPES = ("diffusion_autoencoder", "lm")
 
 
 class _ModelConfigBase(Spec):
-    schema_version: Literal[1] | None = None
+    schema_version: Literal[1, 2] | None = None
     sample_size: PositiveInt
     sample_rate: PositiveInt
     audio_channels: PositiveInt = 2

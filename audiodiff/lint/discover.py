@@ -1,0 +1,151 @@
+"""Which files of a repository are configs: walk the given paths, drop what the excludes and `.gitignore` files
+exclude, then tell model and dataset configs from every other `.json` / `.yaml` / `.yml` file by their content.
+
+A file is a config when its top-level object has a `model_type` (model) or a `dataset_type` (dataset) key. Files
+whose bytes do not even contain either word are skipped without being parsed, which keeps unrelated JSON cheap. A file
+that mentions one of the words but does not parse is reported (it is most likely a broken config). A Hugging Face
+style `config.json` also has a top-level `model_type`; when none of the keys a stable-audio-tools config has is
+present and the model type is not one audiodiff knows, it is skipped too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from audiodiff.diagnostics import codes
+from audiodiff.lint.gitignore import IgnoreRules, read_gitignore
+from audiodiff.schema.source import MAX_FILE_BYTES, LoadResult, load_file, load_text
+
+CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+_MARKERS = (b"model_type", b"dataset_type")
+# keys every stable-audio-tools model config has besides `model_type`
+_MODEL_KEYS = frozenset({"model", "sample_rate", "sample_size", "training", "audio_channels", "schema_version"})
+_NOT_A_CONFIG_SHAPE = frozenset({codes.TOP_LEVEL_NOT_OBJECT.id, codes.EMPTY_DOCUMENT.id})
+_KNOWN_MODEL_TYPES = frozenset({"diffusion_cond", "diffusion_cond_inpaint", "diffusion_uncond", "autoencoder",
+                                "diffusion_autoencoder", "lm"})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path  # as the user will read it: relative paths stay relative
+    explicit: bool  # named on the command line (not found by walking a folder)
+
+
+def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool) -> Iterator[Candidate]:
+    """Files with a config extension below `paths` (folders sorted, hidden folders skipped), and the files named
+    directly; excluded ones are left out. A path that does not exist is yielded, so that it is reported."""
+    seen: set[str] = set()
+    for path in paths:
+        if path.is_dir():
+            rules, read = ignore, frozenset()
+            if respect_gitignore:
+                rules, read = _with_ancestor_gitignores(rules, path)
+            for found in _walk_folder(path, rules, respect_gitignore, read):
+                key = os.path.abspath(found)
+                if key not in seen:
+                    seen.add(key)
+                    yield Candidate(found, explicit=False)
+        else:
+            key = os.path.abspath(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            if path.exists():
+                rules = _with_ancestor_gitignores(ignore, path.parent)[0] if respect_gitignore else ignore
+                if rules.excluded_with_parents(path, stop=_repository_root(path.parent)):
+                    continue
+            yield Candidate(path, explicit=True)
+
+
+def _walk_folder(root: Path, rules: IgnoreRules, respect_gitignore: bool, read: frozenset[str]) -> Iterator[Path]:
+    """Depth-first, sorted, pruning excluded folders; each folder's .gitignore applies to what is below it
+    (`read`: folders whose .gitignore is already in `rules`)."""
+    stack: list[tuple[str, IgnoreRules]] = [(str(root), rules)]
+    while stack:
+        folder, folder_rules = stack.pop()
+        if respect_gitignore and os.path.abspath(folder) not in read:
+            folder_rules = folder_rules.with_scope(read_gitignore(folder))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            name = entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if name.startswith(".") or folder_rules.excluded(entry.path, True):
+                    continue
+                subfolders.append(entry.path)
+            elif name.lower().endswith(CONFIG_SUFFIXES) and not folder_rules.excluded(entry.path, False):
+                yield Path(entry.path)
+        stack.extend((sub, folder_rules) for sub in reversed(subfolders))
+
+
+def _repository_root(start: Path) -> Path | None:
+    folder = Path(os.path.abspath(start))
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
+def _with_ancestor_gitignores(rules: IgnoreRules, start: Path) -> tuple[IgnoreRules, frozenset[str]]:
+    """The `.gitignore` files from the repository root down to `start` (none outside a repository), and the
+    folders they were read from."""
+    root = _repository_root(start)
+    if root is None:
+        return rules, frozenset()
+    folder = Path(os.path.abspath(start))
+    chain = [folder, *folder.parents]
+    chain = chain[: chain.index(root) + 1]
+    for ancestor in reversed(chain):
+        rules = rules.with_scope(read_gitignore(ancestor))
+    return rules, frozenset(str(ancestor) for ancestor in chain)
+
+
+# --- content ------------------------------------------------------------------------------------------------------
+
+Kind = Literal["model", "dataset", "broken", "other"]
+
+
+@dataclass(frozen=True)
+class Classified:
+    kind: Kind
+    loaded: LoadResult | None  # the parsed file, for everything but `other`
+
+
+def classify(path: Path) -> Classified:
+    """Read `path` once and say whether it is a config; the parse is kept so the file is not read twice."""
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return Classified("broken", load_file(path))  # load_file says why it cannot be read
+    if not any(marker in raw for marker in _MARKERS):
+        return Classified("other", None)
+    if len(raw) > MAX_FILE_BYTES:
+        return Classified("broken", load_file(path))  # reported as too large
+    loaded = load_text(raw, str(path))
+    document = loaded.document
+    if document is None:
+        if any(d.code.id in _NOT_A_CONFIG_SHAPE for d in loaded.diagnostics):
+            return Classified("other", None)  # parsed, but into a list or a scalar: not a config at all
+        return Classified("broken", loaded)
+    data = document.data
+    if "model_type" in data:
+        model_type = data["model_type"]
+        known = isinstance(model_type, str) and model_type in _KNOWN_MODEL_TYPES
+        if not known and not (_MODEL_KEYS & data.keys()):
+            return Classified("other", None)  # e.g. a Hugging Face model's config.json
+        return Classified("model", loaded)
+    if "dataset_type" in data:
+        return Classified("dataset", loaded)
+    return Classified("other", None)
