@@ -208,6 +208,9 @@ UNUSED_WIDTH = _code("AD609", "unused-width", W, "the backbone reserves a route 
 NOT_BUILDABLE = _code("AD610", "not-buildable", E, "audiodiff can validate this type but cannot build it")
 MISSING_EXTRA = _code("AD612", "missing-extra", E, "this type needs an optional package that is not installed")
 NEEDS_DOWNLOAD = _code("AD613", "needs-download", E, "this type downloads weights at build time")
+PARAM_COUNT_MISMATCH = _code(
+    "AD614", "param-count-mismatch", W, "the analytic parameter count disagrees with the built module"
+)
 
 # --- AD7xx: lint-only advice -------------------------------------------------------------------------------------
 UNROUTED_CONDITIONER = _code("AD701", "unrouted-conditioner", W, "a conditioner is declared but routed nowhere")
@@ -226,6 +229,13 @@ RESUME_UNSAFE_CHANGE = _code("AD804", "resume-unsafe-change", E, "the config cha
 NON_FINITE_LOSS = _code("AD805", "non-finite-loss", E, "the loss became NaN or infinite")
 SAMPLE_LENGTH = _code("AD806", "sample-length", E, "the requested length does not fit the model")
 RUN_SETTING = _code("AD807", "run-setting", E, "a command-line setting is not valid for this model")
+DATASET_UNSUPPORTED = _code("AD808", "dataset-unsupported", E, "`audiodiff run` cannot read this kind of dataset")
+DATASET_METADATA = _code("AD809", "dataset-metadata", E, "training files lack a value that a conditioner reads")
+METADATA_MODULE_NOT_ALLOWED = _code(
+    "AD810", "metadata-module-not-allowed", E, "the dataset names a Python module to run, and the run did not opt in"
+)
+TRAINING_UNSUPPORTED = _code("AD811", "training-unsupported", E, "audiodiff cannot train this model type or setting")
+TRAINING_SECTION_MISSING = _code("AD812", "training-section-missing", E, "`run` needs the config's `training` section")
 
 # --- AD9xx: versions and migration -------------------------------------------------------------------------------
 MIGRATED_KEY = _code("AD901", "migrated-key", W, "a key was migrated from an older schema version")

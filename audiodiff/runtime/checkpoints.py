@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from audiodiff.compiler.estimate import node_of_key
 from audiodiff.runtime.atomic import write_bytes_atomic
 
 FileKind = Literal["lightning", "released", "safetensors", "autoencoder"]
@@ -244,22 +245,6 @@ class CoverageReport:
         for node, note in self.external:
             lines.append(f"  {node:<{width}}  external    {note}")
         return "\n".join(lines)
-
-
-def node_of_key(key: str, *, autoencoder: bool = False) -> str:
-    """The graph node a state-dict key belongs to (`conditioner.conditioners.prompt.x` -> `conditioning.prompt`)."""
-    if autoencoder:
-        return key.split(".", 1)[0]
-    if key.startswith("model."):
-        return "diffusion.backbone"
-    if key.startswith("conditioner.conditioners."):
-        return "conditioning." + key.split(".")[2]
-    if key.startswith("pretransform.model."):
-        stage = key.split(".")[2]
-        return f"pretransform.{stage}" if stage in ("encoder", "decoder", "bottleneck") else "pretransform"
-    if key.startswith("pretransform."):
-        return "pretransform"
-    return key.split(".", 1)[0]
 
 
 def coverage(model: nn.Module, state_dict: Mapping[str, Tensor]) -> CoverageReport:
