@@ -26,7 +26,8 @@ class Entry:
     kind: str
     tag: str
     spec: type
-    builder: str | None  # name of the function in `audiodiff.compiler.materialize` that builds it
+    builder: str | None  # the function that builds it: in `audiodiff.compiler.materialize` for modules, in
+    #                     `audiodiff.runtime.optim` for optimizers and schedulers
     lowering: Callable[..., Any] | None = None
     status: Status = "buildable"
     extra: str | None = None  # the pyproject extra that provides it
@@ -63,30 +64,30 @@ _add("uncond_backbone", "adp_uncond_1d", diff.UNet1dUncondModelSpec, "build_unet
 # --- conditioners ---------------------------------------------------------------------------------------------------
 _CLAP = dict(status="needs_extra", extra="clap", module="laion_clap",
              reason="CLAP conditioners need the optional `laion_clap` package and a local CLAP checkpoint")
-_add("conditioner", "t5", cond.T5ConditionerSpec, "build_t5", lowering.lower_t5,
+_add("conditioner", "t5", cond.T5ConditionerSpec, "build_conditioner", lowering.lower_t5,
      status="needs_extra", extra="t5", module="transformers",
      reason="T5 conditioners need the optional `transformers` package (`pip install audiodiff[t5]`)")
-_add("conditioner", "clap_text", cond.CLAPTextConditionerSpec, "build_clap_text", lowering.lower_clap_text, **_CLAP)
-_add("conditioner", "clap_audio", cond.CLAPAudioConditionerSpec, "build_clap_audio",
+_add("conditioner", "clap_text", cond.CLAPTextConditionerSpec, "build_conditioner", lowering.lower_clap_text, **_CLAP)
+_add("conditioner", "clap_audio", cond.CLAPAudioConditionerSpec, "build_conditioner",
      lowering.lower_vector_conditioner, **_CLAP)
-_add("conditioner", "int", cond.IntConditionerSpec, "build_int", lowering.lower_vector_conditioner)
-_add("conditioner", "number", cond.NumberConditionerSpec, "build_number", lowering.lower_vector_conditioner)
-_add("conditioner", "list", cond.ListConditionerSpec, "build_list", lowering.lower_vector_conditioner)
-_add("conditioner", "phoneme", cond.PhonemeConditionerSpec, "build_phoneme", lowering.lower_phoneme,
+_add("conditioner", "int", cond.IntConditionerSpec, "build_conditioner", lowering.lower_vector_conditioner)
+_add("conditioner", "number", cond.NumberConditionerSpec, "build_conditioner", lowering.lower_vector_conditioner)
+_add("conditioner", "list", cond.ListConditionerSpec, "build_conditioner", lowering.lower_vector_conditioner)
+_add("conditioner", "phoneme", cond.PhonemeConditionerSpec, "build_conditioner", lowering.lower_phoneme,
      status="needs_extra", extra="phoneme", module="g2p_en",
      reason="phoneme conditioners need the optional `g2p_en` package and its NLTK data")
-_add("conditioner", "lut", cond.LUTConditionerSpec, "build_lut", lowering.lower_lut,
+_add("conditioner", "lut", cond.LUTConditionerSpec, "build_conditioner", lowering.lower_lut,
      status="needs_extra", extra="t5", module="transformers",
      reason="LUT conditioners need the optional `transformers` package for their tokenizer")
-_add("conditioner", "pretransform", cond.PretransformConditionerSpec, "build_pretransform_conditioner",
+_add("conditioner", "pretransform", cond.PretransformConditionerSpec, "build_conditioner",
      lowering.lower_signal_conditioner)
-_add("conditioner", "source_mix", cond.SourceMixConditionerSpec, "build_source_mix", lowering.lower_signal_conditioner)
+_add("conditioner", "source_mix", cond.SourceMixConditionerSpec, "build_conditioner", lowering.lower_signal_conditioner)
 
 # --- pretransforms --------------------------------------------------------------------------------------------------
-_add("pretransform", "autoencoder", pre.AutoencoderPretransformSpec, "build_autoencoder_pretransform",
+_add("pretransform", "autoencoder", pre.AutoencoderPretransformSpec, "build_pretransform",
      lowering.lower_pretransform)
-_add("pretransform", "wavelet", pre.WaveletPretransformSpec, "build_wavelet", lowering.lower_pretransform)
-_add("pretransform", "patched", pre.PatchedPretransformSpec, "build_patched", lowering.lower_pretransform)
+_add("pretransform", "wavelet", pre.WaveletPretransformSpec, "build_pretransform", lowering.lower_pretransform)
+_add("pretransform", "patched", pre.PatchedPretransformSpec, "build_pretransform", lowering.lower_pretransform)
 _add("pretransform", "pqmf", pre.PQMFPretransformSpec, None, lowering.lower_pretransform, status="unsupported",
      reason="the upstream PQMF pretransform reports no ratio or latent width and cannot serve diffusion (C14)")
 _add("pretransform", "dac_pretrained", pre.DACPretrainedPretransformSpec, None, lowering.lower_pretransform,
@@ -101,8 +102,8 @@ for _tag, _enc, _dec in (
     ("dac", pre.DACEncoderStage, pre.DACDecoderStage),
     ("seanet", pre.SEANetEncoderStage, pre.SEANetDecoderStage),
 ):
-    _add("encoder", _tag, _enc, f"build_{_tag}_encoder", lowering.lower_encoder)
-    _add("decoder", _tag, _dec, f"build_{_tag}_decoder", lowering.lower_decoder)
+    _add("encoder", _tag, _enc, "build_encoder", lowering.lower_encoder)
+    _add("decoder", _tag, _dec, "build_decoder", lowering.lower_decoder)
 for _tag, _enc, _dec in (
     ("local_attn", pre.LocalAttentionEncoderStage, pre.LocalAttentionDecoderStage),
     ("taae", pre.TAAEEncoderStage, pre.TAAEDecoderStage),
