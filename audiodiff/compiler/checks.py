@@ -255,10 +255,13 @@ def _check_positions(graph: Graph, backbone: Node, routed: dict, findings: list)
         config = backbone.spec
         prepend_tokens = [entry.tokens for entry in routed[Route.PREPEND]]
         if all(isinstance(t, int) for t in prepend_tokens):
-            count = sum(prepend_tokens) + 1 + latent.value // config.patch_size
+            # the global embedding becomes one extra leading token only with `global_cond_type: prepend`
+            global_token = 1 if getattr(config, "global_cond_type", "prepend") == "prepend" else 0
+            count = sum(prepend_tokens) + global_token + latent.value // config.patch_size
             if count > position_limit:
+                parts = "prepend + global" if global_token else "prepend"
                 _error(findings, codes.POSITION_BUDGET,
-                       f"a training sample is {count} tokens long (prepend + global + {latent.value} latent frames / "
+                       f"a training sample is {count} tokens long ({parts} + {latent.value} latent frames / "
                        f"patch {config.patch_size}), more than `abs_pos_emb_max_length` {position_limit}",
                        join(backbone.origin, "abs_pos_emb_max_length"), [("`sample_size` is set here", "/sample_size")])
 

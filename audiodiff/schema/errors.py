@@ -41,6 +41,22 @@ for _reserved in ("dim", "dim_heads", "dim_in", "dim_out", "cross_attend"):
             f"the DiT derives `{_reserved}` itself from `embed_dim`, `num_heads` and the conditioning widths",
         )
 
+
+def _bottleneck_owners() -> frozenset[str]:
+    """Names of the bottleneck entry classes and of their `config` classes: a key missing there is C18."""
+    from audiodiff.schema.v1.pretransform import Bottleneck
+
+    owners = set()
+    for member in get_args(get_args(Bottleneck)[0]):
+        owners.add(member.__name__)
+        config = member.model_fields["config"].annotation
+        if isinstance(config, type):
+            owners.add(config.__name__)
+    return frozenset(owners)
+
+
+_BOTTLENECK_OWNERS = _bottleneck_owners()
+
 _TYPE_NAMES = {
     "int_type": "an integer",
     "int_parsing": "an integer",
@@ -86,7 +102,30 @@ def diagnostics_from_validation_error(
     error: ValidationError, data: Any, root: Any, base_pointer: str = ""
 ) -> list[Diagnostic]:
     """Map every error of `error` (raised validating `data` against `root`) to a diagnostic."""
-    return [_diagnostic(item, data, root, base_pointer) for item in error.errors(include_url=False)]
+    diagnostics = [_diagnostic(item, data, root, base_pointer) for item in error.errors(include_url=False)]
+    return _merge_union_branches(diagnostics)
+
+
+def _merge_union_branches(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """A value that fits no branch of a plain union (`int | list`) fails once per branch, at one pointer: say so
+    once, listing what each branch expected."""
+    merged: list[Diagnostic] = []
+    by_pointer: dict[str | None, int] = {}
+    for diagnostic in diagnostics:
+        if diagnostic.code is not codes.WRONG_TYPE:
+            merged.append(diagnostic)
+            continue
+        index = by_pointer.get(diagnostic.pointer)
+        if index is None:
+            by_pointer[diagnostic.pointer] = len(merged)
+            merged.append(diagnostic)
+            continue
+        first = merged[index]
+        expected, _, got = first.message.partition(", got ")
+        extra = diagnostic.message.partition(", got ")[0].removeprefix("expected ")
+        if extra not in expected:
+            merged[index] = Diagnostic(first.code, f"{expected} or {extra}, got {got}", first.pointer, help=first.help)
+    return merged
 
 
 def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnostic:
@@ -111,6 +150,14 @@ def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnost
             help=did_you_mean(str(key), siblings) or _valid_keys_help(siblings),
         )
     if kind == "missing":
+        if owner in _BOTTLENECK_OWNERS:
+            tag = _bottleneck_tag(loc)
+            return Diagnostic(
+                codes.BOTTLENECK_CONFIG_REQUIRED,
+                f"the `{tag}` bottleneck needs `{key}`" if tag else f"missing required key `{key}`",
+                pointer,
+                help="upstream indexes this setting when it builds the bottleneck and has no default for it",
+            )
         return Diagnostic(codes.MISSING_KEY, f"missing required key `{key}`", pointer)
     if kind == "union_tag_invalid":
         discriminator = str(ctx.get("discriminator", "type")).strip("'")
@@ -155,6 +202,14 @@ def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnost
             codes.WRONG_TYPE, f"expected {_TYPE_NAMES[kind]}, got {describe_value(value)}", pointer
         )
     return Diagnostic(codes.INVALID_VALUE, _sentence(item.get("msg", "invalid value")), pointer)
+
+
+def _bottleneck_tag(loc: tuple) -> str | None:
+    """The tag segment pydantic puts after `bottleneck` in `loc` (the member of the discriminated union)."""
+    for before, segment in zip(loc, loc[1:]):
+        if before == "bottleneck" and isinstance(segment, str):
+            return segment
+    return None
 
 
 def _pointer_for(loc: Iterable[Any], data: Any, *, keep_last: bool) -> tuple[str, Any]:

@@ -16,6 +16,7 @@ from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.suggest import did_you_mean
 from audiodiff.schema.errors import describe_value, diagnostics_from_validation_error
+from audiodiff.schema.pointer import join
 from audiodiff.schema.rules import check_rules
 from audiodiff.schema.versions import detect_version
 from audiodiff.schema.v1.dataset import DatasetConfigSpec
@@ -102,7 +103,54 @@ def _validate_model(data: dict[str, Any], version: int) -> SchemaResult:
     except ValidationError as error:
         diagnostics = diagnostics_from_validation_error(error, data, root)
         return SchemaResult("model", version, diagnostics=[_explain_backbone_tag(d, model_type) for d in diagnostics])
+    oversized = _oversized_integers(data)
+    if oversized:
+        # rules and lowering loop over layer counts and raise 2 to stage counts: stop before they do
+        return SchemaResult("model", version, diagnostics=oversized)
     return SchemaResult("model", version, spec, check_rules(spec))
+
+
+# No count, width, length or rate of a real model comes near this; larger magnitudes only make later arithmetic
+# (layer loops, `2 ** levels`) hang.
+MAX_PLAUSIBLE_INT = 2**31 - 1
+
+
+def _oversized_integers(data: Any) -> list[Diagnostic]:
+    """AD104 for every integer in the document above `MAX_PLAUSIBLE_INT` (walked without recursion; the document
+    has passed the loader's depth limit, but this must not depend on it)."""
+    if not _has_oversized_integer(data):  # the common case, checked without building any path
+        return []
+    found = []
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (key,), value) for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((path + (index,), value) for index, value in enumerate(node))
+        elif type(node) is int and not -MAX_PLAUSIBLE_INT <= node <= MAX_PLAUSIBLE_INT:
+            # str() of a huge int is slow (and refused past 4300 digits): describe it by its size instead
+            bits = abs(node).bit_length()
+            shown = f"`{node}`" if bits <= 80 else f"a number of about {int(bits * 0.30103) + 1} digits"
+            found.append(Diagnostic(
+                codes.OUT_OF_RANGE,
+                f"{shown} is beyond any value a model setting can take (magnitude at most `{MAX_PLAUSIBLE_INT}`)",
+                join("", *path),
+            ))
+    return sorted(found, key=lambda diagnostic: diagnostic.pointer)
+
+
+def _has_oversized_integer(data: Any) -> bool:
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif type(node) is int and not -MAX_PLAUSIBLE_INT <= node <= MAX_PLAUSIBLE_INT:
+            return True
+    return False
 
 
 def _model_type_diagnostic(model_type: Any) -> Diagnostic:

@@ -78,6 +78,8 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             help=f"set the encoder's output width to {expected_encoder_out}",
             related=(("`latent_dim` is set here", pointer + "/latent_dim"),),
         )
+    if bottleneck is not None:
+        _check_quantizer_width(bottleneck, model.latent_dim, pointer, report)
     noise_channels = 0
     if bottleneck is not None and hasattr(bottleneck.config, "noise_augment_dim"):
         noise_channels = bottleneck.config.noise_augment_dim
@@ -113,6 +115,37 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
                 f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
                 pointer + "/pretransform/type",
             )
+
+
+# bottleneck type -> the config key naming the width its quantizer reads (after any mean/scale split)
+_QUANTIZER_WIDTH_KEYS = {
+    "rvq": "dim", "rvq_vae": "dim", "dac_rvq": "input_dim", "dac_rvq_vae": "input_dim", "fsq": "dim",
+    "dithered_fsq": "dim",
+}
+
+
+def _check_quantizer_width(bottleneck, latent_dim: int, pointer: str, report: RuleReport) -> None:
+    """C18: a quantizer's width must be the latent width (its own defaults, 128 or 512, rarely are)."""
+    key = _QUANTIZER_WIDTH_KEYS.get(bottleneck.type)
+    if key is None:
+        return
+    config = bottleneck.config
+    width = getattr(config, key)
+    if bottleneck.type == "fsq" and width is None:
+        width, key = len(config.levels) * config.num_codebooks, "levels"  # FSQ reads one channel per level
+    if width == latent_dim:
+        return
+    where = f"{pointer}/bottleneck/config"
+    explicit = config.explicitly_set(key)
+    report.error(
+        codes.LATENT_DIM_MISMATCH,
+        f"the `{bottleneck.type}` quantizer reads {width} channels"
+        + ("" if explicit else f" (its default `{key}`)")
+        + f"; the latent is `latent_dim` ({latent_dim}) wide",
+        f"{where}/{key}" if explicit else where,
+        help=f"set `{key}` to {latent_dim}" if key != "levels" else f"set `dim` to {latent_dim}",
+        related=(("`latent_dim` is set here", pointer + "/latent_dim"),),
+    )
 
 
 def _check_pretransform(spec, pretransform, pointer: str, report: RuleReport) -> None:

@@ -56,27 +56,8 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
             where + "/num_heads",
             related=(("`embed_dim` is set here", where + "/embed_dim"),),
         )
-        return
-    head = config.head_width
-    if config.rotary_pos_emb and config.transformer_type == "continuous_transformer" and head < 32:
-        report.error(
-            codes.HEAD_WIDTH_TOO_SMALL,
-            f"the head width `embed_dim / num_heads` is {head}, but the shared rotary embedding is 32 wide",
-            where + "/num_heads",
-            help=f"use at most {max(config.embed_dim // 32, 1)} heads, or set `rotary_pos_emb: false`",
-            related=(("`embed_dim` is set here", where + "/embed_dim"),),
-        )
-    if config.cond_token_dim > 0 and not config.project_cond_tokens:
-        context = config.cond_token_dim
-        if context % head or config.num_heads % (context // head or 1):
-            report.error(
-                codes.GROUPED_KV_MISMATCH,
-                f"unprojected context width `cond_token_dim` ({context}) must be a whole number of heads "
-                f"of width {head} that divides `num_heads` ({config.num_heads})",
-                where + "/cond_token_dim",
-                help="set `project_cond_tokens: true`, or pick widths where the grouped K/V heads fit",
-                related=(("`project_cond_tokens` is set here", where + "/project_cond_tokens"),),
-            )
+    else:  # the head-width rules below only make sense for a whole head width
+        _check_dit_heads(config, where, report)
     if not config.project_global_cond and config.global_cond_dim not in (0, config.embed_dim):
         report.error(
             codes.GLOBAL_PROJECTION_WIDTH,
@@ -102,9 +83,37 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
         )
 
 
+def _check_dit_heads(config, where: str, report: RuleReport) -> None:
+    """C42, C43: rules on the head width `embed_dim / num_heads`."""
+    head = config.head_width
+    if config.rotary_pos_emb and config.transformer_type == "continuous_transformer" and head < 32:
+        report.error(
+            codes.HEAD_WIDTH_TOO_SMALL,
+            f"the head width `embed_dim / num_heads` is {head}, but the shared rotary embedding is 32 wide",
+            where + "/num_heads",
+            help=f"use at most {max(config.embed_dim // 32, 1)} heads, or set `rotary_pos_emb: false`",
+            related=(("`embed_dim` is set here", where + "/embed_dim"),),
+        )
+    if config.cond_token_dim > 0 and not config.project_cond_tokens:
+        context = config.cond_token_dim
+        if context % head or config.num_heads % (context // head or 1):
+            report.error(
+                codes.GROUPED_KV_MISMATCH,
+                f"unprojected context width `cond_token_dim` ({context}) must be a whole number of heads "
+                f"of width {head} that divides `num_heads` ({config.num_heads})",
+                where + "/cond_token_dim",
+                help="set `project_cond_tokens: true`, or pick widths where the grouped K/V heads fit",
+                related=(("`project_cond_tokens` is set here", where + "/project_cond_tokens"),),
+            )
+
+
 def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
     config: UNet1dSpec = backbone.config
     where = backbone.pointer
+    if not config.multipliers:
+        report.error(codes.UNET_GEOMETRY, "`multipliers` needs at least one entry (the input level)",
+                     where + "/multipliers")
+        return
     levels = config.num_levels
     for key in ("factors", "num_blocks"):
         if len(getattr(config, key)) != levels:

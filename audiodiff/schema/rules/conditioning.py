@@ -72,7 +72,8 @@ def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: Ru
                 codes.UNKNOWN_T5_MODEL,
                 f"`{config.t5_model_name}` is not one of the T5 encoders upstream accepts",
                 where + "/t5_model_name",
-                help=did_you_mean(config.t5_model_name, T5_WIDTHS) or "expected one of " + ", ".join(T5_WIDTHS),
+                help=did_you_mean(config.t5_model_name, T5_WIDTHS)
+                or "expected one of " + ", ".join(f"`{name}`" for name in T5_WIDTHS),
             )
         if entry.type in SIGNAL_CONDITIONERS:
             if config.use_model_pretransform and not has_model_pretransform:
@@ -100,7 +101,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
     backbone = backbone_of(spec)
     if backbone is None:
         return
-    declared = conditioning.ids if conditioning is not None else []
+    declared = list(dict.fromkeys(conditioning.ids)) if conditioning is not None else []  # unique, in order
     types = {entry.id: entry.type for entry in conditioning.configs} if conditioning is not None else {}
     pre_encoded = set(conditioning.pre_encoded_keys) if conditioning is not None else set()
     inpaint_routed = False

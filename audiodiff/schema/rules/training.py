@@ -41,6 +41,8 @@ def check(spec, report: RuleReport) -> None:
         )
     if training.arc is not None:
         _check_arc(spec, training.arc, report)
+    if spec.model_type == "diffusion_uncond":
+        _check_uncond_ignored(training, report)
     if spec.model_type in ("diffusion_cond", "diffusion_cond_inpaint"):
         _check_demo(spec, training.demo, report)
 
@@ -70,6 +72,31 @@ def _check_optimizers(spec, training, report: RuleReport) -> None:
             at("training", "learning_rate"),
             related=(("the optimizer's rate is set here", at("training", "optimizer_configs")),),
         )
+
+
+def _check_uncond_ignored(training, report: RuleReport) -> None:
+    """C66: unconditioned training is plain Adam at `learning_rate` with EMA always on and 8 demos per round."""
+    if training.optimizer_configs is not None:
+        report.error(
+            codes.SETTING_IGNORED,
+            "`diffusion_uncond` training always uses Adam at `learning_rate` and ignores `optimizer_configs`",
+            at("training", "optimizer_configs"),
+            help="set `learning_rate` instead",
+        )
+    if training.explicitly_set("use_ema") and not training.use_ema:
+        report.error(
+            codes.SETTING_IGNORED,
+            "`diffusion_uncond` training always keeps an EMA copy; `use_ema: false` is ignored",
+            at("training", "use_ema"),
+        )
+    demo = training.demo
+    for key in ("num_demos", "demo_cond", "demo_cfg_scales", "demo_cond_from_batch"):
+        if demo.explicitly_set(key):
+            report.error(
+                codes.SETTING_IGNORED,
+                f"`{key}` has no effect on `diffusion_uncond` demos, which always render 8 unguided samples",
+                at("training", "demo", key),
+            )
 
 
 def _check_demo(spec, demo, report: RuleReport) -> None:
