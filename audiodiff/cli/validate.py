@@ -11,6 +11,6 @@ from audiodiff.compiler.pipeline import check_file
 
 
 def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool) -> int:
-    results = [check_file(path).result() for path in expand_paths(paths)]
+    results = [check_file(path, count_params=False).result() for path in expand_paths(paths)]
     emit_results(results, format, verbose=verbose, tool="validate", stream=sys.stdout)
     return exit_code(results, strict=strict)

@@ -40,10 +40,36 @@ class LoweredGraph:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def lower_spec(spec: Any) -> LoweredGraph:
-    """Lower a validated model config spec and check the graph's contracts."""
+class _Uncounted:
+    """Stands in for `params` when only the graph's contracts are wanted (validate, lint): every count is None."""
+
+    @staticmethod
+    def backbone_params(config: Any) -> None:
+        return None
+
+    @staticmethod
+    def conditioner_params(entry: Any, output_dim: int, **options: Any) -> None:
+        return None
+
+    @staticmethod
+    def autoencoder_params(model: Any) -> Any:
+        return _NoStages
+
+    @staticmethod
+    def pretransform_params(pretransform: Any) -> None:
+        return None
+
+
+class _NoStages:
+    encoder = bottleneck = decoder = None
+
+
+def lower_spec(spec: Any, *, count_params: bool = True) -> LoweredGraph:
+    """Lower a validated model config spec and check the graph's contracts. Without `count_params` the nodes carry
+    no parameter counts, which is all `validate` and `lint` need (counting is most of lowering's cost)."""
+    counter: Any = params if count_params else _Uncounted
     if isinstance(spec, AutoencoderConfig):
-        nodes = _autoencoder_nodes(spec.model, "", join("", "model"), "T")
+        nodes = _autoencoder_nodes(spec.model, "", join("", "model"), "T", counter)
         graph = Graph(spec.model_type, tuple(nodes), _chain(nodes), tuple(_autoencoder_quantities(spec)))
         return LoweredGraph(graph, checks.check_graph(graph, spec))
     nodes: list[Node] = []
@@ -55,8 +81,8 @@ def lower_spec(spec: Any) -> LoweredGraph:
         ratio = pretransform_ratio(pretransform) or 1
         latent_channels = pretransform_latent_channels(pretransform)
         latent_length = lowering._divide("T", ratio)
-        nodes.extend(_pretransform_nodes(pretransform, pointer))
-    conditioner_nodes = _conditioner_nodes(spec, latent_channels, ratio)
+        nodes.extend(_pretransform_nodes(pretransform, pointer, counter))
+    conditioner_nodes = _conditioner_nodes(spec, latent_channels, ratio, counter)
     nodes.extend(conditioner_nodes)
 
     backbone = backbone_of(spec)
@@ -72,7 +98,7 @@ def lower_spec(spec: Any) -> LoweredGraph:
         origin=backbone.pointer,
         inputs=shape.inputs + route_ports,
         outputs=shape.outputs,
-        params=params.backbone_params(backbone.config),
+        params=counter.backbone_params(backbone.config),
         spec=backbone.config,
         attrs=route_attrs + (("status", entry.availability()[0]),),
     ))
@@ -90,7 +116,7 @@ def lower_spec(spec: Any) -> LoweredGraph:
 # --- nodes --------------------------------------------------------------------------------------------------------
 
 
-def _pretransform_nodes(pretransform: Any, pointer: str) -> list[Node]:
+def _pretransform_nodes(pretransform: Any, pointer: str, counter: Any) -> list[Node]:
     entry = lookup("pretransform", pretransform.type)
     ratio = pretransform_ratio(pretransform)
     channels = pretransform_io_channels(pretransform)
@@ -98,15 +124,15 @@ def _pretransform_nodes(pretransform: Any, pointer: str) -> list[Node]:
     shape = entry.lowering(pretransform, channels, latent, ratio)
     status, reason = entry.availability()
     nodes = [Node(PRETRANSFORM_ID, "pretransform", pretransform.type, pointer, shape.inputs, shape.outputs,
-                  params=_pretransform_params(pretransform), spec=pretransform,
+                  params=_pretransform_params(pretransform, counter), spec=pretransform,
                   attrs=shape.attrs + (("status", status), ("reason", reason)))]
     if pretransform.type == "autoencoder":
-        nodes.extend(_autoencoder_nodes(pretransform.config, PRETRANSFORM_ID + ".", pointer + "/config", "T"))
+        nodes.extend(_autoencoder_nodes(pretransform.config, PRETRANSFORM_ID + ".", pointer + "/config", "T", counter))
     return nodes
 
 
-def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str) -> list[Node]:
-    stages = params.autoencoder_params(model)
+def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str, counter: Any) -> list[Node]:
+    stages = counter.autoencoder_params(model)
     counts = (stages.encoder, stages.bottleneck, stages.decoder)
     encoder = lookup("encoder", model.encoder.type)
     decoder = lookup("decoder", model.decoder.type)
@@ -136,7 +162,7 @@ def _chain(nodes: list[Node]) -> tuple[Edge, ...]:
     )
 
 
-def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int) -> list[Node]:
+def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int, counter: Any) -> list[Node]:
     conditioning = conditioning_of(spec)
     if conditioning is None:
         return []
@@ -156,7 +182,7 @@ def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int) -> li
             origin=join("", "model", "conditioning", "configs", index),
             inputs=shape.inputs,
             outputs=shape.outputs,
-            params=params.conditioner_params(entry, output_dim, model_pretransform=model_pretransform),
+            params=counter.conditioner_params(entry, output_dim, model_pretransform=model_pretransform),
             spec=entry,
             attrs=shape.attrs + (("output_dim", output_dim), ("status", status), ("reason", reason)),
         ))
@@ -258,7 +284,8 @@ def _diffusion_quantities(spec: Any, ratio: int, backbone) -> list[Quantity]:
 def _max_generation(spec: Any, ratio: int, backbone) -> Quantity:
     config = backbone.config
     if backbone.type == "dit" and getattr(config, "use_abs_pos_emb", False):
-        extra = 1 + (config.prepend_cond_dim > 0)  # the global token, plus at least one prepend token
+        # the global token (absent with adaLN), plus at least one prepend token when prepend conditioning exists
+        extra = (config.global_cond_type == "prepend") + (config.prepend_cond_dim > 0)
         frames = (config.abs_pos_emb_max_length - extra) * config.patch_size
         seconds = _number(Fraction(frames * ratio, spec.sample_rate))
         return Quantity("max_generation_length", seconds, "s", backbone.pointer + "/abs_pos_emb_max_length")
@@ -286,8 +313,8 @@ def _number(value: Fraction) -> int | float:
 # --- parameter counts (analytic, torch-free) ------------------------------------------------------------------------
 
 
-def _pretransform_params(pretransform: Any) -> int | None:
+def _pretransform_params(pretransform: Any, counter: Any) -> int | None:
     if pretransform.type == "autoencoder":
         return None  # counted on its encoder / bottleneck / decoder nodes
-    count = params.pretransform_params(pretransform)
+    count = counter.pretransform_params(pretransform)
     return count if isinstance(count, int) else None

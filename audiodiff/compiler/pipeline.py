@@ -33,6 +33,7 @@ class FileCheck:
     graph: Any = None  # compiler.graph.Graph once lowering succeeded
     diagnostics: list[Diagnostic] = field(default_factory=list)
     migration: ReadResult | None = None  # the document migrated in memory to the newest schema version
+    raw_lines: list[str] | None = None  # the text's lines when it did not parse (for snippets)
 
     @property
     def spec(self) -> Any:
@@ -47,41 +48,68 @@ class FileCheck:
         return any(d.is_error for d in self.diagnostics)
 
     def result(self) -> FileResult:
-        document = self.document
-        return FileResult(
-            path=self.path,
-            diagnostics=self.diagnostics,
-            line=document.line if document is not None else (lambda number: None),
-            kind=self.kind,
-        )
+        return FileResult(path=self.path, diagnostics=self.diagnostics, line=self.line, kind=self.kind)
+
+    def line(self, number: int) -> str | None:
+        if self.document is not None:
+            return self.document.line(number)
+        if self.raw_lines is not None and 1 <= number <= len(self.raw_lines):
+            return self.raw_lines[number - 1]
+        return None
 
 
 def check_file(
-    path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True, advice: bool = False
+    path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
+    count_params: bool = True,
 ) -> FileCheck:
-    """`advice`: also report lint-only migration notices (keys written out or respelled in memory)."""
+    """`advice`: also report lint-only migration notices (keys written out or respelled in memory).
+    `count_params`: put analytic parameter counts on the graph's nodes (`compile`); validate and lint skip it."""
     loaded = load_file(path)
-    return check_loaded(str(path), loaded, lower=lower, check_paths=check_paths, advice=advice)
+    check = check_loaded(str(path), loaded, lower=lower, check_paths=check_paths, advice=advice,
+                         count_params=count_params)
+    if check.document is None:
+        check.raw_lines = _raw_lines(path)
+    return check
 
 
 def check_text(
-    text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False
+    text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False,
+    count_params: bool = True,
 ) -> FileCheck:
     loaded = load_text(text, path)
-    return check_loaded(path, loaded, lower=lower, check_paths=check_paths, advice=advice)
+    check = check_loaded(path, loaded, lower=lower, check_paths=check_paths, advice=advice,
+                         count_params=count_params)
+    if check.document is None:
+        raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+        check.raw_lines = raw.splitlines()
+    return check
 
 
 def check_loaded(
-    path: str, loaded: LoadResult, *, lower: bool = True, check_paths: bool = True, advice: bool = False
+    path: str, loaded: LoadResult, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
+    count_params: bool = True,
 ) -> FileCheck:
     """The later stages for a file that is already read (lint reads each file once to tell configs apart)."""
     return _check_loaded(path, loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths,
-                         advice=advice)
+                         advice=advice, count_params=count_params)
+
+
+def _raw_lines(path: str | os.PathLike) -> list[str] | None:
+    """The file's lines for the snippets of parse errors (bytes that are not UTF-8 shown replaced)."""
+    from audiodiff.schema.source import MAX_FILE_BYTES
+
+    try:
+        if os.path.getsize(path) > MAX_FILE_BYTES:
+            return None
+        with open(path, "rb") as stream:
+            return stream.read().decode("utf-8", errors="replace").splitlines()
+    except (OSError, ValueError):  # ValueError: a path with a NUL byte
+        return None
 
 
 def _check_loaded(
     path: str, document: SourceDocument | None, diagnostics: list[Diagnostic], *, lower: bool, check_paths: bool,
-    advice: bool = False,
+    advice: bool = False, count_params: bool = True,
 ) -> FileCheck:
     check = FileCheck(path, document, None)
     if document is None:
@@ -101,7 +129,7 @@ def _check_loaded(
     if schema.ok and schema.kind == "model" and lower:
         from audiodiff.compiler.lower import lower_spec  # torch-free
 
-        lowered = lower_spec(schema.spec)
+        lowered = lower_spec(schema.spec, count_params=count_params)
         check.graph = lowered.graph
         diagnostics.extend(lowered.diagnostics)
     if schema.spec is not None and check_paths:
