@@ -21,13 +21,20 @@ __all__ = ["CLAPAudioConditioner", "CLAPTextConditioner"]
 
 
 def _load_clap(*, clap_ckpt_path: str, audio_model_type: str, enable_fusion: bool, feature: str) -> Any:
+    # The package is needed to load the encoder, not to build the module tree: the layout (proj_out only) does not
+    # depend on it, so a config with CLAP still builds on the meta device without `laion_clap`.
+    require_module("laion_clap", extra="clap", feature=feature)
     if not Path(clap_ckpt_path).is_file():
         raise MissingWeightsError(source=clap_ckpt_path, feature=feature, detail="the CLAP checkpoint is not a file")
     with offline_and_quiet():
         import laion_clap
 
         clap = laion_clap.CLAP_Module(enable_fusion=enable_fusion, amodel=audio_model_type, device="cpu")
-        checkpoint = torch.load(clap_ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
+        try:
+            checkpoint = torch.load(clap_ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+        except Exception as error:  # pickled objects beyond tensors: never unpickled
+            raise MissingWeightsError(source=clap_ckpt_path, feature=feature,
+                                      detail=f"not readable as a weights-only checkpoint ({error})") from error
     # Checkpoints were saved from DataParallel ("module." prefix); newer transformers dropped position_ids.
     state_dict = {key.removeprefix("module."): value for key, value in checkpoint.items()}
     state_dict.pop("text_branch.embeddings.position_ids", None)
@@ -50,7 +57,6 @@ class CLAPTextConditioner(ExternalEncoderConditioner):
         project_out: bool = False,
         finetune: bool = False,             # train the text branch (its weights join the state dict)
     ) -> None:
-        require_module("laion_clap", extra="clap", feature="the `clap_text` conditioner")
         super().__init__(dim=768 if use_text_features else 512, output_dim=output_dim, project_out=project_out)
         self.clap_ckpt_path = clap_ckpt_path
         self.use_text_features = use_text_features
@@ -109,7 +115,6 @@ class CLAPAudioConditioner(ExternalEncoderConditioner):
     ) -> None:
         # stable-audio-tools 0.0.19 cannot build this class (it reads an unset `finetune`); the only workable
         # reading is a frozen audio branch, which is what this does. The key layout (proj_out only) is the same.
-        require_module("laion_clap", extra="clap", feature="the `clap_audio` conditioner")
         super().__init__(dim=512, output_dim=output_dim, project_out=project_out)
         self.clap_ckpt_path = clap_ckpt_path
         self.audio_model_type = audio_model_type
