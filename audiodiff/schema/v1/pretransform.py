@@ -6,7 +6,7 @@ against what the encoder and decoder really build; the rules and graph checks co
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field
 
@@ -25,10 +25,30 @@ from audiodiff.schema.v1.base import (
 # --- encoders and decoders ----------------------------------------------------------------------------------------
 
 
-class OobleckEncoderSpec(Spec):
-    in_channels: PositiveInt = 2
+class StageSpec(Spec):
+    """An encoder or decoder config. Each names, once, the keys its geometry is read from: the factors it resamples
+    by (`ratio`), and the channels it reads and writes."""
+
+    ratio_key: ClassVar[str] = "strides"
+    input_key: ClassVar[str] = "in_channels"
+    output_key: ClassVar[str] = "latent_dim"
+
+    @property
+    def ratio(self) -> int:
+        return _product(getattr(self, self.ratio_key))
+
+    @property
+    def input_channels(self) -> int:
+        return getattr(self, self.input_key)
+
+    @property
+    def output_channels(self) -> int:
+        return getattr(self, self.output_key)
+
+
+class _OobleckStage(StageSpec):
     channels: PositiveInt = 128
-    latent_dim: PositiveInt = 32  # the encoder's OUTPUT width (2 x latent for a VAE)
+    latent_dim: PositiveInt = 32  # the encoder's OUTPUT width (2 x latent for a VAE), the decoder's INPUT width
     c_mults: PositiveIntTuple = (1, 2, 4, 8)
     strides: PositiveIntTuple = (2, 4, 8, 8)
     use_snake: Bool = False
@@ -36,86 +56,55 @@ class OobleckEncoderSpec(Spec):
 
     @property
     def ratio(self) -> int:
-        return _product(self.strides[: len(self.c_mults)])
-
-    @property
-    def input_channels(self) -> int:
-        return self.in_channels
-
-    @property
-    def output_channels(self) -> int:
-        return self.latent_dim
+        return _product(self.strides[: len(self.c_mults)])  # strides beyond the channel levels go unused
 
 
-class OobleckDecoderSpec(Spec):
+class OobleckEncoderSpec(_OobleckStage):
+    in_channels: PositiveInt = 2
+
+
+class OobleckDecoderSpec(_OobleckStage):
+    input_key: ClassVar[str] = "latent_dim"
+    output_key: ClassVar[str] = "out_channels"
+
     out_channels: PositiveInt = 2
-    channels: PositiveInt = 128
-    latent_dim: PositiveInt = 32  # the decoder's INPUT width
-    c_mults: PositiveIntTuple = (1, 2, 4, 8)
-    strides: PositiveIntTuple = (2, 4, 8, 8)
-    use_snake: Bool = False
-    antialias_activation: Bool = False
     use_nearest_upsample: Bool = False
     final_tanh: Bool = True
 
-    @property
-    def ratio(self) -> int:
-        return _product(self.strides[: len(self.c_mults)])
 
-    @property
-    def input_channels(self) -> int:
-        return self.latent_dim
-
-    @property
-    def output_channels(self) -> int:
-        return self.out_channels
-
-
-class DACEncoderSpec(Spec):
+class DACEncoderSpec(StageSpec):
     in_channels: PositiveInt = 1
     d_model: PositiveInt = 64
     strides: PositiveIntTuple = (2, 4, 8, 8)
     latent_dim: PositiveInt | None = None  # a 1x1 projection of the DAC output when given
 
     @property
-    def ratio(self) -> int:
-        return _product(self.strides)
-
-    @property
-    def input_channels(self) -> int:
-        return self.in_channels
-
-    @property
     def output_channels(self) -> int:
         return self.latent_dim if self.latent_dim is not None else self.d_model * 2 ** len(self.strides)
 
 
-class DACDecoderSpec(Spec):
+class DACDecoderSpec(StageSpec):
+    ratio_key: ClassVar[str] = "rates"
+    input_key: ClassVar[str] = "latent_dim"
+    output_key: ClassVar[str] = "out_channels"
+
     latent_dim: PositiveInt
     out_channels: PositiveInt = 1
     channels: PositiveInt = 1536
     rates: PositiveIntTuple = (8, 8, 4, 2)
-
-    @property
-    def ratio(self) -> int:
-        return _product(self.rates)
-
-    @property
-    def input_channels(self) -> int:
-        return self.latent_dim
-
-    @property
-    def output_channels(self) -> int:
-        return self.out_channels
 
 
 class SEANetActivationParams(Spec):
     alpha: Float = 1.0
 
 
-class SEANetEncoderSpec(Spec):
+class SEANetEncoderSpec(StageSpec):
     """EnCodec's SEANet encoder. Upstream reverses `ratios` before building (and mutates the caller's dict, C12);
     without `ratios` its factory uses five factors of 2, unlike the decoder's default."""
+
+    ratio_key: ClassVar[str] = "ratios"
+    input_key: ClassVar[str] = "channels"
+    output_key: ClassVar[str] = "dimension"
 
     channels: PositiveInt = 1
     dimension: PositiveInt = 128
@@ -135,34 +124,20 @@ class SEANetEncoderSpec(Spec):
     compress: PositiveInt = 2
     lstm: NonNegativeInt = 2
 
-    @property
-    def ratio(self) -> int:
-        return _product(self.ratios)
-
-    @property
-    def input_channels(self) -> int:
-        return self.channels
-
-    @property
-    def output_channels(self) -> int:
-        return self.dimension
-
 
 class SEANetDecoderSpec(SEANetEncoderSpec):
+    input_key: ClassVar[str] = "dimension"
+    output_key: ClassVar[str] = "channels"
+
     ratios: PositiveIntTuple = (8, 5, 4, 2)
     final_activation: Literal["Tanh", "ELU", "ReLU", "Sigmoid"] | None = None
     trim_right_ratio: Probability = 1.0
 
-    @property
-    def input_channels(self) -> int:
-        return self.dimension
 
-    @property
-    def output_channels(self) -> int:
-        return self.channels
+class LocalAttentionEncoderSpec(StageSpec):
+    ratio_key: ClassVar[str] = "ratios"
+    output_key: ClassVar[str] = "out_channels"
 
-
-class LocalAttentionEncoderSpec(Spec):
     in_channels: PositiveInt
     out_channels: PositiveInt
     embed_dims: PositiveIntTuple = (96, 192, 384, 768)
@@ -171,25 +146,12 @@ class LocalAttentionEncoderSpec(Spec):
     ratios: PositiveIntTuple = (2, 2, 2, 2)
     local_attn_window_size: PositiveInt = 64
 
-    @property
-    def ratio(self) -> int:
-        return _product(self.ratios)
-
-    @property
-    def input_channels(self) -> int:
-        return self.in_channels
-
-    @property
-    def output_channels(self) -> int:
-        return self.out_channels
-
 
 class LocalAttentionDecoderSpec(LocalAttentionEncoderSpec):
     embed_dims: PositiveIntTuple = (768, 384, 192, 96)
 
 
-class TAAEEncoderSpec(Spec):
-    in_channels: PositiveInt = 2
+class _TAAEStage(StageSpec):
     channels: PositiveInt = 128
     latent_dim: PositiveInt = 32
     c_mults: PositiveIntTuple = (1, 2, 4, 8)
@@ -202,29 +164,16 @@ class TAAEEncoderSpec(Spec):
     layer_scale: Bool = True
     use_dilated_conv: Bool = False
 
-    @property
-    def ratio(self) -> int:
-        return _product(self.strides)
 
-    @property
-    def input_channels(self) -> int:
-        return self.in_channels
-
-    @property
-    def output_channels(self) -> int:
-        return self.latent_dim
+class TAAEEncoderSpec(_TAAEStage):
+    in_channels: PositiveInt = 2
 
 
-class TAAEDecoderSpec(TAAEEncoderSpec):
+class TAAEDecoderSpec(_TAAEStage):
+    input_key: ClassVar[str] = "latent_dim"
+    output_key: ClassVar[str] = "out_channels"
+
     out_channels: PositiveInt = 2
-
-    @property
-    def input_channels(self) -> int:
-        return self.latent_dim
-
-    @property
-    def output_channels(self) -> int:
-        return self.out_channels
 
 
 def _stage(tag: str, spec: type[Spec], *, decoder: bool) -> type[Spec]:
