@@ -84,8 +84,8 @@ def lint(
     Files are picked up by extension (.json .yaml .yml) and content (a `model_type` or `dataset_type` key);
     other files are skipped and counted. On top of `validate`, lint warns about unrouted conditioners,
     non-canonical spellings, a missing `schema_version`, migrated defaults, long demo rounds and `seconds_start`
-    with random crops of pre-encoded data. Settings and per-file ignores come from `[tool.audiodiff]` in
-    pyproject.toml.
+    with random crops of pre-encoded data. Settings and per-file ignores come from the `tool.audiodiff` table
+    of pyproject.toml.
 
     Examples:
 
@@ -231,6 +231,102 @@ def ckpt_export(
     from audiodiff.cli.ckpt import run_export
 
     raise typer.Exit(run_export(path, out=out, no_ema=no_ema))
+
+
+class Strategy(str, Enum):
+    auto = "auto"
+    ddp = "ddp"
+    fsdp = "fsdp"
+
+
+class LoggerKind(str, Enum):
+    tensorboard = "tensorboard"
+    csv = "csv"
+
+
+class Accelerator(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="The model config (JSON or YAML) with its `training` section."),
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="The dataset config (`audio_dir` or `pre_encoded`)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<config name>)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
+    batch_size: int = typer.Option(4, "--batch-size", "-b", min=1, help="Items per batch and device."),
+    precision: Optional[Precision] = typer.Option(None, "--precision", help="Default: 32 on CPU, bf16-mixed on GPU."),
+    devices: int = typer.Option(1, "--devices", min=1, help="Devices (GPUs, or CPU processes) per node."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines (Lightning's usual environment variables)."),
+    strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="Distribution strategy (Lightning's)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
+    force_resume: bool = typer.Option(False, "--force-resume", help="Resume even across unsafe config changes."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the initial weights, the data order and the noise."),
+    logger: Optional[LoggerKind] = typer.Option(None, "--logger", help="Default: tensorboard when installed."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
+    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", min=1, help="How many checkpoints to keep."),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", min=0, help="Data-loader processes."),
+    accumulate: int = typer.Option(1, "--accumulate-grad-batches", min=1, help="Batches per optimizer step."),
+    gradient_clip: Optional[float] = typer.Option(None, "--gradient-clip-val", min=0.0,
+                                                  help="Clip the gradient norm (default: `training.clip_grad_norm`)."),
+    allow_metadata_module: bool = typer.Option(False, "--allow-metadata-module",
+                                               help="Run the dataset's `custom_metadata_module` (Python code)."),
+    pretransform_ckpt: Optional[Path] = typer.Option(None, "--pretransform-ckpt",
+                                                     help="Weights of an `autoencoder` pretransform."),
+    t5_path: Optional[str] = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
+    accelerator: Accelerator = typer.Option(Accelerator.auto, "--accelerator", help="Where to train."),
+) -> None:
+    """Train a diffusion model with PyTorch Lightning: EMA, demos, safe checkpoints, resume, DDP / FSDP.
+
+    Both configs, the rules between them, the settings and the dataset's files are checked before the model is
+    built. Ctrl-C saves a checkpoint and stops; `--resume` continues the step count, optimizer, scheduler, EMA
+    and random streams, and refuses config changes that the checkpoint cannot absorb.
+
+    Examples:
+
+      audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo --max-steps 500
+
+      audiodiff run model.json -d data.json -o runs/a --resume
+
+      audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed
+    """
+    from audiodiff.cli.run import run_training
+
+    raise typer.Exit(run_training(
+        config, dataset=dataset, output=output, max_steps=max_steps, batch_size=batch_size,
+        precision=precision.value if precision is not None else None, devices=devices, num_nodes=num_nodes,
+        strategy=strategy.value, resume=resume, force_resume=force_resume, seed=seed,
+        logger=logger.value if logger is not None else None, checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, num_workers=num_workers, accumulate_grad_batches=accumulate,
+        gradient_clip_val=gradient_clip, allow_metadata_module=allow_metadata_module,
+        pretransform_ckpt=pretransform_ckpt, t5_path=t5_path, accelerator=accelerator.value,
+    ))
+
+
+@app.command()
+def encode(
+    config: Path = typer.Argument(..., help="The model config whose pretransform encodes the audio."),
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="An `audio_dir` dataset config."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the latents and their dataset config."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Files encoded at once."),
+    pretransform_ckpt: Optional[Path] = typer.Option(None, "--pretransform-ckpt",
+                                                     help="Weights of an `autoencoder` pretransform."),
+    allow_metadata_module: bool = typer.Option(False, "--allow-metadata-module",
+                                               help="Run the dataset's `custom_metadata_module` (Python code)."),
+) -> None:
+    """Encode a dataset through the model's pretransform, for `pre_encoded` training.
+
+    Each file's first `sample_size` samples become `<name>.npy` latents [channels, frames] (unscaled, as
+    stable-audio-tools stores them) with `<name>.json` metadata; `DIR/dataset.json` is a ready dataset config.
+
+    Example: audiodiff encode model.json --dataset data.json --output latents/ --pretransform-ckpt ae.ckpt
+    """
+    from audiodiff.cli.encode import run_encode
+
+    raise typer.Exit(run_encode(config, dataset=dataset, output=output, batch_size=batch_size,
+                                pretransform_ckpt=pretransform_ckpt, allow_metadata_module=allow_metadata_module))
 
 
 @schema_app.command("export")

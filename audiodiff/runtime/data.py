@@ -1,0 +1,433 @@
+"""Training data: folders of audio files and folders of pre-encoded latents, as stable-audio-tools reads them.
+
+Audio (`audio_dir`): soundfile reads wav / flac / ogg (and what else libsndfile knows); files are resampled to the
+model's rate with soxr, mixed to the model's channel count, and randomly cropped or zero-padded to `sample_size`
+with a padding mask; `seconds_start` / `seconds_total` describe the crop as upstream's `PadCrop_Normalized_T` does
+(spec §6.6). Conditioning values come from a `<name>.json` beside each file or from a JSON Lines manifest, and
+optionally from a `custom_metadata_module` (only when the run opted in).
+
+Latents (`pre_encoded`): `.npy` arrays [C, N] with a `<name>.json` beside each, as `audiodiff encode` (and
+upstream's `pre_encode.py`) write them.
+
+A scan reads only headers; files that cannot be read are skipped and counted, never fatal. Every random choice of
+an item (the crop) is a pure function of the run seed and the item's position in the training stream, so a
+resumed run sees exactly the data an uninterrupted one would have seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from audiodiff.runtime.audio import adapt_channels
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
+METADATA_FUNCTION = "get_custom_metadata"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One training file found by a scan (audio or latents)."""
+
+    path: str
+    relpath: str  # relative to its dataset folder
+    dataset_id: str
+    frames: int  # audio frames at the file's own rate, or latent frames
+    sample_rate: int  # the file's own rate (0 for latents)
+    channels: int
+    metadata: dict[str, Any] = field(default_factory=dict)  # from the sidecar JSON or the manifest
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass
+class DataScan:
+    files: list[DataFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+
+def resolve_folder(value: str, config_dir: Path) -> Path | None:
+    """A dataset folder: absolute, else relative to the working directory, else to the dataset config's folder."""
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute():
+        return candidate if candidate.is_dir() else None
+    for base in (Path.cwd(), config_dir):
+        if (base / candidate).is_dir():
+            return (base / candidate).resolve()
+    return None
+
+
+# --- scanning ------------------------------------------------------------------------------------------------------
+
+
+def scan_audio(folder: Path, dataset_id: str, manifest: Path | None = None) -> DataScan:
+    """Headers of every audio file below `folder` (or of every file a manifest lists), with their metadata."""
+    import soundfile
+
+    scan = DataScan()
+    for path, relpath, metadata, problem in _candidates(folder, AUDIO_EXTENSIONS, manifest, scan):
+        if problem is not None:
+            scan.skipped.append(SkippedFile(str(path), problem))
+            continue
+        try:
+            info = soundfile.info(str(path))
+        except Exception as error:  # libsndfile reports every unreadable file as a RuntimeError or an OSError
+            scan.skipped.append(SkippedFile(str(path), f"unreadable audio ({_first_line(error)})"))
+            continue
+        if info.frames <= 0 or info.samplerate <= 0:
+            scan.skipped.append(SkippedFile(str(path), "no audio frames"))
+            continue
+        scan.files.append(DataFile(str(path), relpath, dataset_id, info.frames, info.samplerate, info.channels,
+                                   metadata))
+    return scan
+
+
+def scan_latents(folder: Path, dataset_id: str, extension: str = "npy") -> DataScan:
+    """Shapes of every latent array below `folder` (read from the .npy header only), with their metadata."""
+    scan = DataScan()
+    for path, relpath, metadata, problem in _candidates(folder, (f".{extension}",), None, scan):
+        if problem is not None:
+            scan.skipped.append(SkippedFile(str(path), problem))
+            continue
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as error:
+            scan.skipped.append(SkippedFile(str(path), f"unreadable latents ({_first_line(error)})"))
+            continue
+        if array.ndim != 2 or array.shape[1] == 0:
+            scan.skipped.append(SkippedFile(str(path), f"latents must be [channels, frames], got {list(array.shape)}"))
+            continue
+        scan.files.append(DataFile(str(path), relpath, dataset_id, int(array.shape[1]), 0, int(array.shape[0]),
+                                   metadata))
+    return scan
+
+
+def _candidates(folder: Path, extensions: tuple[str, ...], manifest: Path | None, scan: DataScan
+                ) -> Iterator[tuple[Path, str, dict[str, Any], str | None]]:
+    """(path, relpath, metadata, problem) of every file to consider, in a stable order."""
+    if manifest is not None:
+        yield from _manifest_entries(folder, manifest)
+        return
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and p.is_file())
+    for path in paths:
+        sidecar = path.with_suffix(".json")
+        metadata: dict[str, Any] = {}
+        problem = None
+        if sidecar.is_file():
+            try:
+                loaded = json.loads(sidecar.read_text(encoding="utf-8"))
+                if not isinstance(loaded, dict):
+                    raise ValueError("not a JSON object")
+                metadata = loaded
+            except (ValueError, OSError) as error:
+                problem = f"unreadable metadata in `{sidecar.name}` ({_first_line(error)})"
+        yield path, path.relative_to(folder).as_posix(), metadata, problem
+
+
+def _manifest_entries(folder: Path, manifest: Path) -> Iterator[tuple[Path, str, dict[str, Any], str | None]]:
+    with open(manifest, encoding="utf-8") as stream:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            where = f"{manifest.name} line {number}"
+            try:
+                entry = json.loads(line)
+            except ValueError as error:
+                yield manifest, where, {}, f"unreadable manifest line ({_first_line(error)})"
+                continue
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                yield manifest, where, {}, "a manifest line must be an object with a string `path`"
+                continue
+            metadata = {key: value for key, value in entry.items() if key != "path"}
+            path = (folder / entry["path"]).resolve() if not Path(entry["path"]).is_absolute() else Path(entry["path"])
+            if not path.is_file():
+                yield path, entry["path"], metadata, f"listed in {where} but missing"
+                continue
+            yield path, entry["path"], metadata, None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --- custom metadata modules ---------------------------------------------------------------------------------------
+
+
+class MetadataModule:
+    """A user's `custom_metadata_module`: `get_custom_metadata(info, audio) -> dict`, merged into each item.
+
+    Picklable, so data-loader workers started with `spawn` can use it: a worker re-imports the file from its path
+    under a stable module name instead of unpickling a function of a module it cannot import.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(Path(path).resolve())
+        self._function: Callable[[dict[str, Any], Tensor], dict[str, Any]] | None = None
+
+    @property
+    def module_name(self) -> str:
+        return "audiodiff_metadata_" + hashlib.sha1(self.path.encode()).hexdigest()[:12]
+
+    def load(self) -> Callable[[dict[str, Any], Tensor], dict[str, Any]]:
+        if self._function is None:
+            module = sys.modules.get(self.module_name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(self.module_name, self.path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"`{self.path}` cannot be imported as a Python module")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[self.module_name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[self.module_name]
+                    raise
+            function = getattr(module, METADATA_FUNCTION, None)
+            if not callable(function):
+                raise ImportError(f"`{self.path}` defines no `{METADATA_FUNCTION}(info, audio)` function")
+            self._function = function
+        return self._function
+
+    def __call__(self, info: dict[str, Any], audio: Tensor) -> dict[str, Any]:
+        extra = self.load()(info, audio)
+        if not isinstance(extra, dict):
+            raise TypeError(f"`{METADATA_FUNCTION}` in `{self.path}` returned {type(extra).__name__}, not a dict")
+        return extra
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_function": None}
+
+
+# --- datasets ------------------------------------------------------------------------------------------------------
+
+
+class StreamKey(NamedTuple):
+    """What the stream sampler hands the dataset: which file, where in the stream, and in which batch."""
+
+    index: int
+    position: int
+    batch: int
+
+
+class ItemError(Exception):
+    """An item that cannot be used (unreadable data, or a failing metadata module)."""
+
+
+class NoUsableItem(RuntimeError):
+    """Every file near an index failed: the data went bad after the scan (or a metadata module rejects all)."""
+
+
+class _StreamDataset(torch.utils.data.Dataset):
+    """Resolves a key to an item; an unusable file is reported once and replaced by the next usable one."""
+
+    def __init__(self, files: list[DataFile], *, seed: int, metadata_module: MetadataModule | None) -> None:
+        if not files:
+            raise ValueError("a dataset needs at least one file")
+        self.files = files
+        self.seed = seed
+        self.metadata_module = metadata_module
+        self.failures: dict[str, str] = {}  # path -> reason (this process only)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, key: StreamKey | int) -> tuple[Tensor, dict[str, Any], int]:
+        if not isinstance(key, StreamKey):
+            key = StreamKey(int(key), int(key), -1)
+        for attempt in range(min(len(self.files), 64)):
+            entry = self.files[(key.index + attempt) % len(self.files)]
+            try:
+                data, info = self.load(entry, np.random.default_rng([self.seed, key.position, attempt]))
+                if self.metadata_module is not None:
+                    try:
+                        info.update(self.metadata_module(info, data))
+                    except Exception as error:  # the user's code: a failing item is skipped, not fatal
+                        raise ItemError(f"the metadata module failed: {type(error).__name__}: {error}") from error
+                    if info.pop("__reject__", False):
+                        continue  # a deliberate choice of the module, not a fault: no warning
+            except (ItemError, OSError, RuntimeError, ValueError) as error:
+                if entry.path not in self.failures:
+                    self.failures[entry.path] = _first_line(error)
+                    warnings.warn(f"skipping `{entry.path}`: {_first_line(error)}", RuntimeWarning, stacklevel=2)
+                continue
+            info["stream_position"] = key.position
+            return data, info, key.batch
+        raise NoUsableItem(f"no usable item near index {key.index}: every file tried failed to load "
+                           f"(first: {next(iter(self.failures.values()), 'rejected by the metadata module')})")
+
+    def load(self, entry: DataFile, rng: np.random.Generator) -> tuple[Tensor, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class AudioDataset(_StreamDataset):
+    """Crops of `sample_size` samples at `sample_rate` with `channels` channels, plus their metadata."""
+
+    def __init__(self, files: list[DataFile], *, sample_rate: int, sample_size: int, channels: int,
+                 random_crop: bool, seed: int = 0, metadata_module: MetadataModule | None = None) -> None:
+        super().__init__(files, seed=seed, metadata_module=metadata_module)
+        self.sample_rate = sample_rate
+        self.sample_size = sample_size
+        self.channels = channels
+        self.random_crop = random_crop
+
+    def load(self, entry: DataFile, rng: np.random.Generator) -> tuple[Tensor, dict[str, Any]]:
+        import soundfile
+
+        rate, size = self.sample_rate, self.sample_size
+        total = max(1, round(entry.frames * rate / entry.sample_rate))  # the file's length after resampling
+        upper_bound = max(0, total - size)
+        offset = int(rng.integers(0, upper_bound + 1)) if self.random_crop and upper_bound > 0 else 0
+        # read only the source frames the crop needs (a few more, for the resampler's edge)
+        start = math.floor(offset * entry.sample_rate / rate)
+        frames = min(entry.frames - start, math.ceil(size * entry.sample_rate / rate) + 64)
+        data, file_rate = soundfile.read(entry.path, start=start, frames=frames, dtype="float32", always_2d=True)
+        if data.shape[0] == 0:
+            raise ItemError("no audio frames could be read")
+        if not np.isfinite(data).all():
+            raise ItemError("the file holds NaN or infinite samples")
+        data = adapt_channels(data, self.channels)  # [T, C]
+        if file_rate != rate:
+            import soxr
+
+            data = soxr.resample(data, file_rate, rate, quality="HQ")
+        length = min(size, data.shape[0], total - offset)
+        audio = torch.zeros(self.channels, size)  # [C, sample_size]
+        audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[:length].T))
+        padding_mask = torch.zeros(size)  # [sample_size]: 1 on real audio, 0 on padding
+        padding_mask[:length] = 1
+        info = dict(entry.metadata)
+        info.update(
+            path=entry.path,
+            relpath=entry.relpath,
+            seconds_start=math.floor(offset / rate),
+            seconds_total=math.ceil(total / rate),
+            padding_mask=padding_mask,
+            timestamps=(offset / (upper_bound + size), (offset + size) / (upper_bound + size)),
+        )
+        return audio, info
+
+
+class LatentDataset(_StreamDataset):
+    """Pre-encoded latents [C, crop_length] (cropped or zero-padded), plus their metadata."""
+
+    def __init__(self, files: list[DataFile], *, crop_length: int, random_crop: bool, seed: int = 0,
+                 metadata_module: MetadataModule | None = None) -> None:
+        super().__init__(files, seed=seed, metadata_module=metadata_module)
+        self.crop_length = crop_length
+        self.random_crop = random_crop
+
+    def load(self, entry: DataFile, rng: np.random.Generator) -> tuple[Tensor, dict[str, Any]]:
+        latents = torch.from_numpy(np.array(np.load(entry.path, allow_pickle=False), dtype=np.float32))  # [C, N]
+        if latents.dim() != 2:
+            raise ItemError(f"latents must be [channels, frames], got {list(latents.shape)}")
+        if not torch.isfinite(latents).all():
+            raise ItemError("the latents hold NaN or infinite values")
+        frames = latents.shape[1]
+        stored_mask = entry.metadata.get("padding_mask")
+        mask = torch.tensor(stored_mask, dtype=torch.float32) if isinstance(stored_mask, list) else torch.ones(frames)
+        if mask.shape != (frames,):
+            mask = torch.ones(frames)
+        size = self.crop_length
+        offset = int(rng.integers(0, frames - size + 1)) if self.random_crop and frames > size else 0
+        length = min(size, frames - offset)
+        crop = torch.zeros(latents.shape[0], size)
+        crop[:, :length] = latents[:, offset:offset + length]
+        padding_mask = torch.zeros(size)
+        padding_mask[:length] = mask[offset:offset + length]
+        info = dict(entry.metadata)
+        info.update(path=entry.path, relpath=entry.relpath, padding_mask=padding_mask)
+        return crop, info
+
+
+# --- the training stream -------------------------------------------------------------------------------------------
+
+
+class StreamBatchSampler(torch.utils.data.Sampler):
+    """Endless batches of keys: each epoch is a fresh permutation of the files (seeded by seed and epoch).
+
+    Rank r of W takes global positions [(n W + r) B, (n W + r + 1) B) for its n-th batch, so ranks read disjoint
+    shards of one stream, and batch n of a run is the same whether or not the run was resumed before it.
+    """
+
+    def __init__(self, size: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
+                 start_batch: int = 0, shuffle: bool = True) -> None:
+        if size < 1 or batch_size < 1:
+            raise ValueError("a stream needs at least one file and a positive batch size")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size}")
+        self.size = size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.start_batch = start_batch
+        self.shuffle = shuffle
+        self._epoch = -1
+        self._permutation: list[int] = []
+
+    def index_at(self, position: int) -> int:
+        epoch, slot = divmod(position, self.size)
+        if not self.shuffle:
+            return slot
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._permutation = torch.randperm(self.size, generator=generator).tolist()
+            self._epoch = epoch
+        return self._permutation[slot]
+
+    def batch_keys(self, batch: int) -> list[StreamKey]:
+        first = (batch * self.world_size + self.rank) * self.batch_size
+        return [StreamKey(self.index_at(p), p, batch) for p in range(first, first + self.batch_size)]
+
+    def __iter__(self) -> Iterator[list[StreamKey]]:
+        batch = self.start_batch
+        while True:
+            yield self.batch_keys(batch)
+            batch += 1
+
+
+class TrainingBatch(NamedTuple):
+    data: Tensor  # [B, C, T] audio, or [B, C, L] latents
+    metadata: list[dict[str, Any]]  # one dict per item: conditioning values, padding_mask, seconds_*, path
+    batch: int  # the batch's number in this rank's stream (-1 outside a stream)
+
+
+def collate(items: list[tuple[Tensor, dict[str, Any], int]]) -> TrainingBatch:
+    return TrainingBatch(torch.stack([item[0] for item in items]), [item[1] for item in items], items[0][2])
+
+
+def ignore_interrupts(_worker_id: int) -> None:
+    """Data-loader workers leave Ctrl-C to the main process, which stops the run cleanly."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def make_loader(dataset: _StreamDataset, sampler: StreamBatchSampler, *,
+                num_workers: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        worker_init_fn=ignore_interrupts if num_workers > 0 else None,
+        persistent_workers=num_workers > 0,
+        pin_memory=False,
+    )

@@ -1,0 +1,217 @@
+"""Demos during training (spec §5.7): every `demo_every` steps, sample `num_demos` examples from `demo_cond` at each
+of `demo_cfg_scales` with `demo_steps` sampler steps, using the EMA weights when there are any.
+
+Each demo is written as `DIR/demos/step_<N>/demo_<i>_cfg_<scale>.wav` (peak-normalised 16-bit PCM, as upstream
+normalises its demo files) with a spectrogram `.png` beside it, and sent to the logger when it takes media. As
+upstream, the first round comes right after the first optimizer step, so a demo that cannot run fails in
+seconds, not hours; a last round follows the last step. Demo settings are not training state: a resumed run
+takes whatever the config says now.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from audiodiff.runtime.atomic import write_bytes_atomic
+from audiodiff.runtime.sampling import SamplerSettings, sample
+
+DEMO_SAMPLERS = {"v": "v-ddim", "rectified_flow": "euler", "rf_denoiser": "pingpong"}
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    every: int
+    steps: int
+    num_demos: int
+    cond: tuple[dict[str, Any], ...]  # one metadata dict per demo (empty for unconditional models)
+    cfg_scales: tuple[float, ...]
+    sample_size: int
+    sample_rate: int
+    objective: str
+    cond_from_batch: bool = False
+    seed: int = 0  # the demo noise is the same at every round, so rounds are comparable
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> DemoSettings:
+        demo = spec.training.demo
+        conditioned = spec.model_type != "diffusion_uncond"
+        return cls(
+            every=demo.demo_every,
+            steps=demo.demo_steps,
+            num_demos=(demo.num_demos or len(demo.demo_cond) or 1) if conditioned else 8,
+            cond=tuple(dict(item) for item in demo.demo_cond) if conditioned else (),
+            cfg_scales=tuple(demo.demo_cfg_scales or (1.0,)) if conditioned else (1.0,),
+            sample_size=spec.sample_size,
+            sample_rate=spec.sample_rate,
+            objective=spec.model.diffusion.diffusion_objective if conditioned else "v",
+            cond_from_batch=demo.demo_cond_from_batch if conditioned else False,
+        )
+
+
+class DemoCallback(pl.Callback):
+    """Renders demo rounds on global rank 0."""
+
+    def __init__(self, settings: DemoSettings, folder: Path) -> None:
+        self.settings = settings
+        self.folder = Path(folder)
+        self.last_round: int | None = None
+        self._batch_metadata: list[dict[str, Any]] | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.settings.cond_from_batch:
+            self._batch_metadata = list(batch.metadata[: self.settings.num_demos])
+        step = trainer.global_step
+        if step == self.last_round or step < 1 or (step - 1) % self.settings.every != 0:
+            return
+        self.render(trainer, pl_module, step)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        if trainer.global_step >= 1 and trainer.global_step != self.last_round:
+            self.render(trainer, pl_module, trainer.global_step)
+
+    def render(self, trainer: pl.Trainer, pl_module: Any, step: int) -> list[Path]:
+        self.last_round = step
+        sharded = _is_fsdp(trainer)
+        if not trainer.is_global_zero and not sharded:
+            return []
+        if sharded:  # every rank gathers the full weights and samples alike; rank 0 writes
+            from torch.distributed.fsdp import FullyShardedDataParallel
+
+            with FullyShardedDataParallel.summon_full_params(trainer.strategy.model, writeback=False):
+                audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata())
+            if not trainer.is_global_zero:
+                return []
+        else:
+            audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata())
+        written = []
+        folder = self.folder / f"step_{step}"
+        for scale, audio in audio_by_scale.items():
+            for index, item in enumerate(audio):
+                stem = folder / f"demo_{index}_cfg_{scale:g}"
+                write_bytes_atomic(stem.with_suffix(".wav"), wav_bytes(item, self.settings.sample_rate))
+                image = spectrogram_image(item, self.settings.sample_rate)
+                write_bytes_atomic(stem.with_suffix(".png"), png_bytes(image))
+                written.append(stem.with_suffix(".wav"))
+                _log_media(trainer, f"demo_{index}/cfg_{scale:g}", item, image, step, self.settings.sample_rate)
+        return written
+
+    def _metadata(self) -> list[dict[str, Any]]:
+        if self.settings.cond_from_batch and self._batch_metadata:
+            return self._batch_metadata
+        return [dict(item) for item in self.settings.cond]
+
+
+def _is_fsdp(trainer: pl.Trainer) -> bool:
+    from pytorch_lightning.strategies import FSDPStrategy
+
+    return isinstance(trainer.strategy, FSDPStrategy)
+
+
+@torch.no_grad()
+def render_demos(module: Any, settings: DemoSettings, *, metadata: list[dict[str, Any]]) -> dict[float, Tensor]:
+    """Demo audio [num_demos, C, sample_size] for every CFG scale, sampled with the module's sampling backbone."""
+    model = module.diffusion
+    backbone = module.sampling_backbone
+    device = next(model.parameters()).device
+    was_training = backbone.training
+    backbone.eval()
+    ratio = model.pretransform.downsampling_ratio if model.pretransform is not None else 1
+    count = len(metadata) if metadata else settings.num_demos
+    generator = torch.Generator().manual_seed(settings.seed)
+    noise = torch.randn(count, model.io_channels, settings.sample_size // ratio, generator=generator).to(device)
+    routed: dict[str, Any] = {}
+    if metadata:
+        routed = model.get_conditioning_inputs(model.conditioning_tensors(metadata, device))
+    sampler = SamplerSettings(sampler=DEMO_SAMPLERS[settings.objective], steps=settings.steps)
+    results = {}
+    try:
+        for scale in settings.cfg_scales:
+            def denoise(x: Tensor, t: Tensor, scale: float = scale) -> Tensor:
+                if not routed:
+                    return backbone(x, t)
+                return backbone(x, t, **routed, cfg_scale=scale)
+
+            latents = sample(denoise, noise, objective=settings.objective, settings=sampler,
+                             generator=torch.Generator(device=device).manual_seed(settings.seed),
+                             shift=getattr(module, "shift", None))
+            audio = model.pretransform.decode(latents) if model.pretransform is not None else latents
+            results[float(scale)] = audio[..., : settings.sample_size].float().cpu()
+    finally:
+        backbone.train(was_training)
+    return results
+
+
+# --- files ---------------------------------------------------------------------------------------------------------
+
+
+def wav_bytes(audio: Tensor, sample_rate: int) -> bytes:
+    """[C, T] float audio as a peak-normalised 16-bit WAV (silence stays silence; NaN becomes 0)."""
+    import soundfile
+
+    samples = torch.nan_to_num(audio.float(), nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(samples.abs().max()) if samples.numel() else 0.0
+    if peak > 0:
+        samples = samples * (0.99 / peak)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples.clamp(-1, 1).numpy().T, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def spectrogram_image(audio: Tensor, sample_rate: int, *, height: int = 256, dynamic_range_db: float = 80.0
+                      ) -> np.ndarray:
+    """A log-magnitude spectrogram of the channel mean as an RGB image [H, W, 3] uint8 (low frequencies at the
+    bottom, `dynamic_range_db` below the peak mapped to black, 256 <= W <= 1024 columns)."""
+    mono = torch.nan_to_num(audio.float().mean(0))  # [T]
+    n_fft = 1024 if sample_rate >= 32000 else 512
+    if mono.numel() < n_fft:
+        mono = torch.nn.functional.pad(mono, (0, n_fft - mono.numel()))
+    window = torch.hann_window(n_fft)
+    spectrum = torch.stft(mono, n_fft, hop_length=n_fft // 4, window=window, return_complex=True).abs()  # [F, N]
+    decibels = 20 * torch.log10(spectrum.clamp(min=1e-8))
+    top = float(decibels.max())
+    level = ((decibels - (top - dynamic_range_db)) / dynamic_range_db).clamp(0, 1)  # [F, N] in [0, 1]
+    width = min(max(level.shape[1], 256), 1024)  # readable for short demos, bounded for long ones
+    level = torch.nn.functional.interpolate(level[None, None], size=(height, width), mode="bilinear",
+                                            align_corners=False)[0, 0].flip(0)  # [H, W], low frequencies last
+    return _colormap(level.numpy())
+
+
+def _colormap(level: np.ndarray) -> np.ndarray:
+    """Black -> purple -> orange -> pale yellow, a perceptually ordered ramp like matplotlib's `magma`."""
+    stops = np.array([0.0, 0.3, 0.65, 1.0])
+    colours = np.array([[0, 0, 4], [120, 28, 109], [237, 105, 37], [252, 253, 191]], dtype=np.float64)
+    channels = [np.interp(level, stops, colours[:, c]) for c in range(3)]
+    return np.stack(channels, axis=-1).round().astype(np.uint8)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB uint8 image [H, W, 3] as PNG bytes (filter type 0 on every row, zlib-compressed)."""
+    height, width, _ = image.shape
+    rows = b"".join(b"\x00" + image[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b"")
+
+
+def _log_media(trainer: pl.Trainer, tag: str, audio: Tensor, image: np.ndarray, step: int, sample_rate: int) -> None:
+    """Audio and spectrogram to a TensorBoard logger; loggers without media (CSV) just keep the files on disk."""
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if experiment is None or not hasattr(experiment, "add_audio"):
+            continue
+        mono = torch.nan_to_num(audio.float().mean(0, keepdim=True)).clamp(-1, 1)  # [1, T]
+        experiment.add_audio(f"demos/{tag}", mono, step, sample_rate=sample_rate)
+        experiment.add_image(f"demos/{tag}", image, step, dataformats="HWC")

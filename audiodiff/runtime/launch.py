@@ -1,0 +1,368 @@
+"""The second half of `audiodiff run`, once every check has passed: build the model, load external weights, wire
+data, demos, checkpoints and the logger into a Lightning Trainer, print the summary, and train."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.runtime.checkpoint_io import (
+    AtomicCheckpointIO,
+    CheckpointCallback,
+    exported_path,
+    list_checkpoints,
+    remove_temporaries,
+)
+from audiodiff.runtime.data import AudioDataset, LatentDataset, NoUsableItem, StreamBatchSampler, make_loader
+from audiodiff.runtime.demos import DemoCallback, DemoSettings
+from audiodiff.runtime.faults import NonFiniteLossError, StopRequest
+from audiodiff.runtime.optim import apply_hyperparameters, build_optimizer, describe
+from audiodiff.runtime.preflight import COMMAND_LINE
+from audiodiff.runtime.progress import RunProgressBar, SummaryLine, count, render_summary
+from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, _is_rank_zero, _Plan
+from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary
+from audiodiff.schema.migrate import config_for_checkpoint
+from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
+from audiodiff.schema.views import backbone_of, pretransform_of
+
+
+def train(options: RunOptions, plan: _Plan, echo: Callable[[str], None]) -> RunOutcome:
+    start = time.monotonic()
+    _quiet_lightning()
+    preflight = plan.preflight
+    spec = preflight.spec
+    output = Path(options.output)
+    if _is_rank_zero():
+        remove_temporaries(plan.checkpoints)
+    pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
+    model = _build(spec, options, preflight)
+    settings = TrainingSettings.from_spec(spec, seed=options.seed,
+                                          accumulate_grad_batches=options.accumulate_grad_batches)
+    module = DiffusionTrainer(model, settings, optimizer_factory=_optimizer_factory(spec, plan),
+                              loader_factory=_loader_factory(spec, preflight, options, plan))
+    if plan.resume_from is not None:
+        module.after_restore = lambda trained: _apply_changes(trained, spec, echo)
+    stop = StopRequest(notify=echo if _is_rank_zero() else (lambda message: None))
+    # the config travels in the newest schema version, and says so (both keys: readers look for either)
+    config = config_for_checkpoint(preflight.model.document.data)
+    version = LATEST_VERSION
+    checkpoints = CheckpointCallback(
+        plan.checkpoints, every=options.checkpoint_every, keep=options.keep_checkpoints,
+        embed={"model_config": config, "schema_version": version, **stamp_checkpoint_metadata(),
+               "audiodiff": {"dataset_config": preflight.dataset.document.data, "seed": options.seed,
+                             "batch_size": options.batch_size}},
+        export=_exporter(config, version, fsdp=plan.strategy == "fsdp"), stop=stop,
+        accumulate_grad_batches=options.accumulate_grad_batches)
+    demos = DemoCallback(DemoSettings.from_spec(spec), output / "demos")
+    trainer = pl.Trainer(
+        accelerator=plan.accelerator, devices=options.devices, num_nodes=options.num_nodes,
+        strategy=_strategy(plan, model, spec), precision=plan.precision, max_steps=options.max_steps or -1,
+        max_epochs=-1, accumulate_grad_batches=options.accumulate_grad_batches,
+        gradient_clip_val=_clip(options, spec),
+        callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
+        logger=_logger(options, output, echo, _step_of(plan.resume_from)), plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+        enable_progress_bar=options.progress, enable_model_summary=False, use_distributed_sampler=False,
+        num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=1, default_root_dir=str(output),
+    )
+    if trainer.is_global_zero:
+        echo(_summary(options, plan, model, preflight))
+        for change in plan.applied:
+            echo(f"  resume: {change}")
+    try:
+        with stop:
+            trainer.fit(module, ckpt_path=str(plan.resume_from) if plan.resume_from else None)
+    except NonFiniteLossError as error:
+        raise RunError([_non_finite(error, plan)]) from None
+    except NoUsableItem as error:
+        from audiodiff.diagnostics.render import FileResult
+
+        diagnostic = Diagnostic(codes.DATASET_EMPTY, f"training ran out of readable files: {error}", "/datasets",
+                                path=preflight.dataset.path,
+                                help="check the files' permissions and contents, then `--resume`")
+        raise RunError([FileResult(preflight.dataset.path, [diagnostic])]) from None
+    except RuntimeError as error:
+        if plan.resume_from is None or "loading state_dict" not in str(error):
+            raise
+        # only reachable with --force-resume: the checkpoint's weights do not fit the changed architecture
+        raise RunError([_unloadable(error, plan)]) from None
+    first_final = loss_summary(module.losses)
+    saved = list_checkpoints(plan.checkpoints)
+    last = saved[-1] if saved else None
+    return RunOutcome(
+        steps=trainer.global_step, first_loss=first_final[0] if first_final else None,
+        final_loss=first_final[1] if first_final else None, checkpoint=last[1] if last else None,
+        exported=exported_path(plan.checkpoints, last[0]) if last else None, stopped_early=stop.requested,
+        seconds=time.monotonic() - start, skipped_files=len(preflight.scan.skipped) if preflight.scan else 0)
+
+
+def _quiet_lightning() -> None:
+    """Lightning's start-up chatter (accelerator lines, tips) says nothing the summary does not; warnings about
+    choices made on purpose here (a frozen pretransform in eval mode) are dropped too."""
+    import logging
+    import warnings
+
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+
+def _build(spec: Any, options: RunOptions, preflight: Any) -> torch.nn.Module:
+    from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
+
+    def fail(message: str, pointer: str | None, code=codes.NOT_BUILDABLE, help: str | None = None) -> RunError:
+        from audiodiff.compiler.pipeline import locate
+        from audiodiff.diagnostics.render import FileResult
+
+        check = preflight.model
+        diagnostic = Diagnostic(code, message, pointer, help=help)
+        return RunError([FileResult(check.path, locate(check, [diagnostic]), check.result().line)])
+
+    try:
+        model = build_model(spec, BuildOptions(t5_model_path=options.t5_path))
+    except BuildError as error:
+        raise fail(f"{error.node_id} could not be built: {error.message}", error.pointer) from None
+    if options.pretransform_ckpt is not None and model.pretransform is not None:
+        _load_pretransform(model, options.pretransform_ckpt, fail)
+    conditioner = getattr(model, "conditioner", None)
+    if conditioner is not None:
+        for name, module in conditioner.conditioners.items():
+            if not module.is_loaded:
+                try:
+                    module.load_weights()
+                except Exception as error:  # missing files or packages of an external encoder
+                    raise fail(f"the weights of the `{name}` conditioner could not be loaded: {error}",
+                               "/model/conditioning", code=codes.RUN_SETTING,
+                               help="download them once (or pass `--t5-path`), then run again") from None
+    return model
+
+
+def _load_pretransform(model: torch.nn.Module, path: Path, fail: Callable[..., RunError]) -> None:
+    from audiodiff.runtime.checkpoints import Checkpoint, CheckpointError, load_checkpoint_into, read_checkpoint
+
+    try:
+        checkpoint = read_checkpoint(path)
+        state = checkpoint.state_dict
+        if checkpoint.layout != "autoencoder":  # a whole released model: take its pretransform's weights
+            prefix = "pretransform.model."
+            state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+        target = getattr(model.pretransform, "model", model.pretransform)
+        load_checkpoint_into(target, Checkpoint(str(path), checkpoint.kind, "autoencoder", state))
+    except CheckpointError as error:
+        report = getattr(error, "report", None)
+        detail = f"\n{report.render()}" if report is not None else ""
+        raise fail(f"`{path}` does not fit the pretransform: {error}{detail}", "/model/pretransform",
+                   code=codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE) from None
+
+
+def _optimizer_factory(spec: Any, plan: _Plan):
+    fused = plan.accelerator == "gpu"
+
+    def factory(parameters):
+        return build_optimizer(spec.training, parameters, fused=fused)
+
+    return factory
+
+
+def _apply_changes(module: DiffusionTrainer, spec: Any, echo: Callable[[str], None]) -> None:
+    scheduler = module.lr_schedulers()
+    optimizer = module.optimizers(use_pl_optimizer=False)
+    changed = apply_hyperparameters(spec.training, optimizer, scheduler if scheduler is not None else None)
+    if changed and module.trainer.is_global_zero:
+        echo("  resume applies: " + "; ".join(changed))
+
+
+# --- data --------------------------------------------------------------------------------------------------------
+
+
+def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: _Plan):
+    files = preflight.scan.files
+    data = preflight.dataset_spec
+    if preflight.latent_length is not None:
+        dataset = LatentDataset(files, crop_length=preflight.latent_length, random_crop=data.random_crop,
+                                seed=options.seed, metadata_module=preflight.metadata_module)
+    else:
+        dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
+                               channels=spec.audio_channels, random_crop=data.random_crop, seed=options.seed,
+                               metadata_module=preflight.metadata_module)
+    workers = options.num_workers
+    if workers is None:
+        workers = 0 if plan.accelerator == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
+
+    def factory(start_batch: int, rank: int, world_size: int):
+        sampler = StreamBatchSampler(len(dataset), options.batch_size, seed=options.seed, rank=rank,
+                                     world_size=world_size, start_batch=start_batch)
+        return make_loader(dataset, sampler, num_workers=workers)
+
+    return factory
+
+
+# --- trainer pieces ------------------------------------------------------------------------------------------------
+
+
+def _strategy(plan: _Plan, model: torch.nn.Module, spec: Any) -> Any:
+    if plan.strategy == "ddp":
+        from pytorch_lightning.strategies import DDPStrategy
+
+        routed = {i for ids in _routes(spec).values() for i in ids}
+        conditioner = getattr(model, "conditioner", None)
+        unrouted = conditioner is not None and any(
+            name not in routed and any(p.requires_grad for p in module.parameters())
+            for name, module in conditioner.conditioners.items())
+        return DDPStrategy(find_unused_parameters=unrouted,
+                           process_group_backend="gloo" if plan.accelerator == "cpu" else None)
+    if plan.strategy == "fsdp":
+        from pytorch_lightning.strategies import FSDPStrategy
+
+        from audiodiff.nn.diffusion import BackboneWrapper
+
+        # the online backbone and its EMA copy become FSDP units of identical layout, so their local shards
+        # line up and the EMA update stays shard-local
+        return FSDPStrategy(auto_wrap_policy={BackboneWrapper}, state_dict_type="full", use_orig_params=True)
+    return "auto"
+
+
+def _routes(spec: Any) -> dict[str, tuple[str, ...]]:
+    from audiodiff.schema.views import routes_of
+
+    return routes_of(spec)
+
+
+def _clip(options: RunOptions, spec: Any) -> float | None:
+    value = options.gradient_clip_val if options.gradient_clip_val is not None else spec.training.clip_grad_norm
+    return value if value and value > 0 else None
+
+
+def _logger(options: RunOptions, output: Path, echo: Callable[[str], None], resume_step: int | None) -> Any:
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    kind = options.logger
+    if kind in (None, "tensorboard"):
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            if kind == "tensorboard" and _is_rank_zero():
+                echo("tensorboard is not installed (pip install 'audiodiff[logging]'): logging to CSV instead")
+            kind = "csv"
+        else:
+            kind = "tensorboard"
+    if kind == "tensorboard":  # event files append: a resumed run continues the same curves
+        return TensorBoardLogger(save_dir=str(output), name="logs", version="", default_hp_metric=False)
+    # a CSV logger rewrites its file, so a resumed run writes its own next to the first
+    return CSVLogger(save_dir=str(output), name="logs", version="" if resume_step is None else f"resume_{resume_step}")
+
+
+def _step_of(path: Path | None) -> int | None:
+    from audiodiff.runtime.checkpoint_io import CHECKPOINT_PATTERN
+
+    match = CHECKPOINT_PATTERN.match(path.name) if path is not None else None
+    return int(match.group(1)) if match else None
+
+
+def _exporter(config: dict[str, Any], version: int, *, fsdp: bool):
+    from audiodiff.runtime.checkpoints import read_checkpoint, released_state_dict, write_released
+
+    def export(module: DiffusionTrainer, path: Path) -> None:
+        if fsdp:  # sharded weights: convert the full state dict that the checkpoint just gathered
+            state = read_checkpoint(path.with_suffix(".ckpt")).state_dict
+        else:
+            ema = module.diffusion_ema.ema_model if module.diffusion_ema is not None else None
+            state = released_state_dict(module.diffusion, ema)
+        write_released(path, state, config=config, schema_version=version)
+
+    return export
+
+
+def _non_finite(error: NonFiniteLossError, plan: _Plan) -> Any:
+    from audiodiff.diagnostics.render import FileResult
+
+    saved = list_checkpoints(plan.checkpoints)
+    kept = f"the last good checkpoint is `{saved[-1][1]}` (step {saved[-1][0]})" if saved else \
+        "no checkpoint had been written yet"
+    diagnostic = Diagnostic(codes.NON_FINITE_LOSS, f"the loss is {error.value} at step {error.step}; training "
+                            f"stopped before that step changed the weights", None, path=COMMAND_LINE,
+                            help=f"{kept}; lower the learning rate or add warm-up, then continue with `--resume`")
+    return FileResult(COMMAND_LINE, [diagnostic])
+
+
+def _unloadable(error: RuntimeError, plan: _Plan) -> Any:
+    from audiodiff.diagnostics.render import FileResult
+
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = "; ".join(lines[1:4]) if len(lines) > 1 else lines[0]
+    diagnostic = Diagnostic(codes.CHECKPOINT_PARTIAL, f"the weights in `{plan.resume_from.name}` do not fit the "
+                            f"changed model: {detail}", None, path=str(plan.resume_from),
+                            help="a forced resume keeps the architecture; start a new run to change it")
+    return FileResult(str(plan.resume_from), [diagnostic])
+
+
+# --- the summary -------------------------------------------------------------------------------------------------
+
+
+def _summary(options: RunOptions, plan: _Plan, model: torch.nn.Module, preflight: Any) -> str:
+    spec = preflight.spec
+    backbone = backbone_of(spec)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    located = pretransform_of(spec)
+    pretransform = f", `{located[0].type}` pretransform (x{model.pretransform.downsampling_ratio})" \
+        if located is not None and model.pretransform is not None else ""
+    objective = spec.model.diffusion.diffusion_objective if spec.model_type != "diffusion_uncond" else "v"
+    scan = preflight.scan
+    skipped = f" ({len(scan.skipped)} unreadable, skipped)" if scan.skipped else ""
+    seconds = spec.sample_size / spec.sample_rate
+    if preflight.latent_length is not None:
+        data = f"{len(scan.files)} latent files{skipped}, crops of {preflight.latent_length} latents"
+    else:
+        rates = sorted({f.sample_rate for f in scan.files})
+        resampled = f", resampled from {'/'.join(str(r) for r in rates)} Hz" if rates != [spec.sample_rate] else ""
+        data = (f"{len(scan.files)} audio files{skipped}{resampled}, {spec.audio_channels} ch at "
+                f"{spec.sample_rate} Hz, crops of {spec.sample_size} samples ({seconds:.2f} s)")
+    optimizer = describe(spec.training)
+    schedule = f" + {optimizer.scheduler}" if optimizer.scheduler else " (constant)"
+    steps = f"{options.max_steps} steps" if options.max_steps else "until stopped (Ctrl-C saves and stops)"
+    world = options.devices * options.num_nodes
+    where = f"{world} x {plan.accelerator}" + (f", {plan.strategy}" if plan.strategy != "auto" else "")
+    demo = DemoSettings.from_spec(spec)
+    lines = [
+        SummaryLine("model", f"{spec.model_type}, `{backbone.type}` backbone, `{objective}` objective{pretransform}; "
+                             f"{count(total)} parameters ({count(trainable)} trainable)"),
+        SummaryLine("data", f"{data}; batch {options.batch_size}" + (
+            f" x {options.accumulate_grad_batches} accumulated" if options.accumulate_grad_batches > 1 else "")),
+        SummaryLine("training", f"{steps}; {optimizer.optimizer} lr {optimizer.learning_rate:g}{schedule}; "
+                                f"EMA {'on' if spec.training.use_ema else 'off'}; precision {plan.precision}; "
+                                f"{where}; seed {options.seed}"),
+        SummaryLine("demos", f"every {demo.every} steps: {demo.num_demos} x cfg "
+                             f"{', '.join(f'{s:g}' for s in demo.cfg_scales)}, {demo.steps} sampler steps"),
+        SummaryLine("outputs", f"{options.output}/ (checkpoints/ every {options.checkpoint_every} steps, last "
+                               f"{options.keep_checkpoints} kept; demos/; logs/)"),
+    ]
+    if plan.resume_from is not None:
+        lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))
+    title = f"audiodiff run {preflight.model.path} --dataset {preflight.dataset.path}"
+    return render_summary(title, lines)
+
+
+def format_outcome(outcome: RunOutcome) -> str:
+    parts = [f"trained to step {outcome.steps} in {outcome.seconds:.0f} s"]
+    if outcome.first_loss is not None and outcome.final_loss is not None and math.isfinite(outcome.first_loss):
+        parts.append(f"loss {outcome.first_loss:.4f} (first steps) -> {outcome.final_loss:.4f} (last steps)")
+    if outcome.exported is not None:
+        parts.append(f"weights: {outcome.exported}")
+    if outcome.stopped_early:
+        parts.append("stopped early; continue with --resume")
+    return "; ".join(parts)

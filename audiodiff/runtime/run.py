@@ -1,0 +1,213 @@
+"""`audiodiff run`: validate and compile both configs and the rules between them, open and check the dataset,
+then build the model and train it with PyTorch Lightning.
+
+The order is the point: every mistake that can be found without a model (a config typo, a dataset that does not
+fit the model, a setting this machine cannot honour, an unsafe resume) is reported, all at once, before a single
+weight is allocated. Failures become `RunError`s carrying located diagnostics; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.diagnostics.render import FileResult
+from audiodiff.runtime.preflight import COMMAND_LINE, Findings, Preflight, check_configs
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: Path
+    dataset: Path
+    output: Path
+    max_steps: int | None = None  # None: until stopped
+    batch_size: int = 4
+    precision: str | None = None  # None: 32 on CPU, bf16-mixed (else 16-mixed) on GPUs
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | fsdp
+    resume: bool = False
+    force_resume: bool = False
+    seed: int = 42
+    logger: str | None = None  # tensorboard | csv; None: tensorboard when installed
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    num_workers: int | None = None  # None: 0 on CPU, a few on GPUs
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float | None = None  # None: `training.clip_grad_norm` (0 = off)
+    allow_metadata_module: bool = False
+    pretransform_ckpt: Path | None = None
+    t5_path: str | None = None
+    accelerator: str = "auto"
+    progress: bool = True
+
+
+@dataclass
+class RunOutcome:
+    steps: int
+    first_loss: float | None
+    final_loss: float | None
+    checkpoint: Path | None
+    exported: Path | None
+    stopped_early: bool
+    seconds: float
+    skipped_files: int = 0
+
+
+class RunError(Exception):
+    """The run cannot start (or had to stop); `results` holds the located diagnostics per file."""
+
+    def __init__(self, results: list[FileResult]) -> None:
+        super().__init__("; ".join(d.message for r in results for d in r.diagnostics if d.is_error))
+        self.results = results
+
+
+@dataclass
+class _Plan:
+    preflight: Preflight
+    findings: Findings
+    checkpoints: Path
+    resume_from: Path | None = None
+    applied: list[str] = field(default_factory=list)  # config changes a resume takes over
+    precision: str = "32"
+    accelerator: str = "cpu"
+    strategy: str = "auto"
+
+
+def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> RunOutcome:
+    echo = echo or (lambda text: print(text, file=sys.stderr, flush=True))
+    plan = prepare(options)
+    warnings = [r for r in plan.findings.results() if r.diagnostics]
+    if warnings and _is_rank_zero():
+        from audiodiff.diagnostics.render import text as text_renderer
+
+        sys.stderr.write(text_renderer.render(warnings, summary=False))
+    from audiodiff.runtime.launch import train
+
+    return train(options, plan, echo)
+
+
+def prepare(options: RunOptions) -> _Plan:
+    """Every check that needs no model; raises RunError with all findings when any is an error."""
+    preflight = check_configs(options.config, options.dataset, allow_metadata_module=options.allow_metadata_module,
+                              pretransform_ckpt=options.pretransform_ckpt)
+    findings = preflight.findings
+    plan = _Plan(preflight, findings, Path(options.output) / "checkpoints")
+    for diagnostic in _settings(options, plan):
+        findings.add(COMMAND_LINE, diagnostic)
+    if not findings.has_errors and plan.resume_from is not None:
+        _check_resume(plan, options)
+    if findings.has_errors:
+        raise RunError(findings.results())
+    return plan
+
+
+def _setting(message: str, help: str | None = None) -> Diagnostic:
+    return Diagnostic(codes.RUN_SETTING, message, None, path=COMMAND_LINE, help=help)
+
+
+def _settings(options: RunOptions, plan: _Plan) -> list[Diagnostic]:
+    """Command-line settings this machine and this model can honour (AD807)."""
+    import torch
+
+    found = []
+    cuda = torch.cuda.is_available()
+    accelerator = options.accelerator if options.accelerator != "auto" else ("gpu" if cuda else "cpu")
+    if accelerator == "gpu" and not cuda:
+        found.append(_setting("`--accelerator gpu` was asked for, but torch sees no CUDA device"))
+    plan.accelerator = accelerator
+    world = options.devices * options.num_nodes
+    if options.strategy == "fsdp" and accelerator != "gpu":
+        found.append(_setting("`--strategy fsdp` needs CUDA devices, and this run is on the CPU",
+                              help="use `--strategy ddp` for several CPU processes"))
+    if accelerator == "gpu" and cuda and options.devices > torch.cuda.device_count():
+        found.append(_setting(f"`--devices {options.devices}` asks for more GPUs than the "
+                              f"{torch.cuda.device_count()} this machine has"))
+    plan.strategy = options.strategy if options.strategy != "auto" else ("ddp" if world > 1 else "auto")
+    precision = options.precision
+    if precision is None:
+        precision = "32" if accelerator == "cpu" else ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
+    if precision == "16-mixed" and accelerator == "cpu":
+        found.append(_setting("`--precision 16-mixed` runs on GPUs only", help="use `bf16-mixed` or `32` on the CPU"))
+    plan.precision = precision
+    existing = _checkpoints_present(plan.checkpoints)
+    if options.resume:
+        if not existing:
+            found.append(_setting(f"`--resume` was given, but `{plan.checkpoints}` holds no checkpoint",
+                                  help="drop `--resume` to start a new run"))
+        else:
+            from audiodiff.runtime.checkpoint_io import latest_checkpoint
+
+            plan.resume_from = latest_checkpoint(plan.checkpoints)
+    elif existing:
+        found.append(_setting(f"`{options.output}` already holds checkpoints of an earlier run",
+                              help="pass `--resume` to continue it, or choose another `--output`"))
+    if options.force_resume and not options.resume:
+        found.append(_setting("`--force-resume` only makes sense with `--resume`"))
+    return found
+
+
+def _checkpoints_present(folder: Path) -> bool:
+    from audiodiff.runtime.checkpoint_io import list_checkpoints
+
+    return bool(list_checkpoints(folder))
+
+
+def _check_resume(plan: _Plan, options: RunOptions) -> None:
+    """Compare the checkpoint's config with the current one: refuse unsafe changes unless forced (AD804)."""
+    from audiodiff.compiler.pipeline import locate
+    from audiodiff.runtime.checkpoint_io import read_training_checkpoint
+    from audiodiff.runtime.resume import diff_configs, normalised
+
+    model = plan.preflight.model
+    path = plan.resume_from
+    try:
+        payload = read_training_checkpoint(path)
+    except Exception as error:  # a damaged file is reported, never shown as a traceback
+        plan.findings.add(str(path), Diagnostic(codes.CHECKPOINT_UNREADABLE, f"the checkpoint could not be read: "
+                                                f"{str(error).splitlines()[0] if str(error) else error!r}", None,
+                                                path=str(path), help="delete it to resume from the one before"))
+        return
+    old = payload.get("model_config")
+    if not isinstance(old, dict):
+        plan.findings.add(str(path), Diagnostic(codes.CHECKPOINT_UNREADABLE, "the checkpoint carries no "
+                                                "`model_config`, so the resume cannot be checked", None,
+                                                path=str(path)))
+        return
+    new = model.migration.data if model.migration is not None else model.document.data
+    old_view, new_view = normalised(old), normalised(new)
+    changes = diff_configs(old_view if old_view is not None else old, new_view if new_view is not None else new)
+    found = []
+    for change in changes:
+        if change.kind == "unsafe" and not options.force_resume:
+            found.append(Diagnostic(codes.RESUME_UNSAFE_CHANGE, f"`{change.pointer}` changed from {_value(change.old)}"
+                                    f" to {_value(change.new)} since `{path.name}` was written ({change.reason})",
+                                    change.pointer, help="undo the change, start a new run with another `--output`, "
+                                    "or pass `--force-resume` to resume anyway"))
+        else:
+            note = "" if change.kind == "safe" else f" ({change.reason}, applied from the next step)"
+            plan.applied.append(f"{change.describe()}{note}")
+    plan.findings.extend(model.path, locate(model, found))
+    previous = payload.get("audiodiff") if isinstance(payload.get("audiodiff"), dict) else {}
+    for name, now in (("batch_size", options.batch_size), ("seed", options.seed)):
+        if name in previous and previous[name] != now:
+            plan.applied.append(f"--{name.replace('_', '-')} {previous[name]} -> {now} (the data stream and noise "
+                                "continue differently from here)")
+
+
+def _value(value: Any) -> str:
+    from audiodiff.runtime.resume import _MISSING
+
+    return "(absent)" if value is _MISSING else f"`{value}`"
+
+
+def _is_rank_zero() -> bool:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and \
+        int(os.environ.get("NODE_RANK", "0")) == 0
+

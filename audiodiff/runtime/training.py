@@ -1,0 +1,220 @@
+"""The LightningModule of diffusion training. It orchestrates: the objective (`objectives.py`) noises and sets the
+target, `timesteps.py` draws the times, `optim.py` builds the optimizer, `ema.py` averages the backbone.
+
+Attribute names give the upstream Lightning checkpoint layout (spec §8.1): `diffusion.*` is the model,
+`diffusion_ema.ema_model.*` the EMA copy of its backbone wrapper, `diffusion_ema.initted` / `diffusion_ema.step`
+the EMA counters.
+
+Every step reseeds torch's RNG from (run seed, batch number, rank): the noise, the times and the CFG dropout of a
+step are the same whether the run went straight through or was resumed before it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from audiodiff.runtime.data import TrainingBatch
+from audiodiff.runtime.ema import EMA
+from audiodiff.runtime.faults import NonFiniteLossError, agree
+from audiodiff.runtime.objectives import noise, noise_level
+from audiodiff.runtime.sampling import DistributionShift
+from audiodiff.runtime.timesteps import TimestepSampler
+
+LOSS_BINS = 10
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The training section's knobs the step needs, plus run settings (seed, accumulation)."""
+
+    objective: str = "v"
+    conditioned: bool = True
+    pre_encoded: bool = False
+    cfg_dropout_prob: float = 0.1
+    timestep_sampler: str = "uniform"
+    mean_logsnr: float = -1.2
+    std_logsnr: float = 2.0
+    mask_padding: bool = False
+    mask_padding_dropout: float = 0.0
+    p_one_shot: float = 0.0
+    log_loss_info: bool = False
+    use_ema: bool = True
+    seed: int = 42
+    accumulate_grad_batches: int = 1
+
+    @classmethod
+    def from_spec(cls, spec: Any, *, seed: int, accumulate_grad_batches: int = 1) -> TrainingSettings:
+        training = spec.training
+        conditioned = spec.model_type != "diffusion_uncond"
+        return cls(
+            objective=spec.model.diffusion.diffusion_objective if conditioned else "v",
+            conditioned=conditioned,
+            pre_encoded=training.pre_encoded,
+            cfg_dropout_prob=training.cfg_dropout_prob if conditioned else 0.0,
+            # upstream trains unconditional models on Sobol times whatever the config says
+            timestep_sampler=training.timestep_sampler if conditioned else "uniform",
+            mean_logsnr=training.timestep_sampler_options.mean_logsnr,
+            std_logsnr=training.timestep_sampler_options.std_logsnr,
+            mask_padding=training.mask_padding,
+            mask_padding_dropout=training.mask_padding_dropout,
+            p_one_shot=training.p_one_shot,
+            log_loss_info=training.log_loss_info,
+            use_ema=training.use_ema if conditioned else True,
+            seed=seed,
+            accumulate_grad_batches=accumulate_grad_batches,
+        )
+
+
+def step_seed(seed: int, batch_number: int, rank: int) -> int:
+    """A 63-bit seed for one step of one rank (SplitMix-style mixing, so neighbouring steps are unrelated)."""
+    value = (seed * 0x9E3779B97F4A7C15 + batch_number * 0xBF58476D1CE4E5B9 + rank * 0x94D049BB133111EB)
+    value &= (1 << 64) - 1
+    value ^= value >> 31
+    return value & ((1 << 63) - 1)
+
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], tuple[torch.optim.Optimizer, Any]]
+LoaderFactory = Callable[[int, int, int], Any]  # (start_batch, rank, world_size) -> DataLoader
+
+
+class DiffusionTrainer(pl.LightningModule):
+    """Trains a ConditionedDiffusionModel (or an UnconditionedDiffusionModel) on the MSE to its objective's target."""
+
+    def __init__(self, model: nn.Module, settings: TrainingSettings, *, optimizer_factory: OptimizerFactory,
+                 loader_factory: LoaderFactory | None = None) -> None:
+        super().__init__()
+        self.diffusion = model
+        # upstream: EMA(diffusion.model, beta=0.9999, power=3/4, update_every=1, update_after_step=1)
+        self.diffusion_ema = EMA(model.model, beta=0.9999, power=0.75, update_every=1,
+                                 update_after_step=1) if settings.use_ema else None
+        self.settings = settings
+        self._optimizer_factory = optimizer_factory
+        self._loader_factory = loader_factory
+        self.timesteps = TimestepSampler(settings.timestep_sampler, seed=settings.seed,
+                                         mean_logsnr=settings.mean_logsnr, std_logsnr=settings.std_logsnr)
+        shift = getattr(model, "distribution_shift", None)
+        self.shift = None if shift is None else DistributionShift(
+            shift.base_shift, shift.max_shift, shift.min_length, shift.max_length, shift.use_sine)
+        self.losses: list[tuple[int, float]] = []  # (step, loss) of this process, for the closing summary
+        self.after_restore: Callable[[DiffusionTrainer], None] | None = None  # e.g. apply changed learning rates
+
+    # --- Lightning plumbing ---------------------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        optimizer, scheduler = self._optimizer_factory(self.diffusion.parameters())
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    def train_dataloader(self) -> Any:
+        if self._loader_factory is None:
+            raise RuntimeError("no training data: pass `loader_factory` or dataloaders to `fit`")
+        # called after a resume restored the step count, so the stream continues where the checkpoint left it
+        start = self.trainer.global_step * self.settings.accumulate_grad_batches
+        return self._loader_factory(start, self.global_rank, self.trainer.world_size)
+
+    def on_train_start(self) -> None:
+        if self.after_restore is not None:
+            self.after_restore(self)
+
+    def on_before_zero_grad(self, optimizer: torch.optim.Optimizer) -> None:
+        # once per optimizer step, after the step's forward pass, as upstream's wrapper does
+        if self.diffusion_ema is not None:
+            self.diffusion_ema.update()
+
+    # --- the step -------------------------------------------------------------------------------------------------
+
+    def training_step(self, batch: TrainingBatch, batch_idx: int) -> Tensor:
+        number = batch.batch if batch.batch >= 0 else self.global_step * self.settings.accumulate_grad_batches
+        torch.manual_seed(step_seed(self.settings.seed, number, self.global_rank))
+        loss, per_item, t = self.compute_loss(batch, batch_number=number)
+        step = self.global_step + 1
+        if agree(self._trainer, not bool(torch.isfinite(loss))):
+            raise NonFiniteLossError(step, float(loss.detach()))
+        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(per_item))
+        if self.settings.log_loss_info:
+            self._log_loss_by_noise_level(per_item.detach(), t)
+        if self._trainer is not None and self.trainer.optimizers:
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False,
+                     batch_size=len(per_item))
+        self.losses.append((step, float(loss.detach())))
+        return loss
+
+    def compute_loss(self, batch: TrainingBatch, *, batch_number: int = -1) -> tuple[Tensor, Tensor, Tensor]:
+        """(mean loss, per-item loss [B], times [B]) of one batch."""
+        settings = self.settings
+        diffusion = self.diffusion
+        data = batch.data  # [B, C, T] audio or [B, C, L] latents
+        padding = torch.stack([item["padding_mask"] for item in batch.metadata]).to(data.device)  # [B, T]
+        cond = diffusion.conditioning_tensors(batch.metadata, data.device) if settings.conditioned else None
+        latents = self._latents(data)  # [B, C_io, L]
+        if padding.shape[-1] != latents.shape[-1]:
+            padding = F.interpolate(padding[:, None].float(), size=latents.shape[-1], mode="nearest")[:, 0]  # [B, L]
+        size = latents.shape[0]
+        t = self.timesteps(size, batch_number=batch_number, device=latents.device)  # [B]
+        if self.shift is not None:
+            t = self.shift(t, latents.shape[-1])
+        if settings.p_one_shot > 0:
+            t = torch.where(torch.rand(size, device=t.device) < settings.p_one_shot, torch.ones_like(t), t)
+        eps = torch.randn_like(latents)
+        noised = noise(settings.objective, latents, eps, t)
+        if settings.conditioned:
+            output = diffusion(noised.x_t, t, cond, cfg_dropout_prob=settings.cfg_dropout_prob)
+        else:
+            output = diffusion(noised.x_t, t)
+        error = (output.float() - noised.target.float()) ** 2  # [B, C, L]
+        use_mask = settings.mask_padding and float(torch.rand(())) >= settings.mask_padding_dropout
+        if use_mask:
+            weights = padding[:, None, :].expand_as(error)  # [B, C, L]
+            per_item = (error * weights).sum((1, 2)) / weights.sum((1, 2)).clamp(min=1)
+            loss = (error * weights).sum() / weights.sum().clamp(min=1)
+        else:
+            per_item = error.mean((1, 2))  # [B]
+            loss = error.mean()
+        return loss, per_item, t
+
+    def _latents(self, data: Tensor) -> Tensor:
+        pretransform = self.diffusion.pretransform
+        if pretransform is None:
+            return data
+        if self.settings.pre_encoded:
+            # stored latents are unscaled encoder outputs (spec §5.6)
+            return data / float(getattr(pretransform, "scale", 1.0))
+        with torch.set_grad_enabled(bool(pretransform.enable_grad) and torch.is_grad_enabled()):
+            return pretransform.encode(data)
+
+    def _log_loss_by_noise_level(self, per_item: Tensor, t: Tensor) -> None:
+        """Mean loss per tenth of the noise-level range, over the items of every rank."""
+        pairs = torch.stack([noise_level(self.settings.objective, t.float()), per_item.float()], dim=1)  # [B, 2]
+        gathered = self.all_gather(pairs).reshape(-1, 2)  # [W * B, 2] ([B, 2] on one device)
+        bins = (gathered[:, 0] * LOSS_BINS).floor().clamp(0, LOSS_BINS - 1).long()
+        for index in range(LOSS_BINS):
+            selected = gathered[bins == index, 1]
+            if len(selected):
+                low, high = index / LOSS_BINS, (index + 1) / LOSS_BINS
+                self.log(f"loss_by_noise/{low:.1f}-{high:.1f}", selected.mean(), on_step=True, on_epoch=False,
+                         rank_zero_only=True, batch_size=len(selected))
+
+    # --- sampling with the averaged weights ----------------------------------------------------------------------
+
+    @property
+    def sampling_backbone(self) -> nn.Module:
+        """The EMA backbone wrapper when there is one (what demos and exports use), else the online one."""
+        return self.diffusion_ema.ema_model if self.diffusion_ema is not None else self.diffusion.model
+
+
+def loss_summary(losses: list[tuple[int, float]], window: int = 10) -> tuple[float, float] | None:
+    """(mean of the first `window` losses, mean of the last `window`), or None with too few steps."""
+    finite = [value for _, value in losses if math.isfinite(value)]
+    if len(finite) < 2:
+        return None
+    window = max(1, min(window, len(finite) // 2))
+    return sum(finite[:window]) / window, sum(finite[-window:]) / window

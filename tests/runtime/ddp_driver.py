@@ -1,0 +1,41 @@
+"""Runs `audiodiff run` with two CPU processes (DDP over gloo) and makes each rank report what it trained on and
+with which weights it ended. Lightning starts the second rank by running this file again, so the recording
+hooks below are in place on both ranks.
+
+    python tests/runtime/ddp_driver.py MODEL DATASET OUTPUT REPORTS
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from audiodiff.runtime import training
+from audiodiff.runtime.run import RunOptions, run
+
+
+def main() -> None:
+    model, dataset, output, reports = (Path(argument) for argument in sys.argv[1:5])
+    seen: list[list[str]] = []
+    original_step = training.DiffusionTrainer.training_step
+
+    def recording_step(self, batch, batch_idx):
+        seen.append([item["relpath"] for item in batch.metadata])
+        return original_step(self, batch, batch_idx)
+
+    def report(self):
+        state = {key: value.detach().cpu().clone() for key, value in self.state_dict().items()}
+        reports.mkdir(parents=True, exist_ok=True)
+        torch.save({"state": state, "seen": seen, "world": self.trainer.world_size,
+                    "step": self.trainer.global_step}, reports / f"rank{self.global_rank}.pt")
+
+    training.DiffusionTrainer.training_step = recording_step
+    training.DiffusionTrainer.on_train_end = report
+    run(RunOptions(config=model, dataset=dataset, output=output, max_steps=3, batch_size=2, devices=2,
+                   strategy="ddp", logger="csv", checkpoint_every=3, seed=11, progress=False))
+
+
+if __name__ == "__main__":
+    main()
