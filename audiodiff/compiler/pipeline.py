@@ -181,7 +181,7 @@ def referenced_paths(spec: Any) -> Iterator[tuple[str, str]]:
 
 _PATH_FIELDS = frozenset({
     "clap_ckpt_path", "pretransform_ckpt_path", "teacher_model_ckpt", "discriminator_base_ckpt",
-    "custom_metadata_module", "path",
+    "custom_metadata_module", "path", "manifest",
 })
 
 

@@ -129,8 +129,8 @@ for _tag, _spec in (("rvq", pre.RVQBottleneck), ("rvq_vae", pre.RVQVAEBottleneck
 _add("optimizer", "Adam", train.AdamOptimizerSpec, "build_optimizer")
 _add("optimizer", "AdamW", train.AdamWOptimizerSpec, "build_optimizer")
 _add("optimizer", "SGD", train.SGDOptimizerSpec, "build_optimizer")
-_add("optimizer", "FusedAdam", train.FusedAdamOptimizerSpec, None, status="needs_extra", extra="deepspeed",
-     module="deepspeed", reason="`FusedAdam` is DeepSpeed's optimizer; torch's AdamW with `fused: true` is equivalent")
+# DeepSpeed's FusedAdam computes the Adam(W) update: audiodiff builds torch's Adam(W) for it (fused on CUDA)
+_add("optimizer", "FusedAdam", train.FusedAdamOptimizerSpec, "build_optimizer")
 for _tag, _spec in (
     ("InverseLR", train.InverseLRSpec), ("ExponentialLR", train.ExponentialLRSpec),
     ("CosineAnnealingLR", train.CosineAnnealingLRSpec), ("LinearLR", train.LinearLRSpec),
