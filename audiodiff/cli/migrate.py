@@ -10,7 +10,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from audiodiff.cli.atomic import write_text_atomic
+from audiodiff.runtime.atomic import write_text_atomic
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Span
 from audiodiff.diagnostics.render import FileResult

@@ -41,14 +41,7 @@ def check(spec, report: RuleReport) -> None:
 def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
     config = backbone.config
     where = backbone.pointer
-    if not config.explicitly_set("transformer_type"):
-        report.error(
-            codes.TRANSFORMER_TYPE_DEFAULT,
-            "`transformer_type` is not set: it means `continuous_transformer` now but meant `x-transformers` before "
-            "stable-audio-tools 0.0.19, and the two have different parameter names",
-            where,
-            help='write `"transformer_type": "continuous_transformer"` (or `"x-transformers"` for old checkpoints)',
-        )
+    # An omitted `transformer_type` (C25) is reported by the 1 -> 2 migration, which spells the key out.
     if config.embed_dim % config.num_heads:
         report.error(
             codes.HEADS_DO_NOT_DIVIDE,
