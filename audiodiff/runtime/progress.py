@@ -3,6 +3,7 @@ second, time left), and a closing line with the first and final loss."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ class RunProgressBar(TQDMProgressBar):
     def init_train_tqdm(self) -> Any:
         bar = super().init_train_tqdm()
         bar.unit = "step"
+        if not sys.stderr.isatty():
+            bar.mininterval = 15.0  # a log file gets a line every few seconds of training, not every step
         return bar
 
     def on_train_epoch_start(self, trainer: pl.Trainer, *_: Any) -> None:
