@@ -146,7 +146,11 @@ class Graph:
     quantities: tuple[Quantity, ...] = ()
 
     def node(self, node_id: str) -> Node | None:
-        return next((node for node in self.nodes if node.id == node_id), None)
+        index = self.__dict__.get("_index")
+        if index is None:  # built once: checks and renderers look nodes up by id many times
+            index = {node.id: node for node in self.nodes}
+            object.__setattr__(self, "_index", index)
+        return index.get(node_id)
 
     def nodes_of(self, kind: str) -> tuple[Node, ...]:
         return tuple(node for node in self.nodes if node.kind == kind)

@@ -188,17 +188,18 @@ _PATH_FIELDS = frozenset({
 def _walk_paths(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
     from pydantic import BaseModel
 
+    # only specs and tuples of specs can hold paths: scalars are never descended into (this runs on every file)
     if isinstance(node, BaseModel):
         for name in type(node).model_fields:
             value = getattr(node, name)
-            child = f"{pointer}/{name}"
             if name in _PATH_FIELDS and isinstance(value, str):
-                yield child, value
-            else:
-                yield from _walk_paths(value, child)
+                yield f"{pointer}/{name}", value
+            elif isinstance(value, (BaseModel, tuple)):
+                yield from _walk_paths(value, f"{pointer}/{name}")
     elif isinstance(node, tuple):
         for index, item in enumerate(node):
-            yield from _walk_paths(item, f"{pointer}/{index}")
+            if isinstance(item, (BaseModel, tuple)):
+                yield from _walk_paths(item, f"{pointer}/{index}")
 
 
 def _missing_paths(spec: Any, base: Path) -> list[Diagnostic]:

@@ -7,6 +7,7 @@ schema accepts but audiodiff cannot build say why, and `compile` reports it (`va
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,10 +38,15 @@ class Entry:
     def availability(self) -> tuple[Status, str | None]:
         """("buildable", None), or the status with a one-sentence reason, checked without importing anything."""
         if self.status == "needs_extra" and self.module is not None:
-            if importlib.util.find_spec(self.module) is not None:
+            if _installed(self.module):
                 return "buildable", None
             return "needs_extra", self.reason or f"needs the optional package `{self.module}`"
         return self.status, self.reason
+
+
+@functools.cache
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 _ENTRIES: list[Entry] = []
