@@ -182,6 +182,9 @@ def sample(
     t5_path: Optional[str] = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
     init_audio: Optional[Path] = typer.Option(None, "--init-audio", help="Audio to start from (audio-to-audio)."),
     init_noise_level: float = typer.Option(1.0, "--init-noise-level", help="Noise level added to the init audio."),
+    device: Optional[str] = typer.Option(None, "--device", help="Where to run: `cpu`, `cuda`, `cuda:1` (default: "
+                                         "`cuda` when available)."),
+    force: bool = typer.Option(False, "--force", help="Replace output files that exist."),
 ) -> None:
     """Generate audio with a trained model; every setting is checked against the model first.
 
@@ -191,12 +194,13 @@ def sample(
 
       audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler dpmpp-2m --seed 3 --out chirp.wav
     """
-    from audiodiff.cli.sample import run_sample
+    from audiodiff.cli.sample import SampleOptions, run_sample
 
-    raise typer.Exit(run_sample(source, ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond,
-                                seconds=seconds, steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed,
-                                batch=batch, out=out, allow_partial=allow_partial, t5_path=t5_path,
-                                init_audio=init_audio, init_noise_level=init_noise_level))
+    options = SampleOptions(ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond, seconds=seconds,
+                            steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed, batch=batch, out=out,
+                            allow_partial=allow_partial, t5_path=t5_path, init_audio=init_audio,
+                            init_noise_level=init_noise_level, device=device, force=force)
+    raise typer.Exit(run_sample(source, options))
 
 
 class InspectFormat(str, Enum):
@@ -223,6 +227,7 @@ def ckpt_export(
     path: Path = typer.Argument(..., help="A Lightning (or released) checkpoint."),
     out: Path = typer.Option(..., "--out", help="The .safetensors file to write."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Export the online weights even when EMA is present."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
 ) -> None:
     """Write the stable-audio-tools released layout (the EMA backbone when present) as safetensors.
 
@@ -230,7 +235,7 @@ def ckpt_export(
     """
     from audiodiff.cli.ckpt import run_export
 
-    raise typer.Exit(run_export(path, out=out, no_ema=no_ema))
+    raise typer.Exit(run_export(path, out=out, no_ema=no_ema, force=force))
 
 
 class Strategy(str, Enum):

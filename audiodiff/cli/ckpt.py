@@ -15,7 +15,7 @@ def run_inspect(path: Path, *, format: str) -> int:
     from audiodiff.runtime.checkpoints import CheckpointError, parameter_counts, read_checkpoint
 
     try:
-        checkpoint = read_checkpoint(path)
+        checkpoint = read_checkpoint(path, header_only=True)
     except CheckpointError as error:
         return fail(str(path), codes.CHECKPOINT_UNREADABLE, str(error))
     summary: dict[str, Any] = {
@@ -71,21 +71,24 @@ def _config_summary(config: dict | None) -> dict[str, Any] | None:
     }
 
 
-def run_export(path: Path, *, out: Path, no_ema: bool) -> int:
+def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
     from audiodiff.runtime.checkpoints import CheckpointError, read_checkpoint, write_released
     from audiodiff.schema.versions import LATEST_VERSION
 
+    if out.suffix != ".safetensors":
+        print(f"error: `--out` must end in .safetensors, got `{out}`", file=sys.stderr)
+        return 2
+    if out.exists() and not force:
+        return fail(str(out), codes.RUN_SETTING, "the output file exists already",
+                    help="choose another `--out`, or pass `--force` to replace it")
     try:
         checkpoint = read_checkpoint(path, prefer_ema=not no_ema)
     except CheckpointError as error:
         return fail(str(path), codes.CHECKPOINT_UNREADABLE, str(error))
     if checkpoint.layout not in ("released", "lightning", "autoencoder"):
         return fail(str(path), codes.CHECKPOINT_UNREADABLE, "the checkpoint's keys follow no known layout")
-    if out.suffix != ".safetensors":
-        print(f"error: `--out` must end in .safetensors, got `{out}`", file=sys.stderr)
-        return 2
     version = checkpoint.schema_version if checkpoint.schema_version is not None else LATEST_VERSION
-    write_released(out, checkpoint.state_dict, config=checkpoint.config or {}, schema_version=version)
+    write_released(out, checkpoint.state_dict, config=checkpoint.config, schema_version=version)
     source = "the EMA backbone" if checkpoint.used_ema else "the online weights"
     print(f"wrote {out}: {len(checkpoint.state_dict)} tensors in the released layout, from {source}")
     return 0

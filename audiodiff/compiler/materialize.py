@@ -65,7 +65,12 @@ def build_model(spec: Any, options: BuildOptions = BuildOptions()) -> nn.Module:
 
 
 def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
-    from audiodiff.nn.diffusion import ConditionedDiffusionModel, Routing, UnconditionedDiffusionModel
+    from audiodiff.nn.diffusion import (
+        ConditionedDiffusionModel,
+        DistributionShift,
+        Routing,
+        UnconditionedDiffusionModel,
+    )
 
     pretransform = None
     ratio = 1
@@ -97,7 +102,8 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
         input_concat_ids=routes["input_concat_ids"],
     )
     conditioner = build_conditioning(spec, pretransform, options)
-    model = ConditionedDiffusionModel(
+    shift = spec.model.diffusion.distribution_shift_options
+    return ConditionedDiffusionModel(
         backbone=backbone,
         conditioner=conditioner,
         routing=routing,
@@ -106,10 +112,11 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
         diffusion_objective=diffusion_objective_of(spec),
         pretransform=pretransform,
         min_input_length=min_input_length,
+        distribution_shift=None if shift is None else DistributionShift(
+            base_shift=shift.base_shift, max_shift=shift.max_shift, min_length=shift.min_length,
+            max_length=shift.max_length, use_sine=shift.use_sine,
+        ),
     )
-    shift = spec.model.diffusion.distribution_shift_options
-    model.distribution_shift = shift  # the spec (or None); the runtime turns it into a schedule transform
-    return model
 
 
 # --- backbones ----------------------------------------------------------------------------------------------------

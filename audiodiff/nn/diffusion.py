@@ -9,6 +9,7 @@ wrapper), `conditioner.conditioners.<id>.*`, `pretransform.*`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -32,6 +33,25 @@ _OBJECTIVES: tuple[str, ...] = ("v", "rectified_flow", "rf_denoiser")
 
 # Input-concat ids that no conditioner produces: the inpainting code path supplies them (spec §3.6).
 INPAINT_IDS: tuple[str, ...] = ("inpaint_mask", "inpaint_masked_input")
+
+
+@dataclass(frozen=True)
+class DistributionShift:
+    """Resolution-dependent time shift: longer sequences get more noise (spec §5.5). A model carries its own, and
+    training, demos and samplers apply it to t in [0, 1]: t' = t / (t + e^mu (1 - t))."""
+
+    base_shift: float = 0.5
+    max_shift: float = 1.15
+    min_length: int = 256
+    max_length: int = 4096
+    use_sine: bool = False
+
+    def __call__(self, t: Tensor, length: int) -> Tensor:
+        clamped = min(max(length, self.min_length), self.max_length)
+        fraction = (clamped - self.min_length) / (self.max_length - self.min_length)
+        mu = -(self.base_shift + (self.max_shift - self.base_shift) * fraction)
+        shifted = t / (t + math.exp(mu) * (1 - t))
+        return torch.sin(shifted * (math.pi / 2)) if self.use_sine else shifted
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,7 @@ class ConditionedDiffusionModel(nn.Module):
         diffusion_objective: DiffusionObjective = "v",
         pretransform: nn.Module | None = None,
         min_input_length: int = 1,                      # pretransform ratio x backbone downsampling (informational)
+        distribution_shift: DistributionShift | None = None,  # applied to t by training, demos and samplers
     ) -> None:
         super().__init__()
         _check_objective(diffusion_objective)
@@ -169,6 +190,7 @@ class ConditionedDiffusionModel(nn.Module):
         self.sample_rate = sample_rate
         self.diffusion_objective = diffusion_objective
         self.min_input_length = min_input_length
+        self.distribution_shift = distribution_shift
 
     @staticmethod
     def _check_routing(routing: Routing, conditioner_ids: tuple[str, ...]) -> None:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from audiodiff.compiler.estimate import node_of_key
-from audiodiff.runtime.atomic import write_bytes_atomic
+from audiodiff.runtime.atomic import atomic_output
 
 FileKind = Literal["lightning", "released", "safetensors", "autoencoder"]
 Layout = Literal["released", "lightning", "autoencoder", "unknown"]
@@ -57,24 +57,37 @@ class Checkpoint:
 # --- reading ------------------------------------------------------------------------------------------------------
 
 
-def read_checkpoint(path: str | os.PathLike, *, prefer_ema: bool = True) -> Checkpoint:
-    """Read any supported checkpoint file into the released layout."""
+def read_checkpoint(path: str | os.PathLike, *, prefer_ema: bool = True, header_only: bool = False) -> Checkpoint:
+    """Read any supported checkpoint file into the released layout. With `header_only`, a safetensors file gives
+    meta tensors (names, shapes and dtypes, no data): enough to inspect it or to check its coverage of a model."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"`{path}` does not exist or is not a file")
     if path.suffix == ".safetensors":
-        return _read_safetensors(path, prefer_ema)
+        return _read_safetensors(path, prefer_ema, header_only)
     return _read_pickle(path, prefer_ema)
 
 
-def _read_safetensors(path: Path, prefer_ema: bool) -> Checkpoint:
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+def _read_safetensors(path: Path, prefer_ema: bool, header_only: bool) -> Checkpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
-        state = load_file(str(path))
-        metadata = _safetensors_metadata(path)
-    except (SafetensorError, OSError, ValueError) as error:
+        header = _safetensors_header(path)
+        metadata = dict(header.pop("__metadata__", None) or {})
+        if header_only:
+            state = {name: torch.empty(info["shape"], dtype=_SAFETENSORS_DTYPES.get(info["dtype"], torch.float32),
+                                       device="meta") for name, info in header.items()}
+        else:
+            state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"`{path}` is not a readable safetensors file: {error}") from error
     config = None
     if CONFIG_KEY in metadata:
@@ -88,24 +101,26 @@ def _read_safetensors(path: Path, prefer_ema: bool) -> Checkpoint:
     return checkpoint
 
 
-def _safetensors_metadata(path: Path) -> dict[str, str]:
-    """The `__metadata__` of a safetensors header: the first 8 bytes give the header length (little endian)."""
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    """A safetensors header: the first 8 bytes give its length (little endian), then JSON names every tensor."""
     with open(path, "rb") as stream:
         length = int.from_bytes(stream.read(8), "little")
         if length <= 0 or length > 100 * 1024 * 1024:
             raise ValueError("implausible header length")
         header = json.loads(stream.read(length))
-    return dict(header.get("__metadata__") or {})
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    return header
 
 
 def _read_pickle(path: Path, prefer_ema: bool) -> Checkpoint:
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # memory-mapped: tensors are paged in only when used (an optimizer state of many GB is never read)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # a corrupt file or pickled Python objects beyond tensors
-        text = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(
-            f"`{path}` could not be read as a weights-only checkpoint ({text}); audiodiff never unpickles "
-            "arbitrary objects from a checkpoint file"
+            f"`{path}` is not a weights-only checkpoint (it is damaged, or it holds pickled Python objects); "
+            "audiodiff never unpickles arbitrary objects from a checkpoint file"
         ) from error
     if not isinstance(payload, dict):
         raise CheckpointError(f"`{path}` holds a {type(payload).__name__}, not a state dict")
@@ -178,14 +193,18 @@ def released_state_dict(model: nn.Module, ema_backbone: nn.Module | None = None)
     return state
 
 
-def write_released(path: str | os.PathLike, state_dict: Mapping[str, Tensor], *, config: dict[str, Any],
+def write_released(path: str | os.PathLike, state_dict: Mapping[str, Tensor], *, config: dict[str, Any] | None,
                    schema_version: int) -> None:
-    """Write a safetensors file in the released layout, carrying the config and schema version; atomic."""
-    from safetensors.torch import save
+    """Write a safetensors file in the released layout, carrying the config (when known) and the schema version.
+    Atomic, and streamed to disk rather than built in memory (a 1 B-parameter model is several GB)."""
+    from safetensors.torch import save_file
 
     tensors = {key: value.detach().contiguous().cpu() for key, value in state_dict.items()}
-    metadata = {CONFIG_KEY: json.dumps(config), VERSION_KEY: str(schema_version), FORMAT_KEY: RELEASED_FORMAT}
-    write_bytes_atomic(Path(path), save(tensors, metadata=metadata))
+    metadata = {VERSION_KEY: str(schema_version), FORMAT_KEY: RELEASED_FORMAT}
+    if config is not None:
+        metadata[CONFIG_KEY] = json.dumps(config)
+    with atomic_output(path) as temporary:
+        save_file(tensors, str(temporary), metadata=metadata)
 
 
 # --- coverage -----------------------------------------------------------------------------------------------------

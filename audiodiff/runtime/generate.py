@@ -17,16 +17,26 @@ from torch import Tensor
 
 from audiodiff.nn.diffusion import INPAINT_IDS
 from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES
-from audiodiff.runtime.sampling import DistributionShift, SamplerSettings, default_sampler, sample, sampler_names
-from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.codes import Code
+from audiodiff.runtime.sampling import SamplerSettings, default_sampler, sample, sampler_names
+from audiodiff.schema.views import (
+    backbone_of,
+    conditioning_of,
+    diffusion_objective_of,
+    pretransform_of,
+    pretransform_ratio,
+)
 
 
 class RequestError(ValueError):
-    """A sampling request that does not fit the model; one sentence, plus an optional hint."""
+    """A sampling request that does not fit the model; one sentence, plus an optional hint. `code` says what
+    kind of problem: a length the model cannot generate, or any other setting."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: Code = codes.RUN_SETTING):
         super().__init__(message)
         self.hint = hint
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -77,13 +87,13 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
     ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
     seconds = request.seconds if request.seconds is not None else spec.sample_size / spec.sample_rate
     if not math.isfinite(seconds) or seconds <= 0:
-        raise RequestError(f"`--seconds` must be a positive number, got {seconds}")
+        raise RequestError(f"`--seconds` must be a positive number, got {seconds}", code=codes.SAMPLE_LENGTH)
     samples = max(1, round(seconds * spec.sample_rate))
     multiple = backbone.length_multiple
     latent_length = math.ceil(math.ceil(samples / ratio) / multiple) * multiple
     _check_length(backbone, latent_length, ratio, spec.sample_rate)
 
-    objective = spec.model.diffusion.diffusion_objective if spec.model_type != "diffusion_uncond" else "v"
+    objective = diffusion_objective_of(spec)
     name = request.sampler or default_sampler(objective)
     if name not in sampler_names(objective) and name not in ("k-heun", "k-euler"):
         raise RequestError(f"`{name}` is not a sampler for `{objective}` models",
@@ -110,6 +120,7 @@ def _check_length(backbone, latent_length: int, ratio: int, sample_rate: int) ->
             raise RequestError(
                 f"{latent_length} latent frames are more than the model's absolute position table holds",
                 hint=f"ask for at most {longest:.2f} seconds",
+                code=codes.SAMPLE_LENGTH,
             )
 
 
@@ -120,11 +131,13 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
             raise RequestError("this model takes no conditioning; drop `--prompt` and `--cond`")
         return []
     ids = conditioning.ids
+    kinds = {entry.id: entry.type for entry in conditioning.configs}
     values: dict[str, Any] = {}
     if "seconds_start" in ids:
         values["seconds_start"] = 0
     if "seconds_total" in ids:
-        values["seconds_total"] = seconds
+        # an `int` conditioner takes whole seconds: round up, as the data loader does for a file's length
+        values["seconds_total"] = math.ceil(seconds) if kinds["seconds_total"] == "int" else seconds
     if request.prompt is not None:
         if "prompt" not in ids:
             raise RequestError("this model has no `prompt` conditioner",
@@ -136,9 +149,8 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
                                hint="its conditioners are " + ", ".join(f"`{i}`" for i in ids))
         values[key] = value
     for entry in conditioning.configs:
-        if entry.type == "list" and entry.id in values and values[entry.id] not in entry.config.options:
-            raise RequestError(f"`{values[entry.id]}` is not one of the options of `{entry.id}`",
-                               hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options))
+        if entry.id in values:
+            _check_value(entry, values[entry.id])
     fallbacks = conditioning.default_keys
     missing = [i for i in ids if i not in values and fallbacks.get(i) not in values]
     if missing:
@@ -147,13 +159,36 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
     return [dict(values) for _ in range(request.batch)]
 
 
+_TEXT_CONDITIONERS = frozenset({"t5", "lut", "phoneme", "clap_text"})
+
+
+def _check_value(entry: Any, value: Any) -> None:
+    """A conditioning value of the type its conditioner reads (one-element lists unwrap, as in training)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if entry.type == "number" and not numeric:
+        raise RequestError(f"`{entry.id}` is a `number` conditioner: give a number, not {value!r}")
+    if entry.type == "int" and not (numeric and float(value).is_integer()):
+        raise RequestError(f"`{entry.id}` is an `int` conditioner: give a whole number, not {value!r}")
+    if entry.type == "list" and value not in entry.config.options:
+        raise RequestError(f"`{value}` is not one of the options of `{entry.id}`",
+                           hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options))
+    if entry.type in _TEXT_CONDITIONERS and not isinstance(value, str):
+        raise RequestError(f"`{entry.id}` is a `{entry.type}` conditioner: give text, not {value!r}")
+
+
 def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan: Plan, *,
              device: torch.device | str = "cpu",
              callback: Callable[[int, int, Tensor], None] | None = None) -> Tensor:
-    """Sample audio [B, C, samples] (decoded and trimmed) for a planned request."""
-    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+    """Sample audio [B, C, samples] (decoded and trimmed) for a planned request, on `device` (the model is moved
+    there). The initial noise is drawn on the CPU from the seed, so it is the same on every device."""
+    device = torch.device(device)
+    model.to(device)
     objective = getattr(model, "diffusion_objective", "v")
-    noise = torch.randn(request.batch, model.io_channels, the_plan.latent_length, generator=generator).to(device)
+    noise = torch.randn(request.batch, model.io_channels, the_plan.latent_length,
+                        generator=torch.Generator().manual_seed(request.seed)).to(device)
+    generator = torch.Generator(device=device).manual_seed(request.seed + 1)  # for stochastic samplers
     conditional = hasattr(model, "conditioner")
     cond = model.conditioning_tensors(the_plan.metadata, device) if conditional else {}
     if conditional and any(i in INPAINT_IDS for i in model.routing.input_concat_ids):
@@ -171,11 +206,8 @@ def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan
     init = None
     if request.init_audio is not None:
         init = _encode_init(model, request.init_audio, the_plan.latent_length, request.batch, device)
-    shift = None
-    shift_spec = getattr(model, "distribution_shift", None)
-    if shift_spec is not None and objective in RECTIFIED_FLOW_OBJECTIVES:
-        shift = DistributionShift(shift_spec.base_shift, shift_spec.max_shift, shift_spec.min_length,
-                                  shift_spec.max_length, shift_spec.use_sine)
+    # the model's own time shift (rectified-flow schedules; upstream's generate leaves it out, see docs)
+    shift = getattr(model, "distribution_shift", None) if objective in RECTIFIED_FLOW_OBJECTIVES else None
     with torch.inference_mode():
         latents = sample(denoise, noise, objective=objective, settings=the_plan.settings, generator=generator,
                          init=init, shift=shift, callback=callback)

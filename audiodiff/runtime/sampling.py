@@ -16,28 +16,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from audiodiff.nn.diffusion import DistributionShift
 from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES, sigma_to_t
 
 Model = Callable[[Tensor, Tensor], Tensor]  # (x [B, C, L], t [B]) -> prediction [B, C, L]
 Callback = Callable[[int, int, Tensor], None]  # (step, steps, current x)
-
-
-@dataclass(frozen=True)
-class DistributionShift:
-    """Resolution-dependent time shift: longer sequences get more noise (spec §5.5)."""
-
-    base_shift: float = 0.5
-    max_shift: float = 1.15
-    min_length: int = 256
-    max_length: int = 4096
-    use_sine: bool = False
-
-    def __call__(self, t: Tensor, length: int) -> Tensor:
-        clamped = min(max(length, self.min_length), self.max_length)
-        fraction = (clamped - self.min_length) / (self.max_length - self.min_length)
-        mu = -(self.base_shift + (self.max_shift - self.base_shift) * fraction)
-        shifted = t / (t + math.exp(mu) * (1 - t))
-        return torch.sin(shifted * (math.pi / 2)) if self.use_sine else shifted
 
 
 # --- schedules ----------------------------------------------------------------------------------------------------
@@ -60,15 +43,15 @@ def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7
 
 def rectified_flow_times(steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None,
                          length: int | None = None) -> Tensor:
-    """t_i = sigmoid(-linspace(lambda_max, 2, steps + 1)), endpoints pinned to sigma_max and 0 (log-SNR grid)."""
+    """t_i = sigmoid(-linspace(lambda_max, 2, steps + 1)) (a log-SNR grid), optionally shifted, with the endpoints
+    pinned to sigma_max and 0: the first time must be the noise level the start was noised to."""
     sigma_max = min(sigma_max, 1.0)
     lambda_max = -6.0 if sigma_max >= 1 else math.log((1 - sigma_max) / sigma_max + 1e-6)
     times = torch.sigmoid(-torch.linspace(lambda_max, 2, steps + 1))
-    times[0] = sigma_max
-    times[-1] = 0
     if shift is not None and length is not None:
         times = shift(times, length)
-        times[-1] = 0
+    times[0] = sigma_max
+    times[-1] = 0
     return times
 
 
@@ -191,7 +174,7 @@ def sample_dpmpp_3m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=No
             h = torch.log(sigmas[i]) - torch.log(sigmas[i + 1])
             h_eta = h * (eta + 1)
             x = torch.exp(-h_eta) * x - torch.expm1(-h_eta) * denoised
-            phi_2 = -torch.expm1(-h_eta) / h_eta + 1
+            phi_2 = torch.expm1(-h_eta) / h_eta + 1
             if h_2 is not None:
                 r0, r1 = h_1 / h, h_2 / h
                 d1_0 = (denoised - denoised_1) / r0

@@ -141,3 +141,80 @@ def test_callback_sees_every_step() -> None:
     sample(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 4), objective="v",
            settings=SamplerSettings("dpmpp-2m", steps=5), callback=lambda i, n, x: seen.append((i, n)))
     assert seen == [(i, 5) for i in range(5)]
+
+
+# --- Gaussian data: the probability-flow ODE has a closed form, so higher-order corrections are exercised -----------
+
+SCALE = 0.5  # the data are N(0, SCALE^2) per element
+
+
+def gaussian_v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The exact v-prediction for N(0, SCALE^2) data: E[x0 | x_t] = alpha s^2 x_t / (alpha^2 s^2 + sigma^2)."""
+    alpha, sigma = (a[:, None, None] for a in alpha_sigma(t.to(x.dtype)))
+    x0 = alpha * SCALE**2 * x / (alpha**2 * SCALE**2 + sigma**2)
+    eps = (x - alpha * x0) / sigma.clamp_min(1e-8)
+    return alpha * eps - sigma * x0
+
+
+def gaussian_flow(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The exact rectified-flow velocity for N(0, SCALE^2) data."""
+    t = t.to(x.dtype)[:, None, None]
+    x0 = (1 - t) * SCALE**2 * x / ((1 - t) ** 2 * SCALE**2 + t**2)
+    eps = (x - (1 - t) * x0) / t.clamp_min(1e-8)
+    return eps - x0
+
+
+def _gain(out: torch.Tensor, noise: torch.Tensor) -> float:
+    """Every sampler is a linear map on Gaussian data: out = gain x noise, with the same gain for every element."""
+    gains = out / noise
+    assert gains.std().item() < 1e-9
+    return gains.mean().item()
+
+
+# along the probability-flow ODE, x / sqrt(alpha^2 s^2 + sigma^2) stays constant: from sigma_max = 100 (scaled noise)
+# to 0, and for DDIM from t = 1 (pure noise) to 0, the exact gain is s (up to sigma_max's finite size)
+V_EXACT = {"euler": 100 * SCALE / math.sqrt(SCALE**2 + 100**2), "v-ddim": SCALE}
+
+
+@pytest.mark.parametrize("name, tolerance", [("euler", 0.05), ("heun", 0.01), ("dpmpp-2m", 0.005),
+                                             ("v-ddim", 0.03)])
+def test_deterministic_v_samplers_follow_the_gaussian_flow(name: str, tolerance: float) -> None:
+    noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = sample(gaussian_v, noise, objective="v", settings=SamplerSettings(name, steps=40))
+    assert abs(_gain(out, noise) - V_EXACT.get(name, V_EXACT["euler"])) < tolerance
+
+
+def test_flow_samplers_follow_the_gaussian_flow() -> None:
+    """The log-SNR grid ends at t = sigmoid(-2) and then jumps to 0; every flow sampler's last step returns the
+    denoised estimate there, so the exact gain is the ODE's gain to t_last times the posterior-mean shrinkage."""
+    t_last = torch.sigmoid(torch.tensor(-2.0, dtype=torch.float64)).item()
+    spread = math.sqrt((1 - t_last) ** 2 * SCALE**2 + t_last**2)
+    exact = spread * (1 - t_last) * SCALE**2 / spread**2
+    noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for name, tolerance in (("euler", 0.04), ("heun", 0.01), ("dpmpp", 0.01)):
+        out = sample(gaussian_flow, noise, objective="rectified_flow", settings=SamplerSettings(name, steps=40))
+        assert abs(_gain(out, noise) - exact) < tolerance, name
+
+
+@pytest.mark.parametrize("name", ["dpmpp-2m-sde", "dpmpp-3m-sde"])
+def test_sde_samplers_reach_the_data_distribution(name: str) -> None:
+    noise = torch.randn(8, 8, 256, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = sample(gaussian_v, noise, objective="v", settings=SamplerSettings(name, steps=30),
+                 generator=torch.Generator().manual_seed(1))
+    assert abs(out.std().item() - SCALE) < 0.03, out.std().item()
+    assert abs(out.mean().item()) < 0.02
+
+
+def test_pingpong_follows_its_variance_recursion() -> None:
+    """Ping-pong re-noises the posterior mean at every step, so with an exact denoiser the variance follows
+    v' = (1 - t')^2 shrink(t)^2 v + t'^2 rather than staying on the data's; check the recursion's endpoint."""
+    steps = 12
+    times = sampling.rectified_flow_times(steps).double()
+    variance = 1.0
+    for t, t_next in zip(times[:-1].tolist(), times[1:].tolist()):
+        shrink = (1 - t) * SCALE**2 / ((1 - t) ** 2 * SCALE**2 + t**2)
+        variance = (1 - t_next) ** 2 * shrink**2 * variance + t_next**2
+    noise = torch.randn(8, 8, 512, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = sample(gaussian_flow, noise, objective="rectified_flow", settings=SamplerSettings("pingpong", steps=steps),
+                 generator=torch.Generator().manual_seed(1))
+    assert abs(out.std().item() - math.sqrt(variance)) < 0.01, (out.std().item(), math.sqrt(variance))
