@@ -22,7 +22,6 @@ import gc
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

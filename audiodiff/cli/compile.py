@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from audiodiff.compiler.checks import buildability
-from audiodiff.compiler.pipeline import check_file
+from audiodiff.compiler.pipeline import check_file, locate
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.diagnostics.render import json as json_renderer
 from audiodiff.diagnostics.render import text as text_renderer
@@ -19,28 +21,35 @@ def run_compile(
     check = check_file(path)
     diagnostics = list(check.diagnostics)
     if check.graph is not None:
-        diagnostics.extend(_locate(check, buildability(check.graph, strict=False)))
+        diagnostics.extend(locate(check, buildability(check.graph, strict=False)))
     if check.graph is not None and params:
         from audiodiff.compiler.estimate import cross_check_params
 
-        diagnostics.extend(_locate(check, cross_check_params(check.spec, check.graph)))
+        diagnostics.extend(locate(check, cross_check_params(check.spec, check.graph)))
+    if check.kind == "dataset":
+        diagnostics.append(Diagnostic(codes.RUN_SETTING, "a dataset config has no module graph", "", check.path,
+                                      help="compile a model config; check dataset configs with `audiodiff validate`"))
     result = FileResult(check.path, diagnostics, check.result().line, check.kind)
     failed = not result.valid or (strict and bool(diagnostics))
 
+    from audiodiff.compiler.explain import empty_json, render_dot, render_json, render_text
+    from audiodiff.compiler.explain import explain as build_explanation
+
+    objects = [json_renderer.diagnostic_object(d, check.path) for d in result.sorted()]
     if check.graph is None:
-        if check.kind == "dataset":
-            print(f"{check.path}: a dataset config has no module graph; use `audiodiff validate`", file=sys.stderr)
-            return 2
-        _emit_diagnostics(result, format)
+        if format == "json":
+            sys.stdout.write(empty_json(check.path, objects))  # the documented shape, without a graph
+        else:
+            sys.stderr.write(text_renderer.render([result]))
         return 1
 
-    from audiodiff.compiler.explain import explain as build_explanation
-    from audiodiff.compiler.explain import render_dot, render_json, render_text
+    from audiodiff.compiler.memory import estimate_for_graph
 
-    memory = _memory(check, batch, precision)
-    explanation = build_explanation(check.path, check.graph, check.document, check.schema.version, memory)
+    memory = estimate_for_graph(check.spec, check.graph, batch_size=batch, precision=precision)
+    explanation = build_explanation(check.path, check.graph, check.document, check.schema.version, memory,
+                                    check.migration)
     if format == "json":
-        sys.stdout.write(render_json(explanation, [json_renderer.diagnostic_object(d) for d in result.sorted()]))
+        sys.stdout.write(render_json(explanation, objects))
         return 1 if failed else 0
     if diagnostics:
         sys.stderr.write(text_renderer.render([result], summary=False))
@@ -53,24 +62,3 @@ def run_compile(
         count = "?" if total is None else f"{total:,}"
         print(f"{check.path}: {len(check.graph.nodes)} nodes, {count} parameters")
     return 1 if failed else 0
-
-
-def _emit_diagnostics(result: FileResult, format: str) -> None:
-    if format == "json":
-        sys.stdout.write(json_renderer.render([result]))
-    else:
-        sys.stderr.write(text_renderer.render([result]))
-
-
-def _locate(check, diagnostics):
-    from audiodiff.compiler.pipeline import _locate as locate
-
-    return locate(diagnostics, check.path, check.document)
-
-
-def _memory(check, batch: int, precision: str):
-    try:
-        from audiodiff.compiler.memory import estimate_for_graph
-    except ImportError:
-        return None
-    return estimate_for_graph(check.spec, check.graph, batch_size=batch, precision=precision)

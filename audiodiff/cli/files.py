@@ -1,25 +1,19 @@
-"""Turning command-line paths into the files a command reads."""
+"""Turning command-line paths into the files a command reads: the same discovery as `lint` (config suffixes in
+any case, hidden and third-party folders skipped, `.gitignore` respected), without lint's settings."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
-CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
-
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; folders expanded to the config files below them (sorted, hidden folders skipped).
-    A path that does not exist is kept, so that the loader reports it."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = []
-            for root, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(root) / name for name in names if name.endswith(CONFIG_SUFFIXES))
-            files.extend(sorted(found))
-        else:
-            files.append(path)
-    return files
+    """Files as given; folders expanded to the config files below them. A path that does not exist is kept, so
+    that the loader reports it."""
+    from audiodiff.lint.discover import walk
+    from audiodiff.lint.settings import load_settings
+
+    paths = list(paths)
+    settings = load_settings(paths)
+    return [candidate.path for candidate in walk(paths, settings.ignore_rules(),
+                                                 respect_gitignore=settings.respect_gitignore)]

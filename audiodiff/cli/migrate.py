@@ -10,16 +10,16 @@ import difflib
 import sys
 from pathlib import Path
 
-from audiodiff.runtime.atomic import write_text_atomic
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Span
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.diagnostics.render import text as text_renderer
+from audiodiff.runtime.atomic import write_text_atomic
 
 
 def run_migrate(paths: list[Path], *, to: int | None, write: bool, check: bool) -> int:
     from audiodiff.lint.discover import classify, walk
-    from audiodiff.lint.gitignore import IgnoreRules
+    from audiodiff.lint.settings import SettingsError, load_settings
     from audiodiff.schema.versions import KNOWN_VERSIONS, LATEST_VERSION
 
     if write and check:
@@ -31,9 +31,14 @@ def run_migrate(paths: list[Path], *, to: int | None, write: bool, check: bool) 
         print(f"error: --to {target} is not a schema version; known: {known}", file=sys.stderr)
         return 2
 
+    try:  # the files `lint` would read, no others: never third-party folders or configured excludes
+        settings = load_settings(paths)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     failed = False
     stale: list[FileResult] = []
-    for candidate in walk(paths, IgnoreRules(), respect_gitignore=True):
+    for candidate in walk(paths, settings.ignore_rules(), respect_gitignore=settings.respect_gitignore):
         path = candidate.path
         found = classify(path) if path.is_file() else None
         if found is not None and found.kind == "other":
@@ -86,7 +91,12 @@ def _migrate_one(path: Path, document, target: int, *, write: bool, check: bool)
               file=sys.stderr)
         return None
     if write:
-        write_text_atomic(path, text)
+        bom = "\ufeff" if Path(path).read_bytes().startswith(b"\xef\xbb\xbf") else ""
+        try:
+            write_text_atomic(path, bom + text)
+        except OSError as error:
+            print(f"{path}: error: cannot write: {error.strerror or error}", file=sys.stderr)
+            return None
         print(f"{path}: schema version {result.source} -> {target}, {len(result.changes)} "
               f"change{'s' if len(result.changes) != 1 else ''}", file=sys.stderr)
     else:
@@ -114,7 +124,6 @@ def _report_unreadable(path: Path, found) -> bool:
     if not loaded.diagnostics:
         print(f"{path}: error: cannot be read", file=sys.stderr)
         return True
-    result = FileResult(str(path), list(loaded.diagnostics), loaded.document.line if loaded.document else
-                        (lambda number: None))
+    result = FileResult(str(path), list(loaded.diagnostics))
     sys.stderr.write(text_renderer.render([result], summary=False))
     return True

@@ -24,5 +24,9 @@ def run_export(version: int | None, kind: str, output: Path | None) -> int:
     if output is None:
         sys.stdout.write(text)
     else:
-        write_text_atomic(output, text)
+        try:
+            write_text_atomic(output, text)
+        except OSError as error:
+            print(f"error: cannot write `{output}`: {error.strerror or error}", file=sys.stderr)
+            return 1
     return 0

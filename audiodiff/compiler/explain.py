@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from audiodiff.compiler.graph import Graph, Route
-from audiodiff.schema.migrate import ReadResult, read_document
+from audiodiff.schema.migrate import ReadResult
 from audiodiff.schema.source import SourceDocument
 from audiodiff.schema.versions import LATEST_VERSION
 
@@ -39,13 +39,13 @@ class Explanation:
 
 
 def explain(path: str, graph: Graph, document: SourceDocument | None, schema_version: int | None,
-            memory: dict[str, Any] | None = None) -> Explanation:
+            memory: dict[str, Any] | None = None, migration: ReadResult | None = None) -> Explanation:
+    """`migration` is the in-memory migration the spec was read from (FileCheck.migration): its changes say which
+    values a migration supplied."""
     lines = {}
     for node in graph.nodes:
         span = document.span(node.origin) if document is not None else None
         lines[node.id] = span.line if span is not None else None
-    # the spec was read from the document migrated in memory; its changes say which values a migration supplied
-    migration = read_document(document.data) if document is not None else None
     settings = []
     for node in graph.nodes:
         if isinstance(node.spec, BaseModel):
@@ -107,6 +107,14 @@ def to_json(explanation: Explanation, diagnostics: list[dict[str, Any]] | None =
 
 def render_json(explanation: Explanation, diagnostics: list[dict[str, Any]] | None = None) -> str:
     return json.dumps(to_json(explanation, diagnostics), indent=2, ensure_ascii=False) + "\n"
+
+
+def empty_json(path: str, diagnostics: list[dict[str, Any]]) -> str:
+    """The explain document of a file that could not be lowered: no graph, and the reasons why."""
+    document = {"path": path, "model_type": None, "schema_version": None, "total_params": None, "nodes": [],
+                "edges": [], "routes": [], "quantities": [], "settings": [], "memory": None,
+                "diagnostics": diagnostics}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def _routes(graph: Graph) -> list[dict[str, Any]]:

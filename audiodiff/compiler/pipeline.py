@@ -72,6 +72,15 @@ def check_file(
     return check
 
 
+def _split_lines(text: str, path: str | os.PathLike) -> list[str]:
+    """Lines as the loader counts them (JSON breaks only at CR/LF; YAML also at NEL and the Unicode separators)."""
+    from audiodiff.schema.source import detect_format
+    from audiodiff.schema.source_map import JSON_LINE_BREAK, YAML_LINE_BREAK
+
+    pattern = YAML_LINE_BREAK if detect_format(path) == "yaml" else JSON_LINE_BREAK
+    return pattern.split(text)
+
+
 def check_text(
     text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False,
     count_params: bool = True,
@@ -81,7 +90,7 @@ def check_text(
                          count_params=count_params)
     if check.document is None:
         raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
-        check.raw_lines = raw.splitlines()
+        check.raw_lines = _split_lines(raw, path)
     return check
 
 
@@ -102,7 +111,7 @@ def _raw_lines(path: str | os.PathLike) -> list[str] | None:
         if os.path.getsize(path) > MAX_FILE_BYTES:
             return None
         with open(path, "rb") as stream:
-            return stream.read().decode("utf-8", errors="replace").splitlines()
+            return _split_lines(stream.read().decode("utf-8", errors="replace"), path)
     except (OSError, ValueError):  # ValueError: a path with a NUL byte
         return None
 

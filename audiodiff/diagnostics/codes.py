@@ -47,10 +47,6 @@ def _code(id: str, name: str, severity: str, summary: str) -> Code:
     return code
 
 
-def code_by_name(name: str) -> Code:
-    return _BY_NAME[name]
-
-
 E, W, I = "error", "warning", "info"
 
 # --- AD0xx: reading the file ------------------------------------------------------------------------------------
@@ -189,6 +185,7 @@ LEARNING_RATE_OVERRIDDEN = _code(
 )
 MASK_PADDING_UNET = _code("AD510", "mask-padding-unet", E, "`mask_padding` works with `dit` backbones only")
 DEMO_COND_UNKNOWN_KEY = _code("AD512", "demo-cond-unknown-key", W, "a demo entry has a key no conditioner reads")
+DEMO_COND_VALUE = _code("AD514", "demo-cond-value", E, "a demo value is not of the kind its conditioner reads")
 SETTING_IGNORED = _code("AD513", "setting-ignored", W, "this model type ignores the setting")
 DATASET_MODEL_MISMATCH = _code(
     "AD520", "dataset-model-mismatch", E, "the dataset config and the model config disagree"

@@ -1,14 +1,15 @@
-"""Diagnostics: what every stage reports, and the collection that accumulates them.
+"""Diagnostics: what every stage reports.
 
 A diagnostic carries a code from the closed table (`codes.py`), one sentence of message, the JSON pointer of the
 place in the user's document it is about, and — once the source map is consulted — the file's line and column.
-Stages never stop at the first problem: they add to a `DiagnosticBag` and the caller renders the lot.
+Stages never stop at the first problem: each returns every diagnostic it found, and the caller renders the lot
+(sorted and de-duplicated here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 
 from audiodiff.diagnostics.codes import Code
@@ -63,53 +64,10 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.effective_severity is Severity.ERROR
 
-    def with_location(self, path: str | None, span: Span | None) -> Diagnostic:
-        return replace(self, path=path if path is not None else self.path, span=span or self.span)
-
     def sort_key(self) -> tuple:
         line = self.span.line if self.span else 1 << 30
         column = self.span.column if self.span else 0
         return (self.path or "", line, column, self.code.id, self.pointer or "", self.message)
-
-
-@dataclass
-class DiagnosticBag:
-    """Accumulates diagnostics of one or more stages; sorted and de-duplicated on the way out."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diagnostic: Diagnostic) -> None:
-        self.items.append(diagnostic)
-
-    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.items.extend(diagnostics)
-
-    def emit(
-        self,
-        code: Code,
-        message: str,
-        pointer: str | None = None,
-        *,
-        help: str | None = None,
-        related: Iterable[Related] = (),
-        severity: Severity | None = None,
-    ) -> Diagnostic:
-        diagnostic = Diagnostic(code, message, pointer, help=help, related=tuple(related), severity=severity)
-        self.items.append(diagnostic)
-        return diagnostic
-
-    @property
-    def has_errors(self) -> bool:
-        return any(d.is_error for d in self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self) -> Iterator[Diagnostic]:
-        return iter(self.items)
-
-    def sorted(self) -> list[Diagnostic]:
-        return sort_and_dedupe(self.items)
 
 
 def sort_and_dedupe(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -19,14 +19,14 @@ from typing import Literal
 from audiodiff.diagnostics import codes
 from audiodiff.lint.gitignore import IgnoreRules, read_gitignore
 from audiodiff.schema.source import MAX_FILE_BYTES, LoadResult, load_file, load_text
+from audiodiff.schema.v1.root import SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TYPES
 
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 _MARKERS = (b"model_type", b"dataset_type")
 # keys every stable-audio-tools model config has besides `model_type`
 _MODEL_KEYS = frozenset({"model", "sample_rate", "sample_size", "training", "audio_channels", "schema_version"})
 _NOT_A_CONFIG_SHAPE = frozenset({codes.TOP_LEVEL_NOT_OBJECT.id, codes.EMPTY_DOCUMENT.id})
-_KNOWN_MODEL_TYPES = frozenset({"diffusion_cond", "diffusion_cond_inpaint", "diffusion_uncond", "autoencoder",
-                                "diffusion_autoencoder", "lm"})
+_KNOWN_MODEL_TYPES = frozenset(SUPPORTED_MODEL_TYPES + UNSUPPORTED_MODEL_TYPES)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from audiodiff.nn.diffusion import INPAINT_IDS
-from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
+from audiodiff.nn.diffusion import INPAINT_IDS
+from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES
 from audiodiff.runtime.sampling import SamplerSettings, default_sampler, sample, sampler_names
+from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import (
     backbone_of,
     conditioning_of,
@@ -159,23 +160,14 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
     return [dict(values) for _ in range(request.batch)]
 
 
-_TEXT_CONDITIONERS = frozenset({"t5", "lut", "phoneme", "clap_text"})
-
-
 def _check_value(entry: Any, value: Any) -> None:
-    """A conditioning value of the type its conditioner reads (one-element lists unwrap, as in training)."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if entry.type == "number" and not numeric:
-        raise RequestError(f"`{entry.id}` is a `number` conditioner: give a number, not {value!r}")
-    if entry.type == "int" and not (numeric and float(value).is_integer()):
-        raise RequestError(f"`{entry.id}` is an `int` conditioner: give a whole number, not {value!r}")
+    problem = value_problem(entry, value)
+    if problem is not None:
+        raise RequestError(problem)
     if entry.type == "list" and value not in entry.config.options:
+        # legal (it selects the "unknown" row), but on the command line it is almost always a typo
         raise RequestError(f"`{value}` is not one of the options of `{entry.id}`",
                            hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options))
-    if entry.type in _TEXT_CONDITIONERS and not isinstance(value, str):
-        raise RequestError(f"`{entry.id}` is a `{entry.type}` conditioner: give text, not {value!r}")
 
 
 def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan: Plan, *,

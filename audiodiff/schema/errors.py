@@ -133,7 +133,7 @@ def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnost
     loc = item["loc"]
     ctx = item.get("ctx") or {}
     keep_last = kind == "missing"
-    pointer, value = _pointer_for(loc, data, keep_last=keep_last)
+    pointer, value = _pointer_for(loc, data, root, keep_last=keep_last)
     pointer = base_pointer + pointer
     owner, siblings = _owner_at(root, loc[:-1]) if loc else (None, [])
     key = loc[-1] if loc else None
@@ -212,12 +212,19 @@ def _bottleneck_tag(loc: tuple) -> str | None:
     return None
 
 
-def _pointer_for(loc: Iterable[Any], data: Any, *, keep_last: bool) -> tuple[str, Any]:
-    """Walk `loc` over the document; keep only segments that are real keys or indices."""
+def _pointer_for(loc: Iterable[Any], data: Any, root: Any, *, keep_last: bool) -> tuple[str, Any]:
+    """Walk `loc` over the document and, in step, over the spec classes: a segment that picks a union branch is
+    synthetic and names no place in the document, even when the document happens to hold a key of that name."""
     segments = list(loc)
     pointer = ""
     node = data
+    annotation: Any = root
     for position, segment in enumerate(segments):
+        branch = _union_branch(annotation, segment)
+        if branch is not None:
+            annotation = branch
+            continue
+        annotation = _descend(annotation, segment) if annotation is not None else None
         if isinstance(node, dict) and isinstance(segment, str) and segment in node:
             pointer = jsonpointer.join(pointer, segment)
             node = node[segment]
@@ -229,6 +236,17 @@ def _pointer_for(loc: Iterable[Any], data: Any, *, keep_last: bool) -> tuple[str
             node = None
         # anything else is a synthetic union segment: it names no place in the document
     return pointer, node
+
+
+def _union_branch(annotation: Any, segment: Any) -> Any:
+    """The union member that `segment` selects when `annotation` is a union of specs, else None."""
+    annotation = _strip(annotation)
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return None
+    for member in (_strip(arg) for arg in get_args(annotation) if arg is not type(None)):
+        if _matches_branch(member, segment):
+            return member
+    return None
 
 
 def _owner_at(root: Any, loc: Iterable[Any]) -> tuple[str | None, list[str]]:

@@ -18,9 +18,9 @@ from audiodiff.diagnostics.suggest import did_you_mean
 from audiodiff.schema.errors import describe_value, diagnostics_from_validation_error
 from audiodiff.schema.pointer import join
 from audiodiff.schema.rules import check_rules
-from audiodiff.schema.versions import detect_version
 from audiodiff.schema.v1.dataset import DatasetConfigSpec
 from audiodiff.schema.v1.root import ROOT_BY_MODEL_TYPE, SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TYPES
+from audiodiff.schema.versions import detect_version
 
 DocumentKind = Literal["model", "dataset"]
 

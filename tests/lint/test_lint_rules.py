@@ -6,10 +6,10 @@ import copy
 import json
 from pathlib import Path
 
+from config_tree import DATASET_PRE_ENCODED, DIT_COND
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
-from config_tree import DATASET_PRE_ENCODED, DIT_COND
 
 runner = CliRunner()
 

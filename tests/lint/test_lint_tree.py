@@ -6,10 +6,10 @@ import json
 from collections import Counter
 
 import pytest
+from config_tree import build_tree
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
-from config_tree import build_tree
 
 runner = CliRunner()
 

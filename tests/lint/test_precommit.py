@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from config_tree import DIT_COND
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ DIT = {
 def _sources(document: dict) -> dict[str, str]:
     check = check_text(json.dumps(document, indent=2), "model.json")
     assert check.graph is not None, check.diagnostics
-    explanation = explain(check.path, check.graph, check.document, check.schema.version)
+    explanation = explain(check.path, check.graph, check.document, check.schema.version, migration=check.migration)
     return {setting.pointer: setting.source for setting in explanation.settings}
 
 

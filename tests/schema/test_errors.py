@@ -272,3 +272,15 @@ AUTOENCODER = {
         "io_channels": 1,
     },
 }
+
+
+def test_a_key_named_like_a_union_tag_does_not_hijack_the_pointer() -> None:
+    """pydantic's loc carries the branch tag `dit`; a document key of that name must not be mistaken for it."""
+    config = {
+        "model_type": "diffusion_cond", "sample_rate": 16000, "sample_size": 16384,
+        "model": {"io_channels": 8, "diffusion": {"type": "dit", "dit": {},
+                                                  "config": {"io_channels": 8, "depth": "four"}}},
+    }
+    found = {(d.code.id, d.pointer) for d in validate_data(config).diagnostics}
+    assert ("AD103", "/model/diffusion/config/depth") in found
+    assert ("AD101", "/model/diffusion/dit") in found

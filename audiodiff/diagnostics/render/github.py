@@ -35,7 +35,7 @@ def annotation(diagnostic: Diagnostic, path: str) -> str:
     header = ",".join(f"{key}={_escape_property(value)}" for key, value in properties)
     body = [diagnostic.message]
     if diagnostic.pointer is not None:
-        body.append(f"at: {diagnostic.pointer or '/'}")
+        body.append(f"at: {diagnostic.pointer or '(root)'}")
     for related in diagnostic.related:
         where = related.pointer or ""
         if related.span is not None:

@@ -10,7 +10,8 @@ from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult, totals
 
 
-def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
+def diagnostic_object(diagnostic: Diagnostic, path: str | None = None) -> dict[str, Any]:
+    """One diagnostic; a related place in another file than `path` carries its own `path`."""
     span = diagnostic.span
     data: dict[str, Any] = {
         "code": diagnostic.code.id,
@@ -23,15 +24,17 @@ def diagnostic_object(diagnostic: Diagnostic) -> dict[str, Any]:
         "help": diagnostic.help,
     }
     if diagnostic.related:
-        data["related"] = [
-            {
+        data["related"] = []
+        for related in diagnostic.related:
+            note = {
                 "message": related.message,
                 "pointer": related.pointer,
                 "line": related.span.line if related.span else None,
                 "column": related.span.column if related.span else None,
             }
-            for related in diagnostic.related
-        ]
+            if related.path is not None and related.path != (path or diagnostic.path):
+                note["path"] = related.path
+            data["related"].append(note)
     return data
 
 
@@ -42,7 +45,7 @@ def document(results: Sequence[FileResult], **extra: Any) -> dict[str, Any]:
             {
                 "path": result.path,
                 "valid": result.valid,
-                "diagnostics": [diagnostic_object(d) for d in result.sorted()],
+                "diagnostics": [diagnostic_object(d, result.path) for d in result.sorted()],
             }
             for result in results
         ],

@@ -80,7 +80,7 @@ def _result(diagnostic: Diagnostic, path: str, rule_index: int) -> dict[str, Any
     text = diagnostic.message + (f"\nhelp: {diagnostic.help}" if diagnostic.help else "")
     location: dict[str, Any] = {"physicalLocation": _physical(file, diagnostic.span)}
     if diagnostic.pointer is not None:
-        location["logicalLocations"] = [{"fullyQualifiedName": diagnostic.pointer or "/"}]
+        location["logicalLocations"] = [{"fullyQualifiedName": diagnostic.pointer or "(root)"}]
     result: dict[str, Any] = {
         "ruleId": diagnostic.code.id,
         "ruleIndex": rule_index,

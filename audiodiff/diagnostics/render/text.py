@@ -44,7 +44,7 @@ def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bo
     if snippet:
         lines.extend(snippet)
     if diagnostic.pointer is not None:
-        lines.append(f"{gutter} = at: {diagnostic.pointer or '/'}")
+        lines.append(f"{gutter} = at: {diagnostic.pointer or '(root)'}")
     for related in diagnostic.related:
         where = related.pointer or ""
         if related.span is not None:
@@ -59,6 +59,9 @@ def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bo
     if verbose:
         lines.append(f"{gutter} = docs: {code.docs_url}")
     return "\n".join(lines)
+
+
+SNIPPET_WIDTH = 120  # a longer line (a minified file) is shown as a window around the caret
 
 
 def _snippet(diagnostic: Diagnostic, result: FileResult) -> list[str]:
@@ -77,4 +80,12 @@ def _snippet(diagnostic: Diagnostic, result: FileResult) -> list[str]:
     else:
         width = 1
     width = max(1, min(width, max(len(text) - start, 1)))
+    if len(text) > SNIPPET_WIDTH:
+        first = max(0, min(start - SNIPPET_WIDTH // 3, len(text) - SNIPPET_WIDTH))
+        shown = text[first:first + SNIPPET_WIDTH]
+        prefix = "…" if first > 0 else ""
+        suffix = "…" if first + SNIPPET_WIDTH < len(text) else ""
+        text = prefix + shown + suffix
+        start = start - first + len(prefix)
+        width = max(1, min(width, SNIPPET_WIDTH - (start - len(prefix))))
     return [f"{pad} |", f"{number} | {text}", f"{pad} | {' ' * start}{'^' * width}"]

@@ -41,7 +41,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         nested_ratio = pretransform_ratio(model.pretransform) or 1
     if encoder.ratio * nested_ratio != model.downsampling_ratio:
         stride_key = _stride_key(model.encoder.type)
-        report.error(
+        report.add(
             codes.STRIDE_PRODUCT_MISMATCH,
             f"`downsampling_ratio` is {model.downsampling_ratio}, but the encoder's `{stride_key}` multiply to "
             f"{encoder.ratio}" + (f" (x {nested_ratio} from the nested pretransform)" if nested_ratio > 1 else ""),
@@ -51,7 +51,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         )
     if decoder.ratio != encoder.ratio:
         stride_key = _stride_key(model.decoder.type, decoder=True)
-        report.error(
+        report.add(
             codes.STRIDE_PRODUCT_MISMATCH,
             f"the decoder upsamples by {decoder.ratio} but the encoder downsamples by {encoder.ratio}",
             f"{decoder_pointer}/{stride_key}",
@@ -62,7 +62,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     halving = bottleneck is not None and bottleneck.type in HALVING_BOTTLENECKS
     encoder_out = encoder.output_channels
     if halving and encoder_out % 2:
-        report.error(
+        report.add(
             codes.VAE_ODD_WIDTH,
             f"the `{bottleneck.type}` bottleneck splits the encoder output in half, but it is {encoder_out} wide",
             encoder_pointer + _width_key(model.encoder.type),
@@ -71,7 +71,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     expected_encoder_out = model.latent_dim * 2 if halving else model.latent_dim
     if encoder_out != expected_encoder_out and not (halving and encoder_out % 2):
         reason = f"2 x `latent_dim` for the `{bottleneck.type}` bottleneck" if halving else "`latent_dim`"
-        report.error(
+        report.add(
             codes.LATENT_DIM_MISMATCH,
             f"the encoder outputs {encoder_out} channels; expected {expected_encoder_out} ({reason})",
             encoder_pointer + _width_key(model.encoder.type),
@@ -85,7 +85,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         noise_channels = bottleneck.config.noise_augment_dim
     if decoder.input_channels != model.latent_dim + noise_channels:
         extra = f" + {noise_channels} noise channels" if noise_channels else ""
-        report.error(
+        report.add(
             codes.LATENT_DIM_MISMATCH,
             f"the decoder reads {decoder.input_channels} channels; expected `latent_dim` ({model.latent_dim}){extra}",
             decoder_pointer + _input_width_key(model.decoder.type),
@@ -95,14 +95,14 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     io_in = autoencoder_io_channels(model)
     io_out = model.out_channels if model.out_channels is not None else model.io_channels
     if encoder.input_channels != io_in:
-        report.error(
+        report.add(
             codes.AUTOENCODER_CHANNELS,
             f"the encoder reads {encoder.input_channels} audio channels, but the autoencoder declares {io_in}",
             encoder_pointer + _io_key(model.encoder.type, encoder=True),
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )
     if decoder.output_channels != io_out:
-        report.error(
+        report.add(
             codes.AUTOENCODER_CHANNELS,
             f"the decoder writes {decoder.output_channels} audio channels, but the autoencoder declares {io_out}",
             decoder_pointer + _io_key(model.decoder.type, encoder=False),
@@ -110,7 +110,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         )
     if model.pretransform is not None:
         if model.pretransform.type in ("pqmf", "dac_pretrained", "audiocraft_pretrained"):
-            report.error(
+            report.add(
                 codes.PRETRANSFORM_UNUSABLE,
                 f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
                 pointer + "/pretransform/type",
@@ -137,7 +137,7 @@ def _check_quantizer_width(bottleneck, latent_dim: int, pointer: str, report: Ru
         return
     where = f"{pointer}/bottleneck/config"
     explicit = config.explicitly_set(key)
-    report.error(
+    report.add(
         codes.LATENT_DIM_MISMATCH,
         f"the `{bottleneck.type}` quantizer reads {width} channels"
         + ("" if explicit else f" (its default `{key}`)")
@@ -153,7 +153,7 @@ def _check_pretransform(spec, pretransform, pointer: str, report: RuleReport) ->
         check_autoencoder(pretransform.config, pointer + "/config", report)
         ratio = pretransform.config.downsampling_ratio
         if pretransform.chunked and spec.sample_size < CHUNK_LATENTS * ratio:
-            report.error(
+            report.add(
                 codes.CHUNK_TOO_SHORT,
                 f"chunked encoding works in windows of {CHUNK_LATENTS} latents ({CHUNK_LATENTS * ratio} samples); "
                 f"`sample_size` {spec.sample_size} is shorter, which upstream cannot encode",
@@ -161,19 +161,19 @@ def _check_pretransform(spec, pretransform, pointer: str, report: RuleReport) ->
                 related=(("`sample_size` is set here", at("sample_size")),),
             )
     elif pretransform.type == "pqmf":
-        report.error(
+        report.add(
             codes.PRETRANSFORM_UNUSABLE,
             "the `pqmf` pretransform reports no downsampling ratio or latent width, so no diffusion model can use it",
             pointer + "/type",
         )
     elif pretransform.type == "audiocraft_pretrained":
-        report.error(
+        report.add(
             codes.PRETRANSFORM_UNUSABLE,
             "the `audiocraft_pretrained` pretransform only tokenizes; it cannot encode or decode continuous latents",
             pointer + "/type",
         )
     elif pretransform.type == "patched" and pretransform.config.oversampling > 1:
-        report.error(
+        report.add(
             codes.PATCHED_OVERSAMPLING,
             "`oversampling` > 1 makes the latents longer than `downsampling_ratio` (= `patch_size`) reports",
             pointer + "/config/oversampling",
@@ -194,7 +194,7 @@ def _check_without_pretransform(spec, report: RuleReport) -> None:
 
 
 def _audio_channels_error(declared: int, consumed: int, consumer_pointer: str, report: RuleReport) -> None:
-    report.error(
+    report.add(
         codes.AUDIO_CHANNELS_MISMATCH,
         f"`audio_channels` is {declared}, but the first stage consumes {consumed} channel(s)",
         at("audio_channels"),

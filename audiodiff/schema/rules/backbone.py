@@ -31,7 +31,7 @@ def check(spec, report: RuleReport) -> None:
     if spec.model_type != "diffusion_uncond":
         shift = spec.model.diffusion.distribution_shift_options
         if shift is not None and shift.max_length == shift.min_length:
-            report.error(
+            report.add(
                 codes.DISTRIBUTION_SHIFT_RANGE,
                 "`max_length` equals `min_length`: the shift interpolates between them and would divide by zero",
                 at("model", "diffusion", "distribution_shift_options", "max_length"),
@@ -43,7 +43,7 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
     where = backbone.pointer
     # An omitted `transformer_type` (C25) is reported by the 1 -> 2 migration, which spells the key out.
     if config.embed_dim % config.num_heads:
-        report.error(
+        report.add(
             codes.HEADS_DO_NOT_DIVIDE,
             f"`embed_dim` ({config.embed_dim}) is not a multiple of `num_heads` ({config.num_heads})",
             where + "/num_heads",
@@ -52,7 +52,7 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
     else:  # the head-width rules below only make sense for a whole head width
         _check_dit_heads(config, where, report)
     if not config.project_global_cond and config.global_cond_dim not in (0, config.embed_dim):
-        report.error(
+        report.add(
             codes.GLOBAL_PROJECTION_WIDTH,
             f"`global_cond_dim` ({config.global_cond_dim}) must equal `embed_dim` ({config.embed_dim}) when "
             "`project_global_cond` is false",
@@ -60,7 +60,7 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
             related=(("`project_global_cond` is set here", where + "/project_global_cond"),),
         )
     if config.timestep_cond_type == "input_concat":
-        report.error(
+        report.add(
             codes.TIMESTEP_INPUT_CONCAT,
             "`timestep_cond_type: input_concat` expands the timestep embedding along the wrong axis upstream and "
             "only runs when the sequence length equals `timestep_embed_dim`",
@@ -68,7 +68,7 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
             help='use the default `"timestep_cond_type": "global"`',
         )
     if config.causal:
-        report.error(
+        report.add(
             codes.CAUSAL_ATTENTION,
             "`causal: true` makes the diffusion transformer's self-attention causal",
             where + "/causal",
@@ -80,7 +80,7 @@ def _check_dit_heads(config, where: str, report: RuleReport) -> None:
     """C42, C43: rules on the head width `embed_dim / num_heads`."""
     head = config.head_width
     if config.rotary_pos_emb and config.transformer_type == "continuous_transformer" and head < 32:
-        report.error(
+        report.add(
             codes.HEAD_WIDTH_TOO_SMALL,
             f"the head width `embed_dim / num_heads` is {head}, but the shared rotary embedding is 32 wide",
             where + "/num_heads",
@@ -90,7 +90,7 @@ def _check_dit_heads(config, where: str, report: RuleReport) -> None:
     if config.cond_token_dim > 0 and not config.project_cond_tokens:
         context = config.cond_token_dim
         if context % head or config.num_heads % (context // head or 1):
-            report.error(
+            report.add(
                 codes.GROUPED_KV_MISMATCH,
                 f"unprojected context width `cond_token_dim` ({context}) must be a whole number of heads "
                 f"of width {head} that divides `num_heads` ({config.num_heads})",
@@ -104,13 +104,13 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
     config: UNet1dSpec = backbone.config
     where = backbone.pointer
     if not config.multipliers:
-        report.error(codes.UNET_GEOMETRY, "`multipliers` needs at least one entry (the input level)",
+        report.add(codes.UNET_GEOMETRY, "`multipliers` needs at least one entry (the input level)",
                      where + "/multipliers")
         return
     levels = config.num_levels
     for key in ("factors", "num_blocks"):
         if len(getattr(config, key)) != levels:
-            report.error(
+            report.add(
                 codes.UNET_GEOMETRY,
                 f"`{key}` has {len(getattr(config, key))} entries, but `multipliers` makes {levels} levels",
                 where + "/" + key,
@@ -118,7 +118,7 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
                 related=(("`multipliers` is set here", where + "/multipliers"),),
             )
     if len(config.attentions) < levels:
-        report.error(
+        report.add(
             codes.UNET_GEOMETRY,
             f"`attentions` has {len(config.attentions)} entries, but the U-Net has {levels} levels",
             where + "/attentions",
@@ -128,7 +128,7 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
     for index, multiplier in enumerate(config.multipliers):
         width = config.channels * multiplier
         if width % config.resnet_groups:
-            report.error(
+            report.add(
                 codes.UNET_GEOMETRY,
                 f"level {index} is {width} channels wide, which `resnet_groups` ({config.resnet_groups}) "
                 "does not divide",
@@ -142,7 +142,7 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
         attended.append((len(config.attentions) - 1, config.channels * config.multipliers[-1]))
     for index, width in attended:
         if width % 32:
-            report.error(
+            report.add(
                 codes.UNET_GEOMETRY,
                 f"attention at `attentions[{index}]` runs {width} channels wide; its GroupNorm(32) needs a "
                 "multiple of 32",
@@ -152,35 +152,35 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
     if any(count > 0 for count in config.attentions):
         has_width = config.attention_heads is not None or config.attention_features is not None
         if not has_width or config.attention_multiplier is None:
-            report.error(
+            report.add(
                 codes.ATTENTION_SETTINGS_MISSING,
                 "attention layers need `attention_heads` or `attention_features`, and `attention_multiplier`",
                 where,
                 related=(("attention is requested here", where + "/attentions"),),
             )
     if config.use_stft and config.stft_num_fft is None:
-        report.error(codes.MISSING_KEY, "`use_stft` needs `stft_num_fft`", where + "/use_stft")
+        report.add(codes.MISSING_KEY, "`use_stft` needs `stft_num_fft`", where + "/use_stft")
 
 
 def _check_dau1d(backbone: BackboneView, report: RuleReport) -> None:
     config: DAU1dSpec = backbone.config
     where = backbone.pointer
     if len(config.channels) < config.depth:
-        report.error(
+        report.add(
             codes.UNET_GEOMETRY,
             f"`channels` has {len(config.channels)} entries, but `depth` is {config.depth}",
             where + "/channels",
             related=(("`depth` is set here", where + "/depth"),),
         )
     if len(config.strides) < config.depth - 1:
-        report.error(
+        report.add(
             codes.UNET_GEOMETRY,
             f"`strides` has {len(config.strides)} entries, but `depth` {config.depth} needs {config.depth - 1}",
             where + "/strides",
             related=(("`depth` is set here", where + "/depth"),),
         )
     if not config.learned_resample and any(stride > 2 for stride in config.strides[: config.depth - 1]):
-        report.error(
+        report.add(
             codes.UNET_GEOMETRY,
             "strides above 2 need `learned_resample: true` (the fixed resampling kernels halve only)",
             where + "/strides",
@@ -191,7 +191,7 @@ def _check_channels(spec, backbone: BackboneView, report: RuleReport) -> None:
     """C20: model.io_channels = backbone channels = pretransform latent width."""
     backbone_pointer = f"{backbone.pointer}/{backbone.channels_key}"
     if spec.model_type != "diffusion_uncond" and spec.model.io_channels != backbone.channels:
-        report.error(
+        report.add(
             codes.IO_CHANNELS_MISMATCH,
             f"`model.io_channels` is {spec.model.io_channels} but the backbone's `{backbone.channels_key}` is "
             f"{backbone.channels}"
@@ -205,7 +205,7 @@ def _check_channels(spec, backbone: BackboneView, report: RuleReport) -> None:
     pretransform, pretransform_pointer = located
     latent = pretransform_latent_channels(pretransform)
     if latent is not None and latent != backbone.channels:
-        report.error(
+        report.add(
             codes.LATENT_WIDTH,
             f"the backbone denoises {backbone.channels} channels, but the pretransform produces {latent}",
             backbone_pointer,
@@ -233,7 +233,7 @@ def _check_length(spec, backbone: BackboneView, report: RuleReport) -> None:
         if backbone.length_multiple > 1:
             parts.append(f"the backbone's length multiple {backbone.length_multiple}")
         lower = spec.sample_size - spec.sample_size % multiple
-        report.error(
+        report.add(
             codes.LENGTH_NOT_DIVISIBLE,
             f"`sample_size` {spec.sample_size} is not a multiple of {multiple} ({' x '.join(parts)})",
             at("sample_size"),

@@ -35,7 +35,7 @@ def _check_ids(conditioning: ConditioningSpec, report: RuleReport) -> None:
     first_seen: dict[str, int] = {}
     for index, entry in enumerate(conditioning.configs):
         if entry.id in first_seen:
-            report.error(
+            report.add(
                 codes.DUPLICATE_CONDITIONER_ID,
                 f"conditioner id `{entry.id}` is declared twice; upstream keeps only the last one",
                 at("model", "conditioning", "configs", index, "id"),
@@ -45,7 +45,7 @@ def _check_ids(conditioning: ConditioningSpec, report: RuleReport) -> None:
         else:
             first_seen[entry.id] = index
         if entry.id in INPAINT_IDS:
-            report.error(
+            report.add(
                 codes.INPAINT_ID_MISPLACED,
                 f"`{entry.id}` is reserved for the inpainting tensor and cannot name a conditioner",
                 at("model", "conditioning", "configs", index, "id"),
@@ -58,7 +58,7 @@ def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: Ru
         where = at("model", "conditioning", "configs", index, "config")
         config = entry.config
         if entry.type in ("int", "number") and not config.min_val < config.max_val:
-            report.error(
+            report.add(
                 codes.EMPTY_NUMBER_RANGE,
                 f"`max_val` ({config.max_val}) must be greater than `min_val` ({config.min_val})",
                 where + "/max_val" if config.explicitly_set("max_val") else where,
@@ -68,7 +68,7 @@ def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: Ru
                 related=(("`min_val` is set here", where + "/min_val"),),
             )
         if entry.type == "t5" and config.t5_model_name not in T5_WIDTHS:
-            report.error(
+            report.add(
                 codes.UNKNOWN_T5_MODEL,
                 f"`{config.t5_model_name}` is not one of the T5 encoders upstream accepts",
                 where + "/t5_model_name",
@@ -77,20 +77,20 @@ def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: Ru
             )
         if entry.type in SIGNAL_CONDITIONERS:
             if config.use_model_pretransform and not has_model_pretransform:
-                report.error(
+                report.add(
                     codes.MODEL_PRETRANSFORM_REQUIRED,
                     f"conditioner `{entry.id}` uses the model's pretransform, but the model has none",
                     where + "/use_model_pretransform",
                     help="add `model.pretransform`, or give this conditioner its own `pretransform_config`",
                 )
             if not config.use_model_pretransform and config.pretransform_config is None:
-                report.error(
+                report.add(
                     codes.MISSING_SETTING,
                     f"conditioner `{entry.id}` needs `pretransform_config` or `use_model_pretransform: true`",
                     where,
                 )
         if entry.type == "source_mix" and config.allow_null_source and config.source_length is None:
-            report.error(
+            report.add(
                 codes.MISSING_SETTING,
                 f"conditioner `{entry.id}` allows null sources and so needs `source_length`",
                 where,
@@ -110,7 +110,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
         ids = routes[route]
         route_pointer = at("model", "diffusion", route)
         if ids and route == "cross_attention_cond_ids" and backbone.type in ("adp_1d", "DAU1d"):
-            report.error(
+            report.add(
                 codes.ROUTE_UNSUPPORTED,
                 f"`{backbone.type}` has no cross-attention input: these ids would be ignored",
                 route_pointer,
@@ -118,7 +118,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                 related=(("the backbone type is set here", backbone.type_pointer),),
             )
         if ids and route == "prepend_cond_ids" and backbone.type != "dit":
-            report.error(
+            report.add(
                 codes.PREPEND_REQUIRES_DIT,
                 f"prepend conditioning is consumed by `dit` only; `{backbone.type}` would drop it",
                 route_pointer,
@@ -130,7 +130,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
             if conditioner_id in INPAINT_IDS:
                 inpaint_routed = True
                 if route != "input_concat_ids":
-                    report.error(
+                    report.add(
                         codes.INPAINT_ID_MISPLACED,
                         f"`{conditioner_id}` is an inpainting tensor and may only be routed through `input_concat_ids`",
                         pointer,
@@ -138,7 +138,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                 continue
             if conditioner_id not in declared:
                 candidates = list(declared) + (list(INPAINT_IDS) if route == "input_concat_ids" else [])
-                report.error(
+                report.add(
                     codes.UNKNOWN_CONDITIONER_ID,
                     f"`{conditioner_id}` is not a declared conditioner id",
                     pointer,
@@ -151,20 +151,20 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                 continue
             kind = types[conditioner_id]
             if kind in SIGNAL_CONDITIONERS and route != "input_concat_ids":
-                report.error(
+                report.add(
                     codes.SEQUENCE_CONDITIONER_ROUTE,
                     f"`{conditioner_id}` gives channels-first audio latents and can only feed `input_concat_ids`",
                     pointer,
                 )
             if kind in SEQUENCE_CONDITIONERS and route == "global_cond_ids":
-                report.error(
+                report.add(
                     codes.GLOBAL_NOT_VECTOR,
                     f"`{conditioner_id}` ({kind}) gives a token sequence, not one vector per item",
                     pointer,
                     help="route sequence conditioners through `cross_attention_cond_ids` or `prepend_cond_ids`",
                 )
             if conditioner_id in pre_encoded and route in ("cross_attention_cond_ids", "prepend_cond_ids"):
-                report.error(
+                report.add(
                     codes.PRE_ENCODED_KEY_ROUTE,
                     f"`{conditioner_id}` is a pre-encoded key: it has no mask, so it cannot feed {_ROUTE_NAMES[route]}",
                     pointer,
@@ -175,14 +175,14 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
     )
     if any_route and conditioning is None:
         first = next(route for route in ROUTES if any(i not in INPAINT_IDS for i in routes[route]))
-        report.error(
+        report.add(
             codes.MISSING_CONDITIONING,
             "the model routes conditioner ids but declares no `model.conditioning`",
             at("model", "diffusion", first),
             help="add `model.conditioning` with `cond_dim` and a `configs` list",
         )
     if backbone.type == "adp_cfg_1d" and not routes["cross_attention_cond_ids"]:
-        report.error(
+        report.add(
             codes.CFG_UNET_NEEDS_CROSS_ATTENTION,
             "`adp_cfg_1d` needs at least one cross-attention conditioner (its forward pass requires one)",
             at("model", "diffusion", "cross_attention_cond_ids"),
@@ -194,7 +194,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
 
 def _check_inpainting(spec, report: RuleReport) -> None:
     if spec.model_type != "diffusion_cond_inpaint":
-        report.error(
+        report.add(
             codes.INPAINT_NEEDS_SETTINGS,
             "the inpainting ids are supplied only by `diffusion_cond_inpaint` models",
             at("model_type"),
@@ -202,7 +202,7 @@ def _check_inpainting(spec, report: RuleReport) -> None:
             related=(("inpainting ids are routed here", at("model", "diffusion", "input_concat_ids")),),
         )
     elif spec.training is not None and spec.training.inpainting is None:
-        report.error(
+        report.add(
             codes.INPAINT_NEEDS_SETTINGS,
             "inpainting ids are routed but `training.inpainting` is absent, so they are never supplied",
             at("training"),

@@ -18,7 +18,7 @@ def at(*tokens: str | int) -> str:
 class RuleReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def error(
+    def add(
         self,
         code: Code,
         message: str,

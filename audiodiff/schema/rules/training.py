@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from audiodiff.diagnostics import codes
+from audiodiff.schema.pointer import join
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1.diffusion import INPAINT_IDS
 from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of
 
 # optimizer_configs group each model type trains (C65)
@@ -25,7 +27,7 @@ def check(spec, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
         return
     if training.loss_configs is not None:
-        report.error(
+        report.add(
             codes.LOSS_CONFIGS_IGNORED,
             "`loss_configs` has no effect on diffusion models: the loss is always the MSE to the objective's target",
             at("training", "loss_configs"),
@@ -33,7 +35,7 @@ def check(spec, report: RuleReport) -> None:
         )
     backbone = backbone_of(spec)
     if training.mask_padding and backbone is not None and backbone.type != "dit":
-        report.error(
+        report.add(
             codes.MASK_PADDING_UNET,
             f"`mask_padding` passes the padding mask to the backbone, which `{backbone.type}` does not accept",
             at("training", "mask_padding"),
@@ -51,7 +53,7 @@ def _check_optimizers(spec, training, report: RuleReport) -> None:
     group = _REQUIRED_GROUP[spec.model_type]
     if training.optimizer_configs is None:
         if training.learning_rate is None and not isinstance(spec, AutoencoderConfig):
-            report.error(
+            report.add(
                 codes.NO_OPTIMIZER,
                 "neither `learning_rate` nor `optimizer_configs` is set, so there is nothing to train with",
                 at("training"),
@@ -59,14 +61,14 @@ def _check_optimizers(spec, training, report: RuleReport) -> None:
             )
         return
     if group not in training.optimizer_configs:
-        report.error(
+        report.add(
             codes.OPTIMIZER_GROUP,
             f"`optimizer_configs` has no `{group}` entry, which is the group a `{spec.model_type}` model trains",
             at("training", "optimizer_configs"),
             help=f"rename the entry to `{group}`" if len(training.optimizer_configs) == 1 else None,
         )
     if training.learning_rate is not None:
-        report.error(
+        report.add(
             codes.LEARNING_RATE_OVERRIDDEN,
             "`learning_rate` is ignored because `optimizer_configs` sets the rate",
             at("training", "learning_rate"),
@@ -77,14 +79,14 @@ def _check_optimizers(spec, training, report: RuleReport) -> None:
 def _check_uncond_ignored(training, report: RuleReport) -> None:
     """C66: unconditioned training is plain Adam at `learning_rate` with EMA always on and 8 demos per round."""
     if training.optimizer_configs is not None:
-        report.error(
+        report.add(
             codes.SETTING_IGNORED,
             "`diffusion_uncond` training always uses Adam at `learning_rate` and ignores `optimizer_configs`",
             at("training", "optimizer_configs"),
             help="set `learning_rate` instead",
         )
     if training.explicitly_set("use_ema") and not training.use_ema:
-        report.error(
+        report.add(
             codes.SETTING_IGNORED,
             "`diffusion_uncond` training always keeps an EMA copy; `use_ema: false` is ignored",
             at("training", "use_ema"),
@@ -92,7 +94,7 @@ def _check_uncond_ignored(training, report: RuleReport) -> None:
     demo = training.demo
     for key in ("num_demos", "demo_cond", "demo_cfg_scales", "demo_cond_from_batch"):
         if demo.explicitly_set(key):
-            report.error(
+            report.add(
                 codes.SETTING_IGNORED,
                 f"`{key}` has no effect on `diffusion_uncond` demos, which always render 8 unguided samples",
                 at("training", "demo", key),
@@ -102,11 +104,11 @@ def _check_uncond_ignored(training, report: RuleReport) -> None:
 def _check_demo(spec, demo, report: RuleReport) -> None:
     where = at("training", "demo")
     if demo.num_demos is None:
-        report.error(codes.MISSING_KEY, "missing required key `num_demos`", where + "/num_demos")
+        report.add(codes.MISSING_KEY, "missing required key `num_demos`", where + "/num_demos")
     if demo.demo_cfg_scales is None:
-        report.error(codes.MISSING_KEY, "missing required key `demo_cfg_scales`", where + "/demo_cfg_scales")
+        report.add(codes.MISSING_KEY, "missing required key `demo_cfg_scales`", where + "/demo_cfg_scales")
     elif not demo.demo_cfg_scales:
-        report.error(
+        report.add(
             codes.DEMO_CFG_SCALES_EMPTY,
             "`demo_cfg_scales` is empty, so no demo would ever be rendered",
             where + "/demo_cfg_scales",
@@ -115,7 +117,7 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
     if demo.demo_cond_from_batch:
         return
     if demo.num_demos is not None and len(demo.demo_cond) != demo.num_demos:
-        report.error(
+        report.add(
             codes.DEMO_COUNT_MISMATCH,
             f"`demo_cond` has {len(demo.demo_cond)} entries but `num_demos` is {demo.num_demos}; the first demo "
             "would fail right after the first training step",
@@ -130,14 +132,20 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
     fallbacks = conditioning.default_keys
     known_keys = set(ids) | set(fallbacks.values()) | set(INPAINT_IDS)
     for index, entry in enumerate(demo.demo_cond):
-        entry_pointer = f"{where}/demo_cond/{index}"
+        entry_pointer = at("training", "demo", "demo_cond", index)
+        for conditioner in conditioning.configs:
+            if conditioner.id in entry and ids.count(conditioner.id) == 1:  # a duplicated id is AD202's
+                problem = value_problem(conditioner, entry[conditioner.id])
+                if problem is not None:
+                    report.add(codes.DEMO_COND_VALUE, f"demo {index}: {problem}",
+                               join(entry_pointer, conditioner.id))
         for conditioner_id in ids:
             if conditioner_id in entry:
                 continue
             fallback = fallbacks.get(conditioner_id)
             if fallback is not None and fallback in entry:
                 continue
-            report.error(
+            report.add(
                 codes.DEMO_COND_MISSING_ID,
                 f"demo {index} has no `{conditioner_id}`; every conditioner runs on every demo, routed or not",
                 entry_pointer,
@@ -145,10 +153,10 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
             )
         for key in entry:
             if key not in known_keys:
-                report.error(
+                report.add(
                     codes.DEMO_COND_UNKNOWN_KEY,
                     f"demo {index} sets `{key}`, which no conditioner reads",
-                    f"{entry_pointer}/{key}",
+                    join(entry_pointer, key),
                 )
 
 
@@ -156,20 +164,20 @@ def _check_arc(spec, arc, report: RuleReport) -> None:
     where = at("training", "arc")
     backbone = backbone_of(spec)
     if backbone is not None and backbone.type != "dit":
-        report.error(
+        report.add(
             codes.MISSING_SETTING,
             "adversarial (`arc`) post-training needs a `dit` backbone",
             where,
             related=(("the backbone type is set here", backbone.type_pointer),),
         )
     if arc.discriminator_base_model is None and not arc.use_model_as_discriminator:
-        report.error(
+        report.add(
             codes.MISSING_SETTING,
             "`arc` needs `discriminator_base_model` or `use_model_as_discriminator: true`",
             where,
         )
     if (arc.teacher_model is not None or arc.use_model_as_teacher) and arc.teacher_model_ckpt is None:
-        report.error(
+        report.add(
             codes.MISSING_SETTING,
             "a teacher model needs `teacher_model_ckpt`",
             where,

@@ -17,9 +17,13 @@ from audiodiff.schema.v1.base import (
     Int,
     IntTuple,
     NonNegativeInt,
+    NonNegativeRepeatCount,
+    NonNegativeRepeatCountTuple,
     PositiveFloat,
     PositiveInt,
     PositiveIntTuple,
+    RepeatCount,
+    RepeatCountTuple,
     Spec,
 )
 
@@ -58,7 +62,7 @@ class DiTOptionsSpec(Spec):
 
     patch_size: PositiveInt = 1
     embed_dim: PositiveInt = 768
-    depth: PositiveInt = 12
+    depth: RepeatCount = 12
     num_heads: PositiveInt = 8
     cond_token_dim: NonNegativeInt = 0
     project_cond_tokens: Bool = True
@@ -79,7 +83,7 @@ class DiTOptionsSpec(Spec):
     use_sinusoidal_emb: Bool = False
     use_abs_pos_emb: Bool = False
     abs_pos_emb_max_length: PositiveInt = 10000
-    num_memory_tokens: NonNegativeInt = 0
+    num_memory_tokens: NonNegativeRepeatCount = 0
     sliding_window: IntTuple | None = None
     # forwarded to every transformer block
     remove_norms: Bool = False
@@ -126,8 +130,8 @@ class UNet1dSpec(Spec):
     channels: PositiveInt
     multipliers: PositiveIntTuple
     factors: PositiveIntTuple
-    num_blocks: PositiveIntTuple
-    attentions: IntTuple
+    num_blocks: RepeatCountTuple
+    attentions: NonNegativeRepeatCountTuple
     patch_size: PositiveInt = 1
     resnet_groups: PositiveInt = 8
     use_context_time: Bool = True
@@ -179,8 +183,8 @@ class DAU1dSpec(Spec):
     """`DAU1d`: the Dance Diffusion attention U-Net (`DiffusionAttnUnet1D`)."""
 
     io_channels: PositiveInt = 2
-    depth: PositiveInt = 14
-    n_attn_layers: NonNegativeInt = 6
+    depth: RepeatCount = 14
+    n_attn_layers: NonNegativeRepeatCount = 6
     channels: PositiveIntTuple = Field(default_factory=_dance_diffusion_channels)
     cond_dim: NonNegativeInt = 0
     cond_noise_aug: Bool = False

@@ -13,6 +13,11 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Strict, StringConstrain
 
 Int = Annotated[int, Strict()]
 PositiveInt = Annotated[int, Strict(), Gt(0)]
+# How many times a layer or block repeats. Far above any real model, and low enough that everything that walks the
+# layers (parameter counts, activation estimates) stays instant.
+MAX_REPEATS = 10_000
+RepeatCount = Annotated[int, Strict(), Gt(0), Le(MAX_REPEATS)]
+NonNegativeRepeatCount = Annotated[int, Strict(), Ge(0), Le(MAX_REPEATS)]
 NonNegativeInt = Annotated[int, Strict(), Ge(0)]
 Float = Annotated[float, Strict(), AllowInfNan(False)]
 PositiveFloat = Annotated[float, Strict(), AllowInfNan(False), Gt(0)]
@@ -26,12 +31,12 @@ NonEmptyStr = Annotated[str, Strict(), StringConstraints(min_length=1)]
 # JSON arrays read as tuples; elements keep their own strictness.
 IntTuple = Annotated[tuple[Int, ...], Strict(False)]
 PositiveIntTuple = Annotated[tuple[PositiveInt, ...], Strict(False)]
-NonNegativeIntTuple = Annotated[tuple[NonNegativeInt, ...], Strict(False)]
+RepeatCountTuple = Annotated[tuple[RepeatCount, ...], Strict(False)]
+NonNegativeRepeatCountTuple = Annotated[tuple[NonNegativeRepeatCount, ...], Strict(False)]
 FloatTuple = Annotated[tuple[Float, ...], Strict(False)]
 StrTuple = Annotated[tuple[Str, ...], Strict(False)]
 
 # A plain JSON value (metadata dicts of demos carry whatever the conditioners read).
-JsonScalar = Annotated[str | bool | int | float | None, Strict()]
 JsonValue = Any
 
 

@@ -12,9 +12,9 @@ from pydantic import Field
 
 from audiodiff.schema.v1.backbones import (
     DAU1dSpec,
+    DistributionShiftSpec,
     DiTSpec,
     DiTUncondSpec,
-    DistributionShiftSpec,
     UNet1dSpec,
     UNetCFG1dSpec,
 )

@@ -14,10 +14,13 @@ from audiodiff.schema.v1.base import (
     Bool,
     Float,
     NonNegativeInt,
+    NonNegativeRepeatCount,
     PositiveFloat,
     PositiveInt,
     PositiveIntTuple,
     Probability,
+    RepeatCount,
+    RepeatCountTuple,
     Spec,
     Str,
 )
@@ -109,7 +112,7 @@ class SEANetEncoderSpec(StageSpec):
     channels: PositiveInt = 1
     dimension: PositiveInt = 128
     n_filters: PositiveInt = 32
-    n_residual_layers: PositiveInt = 1
+    n_residual_layers: RepeatCount = 1
     ratios: PositiveIntTuple = (2, 2, 2, 2, 2)
     activation: Literal["ELU", "ReLU", "GELU", "SiLU", "Tanh", "LeakyReLU"] = "ELU"
     activation_params: SEANetActivationParams = Field(default_factory=SEANetActivationParams)
@@ -122,7 +125,7 @@ class SEANetEncoderSpec(StageSpec):
     pad_mode: Literal["reflect", "constant", "replicate", "circular"] = "reflect"
     true_skip: Bool = False
     compress: PositiveInt = 2
-    lstm: NonNegativeInt = 2
+    lstm: NonNegativeRepeatCount = 2
 
 
 class SEANetDecoderSpec(SEANetEncoderSpec):
@@ -142,7 +145,7 @@ class LocalAttentionEncoderSpec(StageSpec):
     out_channels: PositiveInt
     embed_dims: PositiveIntTuple = (96, 192, 384, 768)
     heads: PositiveIntTuple = (12, 12, 12, 12)
-    depths: PositiveIntTuple = (3, 3, 3, 3)
+    depths: RepeatCountTuple = (3, 3, 3, 3)
     ratios: PositiveIntTuple = (2, 2, 2, 2)
     local_attn_window_size: PositiveInt = 64
 
@@ -156,7 +159,7 @@ class _TAAEStage(StageSpec):
     latent_dim: PositiveInt = 32
     c_mults: PositiveIntTuple = (1, 2, 4, 8)
     strides: PositiveIntTuple = (2, 4, 8, 8)
-    transformer_depths: PositiveIntTuple = (3, 3, 3, 3)
+    transformer_depths: RepeatCountTuple = (3, 3, 3, 3)
     use_snake: Bool = False
     sliding_window: PositiveIntTuple = (63, 64)
     checkpointing: Bool = False

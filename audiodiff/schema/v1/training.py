@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from audiodiff.schema.v1.base import (
     Bool,
@@ -30,9 +30,12 @@ from audiodiff.schema.v1.base import (
 # --- optimizers -------------------------------------------------------------------------------------------------
 
 
+Betas = Annotated[tuple[UnitInterval, UnitInterval], Strict(False)]  # Adam's two decay rates, each in [0, 1)
+
+
 class AdamConfig(Spec):
     lr: PositiveFloat = 1e-3
-    betas: FloatTuple = (0.9, 0.999)
+    betas: Betas = (0.9, 0.999)
     eps: PositiveFloat = 1e-8
     weight_decay: NonNegativeFloat = 0.0
     amsgrad: Bool = False
@@ -54,7 +57,7 @@ class SGDConfig(Spec):
 
 class FusedAdamConfig(Spec):
     lr: PositiveFloat = 1e-3
-    betas: FloatTuple = (0.9, 0.999)
+    betas: Betas = (0.9, 0.999)
     eps: PositiveFloat = 1e-8
     weight_decay: NonNegativeFloat = 0.0
     adam_w_mode: Bool = True
@@ -170,7 +173,7 @@ class TimestepSamplerOptionsSpec(Spec):
 
 class InpaintMaskSpec(Spec):
     max_mask_segments: PositiveInt = 10
-    mask_type_probabilities: FloatTuple | None = None
+    mask_type_probabilities: Annotated[tuple[Probability, Probability, Probability], Strict(False)] | None = None
 
 
 class InpaintingSpec(Spec):
