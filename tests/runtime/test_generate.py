@@ -42,7 +42,7 @@ def test_int_timing_conditioners_get_whole_seconds() -> None:
 
 @pytest.mark.parametrize("cond, message", [
     ({"class": "banjo"}, "not one of the options"),
-    ({"class": "tone", "seconds_total": "long"}, "give a number"),
+    ({"class": "tone", "seconds_total": "long"}, "needs a number"),
     ({"class": "tone", "colour": 1}, "names no conditioner"),
     ({}, "missing conditioning for `class`"),
 ])
