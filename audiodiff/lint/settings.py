@@ -167,7 +167,8 @@ def load_settings(
     ignores = parse_selectors(_strings(table.get("ignore", []), where, "ignore"), f"{where} ignore")
     ignores += parse_selectors(ignore, "--ignore")
 
-    excludes = [scoped(root, DEFAULT_EXCLUDES)]
+    # third-party and cache folders are never configs of the user's, wherever they are (not only below `root`)
+    excludes = [scoped(os.path.abspath(os.sep), DEFAULT_EXCLUDES)]
     file_excludes = _strings(table.get("exclude", []), where, "exclude")
     if file_excludes:
         excludes.append(scoped(root, file_excludes))

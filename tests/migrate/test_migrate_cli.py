@@ -87,3 +87,42 @@ def test_other_files_are_skipped_and_broken_configs_fail(tmp_path):
     bad_version = _write(tmp_path, "v9.json", '{"schema_version": 9, "model_type": "autoencoder"}')
     result = runner.invoke(app, ["migrate", str(bad_version)])
     assert result.exit_code == 1 and "not a version this audiodiff knows" in result.stderr
+
+
+def test_write_keeps_the_file_mode_the_link_and_the_byte_order_mark(tmp_path):
+    real = tmp_path / "real.yaml"
+    real.write_bytes(b"\xef\xbb\xbf" + V1_YAML.encode())
+    real.chmod(0o640)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real)
+    result = runner.invoke(app, ["migrate", str(link), "--write"])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink()
+    data = real.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"schema_version: 2" in data
+    assert real.stat().st_mode & 0o777 == 0o640
+
+
+def test_third_party_folders_are_never_rewritten(tmp_path):
+    foreign = '{"model_type": "wav2vec2", "sample_rate": 16000}\n'
+    for folder in ("node_modules/x", "venv/lib/site-packages/p"):
+        _write(tmp_path, f"{folder}/config.json", foreign)
+    mine = _write(tmp_path, "configs/vae.yaml", V1_YAML)
+    result = runner.invoke(app, ["migrate", str(tmp_path), "--write"])
+    assert result.exit_code == 0, result.output
+    for folder in ("node_modules/x", "venv/lib/site-packages/p"):
+        assert (tmp_path / folder / "config.json").read_text() == foreign
+    assert "schema_version: 2" in mine.read_text()
+
+
+def test_an_unwritable_file_is_reported_without_a_traceback(tmp_path, monkeypatch):
+    path = _write(tmp_path, "vae.yaml", V1_YAML)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("audiodiff.cli.migrate.write_text_atomic", refuse)
+    result = runner.invoke(app, ["migrate", str(path), "--write"])
+    assert result.exit_code == 1
+    assert "cannot write" in result.stderr and "Traceback" not in result.output
+    assert path.read_text() == V1_YAML

@@ -284,3 +284,13 @@ def test_a_key_named_like_a_union_tag_does_not_hijack_the_pointer() -> None:
     found = {(d.code.id, d.pointer) for d in validate_data(config).diagnostics}
     assert ("AD103", "/model/diffusion/config/depth") in found
     assert ("AD101", "/model/diffusion/dit") in found
+
+
+def test_layer_counts_are_bounded_so_nothing_walks_a_billion_layers() -> None:
+    config = {
+        "model_type": "diffusion_cond", "sample_rate": 16000, "sample_size": 16384,
+        "model": {"io_channels": 8, "diffusion": {"type": "dit", "config": {"io_channels": 8,
+                                                                            "depth": 2_147_483_647}}},
+    }
+    found = {(d.code.id, d.pointer) for d in validate_data(config).diagnostics}
+    assert ("AD104", "/model/diffusion/config/depth") in found
