@@ -80,15 +80,6 @@ def flash_attn_available() -> bool:
     return _flash_attn_func() is not None
 
 
-def expand_kv_heads(x: Tensor, heads: int) -> Tensor:
-    """Repeat each K/V head for its group of query heads (query head `i` reads K/V head `i // group`)."""
-    batch, kv_heads, length, width = x.shape
-    if kv_heads == heads:
-        return x
-    group = heads // kv_heads
-    return x[:, :, None].expand(batch, kv_heads, group, length, width).reshape(batch, heads, length, width)
-
-
 def attend(
     q: Tensor,  # [B, H, N, D]
     k: Tensor,  # [B, H_kv, M, D]
@@ -115,9 +106,9 @@ def attend(
         window = tuple(sliding_window) if sliding_window is not None else (-1, -1)
         out = flash(q_, k_, v_, causal=causal, window_size=window)  # [B, N, H, D]
         return out.to(dtype).transpose(1, 2)
-    heads = q.shape[1]
-    k, v = expand_kv_heads(k, heads), expand_kv_heads(v, heads)
-    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    # grouped K/V heads (query head i reads K/V head i // group): SDPA reads them in place, without copies
+    grouped = k.shape[1] != q.shape[1]
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=grouped)
 
 
 class Attention(nn.Module):
