@@ -7,13 +7,14 @@ from pathlib import Path
 
 
 def run_encode(config: Path, *, dataset: Path, output: Path, batch_size: int, pretransform_ckpt: Path | None,
-               allow_metadata_module: bool) -> int:
+               allow_metadata_module: bool, overwrite: bool = False) -> int:
     from audiodiff.diagnostics.render import text as text_renderer
     from audiodiff.runtime.encode import EncodeOptions, encode
     from audiodiff.runtime.run import RunError
 
     options = EncodeOptions(config=config, dataset=dataset, output=output, batch_size=batch_size,
-                            pretransform_ckpt=pretransform_ckpt, allow_metadata_module=allow_metadata_module)
+                            pretransform_ckpt=pretransform_ckpt, allow_metadata_module=allow_metadata_module,
+                            overwrite=overwrite)
     try:
         written, config_path = encode(options)
     except RunError as error:

@@ -11,7 +11,7 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
                  force_resume: bool, seed: int, logger: str | None, checkpoint_every: int, keep_checkpoints: int,
                  num_workers: int | None, accumulate_grad_batches: int, gradient_clip_val: float | None,
                  allow_metadata_module: bool, pretransform_ckpt: Path | None, t5_path: str | None,
-                 accelerator: str) -> int:
+                 accelerator: str, gradient_checkpointing: str = "auto") -> int:
     from audiodiff.diagnostics.render import text as text_renderer
     from audiodiff.runtime.run import RunError, RunOptions, run
 
@@ -22,7 +22,7 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
         checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, num_workers=num_workers,
         accumulate_grad_batches=accumulate_grad_batches, gradient_clip_val=gradient_clip_val,
         allow_metadata_module=allow_metadata_module, pretransform_ckpt=pretransform_ckpt, t5_path=t5_path,
-        accelerator=accelerator,
+        accelerator=accelerator, gradient_checkpointing=gradient_checkpointing,
     )
     try:
         outcome = run(options)
@@ -30,9 +30,9 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
         sys.stderr.write(text_renderer.render(error.results))
         return 1
     from audiodiff.runtime.launch import format_outcome
-    from audiodiff.runtime.run import _is_rank_zero
+    from audiodiff.runtime.run import is_rank_zero
 
-    if _is_rank_zero():
+    if is_rank_zero():
         print(format_outcome(outcome), file=sys.stderr)
     return 0
 

@@ -10,9 +10,7 @@ killed run left behind are removed when the next run starts. Files are `step_<N>
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from audiodiff.runtime.atomic import atomic_output
 from audiodiff.runtime.faults import StopRequest, agree
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
@@ -65,34 +64,10 @@ def remove_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
-
-
 def save_atomic(payload: Any, path: Path) -> None:
-    """torch.save into a temporary file beside `path`, fsync, rename over `path`, fsync the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
+    """torch.save through `atomic_output`: a temporary file beside `path`, synced, then renamed over it."""
+    with atomic_output(path) as temporary:
+        torch.save(payload, temporary)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

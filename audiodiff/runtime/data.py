@@ -4,10 +4,11 @@ Audio (`audio_dir`): soundfile reads wav / flac / ogg (and what else libsndfile 
 model's rate with soxr, mixed to the model's channel count, and randomly cropped or zero-padded to `sample_size`
 with a padding mask; `seconds_start` / `seconds_total` describe the crop as upstream's `PadCrop_Normalized_T` does
 (spec §6.6). Conditioning values come from a `<name>.json` beside each file or from a JSON Lines manifest, and
-optionally from a `custom_metadata_module` (only when the run opted in).
+optionally from the `custom_metadata_module` of the file's own dataset (only when the run opted in).
 
-Latents (`pre_encoded`): `.npy` arrays [C, N] with a `<name>.json` beside each, as `audiodiff encode` (and
-upstream's `pre_encode.py`) write them.
+Latents (`pre_encoded`): `.npy` arrays [C, N] with their metadata beside each (`a.wav.npy` -> `a.wav.json`: the
+latent extension is replaced, as upstream's reader does), as `audiodiff encode` (and upstream's `pre_encode.py`)
+write them.
 
 A scan reads only headers; files that cannot be read are skipped and counted, never fatal. Every random choice of
 an item (the crop) is a pure function of the run seed and the item's position in the training stream, so a
@@ -22,7 +23,7 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -63,12 +64,25 @@ class DataScan:
 
 
 def resolve_folder(value: str, config_dir: Path) -> Path | None:
-    """A dataset folder: absolute, else relative to the working directory, else to the dataset config's folder."""
+    """A dataset folder: absolute, else relative to the dataset config's folder, else (as upstream reads it) to the
+    working directory."""
     candidate = Path(value).expanduser()
     if candidate.is_absolute():
         return candidate if candidate.is_dir() else None
-    for base in (Path.cwd(), config_dir):
+    for base in (config_dir, Path.cwd()):
         if (base / candidate).is_dir():
+            return (base / candidate).resolve()
+    return None
+
+
+def resolve_file(value: str, *bases: Path) -> Path | None:
+    """A file a dataset config names: absolute, else relative to each of `bases` in turn, else to the working
+    directory (upstream's only base)."""
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute():
+        return candidate if candidate.is_file() else None
+    for base in (*bases, Path.cwd()):
+        if (base / candidate).is_file():
             return (base / candidate).resolve()
     return None
 
@@ -237,12 +251,13 @@ class NoUsableItem(RuntimeError):
 class _StreamDataset(torch.utils.data.Dataset):
     """Resolves a key to an item; an unusable file is reported once and replaced by the next usable one."""
 
-    def __init__(self, files: list[DataFile], *, seed: int, metadata_module: MetadataModule | None) -> None:
+    def __init__(self, files: list[DataFile], *, seed: int,
+                 metadata_modules: Mapping[str, MetadataModule] | None) -> None:
         if not files:
             raise ValueError("a dataset needs at least one file")
         self.files = files
         self.seed = seed
-        self.metadata_module = metadata_module
+        self.metadata_modules = dict(metadata_modules or {})  # dataset id -> that dataset's module
         self.failures: dict[str, str] = {}  # path -> reason (this process only)
 
     def __len__(self) -> int:
@@ -255,9 +270,10 @@ class _StreamDataset(torch.utils.data.Dataset):
             entry = self.files[(key.index + attempt) % len(self.files)]
             try:
                 data, info = self.load(entry, np.random.default_rng([self.seed, key.position, attempt]))
-                if self.metadata_module is not None:
+                module = self.metadata_modules.get(entry.dataset_id)
+                if module is not None:
                     try:
-                        info.update(self.metadata_module(info, data))
+                        info.update(module(info, data))
                     except Exception as error:  # the user's code: a failing item is skipped, not fatal
                         raise ItemError(f"the metadata module failed: {type(error).__name__}: {error}") from error
                     if info.pop("__reject__", False):
@@ -280,8 +296,9 @@ class AudioDataset(_StreamDataset):
     """Crops of `sample_size` samples at `sample_rate` with `channels` channels, plus their metadata."""
 
     def __init__(self, files: list[DataFile], *, sample_rate: int, sample_size: int, channels: int,
-                 random_crop: bool, seed: int = 0, metadata_module: MetadataModule | None = None) -> None:
-        super().__init__(files, seed=seed, metadata_module=metadata_module)
+                 random_crop: bool, seed: int = 0, metadata_modules: Mapping[str, MetadataModule] | None = None
+                 ) -> None:
+        super().__init__(files, seed=seed, metadata_modules=metadata_modules)
         self.sample_rate = sample_rate
         self.sample_size = sample_size
         self.channels = channels
@@ -328,8 +345,8 @@ class LatentDataset(_StreamDataset):
     """Pre-encoded latents [C, crop_length] (cropped or zero-padded), plus their metadata."""
 
     def __init__(self, files: list[DataFile], *, crop_length: int, random_crop: bool, seed: int = 0,
-                 metadata_module: MetadataModule | None = None) -> None:
-        super().__init__(files, seed=seed, metadata_module=metadata_module)
+                 metadata_modules: Mapping[str, MetadataModule] | None = None) -> None:
+        super().__init__(files, seed=seed, metadata_modules=metadata_modules)
         self.crop_length = crop_length
         self.random_crop = random_crop
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from audiodiff.runtime.atomic import write_bytes_atomic
 from audiodiff.runtime.sampling import SamplerSettings, sample
+from audiodiff.schema.views import diffusion_objective_of
 
 DEMO_SAMPLERS = {"v": "v-ddim", "rectified_flow": "euler", "rf_denoiser": "pingpong"}
 
@@ -53,7 +54,7 @@ class DemoSettings:
             cfg_scales=tuple(demo.demo_cfg_scales or (1.0,)) if conditioned else (1.0,),
             sample_size=spec.sample_size,
             sample_rate=spec.sample_rate,
-            objective=spec.model.diffusion.diffusion_objective if conditioned else "v",
+            objective=diffusion_objective_of(spec),
             cond_from_batch=demo.demo_cond_from_batch if conditioned else False,
         )
 

@@ -1,18 +1,25 @@
 """`audiodiff encode`: run an `audio_dir` dataset through the model's pretransform once, so training can read
 latents instead of encoding audio at every step (`pre_encoded`, spec §5.6).
 
-Each file's first `sample_size` samples (zero-padded when shorter) become `<relpath>.npy`, float32 [C, L]: the
+Only the pretransform is built (and its `--pretransform-ckpt` weights loaded): the diffusion backbone and the
+conditioners' text / audio encoders play no part in encoding.
+
+Each file's first `sample_size` samples (zero-padded when shorter) become `DIR/<dataset id>/<relpath>.npy`, float32
+[C, L], with the source's own suffix kept (`a.wav` -> `a.wav.npy`, so `a.wav` and `a.flac` stay two files): the
 encoder's unscaled output (latents times the pretransform's `scale`), as upstream's `pre_encode.py` stores them;
-training divides by `scale` again. Beside each is `<relpath>.json` with the file's metadata, `seconds_start`,
-`seconds_total` and the padding mask at latent resolution. `DIR/dataset.json` is a dataset config for them.
+training divides by `scale` again. Beside each is `<relpath>.json` (`a.wav.json`) with the file's metadata,
+`seconds_start`, `seconds_total` and the padding mask at latent resolution. `DIR/dataset.json` is a dataset config
+for them. Nothing is written until every target is known to be distinct, outside the input folders and (without
+`--overwrite`) new.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -23,12 +30,22 @@ from audiodiff.compiler.pipeline import check_file, locate
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.runtime.atomic import write_bytes_atomic, write_text_atomic
-from audiodiff.runtime.data import AudioDataset
-from audiodiff.runtime.preflight import Preflight, _scan_dataset, pretransform_problems
+from audiodiff.runtime.checkpoints import Checkpoint, CheckpointError, read_checkpoint
+from audiodiff.runtime.data import AudioDataset, DataFile, StreamKey, resolve_folder
+from audiodiff.runtime.preflight import (
+    COMMAND_LINE,
+    Findings,
+    Preflight,
+    pretransform_problems,
+    scan_dataset,
+)
 from audiodiff.runtime.run import RunError
+from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import AudioDirDatasetSpec
 from audiodiff.schema.versions import LATEST_VERSION
 from audiodiff.schema.views import pretransform_of
+
+CONFIG_NAME = "dataset.json"
 
 
 @dataclass(frozen=True)
@@ -39,52 +56,76 @@ class EncodeOptions:
     batch_size: int = 8
     pretransform_ckpt: Path | None = None
     allow_metadata_module: bool = False
+    overwrite: bool = False  # replace latents (and the dataset config) that an earlier encode wrote
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one audio file's latents go."""
+
+    file: DataFile
+    latents: Path  # DIR/<dataset id>/<relpath>.npy
+    metadata: Path  # DIR/<dataset id>/<relpath>.json
+
+    @classmethod
+    def of(cls, output: Path, file: DataFile, relpath: PurePosixPath) -> Target:
+        latents = output / file.dataset_id / f"{relpath}.npy"
+        return cls(file, latents, latents.with_suffix(".json"))
 
 
 def encode(options: EncodeOptions) -> tuple[int, Path]:
-    """Returns (files written, path of the dataset config for them)."""
+    """Returns (latent files written, path of the dataset config for them)."""
     preflight = _check(options)
     spec = preflight.spec
-    from audiodiff.runtime.launch import _build
-    from audiodiff.runtime.run import RunOptions
-
-    model = _build(spec, RunOptions(config=options.config, dataset=options.dataset, output=options.output,
-                                    pretransform_ckpt=options.pretransform_ckpt), preflight)
-    pretransform = model.pretransform
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    pretransform.to(device).eval()
-    scale = float(getattr(pretransform, "scale", 1.0))
-    dataset = AudioDataset(preflight.scan.files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
-                           channels=spec.audio_channels, random_crop=False, metadata_module=preflight.metadata_module)
     output = Path(options.output)
-    written = 0
+    targets = _plan_targets(preflight, options)
+    pretransform = _pretransform(preflight, options.pretransform_ckpt)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    pretransform.to(device).eval().requires_grad_(False)
+    scale = float(getattr(pretransform, "scale", 1.0))
+    files = [target.file for target in targets]
+    dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
+                           channels=spec.audio_channels, random_crop=False, metadata_modules=preflight.metadata_modules)
+    written: dict[Path, str] = {}  # latents file -> its dataset id
     latent_length = None
-    for first in range(0, len(dataset), options.batch_size):
-        items = [dataset[index] for index in range(first, min(first + options.batch_size, len(dataset)))]
-        audio = torch.stack([item[0] for item in items]).to(device)  # [B, C, T]
+    for first in range(0, len(targets), options.batch_size):
+        batch = []
+        for index in range(first, min(first + options.batch_size, len(targets))):
+            audio, info, _ = dataset[StreamKey(index, index, -1)]
+            # an unreadable (or rejected) file is replaced by the next usable one: that one is encoded at its own
+            # index, so the stand-in is dropped here rather than written under another file's name
+            if info["path"] == targets[index].file.path:
+                batch.append((targets[index], audio, info))
+        if not batch:
+            continue
+        audio = torch.stack([item[1] for item in batch]).to(device)  # [B, C, T]
         with torch.inference_mode():
             latents = (pretransform.encode(audio) * scale).float().cpu()  # [B, C_lat, L], unscaled
         latent_length = latents.shape[-1]
-        for (_, info, _), item_latents in zip(items, latents):
-            mask = F.interpolate(info["padding_mask"][None, None], size=latent_length, mode="nearest")[0, 0]
-            target = output / Path(info["relpath"]).with_suffix(".npy")
+        for (target, _, info), item_latents in zip(batch, latents):
+            mask = F.interpolate(info["padding_mask"][None, None], size=latent_length, mode="nearest")[0, 0]  # [L]
             buffer = io.BytesIO()
             np.save(buffer, item_latents.numpy())
-            write_bytes_atomic(target, buffer.getvalue())
+            write_bytes_atomic(target.latents, buffer.getvalue())
             metadata = {key: value for key, value in info.items() if _is_json(value) and key != "stream_position"}
             metadata["padding_mask"] = [int(v) for v in mask.tolist()]
-            write_text_atomic(target.with_suffix(".json"), json.dumps(metadata))
-            written += 1
-    config_path = output / "dataset.json"
+            write_text_atomic(target.metadata, json.dumps(metadata))
+            written[target.latents] = target.file.dataset_id
+    if not written:
+        diagnostic = Diagnostic(codes.DATASET_EMPTY, "no file of the dataset could be read for encoding",
+                                "/datasets", path=preflight.dataset.path)
+        raise RunError([_result(preflight.dataset.path, [diagnostic], preflight)])
+    ids = sorted(set(written.values()))
     dataset_config = {
         "schema_version": LATEST_VERSION,
         "dataset_type": "pre_encoded",
-        "datasets": [{"id": "latents", "path": str(output.resolve())}],
+        "datasets": [{"id": dataset_id, "path": str((output / dataset_id).resolve())} for dataset_id in ids],
         "latent_crop_length": latent_length,
         "random_crop": False,
     }
+    config_path = output / CONFIG_NAME
     write_text_atomic(config_path, json.dumps(dataset_config, indent=2) + "\n")
-    return written, config_path
+    return len(written), config_path
 
 
 def _is_json(value: Any) -> bool:
@@ -95,9 +136,125 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-def _check(options: EncodeOptions) -> Preflight:
-    from audiodiff.runtime.preflight import Findings
+# --- the pretransform ----------------------------------------------------------------------------------------------
 
+
+def read_pretransform_checkpoint(path: Path) -> Checkpoint:
+    """An autoencoder checkpoint as it is, or the pretransform's weights (`pretransform.model.*`) of a whole
+    released model, in the autoencoder layout (`encoder.*`, `decoder.*`, `bottleneck.*`)."""
+    checkpoint = read_checkpoint(path)
+    if checkpoint.layout == "autoencoder":
+        return checkpoint
+    prefix = "pretransform.model."
+    state = {key[len(prefix):]: value for key, value in checkpoint.state_dict.items() if key.startswith(prefix)}
+    return Checkpoint(str(path), checkpoint.kind, "autoencoder", state)
+
+
+def _pretransform(preflight: Preflight, pretransform_ckpt: Path | None) -> torch.nn.Module:
+    """The model's pretransform alone, with its weights loaded; failures become located diagnostics."""
+    from audiodiff.compiler.materialize import build_pretransform
+    from audiodiff.runtime.checkpoints import load_checkpoint_into
+
+    spec = preflight.spec
+    pretransform_spec, pointer = pretransform_of(spec)
+    check = preflight.model
+
+    def fail(code: Any, message: str) -> RunError:
+        return RunError([_result(check.path, locate(check, [Diagnostic(code, message, pointer)]), preflight)])
+
+    try:
+        pretransform = build_pretransform(pretransform_spec, spec.sample_rate)
+    except (ValueError, TypeError, ImportError, OSError) as error:
+        raise fail(codes.NOT_BUILDABLE, f"the pretransform could not be built: {error}") from None
+    if pretransform_ckpt is not None:
+        inner = getattr(pretransform, "model", None)
+        try:
+            if inner is None:
+                raise CheckpointError(f"the `{pretransform_spec.type}` pretransform has no weights to load")
+            load_checkpoint_into(inner, read_pretransform_checkpoint(pretransform_ckpt))
+        except CheckpointError as error:
+            report = getattr(error, "report", None)
+            detail = f"\n{report.render()}" if report is not None else ""
+            raise fail(codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE,
+                       f"`{pretransform_ckpt}` does not fit the pretransform: {error}{detail}") from None
+    return pretransform
+
+
+# --- where the latents go ------------------------------------------------------------------------------------------
+
+
+def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
+    """One target per scanned file; refuses (all problems at once) targets that coincide, that would land in an
+    input folder, or that exist already (unless `overwrite`)."""
+    output = Path(options.output).resolve()
+    data = preflight.dataset_spec
+    config_dir = Path(preflight.dataset.path).parent
+    dataset_found: list[Diagnostic] = []
+    command_line: list[Diagnostic] = []
+    folders = {}
+    for index, source in enumerate(data.datasets):
+        folder = resolve_folder(source.path, config_dir)
+        if folder is not None:
+            folders[source.id] = folders.get(source.id, []) + [folder.resolve()]
+        if source.id in (".", "..") or any(mark in source.id for mark in ("/", "\\", "\0")):
+            dataset_found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"the dataset id `{source.id}` cannot name "
+                                            "a folder of latents", join("", "datasets", index, "id"),
+                                            help="use an id without `/`, `\\`, and other than `.` or `..`"))
+    targets: list[Target] = []
+    claimed: dict[Path, DataFile] = {}
+    for file in preflight.scan.files:
+        relpath = PurePosixPath(os.path.normpath(file.relpath).replace(os.sep, "/"))
+        if relpath.is_absolute() or relpath.parts[:1] == ("..",):
+            dataset_found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"`{file.relpath}` lies outside its dataset "
+                                            "folder, so its latents have no place in the output", "/datasets",
+                                            help="list files below the dataset's `path` in the manifest"))
+            continue
+        target = Target.of(output, file, relpath)
+        if target.latents in claimed:
+            dataset_found.append(Diagnostic(
+                codes.DATASET_UNSUPPORTED, f"`{claimed[target.latents].path}` and `{file.path}` would both be encoded "
+                f"to `{target.latents.relative_to(output)}`", "/datasets",
+                help="give each dataset its own id, and list each file once"))
+            continue
+        claimed[target.latents] = file
+        targets.append(target)
+    inputs = [folder for found in folders.values() for folder in found]
+    for folder in inputs:
+        inside = [place for place in [output, *{t.latents.parent for t in targets}] if place.is_relative_to(folder)]
+        if inside:
+            command_line.append(Diagnostic(codes.RUN_SETTING, f"`--output {options.output}` would write into the "
+                                           f"input folder `{folder}`", None, path=COMMAND_LINE,
+                                           help="choose an output folder outside every dataset folder"))
+            break
+    if not options.overwrite:
+        existing = [path for target in targets for path in (target.latents, target.metadata) if path.exists()]
+        if (output / CONFIG_NAME).exists():
+            existing.append(output / CONFIG_NAME)
+        if existing:
+            command_line.append(Diagnostic(codes.RUN_SETTING, f"`{options.output}` already holds {len(existing)} of "
+                                           f"the files encode would write (first: `{existing[0]}`)", None,
+                                           path=COMMAND_LINE, help="pass `--overwrite` to replace them, or choose "
+                                           "another `--output`"))
+    results = []
+    if dataset_found:
+        results.append(_result(preflight.dataset.path, locate(preflight.dataset, dataset_found), preflight))
+    if command_line:
+        results.append(_result(COMMAND_LINE, command_line, preflight))
+    if results:
+        raise RunError(results)
+    return targets
+
+
+def _result(path: str, diagnostics: list[Diagnostic], preflight: Preflight) -> Any:
+    from audiodiff.diagnostics.render import FileResult
+
+    return FileResult(path, diagnostics, preflight.findings.lines.get(path, lambda number: None))
+
+
+# --- checks --------------------------------------------------------------------------------------------------------
+
+
+def _check(options: EncodeOptions) -> Preflight:
     findings = Findings()
     model, dataset = check_file(options.config), check_file(options.dataset, check_paths=False)
     for check in (model, dataset):
@@ -115,7 +272,8 @@ def _check(options: EncodeOptions) -> Preflight:
     else:
         findings.extend(model.path, locate(model, pretransform_problems(model.spec, options.pretransform_ckpt)))
         if not findings.has_errors:
-            _scan_dataset(preflight, options.allow_metadata_module, check_values=False)
+            scan_dataset(preflight, options.allow_metadata_module, check_values=False)
     if findings.has_errors:
         raise RunError(findings.results())
     return preflight
+

@@ -1,9 +1,11 @@
-"""What stops a run early, and how: a non-finite loss, and Ctrl-C.
+"""What stops a run early, and how: a non-finite loss, a conditioning value no conditioner can read, and Ctrl-C.
 
 A NaN or infinite loss raises `NonFiniteLossError` before the optimizer step that would spread it into the
-weights, so the last checkpoint on disk stays the last good one. The first Ctrl-C (SIGINT) or SIGTERM only asks
-the run to stop: the next step boundary saves a checkpoint and ends training; a second Ctrl-C interrupts at once.
-Both decisions are made by all ranks together, so no rank is left waiting in a collective.
+weights, so the last checkpoint on disk stays the last good one. A batch whose metadata a conditioner cannot read
+(text where a number belongs, a missing key) raises `ConditioningError` before its forward pass. The first Ctrl-C
+(SIGINT) or SIGTERM only asks the run to stop: the next step boundary saves a checkpoint and ends training; a second
+Ctrl-C interrupts at once. These decisions are made by all ranks together, so no rank is left waiting in a
+collective.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(f"the loss at step {step} is {value}")
         self.step = step
         self.value = value
+
+
+class ConditioningError(RuntimeError):
+    """A batch holds a conditioning value that its conditioner cannot read; `paths` are the files it came from."""
+
+    def __init__(self, message: str, paths: list[str], step: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.paths = paths
+        self.step = step
 
 
 class StopRequest:

@@ -7,6 +7,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +25,35 @@ from audiodiff.runtime.checkpoint_io import (
 )
 from audiodiff.runtime.data import AudioDataset, LatentDataset, NoUsableItem, StreamBatchSampler, make_loader
 from audiodiff.runtime.demos import DemoCallback, DemoSettings
-from audiodiff.runtime.faults import NonFiniteLossError, StopRequest
+from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, StopRequest
 from audiodiff.runtime.optim import apply_hyperparameters, build_optimizer, describe
 from audiodiff.runtime.preflight import COMMAND_LINE
 from audiodiff.runtime.progress import RunProgressBar, SummaryLine, count, render_summary
-from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, _is_rank_zero, _Plan
+from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, RunPlan, is_rank_zero
 from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
 from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
-from audiodiff.schema.views import backbone_of, pretransform_of
+from audiodiff.schema.views import backbone_of, diffusion_objective_of, pretransform_of
 
 
-def train(options: RunOptions, plan: _Plan, echo: Callable[[str], None]) -> RunOutcome:
+def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> RunOutcome:
     start = time.monotonic()
     _quiet_lightning()
     preflight = plan.preflight
     spec = preflight.spec
     output = Path(options.output)
-    if _is_rank_zero():
+    if is_rank_zero():
         remove_temporaries(plan.checkpoints)
+    checkpointing = gradient_checkpointing(options, plan)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
-    model = _build(spec, options, preflight)
+    model = _build(spec, options, preflight, gradient_checkpointing=checkpointing.enabled)
     settings = TrainingSettings.from_spec(spec, seed=options.seed,
                                           accumulate_grad_batches=options.accumulate_grad_batches)
     module = DiffusionTrainer(model, settings, optimizer_factory=_optimizer_factory(spec, plan),
                               loader_factory=_loader_factory(spec, preflight, options, plan))
     if plan.resume_from is not None:
         module.after_restore = lambda trained: _apply_changes(trained, spec, echo)
-    stop = StopRequest(notify=echo if _is_rank_zero() else (lambda message: None))
+    stop = StopRequest(notify=echo if is_rank_zero() else (lambda message: None))
     # the config travels in the newest schema version, and says so (both keys: readers look for either)
     config = config_for_checkpoint(preflight.model.document.data)
     version = LATEST_VERSION
@@ -75,7 +77,7 @@ def train(options: RunOptions, plan: _Plan, echo: Callable[[str], None]) -> RunO
         num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=1, default_root_dir=str(output),
     )
     if trainer.is_global_zero:
-        echo(_summary(options, plan, model, preflight))
+        echo(_summary(options, plan, model, preflight, checkpointing))
         for change in plan.applied:
             echo(f"  resume: {change}")
     try:
@@ -83,6 +85,8 @@ def train(options: RunOptions, plan: _Plan, echo: Callable[[str], None]) -> RunO
             trainer.fit(module, ckpt_path=str(plan.resume_from) if plan.resume_from else None)
     except NonFiniteLossError as error:
         raise RunError([_non_finite(error, plan)]) from None
+    except ConditioningError as error:
+        raise RunError([_unreadable_value(error, preflight)]) from None
     except NoUsableItem as error:
         from audiodiff.diagnostics.render import FileResult
 
@@ -121,7 +125,7 @@ def _quiet_lightning() -> None:
 # --- the model ---------------------------------------------------------------------------------------------------
 
 
-def _build(spec: Any, options: RunOptions, preflight: Any) -> torch.nn.Module:
+def _build(spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpointing: bool) -> torch.nn.Module:
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
 
     def fail(message: str, pointer: str | None, code=codes.NOT_BUILDABLE, help: str | None = None) -> RunError:
@@ -133,7 +137,8 @@ def _build(spec: Any, options: RunOptions, preflight: Any) -> torch.nn.Module:
         return RunError([FileResult(check.path, locate(check, [diagnostic]), check.result().line)])
 
     try:
-        model = build_model(spec, BuildOptions(t5_model_path=options.t5_path))
+        model = build_model(spec, BuildOptions(t5_model_path=options.t5_path,
+                                               gradient_checkpointing=gradient_checkpointing))
     except BuildError as error:
         raise fail(f"{error.node_id} could not be built: {error.message}", error.pointer) from None
     if options.pretransform_ckpt is not None and model.pretransform is not None:
@@ -152,16 +157,11 @@ def _build(spec: Any, options: RunOptions, preflight: Any) -> torch.nn.Module:
 
 
 def _load_pretransform(model: torch.nn.Module, path: Path, fail: Callable[..., RunError]) -> None:
-    from audiodiff.runtime.checkpoints import Checkpoint, CheckpointError, load_checkpoint_into, read_checkpoint
+    from audiodiff.runtime.checkpoints import CheckpointError, load_pretransform_checkpoint
+    from audiodiff.runtime.encode import read_pretransform_checkpoint
 
     try:
-        checkpoint = read_checkpoint(path)
-        state = checkpoint.state_dict
-        if checkpoint.layout != "autoencoder":  # a whole released model: take its pretransform's weights
-            prefix = "pretransform.model."
-            state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
-        target = getattr(model.pretransform, "model", model.pretransform)
-        load_checkpoint_into(target, Checkpoint(str(path), checkpoint.kind, "autoencoder", state))
+        load_pretransform_checkpoint(model, read_pretransform_checkpoint(path))
     except CheckpointError as error:
         report = getattr(error, "report", None)
         detail = f"\n{report.render()}" if report is not None else ""
@@ -169,7 +169,57 @@ def _load_pretransform(model: torch.nn.Module, path: Path, fail: Callable[..., R
                    code=codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE) from None
 
 
-def _optimizer_factory(spec: Any, plan: _Plan):
+@dataclass(frozen=True)
+class CheckpointingDecision:
+    """Whether the backbone recomputes activations in backward (gradient checkpointing), and why, for the summary."""
+
+    enabled: bool
+    reason: str
+
+
+def gradient_checkpointing(options: RunOptions, plan: RunPlan) -> CheckpointingDecision:
+    """`--gradient-checkpointing`: `on`, `off`, or `auto`: on when one training step without it is estimated to
+    exceed this device's memory budget (`audiodiff.compiler.memory`'s first-order estimate)."""
+    if options.gradient_checkpointing in ("on", "off"):
+        return CheckpointingDecision(options.gradient_checkpointing == "on",
+                                     f"{options.gradient_checkpointing} (`--gradient-checkpointing`)")
+    from audiodiff.compiler.memory import (
+        estimate_memory,
+        format_bytes,
+        needs_gradient_checkpointing,
+        training_settings,
+    )
+
+    spec = plan.preflight.spec
+    budget = memory_budget(plan.accelerator, processes=options.devices)
+    if budget is None:
+        return CheckpointingDecision(False, "off (auto: this machine's memory size is unknown)")
+    optimizer, states, use_ema = training_settings(spec)
+    try:
+        estimate = estimate_memory(spec, batch_size=options.batch_size, precision=plan.precision,
+                                   optimizer=optimizer, optimizer_states=states, use_ema=use_ema)
+    except Exception as error:  # the estimate is advice: a precision or a part it does not model never stops a run
+        return CheckpointingDecision(False, f"off (auto: no memory estimate: {error})")
+    enabled = needs_gradient_checkpointing(estimate, budget)
+    return CheckpointingDecision(enabled, f"{'on' if enabled else 'off'} (auto: ~"
+                                 f"{format_bytes(estimate.training_total_unchecked)} a step without it, budget "
+                                 f"{format_bytes(budget)})")
+
+
+def memory_budget(accelerator: str, *, processes: int = 1) -> int | None:
+    """Bytes one training process may use: 90 % of its GPU, or 80 % of the RAM available now shared by the
+    `processes` of this machine (None when unknown)."""
+    if accelerator == "gpu" and torch.cuda.is_available():
+        index = int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count()
+        return int(torch.cuda.get_device_properties(index).total_memory * 0.9)
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not every platform names these
+        return None
+    return int(available * 0.8) // max(1, processes)
+
+
+def _optimizer_factory(spec: Any, plan: RunPlan):
     fused = plan.accelerator == "gpu"
 
     def factory(parameters):
@@ -189,16 +239,16 @@ def _apply_changes(module: DiffusionTrainer, spec: Any, echo: Callable[[str], No
 # --- data --------------------------------------------------------------------------------------------------------
 
 
-def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: _Plan):
+def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPlan):
     files = preflight.scan.files
     data = preflight.dataset_spec
     if preflight.latent_length is not None:
         dataset = LatentDataset(files, crop_length=preflight.latent_length, random_crop=data.random_crop,
-                                seed=options.seed, metadata_module=preflight.metadata_module)
+                                seed=options.seed, metadata_modules=preflight.metadata_modules)
     else:
         dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
                                channels=spec.audio_channels, random_crop=data.random_crop, seed=options.seed,
-                               metadata_module=preflight.metadata_module)
+                               metadata_modules=preflight.metadata_modules)
     workers = options.num_workers
     if workers is None:
         workers = 0 if plan.accelerator == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
@@ -214,16 +264,11 @@ def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: _Plan)
 # --- trainer pieces ------------------------------------------------------------------------------------------------
 
 
-def _strategy(plan: _Plan, model: torch.nn.Module, spec: Any) -> Any:
+def _strategy(plan: RunPlan, model: torch.nn.Module, spec: Any) -> Any:
     if plan.strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
-        routed = {i for ids in _routes(spec).values() for i in ids}
-        conditioner = getattr(model, "conditioner", None)
-        unrouted = conditioner is not None and any(
-            name not in routed and any(p.requires_grad for p in module.parameters())
-            for name, module in conditioner.conditioners.items())
-        return DDPStrategy(find_unused_parameters=unrouted,
+        return DDPStrategy(find_unused_parameters=may_leave_parameters_unused(spec, model),
                            process_group_backend="gloo" if plan.accelerator == "cpu" else None)
     if plan.strategy == "fsdp":
         from pytorch_lightning.strategies import FSDPStrategy
@@ -234,6 +279,20 @@ def _strategy(plan: _Plan, model: torch.nn.Module, spec: Any) -> Any:
         # line up and the EMA update stays shard-local
         return FSDPStrategy(auto_wrap_policy={BackboneWrapper}, state_dict_type="full", use_orig_params=True)
     return "auto"
+
+
+def may_leave_parameters_unused(spec: Any, model: torch.nn.Module) -> bool:
+    """Whether a training step can leave trainable parameters out of the loss. DDP must then search for them after
+    each backward pass (`find_unused_parameters`), or it waits forever for their gradients: the case for a trainable
+    conditioner routed nowhere, and for `adp_cfg_1d`'s learned null embedding, which only CFG dropout uses."""
+    routed = {i for ids in _routes(spec).values() for i in ids}
+    conditioner = getattr(model, "conditioner", None)
+    if conditioner is not None and any(name not in routed and any(p.requires_grad for p in module.parameters())
+                                       for name, module in conditioner.conditioners.items()):
+        return True
+    backbone = backbone_of(spec)
+    dropout = spec.training.cfg_dropout_prob if spec.model_type != "diffusion_uncond" else 0.0
+    return backbone is not None and backbone.type == "adp_cfg_1d" and not dropout > 0
 
 
 def _routes(spec: Any) -> dict[str, tuple[str, ...]]:
@@ -255,7 +314,7 @@ def _logger(options: RunOptions, output: Path, echo: Callable[[str], None], resu
         try:
             import tensorboard  # noqa: F401
         except ImportError:
-            if kind == "tensorboard" and _is_rank_zero():
+            if kind == "tensorboard" and is_rank_zero():
                 echo("tensorboard is not installed (pip install 'audiodiff[logging]'): logging to CSV instead")
             kind = "csv"
         else:
@@ -287,7 +346,7 @@ def _exporter(config: dict[str, Any], version: int, *, fsdp: bool):
     return export
 
 
-def _non_finite(error: NonFiniteLossError, plan: _Plan) -> Any:
+def _non_finite(error: NonFiniteLossError, plan: RunPlan) -> Any:
     from audiodiff.diagnostics.render import FileResult
 
     saved = list_checkpoints(plan.checkpoints)
@@ -299,7 +358,21 @@ def _non_finite(error: NonFiniteLossError, plan: _Plan) -> Any:
     return FileResult(COMMAND_LINE, [diagnostic])
 
 
-def _unloadable(error: RuntimeError, plan: _Plan) -> Any:
+def _unreadable_value(error: ConditioningError, preflight: Any) -> Any:
+    from audiodiff.compiler.pipeline import locate
+    from audiodiff.diagnostics.render import FileResult
+
+    files = ", ".join(f"`{path}`" for path in error.paths[:3]) + (" ..." if len(error.paths) > 3 else "")
+    where = f" (in a batch of {files})" if len(error.paths) > 1 else ""
+    diagnostic = Diagnostic(codes.DATASET_METADATA, f"training stopped at step {error.step}: {error.message}{where}",
+                            "/datasets", path=preflight.dataset.path,
+                            help="fix the value (or the `custom_metadata_module` that produces it), then continue "
+                            "with `--resume`")
+    check = preflight.dataset
+    return FileResult(check.path, locate(check, [diagnostic]), check.result().line)
+
+
+def _unloadable(error: RuntimeError, plan: RunPlan) -> Any:
     from audiodiff.diagnostics.render import FileResult
 
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -313,7 +386,8 @@ def _unloadable(error: RuntimeError, plan: _Plan) -> Any:
 # --- the summary -------------------------------------------------------------------------------------------------
 
 
-def _summary(options: RunOptions, plan: _Plan, model: torch.nn.Module, preflight: Any) -> str:
+def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflight: Any,
+             checkpointing: CheckpointingDecision) -> str:
     spec = preflight.spec
     backbone = backbone_of(spec)
     total = sum(p.numel() for p in model.parameters())
@@ -321,7 +395,7 @@ def _summary(options: RunOptions, plan: _Plan, model: torch.nn.Module, preflight
     located = pretransform_of(spec)
     pretransform = f", `{located[0].type}` pretransform (x{model.pretransform.downsampling_ratio})" \
         if located is not None and model.pretransform is not None else ""
-    objective = spec.model.diffusion.diffusion_objective if spec.model_type != "diffusion_uncond" else "v"
+    objective = diffusion_objective_of(spec)
     scan = preflight.scan
     skipped = f" ({len(scan.skipped)} unreadable, skipped)" if scan.skipped else ""
     seconds = spec.sample_size / spec.sample_rate
@@ -338,6 +412,9 @@ def _summary(options: RunOptions, plan: _Plan, model: torch.nn.Module, preflight
     world = options.devices * options.num_nodes
     where = f"{world} x {plan.accelerator}" + (f", {plan.strategy}" if plan.strategy != "auto" else "")
     demo = DemoSettings.from_spec(spec)
+    recompute = f"gradient checkpointing {checkpointing.reason}"
+    if checkpointing.enabled and backbone.type != "dit":
+        recompute += f" (no effect on `{backbone.type}` backbones: only `dit` recomputes its blocks)"
     lines = [
         SummaryLine("model", f"{spec.model_type}, `{backbone.type}` backbone, `{objective}` objective{pretransform}; "
                              f"{count(total)} parameters ({count(trainable)} trainable)"),
@@ -346,6 +423,7 @@ def _summary(options: RunOptions, plan: _Plan, model: torch.nn.Module, preflight
         SummaryLine("training", f"{steps}; {optimizer.optimizer} lr {optimizer.learning_rate:g}{schedule}; "
                                 f"EMA {'on' if spec.training.use_ema else 'off'}; precision {plan.precision}; "
                                 f"{where}; seed {options.seed}"),
+        SummaryLine("memory", recompute),
         SummaryLine("demos", f"every {demo.every} steps: {demo.num_demos} x cfg "
                              f"{', '.join(f'{s:g}' for s in demo.cfg_scales)}, {demo.steps} sampler steps"),
         SummaryLine("outputs", f"{options.output}/ (checkpoints/ every {options.checkpoint_every} steps, last "

@@ -136,6 +136,9 @@ def build_scheduler(spec: Any, optimizer: Optimizer) -> LRScheduler:
 # --- resuming with changed hyper-parameters ------------------------------------------------------------------------
 
 _OPTIMIZER_HYPERPARAMETERS = ("betas", "eps", "weight_decay", "momentum", "dampening")
+# every optimizer `config` key `apply_hyperparameters` makes take effect after a resume (`lr` through the base rate);
+# any other key (`amsgrad`, `nesterov`, `fused`, `foreach`, `adam_w_mode`) would keep the checkpoint's value
+APPLIED_OPTIMIZER_SETTINGS = ("lr", *_OPTIMIZER_HYPERPARAMETERS)
 
 
 def apply_hyperparameters(training: t.DiffusionTrainingSpec, optimizer: Optimizer,

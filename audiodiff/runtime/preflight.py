@@ -7,6 +7,7 @@ All findings are collected, per file, and reported together; nothing here alloca
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,22 @@ from audiodiff.compiler.pipeline import FileCheck, check_file, locate
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
 from audiodiff.diagnostics.render import FileResult
-from audiodiff.runtime.data import DataScan, MetadataModule, resolve_folder, scan_audio, scan_latents
+from audiodiff.runtime.data import (
+    DataFile,
+    DataScan,
+    MetadataModule,
+    resolve_file,
+    resolve_folder,
+    scan_audio,
+    scan_latents,
+)
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, PreEncodedDatasetSpec
+from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
 
 COMMAND_LINE = "command line"
-LOADER_KEYS = frozenset({"seconds_start", "seconds_total"})  # the audio loader computes these for every crop
+LOADER_KEYS = frozenset({"seconds_start", "seconds_total"})  # the audio loader (not the latent one) computes these
 TRAINABLE_MODEL_TYPES = ("diffusion_cond", "diffusion_uncond")
 
 
@@ -53,7 +63,7 @@ class Preflight:
     dataset: FileCheck
     findings: Findings
     scan: DataScan | None = None
-    metadata_module: MetadataModule | None = None
+    metadata_modules: dict[str, MetadataModule] = field(default_factory=dict)  # dataset id -> its module
     latent_length: int | None = None  # crop length of pre-encoded latents
 
     @property
@@ -96,7 +106,7 @@ def check_configs(model_path: Path, dataset_path: Path, *, allow_metadata_module
     findings.extend(dataset.path, locate(dataset, _pairing(model, dataset)))
     if findings.has_errors:
         return preflight
-    _scan_dataset(preflight, allow_metadata_module)
+    scan_dataset(preflight, allow_metadata_module)
     return preflight
 
 
@@ -185,8 +195,7 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
                                 help='set `"pre_encoded": true` in the model config\'s `training` section',
                                 related=(model_side,)))
     if pre_encoded_data and data.latent_crop_length is not None:
-        located = pretransform_of(spec)
-        ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
+        ratio = _latent_ratio(spec)
         expected = spec.sample_size // ratio
         multiple = backbone_of(spec).length_multiple
         if data.latent_crop_length % multiple:
@@ -203,29 +212,40 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
 # --- the dataset's files -----------------------------------------------------------------------------------------
 
 
-def _scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_values: bool = True) -> None:
+def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_values: bool = True) -> None:
+    """Scan every dataset folder (headers and metadata only), load the opted-in metadata modules (one per dataset
+    id), and check what the files hold against the model; findings go to the dataset config."""
     dataset, spec, findings = preflight.dataset, preflight.dataset_spec, preflight.findings
     config_dir = Path(dataset.path).parent
     found: list[Diagnostic] = []
     scan = DataScan()
     pre_encoded = isinstance(spec, PreEncodedDatasetSpec)
+    module_paths: dict[str, tuple[str | None, str]] = {}  # dataset id -> (custom_metadata_module, its pointer)
     for index, source in enumerate(spec.datasets):
         pointer = join("", "datasets", index)
         folder = resolve_folder(source.path, config_dir)
         if folder is None:
             found.append(Diagnostic(codes.REFERENCED_FILE_MISSING, f"the dataset folder `{source.path}` does not "
                                     "exist", join(pointer, "path"), severity=Severity.ERROR,
-                                    help="paths are read relative to the working directory, then to the dataset "
-                                    "config's folder"))
+                                    help="relative paths are read from the dataset config's folder, then from the "
+                                    "working directory"))
             continue
-        if source.custom_metadata_module is not None:
-            module = _metadata_module(source.custom_metadata_module, config_dir,
-                                      join(pointer, "custom_metadata_module"), allow_metadata_module, found)
+        module_pointer = join(pointer, "custom_metadata_module")
+        earlier = module_paths.setdefault(source.id, (source.custom_metadata_module, module_pointer))
+        if earlier[0] != source.custom_metadata_module:
+            # a module belongs to a dataset id: two sources of one id cannot each have their own
+            found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"two datasets share the id `{source.id}` but not "
+                                    "their `custom_metadata_module`", module_pointer,
+                                    help="give the datasets distinct ids", related=(
+                                        note(dataset, f"the other `{source.id}` dataset is here", earlier[1]),)))
+        elif source.custom_metadata_module is not None and source.id not in preflight.metadata_modules:
+            module = _metadata_module(source.custom_metadata_module, config_dir, module_pointer,
+                                      allow_metadata_module, found)
             if module is not None:
-                preflight.metadata_module = module
+                preflight.metadata_modules[source.id] = module
         manifest = None
         if getattr(source, "manifest", None) is not None:
-            manifest = _existing_file(source.manifest, folder, config_dir)
+            manifest = resolve_file(source.manifest, config_dir, folder)
             if manifest is None:
                 found.append(Diagnostic(codes.REFERENCED_FILE_MISSING, f"the manifest `{source.manifest}` does not "
                                         "exist", join(pointer, "manifest"), severity=Severity.ERROR))
@@ -242,16 +262,6 @@ def _scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_va
     findings.extend(dataset.path, locate(dataset, found))
 
 
-def _existing_file(value: str, *bases: Path) -> Path | None:
-    candidate = Path(value).expanduser()
-    if candidate.is_absolute():
-        return candidate if candidate.is_file() else None
-    for base in (Path.cwd(), *bases):
-        if (base / candidate).is_file():
-            return (base / candidate).resolve()
-    return None
-
-
 def _metadata_module(value: str, config_dir: Path, pointer: str, allowed: bool, found: list[Diagnostic]
                      ) -> MetadataModule | None:
     if not allowed:
@@ -259,7 +269,7 @@ def _metadata_module(value: str, config_dir: Path, pointer: str, allowed: bool, 
                                 f"`{value}` for every item", pointer, help="pass `--allow-metadata-module` if you "
                                 "trust it, or give the metadata as sidecar JSON files or a `manifest`"))
         return None
-    path = _existing_file(value, config_dir)
+    path = resolve_file(value, config_dir)
     if path is None:
         found.append(Diagnostic(codes.REFERENCED_FILE_MISSING, f"`{value}` does not exist", pointer,
                                 severity=Severity.ERROR))
@@ -304,43 +314,84 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
                                     f"but the model denoises {expected}", "/datasets", help="encode the audio with "
                                     "this model's pretransform (`audiodiff encode`)"))
         preflight.latent_length = data.latent_crop_length or _default_latent_length(spec)
-    if preflight.metadata_module is None and check_values:
-        found += _conditioning_values(preflight, scan)
+    if check_values:
+        # a metadata module may add or replace any value, so only files of datasets without one can be checked
+        plain = [f for f in scan.files if f.dataset_id not in preflight.metadata_modules]
+        if plain:
+            found += _conditioning_values(preflight, plain)
     return found
 
 
 def _default_latent_length(spec: Any) -> int:
+    return spec.sample_size // _latent_ratio(spec)
+
+
+def _latent_ratio(spec: Any) -> int:
+    """Audio samples per latent frame: the pretransform's declared ratio (1 without one, or when unknown)."""
     located = pretransform_of(spec)
-    ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
-    return spec.sample_size // ratio
+    return (pretransform_ratio(located[0]) or 1) if located is not None else 1
 
 
-def _conditioning_values(preflight: Preflight, scan: DataScan) -> list[Diagnostic]:
-    """Every conditioner reads its id from every item's metadata (C30): say which files lack which value."""
-    spec = preflight.spec
+# --- conditioning values -----------------------------------------------------------------------------------------
+
+
+NO_VALUE = object()  # what `conditioning_value` gives for an item that has neither key
+
+
+def conditioning_value(metadata: Mapping[str, Any], key: str, fallback: str | None) -> Any:
+    """The value a conditioner reads from one item's metadata: its own key, else its `default_keys` entry
+    (`NO_VALUE` when neither is there); a one-element list stands for its element, as the conditioners unwrap it."""
+    if key in metadata:
+        value = metadata[key]
+    elif fallback is not None and fallback in metadata:
+        value = metadata[fallback]
+    else:
+        return NO_VALUE
+    return value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+
+
+def _conditioning_values(preflight: Preflight, files: list[DataFile]) -> list[Diagnostic]:
+    """Every conditioner reads its id from every item's metadata (C30): say which files lack which value, and which
+    hold a value of the wrong kind (text for a `number`, a fraction for an `int`, ...)."""
+    spec, data = preflight.spec, preflight.dataset_spec
     conditioning = conditioning_of(spec)
     if conditioning is None:
         return []
+    # the audio loader computes these for every crop, replacing whatever the metadata says; the latent reader
+    # does not, so pre-encoded data must carry them
+    computed = LOADER_KEYS if isinstance(data, AudioDirDatasetSpec) else frozenset()
     found = []
-    total = len(scan.files)
+    total = len(files)
     for index, entry in enumerate(conditioning.configs):
-        if entry.id in LOADER_KEYS:
+        if entry.id in computed:
             continue
+        declared = note(preflight.model, f"the `{entry.id}` conditioner is declared here",
+                        join("", "model", "conditioning", "configs", index))
         fallback = conditioning.default_keys.get(entry.id)
-        missing = [f for f in scan.files
-                   if entry.id not in f.metadata and (fallback is None or fallback not in f.metadata)]
+        values = [(f, conditioning_value(f.metadata, entry.id, fallback)) for f in files]
+        missing = [f for f, value in values if value is NO_VALUE]
         if missing:
             found.append(Diagnostic(
                 codes.DATASET_METADATA,
                 f"{len(missing)} of {total} training files have no `{entry.id}` value (first: `{missing[0].relpath}`)",
-                "/datasets", help=f"add `\"{entry.id}\": ...` to each file's `<name>.json` beside the audio, or to "
-                "the dataset's `manifest`",
-                related=(note(preflight.model, f"the `{entry.id}` conditioner is declared here",
-                              join("", "model", "conditioning", "configs", index)),)))
+                _source_pointer(data, missing[0]), help=f"add `\"{entry.id}\": ...` to each file's `<name>.json` "
+                "beside the audio, or to the dataset's `manifest`", related=(declared,)))
             continue
-        if entry.type == "list":
-            unknown = Counter(str(f.metadata.get(entry.id)) for f in scan.files
-                              if f.metadata.get(entry.id) not in entry.config.options)
+        if entry.id in conditioning.pre_encoded_keys:
+            continue  # stored tensors, passed to the model as they are
+        if entry.type != "list":  # a value outside a list's options is legal: it trains the `unknown` row
+            wrong = [(f, problem) for f, value in values if (problem := value_problem(entry, value)) is not None]
+            if wrong:
+                first, problem = wrong[0]
+                found.append(Diagnostic(
+                    codes.DATASET_METADATA,
+                    f"{len(wrong)} of {total} training files hold a `{entry.id}` value its conditioner cannot read "
+                    f"(first: `{first.relpath}`: {problem})", _source_pointer(data, first),
+                    help=f"fix the `{entry.id}` value in each file's `<name>.json` beside the audio, or in the "
+                    "dataset's `manifest`", related=(declared,)))
+                continue
+        else:
+            unknown = Counter(str(value) for _, value in values if value not in entry.config.options)
             if unknown:
                 value, count = unknown.most_common(1)[0]
                 found.append(Diagnostic(
@@ -351,3 +402,10 @@ def _conditioning_values(preflight: Preflight, scan: DataScan) -> list[Diagnosti
                     help="options: " + ", ".join(f"`{option}`" for option in entry.config.options)))
     return found
 
+
+def _source_pointer(data: Any, entry: DataFile) -> str:
+    """The dataset config entry a file came from (the first with its id), or `/datasets`."""
+    for index, source in enumerate(data.datasets):
+        if source.id == entry.dataset_id:
+            return join("", "datasets", index)
+    return "/datasets"

@@ -5,7 +5,9 @@ the checkpoint and the current one, each classified.
   applied   optimisation and sampling hyper-parameters (learning rate, betas, scheduler constants, CFG dropout,
             timestep sampler, ...): the restored state is kept and the new values take effect from the next step
   unsafe    everything else: the architecture, the data geometry (rates, lengths, channels), the objective, the
-            optimizer or scheduler type, EMA on/off. Refused unless the run is forced.
+            optimizer or scheduler type, EMA on/off, and optimizer settings that restoring the optimizer would
+            silently take back from the checkpoint (`amsgrad`, `nesterov`, `fused`, `foreach`, `adam_w_mode`).
+            Refused unless the run is forced.
 
 Both configs are compared after validation with defaults filled in, so spelling out a default is no change.
 """
@@ -16,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from audiodiff.runtime.optim import APPLIED_OPTIMIZER_SETTINGS
 from audiodiff.schema.pointer import join
 
 ChangeKind = Literal["safe", "applied", "unsafe"]
@@ -25,8 +28,10 @@ _RULES: list[tuple[re.Pattern[str], ChangeKind, str]] = [
     (re.compile(r"^/training/log_loss_info$"), "safe", "logging only"),
     (re.compile(r"^/training/loss_configs(/|$)"), "safe", "not read for diffusion models"),
     (re.compile(r"^/training/learning_rate$"), "applied", "learning rate"),
-    (re.compile(r"^/training/optimizer_configs/[^/]+/optimizer/config(/|$)"), "applied",
-     "optimizer hyper-parameter"),
+    (re.compile(r"^/training/optimizer_configs/[^/]+/optimizer/config/(" + "|".join(APPLIED_OPTIMIZER_SETTINGS)
+                + r")(/|$)"), "applied", "optimizer hyper-parameter"),
+    (re.compile(r"^/training/optimizer_configs/[^/]+/optimizer/config(/|$)"), "unsafe",
+     "resuming restores the optimizer with the checkpoint's value of this setting"),
     (re.compile(r"^/training/optimizer_configs/[^/]+/scheduler/config(/|$)"), "applied", "scheduler constant"),
     (re.compile(r"^/training/(cfg_dropout_prob|timestep_sampler|timestep_sampler_options|p_one_shot|mask_padding"
                 r"|mask_padding_dropout|clip_grad_norm)(/|$)"), "applied", "training hyper-parameter"),
@@ -45,11 +50,18 @@ class ConfigChange:
         return f"{self.pointer or '/'}: {_show(self.old)} -> {_show(self.new)}"
 
 
-_MISSING = object()
+class _Absent:
+    """The value on the side of a diff where a key does not exist."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
 
 
 def _show(value: Any) -> str:
-    if value is _MISSING:
+    if value is ABSENT:
         return "(absent)"
     text = repr(value) if not isinstance(value, (dict, list)) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -72,7 +84,7 @@ def diff_configs(old: Any, new: Any, pointer: str = "") -> list[ConfigChange]:
     if isinstance(old, dict) and isinstance(new, dict):
         changes = []
         for key in list(old) + [k for k in new if k not in old]:
-            changes += diff_configs(old.get(key, _MISSING), new.get(key, _MISSING), join(pointer, key))
+            changes += diff_configs(old.get(key, ABSENT), new.get(key, ABSENT), join(pointer, key))
         return changes
     if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)) and len(old) == len(new):
         changes = []

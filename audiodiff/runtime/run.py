@@ -20,6 +20,8 @@ from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.runtime.preflight import COMMAND_LINE, Findings, Preflight, check_configs
 
+GRADIENT_CHECKPOINTING = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -46,6 +48,7 @@ class RunOptions:
     t5_path: str | None = None
     accelerator: str = "auto"
     progress: bool = True
+    gradient_checkpointing: str = "auto"  # on | off | auto: on when training is estimated not to fit in memory
 
 
 @dataclass
@@ -69,7 +72,9 @@ class RunError(Exception):
 
 
 @dataclass
-class _Plan:
+class RunPlan:
+    """What `prepare` found and decided: the checks' results, the machine settings, and what a resume continues."""
+
     preflight: Preflight
     findings: Findings
     checkpoints: Path
@@ -84,7 +89,7 @@ def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> Ru
     echo = echo or (lambda text: print(text, file=sys.stderr, flush=True))
     plan = prepare(options)
     warnings = [r for r in plan.findings.results() if r.diagnostics]
-    if warnings and _is_rank_zero():
+    if warnings and is_rank_zero():
         from audiodiff.diagnostics.render import text as text_renderer
 
         sys.stderr.write(text_renderer.render(warnings, summary=False))
@@ -93,12 +98,12 @@ def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> Ru
     return train(options, plan, echo)
 
 
-def prepare(options: RunOptions) -> _Plan:
+def prepare(options: RunOptions) -> RunPlan:
     """Every check that needs no model; raises RunError with all findings when any is an error."""
     preflight = check_configs(options.config, options.dataset, allow_metadata_module=options.allow_metadata_module,
                               pretransform_ckpt=options.pretransform_ckpt)
     findings = preflight.findings
-    plan = _Plan(preflight, findings, Path(options.output) / "checkpoints")
+    plan = RunPlan(preflight, findings, Path(options.output) / "checkpoints")
     for diagnostic in _settings(options, plan):
         findings.add(COMMAND_LINE, diagnostic)
     if not findings.has_errors and plan.resume_from is not None:
@@ -112,7 +117,7 @@ def _setting(message: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(codes.RUN_SETTING, message, None, path=COMMAND_LINE, help=help)
 
 
-def _settings(options: RunOptions, plan: _Plan) -> list[Diagnostic]:
+def _settings(options: RunOptions, plan: RunPlan) -> list[Diagnostic]:
     """Command-line settings this machine and this model can honour (AD807)."""
     import torch
 
@@ -150,6 +155,9 @@ def _settings(options: RunOptions, plan: _Plan) -> list[Diagnostic]:
                               help="pass `--resume` to continue it, or choose another `--output`"))
     if options.force_resume and not options.resume:
         found.append(_setting("`--force-resume` only makes sense with `--resume`"))
+    if options.gradient_checkpointing not in GRADIENT_CHECKPOINTING:
+        found.append(_setting(f"`--gradient-checkpointing {options.gradient_checkpointing}` is not one of "
+                              + ", ".join(f"`{choice}`" for choice in GRADIENT_CHECKPOINTING)))
     return found
 
 
@@ -159,7 +167,7 @@ def _checkpoints_present(folder: Path) -> bool:
     return bool(list_checkpoints(folder))
 
 
-def _check_resume(plan: _Plan, options: RunOptions) -> None:
+def _check_resume(plan: RunPlan, options: RunOptions) -> None:
     """Compare the checkpoint's config with the current one: refuse unsafe changes unless forced (AD804)."""
     from audiodiff.compiler.pipeline import locate
     from audiodiff.runtime.checkpoint_io import read_training_checkpoint
@@ -202,12 +210,13 @@ def _check_resume(plan: _Plan, options: RunOptions) -> None:
 
 
 def _value(value: Any) -> str:
-    from audiodiff.runtime.resume import _MISSING
+    from audiodiff.runtime.resume import ABSENT
 
-    return "(absent)" if value is _MISSING else f"`{value}`"
+    return "(absent)" if value is ABSENT else f"`{value}`"
 
 
-def _is_rank_zero() -> bool:
+def is_rank_zero() -> bool:
+    """Whether this process is the first of the run (global rank 0 on node 0), from the launcher's variables."""
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and \
         int(os.environ.get("NODE_RANK", "0")) == 0
 

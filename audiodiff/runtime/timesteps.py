@@ -16,8 +16,10 @@ TIMESTEP_SAMPLERS = ("uniform", "logit_normal", "trunc_logit_normal", "log_snr")
 
 
 class TimestepSampler:
-    """Draws a batch of training times. `uniform` keeps a Sobol engine whose position is set from the batch number,
-    so the points a batch gets do not depend on whether the run was resumed; the others use torch's global RNG."""
+    """Draws a batch of training times. `uniform` keeps one Sobol sequence for the whole run, and batch n of rank r
+    of W takes its points from the global position (n W + r) B, as the data sampler takes its files: ranks draw
+    different times, and the points a batch gets do not depend on whether the run was resumed. The others use
+    torch's global RNG (which the training step seeds per batch and rank)."""
 
     def __init__(self, name: str, *, seed: int = 0, mean_logsnr: float = -1.2, std_logsnr: float = 2.0,
                  left_truncation: float = 0.075) -> None:
@@ -30,10 +32,15 @@ class TimestepSampler:
         self.left_truncation = left_truncation
         self._sobol: torch.quasirandom.SobolEngine | None = None
 
-    def __call__(self, batch_size: int, *, batch_number: int = -1, device: torch.device | str = "cpu") -> Tensor:
-        """Times [batch_size] for the `batch_number`-th batch of the stream (-1: continue where the last left off)."""
+    def __call__(self, batch_size: int, *, batch_number: int = -1, rank: int = 0, world_size: int = 1,
+                 device: torch.device | str = "cpu") -> Tensor:
+        """Times [batch_size] for the `batch_number`-th batch of rank `rank` of `world_size` (-1: continue where the
+        last draw left off)."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size}")
         if self.name == "uniform":
-            t = self._sobol_points(batch_size, batch_number)
+            position = (batch_number * world_size + rank) * batch_size if batch_number >= 0 else -1
+            t = self._sobol_points(batch_size, position)
         elif self.name == "logit_normal":
             t = torch.sigmoid(torch.randn(batch_size))
         elif self.name == "trunc_logit_normal":
@@ -43,15 +50,14 @@ class TimestepSampler:
             t = torch.sigmoid(-log_snr).clamp(1e-4, 1 - 1e-4)
         return t.to(device)
 
-    def _sobol_points(self, batch_size: int, batch_number: int) -> Tensor:
+    def _sobol_points(self, batch_size: int, position: int) -> Tensor:
+        """`batch_size` points of the run's sequence from `position` on (-1: from where the last draw ended)."""
         if self._sobol is None:
             self._sobol = torch.quasirandom.SobolEngine(1, scramble=True, seed=self.seed)
-        if batch_number >= 0:
-            wanted = batch_number * batch_size
-            if self._sobol.num_generated != wanted:
-                self._sobol.reset()
-                if wanted:
-                    self._sobol.fast_forward(wanted)
+        if position >= 0 and self._sobol.num_generated != position:
+            self._sobol.reset()
+            if position:
+                self._sobol.fast_forward(position)
         return self._sobol.draw(batch_size)[:, 0].float()
 
 

@@ -12,7 +12,8 @@ step are the same whether the run went straight through or was resumed before it
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,13 @@ from torch import Tensor, nn
 
 from audiodiff.runtime.data import TrainingBatch
 from audiodiff.runtime.ema import EMA
-from audiodiff.runtime.faults import NonFiniteLossError, agree
+from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, agree
 from audiodiff.runtime.objectives import noise, noise_level
-from audiodiff.runtime.sampling import DistributionShift
 from audiodiff.runtime.timesteps import TimestepSampler
+from audiodiff.schema.views import diffusion_objective_of
 
 LOSS_BINS = 10
+LOSS_WINDOW = 10  # steps averaged for the first and the last loss of the closing summary
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class TrainingSettings:
         training = spec.training
         conditioned = spec.model_type != "diffusion_uncond"
         return cls(
-            objective=spec.model.diffusion.diffusion_objective if conditioned else "v",
+            objective=diffusion_objective_of(spec),
             conditioned=conditioned,
             pre_encoded=training.pre_encoded,
             cfg_dropout_prob=training.cfg_dropout_prob if conditioned else 0.0,
@@ -100,10 +102,8 @@ class DiffusionTrainer(pl.LightningModule):
         self._loader_factory = loader_factory
         self.timesteps = TimestepSampler(settings.timestep_sampler, seed=settings.seed,
                                          mean_logsnr=settings.mean_logsnr, std_logsnr=settings.std_logsnr)
-        shift = getattr(model, "distribution_shift", None)
-        self.shift = None if shift is None else DistributionShift(
-            shift.base_shift, shift.max_shift, shift.min_length, shift.max_length, shift.use_sine)
-        self.losses: list[tuple[int, float]] = []  # (step, loss) of this process, for the closing summary
+        self.shift = getattr(model, "distribution_shift", None)  # the model's own (None: unshifted times)
+        self.losses = LossWindows(LOSS_WINDOW)  # (step, loss) of this process, for the closing summary
         self.after_restore: Callable[[DiffusionTrainer], None] | None = None  # e.g. apply changed learning rates
 
     # --- Lightning plumbing ---------------------------------------------------------------------------------------
@@ -135,8 +135,18 @@ class DiffusionTrainer(pl.LightningModule):
     def training_step(self, batch: TrainingBatch, batch_idx: int) -> Tensor:
         number = batch.batch if batch.batch >= 0 else self.global_step * self.settings.accumulate_grad_batches
         torch.manual_seed(step_seed(self.settings.seed, number, self.global_rank))
-        loss, per_item, t = self.compute_loss(batch, batch_number=number)
         step = self.global_step + 1
+        problem = None
+        try:
+            loss, per_item, t = self.compute_loss(batch, batch_number=number)
+        except ConditioningError as error:
+            problem = error
+        # every rank stops together, or the others would wait for this one's gradients forever
+        if agree(self._trainer, problem is not None):
+            if problem is None:
+                problem = ConditioningError("another process's batch holds a value its conditioner cannot read", [])
+            problem.step = step
+            raise problem
         if agree(self._trainer, not bool(torch.isfinite(loss))):
             raise NonFiniteLossError(step, float(loss.detach()))
         self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(per_item))
@@ -154,12 +164,14 @@ class DiffusionTrainer(pl.LightningModule):
         diffusion = self.diffusion
         data = batch.data  # [B, C, T] audio or [B, C, L] latents
         padding = torch.stack([item["padding_mask"] for item in batch.metadata]).to(data.device)  # [B, T]
-        cond = diffusion.conditioning_tensors(batch.metadata, data.device) if settings.conditioned else None
+        cond = self._conditioning(batch) if settings.conditioned else None
         latents = self._latents(data)  # [B, C_io, L]
         if padding.shape[-1] != latents.shape[-1]:
             padding = F.interpolate(padding[:, None].float(), size=latents.shape[-1], mode="nearest")[:, 0]  # [B, L]
         size = latents.shape[0]
-        t = self.timesteps(size, batch_number=batch_number, device=latents.device)  # [B]
+        world = self.trainer.world_size if self._trainer is not None else 1
+        t = self.timesteps(size, batch_number=batch_number, rank=self.global_rank, world_size=world,
+                           device=latents.device)  # [B]
         if self.shift is not None:
             t = self.shift(t, latents.shape[-1])
         if settings.p_one_shot > 0:
@@ -180,6 +192,35 @@ class DiffusionTrainer(pl.LightningModule):
             per_item = error.mean((1, 2))  # [B]
             loss = error.mean()
         return loss, per_item, t
+
+    def _conditioning(self, batch: TrainingBatch) -> Any:
+        """The conditioners' outputs; a value one cannot read (preflight checks the sidecar and manifest values, but
+        a metadata module can still produce one) becomes a `ConditioningError` naming the file and the key."""
+        try:
+            return self.diffusion.conditioning_tensors(batch.metadata, batch.data.device)
+        except ValueError as error:  # a MissingConditionerInputError, or a value of the wrong kind
+            raise self._culprit(batch, error) from error
+
+    def _culprit(self, batch: TrainingBatch, error: ValueError) -> ConditioningError:
+        """Which item and which conditioner a failed batch stumbled on: each is tried alone (on this path only)."""
+        from audiodiff.runtime.preflight import NO_VALUE, conditioning_value
+
+        multi = self.diffusion.conditioner
+        for item in batch.metadata:
+            path = str(item.get("path", "?"))
+            for name, conditioner in multi.conditioners.items():
+                value = conditioning_value(item, name, multi.default_keys.get(name))
+                if value is NO_VALUE:
+                    return ConditioningError(f"`{path}` has no `{name}` value", [path])
+                if name in multi.pre_encoded_keys:
+                    continue
+                try:
+                    with torch.no_grad():
+                        conditioner([value], batch.data.device)
+                except ValueError as item_error:
+                    return ConditioningError(f"the `{name}` value {value!r} of `{path}` cannot be read by its "
+                                             f"conditioner ({item_error})", [path])
+        return ConditioningError(str(error), [str(item.get("path", "?")) for item in batch.metadata])
 
     def _latents(self, data: Tensor) -> Tensor:
         pretransform = self.diffusion.pretransform
@@ -211,7 +252,31 @@ class DiffusionTrainer(pl.LightningModule):
         return self.diffusion_ema.ema_model if self.diffusion_ema is not None else self.diffusion.model
 
 
-def loss_summary(losses: list[tuple[int, float]], window: int = 10) -> tuple[float, float] | None:
+class LossWindows:
+    """The first `size` and the last `size` (step, loss) pairs of a run: all the closing summary reads, in memory
+    that does not grow with the run."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.first: list[tuple[int, float]] = []
+        self.last: deque[tuple[int, float]] = deque(maxlen=size)
+
+    def append(self, item: tuple[int, float]) -> None:
+        if len(self.first) < self.size:
+            self.first.append(item)
+        else:
+            self.last.append(item)
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        """The kept pairs in order: the first window, then the last (no pair twice)."""
+        yield from self.first
+        yield from self.last
+
+    def __len__(self) -> int:
+        return len(self.first) + len(self.last)
+
+
+def loss_summary(losses: Iterable[tuple[int, float]], window: int = LOSS_WINDOW) -> tuple[float, float] | None:
     """(mean of the first `window` losses, mean of the last `window`), or None with too few steps."""
     finite = [value for _, value in losses if math.isfinite(value)]
     if len(finite) < 2:

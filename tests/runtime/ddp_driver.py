@@ -1,6 +1,6 @@
-"""Runs `audiodiff run` with two CPU processes (DDP over gloo) and makes each rank report what it trained on and
-with which weights it ended. Lightning starts the second rank by running this file again, so the recording
-hooks below are in place on both ranks.
+"""Runs `audiodiff run` with two CPU processes (DDP over gloo) and makes each rank report what it trained on, at
+which diffusion times, and with which weights it ended. Lightning starts the second rank by running this file
+again, so the recording hooks below are in place on both ranks.
 
     python tests/runtime/ddp_driver.py MODEL DATASET OUTPUT REPORTS
 """
@@ -19,19 +19,27 @@ from audiodiff.runtime.run import RunOptions, run
 def main() -> None:
     model, dataset, output, reports = (Path(argument) for argument in sys.argv[1:5])
     seen: list[list[str]] = []
+    times: list[list[float]] = []
     original_step = training.DiffusionTrainer.training_step
+    original_loss = training.DiffusionTrainer.compute_loss
 
     def recording_step(self, batch, batch_idx):
         seen.append([item["relpath"] for item in batch.metadata])
         return original_step(self, batch, batch_idx)
 
+    def recording_loss(self, batch, **kwargs):
+        loss, per_item, t = original_loss(self, batch, **kwargs)
+        times.append(t.tolist())
+        return loss, per_item, t
+
     def report(self):
         state = {key: value.detach().cpu().clone() for key, value in self.state_dict().items()}
         reports.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": state, "seen": seen, "world": self.trainer.world_size,
+        torch.save({"state": state, "seen": seen, "times": times, "world": self.trainer.world_size,
                     "step": self.trainer.global_step}, reports / f"rank{self.global_rank}.pt")
 
     training.DiffusionTrainer.training_step = recording_step
+    training.DiffusionTrainer.compute_loss = recording_loss
     training.DiffusionTrainer.on_train_end = report
     run(RunOptions(config=model, dataset=dataset, output=output, max_steps=3, batch_size=2, devices=2,
                    strategy="ddp", logger="csv", checkpoint_every=3, seed=11, progress=False))

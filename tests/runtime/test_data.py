@@ -187,7 +187,7 @@ def test_metadata_module_is_applied_honours_rejects_and_pickles(folder: Path, tm
     assert clone._function is None and clone.module_name == module.module_name
     files = scan_audio(folder, "set").files  # a.wav, c.ogg, sub/b.flac
     dataset = AudioDataset(files, sample_rate=8000, sample_size=400, channels=1, random_crop=False,
-                           metadata_module=clone)
+                           metadata_modules={"set": clone})
     _, info, _ = dataset[1]  # c.ogg is rejected: the next file stands in
     assert info["relpath"] == "sub/b.flac" and info["from_module"] and info["prompt"] == "loud"
 
@@ -198,7 +198,7 @@ def test_metadata_module_works_in_spawned_workers(folder: Path, tmp_path: Path):
     path.write_text(METADATA_MODULE)
     files = [f for f in scan_audio(folder, "set").files if f.relpath == "a.wav"]
     dataset = AudioDataset(files, sample_rate=8000, sample_size=400, channels=1, random_crop=False,
-                           metadata_module=MetadataModule(path))
+                           metadata_modules={"set": MetadataModule(path)})
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=StreamBatchSampler(1, 2, seed=0), collate_fn=collate,
                                          num_workers=1, multiprocessing_context="spawn")
     batch = next(iter(loader))

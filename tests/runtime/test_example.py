@@ -4,6 +4,7 @@ demos and checkpoints, and a clip sampled from the exported weights."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 from toy_run import REPO, cli
 
 EXAMPLES = REPO / "examples"
@@ -20,6 +20,14 @@ EXAMPLES = REPO / "examples"
 def test_the_examples_validate():
     result = cli("validate", str(EXAMPLES / "toy_dit.json"), str(EXAMPLES / "toy_dataset.json"))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_example_dataset_is_found_from_its_config_wherever_the_command_runs():
+    config = json.loads((EXAMPLES / "toy_dataset.json").read_text())
+    path = Path(config["datasets"][0]["path"])
+    assert not path.is_absolute()  # relative to the config's folder, so the example works from any directory
+    made = re.search(r"make_toy_dataset\.py (\S+)", (REPO / "Makefile").read_text()).group(1)
+    assert (EXAMPLES / path).resolve() == (REPO / made).resolve()  # where `make demo` writes the clips
 
 
 @pytest.mark.slow
@@ -34,7 +42,7 @@ def test_the_shipped_example_trains_demos_checkpoints_and_samples(tmp_path: Path
     model = tmp_path / "toy_dit.json"
     model.write_text(json.dumps(config))
     dataset_config = json.loads((EXAMPLES / "toy_dataset.json").read_text())
-    dataset_config["datasets"][0]["path"] = str(data)
+    dataset_config["datasets"][0]["path"] = data.name  # relative: read from the config's folder, not the cwd
     dataset = tmp_path / "toy_dataset.json"
     dataset.write_text(json.dumps(dataset_config))
 

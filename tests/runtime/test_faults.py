@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from toy_run import cli, merge, options, write_configs
 
 from audiodiff.runtime import training
 from audiodiff.runtime.checkpoint_io import list_checkpoints, read_training_checkpoint
 from audiodiff.runtime.run import RunError, run
-from toy_run import cli, merge, options, write_configs
 
 QUIET = {"echo": lambda text: None}
 
@@ -99,6 +99,36 @@ def test_changed_demos_and_learning_rate_are_accepted_and_applied(tmp_path: Path
     lr = read_training_checkpoint(outcome.checkpoint)["lr_schedulers"][0]["base_lrs"]
     assert lr == [5e-4]
     assert (tmp_path / "run" / "demos" / "step_4" / "demo_0_cfg_1.wav").is_file()  # the new demo settings ran
+
+
+def test_an_optimizer_setting_a_resume_would_silently_drop_is_refused(tmp_path: Path):
+    with pytest.raises(RunError) as raised:
+        _resume_with(tmp_path, {"training": {"optimizer_configs": {"diffusion": {"optimizer": {
+            "config": {"amsgrad": True}}}}}})
+    diagnostics = [d for result in raised.value.results for d in result.diagnostics]
+    assert [(d.code.id, d.pointer) for d in diagnostics] == [
+        ("AD804", "/training/optimizer_configs/diffusion/optimizer/config/amsgrad")]
+    assert "checkpoint's value" in diagnostics[0].message
+
+
+BREAKING_MODULE = """
+def get_custom_metadata(info, audio):
+    return {"seconds_total": "fast"} if info["relpath"] == "noise_03.wav" else {}
+"""
+
+
+def test_a_value_no_conditioner_can_read_stops_the_run_with_a_diagnostic(tmp_path: Path):
+    module = tmp_path / "meta.py"
+    module.write_text(BREAKING_MODULE)  # preflight cannot see what a module returns: the training step catches it
+    model, dataset = write_configs(tmp_path, dataset_patch={"datasets": [
+        {"id": "clips", "path": str(tmp_path / "clips"), "custom_metadata_module": str(module)}]})
+    with pytest.raises(RunError) as raised:
+        run(options(model, dataset, tmp_path / "run", max_steps=8, batch_size=4, allow_metadata_module=True),
+            **QUIET)
+    diagnostic = raised.value.results[0].diagnostics[0]
+    assert diagnostic.code.id == "AD809" and raised.value.results[0].path == str(dataset)
+    assert "training stopped at step" in diagnostic.message and "'fast'" in diagnostic.message
+    assert "noise_03.wav" in diagnostic.message and "--resume" in diagnostic.help
 
 
 @pytest.mark.slow

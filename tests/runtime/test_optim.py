@@ -8,7 +8,12 @@ import math
 import pytest
 import torch
 
-from audiodiff.runtime.optim import InverseLR, apply_hyperparameters, build_optimizer, describe
+from audiodiff.runtime.optim import (
+    InverseLR,
+    apply_hyperparameters,
+    build_optimizer,
+    describe,
+)
 from audiodiff.schema.v1.training import DiffusionTrainingSpec
 
 
@@ -129,3 +134,34 @@ def test_a_changed_learning_rate_keeps_the_schedule_position_after_restore():
     scheduler.step()  # the next rate follows the formula with the new base at the continued step count
     assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-4 * (1 + 6 / 10) ** -1)
     assert math.isfinite(scheduler.get_last_lr()[0])
+
+
+@pytest.mark.parametrize("kind", ["Adam", "AdamW", "SGD", "FusedAdam"])
+def test_a_resume_calls_applied_exactly_the_optimizer_settings_it_applies(kind: str):
+    from audiodiff.runtime.resume import classify
+
+    def spec(config: dict) -> DiffusionTrainingSpec:
+        return _training(optimizer_configs={"diffusion": {"optimizer": {"type": kind, "config": config}}})
+
+    default = spec({}).optimizer_configs["diffusion"].optimizer.config
+    unsafe = set()
+    for name, value in default.model_dump().items():
+        if isinstance(value, bool) or value is None:
+            changed = not value
+        elif isinstance(value, (list, tuple)):
+            changed = [0.8, 0.95]
+        else:
+            changed = value * 0.5 + 0.01
+        optimizer, _ = build_optimizer(spec({}), _params())
+        apply_hyperparameters(spec({name: changed}), optimizer, None)
+        group = optimizer.param_groups[0]
+        now = group["lr"] if name == "lr" else group.get(name)
+        taken = now == (tuple(changed) if isinstance(changed, list) else changed)
+        verdict, _ = classify(f"/training/optimizer_configs/diffusion/optimizer/config/{name}")
+        # `applied` promises the new value is in effect after a resume; anything else must be refused
+        assert verdict == ("applied" if taken else "unsafe"), (name, verdict, now)
+        if verdict == "unsafe":
+            unsafe.add(name)
+    expected = {"Adam": {"amsgrad", "fused", "foreach"}, "AdamW": {"amsgrad", "fused", "foreach"},
+                "SGD": {"nesterov"}, "FusedAdam": {"adam_w_mode"}}[kind]
+    assert unsafe == expected

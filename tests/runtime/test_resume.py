@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from audiodiff.runtime.checkpoint_io import list_checkpoints, read_training_checkpoint, save_atomic
-from audiodiff.runtime.run import run
 from toy_run import cli, options, write_configs
+
+from audiodiff.runtime.checkpoint_io import (
+    list_checkpoints,
+    read_training_checkpoint,
+    save_atomic,
+)
+from audiodiff.runtime.run import run
 
 
 def _state(path: Path) -> dict:
@@ -52,6 +56,22 @@ def test_an_interrupted_write_leaves_the_previous_file_intact(tmp_path: Path):
         save_atomic({"state_dict": {"w": torch.zeros(3)}, "bad": Unpicklable()}, path)
     assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
+
+
+def test_a_checkpoint_gets_the_permissions_an_ordinary_file_would(tmp_path: Path):
+    import os
+    import stat
+
+    previous = os.umask(0o027)
+    try:
+        path = tmp_path / "step_0000001.ckpt"
+        save_atomic({"state_dict": {"w": torch.ones(1)}}, path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # 0o666 less the umask, not mkstemp's private 0o600
+    path.chmod(0o604)
+    save_atomic({"state_dict": {"w": torch.zeros(1)}}, path)  # replacing a file keeps its permissions
+    assert stat.S_IMODE(path.stat().st_mode) == 0o604
 
 
 @pytest.mark.slow

@@ -10,17 +10,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toy_run import options, write_configs
 
 from audiodiff.compiler.materialize import build_model
 from audiodiff.compiler.pipeline import check_file
 from audiodiff.runtime import training as training_module
-from audiodiff.runtime.data import AudioDataset, StreamBatchSampler, make_loader, scan_audio
+from audiodiff.runtime.data import (
+    AudioDataset,
+    StreamBatchSampler,
+    make_loader,
+    scan_audio,
+)
 from audiodiff.runtime.optim import build_optimizer
 from audiodiff.runtime.run import RunError, run
 from audiodiff.runtime.timesteps import TimestepSampler
-from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary, step_seed
+from audiodiff.runtime.training import (
+    DiffusionTrainer,
+    TrainingSettings,
+    loss_summary,
+    step_seed,
+)
 from audiodiff.schema.versions import LATEST_VERSION
-from toy_run import options, write_configs
 
 
 def _trainer_and_batch(tmp_path: Path, patch: dict | None = None, *, seed: int = 7):
@@ -106,6 +116,37 @@ def test_timestep_samplers():
         TimestepSampler("cosine")
 
 
+def test_uniform_times_differ_between_ranks_and_resume_exactly():
+    world, batch = 2, 4
+    ranks = [TimestepSampler("uniform", seed=3) for _ in range(world)]
+    draws = {(n, r): ranks[r](batch, batch_number=n, rank=r, world_size=world) for n in range(3) for r in range(world)}
+    for n in range(3):
+        assert not torch.equal(draws[(n, 0)], draws[(n, 1)])  # each rank its own points of the sequence
+    # together the ranks walk one run's sequence in global order: batch n of rank r starts at (n W + r) B
+    single = TimestepSampler("uniform", seed=3)(batch * world * 3, batch_number=0)
+    stitched = torch.cat([draws[(n, r)] for n in range(3) for r in range(world)])
+    assert torch.equal(stitched, single)
+    resumed = TimestepSampler("uniform", seed=3)(batch, batch_number=2, rank=1, world_size=world)
+    assert torch.equal(resumed, draws[(2, 1)])
+
+
+def test_the_loss_history_keeps_only_the_first_and_last_windows(tmp_path: Path, monkeypatch):
+    trainer, batch = _trainer_and_batch(tmp_path)
+    values = iter(range(1, 1000))
+
+    def fixed_loss(batch, **kwargs):
+        loss = torch.tensor(float(next(values)), requires_grad=True)
+        return loss, loss.detach().expand(4), torch.zeros(4)
+
+    monkeypatch.setattr(trainer, "compute_loss", fixed_loss)
+    monkeypatch.setattr(trainer, "log", lambda *args, **kwargs: None)
+    for _ in range(25):
+        trainer.training_step(batch, 0)
+    kept = [value for _, value in trainer.losses]
+    assert kept == [float(v) for v in [*range(1, 11), *range(16, 26)]]  # memory does not grow with the run
+    assert loss_summary(trainer.losses) == (5.5, 20.5)
+
+
 def test_loss_summary():
     assert loss_summary([(1, 4.0)]) is None
     assert loss_summary([(i, float(10 - i)) for i in range(10)], window=2) == (9.5, 1.5)
@@ -187,11 +228,13 @@ def test_encode_then_train_on_the_latents(tmp_path: Path):
     latents = tmp_path / "latents"
     written, dataset_config = encode(EncodeOptions(config=model, dataset=dataset, output=latents, batch_size=3))
     assert written == 8 and dataset_config == latents / "dataset.json"
-    first = sorted(latents.glob("*.npy"))[0]
+    first = sorted((latents / "clips").glob("*.npy"))[0]
+    assert first.name == "noise_01.wav.npy"  # <dataset id>/<relpath>.npy, the source's suffix kept
     array = np.load(first)
     assert array.shape == (16, 64)  # patched x16: 1024 samples -> 64 frames of 16 channels
-    metadata = json.loads(first.with_suffix(".json").read_text())
-    assert metadata["class"] in ("tone", "noise") and len(metadata["padding_mask"]) == 64
+    metadata = json.loads((latents / "clips" / "noise_01.wav.json").read_text())
+    assert metadata["class"] == "noise" and len(metadata["padding_mask"]) == 64
+    assert metadata["seconds_total"] >= 1 and metadata["seconds_start"] == 0
 
     pre_encoded_model, _ = write_configs(tmp_path / "pre", {"training": {"pre_encoded": True}})
     outcome = run(options(pre_encoded_model, dataset_config, tmp_path / "run", max_steps=2), echo=lambda text: None)
@@ -200,6 +243,71 @@ def test_encode_then_train_on_the_latents(tmp_path: Path):
     with pytest.raises(RunError) as raised:
         run(options(pre_encoded_model, dataset, tmp_path / "again", max_steps=2))
     assert _codes(raised.value)[str(dataset)] == ["AD520"]
+
+
+def test_encode_keeps_every_file_apart_and_never_overwrites_without_being_asked(tmp_path: Path):
+    import soundfile
+
+    from audiodiff.runtime.encode import EncodeOptions, encode
+    from audiodiff.runtime.preflight import Findings, Preflight, scan_dataset
+
+    model, dataset = write_configs(tmp_path)
+    clips, more = tmp_path / "clips", tmp_path / "more"
+    audio, rate = soundfile.read(clips / "tone_00.wav")
+    soundfile.write(clips / "tone_00.flac", audio, rate)  # `tone_00.wav` and `tone_00.flac` share a stem
+    more.mkdir()
+    soundfile.write(more / "tone_00.wav", audio, rate)  # the same relpath in another dataset
+    (more / "tone_00.json").write_text(json.dumps({"class": "tone"}))
+    sources = [{"id": "clips", "path": str(clips)}, {"id": "more", "path": str(more)}]
+    dataset.write_text(json.dumps({"dataset_type": "audio_dir", "datasets": sources}))
+    output = tmp_path / "latents"
+    written, config_path = encode(EncodeOptions(config=model, dataset=dataset, output=output))
+    assert written == 10  # 9 files of `clips`, 1 of `more`: every one its own latents
+    assert (output / "clips" / "tone_00.wav.npy").is_file() and (output / "clips" / "tone_00.flac.npy").is_file()
+    assert (output / "more" / "tone_00.wav.npy").is_file()
+    # the reader of pre-encoded datasets finds exactly what was written, with its metadata
+    config = json.loads(config_path.read_text())
+    assert [entry["id"] for entry in config["datasets"]] == ["clips", "more"]
+    preflight = Preflight(check_file(model), check_file(config_path), Findings())
+    scan_dataset(preflight, False, check_values=False)
+    assert len(preflight.scan.files) == 10 and not preflight.scan.skipped
+    assert all(entry.metadata["class"] in ("tone", "noise") for entry in preflight.scan.files)
+
+    before = (output / "more" / "tone_00.wav.npy").read_bytes()
+    with pytest.raises(RunError) as raised:  # a second encode into the same folder
+        encode(EncodeOptions(config=model, dataset=dataset, output=output))
+    assert _codes(raised.value)["command line"] == ["AD807"]
+    assert "--overwrite" in raised.value.results[0].diagnostics[0].help
+    assert (output / "more" / "tone_00.wav.npy").read_bytes() == before
+    assert encode(EncodeOptions(config=model, dataset=dataset, output=output, overwrite=True))[0] == 10
+
+    # an output inside an input folder would mix latents into the audio (and their metadata into the sidecars)
+    with pytest.raises(RunError) as raised:
+        encode(EncodeOptions(config=model, dataset=dataset, output=clips / "latents", overwrite=True))
+    assert _codes(raised.value)["command line"] == ["AD807"]
+    assert not (clips / "latents").exists()
+
+    # two datasets of one id whose files share a relpath would write one target twice
+    dataset.write_text(json.dumps({"dataset_type": "audio_dir", "datasets": [
+        {"id": "clips", "path": str(clips)}, {"id": "clips", "path": str(more)}]}))
+    with pytest.raises(RunError) as raised:
+        encode(EncodeOptions(config=model, dataset=dataset, output=tmp_path / "elsewhere"))
+    diagnostic = raised.value.results[0].diagnostics[0]
+    assert diagnostic.code.id == "AD808" and "tone_00.wav" in diagnostic.message
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_encode_builds_only_the_pretransform(tmp_path: Path, monkeypatch):
+    import audiodiff.compiler.materialize as materialize
+    from audiodiff.runtime.encode import EncodeOptions, encode
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("encode must not build the diffusion model or its conditioners")
+
+    monkeypatch.setattr(materialize, "build_model", no_build)
+    model, dataset = write_configs(tmp_path)
+    written, _ = encode(EncodeOptions(config=model, dataset=dataset, output=tmp_path / "latents"))
+    assert written == 8
 
 
 METADATA_MODULE = """
@@ -306,3 +414,82 @@ def test_an_autoencoder_pretransform_needs_and_gets_its_weights(tmp_path: Path):
     exported = load_file(str(outcome.exported))
     for key, value in autoencoder.state_dict().items():
         assert torch.equal(exported[f"pretransform.model.{key}"], value), key  # frozen: still the loaded weights
+
+
+def test_gradient_checkpointing_is_asked_for_or_decided_from_the_memory_estimate(tmp_path: Path, monkeypatch):
+    import audiodiff.compiler.materialize as materialize
+    from audiodiff.runtime import launch
+
+    model, dataset = write_configs(tmp_path)
+    built = []
+    real = materialize.build_model
+
+    def recording(spec, options=materialize.BuildOptions()):
+        built.append(options.gradient_checkpointing)
+        return real(spec, options)
+
+    monkeypatch.setattr(materialize, "build_model", recording)
+    summaries: dict[str, str] = {}
+    for name, setting, budget in (("on", "on", None), ("auto-small", "auto", 1), ("auto-large", "auto", 1 << 40),
+                                  ("off", "off", 1)):
+        monkeypatch.setattr(launch, "memory_budget", lambda accelerator, processes=1, budget=budget: budget)
+        lines: list[str] = []
+        run(options(model, dataset, tmp_path / name, max_steps=1, gradient_checkpointing=setting), echo=lines.append)
+        summaries[name] = next(line for line in "\n".join(lines).splitlines() if "gradient checkpointing" in line)
+    assert built == [True, True, False, False]
+    assert "gradient checkpointing on" in summaries["on"] and "auto" not in summaries["on"]
+    assert "gradient checkpointing on (auto: ~" in summaries["auto-small"]  # the estimate exceeds a 1-byte budget
+    assert "gradient checkpointing off (auto: ~" in summaries["auto-large"] and "1024.00 GiB" in summaries["auto-large"]
+    assert "gradient checkpointing off" in summaries["off"]
+    with pytest.raises(RunError) as raised:
+        run(options(model, dataset, tmp_path / "bad", gradient_checkpointing="sometimes"))
+    assert _codes(raised.value)["command line"] == ["AD807"]
+
+
+def test_the_command_line_passes_gradient_checkpointing_and_overwrite_on(monkeypatch):
+    from typer.testing import CliRunner
+
+    import audiodiff.cli.encode as encode_cli
+    import audiodiff.cli.run as run_cli
+    from audiodiff.cli.app import app
+
+    received: dict[str, dict] = {}
+    monkeypatch.setattr(run_cli, "run_training", lambda config, **kwargs: received.setdefault("run", kwargs) and 0)
+    monkeypatch.setattr(encode_cli, "run_encode", lambda config, **kwargs: received.setdefault("encode", kwargs) and 0)
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "m.json", "-d", "d.json", "--gradient-checkpointing", "on"]).exit_code == 0
+    assert runner.invoke(app, ["encode", "m.json", "-d", "d.json", "-o", "out", "--overwrite"]).exit_code == 0
+    assert received["run"]["gradient_checkpointing"] == "on" and received["encode"]["overwrite"] is True
+
+
+def test_encode_loads_the_pretransform_weights_from_an_autoencoder_or_a_whole_released_model(tmp_path: Path):
+    from safetensors.torch import save_file
+
+    from audiodiff.compiler.materialize import build_autoencoder
+    from audiodiff.runtime.encode import EncodeOptions, encode
+    from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
+
+    replaced = {**AUTOENCODER, "channels": None, "patch_size": None}
+    model, dataset = write_configs(tmp_path, {"model": {"io_channels": 8, "pretransform": {
+        "type": "autoencoder", "config": replaced}, "diffusion": {"config": {"io_channels": 8}}}})
+    files = {}
+    for seed in (5, 6):
+        torch.manual_seed(seed)
+        state = {key: value.contiguous() for key, value in
+                 build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000).state_dict().items()}
+        files[seed] = tmp_path / f"autoencoder_{seed}.safetensors"
+        save_file(state, str(files[seed]))
+    released = tmp_path / "released.safetensors"  # the same weights as seed 5, inside a whole model's layout
+    torch.manual_seed(5)
+    state = build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000).state_dict()
+    save_file({**{f"pretransform.model.{key}": value.contiguous() for key, value in state.items()},
+               "model.unrelated": torch.zeros(2)}, str(released))
+
+    def latents(checkpoint: Path, name: str) -> np.ndarray:
+        torch.manual_seed(0)  # the VAE bottleneck samples: the same draws for every encode
+        encode(EncodeOptions(config=model, dataset=dataset, output=tmp_path / name, pretransform_ckpt=checkpoint))
+        return np.load(tmp_path / name / "clips" / "tone_00.wav.npy")
+
+    first = latents(files[5], "a")
+    assert np.array_equal(first, latents(released, "b"))
+    assert not np.array_equal(first, latents(files[6], "c"))
