@@ -282,6 +282,9 @@ def run(
                                                      help="Weights of an `autoencoder` pretransform."),
     t5_path: Optional[str] = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
     accelerator: Accelerator = typer.Option(Accelerator.auto, "--accelerator", help="Where to train."),
+    gradient_checkpointing: str = typer.Option(
+        "auto", "--gradient-checkpointing", metavar="auto|on|off",
+        help="Recompute DiT blocks in backward to save memory; `auto`: when a step is estimated not to fit."),
 ) -> None:
     """Train a diffusion model with PyTorch Lightning: EMA, demos, safe checkpoints, resume, DDP / FSDP.
 
@@ -307,6 +310,7 @@ def run(
         keep_checkpoints=keep_checkpoints, num_workers=num_workers, accumulate_grad_batches=accumulate,
         gradient_clip_val=gradient_clip, allow_metadata_module=allow_metadata_module,
         pretransform_ckpt=pretransform_ckpt, t5_path=t5_path, accelerator=accelerator.value,
+        gradient_checkpointing=gradient_checkpointing,
     ))
 
 
@@ -320,18 +324,22 @@ def encode(
                                                      help="Weights of an `autoencoder` pretransform."),
     allow_metadata_module: bool = typer.Option(False, "--allow-metadata-module",
                                                help="Run the dataset's `custom_metadata_module` (Python code)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace latents an earlier encode wrote there."),
 ) -> None:
     """Encode a dataset through the model's pretransform, for `pre_encoded` training.
 
-    Each file's first `sample_size` samples become `<name>.npy` latents [channels, frames] (unscaled, as
-    stable-audio-tools stores them) with `<name>.json` metadata; `DIR/dataset.json` is a ready dataset config.
+    Each file's first `sample_size` samples become `<dataset id>/<relpath>.npy` latents [channels, frames]
+    (`a.wav` -> `a.wav.npy`; unscaled, as stable-audio-tools stores them) with `<relpath>.json` metadata;
+    `DIR/dataset.json` is a ready dataset config. Existing files are never replaced without `--overwrite`, and
+    the output may not lie inside a dataset folder.
 
     Example: audiodiff encode model.json --dataset data.json --output latents/ --pretransform-ckpt ae.ckpt
     """
     from audiodiff.cli.encode import run_encode
 
     raise typer.Exit(run_encode(config, dataset=dataset, output=output, batch_size=batch_size,
-                                pretransform_ckpt=pretransform_ckpt, allow_metadata_module=allow_metadata_module))
+                                pretransform_ckpt=pretransform_ckpt, allow_metadata_module=allow_metadata_module,
+                                overwrite=overwrite))
 
 
 @schema_app.command("export")
