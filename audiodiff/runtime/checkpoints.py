@@ -310,6 +310,17 @@ def load_checkpoint_into(model: nn.Module, checkpoint: Checkpoint, *, allow_part
     return report
 
 
+def read_pretransform_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """An autoencoder checkpoint as it is, or the pretransform's weights (`pretransform.model.*`) of a whole
+    released model, in the autoencoder layout (`encoder.*`, `decoder.*`, `bottleneck.*`)."""
+    checkpoint = read_checkpoint(path)
+    if checkpoint.layout == "autoencoder":
+        return checkpoint
+    prefix = "pretransform.model."
+    state = {key[len(prefix):]: value for key, value in checkpoint.state_dict.items() if key.startswith(prefix)}
+    return Checkpoint(str(path), checkpoint.kind, "autoencoder", state)
+
+
 def load_pretransform_checkpoint(model: nn.Module, checkpoint: Checkpoint, *, allow_partial: bool = False
                                  ) -> CoverageReport:
     """Load a separate autoencoder checkpoint (`encoder.*`, `decoder.*`) into a diffusion model's pretransform."""

@@ -30,7 +30,7 @@ from audiodiff.compiler.pipeline import check_file, locate
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.runtime.atomic import write_bytes_atomic, write_text_atomic
-from audiodiff.runtime.checkpoints import Checkpoint, CheckpointError, read_checkpoint
+from audiodiff.runtime.checkpoints import CheckpointError, read_pretransform_checkpoint
 from audiodiff.runtime.data import AudioDataset, DataFile, StreamKey, resolve_folder
 from audiodiff.runtime.preflight import (
     COMMAND_LINE,
@@ -137,17 +137,6 @@ def _is_json(value: Any) -> bool:
 
 
 # --- the pretransform ----------------------------------------------------------------------------------------------
-
-
-def read_pretransform_checkpoint(path: Path) -> Checkpoint:
-    """An autoencoder checkpoint as it is, or the pretransform's weights (`pretransform.model.*`) of a whole
-    released model, in the autoencoder layout (`encoder.*`, `decoder.*`, `bottleneck.*`)."""
-    checkpoint = read_checkpoint(path)
-    if checkpoint.layout == "autoencoder":
-        return checkpoint
-    prefix = "pretransform.model."
-    state = {key[len(prefix):]: value for key, value in checkpoint.state_dict.items() if key.startswith(prefix)}
-    return Checkpoint(str(path), checkpoint.kind, "autoencoder", state)
 
 
 def _pretransform(preflight: Preflight, pretransform_ckpt: Path | None) -> torch.nn.Module:

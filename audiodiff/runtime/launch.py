@@ -157,8 +157,11 @@ def _build(spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpoin
 
 
 def _load_pretransform(model: torch.nn.Module, path: Path, fail: Callable[..., RunError]) -> None:
-    from audiodiff.runtime.checkpoints import CheckpointError, load_pretransform_checkpoint
-    from audiodiff.runtime.encode import read_pretransform_checkpoint
+    from audiodiff.runtime.checkpoints import (
+        CheckpointError,
+        load_pretransform_checkpoint,
+        read_pretransform_checkpoint,
+    )
 
     try:
         load_pretransform_checkpoint(model, read_pretransform_checkpoint(path))
