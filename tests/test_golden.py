@@ -10,21 +10,19 @@ exact key names and shapes on the meta device.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from shared_paths import GOLDEN
 
 from audiodiff.compiler.materialize import BuildOptions, build_model
 from audiodiff.compiler.pipeline import check_file
 from audiodiff.nn.bottleneck import vae_distribution
 from audiodiff.runtime.sampling import SamplerSettings, sample
 from audiodiff.schema.validate import validate_data
-
-GOLDEN = Path(os.environ.get("AUDIODIFF_GOLDEN", Path(__file__).resolve().parents[1] / ".." / "shared" / "golden"))
 
 
 def _cases() -> list[Path]:

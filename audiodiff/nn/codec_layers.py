@@ -31,8 +31,28 @@ def _split_folded_weight(state_dict: dict[str, Any], prefix: str) -> None:
         state_dict[f"{prefix}weight_v"] = folded
 
 
-class WNConv1d(nn.Module):
-    """Conv1d with weight normalisation (Salimans & Kingma, 2016): weight = g * v / ||v||, norm over axes 1..."""
+class _WeightNormed(nn.Module):
+    """Weight normalisation (Salimans & Kingma, 2016) in torch's legacy layout: the weight is `weight_g * weight_v /
+    ||weight_v||`, the norm over every axis but the first; `bias` as the plain convolution has it."""
+
+    def _take_weights(self, reference: nn.Module, bias: bool) -> None:
+        """Initialise like `reference` (a plain convolution), split into magnitude and direction."""
+        weight = reference.weight.detach()
+        self.bias = nn.Parameter(reference.bias.detach()) if bias else None
+        self.weight_g = nn.Parameter(_norm_except_dim0(weight))  # [first axis, 1, 1]
+        self.weight_v = nn.Parameter(weight.clone())
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        _split_folded_weight(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def effective_weight(self) -> Tensor:
+        """The normalised weight, in the plain convolution's shape."""
+        return self.weight_v * (self.weight_g / _norm_except_dim0(self.weight_v))
+
+
+class WNConv1d(_WeightNormed):
+    """Conv1d with weight normalisation: `weight_g` is `[O, 1, 1]`, `weight_v` the `[O, I, K]` direction."""
 
     def __init__(
         self,
@@ -54,20 +74,7 @@ class WNConv1d(nn.Module):
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
-        # initialise like nn.Conv1d, then split into direction and magnitude (the effective weight is unchanged)
-        reference = nn.Conv1d(in_channels, out_channels, kernel_size, bias=bias)
-        weight = reference.weight.detach()  # [O, I, K]
-        self.bias = nn.Parameter(reference.bias.detach()) if bias else None
-        self.weight_g = nn.Parameter(_norm_except_dim0(weight))  # [O, 1, 1]
-        self.weight_v = nn.Parameter(weight.clone())  # [O, I, K]
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        _split_folded_weight(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, *args)
-
-    def effective_weight(self) -> Tensor:
-        """The normalised convolution weight `[O, I, K]`."""
-        return self.weight_v * (self.weight_g / _norm_except_dim0(self.weight_v))
+        self._take_weights(nn.Conv1d(in_channels, out_channels, kernel_size, bias=bias), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: [B, I, T] -> [B, O, T']
@@ -86,7 +93,7 @@ class WNConv1d(nn.Module):
         )
 
 
-class WNConvTranspose1d(nn.Module):
+class WNConvTranspose1d(_WeightNormed):
     """ConvTranspose1d with weight normalisation over axes 1.. of its `[I, O, K]` weight (`weight_g`: `[I, 1, 1]`)."""
 
     def __init__(
@@ -105,19 +112,8 @@ class WNConvTranspose1d(nn.Module):
         self.kernel_size = kernel_size
         self.stride = stride
         self.padding = padding
-        reference = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, bias=bias)
-        weight = reference.weight.detach()  # [I, O, K]
-        self.bias = nn.Parameter(reference.bias.detach()) if bias else None
-        self.weight_g = nn.Parameter(_norm_except_dim0(weight))  # [I, 1, 1]
-        self.weight_v = nn.Parameter(weight.clone())  # [I, O, K]
-
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
-        _split_folded_weight(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, *args)
-
-    def effective_weight(self) -> Tensor:
-        """The normalised transposed-convolution weight `[I, O, K]`."""
-        return self.weight_v * (self.weight_g / _norm_except_dim0(self.weight_v))
+        # the transposed weight is [I, O, K], so `weight_g` is [I, 1, 1]
+        self._take_weights(nn.ConvTranspose1d(in_channels, out_channels, kernel_size, bias=bias), bias)
 
     def forward(self, x: Tensor) -> Tensor:
         # x: [B, I, T] -> [B, O, T * stride] (for kernel 2*stride, padding ceil(stride/2), even stride)

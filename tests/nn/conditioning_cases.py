@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from safetensors.torch import load_file
+from shared_paths import GOLDEN
 from torch import Tensor
 
 from audiodiff.nn.conditioners import (
@@ -23,8 +23,7 @@ from audiodiff.nn.diffusion import Routing
 
 
 def golden_root() -> Path:
-    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "golden"
-    return Path(os.environ.get("AUDIODIFF_GOLDEN", default))
+    return GOLDEN
 
 
 @dataclass(frozen=True)

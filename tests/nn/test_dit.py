@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from shared_paths import GOLDEN
 
 from audiodiff.nn.dit import DiffusionTransformer
 from audiodiff.nn.errors import MissingExtraError
@@ -24,8 +24,7 @@ ROUTED = ["cross_attn_cond", "cross_attn_mask", "global_cond", "input_concat_con
 
 
 def golden_root() -> Path:
-    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "golden"
-    return Path(os.environ.get("AUDIODIFF_GOLDEN", default))
+    return GOLDEN
 
 
 def dit_kwargs(config: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from shared_paths import GOLDEN
 
 from audiodiff.nn.unet1d import AttentionOptions, UNet1d, UNetCFG1d
 
 
-@pytest.fixture(autouse=True)
-def single_thread() -> Iterator[None]:
-    """These tiny networks run faster on one thread; on a busy 2-core machine more threads crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def golden_root() -> Path:
-    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "golden"
-    return Path(os.environ.get("AUDIODIFF_GOLDEN", default))
+    return GOLDEN
 
 
 def unet_kwargs(config: dict[str, Any]) -> dict[str, Any]:

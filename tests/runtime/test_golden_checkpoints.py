@@ -4,17 +4,15 @@ with full coverage, and a doctored copy (one tensor removed, one reshaped) is re
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from shared_paths import GOLDEN
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
-
-GOLDEN = Path(os.environ.get("AUDIODIFF_GOLDEN", Path(__file__).resolve().parents[2] / ".." / "shared" / "golden"))
 
 
 def _cases() -> list[Path]:
