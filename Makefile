@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(VENV)/bin/audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo \
 		--max-steps $(DEMO_STEPS) --batch-size 8 --checkpoint-every 500
 	$(VENV)/bin/audiodiff sample examples/toy_dit.json --ckpt "$$(ls runs/demo/checkpoints/*.safetensors | tail -n 1)" \
-		--cond class=tone --seconds 1 --cfg-scale 4 --steps 50 --seed 1 --out runs/demo/sample.wav
+		--cond class=tone --seconds 1 --cfg-scale 4 --steps 50 --seed 1 --output runs/demo/sample.wav
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

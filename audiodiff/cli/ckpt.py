@@ -7,8 +7,43 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import typer
+
+from audiodiff.cli.options import InspectFormat, renamed
 from audiodiff.cli.report import fail
 from audiodiff.diagnostics import codes
+
+group = typer.Typer(help="Inspect checkpoints and export them in the released layout.", no_args_is_help=True)
+
+
+@group.command("inspect")
+def inspect_command(
+    path: Path = typer.Argument(..., help="A checkpoint: Lightning .ckpt, released .ckpt or .safetensors."),
+    format: InspectFormat = typer.Option(InspectFormat.text, "--format", "-f", help="Output format."),
+) -> None:
+    """Kind, key layout, embedded config (and whether it validates), schema version, parameters, EMA.
+
+    Example: audiodiff ckpt inspect runs/demo/checkpoints/step_0000500.ckpt
+    """
+    raise typer.Exit(run_inspect(path, format=format.value))
+
+
+@group.command("export")
+def export_command(
+    path: Path = typer.Argument(..., help="A Lightning (or released) checkpoint."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="The .safetensors file to write."),
+    out: Path | None = typer.Option(None, "--out", hidden=True, help="Old name of `--output`."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Export the online weights even when EMA is present."),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
+) -> None:
+    """Write the stable-audio-tools released layout (the EMA backbone when present) as safetensors.
+
+    Example: audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors
+    """
+    output = renamed(output, out, old="--out", new="--output")
+    if output is None:
+        raise typer.BadParameter("name the .safetensors file to write", param_hint="'--output' / '-o'")
+    raise typer.Exit(run_export(path, out=output, no_ema=no_ema, force=force))
 
 
 def run_inspect(path: Path, *, format: str) -> int:
@@ -76,11 +111,11 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
     from audiodiff.schema.versions import LATEST_VERSION
 
     if out.suffix != ".safetensors":
-        print(f"error: `--out` must end in .safetensors, got `{out}`", file=sys.stderr)
+        print(f"error: `--output` must end in .safetensors, got `{out}`", file=sys.stderr)
         return 2
     if out.exists() and not force:
         return fail(str(out), codes.RUN_SETTING, "the output file exists already",
-                    help="choose another `--out`, or pass `--force` to replace it")
+                    help="choose another `--output`, or pass `--force` to replace it")
     try:
         checkpoint = read_checkpoint(path, prefer_ema=not no_ema)
     except CheckpointError as error:

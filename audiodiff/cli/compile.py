@@ -6,18 +6,45 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiodiff.compiler.checks import buildability
-from audiodiff.compiler.pipeline import check_file, locate
-from audiodiff.diagnostics import codes
-from audiodiff.diagnostics.model import Diagnostic
-from audiodiff.diagnostics.render import FileResult
-from audiodiff.diagnostics.render import json as json_renderer
-from audiodiff.diagnostics.render import text as text_renderer
+import typer
+
+from audiodiff.cli.options import ExplainFormat, Precision
+
+
+def command(
+    config: Path = typer.Argument(..., help="A model config (JSON or YAML)."),
+    explain: bool = typer.Option(False, "--explain", help="Print the graph, routes, derived quantities and memory."),
+    format: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="Output format."),
+    params: bool = typer.Option(False, "--params", help="Cross-check parameter counts on torch's meta device."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Batch size for the memory estimate."),
+    precision: Precision = typer.Option(Precision.bf16_mixed, "--precision", help="Precision for the estimate."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
+) -> None:
+    """Lower a config into a typed graph of modules with static shape checks, without allocating weights.
+
+    Examples:
+
+      audiodiff compile model_config.json --explain
+
+      audiodiff compile model_config.json --explain --format json --batch 4 --precision 32
+
+      audiodiff compile model_config.json --explain --format dot | dot -Tsvg > graph.svg
+    """
+    raise typer.Exit(run_compile(config, explain=explain, format=format.value, params=params, batch=batch,
+                                 precision=precision.value, strict=strict))
 
 
 def run_compile(
     path: Path, *, explain: bool, format: str, params: bool, batch: int, precision: str, strict: bool
 ) -> int:
+    from audiodiff.compiler.checks import buildability
+    from audiodiff.compiler.pipeline import check_file, locate
+    from audiodiff.diagnostics import codes
+    from audiodiff.diagnostics.model import Diagnostic
+    from audiodiff.diagnostics.render import FileResult
+    from audiodiff.diagnostics.render import json as json_renderer
+    from audiodiff.diagnostics.render import text as text_renderer
+
     check = check_file(path)
     diagnostics = list(check.diagnostics)
     if check.graph is not None:

@@ -5,8 +5,38 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiodiff.cli.output import emit_results, exit_code
-from audiodiff.diagnostics.render import plural
+import typer
+
+from audiodiff.cli.options import OutputFormat
+
+
+def command(
+    paths: list[Path] = typer.Argument(..., help="Folders to search for configs, or config files."),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip paths matching this .gitignore-style pattern."),
+    select: list[str] = typer.Option([], "--select", help="Report only these codes (AD201, prefixes like AD7, names)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Never report these codes (comma-separated)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add documentation links and value provenance."),
+) -> None:
+    """Lint every model and dataset config below PATHS in one process, for CI and pre-commit.
+
+    Files are picked up by extension (.json .yaml .yml) and content (a `model_type` or `dataset_type` key);
+    other files are skipped and counted. On top of `validate`, lint warns about unrouted conditioners,
+    non-canonical spellings, a missing `schema_version`, migrated defaults, long demo rounds and `seconds_start`
+    with random crops of pre-encoded data. Settings and per-file ignores come from the `tool.audiodiff` table
+    of pyproject.toml.
+
+    Examples:
+
+      audiodiff lint configs/
+
+      audiodiff lint . --format sarif > audiodiff.sarif
+
+      audiodiff lint . --ignore AD703,AD901 --exclude 'legacy/'
+    """
+    raise typer.Exit(run_lint(paths, format.value, strict=strict, exclude=exclude, select=select, ignore=ignore,
+                              verbose=verbose))
 
 
 def run_lint(
@@ -19,6 +49,8 @@ def run_lint(
     ignore: list[str],
     verbose: bool,
 ) -> int:
+    from audiodiff.cli.output import emit_results, exit_code
+    from audiodiff.diagnostics.render import plural
     from audiodiff.lint.runner import lint
     from audiodiff.lint.settings import SettingsError, load_settings
 

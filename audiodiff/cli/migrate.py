@@ -10,11 +10,35 @@ import difflib
 import sys
 from pathlib import Path
 
+import typer
+
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Span
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.diagnostics.render import text as text_renderer
 from audiodiff.runtime.atomic import write_text_atomic
+
+
+def command(
+    paths: list[Path] = typer.Argument(..., help="Config files (JSON or YAML), or folders to search for them."),
+    to: int | None = typer.Option(None, "--to", help="Target schema version (default: the newest)."),
+    write: bool = typer.Option(False, "--write", help="Rewrite the files in place instead of printing a diff."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when a file is not written in the target version."),
+) -> None:
+    """Move configs to another schema version; prints a unified diff unless --write or --check.
+
+    Key order, indentation and comments are kept. Older files are also migrated in memory whenever audiodiff
+    reads them, so migrating is about making the file say what audiodiff already reads.
+
+    Examples:
+
+      audiodiff migrate model_config.json
+
+      audiodiff migrate configs/ --write
+
+      audiodiff migrate configs/ --check
+    """
+    raise typer.Exit(run_migrate(paths, to=to, write=write, check=check))
 
 
 def run_migrate(paths: list[Path], *, to: int | None, write: bool, check: bool) -> int:

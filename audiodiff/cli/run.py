@@ -5,6 +5,66 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import typer
+
+from audiodiff.cli.options import Accelerator, LoggerKind, Precision, Strategy
+
+
+def command(
+    config: Path = typer.Argument(..., help="The model config (JSON or YAML) with its `training` section."),
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="The dataset config (`audio_dir` or `pre_encoded`)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<config name>)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
+    batch_size: int = typer.Option(4, "--batch-size", "-b", min=1, help="Items per batch and device."),
+    precision: Precision | None = typer.Option(None, "--precision", help="Default: 32 on CPU, bf16-mixed on GPU."),
+    devices: int = typer.Option(1, "--devices", min=1, help="Devices (GPUs, or CPU processes) per node."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines (Lightning's usual environment variables)."),
+    strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="Distribution strategy (Lightning's)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
+    force_resume: bool = typer.Option(False, "--force-resume", help="Resume even across unsafe config changes."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the initial weights, the data order and the noise."),
+    logger: LoggerKind | None = typer.Option(None, "--logger", help="Default: tensorboard when installed."),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
+    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", min=1, help="How many checkpoints to keep."),
+    num_workers: int | None = typer.Option(None, "--num-workers", min=0, help="Data-loader processes."),
+    accumulate: int = typer.Option(1, "--accumulate-grad-batches", min=1, help="Batches per optimizer step."),
+    gradient_clip: float | None = typer.Option(None, "--gradient-clip-val", min=0.0,
+                                                  help="Clip the gradient norm (default: `training.clip_grad_norm`)."),
+    allow_metadata_module: bool = typer.Option(False, "--allow-metadata-module",
+                                               help="Run the dataset's `custom_metadata_module` (Python code)."),
+    pretransform_ckpt: Path | None = typer.Option(None, "--pretransform-ckpt",
+                                                     help="Weights of an `autoencoder` pretransform."),
+    t5_path: str | None = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
+    accelerator: Accelerator = typer.Option(Accelerator.auto, "--accelerator", help="Where to train."),
+    gradient_checkpointing: str = typer.Option(
+        "auto", "--gradient-checkpointing", metavar="auto|on|off",
+        help="Recompute DiT blocks in backward to save memory; `auto`: when a step is estimated not to fit."),
+) -> None:
+    """Train a diffusion model with PyTorch Lightning: EMA, demos, safe checkpoints, resume, DDP / FSDP.
+
+    Both configs, the rules between them, the settings and the dataset's files are checked before the model is
+    built. Ctrl-C saves a checkpoint and stops; `--resume` continues the step count, optimizer, scheduler, EMA
+    and random streams, and refuses config changes that the checkpoint cannot absorb.
+
+    Examples:
+
+      audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo --max-steps 500
+
+      audiodiff run model.json -d data.json -o runs/a --resume
+
+      audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed
+    """
+    raise typer.Exit(run_training(
+        config, dataset=dataset, output=output, max_steps=max_steps, batch_size=batch_size,
+        precision=precision.value if precision is not None else None, devices=devices, num_nodes=num_nodes,
+        strategy=strategy.value, resume=resume, force_resume=force_resume, seed=seed,
+        logger=logger.value if logger is not None else None, checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, num_workers=num_workers, accumulate_grad_batches=accumulate,
+        gradient_clip_val=gradient_clip, allow_metadata_module=allow_metadata_module,
+        pretransform_ckpt=pretransform_ckpt, t5_path=t5_path, accelerator=accelerator.value,
+        gradient_checkpointing=gradient_checkpointing,
+    ))
+
 
 def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps: int | None, batch_size: int,
                  precision: str | None, devices: int, num_nodes: int, strategy: str, resume: bool,

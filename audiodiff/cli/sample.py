@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import typer
+
+from audiodiff.cli.options import renamed
 from audiodiff.cli.report import fail, report
 from audiodiff.diagnostics import codes
 
@@ -39,6 +42,47 @@ class SampleOptions:
     force: bool
 
 
+def command(
+    source: Path = typer.Argument(..., help="A model config, or a checkpoint that carries its config."),
+    ckpt: Path | None = typer.Option(None, "--ckpt", help="The trained weights (Lightning, .ckpt, .safetensors)."),
+    prompt: str | None = typer.Option(None, "--prompt", help="Text for the `prompt` conditioner."),
+    negative_prompt: str | None = typer.Option(None, "--negative-prompt", help="Text to steer away from."),
+    cond: list[str] = typer.Option([], "--cond", help="Conditioning ID=VALUE (repeatable); values are JSON or text."),
+    seconds: float | None = typer.Option(None, "--seconds", help="Length of the output (default: sample_size)."),
+    steps: int = typer.Option(100, "--steps", help="Sampler steps."),
+    cfg_scale: float = typer.Option(6.0, "--cfg-scale", help="Classifier-free guidance scale."),
+    sampler: str | None = typer.Option(None, "--sampler", help="Sampler name (default: the objective's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial noise and of stochastic samplers."),
+    batch: int = typer.Option(1, "--batch", help="Number of clips."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                          help="Output file (.wav or .flac); batches add _1, _2, ..."),
+    out: Path | None = typer.Option(None, "--out", hidden=True, help="Old name of `--output`."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Sample even if the checkpoint is partial."),
+    t5_path: str | None = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
+    init_audio: Path | None = typer.Option(None, "--init-audio", help="Audio to start from (audio-to-audio)."),
+    init_noise_level: float = typer.Option(1.0, "--init-noise-level", help="Noise level added to the init audio."),
+    device: str | None = typer.Option(None, "--device", help="Where to run: `cpu`, `cuda`, `cuda:1` (default: "
+                                         "`cuda` when available)."),
+    force: bool = typer.Option(False, "--force", help="Replace output files that exist."),
+) -> None:
+    """Generate audio with a trained model; every setting is checked against the model first.
+
+    Examples:
+
+      audiodiff sample config.json --ckpt model.safetensors --prompt "warm pads" --seconds 10 -o pads.wav
+
+      audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler euler --seed 3 -o chirp.wav
+    """
+    output = renamed(output, out, old="--out", new="--output")
+    if output is None:
+        raise typer.BadParameter("name the audio file to write", param_hint="'--output' / '-o'")
+    options = SampleOptions(ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond, seconds=seconds,
+                            steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed, batch=batch, out=output,
+                            allow_partial=allow_partial, t5_path=t5_path, init_audio=init_audio,
+                            init_noise_level=init_noise_level, device=device, force=force)
+    raise typer.Exit(run_sample(source, options))
+
+
 def run_sample(source: Path, options: SampleOptions) -> int:
     from audiodiff.runtime.generate import RequestError, SampleRequest, parse_value, plan
 
@@ -51,12 +95,12 @@ def run_sample(source: Path, options: SampleOptions) -> int:
         pairs[key] = parse_value(value)
     out = options.out
     if out.suffix.lower() not in (".wav", ".flac"):
-        print(f"error: `--out` must end in .wav or .flac, got `{out}`", file=sys.stderr)
+        print(f"error: `--output` must end in .wav or .flac, got `{out}`", file=sys.stderr)
         return 2
     existing = [path for path in _outputs(out, options.batch) if path.exists()]
     if existing and not options.force:
         return fail(str(existing[0]), codes.RUN_SETTING, "the output file exists already",
-                    help="choose another `--out`, or pass `--force` to replace it")
+                    help="choose another `--output`, or pass `--force` to replace it")
 
     loaded = _load_spec(source, options.ckpt)
     if isinstance(loaded, int):

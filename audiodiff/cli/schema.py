@@ -6,10 +6,26 @@ import json
 import sys
 from pathlib import Path
 
-from audiodiff.runtime.atomic import write_text_atomic
+import typer
+
+group = typer.Typer(help="Export the config schema for editors and other validators.", no_args_is_help=True)
+
+
+@group.command("export")
+def export_command(
+    version: int | None = typer.Option(None, "--version", help="Schema version (default: the newest)."),
+    kind: str = typer.Option("model", "--kind", help="`model` or `dataset` configs."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Write the JSON Schema of model (or dataset) configs.
+
+    Example: audiodiff schema export -o audiodiff.schema.json
+    """
+    raise typer.Exit(run_export(version, kind, output))
 
 
 def run_export(version: int | None, kind: str, output: Path | None) -> int:
+    from audiodiff.runtime.atomic import write_text_atomic
     from audiodiff.schema.export import export
 
     if kind not in ("model", "dataset"):

@@ -5,12 +5,35 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiodiff.cli.files import expand_paths
-from audiodiff.cli.output import emit_results, exit_code
-from audiodiff.compiler.pipeline import check_file
+import typer
+
+from audiodiff.cli.options import OutputFormat
+
+
+def command(
+    paths: list[Path] = typer.Argument(..., help="Config files (JSON or YAML), or folders to search for them."),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add a documentation link to each diagnostic."),
+) -> None:
+    """Check configs against the schema, every cross-field rule and the graph's width contracts.
+
+    All problems of all files are reported in one pass, each with file:line:col, a JSON pointer, a code and a
+    fix hint. Exit code 0: no errors; 1: errors found; 2: usage error.
+
+    Examples:
+
+      audiodiff validate model_config.json
+
+      audiodiff validate configs/ --format json
+    """
+    raise typer.Exit(run_validate(paths, format.value, strict=strict, verbose=verbose))
 
 
 def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool) -> int:
+    from audiodiff.cli.files import expand_paths
+    from audiodiff.cli.output import emit_results, exit_code
+    from audiodiff.compiler.pipeline import check_file
     from audiodiff.lint.settings import SettingsError
 
     try:

@@ -10,7 +10,7 @@ encoder's unscaled output (latents times the pretransform's `scale`), as upstrea
 training divides by `scale` again. Beside each is `<relpath>.json` (`a.wav.json`) with the file's metadata,
 `seconds_start`, `seconds_total` and the padding mask at latent resolution. `DIR/dataset.json` is a dataset config
 for them. Nothing is written until every target is known to be distinct, outside the input folders and (without
-`--overwrite`) new.
+`--force`) new.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
         if existing:
             command_line.append(Diagnostic(codes.RUN_SETTING, f"`{options.output}` already holds {len(existing)} of "
                                            f"the files encode would write (first: `{existing[0]}`)", None,
-                                           path=COMMAND_LINE, help="pass `--overwrite` to replace them, or choose "
+                                           path=COMMAND_LINE, help="pass `--force` to replace them, or choose "
                                            "another `--output`"))
     results = []
     if dataset_found:

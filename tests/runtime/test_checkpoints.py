@@ -175,7 +175,7 @@ def test_ckpt_export_cli_writes_the_released_layout(tmp_path: Path, spec, model)
     torch.save({"state_dict": state, "model_config": CONFIG}, source)
     out = tmp_path / "exported.safetensors"
     runner = CliRunner()
-    result = runner.invoke(app, ["ckpt", "export", str(source), "--out", str(out)])
+    result = runner.invoke(app, ["ckpt", "export", str(source), "--output", str(out)])
     assert result.exit_code == 0, result.output
     exported = read_checkpoint(out)
     assert exported.layout == "released" and exported.config == CONFIG

@@ -71,7 +71,7 @@ def test_the_shipped_example_trains_demos_checkpoints_and_samples(tmp_path: Path
 
     sample = tmp_path / "sample.wav"
     result = cli("sample", str(model), "--ckpt", str(exported), "--seconds", "1", "--cond", "class=tone",
-                 "--steps", "4", "--out", str(sample))
+                 "--steps", "4", "--output", str(sample))
     assert result.returncode == 0, result.stderr
     assert soundfile.info(sample).samplerate == config["sample_rate"]
     assert soundfile.info(sample).frames == config["sample_rate"]  # one second

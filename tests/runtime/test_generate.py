@@ -56,9 +56,9 @@ def test_the_cli_refuses_to_overwrite_and_reports_bad_values(tmp_path: Path) -> 
     out.write_bytes(b"precious")
     runner = CliRunner()
     result = runner.invoke(app, ["sample", str(ROOT / "examples" / "toy_dit.json"), "--ckpt", "missing.ckpt",
-                                 "--out", str(out)])
+                                 "--output", str(out)])
     assert result.exit_code == 1 and "exists already" in result.output
     assert out.read_bytes() == b"precious"
     result = runner.invoke(app, ["sample", str(ROOT / "examples" / "toy_dit.json"), "--ckpt", "missing.ckpt",
-                                 "--out", str(tmp_path / "new.wav")])
+                                 "--output", str(tmp_path / "new.wav")])
     assert result.exit_code == 1 and "AD802" in result.output  # the checkpoint is read before any build

@@ -51,7 +51,7 @@ def test_sample_loads_golden_weights_and_refuses_a_doctored_copy(case_dir: Path,
     runner = CliRunner()
     config, weights = str(case_dir / "config.json"), str(case_dir / "weights.safetensors")
     out = tmp_path / "out.wav"
-    arguments = ["sample", config, "--ckpt", weights, *_cond_arguments(case_dir), "--steps", "2", "--out", str(out)]
+    arguments = ["sample", config, "--ckpt", weights, *_cond_arguments(case_dir), "--steps", "2", "--output", str(out)]
     result = runner.invoke(app, arguments)
     assert result.exit_code == 0, result.output
     assert out.is_file()
@@ -63,7 +63,7 @@ def test_sample_loads_golden_weights_and_refuses_a_doctored_copy(case_dir: Path,
     doctored = tmp_path / "doctored.safetensors"
     save_file(state, str(doctored))
     refused = runner.invoke(app, ["sample", config, "--ckpt", str(doctored), *_cond_arguments(case_dir),
-                                  "--steps", "2", "--out", str(tmp_path / "never.wav")])
+                                  "--steps", "2", "--output", str(tmp_path / "never.wav")])
     assert refused.exit_code == 1
     assert "AD803" in refused.output
     assert removed in refused.output and reshaped in refused.output

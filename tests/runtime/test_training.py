@@ -277,7 +277,7 @@ def test_encode_keeps_every_file_apart_and_never_overwrites_without_being_asked(
     with pytest.raises(RunError) as raised:  # a second encode into the same folder
         encode(EncodeOptions(config=model, dataset=dataset, output=output))
     assert _codes(raised.value)["command line"] == ["AD807"]
-    assert "--overwrite" in raised.value.results[0].diagnostics[0].help
+    assert "--force" in raised.value.results[0].diagnostics[0].help
     assert (output / "more" / "tone_00.wav.npy").read_bytes() == before
     assert encode(EncodeOptions(config=model, dataset=dataset, output=output, overwrite=True))[0] == 10
 
