@@ -6,7 +6,6 @@ coverage of the model is checked on the meta device, and only then is the model 
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,6 @@ import typer
 from audiodiff.cli.options import renamed
 from audiodiff.cli.report import fail, report
 from audiodiff.diagnostics import codes
-
-CHECKPOINT_SUFFIXES = (".ckpt", ".safetensors", ".pt", ".pth")
 
 
 @dataclass(frozen=True)
@@ -102,10 +99,13 @@ def run_sample(source: Path, options: SampleOptions) -> int:
         return fail(str(existing[0]), codes.RUN_SETTING, "the output file exists already",
                     help="choose another `--output`, or pass `--force` to replace it")
 
-    loaded = _load_spec(source, options.ckpt)
-    if isinstance(loaded, int):
-        return loaded
-    spec, checkpoint = loaded
+    from audiodiff.runtime.loading import LoadRefused, load_model, resolve_source
+
+    try:
+        resolved = resolve_source(source, options.ckpt)
+    except LoadRefused as refused:
+        return _refused(refused)
+    spec = resolved.spec
 
     init = None
     if options.init_audio is not None:
@@ -124,9 +124,11 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     except RequestError as error:
         return fail(str(source), error.code, str(error), help=error.hint)
 
-    model = _build_and_load(spec, checkpoint, allow_partial=options.allow_partial, t5_path=options.t5_path)
-    if isinstance(model, int):
-        return model
+    try:
+        model = load_model(resolved, allow_partial=options.allow_partial, t5_path=options.t5_path,
+                           on_partial=lambda text: sys.stderr.write(text + "\n"))
+    except LoadRefused as refused:
+        return _refused(refused)
     device = options.device or _default_device()
     audio = _run_with_progress(model, spec, request, the_plan, device)
 
@@ -174,76 +176,11 @@ def _run_with_progress(model, spec, request, the_plan, device: str):
         return generate(model, spec, request, the_plan, device=device, callback=advance)
 
 
-def _load_spec(source: Path, ckpt: Path | None):
-    """(validated spec, checkpoint), or an exit code after reporting why not. No model is built here."""
-    from audiodiff.compiler.checks import buildability
-    from audiodiff.compiler.pipeline import check_file, check_text, locate
-    from audiodiff.runtime.checkpoints import CheckpointError, read_checkpoint
-
-    from_checkpoint = source.suffix in CHECKPOINT_SUFFIXES
-    if from_checkpoint:
-        if ckpt is not None:
-            print("error: give a config with `--ckpt`, or a checkpoint alone", file=sys.stderr)
-            return 2
-        ckpt = source
-    if ckpt is None:
-        return fail(str(source), codes.CHECKPOINT_PARTIAL, "no checkpoint given: the model would be random",
-                    help="pass the trained weights with `--ckpt PATH`")
-    try:
-        checkpoint = read_checkpoint(ckpt, header_only=True)  # names and shapes: tensors are read after the checks
-    except CheckpointError as error:
-        return fail(str(ckpt), codes.CHECKPOINT_UNREADABLE, str(error))
-    if from_checkpoint:
-        if checkpoint.config is None:
-            return fail(str(source), codes.CHECKPOINT_UNREADABLE, "the checkpoint carries no config",
-                        help="pass the model config first and the checkpoint with `--ckpt`")
-        check = check_text(json.dumps(checkpoint.config, indent=2), f"{source} (embedded config)")
-    else:
-        check = check_file(source)
-    diagnostics = list(check.diagnostics)
-    if check.graph is not None:
-        diagnostics.extend(locate(check, buildability(check.graph, strict=True)))
-    if any(d.is_error for d in diagnostics) or check.spec is None:
-        return report(check.path, diagnostics, check.result().line)
-    if check.kind != "model":
-        return fail(check.path, codes.RUN_SETTING, "a dataset config cannot be sampled; pass a model config")
-    return check.spec, checkpoint
-
-
-def _build_and_load(spec, checkpoint, *, allow_partial: bool, t5_path: str | None):
-    """The model with the checkpoint's weights, after its coverage was checked on the meta device."""
-    import torch
-
-    from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
-    from audiodiff.runtime.checkpoints import CheckpointError, coverage, load_checkpoint_into, read_checkpoint
-
-    try:
-        skeleton = build_model(spec, BuildOptions(device="meta", t5_model_path=t5_path))
-    except BuildError as error:
-        return fail(checkpoint.path, codes.NOT_BUILDABLE, error.message, pointer=error.pointer)
-    found = coverage(skeleton, checkpoint.state_dict)
-    if not found.complete and not allow_partial:
-        sys.stderr.write(f"coverage of {checkpoint.path}:\n{found.render()}\n")
-        return fail(checkpoint.path, codes.CHECKPOINT_PARTIAL,
-                    "the checkpoint does not cover the model: a partial load would leave weights random",
-                    help="fix the config or the checkpoint, or pass `--allow-partial` to sample anyway")
-    try:
-        checkpoint = read_checkpoint(checkpoint.path)
-    except CheckpointError as error:
-        return fail(str(checkpoint.path), codes.CHECKPOINT_UNREADABLE, str(error))
-    model = build_model(spec, BuildOptions(t5_model_path=t5_path))
-    loaded = load_checkpoint_into(model, checkpoint, allow_partial=allow_partial)
-    if not loaded.complete:
-        sys.stderr.write(f"partial load of {checkpoint.path}; these stay random:\n{loaded.render()}\n")
-    conditioner = getattr(model, "conditioner", None)
-    if conditioner is not None:
-        from audiodiff.nn.errors import MissingExtraError, MissingWeightsError
-
-        try:
-            conditioner.load_weights()
-        except (MissingWeightsError, MissingExtraError) as error:
-            return fail(checkpoint.path, codes.CHECKPOINT_PARTIAL, f"external encoder weights are missing: {error}",
-                        help="put the encoder in the local Hugging Face cache, or pass `--t5-path DIR`")
-    model.eval()
-    torch.set_grad_enabled(False)
-    return model
+def _refused(refused) -> int:
+    """Report why the model could not be loaded: exit 2 for a usage mistake, else the diagnostics' exit code."""
+    if refused.usage:
+        print(f"error: {refused.diagnostics[0].message}", file=sys.stderr)
+        return 2
+    if refused.detail:
+        sys.stderr.write(refused.detail + "\n")
+    return report(refused.path, refused.diagnostics, refused.line)
