@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from audiodiff.cli.options import ExplainFormat, Precision
+from audiodiff.cli.options import TARGET_HELP, ExplainFormat, Precision
 
 
 def command(
@@ -19,6 +20,7 @@ def command(
     batch: int = typer.Option(8, "--batch", min=1, help="Batch size for the memory estimate."),
     precision: Precision = typer.Option(Precision.bf16_mixed, "--precision", help="Precision for the estimate."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
+    target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
 ) -> None:
     """Lower a config into a typed graph of modules with static shape checks, without allocating weights.
 
@@ -31,11 +33,12 @@ def command(
       audiodiff compile model_config.json --explain --format dot | dot -Tsvg > graph.svg
     """
     raise typer.Exit(run_compile(config, explain=explain, format=format.value, params=params, batch=batch,
-                                 precision=precision.value, strict=strict))
+                                 precision=precision.value, strict=strict, target=target))
 
 
 def run_compile(
-    path: Path, *, explain: bool, format: str, params: bool, batch: int, precision: str, strict: bool
+    path: Path, *, explain: bool, format: str, params: bool, batch: int, precision: str, strict: bool,
+    target: str | None = None,
 ) -> int:
     from audiodiff.compiler.checks import buildability
     from audiodiff.compiler.pipeline import check_file, locate
@@ -45,7 +48,15 @@ def run_compile(
     from audiodiff.diagnostics.render import json as json_renderer
     from audiodiff.diagnostics.render import text as text_renderer
 
-    check = check_file(path)
+    from audiodiff.cli.files import resolve_target
+    from audiodiff.lint.settings import SettingsError
+
+    try:
+        judged_for = resolve_target([path], target)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    check = check_file(path, target=judged_for)
     diagnostics = list(check.diagnostics)
     if check.graph is not None:
         diagnostics.extend(locate(check, buildability(check.graph, strict=False)))

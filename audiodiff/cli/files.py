@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from audiodiff.diagnostics.target import Target
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
@@ -17,3 +21,11 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     settings = load_settings(paths)
     return [candidate.path for candidate in walk(paths, settings.ignore_rules(),
                                                  respect_gitignore=settings.respect_gitignore)]
+
+
+def resolve_target(paths: Iterable[Path], given: str | None) -> Target:
+    """The runtime configs are judged for: `given` (from `--target`), else the `target` of the nearest
+    `[tool.audiodiff]`, else audiodiff's own. Raises `SettingsError` for a value that names no known target."""
+    from audiodiff.lint.settings import load_settings
+
+    return load_settings(list(paths), target=given).target

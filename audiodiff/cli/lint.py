@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from audiodiff.cli.options import OutputFormat
+from audiodiff.cli.options import TARGET_HELP, OutputFormat
 
 
 def command(
@@ -17,7 +18,9 @@ def command(
     exclude: list[str] = typer.Option([], "--exclude", help="Skip paths matching this .gitignore-style pattern."),
     select: list[str] = typer.Option([], "--select", help="Report only these codes (AD201, prefixes like AD7, names)."),
     ignore: list[str] = typer.Option([], "--ignore", help="Never report these codes (comma-separated)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add documentation links and value provenance."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add documentation links, value provenance and "
+                                 "the files skipped, with the reason."),
+    target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
 ) -> None:
     """Lint every model and dataset config below PATHS in one process, for CI and pre-commit.
 
@@ -36,7 +39,7 @@ def command(
       audiodiff lint . --ignore AD703,AD901 --exclude 'legacy/'
     """
     raise typer.Exit(run_lint(paths, format.value, strict=strict, exclude=exclude, select=select, ignore=ignore,
-                              verbose=verbose))
+                              verbose=verbose, target=target))
 
 
 def run_lint(
@@ -48,6 +51,7 @@ def run_lint(
     select: list[str],
     ignore: list[str],
     verbose: bool,
+    target: str | None = None,
 ) -> int:
     from audiodiff.cli.output import emit_results, exit_code
     from audiodiff.diagnostics.render import plural
@@ -55,7 +59,7 @@ def run_lint(
     from audiodiff.lint.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(paths, select=select, ignore=ignore, exclude=exclude, strict=strict)
+        settings = load_settings(paths, select=select, ignore=ignore, exclude=exclude, strict=strict, target=target)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -59,6 +59,10 @@ class Accelerator(str, Enum):
     gpu = "gpu"
 
 
+# `--target` of validate, lint and compile (parsed by `audiodiff.diagnostics.target.parse_target`)
+TARGET_HELP = ("The runtime to judge for: `audiodiff` (default) or `stable-audio-tools[==0.0.19]`, under which "
+               "everything the reference refuses is an error. Default: `target` of [tool.audiodiff], else audiodiff.")
+
 T = TypeVar("T")
 
 

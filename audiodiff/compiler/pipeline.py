@@ -14,6 +14,7 @@ from typing import Any
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related
 from audiodiff.diagnostics.render import FileResult
+from audiodiff.diagnostics.target import DEFAULT_TARGET, Target, judge
 from audiodiff.schema.migrate import ReadResult, read_document
 from audiodiff.schema.source import LoadResult, SourceDocument, load_file, load_text
 from audiodiff.schema.validate import SchemaResult, validate_data
@@ -34,6 +35,7 @@ class FileCheck:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     migration: ReadResult | None = None  # the document migrated in memory to the newest schema version
     raw_lines: list[str] | None = None  # the text's lines when it did not parse (for snippets)
+    target: Target = DEFAULT_TARGET  # the runtime the findings were judged for
 
     @property
     def spec(self) -> Any:
@@ -60,13 +62,14 @@ class FileCheck:
 
 def check_file(
     path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
-    count_params: bool = True,
+    count_params: bool = True, target: Target = DEFAULT_TARGET,
 ) -> FileCheck:
     """`advice`: also report lint-only migration notices (keys written out or respelled in memory).
-    `count_params`: put analytic parameter counts on the graph's nodes (`compile`); validate and lint skip it."""
+    `count_params`: put analytic parameter counts on the graph's nodes (`compile`); validate and lint skip it.
+    `target`: the runtime findings are judged for (`audiodiff.diagnostics.target`)."""
     loaded = load_file(path)
     check = check_loaded(str(path), loaded, lower=lower, check_paths=check_paths, advice=advice,
-                         count_params=count_params)
+                         count_params=count_params, target=target)
     if check.document is None:
         check.raw_lines = _raw_lines(path)
     return check
@@ -83,11 +86,11 @@ def _split_lines(text: str, path: str | os.PathLike) -> list[str]:
 
 def check_text(
     text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False,
-    count_params: bool = True,
+    count_params: bool = True, target: Target = DEFAULT_TARGET,
 ) -> FileCheck:
     loaded = load_text(text, path)
     check = check_loaded(path, loaded, lower=lower, check_paths=check_paths, advice=advice,
-                         count_params=count_params)
+                         count_params=count_params, target=target)
     if check.document is None:
         raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
         check.raw_lines = _split_lines(raw, path)
@@ -96,11 +99,11 @@ def check_text(
 
 def check_loaded(
     path: str, loaded: LoadResult, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
-    count_params: bool = True,
+    count_params: bool = True, target: Target = DEFAULT_TARGET,
 ) -> FileCheck:
     """The later stages for a file that is already read (lint reads each file once to tell configs apart)."""
     return _check_loaded(path, loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths,
-                         advice=advice, count_params=count_params)
+                         advice=advice, count_params=count_params, target=target)
 
 
 def _raw_lines(path: str | os.PathLike) -> list[str] | None:
@@ -118,11 +121,11 @@ def _raw_lines(path: str | os.PathLike) -> list[str] | None:
 
 def _check_loaded(
     path: str, document: SourceDocument | None, diagnostics: list[Diagnostic], *, lower: bool, check_paths: bool,
-    advice: bool = False, count_params: bool = True,
+    advice: bool = False, count_params: bool = True, target: Target = DEFAULT_TARGET,
 ) -> FileCheck:
-    check = FileCheck(path, document, None)
+    check = FileCheck(path, document, None, target=target)
     if document is None:
-        check.diagnostics = _locate(diagnostics, path, None)
+        check.diagnostics = _locate(judge(diagnostics, target), path, None)
         return check
     migration = read_document(document.data)
     check.migration = migration
@@ -135,6 +138,10 @@ def _check_loaded(
         schema = _validate_migrated(migration)
     check.schema = schema
     diagnostics.extend(schema.diagnostics)
+    if schema.spec is not None and schema.kind == "model":
+        from audiodiff.schema.rules.upstream import check_spelling
+
+        diagnostics.extend(check_spelling(schema.spec, document.data, migration.version))
     if schema.ok and schema.kind == "model" and lower:
         from audiodiff.compiler.lower import lower_spec  # torch-free
 
@@ -143,7 +150,7 @@ def _check_loaded(
         diagnostics.extend(lowered.diagnostics)
     if schema.spec is not None and check_paths:
         diagnostics.extend(_missing_paths(schema.spec, Path(path).parent))
-    check.diagnostics = _locate(diagnostics, path, document)
+    check.diagnostics = _locate(judge(diagnostics, target), path, document)
     return check
 
 
@@ -155,8 +162,9 @@ def _validate_migrated(migration: ReadResult) -> SchemaResult:
 
 
 def locate(check: FileCheck, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """Give diagnostics found after the pipeline ran (lint rules, extra checks) the file's path, line and column."""
-    return _locate(diagnostics, check.path, check.document)
+    """Give diagnostics found after the pipeline ran (lint rules, extra checks) the file's path, line and column,
+    judged for the check's target."""
+    return _locate(judge(diagnostics, check.target), check.path, check.document)
 
 
 def _locate(diagnostics: list[Diagnostic], path: str, document: SourceDocument | None) -> list[Diagnostic]:

@@ -17,6 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DOCS_URL = "https://github.com/audiodiff/audiodiff/blob/main/docs/codes.md"
+UPSTREAM_VERSION = "0.0.19"  # the one reference (stable-audio-tools) version audiodiff knows the behaviour of
+UPSTREAM_LABEL = f"stable-audio-tools {UPSTREAM_VERSION}"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """How the reference treats what a code finds: where it fails, and whether any config could avoid it."""
+
+    stage: str  # "at build", "at the first training step", "at the first demo", "in encode", "at export", ...
+    always: bool = False  # the reference cannot build this for any config (a code bug): a warning under every target
+
+    def note(self) -> str:
+        if self.always:
+            return f"{UPSTREAM_LABEL} cannot build this for any config"
+        return f"{UPSTREAM_LABEL} fails {self.stage}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +40,7 @@ class Code:
     name: str
     severity: str  # "error" | "warning" | "info"
     summary: str
+    upstream: Upstream | None = None  # what the reference does with this finding; None: same as audiodiff (target.py)
 
     @property
     def docs_url(self) -> str:
@@ -38,10 +54,10 @@ CODES: dict[str, Code] = {}
 _BY_NAME: dict[str, Code] = {}
 
 
-def _code(id: str, name: str, severity: str, summary: str) -> Code:
+def _code(id: str, name: str, severity: str, summary: str, upstream: Upstream | None = None) -> Code:
     if id in CODES or name in _BY_NAME:
         raise RuntimeError(f"diagnostic code {id} / {name} defined twice")
-    code = Code(id, name, severity, summary)
+    code = Code(id, name, severity, summary, upstream)
     CODES[id] = code
     _BY_NAME[name] = code
     return code
@@ -115,6 +131,10 @@ SIGNAL_CONDITIONER_WIDTH = _code(
     "AD215", "signal-conditioner-width", E, "a pretransform conditioner's `output_dim` must equal its latent width"
 )
 MISSING_SETTING = _code("AD214", "missing-setting", E, "a setting that another setting requires is absent")
+CONDITIONING_ABSENT = _code(
+    "AD216", "conditioning-absent", W, "a conditioned model without `model.conditioning`",
+    Upstream("at the first training step"),
+)
 
 # --- AD3xx: backbone geometry ------------------------------------------------------------------------------------
 BACKBONE_NOT_ALLOWED = _code("AD301", "backbone-not-allowed", E, "this backbone type cannot serve this model type")
@@ -150,6 +170,18 @@ ATTENTION_SETTINGS_MISSING = _code(
     "AD316", "attention-settings-missing", E, "U-Net attention needs heads or head features and a multiplier"
 )
 CAUSAL_ATTENTION = _code("AD317", "causal-attention", W, "`causal: true` makes diffusion self-attention causal")
+TRANSFORMER_TYPE_REMOVED = _code(
+    "AD318", "transformer-type-removed", W, "`transformer_type: x-transformers` was removed from stable-audio-tools",
+    Upstream("at build"),
+)
+BACKBONE_NOT_BUILT_UPSTREAM = _code(
+    "AD319", "backbone-not-built-upstream", W, "stable-audio-tools does not build this backbone for this model type",
+    Upstream("at build"),
+)
+DAU1D_UNBUILDABLE = _code(
+    "AD320", "dau1d-unbuildable-upstream", W, "stable-audio-tools cannot build `DAU1d` for any config",
+    Upstream("at build", always=True),
+)
 
 # --- AD4xx: pretransform and autoencoder ---------------------------------------------------------------------------
 STRIDE_PRODUCT_MISMATCH = _code(
@@ -161,9 +193,12 @@ AUTOENCODER_CHANNELS = _code(
     "AD404", "autoencoder-channels-mismatch", E, "the autoencoder's `io_channels` disagree with its encoder or decoder"
 )
 AUDIO_CHANNELS_MISMATCH = _code(
-    "AD405", "audio-channels-mismatch", W, "`audio_channels` disagrees with what the first stage consumes"
+    "AD405", "audio-channels-mismatch", W, "`audio_channels` disagrees with what the first stage consumes",
+    Upstream("at the first training step"),
 )
-CHUNK_TOO_SHORT = _code("AD406", "chunk-too-short", W, "chunked encoding needs at least one whole chunk of audio")
+CHUNK_TOO_SHORT = _code(
+    "AD406", "chunk-too-short", W, "chunked encoding needs at least one whole chunk of audio", Upstream("in encode")
+)
 PRETRANSFORM_UNUSABLE = _code("AD407", "pretransform-unusable", E, "this pretransform cannot serve a diffusion model")
 PATCHED_OVERSAMPLING = _code(
     "AD408", "patched-oversampling", W, "`oversampling` > 1 changes the latent length that `downsampling_ratio` reports"
@@ -179,6 +214,14 @@ DEMO_COND_MISSING_ID = _code("AD502", "demo-cond-missing-id", E, "a demo entry l
 DEMO_CFG_SCALES_EMPTY = _code("AD503", "demo-cfg-scales-empty", E, "`demo_cfg_scales` needs at least one scale")
 NO_OPTIMIZER = _code("AD504", "no-optimizer", E, "neither `learning_rate` nor `optimizer_configs` is given")
 OPTIMIZER_GROUP = _code("AD505", "optimizer-group", E, "`optimizer_configs` lacks the group this model trains")
+AUTOENCODER_OPTIMIZER = _code(
+    "AD506", "autoencoder-optimizer-incomplete", W, "autoencoder training lacks an optimizer setting it needs",
+    Upstream("at the first training step"),
+)
+AUTOENCODER_LOSS = _code(
+    "AD509", "autoencoder-loss-incomplete", W, "autoencoder `loss_configs` lack an entry or weight they need",
+    Upstream("when training starts"),
+)
 LOSS_CONFIGS_IGNORED = _code("AD507", "loss-configs-ignored", W, "`loss_configs` has no effect on diffusion models")
 LEARNING_RATE_OVERRIDDEN = _code(
     "AD508", "learning-rate-overridden", W, "`optimizer_configs` overrides `learning_rate`"

@@ -61,14 +61,15 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
             gc.freeze()
         path = candidate.path
         if not path.is_file() or not path.name.lower().endswith(CONFIG_SUFFIXES):
-            check = check_loaded(str(path), load_file(path), count_params=False)  # reported: missing, not a file, not JSON or YAML
+            # reported: missing, not a file, not JSON or YAML
+            check = check_loaded(str(path), load_file(path), count_params=False, target=settings.target)
         else:
             found = classify(path)
             if found.kind == "other":
                 report.skipped.append(str(path))
                 continue
             check = check_loaded(str(path), found.loaded, check_paths=settings.check_paths, advice=True,
-                                 count_params=False)
+                                 count_params=False, target=settings.target)
         if check.kind == "model":
             report.models += 1
         elif check.kind == "dataset":

@@ -9,12 +9,13 @@ strict = false                      # warnings fail the run too
 respect-gitignore = true            # skip what the repository's .gitignore files skip
 check-paths = false                 # warn about file paths in configs that do not exist here (AD020)
 max-demo-seconds = 600              # AD705: audio one demo round may render
+target = "stable-audio-tools"       # judge configs for the reference trainer (also `validate`, `compile`)
 
 [tool.audiodiff.per-file-ignores]
 "configs/upstream/*.json" = ["AD703", "AD901"]
 ```
 
-The command line's `--select` replaces `select`; its `--ignore` and `--exclude` add to `ignore` and `exclude`;
+The command line's `--target` replaces `target`; its `--select` replaces `select`; its `--ignore` and `--exclude` add to `ignore` and `exclude`;
 `--strict` turns `strict` on. An unknown setting or code is a usage error (exit code 2), never silently ignored.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.suggest import did_you_mean
+from audiodiff.diagnostics.target import DEFAULT_TARGET, Target, TargetError, parse_target
 from audiodiff.lint.gitignore import IgnoreRules, ScopedPatterns, scoped
 
 # folders no config repository wants linted, excluded before any setting is read
@@ -36,7 +38,7 @@ DEFAULT_EXCLUDES = ("node_modules/", "__pycache__/", "venv/", ".venv/", "site-pa
 DEFAULT_MAX_DEMO_SECONDS = 600.0
 
 _KNOWN_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "strict", "respect-gitignore", "check-paths",
-               "max-demo-seconds")
+               "max-demo-seconds", "target")
 
 
 class SettingsError(ValueError):
@@ -88,6 +90,7 @@ class LintSettings:
     respect_gitignore: bool = True
     check_paths: bool = False
     max_demo_seconds: float = DEFAULT_MAX_DEMO_SECONDS
+    target: Target = DEFAULT_TARGET
 
     def ignore_rules(self) -> IgnoreRules:
         return IgnoreRules(self.excludes)
@@ -140,6 +143,7 @@ def load_settings(
     ignore: Sequence[str] = (),
     exclude: Sequence[str] = (),
     strict: bool = False,
+    target: str | None = None,
     cwd: Path | None = None,
     pyproject: Path | None = None,
 ) -> LintSettings:
@@ -198,7 +202,22 @@ def load_settings(
         respect_gitignore=_bool(table, "respect-gitignore", True, where),
         check_paths=_bool(table, "check-paths", False, where),
         max_demo_seconds=float(max_demo),
+        target=_target(target, table.get("target"), where),
     )
+
+
+def _target(given: str | None, setting: Any, where: str) -> Target:
+    """`--target` when given, else the `target` setting, else audiodiff's own runtime."""
+    try:
+        if given is not None:
+            return parse_target(given)
+        if setting is None:
+            return DEFAULT_TARGET
+        if not isinstance(setting, str):
+            raise SettingsError(f"{where}: `target` must be a string such as \"stable-audio-tools\"")
+        return parse_target(setting)
+    except TargetError as error:
+        raise SettingsError(f"{'--target' if given is not None else f'{where} target'}: {error}") from None
 
 
 def _strings(value: Any, where: str, key: str) -> list[str]:

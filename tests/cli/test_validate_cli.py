@@ -117,6 +117,14 @@ def test_json_counts_warnings_and_nulls_unknown_positions(tmp_path: Path) -> Non
     assert (warning["code"], warning["severity"]) == ("AD317", "warning")
     missing = document["files"][1]["diagnostics"][0]
     assert missing["line"] is None and missing["column"] is None
+    assert missing["pointer"] == ""  # the documented format: always a string, the root for the file as a whole
+
+
+def test_json_pointer_of_parse_errors_is_the_root() -> None:
+    result = invoke(str(INVALID / "ad006-json-syntax-error" / "config.json"),
+                    str(INVALID / "ad007-yaml-syntax-error" / "config.yaml"), "--format", "json")
+    found = [(d["code"], d["pointer"]) for entry in json.loads(result.stdout)["files"] for d in entry["diagnostics"]]
+    assert ("AD006", "") in found and ("AD007", "") in found
 
 
 def test_json_output_over_the_whole_corpus_matches_each_case() -> None:
@@ -132,7 +140,7 @@ def test_json_output_over_the_whole_corpus_matches_each_case() -> None:
         assert {item["code"] for item in expected["diagnostics"]} <= codes_found, path.parent.name
         for diagnostic in entry["diagnostics"]:
             assert DIAGNOSTIC_KEYS <= set(diagnostic)
-            assert diagnostic["pointer"] is None or diagnostic["pointer"] == "" or diagnostic["pointer"].startswith("/")
+            assert diagnostic["pointer"] == "" or diagnostic["pointer"].startswith("/")
 
 
 # --- the text format --------------------------------------------------------------------------------------------------

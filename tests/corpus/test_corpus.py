@@ -7,10 +7,14 @@
      "diagnostics": [{"code": "AD201", "pointer": "/model/...", "line": 40}, ...],
      "also": ["AD502"],                               codes allowed beside the listed ones (optional)
      "structural": true,                              JSON Schema must reject it too (tests/schema/test_export.py)
-     "valid_neighbour": "dit_minimal.json"}           the same config with the contract satisfied (optional)
+     "valid_neighbour": "dit_minimal.json",           the same config with the contract satisfied (optional)
+     "upstream": [{"code": "AD318", ...}]}            what `--target stable-audio-tools` reports instead (optional)
 
-Every listed diagnostic must appear with that code, pointer and line; any other diagnostic fails the case unless its
-code is under `also`, so a new finding on an old case is a deliberate change.
+Every listed diagnostic must appear with that code, pointer and line (and `severity`, where an item gives one); any
+other diagnostic fails the case unless its code is under `also`, so a new finding on an old case is a deliberate change.
+Every case runs under both targets: under `stable-audio-tools` the `upstream` list replaces `diagnostics` when given.
+Valid configs must be clean under both targets, but for the warning that the reference cannot build a type for any
+config (codes whose `upstream.always` is set).
 """
 
 from __future__ import annotations
@@ -22,13 +26,17 @@ import pytest
 
 from audiodiff.compiler.pipeline import check_file
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.target import DEFAULT_TARGET, UPSTREAM_TARGET, Target
 from audiodiff.schema.source import MAX_FILE_BYTES
 from audiodiff.schema.views import backbone_of, conditioning_of
 
 CORPUS = Path(__file__).resolve().parent
 VALID = sorted(p for p in (CORPUS / "valid").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
 CASES = sorted(p for p in (CORPUS / "invalid").iterdir() if p.is_dir())
-EXPECTED_KEYS = {"about", "diagnostics", "also", "structural", "valid_neighbour"}
+EXPECTED_KEYS = {"about", "diagnostics", "also", "structural", "valid_neighbour", "upstream"}
+TARGETS = [DEFAULT_TARGET, UPSTREAM_TARGET]
+# a warning a valid config may still draw: the reference cannot build its type for any config (e.g. DAU1d)
+ALWAYS_UPSTREAM = {code.id for code in codes.CODES.values() if code.upstream is not None and code.upstream.always}
 
 # Codes that a committed file in a case folder cannot produce; each has its own test below.
 RUNTIME_ONLY = {
@@ -58,8 +66,8 @@ def load_expected(folder: Path) -> dict:
     assert set(expected) <= EXPECTED_KEYS, f"{folder.name}: unknown keys {set(expected) - EXPECTED_KEYS}"
     assert isinstance(expected["structural"], bool)
     assert expected["diagnostics"], f"{folder.name}: a case lists at least one diagnostic"
-    for item in expected["diagnostics"]:
-        assert set(item) == {"code", "pointer", "line"}, f"{folder.name}: {item}"
+    for item in expected["diagnostics"] + expected.get("upstream", []):
+        assert {"code", "pointer", "line"} <= set(item) <= {"code", "pointer", "line", "severity"}, f"{folder.name}: {item}"
         assert item["code"] in codes.CODES, f"{folder.name}: unknown code {item['code']}"
     for code in expected.get("also", []):
         assert code in codes.CODES, f"{folder.name}: unknown code {code} under `also`"
@@ -71,30 +79,64 @@ def located(diagnostic) -> tuple[str, str | None, int | None]:
 
 
 def describe(diagnostics) -> str:
-    return "\n".join(f"  {d.code.id} {d.pointer} line {located(d)[2]}: {d.message}" for d in diagnostics)
+    return "\n".join(
+        f"  {d.code.id} {d.effective_severity.value} {d.pointer} line {located(d)[2]}: {d.message}" for d in diagnostics
+    )
 
 
+def expected_for(expected: dict, target: Target) -> list[dict]:
+    return expected.get("upstream", expected["diagnostics"]) if target.upstream else expected["diagnostics"]
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=str)
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
-def test_valid_config_is_clean(path: Path) -> None:
-    check = check_file(path)
-    assert check.diagnostics == [], f"{path.name} should validate cleanly:\n{describe(check.diagnostics)}"
+def test_valid_config_is_clean(path: Path, target: Target) -> None:
+    check = check_file(path, target=target)
+    found = [d for d in check.diagnostics if d.is_error or d.code.id not in ALWAYS_UPSTREAM]
+    assert found == [], f"{path.name} should validate cleanly for {target}:\n{describe(check.diagnostics)}"
     assert check.schema is not None and check.schema.ok
     if check.kind == "model":
         assert check.graph is not None, "a clean model config lowers to a graph"
 
 
+@pytest.mark.parametrize("target", TARGETS, ids=str)
 @pytest.mark.parametrize("folder", CASES, ids=lambda p: p.name)
-def test_invalid_case(folder: Path) -> None:
+def test_invalid_case(folder: Path, target: Target) -> None:
     expected = load_expected(folder)
-    check = check_file(case_config(folder))
+    check = check_file(case_config(folder), target=target)
     actual = [located(d) for d in check.diagnostics]
-    for item in expected["diagnostics"]:
+    items = expected_for(expected, target)
+    for item in items:
         wanted = (item["code"], item["pointer"], item["line"])
-        assert wanted in actual, f"{folder.name}: missing {wanted}; got:\n{describe(check.diagnostics)}"
-    listed = {(item["code"], item["pointer"]) for item in expected["diagnostics"]}
+        assert wanted in actual, f"{folder.name} ({target}): missing {wanted}; got:\n{describe(check.diagnostics)}"
+        if "severity" in item:
+            severities = {d.effective_severity.value for d in check.diagnostics if located(d) == wanted}
+            assert severities == {item["severity"]}, f"{folder.name} ({target}): {wanted} is {severities}"
+    listed = {(item["code"], item["pointer"]) for item in items}
     also = set(expected.get("also", []))
     surprises = [d for d in check.diagnostics if (d.code.id, d.pointer) not in listed and d.code.id not in also]
-    assert not surprises, f"{folder.name}: diagnostics the case does not list:\n{describe(surprises)}"
+    assert not surprises, f"{folder.name} ({target}): diagnostics the case does not list:\n{describe(surprises)}"
+
+
+def test_default_target_warns_where_the_upstream_target_fails() -> None:
+    """Every case whose upstream expectation is an error for a code with an upstream record, but that audiodiff can run,
+    lists the same finding as a warning under the default target, and both messages name the reference's version."""
+    pairs = 0
+    for folder in CASES:
+        expected = load_expected(folder)
+        for item in expected.get("upstream", []):
+            code = codes.CODES[item["code"]]
+            if code.upstream is None or code.upstream.always or code.severity != "warning":
+                continue
+            assert item.get("severity") == "error", f"{folder.name}: {item}"
+            default = [d for d in expected["diagnostics"] if (d["code"], d["pointer"]) == (item["code"], item["pointer"])]
+            assert [d.get("severity") for d in default] == ["warning"], f"{folder.name}: default target must warn"
+            for target in TARGETS:
+                messages = [d.message for d in check_file(case_config(folder), target=target).diagnostics
+                            if (d.code.id, d.pointer) == (item["code"], item["pointer"])]
+                assert messages and all(codes.UPSTREAM_LABEL in m for m in messages), (folder.name, target, messages)
+            pairs += 1
+    assert pairs >= 5, "the corpus shows the two judgements side by side for several codes"
 
 
 def test_every_code_validate_can_emit_has_a_case() -> None:
@@ -103,6 +145,9 @@ def test_every_code_validate_can_emit_has_a_case() -> None:
         code for code in codes.CODES if not code.startswith(NOT_VALIDATE_FAMILIES) and code not in NOT_VALIDATE
     }
     covered = {item["code"] for folder in CASES for item in load_expected(folder)["diagnostics"]}
+    covered_upstream = {item["code"] for folder in CASES for item in expected_for(load_expected(folder), UPSTREAM_TARGET)}
+    upstream_only = {code for code in emittable if codes.CODES[code].upstream is not None}
+    assert not upstream_only - covered_upstream, f"codes without an upstream-target case: {upstream_only - covered_upstream}"
     missing = sorted(emittable - covered - set(RUNTIME_ONLY))
     assert not missing, f"codes without an invalid case: {missing}"
     assert set(RUNTIME_ONLY) <= emittable

@@ -89,6 +89,20 @@ def test_section_names_the_code_shows_an_example_and_the_fix(code):
     assert re.search(r"^Fix: \S", body, re.M), f"{code} has no `Fix:` line"
 
 
+@pytest.mark.parametrize("code", sorted(code for code, entry in codes.CODES.items() if entry.upstream is not None))
+def test_codes_about_the_reference_document_their_judgement(code):
+    """A code whose severity depends on the target says, per target, what it is and where the reference fails."""
+    body = _sections()[code]
+    judgement = re.search(r"^Judgement: (.*?)(?:\n\n|\Z)", body, re.M | re.S)
+    assert judgement, f"{code} has no `Judgement:` paragraph"
+    text = " ".join(judgement.group(1).split())
+    assert "--target stable-audio-tools" in text or "both targets" in text
+    if codes.CODES[code].upstream.always:
+        assert "warning under both targets" in text
+    else:
+        assert "an error under `--target stable-audio-tools`" in text and codes.CODES[code].upstream.stage in text
+
+
 def test_docs_url_points_at_the_section_anchors():
     # GitHub derives the anchor `#ad201` from the heading `## AD201`
     assert codes.DOCS_URL.endswith("/docs/codes.md")

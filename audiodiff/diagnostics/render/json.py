@@ -18,7 +18,7 @@ def diagnostic_object(diagnostic: Diagnostic, path: str | None = None) -> dict[s
         "name": diagnostic.code.name,
         "severity": diagnostic.effective_severity.value,
         "message": diagnostic.message,
-        "pointer": diagnostic.pointer,
+        "pointer": _pointer(diagnostic.pointer),
         "line": span.line if span else None,
         "column": span.column if span else None,
         "help": diagnostic.help,
@@ -28,7 +28,7 @@ def diagnostic_object(diagnostic: Diagnostic, path: str | None = None) -> dict[s
         for related in diagnostic.related:
             note = {
                 "message": related.message,
-                "pointer": related.pointer,
+                "pointer": _pointer(related.pointer),
                 "line": related.span.line if related.span else None,
                 "column": related.span.column if related.span else None,
             }
@@ -36,6 +36,11 @@ def diagnostic_object(diagnostic: Diagnostic, path: str | None = None) -> dict[s
                 note["path"] = related.path
             data["related"].append(note)
     return data
+
+
+def _pointer(pointer: str | None) -> str:
+    """Always a string: a finding about the file as a whole (it did not parse, it is missing) is about its root."""
+    return pointer if pointer is not None else ""
 
 
 def document(results: Sequence[FileResult], **extra: Any) -> dict[str, Any]:

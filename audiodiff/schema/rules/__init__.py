@@ -4,15 +4,19 @@ geometry that upstream only discovers at the first forward pass.
 Each rule module exposes `check(spec, report)`; `check_rules` runs all of them and returns every finding. Rules
 name both places a problem relates: the primary pointer where the fix usually belongs, and `related` notes.
 Width contracts that need derived widths of the whole graph live in `audiodiff.compiler.checks`.
+
+Rules never look at the target runtime. A finding that only the reference refuses uses a code with an `Upstream`
+record (`codes.py`); `audiodiff.diagnostics.target.judge` gives it its severity per target. `upstream.py` holds the
+rules that exist only because of the reference.
 """
 
 from __future__ import annotations
 
 from audiodiff.diagnostics.model import Diagnostic
-from audiodiff.schema.rules import autoencoder, backbone, conditioning, training
+from audiodiff.schema.rules import autoencoder, backbone, conditioning, training, upstream
 from audiodiff.schema.rules.report import RuleReport
 
-_RULE_MODULES = (conditioning, backbone, autoencoder, training)
+_RULE_MODULES = (conditioning, backbone, autoencoder, training, upstream)
 
 
 def check_rules(spec) -> list[Diagnostic]:

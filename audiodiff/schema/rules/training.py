@@ -103,7 +103,10 @@ def _check_uncond_ignored(training, report: RuleReport) -> None:
 
 def _check_demo(spec, demo, report: RuleReport) -> None:
     where = at("training", "demo")
-    if demo.num_demos is None:
+    # Inpainting demos take their audio and conditioning from a training batch (8 items unless `num_demos` says
+    # otherwise) and never read `demo_cond`, as `demo_cond_from_batch` does for the other conditioned type.
+    from_batch = demo.demo_cond_from_batch or spec.model_type == "diffusion_cond_inpaint"
+    if demo.num_demos is None and spec.model_type != "diffusion_cond_inpaint":
         report.add(codes.MISSING_KEY, "missing required key `num_demos`", where + "/num_demos")
     if demo.demo_cfg_scales is None:
         report.add(codes.MISSING_KEY, "missing required key `demo_cfg_scales`", where + "/demo_cfg_scales")
@@ -114,7 +117,7 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
             where + "/demo_cfg_scales",
             help="list at least one scale, e.g. `[3, 6]`",
         )
-    if demo.demo_cond_from_batch:
+    if from_batch:
         return
     if demo.num_demos is not None and len(demo.demo_cond) != demo.num_demos:
         report.add(
