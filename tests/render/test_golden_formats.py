@@ -54,7 +54,7 @@ def test_format_matches_golden(name, monkeypatch):
 def test_json_counts(monkeypatch):
     report = json.loads(_lint(monkeypatch, ["--format", "json"]))
     assert len(report["files"]) == 6 and report["skipped"] == 1
-    assert (report["errors"], report["warnings"]) == (3, 7)
+    assert (report["errors"], report["warnings"]) == (3, 8)
     assert sorted(entry["path"] for entry in report["files"] if not entry["valid"]) == [
         "datasets/broken.yaml", "models/dit heads, v2.json", "models/dit_typo.json"]
 
@@ -69,7 +69,7 @@ def test_sarif_is_valid_sarif_2_1_0(monkeypatch):
     assert [rule["id"] for rule in rules] == sorted({result["ruleId"] for result in results})
     assert all(rule["helpUri"].endswith("docs/codes.md#" + rule["id"].lower()) and rule["help"]["text"]
                for rule in rules)
-    assert len(results) == 10
+    assert len(results) == 11
     for result in results:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
         location = result["locations"][0]["physicalLocation"]
@@ -96,7 +96,7 @@ def test_junit_parses_and_counts_match(monkeypatch):
 
 def test_github_annotations(monkeypatch):
     lines = _lint(monkeypatch, ["--format", "github"]).splitlines()
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert all(line.startswith(("::error ", "::warning ")) for line in lines)
     typo = next(line for line in lines if "AD201" in line)
     assert typo.startswith("::error file=models/dit_typo.json,line=19,col=36,endLine=19,endColumn=43,"
