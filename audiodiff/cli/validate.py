@@ -21,11 +21,15 @@ def command(
     """Check configs against the schema, every cross-field rule and the graph's width contracts.
 
     All problems of all files are reported in one pass, each with file:line:col, a JSON pointer, a code and a
-    fix hint. Exit code 0: no errors; 1: errors found; 2: usage error.
+    fix hint. Given one model config and one dataset config, the rules between them that `run` applies are
+    checked too (pre-encoded on one side only, latent lengths). Exit code 0: no errors; 1: errors found; 2:
+    usage error.
 
     Examples:
 
       audiodiff validate model_config.json
+
+      audiodiff validate examples/toy_dit.json examples/toy_dataset.json
 
       audiodiff validate configs/ --format json
 
@@ -48,6 +52,18 @@ def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool,
         return 2
     if not files:
         print("note: no .json, .yaml or .yml files found in " + ", ".join(str(p) for p in paths), file=sys.stderr)
-    results = [check_file(path, count_params=False, target=judged_for).result() for path in files]
+    checks = [check_file(path, count_params=False, target=judged_for) for path in files]
+    results = [check.result() for check in checks]
+    models = [index for index, check in enumerate(checks) if check.kind == "model"]
+    datasets = [index for index, check in enumerate(checks) if check.kind == "dataset"]
+    if len(models) == 1 and len(datasets) == 1:  # a pair: the rules between the two files apply
+        from audiodiff.diagnostics.render import FileResult
+        from audiodiff.runtime.preflight import pairing_rules
+
+        found = pairing_rules(checks[models[0]], checks[datasets[0]])
+        if found:
+            dataset = checks[datasets[0]]
+            results[datasets[0]] = FileResult(dataset.path, [*dataset.diagnostics, *found], dataset.line,
+                                              dataset.kind)
     emit_results(results, format, verbose=verbose, tool="validate", stream=sys.stdout)
     return exit_code(results, strict=strict)

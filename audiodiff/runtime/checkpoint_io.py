@@ -21,35 +21,15 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from audiodiff.runtime.atomic import atomic_output
 from audiodiff.runtime.faults import StopRequest, agree
+from audiodiff.runtime.run_folder import (  # noqa: F401 (part of this module's interface)
+    CHECKPOINT_PATTERN,
+    checkpoint_path,
+    exported_path,
+    latest_checkpoint,
+    list_checkpoints,
+)
 
-CHECKPOINT_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
 _TEMPORARY_PATTERN = re.compile(r"^\.step_\d+\.(ckpt|safetensors)\..*\.tmp$")
-
-
-def checkpoint_path(folder: Path, step: int) -> Path:
-    return Path(folder) / f"step_{step:07d}.ckpt"
-
-
-def exported_path(folder: Path, step: int) -> Path:
-    return Path(folder) / f"step_{step:07d}.safetensors"
-
-
-def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
-    """(step, path) of the complete Lightning checkpoints in `folder`, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.iterdir():
-        match = CHECKPOINT_PATTERN.match(path.name)
-        if match and path.is_file():
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = list_checkpoints(folder)
-    return found[-1][1] if found else None
 
 
 def remove_temporaries(folder: Path) -> list[Path]:

@@ -16,6 +16,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from audiodiff.runtime.resume import OPTIMIZER_HYPERPARAMETERS as _OPTIMIZER_HYPERPARAMETERS  # the resume rules
 from audiodiff.schema.v1 import training as t
 
 
@@ -135,10 +136,6 @@ def build_scheduler(spec: Any, optimizer: Optimizer) -> LRScheduler:
 
 # --- resuming with changed hyper-parameters ------------------------------------------------------------------------
 
-_OPTIMIZER_HYPERPARAMETERS = ("betas", "eps", "weight_decay", "momentum", "dampening")
-# every optimizer `config` key `apply_hyperparameters` makes take effect after a resume (`lr` through the base rate);
-# any other key (`amsgrad`, `nesterov`, `fused`, `foreach`, `adam_w_mode`) would keep the checkpoint's value
-APPLIED_OPTIMIZER_SETTINGS = ("lr", *_OPTIMIZER_HYPERPARAMETERS)
 
 
 def apply_hyperparameters(training: t.DiffusionTrainingSpec, optimizer: Optimizer,

@@ -16,7 +16,7 @@ from audiodiff.compiler.pipeline import FileCheck, check_file, locate
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
 from audiodiff.diagnostics.render import FileResult
-from audiodiff.runtime.data import (
+from audiodiff.runtime.scan import (
     DataFile,
     DataScan,
     MetadataModule,
@@ -170,6 +170,20 @@ def pretransform_problems(spec: Any, pretransform_ckpt: Path | None) -> list[Dia
 
 
 # --- model x dataset ---------------------------------------------------------------------------------------------
+
+
+def pairing_rules(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
+    """The rules between a model config and a dataset config that `validate MODEL DATASET` applies: those of
+    `run` that concern the two files (pre-encoded on one side only, latent lengths), located in the dataset
+    config. Nothing when either file has errors of its own, the model has no `training` section, or the dataset
+    is of a kind `run` does not read (that is a limit of `run`, not a mistake in the files)."""
+    if model.has_errors or dataset.has_errors or model.spec is None or dataset.spec is None:
+        return []
+    if model.kind != "model" or dataset.kind != "dataset" or getattr(model.spec, "training", None) is None:
+        return []
+    if not isinstance(dataset.spec, (AudioDirDatasetSpec, PreEncodedDatasetSpec)):
+        return []
+    return locate(dataset, _pairing(model, dataset))
 
 
 def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:

@@ -18,8 +18,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from audiodiff.runtime.optim import APPLIED_OPTIMIZER_SETTINGS
 from audiodiff.schema.pointer import join
+
+# the optimizer `config` keys `optim.apply_hyperparameters` makes take effect after a resume (`lr` through the base
+# rate); any other key (`amsgrad`, `nesterov`, `fused`, `foreach`, `adam_w_mode`) keeps the checkpoint's value.
+# Declared here, without torch, so that `run --check` judges a resume without importing it.
+OPTIMIZER_HYPERPARAMETERS = ("betas", "eps", "weight_decay", "momentum", "dampening")
+APPLIED_OPTIMIZER_SETTINGS = ("lr", *OPTIMIZER_HYPERPARAMETERS)
 
 ChangeKind = Literal["safe", "applied", "unsafe"]
 

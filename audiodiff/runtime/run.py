@@ -18,6 +18,7 @@ from typing import Any
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult
+from audiodiff.runtime.machine import Machine
 from audiodiff.runtime.preflight import COMMAND_LINE, Findings, Preflight, check_configs
 
 GRADIENT_CHECKPOINTING = ("auto", "on", "off")
@@ -98,16 +99,22 @@ def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> Ru
     return train(options, plan, echo)
 
 
-def prepare(options: RunOptions) -> RunPlan:
-    """Every check that needs no model; raises RunError with all findings when any is an error."""
+def prepare(options: RunOptions, *, dry_run: bool = False) -> RunPlan:
+    """Every check that needs no model; raises RunError with all findings when any is an error.
+
+    `dry_run` (`audiodiff run --check`) makes the same checks without importing torch or Lightning: the machine
+    is read from the driver's device list instead of torch, and a resume is judged against the config that the
+    checkpoint's exported `.safetensors` beside it carries."""
     preflight = check_configs(options.config, options.dataset, allow_metadata_module=options.allow_metadata_module,
                               pretransform_ckpt=options.pretransform_ckpt)
     findings = preflight.findings
     plan = RunPlan(preflight, findings, Path(options.output) / "checkpoints")
-    for diagnostic in _settings(options, plan):
+    from audiodiff.runtime.machine import light_machine, torch_machine
+
+    for diagnostic in _settings(options, plan, light_machine() if dry_run else torch_machine()):
         findings.add(COMMAND_LINE, diagnostic)
     if not findings.has_errors and plan.resume_from is not None:
-        _check_resume(plan, options)
+        _check_resume(plan, options, dry_run=dry_run)
     if findings.has_errors:
         raise RunError(findings.results())
     return plan
@@ -117,27 +124,25 @@ def _setting(message: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(codes.RUN_SETTING, message, None, path=COMMAND_LINE, help=help)
 
 
-def _settings(options: RunOptions, plan: RunPlan) -> list[Diagnostic]:
+def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diagnostic]:
     """Command-line settings this machine and this model can honour (AD807)."""
-    import torch
-
     found = []
-    cuda = torch.cuda.is_available()
+    cuda = machine.cuda_devices > 0
     accelerator = options.accelerator if options.accelerator != "auto" else ("gpu" if cuda else "cpu")
     if accelerator == "gpu" and not cuda:
-        found.append(_setting("`--accelerator gpu` was asked for, but torch sees no CUDA device"))
+        found.append(_setting("`--accelerator gpu` was asked for, but this machine shows no CUDA device"))
     plan.accelerator = accelerator
     world = options.devices * options.num_nodes
     if options.strategy == "fsdp" and accelerator != "gpu":
         found.append(_setting("`--strategy fsdp` needs CUDA devices, and this run is on the CPU",
                               help="use `--strategy ddp` for several CPU processes"))
-    if accelerator == "gpu" and cuda and options.devices > torch.cuda.device_count():
+    if accelerator == "gpu" and cuda and options.devices > machine.cuda_devices:
         found.append(_setting(f"`--devices {options.devices}` asks for more GPUs than the "
-                              f"{torch.cuda.device_count()} this machine has"))
+                              f"{machine.cuda_devices} this machine has"))
     plan.strategy = options.strategy if options.strategy != "auto" else ("ddp" if world > 1 else "auto")
     precision = options.precision
     if precision is None:
-        precision = "32" if accelerator == "cpu" else ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
+        precision = "32" if accelerator == "cpu" else ("bf16-mixed" if machine.bf16 else "16-mixed")
     if precision == "16-mixed" and accelerator == "cpu":
         found.append(_setting("`--precision 16-mixed` runs on GPUs only", help="use `bf16-mixed` or `32` on the CPU"))
     plan.precision = precision
@@ -147,7 +152,7 @@ def _settings(options: RunOptions, plan: RunPlan) -> list[Diagnostic]:
             found.append(_setting(f"`--resume` was given, but `{plan.checkpoints}` holds no checkpoint",
                                   help="drop `--resume` to start a new run"))
         else:
-            from audiodiff.runtime.checkpoint_io import latest_checkpoint
+            from audiodiff.runtime.run_folder import latest_checkpoint
 
             plan.resume_from = latest_checkpoint(plan.checkpoints)
     elif existing:
@@ -162,21 +167,21 @@ def _settings(options: RunOptions, plan: RunPlan) -> list[Diagnostic]:
 
 
 def _checkpoints_present(folder: Path) -> bool:
-    from audiodiff.runtime.checkpoint_io import list_checkpoints
+    from audiodiff.runtime.run_folder import list_checkpoints
 
     return bool(list_checkpoints(folder))
 
 
-def _check_resume(plan: RunPlan, options: RunOptions) -> None:
+def _check_resume(plan: RunPlan, options: RunOptions, *, dry_run: bool = False) -> None:
     """Compare the checkpoint's config with the current one: refuse unsafe changes unless forced (AD804)."""
     from audiodiff.compiler.pipeline import locate
-    from audiodiff.runtime.checkpoint_io import read_training_checkpoint
     from audiodiff.runtime.resume import diff_configs, normalised
 
     model = plan.preflight.model
     path = plan.resume_from
+    assert path is not None
     try:
-        payload = read_training_checkpoint(path)
+        payload = _dry_resume_payload(path) if dry_run else _resume_payload(path)
     except Exception as error:  # a damaged file is reported, never shown as a traceback
         plan.findings.add(str(path), Diagnostic(codes.CHECKPOINT_UNREADABLE, f"the checkpoint could not be read: "
                                                 f"{str(error).splitlines()[0] if str(error) else error!r}", None,
@@ -207,6 +212,24 @@ def _check_resume(plan: RunPlan, options: RunOptions) -> None:
         if name in previous and previous[name] != now:
             plan.applied.append(f"--{name.replace('_', '-')} {previous[name]} -> {now} (the data stream and noise "
                                 "continue differently from here)")
+
+
+def _resume_payload(path: Path) -> dict[str, Any]:
+    from audiodiff.runtime.checkpoint_io import read_training_checkpoint
+
+    return read_training_checkpoint(path)
+
+
+def _dry_resume_payload(path: Path) -> dict[str, Any]:
+    """What a dry run knows of a checkpoint without torch: the config its exported twin carries."""
+    from audiodiff.runtime.run_folder import exported_config
+
+    twin = path.with_suffix(".safetensors")
+    config = exported_config(twin)
+    if config is None:
+        raise ValueError(f"`{twin.name}` (which carries the checkpoint's config for `run --check`) is missing or "
+                         "unreadable; run without `--check` to read the checkpoint itself")
+    return {"model_config": config}
 
 
 def _value(value: Any) -> str:
