@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from audiodiff.nn.conditioners import NumberConditioner
 from audiodiff.nn.dit import DiffusionTransformer
+from audiodiff.nn.routing import BackboneInputs, Guidance
 
 REFERENCE_TRAIN_MS = 385.0  # stable-audio-tools 0.0.19: forward + backward + AdamW, checkpointing on
 REFERENCE_FORWARD_MS = 83.0  # stable-audio-tools 0.0.19: no-grad forward
@@ -86,7 +87,8 @@ def run(gradient_checkpointing: bool, warmup: int, repeats: int) -> tuple[float,
         alpha, sigma = torch.cos(t * math.pi / 2)[:, None, None], torch.sin(t * math.pi / 2)[:, None, None]
         noise = torch.randn_like(x0)
         cross, glob = model.conditioning(metadata)
-        v = model.dit(alpha * x0 + sigma * noise, t, cross_attn_cond=cross, global_cond=glob, cfg_dropout_prob=0.1)
+        v = model.dit(alpha * x0 + sigma * noise, t, BackboneInputs(cross_attn_cond=cross, global_cond=glob),
+                      Guidance(cfg_dropout_prob=0.1))
         loss = (v - (alpha * noise - sigma * x0)).pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -96,7 +98,7 @@ def run(gradient_checkpointing: bool, warmup: int, repeats: int) -> tuple[float,
         model.eval()
         with torch.no_grad():
             cross, glob = model.conditioning(metadata)
-            model.dit(x0, torch.full((BATCH,), 0.5), cross_attn_cond=cross, global_cond=glob)
+            model.dit(x0, torch.full((BATCH,), 0.5), BackboneInputs(cross_attn_cond=cross, global_cond=glob))
 
     return _median_ms(train_step, warmup, repeats), _median_ms(forward, warmup, repeats)
 

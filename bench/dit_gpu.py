@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from audiodiff.nn.dit import DiffusionTransformer
+from audiodiff.nn.routing import BackboneInputs, Guidance
 
 REFERENCE_MS = {1024: {"ckpt on": 297.6, "ckpt off": 226.2, "compiled": 156.8},
                 256: {"ckpt on": 262.2, "ckpt off": 141.4, "compiled": 128.6}}
@@ -144,8 +145,8 @@ class Trainer:
         alpha, sigma = torch.cos(t * math.pi / 2)[:, None, None], torch.sin(t * math.pi / 2)[:, None, None]
         noise = torch.randn_like(x0)
         with self.autocast:
-            v = self.model(alpha * x0 + sigma * noise, t, cross_attn_cond=b["cross"], global_cond=b["glob"],
-                           cfg_dropout_prob=0.1)
+            inputs = BackboneInputs(cross_attn_cond=b["cross"], global_cond=b["glob"])
+            v = self.model(alpha * x0 + sigma * noise, t, inputs, Guidance(cfg_dropout_prob=0.1))
         loss = F.mse_loss(v.float(), alpha * noise - sigma * x0)
         loss.backward()
         self.optimizer.step()

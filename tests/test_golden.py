@@ -21,6 +21,7 @@ from shared_paths import GOLDEN
 from audiodiff.compiler.materialize import BuildOptions, build_model
 from audiodiff.compiler.pipeline import check_file
 from audiodiff.nn.bottleneck import vae_distribution
+from audiodiff.nn.routing import BackboneInputs, Guidance
 from audiodiff.runtime.sampling import SamplerSettings, sample
 from audiodiff.schema.validate import validate_data
 
@@ -66,11 +67,10 @@ def call_conditioners(model, spec, case: dict, io: dict[str, torch.Tensor]) -> d
 
 def call_denoise(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     cond = _cond_with_extras(model, case, io)
-    outputs = {f"output.routed.{name}": value for name, value in model.get_conditioning_inputs(cond).items()
-               if value is not None}
+    outputs = {f"output.routed.{name}": value for name, value in model.get_conditioning_inputs(cond).tensors().items()}
     for name, kwargs in case["kwargs"]["per_output"].items():
-        outputs[name] = model(io["input.x"], io["input.t"], cond, cfg_scale=kwargs.get("cfg_scale", 1.0),
-                              rescale_cfg=kwargs.get("rescale_cfg", False), cfg_dropout_prob=0.0)
+        guidance = Guidance(cfg_scale=kwargs.get("cfg_scale", 1.0), rescale_cfg=kwargs.get("rescale_cfg", False))
+        outputs[name] = model(io["input.x"], io["input.t"], cond, guidance=guidance)
     return outputs
 
 
@@ -80,14 +80,14 @@ _BACKBONE_INPUTS = ("cross_attn_cond", "cross_attn_mask", "global_cond", "prepen
 
 def call_backbone(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     backbone = model.model  # the module holding the backbone's weights (`model.*`)
-    inputs = {name: io[f"input.{name}"] for name in _BACKBONE_INPUTS if f"input.{name}" in io}
+    inputs = BackboneInputs(**{name: io[f"input.{name}"] for name in _BACKBONE_INPUTS if f"input.{name}" in io})
     outputs = {}
     for name, kwargs in case["kwargs"]["per_output"].items():
-        if getattr(model, "conditioner", None) is None and not inputs:
+        if getattr(model, "conditioner", None) is None and not inputs.tensors():
             outputs[name] = model(io["input.x"], io["input.t"])
             continue
-        outputs[name] = backbone(io["input.x"], io["input.t"], **inputs, cfg_scale=kwargs.get("cfg_scale", 1.0),
-                                 rescale_cfg=kwargs.get("rescale_cfg", False), cfg_dropout_prob=0.0)
+        guidance = Guidance(cfg_scale=kwargs.get("cfg_scale", 1.0), rescale_cfg=kwargs.get("rescale_cfg", False))
+        outputs[name] = backbone(io["input.x"], io["input.t"], inputs, guidance)
     return outputs
 
 
@@ -110,8 +110,8 @@ def call_sample(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[st
     cond = _cond_with_extras(model, case, io)
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return model(x, t, cond, cfg_scale=kwargs["cfg_scale"], rescale_cfg=kwargs.get("rescale_cfg", True),
-                     cfg_dropout_prob=0.0)
+        guidance = Guidance(cfg_scale=kwargs["cfg_scale"], rescale_cfg=kwargs.get("rescale_cfg", True))
+        return model(x, t, cond, guidance=guidance)
 
     outputs = {}
     for name, settings in kwargs["per_output"].items():

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from audiodiff.schema.routes import CROSS_ATTENTION, PREPEND, Route
 from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio, routes_of
 
@@ -78,10 +79,10 @@ def guided(spec: Any) -> bool:
     routes = routes_of(spec)
     if backbone.type == "adp_cfg_1d":
         return True
-    return backbone.type == "dit" and bool(routes["cross_attention_cond_ids"] or routes["prepend_cond_ids"])
+    return backbone.type == "dit" and bool(routes[CROSS_ATTENTION] or routes[PREPEND])
 
 
-def _tokens(spec: Any, route: str) -> int:
+def _tokens(spec: Any, route: Route) -> int:
     """Tokens a routing list contributes (T5 / LUT: max_length; CLAP features: 77; one per scalar conditioner)."""
     conditioning = conditioning_of(spec)
     if conditioning is None:
@@ -147,8 +148,8 @@ def _backbone_blocks(spec: Any, g: Geometry, fused: bool) -> list[_Block]:
 def _dit_blocks(spec: Any, config: DiTOptionsSpec, g: Geometry, fused: bool) -> list[_Block]:
     b, e = g.batch, config.embed_dim
     global_token = 1 if config.global_cond_type == "prepend" else 0
-    n = config.num_memory_tokens + _tokens(spec, "prepend_cond_ids") + global_token + g.length // config.patch_size
-    m = _tokens(spec, "cross_attention_cond_ids") if config.cond_token_dim > 0 else 0
+    n = config.num_memory_tokens + _tokens(spec, PREPEND) + global_token + g.length // config.patch_size
+    m = _tokens(spec, CROSS_ATTENTION) if config.cond_token_dim > 0 else 0
     heads, hidden = config.num_heads, int(e * config.ff_kwargs.mult)
     ff = 2 * e + (4 if config.ff_kwargs.glu else 2) * hidden
     blocks = []
@@ -167,7 +168,7 @@ def _dit_blocks(spec: Any, config: DiTOptionsSpec, g: Geometry, fused: bool) -> 
 
 def _unet_blocks(spec: Any, config: UNet1dSpec, g: Geometry, fused: bool) -> list[_Block]:
     b = g.batch
-    context = _tokens(spec, "cross_attention_cond_ids") if config.context_embedding_features else 0
+    context = _tokens(spec, CROSS_ATTENTION) if config.context_embedding_features else 0
     widths = [config.channels * multiplier for multiplier in config.multipliers]
     lengths = [max(1, g.length // config.patch_size)]
     for factor in config.factors:

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from audiodiff.compiler.graph import Graph, Node, Route
+from audiodiff.compiler.graph import Graph, Node
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
 from audiodiff.schema.pointer import join
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES, Route
 
 _BACKBONE = "diffusion.backbone"
 
 _WIDTH_KEYS = {
     # backbone type -> route -> the config key that declares the width
-    "dit": {Route.CROSS_ATTENTION: "cond_token_dim", Route.GLOBAL: "global_cond_dim",
-            Route.PREPEND: "prepend_cond_dim", Route.INPUT_CONCAT: "input_concat_dim"},
-    "adp_cfg_1d": {Route.CROSS_ATTENTION: "context_embedding_features", Route.GLOBAL: "context_features",
-                   Route.INPUT_CONCAT: "context_channels"},
-    "adp_1d": {Route.GLOBAL: "context_features", Route.INPUT_CONCAT: "context_channels"},
-    "DAU1d": {Route.GLOBAL: "global_cond_dim", Route.INPUT_CONCAT: "cond_dim"},
+    "dit": {CROSS_ATTENTION: "cond_token_dim", GLOBAL: "global_cond_dim",
+            PREPEND: "prepend_cond_dim", INPUT_CONCAT: "input_concat_dim"},
+    "adp_cfg_1d": {CROSS_ATTENTION: "context_embedding_features", GLOBAL: "context_features",
+                   INPUT_CONCAT: "context_channels"},
+    "adp_1d": {GLOBAL: "context_features", INPUT_CONCAT: "context_channels"},
+    "DAU1d": {GLOBAL: "global_cond_dim", INPUT_CONCAT: "cond_dim"},
 }
 
 
@@ -31,11 +32,11 @@ def check_graph(graph: Graph, spec: Any) -> list[Diagnostic]:
     findings: list[Diagnostic] = []
     backbone = graph.node(_BACKBONE)
     if backbone is not None:
-        routed = {route: _routed(graph, route) for route in Route}
-        _check_cross_attention(backbone, routed[Route.CROSS_ATTENTION], findings)
-        _check_global(backbone, routed[Route.GLOBAL], findings)
-        _check_prepend(backbone, routed[Route.PREPEND], findings)
-        _check_input_concat(backbone, routed[Route.INPUT_CONCAT], spec, findings)
+        routed = {route: _routed(graph, route) for route in ROUTES}
+        _check_cross_attention(backbone, routed[CROSS_ATTENTION], findings)
+        _check_global(backbone, routed[GLOBAL], findings)
+        _check_prepend(backbone, routed[PREPEND], findings)
+        _check_input_concat(backbone, routed[INPUT_CONCAT], spec, findings)
         _check_positions(graph, backbone, routed, findings)
     _check_signal_conditioners(graph, findings)
     return findings
@@ -110,14 +111,14 @@ def _error(findings: list, code, message: str, pointer: str, notes: list[tuple[s
 
 def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list) -> None:
     declared = backbone.attr("cross_width", 0)
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(Route.CROSS_ATTENTION)
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(CROSS_ATTENTION)
     if not routed:
         if declared and backbone.type == "dit":
             findings.append(Diagnostic(
                 codes.UNUSED_WIDTH,
                 f"`cond_token_dim` is {declared} but no conditioner is routed to cross-attention: its layers get "
                 "no input, and guidance never engages",
-                _width_pointer(backbone, Route.CROSS_ATTENTION),
+                _width_pointer(backbone, CROSS_ATTENTION),
                 help="route the text or timing conditioners through `cross_attention_cond_ids`, or set it to 0",
             ))
         return
@@ -138,24 +139,24 @@ def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list
         what = "is 0, which disables cross-attention," if not declared else f"is {declared}"
         _error(findings, codes.CROSS_ATTENTION_WIDTH,
                f"`{key}` {what} but the routed conditioners give {width}-wide tokens",
-               _width_pointer(backbone, Route.CROSS_ATTENTION),
+               _width_pointer(backbone, CROSS_ATTENTION),
                [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
                help=f"set `{key}` to {width}")
 
 
 def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None:
     declared = backbone.attr("global_width", 0)
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(Route.GLOBAL)
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(GLOBAL)
     if not routed:
         if declared and backbone.type in ("adp_cfg_1d", "adp_1d"):
             _error(findings, codes.GLOBAL_WIDTH,
                    f"`context_features` is {declared} but no conditioner is routed through `global_cond_ids`; "
                    "the U-Net requires the features whenever it has that width",
-                   _width_pointer(backbone, Route.GLOBAL), [])
+                   _width_pointer(backbone, GLOBAL), [])
         elif declared:
             findings.append(Diagnostic(codes.UNUSED_WIDTH,
                                        f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`",
-                                       _width_pointer(backbone, Route.GLOBAL)))
+                                       _width_pointer(backbone, GLOBAL)))
         return
     if any(entry.width is None or entry.layout not in ("vector",) for entry in routed):
         return  # sequence conditioners in the global route are a rule error already (C48)
@@ -167,7 +168,7 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None
         what = "is not set" if not declared else f"is {declared}"
         _error(findings, codes.GLOBAL_WIDTH,
                f"`{key}` {what}, but the global conditioners concatenate to {total} ({parts})",
-               _width_pointer(backbone, Route.GLOBAL),
+               _width_pointer(backbone, GLOBAL),
                [entry.note(f"adds {entry.width}") for entry in routed],
                help=f"set `{key}` to {total}")
 
@@ -180,14 +181,14 @@ def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> Non
         if declared:
             findings.append(Diagnostic(codes.UNUSED_WIDTH,
                                        f"`prepend_cond_dim` is {declared} but nothing is routed through `prepend_cond_ids`",
-                                       _width_pointer(backbone, Route.PREPEND)))
+                                       _width_pointer(backbone, PREPEND)))
         return
     wrong = [entry for entry in routed if entry.width is not None and entry.width != declared]
     if wrong:
         what = "is 0, which disables prepend tokens," if not declared else f"is {declared}"
         _error(findings, codes.PREPEND_WIDTH,
                f"`prepend_cond_dim` {what} but `{wrong[0].id}` gives {wrong[0].width}-wide tokens",
-               _width_pointer(backbone, Route.PREPEND),
+               _width_pointer(backbone, PREPEND),
                [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
                help=f"set `prepend_cond_dim` to {wrong[0].width}" if len({e.width for e in routed}) == 1 else None)
 
@@ -203,13 +204,13 @@ def _input_concat_channels(entry: _Routed, spec: Any) -> int | None:
 
 def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findings: list) -> None:
     declared = backbone.attr("input_concat_channels", 0)
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(Route.INPUT_CONCAT)
+    key = _WIDTH_KEYS.get(backbone.type, {}).get(INPUT_CONCAT)
     if not routed:
         if declared:
             findings.append(Diagnostic(codes.UNUSED_WIDTH,
                                        f"`{key}` declares {declared} input-concat channels but nothing is routed "
                                        "through `input_concat_ids`",
-                                       _width_pointer(backbone, Route.INPUT_CONCAT)))
+                                       _width_pointer(backbone, INPUT_CONCAT)))
         return
     channels = [_input_concat_channels(entry, spec) for entry in routed]
     if any(c is None for c in channels) or key is None:
@@ -224,7 +225,7 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
                    unresampled[0].pointer, [])
     if declared != total:
         parts = " + ".join(str(c) for c in channels)
-        pointer = _width_pointer(backbone, Route.INPUT_CONCAT)
+        pointer = _width_pointer(backbone, INPUT_CONCAT)
         if key == "context_channels":
             pointer = join(pointer, 0) if declared else pointer
         _error(findings, codes.INPUT_CONCAT_WIDTH,
@@ -238,7 +239,7 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
 def _check_positions(graph: Graph, backbone: Node, routed: dict, findings: list) -> None:
     token_limit = backbone.attr("token_limit")
     if token_limit is not None:
-        tokens = [entry.tokens for entry in routed[Route.CROSS_ATTENTION]]
+        tokens = [entry.tokens for entry in routed[CROSS_ATTENTION]]
         if all(isinstance(t, int) for t in tokens):
             total = sum(tokens) + (1 if getattr(backbone.spec, "use_xattn_time", False) else 0)
             limit = token_limit + (1 if getattr(backbone.spec, "use_xattn_time", False) else 0)
@@ -247,13 +248,13 @@ def _check_positions(graph: Graph, backbone: Node, routed: dict, findings: list)
                        f"the cross-attention sequence has {total} tokens but `context_embedding_max_length` is "
                        f"{token_limit}; the learned null embedding has a row per token",
                        join(backbone.origin, "context_embedding_max_length"),
-                       [entry.note(f"adds {entry.tokens} token(s)") for entry in routed[Route.CROSS_ATTENTION]],
+                       [entry.note(f"adds {entry.tokens} token(s)") for entry in routed[CROSS_ATTENTION]],
                        help=f"set `context_embedding_max_length` to at least {total - (limit - token_limit)}")
     position_limit = backbone.attr("position_limit")
     latent = graph.quantity("latent_length")
     if position_limit is not None and latent is not None and isinstance(latent.value, int):
         config = backbone.spec
-        prepend_tokens = [entry.tokens for entry in routed[Route.PREPEND]]
+        prepend_tokens = [entry.tokens for entry in routed[PREPEND]]
         if all(isinstance(t, int) for t in prepend_tokens):
             # the global embedding becomes one extra leading token only with `global_cond_type: prepend`
             global_token = 1 if getattr(config, "global_cond_type", "prepend") == "prepend" else 0

@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from audiodiff.compiler.graph import Graph, Route
+from audiodiff.compiler.graph import Graph
 from audiodiff.schema.migrate import ReadResult
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES
 from audiodiff.schema.source import SourceDocument
 from audiodiff.schema.versions import LATEST_VERSION
 
@@ -120,7 +121,7 @@ def empty_json(path: str, diagnostics: list[dict[str, Any]]) -> str:
 def _routes(graph: Graph) -> list[dict[str, Any]]:
     backbone = graph.node("diffusion.backbone")
     routes = []
-    for route in Route:
+    for route in ROUTES:
         edges = graph.route_edges(route)
         if not edges:
             continue
@@ -134,15 +135,15 @@ def _routes(graph: Graph) -> list[dict[str, Any]]:
                 "tokens": node.attr("tokens") if node is not None else None,
             })
         expected = backbone.attr(_EXPECTED[route]) if backbone is not None else None
-        routes.append({"route": route.value, "sources": sources, "backbone_width": expected})
+        routes.append({"route": route.name, "sources": sources, "backbone_width": expected})
     return routes
 
 
 _EXPECTED = {
-    Route.CROSS_ATTENTION: "cross_width",
-    Route.GLOBAL: "global_width",
-    Route.PREPEND: "prepend_width",
-    Route.INPUT_CONCAT: "input_concat_channels",
+    CROSS_ATTENTION: "cross_width",
+    GLOBAL: "global_width",
+    PREPEND: "prepend_width",
+    INPUT_CONCAT: "input_concat_channels",
 }
 
 # --- text ---------------------------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def render_dot(explanation: Explanation) -> str:
         label = f"{node.id}\\n{node.type}\\n{_count(node.params)} params"
         lines.append(f'  "{node.id}" [label="{label}"];')
     for edge in graph.edges:
-        label = f' [label="{edge.route.value}"]' if edge.route is not None else ""
+        label = f' [label="{edge.route.name}"]' if edge.route is not None else ""
         source = edge.source_node
         if graph.node(source) is None:
             lines.append(f'  "{source}" [shape=ellipse];')

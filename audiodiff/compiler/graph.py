@@ -8,26 +8,12 @@ concatenation order of the routing list.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
+
+from audiodiff.schema.routes import Route, route_named
 
 Dim = int | str  # an int, or a symbol such as "B", "T", "T/2048", "N_prompt"
 Shape = tuple[Dim, ...]
-
-
-class Route(str, Enum):
-    CROSS_ATTENTION = "cross_attention"
-    GLOBAL = "global"
-    PREPEND = "prepend"
-    INPUT_CONCAT = "input_concat"
-
-
-ROUTE_BY_LIST = {
-    "cross_attention_cond_ids": Route.CROSS_ATTENTION,
-    "global_cond_ids": Route.GLOBAL,
-    "prepend_cond_ids": Route.PREPEND,
-    "input_concat_ids": Route.INPUT_CONCAT,
-}
 
 
 @dataclass(frozen=True)
@@ -107,13 +93,13 @@ class Edge:
         return {
             "source": self.source,
             "target": self.target,
-            "route": self.route.value if self.route is not None else None,
+            "route": self.route.name if self.route is not None else None,
             "origin": self.origin,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Edge:
-        route = Route(data["route"]) if data.get("route") else None
+        route = route_named(data["route"]) if data.get("route") else None
         return cls(data["source"], data["target"], route, data.get("origin"))
 
     @property
@@ -156,7 +142,7 @@ class Graph:
         return tuple(node for node in self.nodes if node.kind == kind)
 
     def route_edges(self, route: Route) -> tuple[Edge, ...]:
-        return tuple(edge for edge in self.edges if edge.route is route)
+        return tuple(edge for edge in self.edges if edge.route == route)
 
     def quantity(self, name: str) -> Quantity | None:
         return next((q for q in self.quantities if q.name == name), None)

@@ -11,11 +11,11 @@ from fractions import Fraction
 from typing import Any
 
 from audiodiff.compiler import checks, lowering, params
-from audiodiff.compiler.graph import ROUTE_BY_LIST, Edge, Graph, Node, Port, Quantity
+from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
 from audiodiff.compiler.registry import lookup
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.pointer import join
-from audiodiff.schema.v1.diffusion import INPAINT_IDS, ROUTES
+from audiodiff.schema.routes import INPAINT_IDS, ROUTES
 from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
 from audiodiff.schema.views import (
     autoencoder_io_channels,
@@ -229,17 +229,11 @@ def _backbone_route_ports(backbone, length: str) -> tuple[tuple[Port, ...], tupl
 
 def _route_edges(spec: Any) -> list[Edge]:
     edges = []
-    target_port = {
-        "cross_attention_cond_ids": "cross_attn_cond",
-        "global_cond_ids": "global_cond",
-        "prepend_cond_ids": "prepend_cond",
-        "input_concat_ids": "input_concat_cond",
-    }
+    routes = routes_of(spec)
     for route in ROUTES:
-        for index, conditioner_id in enumerate(routes_of(spec)[route]):
+        for index, conditioner_id in enumerate(routes[route]):
             source = f"inputs.{conditioner_id}:value" if conditioner_id in INPAINT_IDS else f"conditioning.{conditioner_id}:value"
-            edges.append(Edge(source, f"{BACKBONE_ID}:{target_port[route]}", ROUTE_BY_LIST[route],
-                              join("", "model", "diffusion", route, index)))
+            edges.append(Edge(source, f"{BACKBONE_ID}:{route.port}", route, join("", "model", "diffusion", route.key, index)))
     return edges
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from audiodiff.nn.errors import MissingExtraError
+from audiodiff.nn.objectives import Objective, objective_named
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1 import backbones as bb
 from audiodiff.schema.v1 import pretransform as pre
@@ -53,6 +54,11 @@ def _building(node_id: str, pointer: str) -> Iterator[None]:
         raise BuildError(node_id, pointer, str(error)) from error
 
 
+def objective_of(spec: Any) -> Objective:
+    """The objective of a model config (`v` for models that do not name one)."""
+    return objective_named(diffusion_objective_of(spec))
+
+
 def build_model(spec: Any, options: BuildOptions = BuildOptions()) -> nn.Module:
     """The whole model of a validated model config: ConditionedDiffusionModel, UnconditionedDiffusionModel or
     AudioAutoencoder, with the reference's state-dict layout."""
@@ -82,7 +88,7 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
         ratio = pretransform.downsampling_ratio
     backbone_view = backbone_of(spec)
     with _building("diffusion.backbone", backbone_view.pointer):
-        backbone = build_backbone(backbone_view.type, backbone_view.config, diffusion_objective_of(spec), options)
+        backbone = build_backbone(backbone_view.type, backbone_view.config, objective_of(spec), options)
     min_input_length = ratio * backbone_view.length_multiple
     if isinstance(spec, DiffusionUncondConfig):
         return UnconditionedDiffusionModel(
@@ -94,13 +100,7 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
             pretransform=pretransform,
             min_input_length=min_input_length,
         )
-    routes = routes_of(spec)
-    routing = Routing(
-        cross_attention_ids=routes["cross_attention_cond_ids"],
-        global_ids=routes["global_cond_ids"],
-        prepend_ids=routes["prepend_cond_ids"],
-        input_concat_ids=routes["input_concat_ids"],
-    )
+    routing = Routing(**{route.key: ids for route, ids in routes_of(spec).items()})
     conditioner = build_conditioning(spec, pretransform, options)
     shift = spec.model.diffusion.distribution_shift_options
     return ConditionedDiffusionModel(
@@ -109,7 +109,7 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
         routing=routing,
         io_channels=spec.model.io_channels,
         sample_rate=spec.sample_rate,
-        diffusion_objective=diffusion_objective_of(spec),
+        diffusion_objective=objective_of(spec),
         pretransform=pretransform,
         min_input_length=min_input_length,
         distribution_shift=None if shift is None else DistributionShift(
@@ -122,11 +122,11 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
 # --- backbones ----------------------------------------------------------------------------------------------------
 
 
-def build_backbone(tag: str, config: Any, objective: str, options: BuildOptions) -> nn.Module:
+def build_backbone(tag: str, config: Any, objective: Objective, options: BuildOptions) -> nn.Module:
     return _BACKBONE_BUILDERS[tag](config, objective, options)
 
 
-def build_dit(config: bb.DiTOptionsSpec, objective: str, options: BuildOptions) -> nn.Module:
+def build_dit(config: bb.DiTOptionsSpec, objective: Objective, options: BuildOptions) -> nn.Module:
     from audiodiff.nn.dit import DiffusionTransformer
     from audiodiff.nn.transformer import AttentionOptions, FeedForwardOptions, NormOptions, TransformerOptions
 
@@ -206,13 +206,13 @@ def _unet_arguments(config: bb.UNet1dSpec) -> dict[str, Any]:
     )
 
 
-def build_unet(config: bb.UNet1dSpec, objective: str, options: BuildOptions) -> nn.Module:
+def build_unet(config: bb.UNet1dSpec, objective: Objective, options: BuildOptions) -> nn.Module:
     from audiodiff.nn.unet1d import UNet1d
 
     return UNet1d(**_unet_arguments(config), context_embedding_features=config.context_embedding_features)
 
 
-def build_unet_cfg(config: bb.UNetCFG1dSpec, objective: str, options: BuildOptions) -> nn.Module:
+def build_unet_cfg(config: bb.UNetCFG1dSpec, objective: Objective, options: BuildOptions) -> nn.Module:
     from audiodiff.nn.unet1d import UNetCFG1d
 
     return UNetCFG1d(
@@ -223,7 +223,7 @@ def build_unet_cfg(config: bb.UNetCFG1dSpec, objective: str, options: BuildOptio
     )
 
 
-def build_dau1d(config: bb.DAU1dSpec, objective: str, options: BuildOptions) -> nn.Module:
+def build_dau1d(config: bb.DAU1dSpec, objective: Objective, options: BuildOptions) -> nn.Module:
     from audiodiff.nn.dau1d import DAU1d
 
     return DAU1d(

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from audiodiff.nn.blocks import FourierFeatures
 from audiodiff.nn.codec_layers import Snake1d
+from audiodiff.nn.routing import NO_GUIDANCE, NO_INPUTS, BackboneInputs, Guidance
 
 __all__ = ["DAU1d"]
 
@@ -243,25 +244,14 @@ class DAU1d(nn.Module):
 
     def forward(
         self,
-        x: Tensor,                                      # [B, io_channels, L]
-        t: Tensor,                                      # [B]
-        *,
-        cross_attn_cond: Tensor | None = None,
-        cross_attn_mask: Tensor | None = None,
-        global_cond: Tensor | None = None,              # [B, global_cond_dim] (audiodiff extension)
-        input_concat_cond: Tensor | None = None,        # [B, cond_dim, L'] (linearly resized to L)
-        prepend_cond: Tensor | None = None,
-        prepend_cond_mask: Tensor | None = None,
-        negative_cross_attn_cond: Tensor | None = None,
-        negative_cross_attn_mask: Tensor | None = None,
-        cfg_scale: float = 1.0,
-        cfg_dropout_prob: float = 0.0,
-        rescale_cfg: bool = False,
-        scale_phi: float | None = None,
-        cfg_interval: tuple[float, float] = (0.0, 1.0),
-    ) -> Tensor:                                        # [B, io_channels, L]
+        x: Tensor,  # [B, io_channels, L]
+        t: Tensor,  # [B]
+        inputs: BackboneInputs = NO_INPUTS,
+        guidance: Guidance = NO_GUIDANCE,
+    ) -> Tensor:  # [B, io_channels, L]
         """x, t, input-concat and (when `global_cond_dim` > 0) global conditioning are used; every other input is
         accepted and ignored."""
+        global_cond, input_concat_cond = inputs.global_cond, inputs.input_concat_cond
         self._check_inputs(x, t, input_concat_cond)
         if self.global_cond_dim and (global_cond is None or global_cond.shape != (x.shape[0], self.global_cond_dim)):
             shape = None if global_cond is None else list(global_cond.shape)
@@ -269,7 +259,7 @@ class DAU1d(nn.Module):
         b, _, length = x.shape
         # t in x's dtype: a float32 t must not promote a reduced-precision network
         time_planes = self.timestep_embed(t[:, None].to(x.dtype)).unsqueeze(-1).expand(-1, -1, length)  # [B, 16, L]
-        inputs = [x, time_planes]
+        planes = [x, time_planes]
         if input_concat_cond is not None:
             cond = input_concat_cond
             if cond.shape[-1] != length:
@@ -279,11 +269,11 @@ class DAU1d(nn.Module):
                 aug_level = torch.rand(b, device=cond.device, dtype=cond.dtype)  # [B]
                 cond = cond + torch.randn_like(cond) * aug_level[:, None, None]
                 aug_planes = self.timestep_embed(aug_level[:, None]).unsqueeze(-1).expand(-1, -1, length)
-                inputs.append(aug_planes)               # [B, 16, L]
-            inputs.append(cond)
+                planes.append(aug_planes)               # [B, 16, L]
+            planes.append(cond)
         if self.global_cond_dim:
-            inputs.append(global_cond.to(x.dtype).unsqueeze(-1).expand(-1, -1, length))  # [B, G, L]
-        return self.net(torch.cat(inputs, dim=1))
+            planes.append(global_cond.to(x.dtype).unsqueeze(-1).expand(-1, -1, length))  # [B, G, L]
+        return self.net(torch.cat(planes, dim=1))
 
     def _check_inputs(self, x: Tensor, t: Tensor, cond: Tensor | None) -> None:
         if x.ndim != 3 or x.shape[1] != self.io_channels:

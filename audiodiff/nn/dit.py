@@ -8,7 +8,6 @@ Attention masks are accepted and ignored, exactly as the reference does (spec §
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar, Literal
 
 import torch
@@ -17,9 +16,10 @@ from torch import Tensor, nn
 
 from audiodiff.nn.blocks import FourierFeatures
 from audiodiff.nn.legacy_xtransformers import LegacyXTransformer, XTransformerOptions
+from audiodiff.nn.objectives import OBJECTIVES, Objective
+from audiodiff.nn.routing import NO_GUIDANCE, NO_INPUTS, BackboneInputs, Guidance
 from audiodiff.nn.transformer import ContinuousTransformer, TransformerOptions
 
-DiffusionObjective = Literal["v", "rectified_flow", "rf_denoiser"]
 TIMESTEP_FEATURES = 256  # width of the Fourier timestep features (fixed upstream)
 
 
@@ -50,7 +50,7 @@ class DiffusionTransformer(nn.Module):
         global_cond_type: Literal["prepend", "adaLN"] = "prepend",  # global vector as a token, or adaLN
         timestep_cond_type: Literal["global", "input_concat"] = "global",  # timestep embedding route
         timestep_embed_dim: int | None = None,  # timestep channels for `input_concat`
-        diffusion_objective: DiffusionObjective = "v",  # only used to turn t into sigma for `cfg_interval`
+        diffusion_objective: Objective = OBJECTIVES["v"],  # only its noise level, tested against `cfg_interval`
         transformer: TransformerOptions | XTransformerOptions = TransformerOptions(),  # which transformer, options
         gradient_checkpointing: bool = False,  # recompute transformer blocks in backward
     ) -> None:
@@ -59,8 +59,8 @@ class DiffusionTransformer(nn.Module):
             raise ValueError(f"`global_cond_type` must be `prepend` or `adaLN`, got `{global_cond_type}`")
         if timestep_cond_type not in ("global", "input_concat"):
             raise ValueError(f"`timestep_cond_type` must be `global` or `input_concat`, got `{timestep_cond_type}`")
-        if diffusion_objective not in ("v", "rectified_flow", "rf_denoiser"):
-            raise ValueError(f"unknown `diffusion_objective` `{diffusion_objective}`")
+        if not isinstance(diffusion_objective, Objective):
+            raise TypeError(f"`diffusion_objective` must be an Objective, got `{diffusion_objective!r}`")
         if embed_dim % num_heads != 0:
             raise ValueError(f"`embed_dim` `{embed_dim}` is not a multiple of `num_heads` `{num_heads}`")
         self.io_channels = io_channels
@@ -154,31 +154,21 @@ class DiffusionTransformer(nn.Module):
     def gradient_checkpointing(self, enabled: bool) -> None:
         self.transformer.gradient_checkpointing = enabled
 
-    def _sigma(self, t: Tensor) -> Tensor:
-        if self.diffusion_objective == "v":
-            return torch.sin(t * math.pi / 2)
-        return t
-
     def forward(
         self,
         x: Tensor,  # [B, C_io, L]
         t: Tensor,  # [B] diffusion time in [0, 1]
-        *,
-        cross_attn_cond: Tensor | None = None,  # [B, M, cond_token_dim]
-        cross_attn_mask: Tensor | None = None,  # ignored, as upstream
-        global_cond: Tensor | None = None,  # [B, global_cond_dim]
-        input_concat_cond: Tensor | None = None,  # [B, C_cat, L'] (resized to L by nearest neighbour)
-        prepend_cond: Tensor | None = None,  # [B, N_pre, prepend_cond_dim]
-        prepend_cond_mask: Tensor | None = None,  # ignored by the continuous transformer, as upstream
-        negative_cross_attn_cond: Tensor | None = None,  # [B, M, cond_token_dim] guidance null instead of zeros
-        negative_cross_attn_mask: Tensor | None = None,  # [B, M]: masked-out negative tokens become zeros
-        cfg_scale: float = 1.0,
-        cfg_dropout_prob: float = 0.0,
-        rescale_cfg: bool = False,  # not used by the DiT (upstream ignores it too)
-        scale_phi: float | None = None,  # CFG rescale blend; None: 0 (no rescale)
-        cfg_interval: tuple[float, float] = (0.0, 1.0),  # guide only while sigma(t[0]) lies in this range
+        inputs: BackboneInputs = NO_INPUTS,
+        guidance: Guidance = NO_GUIDANCE,
     ) -> Tensor:  # [B, C_io, L]
-        del cross_attn_mask, rescale_cfg  # masks never reach attention upstream (C54)
+        # `cross_attn_mask` never reaches attention upstream (C54), and `rescale_cfg` is the U-Net's: both unread
+        cross_attn_cond, global_cond = inputs.cross_attn_cond, inputs.global_cond  # [B, M, D_ctx], [B, D_glob]
+        input_concat_cond, prepend_cond = inputs.input_concat_cond, inputs.prepend_cond  # [B, C_cat, L'], [B, N, D]
+        prepend_cond_mask = inputs.prepend_cond_mask  # used by the x-transformers transformer only
+        negative_cross_attn_cond = inputs.negative_cross_attn_cond  # guidance null instead of zeros
+        negative_cross_attn_mask = inputs.negative_cross_attn_mask  # masked-out negative tokens become zeros
+        cfg_scale, cfg_dropout_prob, cfg_interval = guidance.cfg_scale, guidance.cfg_dropout_prob, guidance.cfg_interval
+        scale_phi = guidance.scale_phi
         dtype = next(self.parameters()).dtype
         x, t = x.to(dtype), t.to(dtype)
         cross_attn_cond = cross_attn_cond.to(dtype) if cross_attn_cond is not None else None
@@ -187,7 +177,7 @@ class DiffusionTransformer(nn.Module):
         input_concat_cond = input_concat_cond.to(dtype) if input_concat_cond is not None else None
         prepend_cond = prepend_cond.to(dtype) if prepend_cond is not None else None
         prepend_mask = prepend_cond_mask.bool() if prepend_cond_mask is not None else None
-        scale_phi = 0.0 if scale_phi is None else scale_phi
+        scale_phi = 0.0 if scale_phi is None else scale_phi  # CFG rescale blend
 
         if cfg_dropout_prob > 0.0 and cfg_scale == 1.0:
             # Training-time CFG dropout: per item, the whole token tensor becomes the zero null.
@@ -196,7 +186,7 @@ class DiffusionTransformer(nn.Module):
 
         guided = cfg_scale != 1.0 and (cross_attn_cond is not None or prepend_cond is not None)
         if guided:
-            sigma = self._sigma(t[:1])
+            sigma = self.diffusion_objective.noise_level(t[:1])
             guided = bool((cfg_interval[0] <= sigma) & (sigma <= cfg_interval[1]))
         if not guided:
             return self._forward(x, t, cross_attn_cond, global_cond, input_concat_cond, prepend_cond, prepend_mask)

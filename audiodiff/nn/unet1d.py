@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiodiff.nn.routing import NO_GUIDANCE, NO_INPUTS, BackboneInputs, Guidance
 from audiodiff.nn.unet1d_layers import (
     AttentionOptions,
     BottleneckBlock1d,
@@ -176,25 +177,14 @@ class UNet1d(nn.Module):
 
     def forward(
         self,
-        x: Tensor,                                      # [B, C_in, L]
-        t: Tensor,                                      # [B]
-        *,
-        cross_attn_cond: Tensor | None = None,
-        cross_attn_mask: Tensor | None = None,
-        global_cond: Tensor | None = None,              # [B, context_features]
-        input_concat_cond: Tensor | None = None,        # [B, context_channels[0], L']
-        prepend_cond: Tensor | None = None,
-        prepend_cond_mask: Tensor | None = None,
-        negative_cross_attn_cond: Tensor | None = None,
-        negative_cross_attn_mask: Tensor | None = None,
-        cfg_scale: float = 1.0,
-        cfg_dropout_prob: float = 0.0,
-        rescale_cfg: bool = False,
-        scale_phi: float | None = None,
-        cfg_interval: tuple[float, float] = (0.0, 1.0),
-    ) -> Tensor:                                        # [B, C_out, L]
+        x: Tensor,  # [B, C_in, L]
+        t: Tensor,  # [B]
+        inputs: BackboneInputs = NO_INPUTS,
+        guidance: Guidance = NO_GUIDANCE,
+    ) -> Tensor:  # [B, C_out, L]
         """`adp_1d` / `adp_uncond_1d`: global and input-concat conditioning only; cross-attention, prepend and CFG
         arguments are accepted and ignored, as the reference's wrappers do."""
+        global_cond, input_concat_cond = inputs.global_cond, inputs.input_concat_cond
         if input_concat_cond is not None and input_concat_cond.shape[-1] != x.shape[-1]:
             # nearest-neighbour resize to x's length: position i reads floor(i * L' / L)
             input_concat_cond = F.interpolate(input_concat_cond, size=x.shape[-1], mode="nearest")
@@ -363,26 +353,20 @@ class UNetCFG1d(UNet1d):
 
     def forward(
         self,
-        x: Tensor,                                      # [B, C_in, L]
-        t: Tensor,                                      # [B]
-        *,
-        cross_attn_cond: Tensor | None = None,          # [B, N, E] (required)
-        cross_attn_mask: Tensor | None = None,          # [B, N]
-        global_cond: Tensor | None = None,              # [B, context_features]
-        input_concat_cond: Tensor | None = None,        # [B, context_channels[0], L] (no resampling)
-        prepend_cond: Tensor | None = None,
-        prepend_cond_mask: Tensor | None = None,
-        negative_cross_attn_cond: Tensor | None = None,  # [B, N, E]
-        negative_cross_attn_mask: Tensor | None = None,  # [B, N]
-        cfg_scale: float = 1.0,
-        cfg_dropout_prob: float = 0.0,
-        rescale_cfg: bool = False,
-        scale_phi: float | None = None,
-        cfg_interval: tuple[float, float] = (0.0, 1.0),
-    ) -> Tensor:                                        # [B, C_out, L]
+        x: Tensor,  # [B, C_in, L]
+        t: Tensor,  # [B]
+        inputs: BackboneInputs = NO_INPUTS,
+        guidance: Guidance = NO_GUIDANCE,
+    ) -> Tensor:  # [B, C_out, L]
         """`adp_cfg_1d`: cross-attention with K/V masking, CFG in one doubled batch against the learned null rows.
 
         Prepend inputs and `cfg_interval` are ignored (the reference U-Net has neither)."""
+        cross_attn_cond, cross_attn_mask = inputs.cross_attn_cond, inputs.cross_attn_mask
+        global_cond, input_concat_cond = inputs.global_cond, inputs.input_concat_cond
+        negative_cross_attn_cond = inputs.negative_cross_attn_cond  # [B, N, E]
+        negative_cross_attn_mask = inputs.negative_cross_attn_mask  # [B, N]
+        cfg_scale, cfg_dropout_prob, rescale_cfg = guidance.cfg_scale, guidance.cfg_dropout_prob, guidance.rescale_cfg
+        scale_phi = guidance.scale_phi  # the rescale blend (None: the reference default)
         embedding, mask = self._tokens(cross_attn_cond, cross_attn_mask, t)  # [B, N', E], [B, N'] or None
         batch, length = embedding.shape[:2]
         null = self.fixed_embedding(batch, length)      # [B, N', E]

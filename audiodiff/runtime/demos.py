@@ -24,9 +24,9 @@ from torch import Tensor
 
 from audiodiff.runtime.atomic import write_bytes_atomic
 from audiodiff.runtime.sampling import SamplerSettings, sample
-from audiodiff.schema.views import diffusion_objective_of
-
-DEMO_SAMPLERS = {"v": "v-ddim", "rectified_flow": "euler", "rf_denoiser": "pingpong"}
+from audiodiff.compiler.materialize import objective_of
+from audiodiff.nn.objectives import Objective
+from audiodiff.nn.routing import NO_INPUTS, Guidance
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class DemoSettings:
     cfg_scales: tuple[float, ...]
     sample_size: int
     sample_rate: int
-    objective: str
+    objective: Objective
     cond_from_batch: bool = False
     seed: int = 0  # the demo noise is the same at every round, so rounds are comparable
 
@@ -54,7 +54,7 @@ class DemoSettings:
             cfg_scales=tuple(demo.demo_cfg_scales or (1.0,)) if conditioned else (1.0,),
             sample_size=spec.sample_size,
             sample_rate=spec.sample_rate,
-            objective=diffusion_objective_of(spec),
+            objective=objective_of(spec),
             cond_from_batch=demo.demo_cond_from_batch if conditioned else False,
         )
 
@@ -130,17 +130,17 @@ def render_demos(module: Any, settings: DemoSettings, *, metadata: list[dict[str
     count = len(metadata) if metadata else settings.num_demos
     generator = torch.Generator().manual_seed(settings.seed)
     noise = torch.randn(count, model.io_channels, settings.sample_size // ratio, generator=generator).to(device)
-    routed: dict[str, Any] = {}
+    inputs = NO_INPUTS
     if metadata:
-        routed = model.get_conditioning_inputs(model.conditioning_tensors(metadata, device))
-    sampler = SamplerSettings(sampler=DEMO_SAMPLERS[settings.objective], steps=settings.steps)
+        inputs = model.get_conditioning_inputs(model.conditioning_tensors(metadata, device))
+    sampler = SamplerSettings(sampler=settings.objective.demo_sampler, steps=settings.steps)
     results = {}
     try:
         for scale in settings.cfg_scales:
             def denoise(x: Tensor, t: Tensor, scale: float = scale) -> Tensor:
-                if not routed:
+                if not metadata:
                     return backbone(x, t)
-                return backbone(x, t, **routed, cfg_scale=scale)
+                return backbone(x, t, inputs, Guidance(cfg_scale=scale))
 
             latents = sample(denoise, noise, objective=settings.objective, settings=sampler,
                              generator=torch.Generator(device=device).manual_seed(settings.seed),

@@ -17,17 +17,12 @@ from torch import Tensor
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
-from audiodiff.nn.diffusion import INPAINT_IDS
-from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES
-from audiodiff.runtime.sampling import SamplerSettings, default_sampler, sample, sampler_names
+from audiodiff.compiler.materialize import objective_of
+from audiodiff.nn.objectives import Objective
+from audiodiff.nn.routing import INPAINT_IDS, Guidance
+from audiodiff.runtime.sampling import SamplerSettings, sample, sampler_names
 from audiodiff.schema.values import value_problem
-from audiodiff.schema.views import (
-    backbone_of,
-    conditioning_of,
-    diffusion_objective_of,
-    pretransform_of,
-    pretransform_ratio,
-)
+from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
 
 
 class RequestError(ValueError):
@@ -94,8 +89,8 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
     latent_length = math.ceil(math.ceil(samples / ratio) / multiple) * multiple
     _check_length(backbone, latent_length, ratio, spec.sample_rate)
 
-    objective = diffusion_objective_of(spec)
-    name = request.sampler or default_sampler(objective)
+    objective = objective_of(spec)
+    name = request.sampler or objective.default_sampler
     if name not in sampler_names(objective) and name not in ("k-heun", "k-euler"):
         raise RequestError(f"`{name}` is not a sampler for `{objective}` models",
                            hint="choose one of " + ", ".join(f"`{n}`" for n in sampler_names(objective)))
@@ -177,7 +172,7 @@ def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan
     there). The initial noise is drawn on the CPU from the seed, so it is the same on every device."""
     device = torch.device(device)
     model.to(device)
-    objective = getattr(model, "diffusion_objective", "v")
+    objective: Objective = model.diffusion_objective
     noise = torch.randn(request.batch, model.io_channels, the_plan.latent_length,
                         generator=torch.Generator().manual_seed(request.seed)).to(device)
     generator = torch.Generator(device=device).manual_seed(request.seed + 1)  # for stochastic samplers
@@ -190,16 +185,18 @@ def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan
     negative = model.conditioning_tensors(the_plan.negative_metadata, device) if (
         conditional and the_plan.negative_metadata is not None) else None
 
+    guidance = Guidance(cfg_scale=the_plan.cfg_scale, rescale_cfg=True)
+
     def denoise(x: Tensor, t: Tensor) -> Tensor:
         if not conditional:
             return model(x, t)
-        return model(x, t, cond, negative_cond=negative, cfg_scale=the_plan.cfg_scale, rescale_cfg=True)
+        return model(x, t, cond, negative_cond=negative, guidance=guidance)
 
     init = None
     if request.init_audio is not None:
         init = _encode_init(model, request.init_audio, the_plan.latent_length, request.batch, device)
     # the model's own time shift (rectified-flow schedules; upstream's generate leaves it out, see docs)
-    shift = getattr(model, "distribution_shift", None) if objective in RECTIFIED_FLOW_OBJECTIVES else None
+    shift = getattr(model, "distribution_shift", None) if objective.family == "flow" else None
     with torch.inference_mode():
         latents = sample(denoise, noise, objective=objective, settings=the_plan.settings, generator=generator,
                          init=init, shift=shift, callback=callback)

@@ -32,6 +32,7 @@ from audiodiff.runtime.progress import RunProgressBar, SummaryLine, count, rende
 from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, RunPlan, is_rank_zero
 from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
+from audiodiff.schema.routes import Route
 from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
 from audiodiff.schema.views import backbone_of, diffusion_objective_of, pretransform_of
 
@@ -298,7 +299,7 @@ def may_leave_parameters_unused(spec: Any, model: torch.nn.Module) -> bool:
     return backbone is not None and backbone.type == "adp_cfg_1d" and not dropout > 0
 
 
-def _routes(spec: Any) -> dict[str, tuple[str, ...]]:
+def _routes(spec: Any) -> dict[Route, tuple[str, ...]]:
     from audiodiff.schema.views import routes_of
 
     return routes_of(spec)

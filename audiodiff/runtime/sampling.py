@@ -1,9 +1,10 @@
 """Samplers with one calling convention, their noise schedules, and the distribution shift.
 
-Every sampler is `sampler(model, x, schedule, *, generator=None, callback=None) -> Tensor`, where `model(x, t)`
-returns the network's prediction for times `t` [B] in [0, 1] (classifier-free guidance already folded in, as one
-doubled batch inside the backbone). `v` models are integrated in k-diffusion's sigma space through the v-denoiser;
-rectified-flow models on a log-SNR time grid. Deterministic samplers depend on nothing but their inputs;
+Every sampler is `sampler(denoiser, x, schedule, *, generator=None, callback=None) -> Tensor`. The objective wraps
+the prediction model `model(x, t)` (times `t` [B] in [0, 1], classifier-free guidance already folded in as one
+doubled batch inside the backbone) in its denoiser once, in `sample`; `denoiser(x, level)` estimates clean data,
+`denoiser.model` is the raw prediction. Objectives of the `sigma` family (`v`) are integrated in k-diffusion's
+sigma space; the `flow` family on a log-SNR time grid. Deterministic samplers depend on nothing but their inputs;
 stochastic ones draw fresh noise from `generator`.
 """
 
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor
 
 from audiodiff.nn.diffusion import DistributionShift
-from audiodiff.runtime.objectives import RECTIFIED_FLOW_OBJECTIVES, sigma_to_t
+from audiodiff.nn.objectives import Denoiser, Objective, SamplerFamily
 
 Model = Callable[[Tensor, Tensor], Tensor]  # (x [B, C, L], t [B]) -> prediction [B, C, L]
 Callback = Callable[[int, int, Tensor], None]  # (step, steps, current x)
@@ -64,22 +65,6 @@ def ddim_times(steps: int, sigma_max: float = 1.0, shift: DistributionShift | No
     return times
 
 
-# --- the v-denoiser (k-diffusion's VDenoiser with sigma_data = 1) ---------------------------------------------------
-
-
-def v_denoiser(model: Model) -> Callable[[Tensor, Tensor], Tensor]:
-    """D(x, sigma) = x / (sigma^2 + 1) - sigma / sqrt(sigma^2 + 1) * f(x / sqrt(sigma^2 + 1), t(sigma))."""
-
-    def denoise(x: Tensor, sigma: Tensor) -> Tensor:
-        batch_sigma = sigma.expand(x.shape[0]).to(x.dtype)  # [B]
-        s = batch_sigma[:, None, None]
-        scale = 1 / torch.sqrt(s**2 + 1)
-        prediction = model(x * scale, sigma_to_t(batch_sigma))
-        return x * scale**2 - s * scale * prediction
-
-    return denoise
-
-
 def _noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
@@ -87,9 +72,8 @@ def _noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 # --- v samplers (sigma space) -------------------------------------------------------------------------------------
 
 
-def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+def sample_euler(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
     """Euler's method on the probability-flow ODE (Karras et al. 2022, Alg. 1 without churn)."""
-    denoise = v_denoiser(model)
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
         derivative = (x - denoised) / sigmas[i]
@@ -98,9 +82,8 @@ def sample_euler(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, cal
     return x
 
 
-def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+def sample_heun(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
     """Heun's second-order method (Karras et al. 2022, Alg. 1); Euler on the last step to sigma = 0."""
-    denoise = v_denoiser(model)
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
         derivative = (x - denoised) / sigmas[i]
@@ -115,10 +98,9 @@ def sample_heun(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, call
     return x
 
 
-def sample_dpmpp_2m(model: Model, x: Tensor, sigmas: Tensor, *, generator=None,
+def sample_dpmpp_2m(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None,
                     callback: Callback | None = None) -> Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022), multistep second order in lambda = -ln sigma."""
-    denoise = v_denoiser(model)
     previous = None
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
@@ -135,10 +117,9 @@ def sample_dpmpp_2m(model: Model, x: Tensor, sigmas: Tensor, *, generator=None,
     return x
 
 
-def sample_dpmpp_2m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
+def sample_dpmpp_2m_sde(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
                         eta: float = 1.0, s_noise: float = 1.0) -> Tensor:
     """DPM-Solver++(2M) SDE with the midpoint correction (Lu et al. 2022; k-diffusion's variant)."""
-    denoise = v_denoiser(model)
     previous, h_last = None, None
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
@@ -159,10 +140,9 @@ def sample_dpmpp_2m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=No
     return x
 
 
-def sample_dpmpp_3m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
+def sample_dpmpp_3m_sde(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
                         eta: float = 1.0, s_noise: float = 1.0) -> Tensor:
     """DPM-Solver++(3M) SDE (k-diffusion's third-order multistep variant)."""
-    denoise = v_denoiser(model)
     denoised_1 = denoised_2 = None
     h_1 = h_2 = None
     for i in range(len(sigmas) - 1):
@@ -193,13 +173,13 @@ def sample_dpmpp_3m_sde(model: Model, x: Tensor, sigmas: Tensor, *, generator=No
     return x
 
 
-def sample_v_ddim(model: Model, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+def sample_v_ddim(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
     """Deterministic DDIM (eta = 0) for v-prediction (Song et al. 2021; Salimans & Ho 2022); returns the last x0."""
     alphas, sigmas = torch.cos(times * (math.pi / 2)), torch.sin(times * (math.pi / 2))
     steps = len(times) - 1
     prediction = x
     for i in range(steps):
-        v = model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        v = denoiser.model(x, times[i].expand(x.shape[0]).to(x.dtype))
         prediction = alphas[i] * x - sigmas[i] * v
         eps = sigmas[i] * x + alphas[i] * v
         if i < steps - 1:
@@ -211,32 +191,32 @@ def sample_v_ddim(model: Model, x: Tensor, times: Tensor, *, generator=None, cal
 # --- rectified-flow samplers (time space) -------------------------------------------------------------------------
 
 
-def sample_flow_euler(model: Model, x: Tensor, times: Tensor, *, generator=None,
+def sample_flow_euler(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
                       callback: Callback | None = None) -> Tensor:
     """Euler on the flow ODE dx/dt = v."""
     for i in range(len(times) - 1):
-        x = x + (times[i + 1] - times[i]) * model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        x = x + (times[i + 1] - times[i]) * denoiser.model(x, times[i].expand(x.shape[0]).to(x.dtype))
         _report(callback, i, len(times) - 1, x)
     return x
 
 
-def sample_flow_heun(model: Model, x: Tensor, times: Tensor, *, generator=None,
+def sample_flow_heun(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
                      callback: Callback | None = None) -> Tensor:
     """Heun's second-order method on the flow ODE; Euler on the last step to t = 0."""
     for i in range(len(times) - 1):
         step = times[i + 1] - times[i]
-        velocity = model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        velocity = denoiser.model(x, times[i].expand(x.shape[0]).to(x.dtype))
         if times[i + 1] == 0:
             x = x + step * velocity
         else:
             x_next = x + step * velocity
-            velocity_next = model(x_next, times[i + 1].expand(x.shape[0]).to(x.dtype))
+            velocity_next = denoiser.model(x_next, times[i + 1].expand(x.shape[0]).to(x.dtype))
             x = x + step * (velocity + velocity_next) / 2
         _report(callback, i, len(times) - 1, x)
     return x
 
 
-def sample_flow_dpmpp(model: Model, x: Tensor, times: Tensor, *, generator=None,
+def sample_flow_dpmpp(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
                       callback: Callback | None = None) -> Tensor:
     """DPM-Solver++(2M) for flows, multistep in lambda = ln((1 - t) / t) (golden README §4.5)."""
 
@@ -246,7 +226,7 @@ def sample_flow_dpmpp(model: Model, x: Tensor, times: Tensor, *, generator=None,
     previous = None
     for i in range(len(times) - 1):
         t, t_next = times[i], times[i + 1]
-        denoised = x - t * model(x, t.expand(x.shape[0]).to(x.dtype))
+        denoised = denoiser(x, t)  # x - t v
         h = lam(t_next) - lam(t)
         if previous is None or t_next == 0:
             corrected = denoised
@@ -259,12 +239,12 @@ def sample_flow_dpmpp(model: Model, x: Tensor, times: Tensor, *, generator=None,
     return x
 
 
-def sample_flow_pingpong(model: Model, x: Tensor, times: Tensor, *, generator=None,
+def sample_flow_pingpong(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
                          callback: Callback | None = None) -> Tensor:
     """Ping-pong: predict x0 = x - t v, then re-noise to the next time with fresh noise."""
     for i in range(len(times) - 1):
         t, t_next = times[i], times[i + 1]
-        denoised = x - t * model(x, t.expand(x.shape[0]).to(x.dtype))
+        denoised = denoiser(x, t)  # x - t v
         x = (1 - t_next) * denoised + t_next * _noise_like(x, generator)
         _report(callback, i, len(times) - 1, x)
     return x
@@ -277,7 +257,7 @@ def _report(callback: Callback | None, step: int, steps: int, x: Tensor) -> None
 
 # --- the catalogue ------------------------------------------------------------------------------------------------
 
-V_SAMPLERS = {
+SIGMA_SAMPLERS = {
     "euler": sample_euler,
     "heun": sample_heun,
     "dpmpp-2m": sample_dpmpp_2m,
@@ -291,16 +271,14 @@ FLOW_SAMPLERS = {
     "dpmpp": sample_flow_dpmpp,
     "pingpong": sample_flow_pingpong,
 }
+SAMPLERS: dict[SamplerFamily, dict[str, Callable[..., Tensor]]] = {"sigma": SIGMA_SAMPLERS, "flow": FLOW_SAMPLERS}
+V_SAMPLERS = SIGMA_SAMPLERS  # the `v` objective's family, by its older name
 ALIASES = {"k-euler": "euler", "k-heun": "heun"}
 STOCHASTIC = frozenset({"dpmpp-2m-sde", "dpmpp-3m-sde", "pingpong"})
 
 
-def default_sampler(objective: str) -> str:
-    return {"v": "dpmpp-2m-sde", "rectified_flow": "euler", "rf_denoiser": "pingpong"}[objective]
-
-
-def sampler_names(objective: str) -> list[str]:
-    return sorted(FLOW_SAMPLERS if objective in RECTIFIED_FLOW_OBJECTIVES else V_SAMPLERS)
+def sampler_names(objective: Objective) -> list[str]:
+    return sorted(SAMPLERS[objective.family])
 
 
 @dataclass(frozen=True)
@@ -313,22 +291,23 @@ class SamplerSettings:
     schedule: str = "polyexponential"  # or "karras" (sigma-space samplers only)
 
 
-def sample(model: Model, noise: Tensor, *, objective: str, settings: SamplerSettings,
+def sample(model: Model, noise: Tensor, *, objective: Objective, settings: SamplerSettings,
            generator: torch.Generator | None = None, init: Tensor | None = None,
            shift: DistributionShift | None = None, callback: Callback | None = None) -> Tensor:
     """Integrate from `noise` [B, C, L] (standard normal) to clean latents; `init` starts from partly noised data
     (audio-to-audio) at the noise level `settings.sigma_max`."""
     name = ALIASES.get(settings.sampler, settings.sampler)
     length = noise.shape[-1]
-    if objective in RECTIFIED_FLOW_OBJECTIVES:
-        if name not in FLOW_SAMPLERS:
-            raise ValueError(f"unknown rectified-flow sampler `{settings.sampler}`; known: {sampler_names(objective)}")
+    family = SAMPLERS[objective.family]
+    if name not in family:
+        raise ValueError(f"unknown sampler `{settings.sampler}` for `{objective.name}` models; "
+                         f"known: {sampler_names(objective)}")
+    denoiser = objective.denoiser(model)  # wrapped once, for every step of every sampler
+    if objective.family == "flow":
         sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)
         times = rectified_flow_times(settings.steps, sigma_max, shift, length).to(noise.device)
         x = noise if init is None else init * (1 - sigma_max) + noise * sigma_max
-        return FLOW_SAMPLERS[name](model, x, times, generator=generator, callback=callback)
-    if name not in V_SAMPLERS:
-        raise ValueError(f"unknown sampler `{settings.sampler}` for `v` models; known: {sampler_names(objective)}")
+        return family[name](denoiser, x, times, generator=generator, callback=callback)
     if name == "v-ddim":
         sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)
         times = ddim_times(settings.steps, sigma_max, shift, length).to(noise.device)
@@ -337,10 +316,10 @@ def sample(model: Model, noise: Tensor, *, objective: str, settings: SamplerSett
         else:
             alpha, sigma = math.cos(sigma_max * math.pi / 2), math.sin(sigma_max * math.pi / 2)
             x = init * alpha + noise * sigma
-        return sample_v_ddim(model, x, times, generator=generator, callback=callback)
+        return sample_v_ddim(denoiser, x, times, generator=generator, callback=callback)
     sigma_max = settings.sigma_max if settings.sigma_max is not None else 100.0
     build = karras_sigmas if settings.schedule == "karras" else polyexponential_sigmas
     rho = settings.rho if settings.schedule != "karras" or settings.rho != 1.0 else 7.0
     sigmas = build(settings.steps, settings.sigma_min, sigma_max, rho).to(noise.device)
     x = noise * sigmas[0] if init is None else init + noise * sigmas[0]
-    return V_SAMPLERS[name](model, x, sigmas, generator=generator, callback=callback)
+    return family[name](denoiser, x, sigmas, generator=generator, callback=callback)

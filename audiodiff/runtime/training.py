@@ -1,5 +1,5 @@
-"""The LightningModule of diffusion training. It orchestrates: the objective (`objectives.py`) noises and sets the
-target, `timesteps.py` draws the times, `optim.py` builds the optimizer, `ema.py` averages the backbone.
+"""The LightningModule of diffusion training. It orchestrates: the objective (`nn/objectives.py`) noises and sets
+the target, `timesteps.py` draws the times, `optim.py` builds the optimizer, `ema.py` averages the backbone.
 
 Attribute names give the upstream Lightning checkpoint layout (spec §8.1): `diffusion.*` is the model,
 `diffusion_ema.ema_model.*` the EMA copy of its backbone wrapper, `diffusion_ema.initted` / `diffusion_ema.step`
@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from audiodiff.compiler.materialize import objective_of
+from audiodiff.nn.objectives import OBJECTIVES, Objective
+from audiodiff.nn.routing import Guidance
 from audiodiff.runtime.data import TrainingBatch
 from audiodiff.runtime.ema import EMA
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, agree
-from audiodiff.runtime.objectives import noise, noise_level
 from audiodiff.runtime.timesteps import TimestepSampler
-from audiodiff.schema.views import diffusion_objective_of
 
 LOSS_BINS = 10
 LOSS_WINDOW = 10  # steps averaged for the first and the last loss of the closing summary
@@ -37,7 +38,7 @@ LOSS_WINDOW = 10  # steps averaged for the first and the last loss of the closin
 class TrainingSettings:
     """The training section's knobs the step needs, plus run settings (seed, accumulation)."""
 
-    objective: str = "v"
+    objective: Objective = OBJECTIVES["v"]
     conditioned: bool = True
     pre_encoded: bool = False
     cfg_dropout_prob: float = 0.1
@@ -57,7 +58,7 @@ class TrainingSettings:
         training = spec.training
         conditioned = spec.model_type != "diffusion_uncond"
         return cls(
-            objective=diffusion_objective_of(spec),
+            objective=objective_of(spec),
             conditioned=conditioned,
             pre_encoded=training.pre_encoded,
             cfg_dropout_prob=training.cfg_dropout_prob if conditioned else 0.0,
@@ -177,9 +178,9 @@ class DiffusionTrainer(pl.LightningModule):
         if settings.p_one_shot > 0:
             t = torch.where(torch.rand(size, device=t.device) < settings.p_one_shot, torch.ones_like(t), t)
         eps = torch.randn_like(latents)
-        noised = noise(settings.objective, latents, eps, t)
+        noised = settings.objective.noise(latents, eps, t)
         if settings.conditioned:
-            output = diffusion(noised.x_t, t, cond, cfg_dropout_prob=settings.cfg_dropout_prob)
+            output = diffusion(noised.x_t, t, cond, guidance=Guidance(cfg_dropout_prob=settings.cfg_dropout_prob))
         else:
             output = diffusion(noised.x_t, t)
         error = (output.float() - noised.target.float()) ** 2  # [B, C, L]
@@ -234,7 +235,7 @@ class DiffusionTrainer(pl.LightningModule):
 
     def _log_loss_by_noise_level(self, per_item: Tensor, t: Tensor) -> None:
         """Mean loss per tenth of the noise-level range, over the items of every rank."""
-        pairs = torch.stack([noise_level(self.settings.objective, t.float()), per_item.float()], dim=1)  # [B, 2]
+        pairs = torch.stack([self.settings.objective.noise_level(t.float()), per_item.float()], dim=1)  # [B, 2]
         gathered = self.all_gather(pairs).reshape(-1, 2)  # [W * B, 2] ([B, 2] on one device)
         bins = (gathered[:, 0] * LOSS_BINS).floor().clamp(0, LOSS_BINS - 1).long()
         for index in range(LOSS_BINS):

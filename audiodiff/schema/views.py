@@ -13,7 +13,7 @@ from typing import Any
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
 from audiodiff.schema.v1.conditioning import ConditioningSpec
-from audiodiff.schema.v1.diffusion import ROUTES
+from audiodiff.schema.routes import ROUTES, Route
 from audiodiff.schema.v1.pretransform import (
     AutoencoderModelSpec,
     AutoencoderPretransformSpec,
@@ -90,8 +90,8 @@ def conditioning_of(spec: Any) -> ConditioningSpec | None:
     return spec.model.conditioning
 
 
-def routes_of(spec: Any) -> dict[str, tuple[str, ...]]:
-    """Routing list name -> ids, in document order; empty for models without routing."""
+def routes_of(spec: Any) -> dict[Route, tuple[str, ...]]:
+    """Route -> the ids of its routing list, in document order; empty for models without routing."""
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
         return {route: () for route in ROUTES}
     return {route: spec.model.diffusion.route_ids(route) for route in ROUTES}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from audiodiff.compiler.graph import Graph, Route
+from audiodiff.compiler.graph import Graph
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL
 from audiodiff.compiler.pipeline import check_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +32,9 @@ def test_node_order_and_routes_follow_the_config() -> None:
         "pretransform", "conditioning.class", "conditioning.seconds_start", "conditioning.seconds_total",
         "diffusion.backbone", "diffusion.objective",
     ]
-    cross = [edge.source_node for edge in graph.route_edges(Route.CROSS_ATTENTION)]
+    cross = [edge.source_node for edge in graph.route_edges(CROSS_ATTENTION)]
     assert cross == ["conditioning.class", "conditioning.seconds_start", "conditioning.seconds_total"]
-    origins = [edge.origin for edge in graph.route_edges(Route.GLOBAL)]
+    origins = [edge.origin for edge in graph.route_edges(GLOBAL)]
     assert origins == ["/model/diffusion/global_cond_ids/0", "/model/diffusion/global_cond_ids/1"]
 
 
@@ -43,7 +44,7 @@ def test_routing_order_is_layout(tmp_path: Path) -> None:
     path = tmp_path / "reversed.json"
     path.write_text(json.dumps(config))
     graph = check_file(path, check_paths=False).graph
-    assert [e.source_node for e in graph.route_edges(Route.GLOBAL)] == [
+    assert [e.source_node for e in graph.route_edges(GLOBAL)] == [
         "conditioning.seconds_total", "conditioning.seconds_start"]
 
 

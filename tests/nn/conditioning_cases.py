@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +74,7 @@ def build_multi_conditioner(conditioning: dict[str, Any]) -> MultiConditioner:
 
 
 def routing_of(diffusion: dict[str, Any]) -> Routing:
-    return Routing(
-        cross_attention_ids=diffusion.get("cross_attention_cond_ids", []),
-        global_ids=diffusion.get("global_cond_ids", []),
-        prepend_ids=diffusion.get("prepend_cond_ids", []),
-        input_concat_ids=diffusion.get("input_concat_ids", []),
-    )
+    return Routing(**{field.name: diffusion.get(field.name, []) for field in fields(Routing)})
 
 
 def strip_prefix(weights: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:

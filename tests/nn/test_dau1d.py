@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from backbone_call import keyword_call
 from shared_paths import GOLDEN
 
 from audiodiff.nn.dau1d import DAU1d
@@ -97,7 +98,7 @@ def test_forward_input_errors() -> None:
     with pytest.raises(ValueError, match="too short"):
         net(torch.randn(1, 2, 8), torch.rand(1))
     with pytest.raises(ValueError, match="cond_dim"):
-        net(torch.randn(1, 2, 32), torch.rand(1), input_concat_cond=torch.randn(1, 3, 32))
+        keyword_call(net, torch.randn(1, 2, 32), torch.rand(1), input_concat_cond=torch.randn(1, 3, 32))
     with pytest.raises(ValueError, match="input-concat"):
         tiny(cond_dim=3)(torch.randn(1, 2, 32), torch.rand(1))
 
@@ -108,16 +109,16 @@ def test_input_concat_is_linearly_resized_and_other_inputs_ignored() -> None:
     g = torch.Generator().manual_seed(0)
     x, t, cond = torch.randn(2, 2, 32, generator=g), torch.rand(2, generator=g), torch.randn(2, 3, 16, generator=g)
     with torch.no_grad():
-        short = net(x, t, input_concat_cond=cond, cross_attn_cond=torch.randn(2, 4, 8), global_cond=torch.randn(2, 8),
+        short = keyword_call(net, x, t, input_concat_cond=cond, cross_attn_cond=torch.randn(2, 4, 8), global_cond=torch.randn(2, 8),
                     cfg_scale=4.0)
-        resized = net(x, t, input_concat_cond=F.interpolate(cond, size=32, mode="linear", align_corners=False))
+        resized = keyword_call(net, x, t, input_concat_cond=F.interpolate(cond, size=32, mode="linear", align_corners=False))
     torch.testing.assert_close(short, resized)
 
 
 def test_cond_noise_aug_adds_a_second_time_embedding() -> None:
     net = tiny(cond_dim=3, cond_noise_aug=True)
     assert net.state_dict()["net.0.main.0.weight"].shape == (32, 2 + 3 + 32, 5)
-    out = net(torch.randn(2, 2, 32), torch.rand(2), input_concat_cond=torch.randn(2, 3, 32))
+    out = keyword_call(net, torch.randn(2, 2, 32), torch.rand(2), input_concat_cond=torch.randn(2, 3, 32))
     assert out.shape == (2, 2, 32) and torch.isfinite(out).all()
 
 
@@ -129,7 +130,7 @@ def test_global_conditioning_extension() -> None:
     x, t = torch.randn(2, 2, 32, generator=g), torch.rand(2, generator=g)
     first, second = torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)
     with torch.no_grad():
-        assert not torch.allclose(net(x, t, global_cond=first), net(x, t, global_cond=second))
+        assert not torch.allclose(keyword_call(net, x, t, global_cond=first), keyword_call(net, x, t, global_cond=second))
     with pytest.raises(ValueError, match="global vector"):
         net(x, t)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import fields
 from typing import Any
 
 import pytest
@@ -12,13 +13,15 @@ from torch import Tensor, nn
 
 from audiodiff.nn.conditioners import IntConditioner, MultiConditioner, NumberConditioner
 from audiodiff.nn.diffusion import BackboneWrapper, ConditionedDiffusionModel, Routing, UnconditionedDiffusionModel
+from audiodiff.nn.objectives import objective_named
+from audiodiff.nn.routing import BackboneInputs, Guidance
 
 DENOISE_CASES = ["dit_cond_basic", "dit_cond_prepend_concat", "adp_cfg_1d_cond"]
 ROUTED = ("cross_attn_cond", "cross_attn_mask", "global_cond", "input_concat_cond", "prepend_cond", "prepend_cond_mask")
 
 
 class RecordingBackbone(nn.Module):
-    """Fake backbone: records every keyword it is called with and returns x + 1."""
+    """Fake backbone: records every input and guidance setting it is called with (flat) and returns x + 1."""
 
     supports_cfg = True
 
@@ -27,8 +30,11 @@ class RecordingBackbone(nn.Module):
         self.weight = nn.Parameter(torch.zeros(1))
         self.calls: list[dict[str, Any]] = []
 
-    def forward(self, x: Tensor, t: Tensor, **inputs: Any) -> Tensor:  # a test double may take anything
-        self.calls.append({"x": x, "t": t, **inputs})
+    def forward(self, x: Tensor, t: Tensor, inputs: BackboneInputs = BackboneInputs(),
+                guidance: Guidance = Guidance()) -> Tensor:
+        flat = {field.name: getattr(inputs, field.name) for field in fields(inputs)}
+        flat.update({field.name: getattr(guidance, field.name) for field in fields(guidance)})
+        self.calls.append({"x": x, "t": t, **flat})
         return x + 1
 
 
@@ -40,7 +46,7 @@ def model_for(case: GoldenCase, backbone: nn.Module) -> ConditionedDiffusionMode
         routing=routing_of(model["diffusion"]),
         io_channels=model["io_channels"],
         sample_rate=case.config["sample_rate"],
-        diffusion_objective=model["diffusion"].get("diffusion_objective", "v"),
+        diffusion_objective=objective_named(model["diffusion"].get("diffusion_objective", "v")),
     )
 
 
@@ -64,10 +70,10 @@ def test_golden_routed_tensors(name: str) -> None:
     expected = [key for key in case.case["outputs"] if key.startswith("output.routed.")]
     assert expected
     for key in expected:
-        torch.testing.assert_close(routed[key.removeprefix("output.routed.")], case.io[key], atol=0, rtol=0)
+        torch.testing.assert_close(getattr(routed, key.removeprefix("output.routed.")), case.io[key], atol=0, rtol=0)
     for key in ROUTED:
         if f"output.routed.{key}" not in case.io:
-            assert routed[key] is None
+            assert getattr(routed, key) is None
 
 
 def dit_backbone(case: GoldenCase) -> nn.Module:
@@ -79,7 +85,8 @@ def dit_backbone(case: GoldenCase) -> nn.Module:
     if options.pop("transformer_type", "continuous_transformer") != "continuous_transformer":
         raise NotImplementedError("test mapping covers the continuous transformer only")
     return DiffusionTransformer(
-        **options, diffusion_objective=diffusion.get("diffusion_objective", "v"), transformer=TransformerOptions()
+        **options, diffusion_objective=objective_named(diffusion.get("diffusion_objective", "v")),
+        transformer=TransformerOptions(),
     )
 
 
@@ -116,9 +123,7 @@ def test_golden_denoise(name: str) -> None:
                 case.io["input.x"],
                 case.io["input.t"],
                 cond,
-                cfg_scale=kwargs["cfg_scale"],
-                rescale_cfg=kwargs.get("rescale_cfg", False),
-                cfg_dropout_prob=0.0,
+                guidance=Guidance(cfg_scale=kwargs["cfg_scale"], rescale_cfg=kwargs.get("rescale_cfg", False)),
             )
         torch.testing.assert_close(out, case.io[key], atol=case.case["atol"], rtol=case.case["rtol"], msg=key)
 
@@ -144,25 +149,25 @@ def test_routing_concatenation_rules() -> None:
     }
     model = wrapper(
         Routing(
-            cross_attention_ids=["vector", "tokens"],
-            global_ids=("g2", "g1"),
+            cross_attention_cond_ids=["vector", "tokens"],
+            global_cond_ids=("g2", "g1"),
             input_concat_ids=("other", "signal"),
         )
     )
     routed = model.get_conditioning_inputs(cond)
     expected_tokens = torch.cat([cond["vector"][0][:, None], cond["tokens"][0]], 1)
-    torch.testing.assert_close(routed["cross_attn_cond"], expected_tokens)
+    torch.testing.assert_close(routed.cross_attn_cond, expected_tokens)
     # a float mask and a bool mask concatenate to a float mask
-    assert routed["cross_attn_mask"].dtype == torch.float32
-    torch.testing.assert_close(routed["cross_attn_mask"], torch.ones(b, 4))
-    torch.testing.assert_close(routed["global_cond"], torch.cat([cond["g2"][0], cond["g1"][0]], -1)[:, 0])
-    torch.testing.assert_close(routed["input_concat_cond"], torch.cat([cond["other"][0], cond["signal"]], 1))
-    assert routed["prepend_cond"] is None and routed["prepend_cond_mask"] is None
+    assert routed.cross_attn_mask.dtype == torch.float32
+    torch.testing.assert_close(routed.cross_attn_mask, torch.ones(b, 4))
+    torch.testing.assert_close(routed.global_cond, torch.cat([cond["g2"][0], cond["g1"][0]], -1)[:, 0])
+    torch.testing.assert_close(routed.input_concat_cond, torch.cat([cond["other"][0], cond["signal"]], 1))
+    assert routed.prepend_cond is None and routed.prepend_cond_mask is None
     # 2-D global inputs stay 2-D
-    flat = wrapper(Routing(global_ids=("a", "b"))).get_conditioning_inputs(
+    flat = wrapper(Routing(global_cond_ids=("a", "b"))).get_conditioning_inputs(
         {"a": (torch.ones(b, 2), None), "b": (torch.zeros(b, 3), None)}
     )
-    torch.testing.assert_close(flat["global_cond"], torch.tensor([[1.0, 1, 0, 0, 0]] * b))
+    torch.testing.assert_close(flat.global_cond, torch.tensor([[1.0, 1, 0, 0, 0]] * b))
 
 
 def test_routing_prepend_and_negative_names() -> None:
@@ -171,26 +176,22 @@ def test_routing_prepend_and_negative_names() -> None:
         "a": (torch.randn(b, 1, 4), torch.ones(b, 1)),
         "b": (torch.randn(b, 2, 4), torch.tensor([[1.0, 0.0], [1.0, 1.0]])),
     }
-    model = wrapper(Routing(cross_attention_ids=("a",), global_ids=("a",), prepend_ids=("b", "a")))
+    model = wrapper(Routing(cross_attention_cond_ids=("a",), global_cond_ids=("a",), prepend_cond_ids=("b", "a")))
     routed = model.get_conditioning_inputs(cond)
-    assert set(routed) == set(ROUTED)
-    torch.testing.assert_close(routed["prepend_cond"], torch.cat([cond["b"][0], cond["a"][0]], 1))
-    torch.testing.assert_close(routed["prepend_cond_mask"], torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
-    assert routed["input_concat_cond"] is None
-    negative = model.get_conditioning_inputs(cond, negative=True)
-    assert set(negative) == {
-        "negative_cross_attn_cond",
-        "negative_cross_attn_mask",
-        "negative_global_cond",
-        "negative_input_concat_cond",
-    }
-    torch.testing.assert_close(negative["negative_cross_attn_cond"], routed["cross_attn_cond"])
-    torch.testing.assert_close(negative["negative_global_cond"], cond["a"][0][:, 0])
+    assert set(routed.tensors()) == {"cross_attn_cond", "cross_attn_mask", "global_cond", "prepend_cond",
+                                     "prepend_cond_mask"}
+    torch.testing.assert_close(routed.prepend_cond, torch.cat([cond["b"][0], cond["a"][0]], 1))
+    torch.testing.assert_close(routed.prepend_cond_mask, torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
+    assert routed.input_concat_cond is None
+    # a negative prompt contributes its cross-attention tokens only (the reference's wrappers drop the rest)
+    negative = BackboneInputs().with_negative(routed)
+    assert set(negative.tensors()) == {"negative_cross_attn_cond", "negative_cross_attn_mask"}
+    torch.testing.assert_close(negative.negative_cross_attn_cond, routed.cross_attn_cond)
 
 
 def test_routing_errors_are_clear() -> None:
     b = 2
-    model = wrapper(Routing(cross_attention_ids=("a", "b"), global_ids=("a", "v"), input_concat_ids=("s", "u")))
+    model = wrapper(Routing(cross_attention_cond_ids=("a", "b"), global_cond_ids=("a", "v"), input_concat_ids=("s", "u")))
     good = {
         "a": (torch.randn(b, 1, 4), torch.ones(b, 1)),
         "b": (torch.randn(b, 1, 4), torch.ones(b, 1)),
@@ -200,35 +201,35 @@ def test_routing_errors_are_clear() -> None:
         "p": (torch.randn(b, 4), torch.ones(b)),
     }
     model.get_conditioning_inputs(good)
-    with pytest.raises(ValueError, match="no `b`, which `cross_attention_ids` routes"):
+    with pytest.raises(ValueError, match="no `b`, which `cross_attention_cond_ids` routes"):
         model.get_conditioning_inputs({k: v for k, v in good.items() if k != "b"})
     with pytest.raises(ValueError, match="`b` has no mask"):  # e.g. a pre-encoded key (C39)
         model.get_conditioning_inputs({**good, "b": (good["b"][0], None)})
     with pytest.raises(ValueError, match="token width: `a` 4, `b` 6"):
         model.get_conditioning_inputs({**good, "b": (torch.randn(b, 1, 6), torch.ones(b, 1))})
-    with pytest.raises(ValueError, match="`global_ids` inputs disagree in rank"):
+    with pytest.raises(ValueError, match="`global_cond_ids` inputs disagree in rank"):
         model.get_conditioning_inputs({**good, "v": (torch.randn(b, 3), torch.ones(b))})
     with pytest.raises(ValueError, match="`input_concat_ids` inputs disagree in length: `s` 8, `u` 6"):
         model.get_conditioning_inputs({**good, "u": torch.randn(b, 2, 6)})
-    with pytest.raises(ValueError, match="`prepend_ids` inputs must be"):
-        wrapper(Routing(prepend_ids=("a", "p"))).get_conditioning_inputs(good)  # no 2-D promotion for prepend
+    with pytest.raises(ValueError, match="`prepend_cond_ids` inputs must be"):
+        wrapper(Routing(prepend_cond_ids=("a", "p"))).get_conditioning_inputs(good)  # no 2-D promotion for prepend
 
 
 def test_routing_is_checked_against_conditioners() -> None:
     conditioner = MultiConditioner({"seconds": IntConditioner(output_dim=4, max_val=10)})
     inpaint = ["inpaint_mask", "inpaint_masked_input"]
-    wrapper(Routing(cross_attention_ids=["seconds"], input_concat_ids=inpaint), conditioner)  # accepted
-    with pytest.raises(ValueError, match="`global_ids` names `secs`.*`seconds`"):
-        wrapper(Routing(global_ids=["secs"]), conditioner)
-    with pytest.raises(ValueError, match="`prepend_ids` names `inpaint_mask`"):
-        wrapper(Routing(prepend_ids=["inpaint_mask"]), conditioner)
-    with pytest.raises(ValueError, match="routing `global_ids`"):
-        Routing(global_ids="seconds")  # a bare string is not a list of ids
-    routing = Routing(cross_attention_ids=["a", "b"])
-    assert routing.cross_attention_ids == ("a", "b")
+    wrapper(Routing(cross_attention_cond_ids=["seconds"], input_concat_ids=inpaint), conditioner)  # accepted
+    with pytest.raises(ValueError, match="`global_cond_ids` names `secs`.*`seconds`"):
+        wrapper(Routing(global_cond_ids=["secs"]), conditioner)
+    with pytest.raises(ValueError, match="`prepend_cond_ids` names `inpaint_mask`"):
+        wrapper(Routing(prepend_cond_ids=["inpaint_mask"]), conditioner)
+    with pytest.raises(ValueError, match="routing `global_cond_ids`"):
+        Routing(global_cond_ids="seconds")  # a bare string is not a list of ids
+    routing = Routing(cross_attention_cond_ids=["a", "b"])
+    assert routing.cross_attention_cond_ids == ("a", "b")
     with pytest.raises(AttributeError):
-        routing.global_ids = ("x",)  # type: ignore[misc]
-    with pytest.raises(ValueError, match="unknown diffusion objective `eps`"):
+        routing.global_cond_ids = ("x",)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="must be an Objective"):
         ConditionedDiffusionModel(
             backbone=RecordingBackbone(), conditioner=None, routing=Routing(), io_channels=4, sample_rate=1,
             diffusion_objective="eps",  # type: ignore[arg-type]
@@ -248,7 +249,7 @@ def plumbing_model() -> tuple[ConditionedDiffusionModel, RecordingBackbone]:
         backbone=backbone,
         conditioner=conditioner,
         routing=Routing(
-            cross_attention_ids=("prompt", "seconds"), global_ids=("seconds",), input_concat_ids=("inpaint_mask",)
+            cross_attention_cond_ids=("prompt", "seconds"), global_cond_ids=("seconds",), input_concat_ids=("inpaint_mask",)
         ),
         io_channels=4,
         sample_rate=8000,
@@ -264,7 +265,8 @@ def test_forward_passes_cfg_settings_and_negative_conditioning() -> None:
     mask = torch.ones(2, 1, 16)
     out = model(
         x, t, {**positive, "inpaint_mask": mask}, negative_cond={**negative, "inpaint_mask": mask * 0},
-        cfg_scale=4.5, cfg_dropout_prob=0.25, rescale_cfg=True, scale_phi=0.7, cfg_interval=(0.1, 0.9),
+        guidance=Guidance(cfg_scale=4.5, cfg_dropout_prob=0.25, rescale_cfg=True, scale_phi=0.7,
+                          cfg_interval=(0.1, 0.9)),
     )  # fmt: skip
     torch.testing.assert_close(out, x + 1)
     (call,) = backbone.calls
@@ -274,13 +276,13 @@ def test_forward_passes_cfg_settings_and_negative_conditioning() -> None:
     assert call["cfg_interval"] == (0.1, 0.9)
     routed = model.get_conditioning_inputs({**positive, "inpaint_mask": mask})
     for key in ROUTED:
-        if routed[key] is None:
+        if getattr(routed, key) is None:
             assert call[key] is None
         else:
-            torch.testing.assert_close(call[key], routed[key])
-    negative_routed = model.get_conditioning_inputs({**negative, "inpaint_mask": mask * 0}, negative=True)
-    torch.testing.assert_close(call["negative_cross_attn_cond"], negative_routed["negative_cross_attn_cond"])
-    torch.testing.assert_close(call["negative_cross_attn_mask"], negative_routed["negative_cross_attn_mask"])
+            torch.testing.assert_close(call[key], getattr(routed, key))
+    negative_routed = model.get_conditioning_inputs({**negative, "inpaint_mask": mask * 0})
+    torch.testing.assert_close(call["negative_cross_attn_cond"], negative_routed.cross_attn_cond)
+    torch.testing.assert_close(call["negative_cross_attn_mask"], negative_routed.cross_attn_mask)
     assert not torch.allclose(call["negative_cross_attn_cond"], call["cross_attn_cond"])
     # negative global / input-concat tensors do not reach the backbone (the reference's wrappers drop them)
     assert "negative_global_cond" not in call and "negative_input_concat_cond" not in call
@@ -308,13 +310,13 @@ def test_cfg_dropout_reaches_a_real_backbone() -> None:
         nn.init.normal_(parameter, std=0.2)
     conditioner = MultiConditioner({"prompt": NumberConditioner(output_dim=8)})
     model = ConditionedDiffusionModel(
-        backbone=backbone, conditioner=conditioner, routing=Routing(cross_attention_ids=("prompt",)),
+        backbone=backbone, conditioner=conditioner, routing=Routing(cross_attention_cond_ids=("prompt",)),
         io_channels=4, sample_rate=8000,
     )  # fmt: skip
     x, t = torch.randn(4, 4, 8), torch.rand(4)
     cond = model.conditioning_tensors([{"prompt": p} for p in (0.1, 0.4, 0.6, 0.9)], "cpu")
-    kept = model(x, t, cond, cfg_dropout_prob=0.0)
-    dropped = model(x, t, cond, cfg_dropout_prob=1.0)
+    kept = model(x, t, cond)
+    dropped = model(x, t, cond, guidance=Guidance(cfg_dropout_prob=1.0))
     null = model(x, t, {"prompt": (torch.zeros(4, 1, 8), torch.ones(4, 1))})
     torch.testing.assert_close(dropped, null)
     assert not torch.allclose(kept, dropped)
@@ -336,10 +338,10 @@ def test_conditioned_key_layout_and_meta_build() -> None:
         model = ConditionedDiffusionModel(
             backbone=RecordingBackbone(),
             conditioner=MultiConditioner({"seconds_total": NumberConditioner(output_dim=16, max_val=512)}),
-            routing=Routing(global_ids=("seconds_total",)),
+            routing=Routing(global_cond_ids=("seconds_total",)),
             io_channels=4,
             sample_rate=44100,
-            diffusion_objective="rectified_flow",
+            diffusion_objective=objective_named("rectified_flow"),
             pretransform=FakeAutoencoderPretransform(),
         )
     assert list(model.state_dict()) == [
@@ -352,7 +354,7 @@ def test_conditioned_key_layout_and_meta_build() -> None:
     ]
     assert all(p.is_meta for p in model.parameters())
     assert isinstance(model.model, BackboneWrapper) and model.supports_cfg
-    assert model.diffusion_objective == "rectified_flow" and model.routing.global_ids == ("seconds_total",)
+    assert model.diffusion_objective == objective_named("rectified_flow") and model.routing.global_cond_ids == ("seconds_total",)
     assert wrapper(Routing()).conditioning_tensors([{}], "cpu") == {}
 
 
@@ -369,4 +371,4 @@ def test_unconditioned_key_layouts() -> None:
     x = torch.randn(1, 2, 8)
     torch.testing.assert_close(direct(x, torch.rand(1)), x + 1)
     torch.testing.assert_close(nested(x, torch.rand(1)), x + 1)
-    assert direct.diffusion_objective == "v" and not direct.supports_cfg
+    assert direct.diffusion_objective.name == "v" and not direct.supports_cfg

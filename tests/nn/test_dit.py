@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from backbone_call import keyword_call
 from shared_paths import GOLDEN
 
 from audiodiff.nn.dit import DiffusionTransformer
 from audiodiff.nn.errors import MissingExtraError
 from audiodiff.nn.legacy_xtransformers import XTransformerOptions
+from audiodiff.nn.objectives import objective_named
 from audiodiff.nn.transformer import TransformerOptions
 
 ROUTED = ["cross_attn_cond", "cross_attn_mask", "global_cond", "input_concat_cond", "prepend_cond", "prepend_cond_mask"]
@@ -40,7 +42,7 @@ def dit_kwargs(config: dict[str, Any]) -> dict[str, Any]:
         kwargs = dict(model["diffusion"]["config"])
         objective = model["diffusion"].get("diffusion_objective", "v")
     assert kwargs.pop("transformer_type", "continuous_transformer") == "continuous_transformer"
-    return {**kwargs, "diffusion_objective": objective}
+    return {**kwargs, "diffusion_objective": objective_named(objective)}
 
 
 GOLDEN_CASES = ["dit_backbone_explicit", "dit_uncond", "dit_cond_basic", "dit_cond_prepend_concat"]
@@ -74,7 +76,8 @@ def test_golden_parity(case: str) -> None:
     for name in outputs:
         kwargs = spec["kwargs"]["per_output"][name]
         with torch.no_grad():
-            out = model(
+            out = keyword_call(
+                model,
                 io["input.x"],
                 io["input.t"],
                 cfg_scale=kwargs.get("cfg_scale", 1.0),
@@ -93,7 +96,7 @@ def test_stable_audio_2_0_layout_and_parameter_count() -> None:
     kwargs = dict(diffusion["config"])
     assert kwargs.pop("transformer_type") == "continuous_transformer"
     with torch.device("meta"):
-        model = DiffusionTransformer(**kwargs, diffusion_objective=diffusion.get("diffusion_objective", "v"))
+        model = DiffusionTransformer(**kwargs, diffusion_objective=objective_named(diffusion.get("diffusion_objective", "v")))
     prefix = "model.model."
     expected = {k[len(prefix) :]: tuple(v) for k, v in layout["state_dict"].items() if k.startswith(prefix)}
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected
@@ -144,7 +147,7 @@ def inputs(batch: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
 def call(model: DiffusionTransformer, data: dict[str, torch.Tensor], **kwargs: Any) -> torch.Tensor:
     data = dict(data)
     with torch.no_grad():
-        return model(data.pop("x"), data.pop("t"), **data, **kwargs)
+        return keyword_call(model, data.pop("x"), data.pop("t"), **data, **kwargs)
 
 
 def nulled(data: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -198,7 +201,7 @@ def test_cfg_negative_cross_tokens_replace_the_null() -> None:
 
 @pytest.mark.parametrize("objective", ["v", "rectified_flow"])
 def test_cfg_interval_tests_sigma_of_the_first_item(objective: str) -> None:
-    model = small_dit(diffusion_objective=objective)
+    model = small_dit(diffusion_objective=objective_named(objective))
     data = inputs()
     data["t"] = torch.tensor([0.5, 0.9, 0.1])
     sigma = math.sin(0.25 * math.pi) if objective == "v" else 0.5
@@ -309,7 +312,7 @@ def test_unconditional_dit() -> None:
     x, t = torch.randn(2, IO, L), torch.rand(2)
     with torch.no_grad():
         out = model(x, t)
-        torch.testing.assert_close(model(x, t, cfg_scale=4.0), out)  # nothing to guide with
+        torch.testing.assert_close(keyword_call(model, x, t, cfg_scale=4.0), out)  # nothing to guide with
     assert out.shape == (2, IO, L)
 
 
@@ -335,7 +338,7 @@ def test_gradient_checkpointing_toggle_gives_same_gradients() -> None:
         assert model.transformer.gradient_checkpointing is enabled
         model.zero_grad()
         d = dict(data)
-        model(d.pop("x"), d.pop("t"), **d).square().mean().backward()
+        keyword_call(model, d.pop("x"), d.pop("t"), **d).square().mean().backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], msg=name)
@@ -363,7 +366,7 @@ def test_overfits_a_fixed_batch(one_thread: None) -> None:
     losses = []
     for _ in range(60):
         d = dict(data)
-        loss = (model(d.pop("x"), d.pop("t"), **d) - target).square().mean()
+        loss = (keyword_call(model, d.pop("x"), d.pop("t"), **d) - target).square().mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from backbone_call import keyword_call
 from shared_paths import GOLDEN
 
 from audiodiff.nn.unet1d import AttentionOptions, UNet1d, UNetCFG1d
@@ -66,7 +67,8 @@ def test_golden_parity(case: str) -> None:
     for name in outputs:
         kwargs = spec["kwargs"]["per_output"][name]
         with torch.no_grad():
-            out = net(
+            out = keyword_call(
+                net,
                 io["input.x"],
                 io["input.t"],
                 cfg_scale=kwargs.get("cfg_scale", 1.0),
@@ -178,27 +180,27 @@ def test_forward_input_errors() -> None:
     net = tiny_cfg().eval()
     inputs = tiny_inputs()
     with pytest.raises(ValueError, match="cross-attention tokens"):
-        net(inputs["x"], inputs["t"], global_cond=inputs["global_cond"])  # C55
+        keyword_call(net, inputs["x"], inputs["t"], global_cond=inputs["global_cond"])  # C55
     too_many = dict(inputs, cross_attn_cond=torch.randn(2, 6, 16), cross_attn_mask=torch.ones(2, 6))
     with pytest.raises(ValueError, match="context_embedding_max_length"):
-        net(**too_many)  # C56
+        keyword_call(net, **too_many)  # C56
     wrong_width = dict(inputs, cross_attn_cond=torch.randn(2, 4, 12))
     with pytest.raises(ValueError, match="context_embedding_features"):
-        net(**wrong_width)  # C57
+        keyword_call(net, **wrong_width)  # C57
     with pytest.raises(ValueError, match="context_features"):
-        net(**dict(inputs, global_cond=None))  # C58
+        keyword_call(net, **dict(inputs, global_cond=None))  # C58
     with pytest.raises(ValueError, match="multiple of `2`"):
-        net(**dict(inputs, x=torch.randn(2, 4, 15)))
+        keyword_call(net, **dict(inputs, x=torch.randn(2, 4, 15)))
 
 
 def test_input_concat_on_cfg_needs_exact_length() -> None:
     net = tiny_cfg(context_channels=[3]).eval()
     inputs = tiny_inputs()
     with pytest.raises(ValueError, match="does not resample"):
-        net(**inputs, input_concat_cond=torch.randn(2, 3, 8))
+        keyword_call(net, **inputs, input_concat_cond=torch.randn(2, 3, 8))
     with pytest.raises(ValueError, match="input-concat"):
-        net(**inputs)
-    assert net(**inputs, input_concat_cond=torch.randn(2, 3, 16)).shape == (2, 4, 16)
+        keyword_call(net, **inputs)
+    assert keyword_call(net, **inputs, input_concat_cond=torch.randn(2, 3, 16)).shape == (2, 4, 16)
 
 
 def test_masked_tokens_do_not_matter() -> None:
@@ -211,12 +213,12 @@ def test_masked_tokens_do_not_matter() -> None:
     changed[1, 3] = torch.randn(16) * 3
     with torch.no_grad():
         for scale in (1.0, 3.0):
-            a = net(**inputs, cfg_scale=scale)
-            b = net(**dict(inputs, cross_attn_cond=changed), cfg_scale=scale)
+            a = keyword_call(net, **inputs, cfg_scale=scale)
+            b = keyword_call(net, **dict(inputs, cross_attn_cond=changed), cfg_scale=scale)
             torch.testing.assert_close(a, b)
         # an unmasked token does matter
         changed[0, 0] = torch.randn(16) * 3
-        assert not torch.allclose(net(**inputs), net(**dict(inputs, cross_attn_cond=changed)))
+        assert not torch.allclose(keyword_call(net, **inputs), keyword_call(net, **dict(inputs, cross_attn_cond=changed)))
 
 
 def test_cfg_matches_two_explicit_passes() -> None:
@@ -230,30 +232,30 @@ def test_cfg_matches_two_explicit_passes() -> None:
         uncond = net.run_unet(inputs["x"], inputs["t"], features=inputs["global_cond"], embedding=null,
                               embedding_mask=mask)
         guided = uncond + (cond - uncond) * 4.0
-        torch.testing.assert_close(net(**inputs), cond)
-        torch.testing.assert_close(net(**inputs, cfg_scale=4.0), guided, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(keyword_call(net, **inputs), cond)
+        torch.testing.assert_close(keyword_call(net, **inputs, cfg_scale=4.0), guided, atol=1e-5, rtol=1e-5)
         rescaled = guided * cond.std(dim=1, keepdim=True) / guided.std(dim=1, keepdim=True)
         torch.testing.assert_close(
-            net(**inputs, cfg_scale=4.0, rescale_cfg=True), 0.4 * rescaled + 0.6 * guided, atol=1e-5, rtol=1e-5
+            keyword_call(net, **inputs, cfg_scale=4.0, rescale_cfg=True), 0.4 * rescaled + 0.6 * guided, atol=1e-5, rtol=1e-5
         )
         torch.testing.assert_close(
-            net(**inputs, cfg_scale=4.0, rescale_cfg=True, scale_phi=1.0), rescaled, atol=1e-5, rtol=1e-5
+            keyword_call(net, **inputs, cfg_scale=4.0, rescale_cfg=True, scale_phi=1.0), rescaled, atol=1e-5, rtol=1e-5
         )
         # negative tokens replace the null rows; masked-out negative tokens fall back to them
         negative = torch.randn(2, 4, 16)
         neg_out = net.run_unet(inputs["x"], inputs["t"], features=inputs["global_cond"], embedding=negative,
                                embedding_mask=mask)
         torch.testing.assert_close(
-            net(**inputs, cfg_scale=4.0, negative_cross_attn_cond=negative),
+            keyword_call(net, **inputs, cfg_scale=4.0, negative_cross_attn_cond=negative),
             neg_out + (cond - neg_out) * 4.0, atol=1e-5, rtol=1e-5,
         )
         torch.testing.assert_close(
-            net(**inputs, cfg_scale=4.0, negative_cross_attn_cond=negative,
+            keyword_call(net, **inputs, cfg_scale=4.0, negative_cross_attn_cond=negative,
                 negative_cross_attn_mask=torch.zeros(2, 4)),
             guided, atol=1e-5, rtol=1e-5,
         )
         # full CFG dropout conditions on the null rows only
-        torch.testing.assert_close(net(**inputs, cfg_dropout_prob=1.0), uncond)
+        torch.testing.assert_close(keyword_call(net, **inputs, cfg_dropout_prob=1.0), uncond)
 
 
 def test_xattn_time_token() -> None:
@@ -264,13 +266,13 @@ def test_xattn_time_token() -> None:
     assert state["to_time_embedding.0.1.weight"].shape == (16, 33)
     inputs = tiny_inputs()
     with torch.no_grad():
-        out = net(**inputs, cfg_scale=3.0, rescale_cfg=True, negative_cross_attn_cond=torch.randn(2, 4, 16),
+        out = keyword_call(net, **inputs, cfg_scale=3.0, rescale_cfg=True, negative_cross_attn_cond=torch.randn(2, 4, 16),
                   negative_cross_attn_mask=torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool))
-        other_time = net(**dict(inputs, t=inputs["t"] * 0.5), cfg_scale=3.0)
+        other_time = keyword_call(net, **dict(inputs, t=inputs["t"] * 0.5), cfg_scale=3.0)
     assert out.shape == (2, 4, 16) and torch.isfinite(out).all()
-    assert not torch.allclose(net(**inputs, cfg_scale=3.0), other_time)
+    assert not torch.allclose(keyword_call(net, **inputs, cfg_scale=3.0), other_time)
     with pytest.raises(ValueError, match="context_embedding_max_length"):
-        net(**dict(inputs, cross_attn_cond=torch.randn(2, 5, 16), cross_attn_mask=None))
+        keyword_call(net, **dict(inputs, cross_attn_cond=torch.randn(2, 5, 16), cross_attn_mask=None))
 
 
 def tiny_adp_1d(**overrides: Any) -> UNet1d:
@@ -299,15 +301,15 @@ def test_adp_1d_resamples_input_concat_and_ignores_cross_attention() -> None:
     x, t = torch.randn(2, 4, 32, generator=g), torch.rand(2, generator=g)
     features, cond = torch.randn(2, 8, generator=g), torch.randn(2, 3, 16, generator=g)
     with torch.no_grad():
-        half = net(x, t, global_cond=features, input_concat_cond=cond)
-        full = net(x, t, global_cond=features, input_concat_cond=cond.repeat_interleave(2, dim=-1))
-        ignored = net(x, t, global_cond=features, input_concat_cond=cond, cross_attn_cond=torch.randn(2, 3, 16),
+        half = keyword_call(net, x, t, global_cond=features, input_concat_cond=cond)
+        full = keyword_call(net, x, t, global_cond=features, input_concat_cond=cond.repeat_interleave(2, dim=-1))
+        ignored = keyword_call(net, x, t, global_cond=features, input_concat_cond=cond, cross_attn_cond=torch.randn(2, 3, 16),
                       prepend_cond=torch.randn(2, 2, 16), cfg_scale=5.0, rescale_cfg=True)
     assert half.shape == (2, 4, 32)
     torch.testing.assert_close(half, full)
     torch.testing.assert_close(half, ignored)
     with pytest.raises(ValueError, match="input-concat"):
-        net(x, t, global_cond=features)
+        keyword_call(net, x, t, global_cond=features)
 
 
 def test_uncond_builds_without_mapping_and_nearest_matches_reference_rule() -> None:
@@ -329,7 +331,7 @@ def test_tiny_cfg_overfits_and_every_parameter_learns() -> None:
     target = torch.randn(4, 4, 16, generator=g)
 
     # one CFG pass reaches every parameter, the null table included
-    F.mse_loss(net(**inputs, cfg_scale=3.0), target).backward()
+    F.mse_loss(keyword_call(net, **inputs, cfg_scale=3.0), target).backward()
     no_grad = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert no_grad == []
 
@@ -337,7 +339,7 @@ def test_tiny_cfg_overfits_and_every_parameter_learns() -> None:
     losses = []
     for _ in range(40):
         optimizer.zero_grad()
-        loss = F.mse_loss(net(**inputs), target)
+        loss = F.mse_loss(keyword_call(net, **inputs), target)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
@@ -348,5 +350,5 @@ def test_bfloat16_network_takes_float32_time() -> None:
     net = tiny_cfg(use_xattn_time=True).to(torch.bfloat16).eval()
     inputs = {k: v if k == "t" else v.to(torch.bfloat16) for k, v in tiny_inputs().items()}
     with torch.no_grad():
-        out = net(**inputs, cfg_scale=3.0, rescale_cfg=True)
+        out = keyword_call(net, **inputs, cfg_scale=3.0, rescale_cfg=True)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()

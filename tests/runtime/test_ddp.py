@@ -74,5 +74,5 @@ def test_ddp_searches_for_unused_parameters_when_a_step_can_leave_some(tmp_path:
         x = torch.zeros(2, 16, 64, requires_grad=True)
         real = build_model(check.spec)
         cond = real.conditioning_tensors([{"class": "tone", "seconds_start": 0, "seconds_total": 1}] * 2, "cpu")
-        real(x, torch.rand(2), cond, cfg_dropout_prob=0.0).sum().backward()
+        real(x, torch.rand(2), cond).sum().backward()
         assert real.model.model.fixed_embedding.embedding.weight.grad is None

@@ -12,9 +12,11 @@ import math
 import pytest
 import torch
 
+from audiodiff.nn.objectives import OBJECTIVES, alpha_sigma, objective_named, sigma_to_t, t_to_sigma
 from audiodiff.runtime import sampling
-from audiodiff.runtime.objectives import alpha_sigma, noise, sigma_to_t, t_to_sigma
 from audiodiff.runtime.sampling import DistributionShift, SamplerSettings, sample
+
+V, FLOW = OBJECTIVES["v"], OBJECTIVES["rectified_flow"]
 
 
 def point_mass_v(x0: torch.Tensor):
@@ -44,7 +46,7 @@ def test_v_samplers_recover_a_point_mass(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
     x0 = torch.randn(2, 3, 8, generator=generator)
     start = torch.randn(2, 3, 8, generator=generator)
-    out = sample(point_mass_v(x0), start, objective="v", settings=SamplerSettings(name, steps=12),
+    out = sample(point_mass_v(x0), start, objective=V, settings=SamplerSettings(name, steps=12),
                  generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(out, x0, atol=2e-3, rtol=1e-3)
 
@@ -54,7 +56,7 @@ def test_flow_samplers_recover_a_point_mass(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
     x0 = torch.randn(2, 3, 8, generator=generator)
     start = torch.randn(2, 3, 8, generator=generator)
-    out = sample(point_mass_flow(x0), start, objective="rectified_flow", settings=SamplerSettings(name, steps=10),
+    out = sample(point_mass_flow(x0), start, objective=FLOW, settings=SamplerSettings(name, steps=10),
                  generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
@@ -64,7 +66,7 @@ def test_deterministic_samplers_repeat_and_stochastic_ones_follow_the_generator(
         return torch.tanh(x) * t[:, None, None]
 
     start = torch.randn(1, 2, 6, generator=torch.Generator().manual_seed(3))
-    run = lambda name, seed: sample(model, start, objective="v", settings=SamplerSettings(name, steps=6),  # noqa: E731
+    run = lambda name, seed: sample(model, start, objective=V, settings=SamplerSettings(name, steps=6),  # noqa: E731
                                     generator=torch.Generator().manual_seed(seed))
     torch.testing.assert_close(run("dpmpp-2m", 0), run("dpmpp-2m", 1), rtol=0, atol=0)
     torch.testing.assert_close(run("dpmpp-2m-sde", 5), run("dpmpp-2m-sde", 5), rtol=0, atol=0)
@@ -110,35 +112,35 @@ def test_sigma_and_time_maps_are_inverse() -> None:
 
 def test_noising_targets() -> None:
     x0, eps, t = torch.randn(3, 2, 4), torch.randn(3, 2, 4), torch.tensor([0.1, 0.5, 0.9])
-    v = noise("v", x0, eps, t)
+    v = V.noise(x0, eps, t)
     alpha, sigma = alpha_sigma(t)
     torch.testing.assert_close(v.target, alpha[:, None, None] * eps - sigma[:, None, None] * x0)
-    flow = noise("rectified_flow", x0, eps, t)
+    flow = FLOW.noise(x0, eps, t)
     torch.testing.assert_close(flow.x_t, (1 - t)[:, None, None] * x0 + t[:, None, None] * eps)
     torch.testing.assert_close(flow.target, eps - x0)
     with pytest.raises(ValueError, match="objective"):
-        noise("eps", x0, eps, t)
+        objective_named("eps")
 
 
 def test_init_audio_starts_from_a_partly_noised_signal() -> None:
     x0 = torch.randn(1, 2, 8, generator=torch.Generator().manual_seed(0))
     start = torch.randn(1, 2, 8, generator=torch.Generator().manual_seed(1))
-    out = sample(point_mass_flow(x0), start, objective="rectified_flow",
+    out = sample(point_mass_flow(x0), start, objective=FLOW,
                  settings=SamplerSettings("euler", steps=6, sigma_max=0.3), init=x0 + 0.01)
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 
 def test_unknown_sampler_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown"):
-        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective="v", settings=SamplerSettings("k-lms", steps=2))
-    with pytest.raises(ValueError, match="rectified-flow"):
-        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective="rectified_flow",
+        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=V, settings=SamplerSettings("k-lms", steps=2))
+    with pytest.raises(ValueError, match="rectified_flow"):
+        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=FLOW,
                settings=SamplerSettings("dpmpp-2m", steps=2))
 
 
 def test_callback_sees_every_step() -> None:
     seen = []
-    sample(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 4), objective="v",
+    sample(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 4), objective=V,
            settings=SamplerSettings("dpmpp-2m", steps=5), callback=lambda i, n, x: seen.append((i, n)))
     assert seen == [(i, 5) for i in range(5)]
 
@@ -180,7 +182,7 @@ V_EXACT = {"euler": 100 * SCALE / math.sqrt(SCALE**2 + 100**2), "v-ddim": SCALE}
                                              ("v-ddim", 0.03)])
 def test_deterministic_v_samplers_follow_the_gaussian_flow(name: str, tolerance: float) -> None:
     noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = sample(gaussian_v, noise, objective="v", settings=SamplerSettings(name, steps=40))
+    out = sample(gaussian_v, noise, objective=V, settings=SamplerSettings(name, steps=40))
     assert abs(_gain(out, noise) - V_EXACT.get(name, V_EXACT["euler"])) < tolerance
 
 
@@ -192,14 +194,14 @@ def test_flow_samplers_follow_the_gaussian_flow() -> None:
     exact = spread * (1 - t_last) * SCALE**2 / spread**2
     noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     for name, tolerance in (("euler", 0.04), ("heun", 0.01), ("dpmpp", 0.01)):
-        out = sample(gaussian_flow, noise, objective="rectified_flow", settings=SamplerSettings(name, steps=40))
+        out = sample(gaussian_flow, noise, objective=FLOW, settings=SamplerSettings(name, steps=40))
         assert abs(_gain(out, noise) - exact) < tolerance, name
 
 
 @pytest.mark.parametrize("name", ["dpmpp-2m-sde", "dpmpp-3m-sde"])
 def test_sde_samplers_reach_the_data_distribution(name: str) -> None:
     noise = torch.randn(8, 8, 256, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = sample(gaussian_v, noise, objective="v", settings=SamplerSettings(name, steps=30),
+    out = sample(gaussian_v, noise, objective=V, settings=SamplerSettings(name, steps=30),
                  generator=torch.Generator().manual_seed(1))
     assert abs(out.std().item() - SCALE) < 0.03, out.std().item()
     assert abs(out.mean().item()) < 0.02
@@ -215,6 +217,6 @@ def test_pingpong_follows_its_variance_recursion() -> None:
         shrink = (1 - t) * SCALE**2 / ((1 - t) ** 2 * SCALE**2 + t**2)
         variance = (1 - t_next) ** 2 * shrink**2 * variance + t_next**2
     noise = torch.randn(8, 8, 512, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = sample(gaussian_flow, noise, objective="rectified_flow", settings=SamplerSettings("pingpong", steps=steps),
+    out = sample(gaussian_flow, noise, objective=FLOW, settings=SamplerSettings("pingpong", steps=steps),
                  generator=torch.Generator().manual_seed(1))
     assert abs(out.std().item() - math.sqrt(variance)) < 0.01, (out.std().item(), math.sqrt(variance))

@@ -6,20 +6,13 @@ from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.suggest import did_you_mean
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1.conditioning import T5_WIDTHS, ConditioningSpec
-from audiodiff.schema.v1.diffusion import INPAINT_IDS, ROUTES
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, routes_of
 
 # Conditioners whose output is a token sequence rather than one vector per item (C48).
 SEQUENCE_CONDITIONERS = frozenset({"t5", "lut", "phoneme"})
 # Conditioners whose output is channels-first audio latents: they may only feed input-concat (C36).
 SIGNAL_CONDITIONERS = frozenset({"pretransform", "source_mix"})
-
-_ROUTE_NAMES = {
-    "cross_attention_cond_ids": "cross-attention",
-    "global_cond_ids": "global",
-    "prepend_cond_ids": "prepend",
-    "input_concat_ids": "input-concat",
-}
 
 
 def check(spec, report: RuleReport) -> None:
@@ -108,8 +101,8 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
 
     for route in ROUTES:
         ids = routes[route]
-        route_pointer = at("model", "diffusion", route)
-        if ids and route == "cross_attention_cond_ids" and backbone.type in ("adp_1d", "DAU1d"):
+        route_pointer = at("model", "diffusion", route.key)
+        if ids and route is CROSS_ATTENTION and backbone.type in ("adp_1d", "DAU1d"):
             report.add(
                 codes.ROUTE_UNSUPPORTED,
                 f"`{backbone.type}` has no cross-attention input: these ids would be ignored",
@@ -117,7 +110,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                 help="route them through `global_cond_ids` or `input_concat_ids`, or use `dit` or `adp_cfg_1d`",
                 related=(("the backbone type is set here", backbone.type_pointer),),
             )
-        if ids and route == "prepend_cond_ids" and backbone.type != "dit":
+        if ids and route is PREPEND and backbone.type != "dit":
             report.add(
                 codes.PREPEND_REQUIRES_DIT,
                 f"prepend conditioning is consumed by `dit` only; `{backbone.type}` would drop it",
@@ -129,7 +122,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
             pointer = f"{route_pointer}/{index}"
             if conditioner_id in INPAINT_IDS:
                 inpaint_routed = True
-                if route != "input_concat_ids":
+                if route is not INPUT_CONCAT:
                     report.add(
                         codes.INPAINT_ID_MISPLACED,
                         f"`{conditioner_id}` is an inpainting tensor and may only be routed through `input_concat_ids`",
@@ -137,7 +130,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                     )
                 continue
             if conditioner_id not in declared:
-                candidates = list(declared) + (list(INPAINT_IDS) if route == "input_concat_ids" else [])
+                candidates = list(declared) + (list(INPAINT_IDS) if route is INPUT_CONCAT else [])
                 report.add(
                     codes.UNKNOWN_CONDITIONER_ID,
                     f"`{conditioner_id}` is not a declared conditioner id",
@@ -150,23 +143,23 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                 )
                 continue
             kind = types[conditioner_id]
-            if kind in SIGNAL_CONDITIONERS and route != "input_concat_ids":
+            if kind in SIGNAL_CONDITIONERS and route is not INPUT_CONCAT:
                 report.add(
                     codes.SEQUENCE_CONDITIONER_ROUTE,
                     f"`{conditioner_id}` gives channels-first audio latents and can only feed `input_concat_ids`",
                     pointer,
                 )
-            if kind in SEQUENCE_CONDITIONERS and route == "global_cond_ids":
+            if kind in SEQUENCE_CONDITIONERS and route is GLOBAL:
                 report.add(
                     codes.GLOBAL_NOT_VECTOR,
                     f"`{conditioner_id}` ({kind}) gives a token sequence, not one vector per item",
                     pointer,
                     help="route sequence conditioners through `cross_attention_cond_ids` or `prepend_cond_ids`",
                 )
-            if conditioner_id in pre_encoded and route in ("cross_attention_cond_ids", "prepend_cond_ids"):
+            if conditioner_id in pre_encoded and route.masked:
                 report.add(
                     codes.PRE_ENCODED_KEY_ROUTE,
-                    f"`{conditioner_id}` is a pre-encoded key: it has no mask, so it cannot feed {_ROUTE_NAMES[route]}",
+                    f"`{conditioner_id}` is a pre-encoded key: it has no mask, so it cannot feed {route.phrase}",
                     pointer,
                 )
 
@@ -178,14 +171,14 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
         report.add(
             codes.MISSING_CONDITIONING,
             "the model routes conditioner ids but declares no `model.conditioning`",
-            at("model", "diffusion", first),
+            at("model", "diffusion", first.key),
             help="add `model.conditioning` with `cond_dim` and a `configs` list",
         )
-    if backbone.type == "adp_cfg_1d" and not routes["cross_attention_cond_ids"]:
+    if backbone.type == "adp_cfg_1d" and not routes[CROSS_ATTENTION]:
         report.add(
             codes.CFG_UNET_NEEDS_CROSS_ATTENTION,
             "`adp_cfg_1d` needs at least one cross-attention conditioner (its forward pass requires one)",
-            at("model", "diffusion", "cross_attention_cond_ids"),
+            at("model", "diffusion", CROSS_ATTENTION.key),
             help="route a conditioner through `cross_attention_cond_ids`, or use `adp_1d`",
         )
     if inpaint_routed:
@@ -199,7 +192,7 @@ def _check_inpainting(spec, report: RuleReport) -> None:
             "the inpainting ids are supplied only by `diffusion_cond_inpaint` models",
             at("model_type"),
             help='set `"model_type": "diffusion_cond_inpaint"`',
-            related=(("inpainting ids are routed here", at("model", "diffusion", "input_concat_ids")),),
+            related=(("inpainting ids are routed here", at("model", "diffusion", INPUT_CONCAT.key)),),
         )
     elif spec.training is not None and spec.training.inpainting is None:
         report.add(
@@ -207,5 +200,5 @@ def _check_inpainting(spec, report: RuleReport) -> None:
             "inpainting ids are routed but `training.inpainting` is absent, so they are never supplied",
             at("training"),
             help='add `"inpainting": {"mask_kwargs": {}}` to `training`',
-            related=(("inpainting ids are routed here", at("model", "diffusion", "input_concat_ids")),),
+            related=(("inpainting ids are routed here", at("model", "diffusion", INPUT_CONCAT.key)),),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from audiodiff.diagnostics import codes
 from audiodiff.schema.pointer import join
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.v1.diffusion import INPAINT_IDS
+from audiodiff.schema.routes import INPAINT_IDS
 from audiodiff.schema.v1.root import AutoencoderConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of

@@ -18,16 +18,14 @@ from audiodiff.schema.v1.backbones import (
     UNet1dSpec,
     UNetCFG1dSpec,
 )
+from audiodiff.schema.routes import INPAINT_IDS, Route
 from audiodiff.schema.v1.base import PositiveInt, Spec, StrTuple
 from audiodiff.schema.v1.conditioning import ConditioningSpec
 from audiodiff.schema.v1.pretransform import PretransformSpec
 
 DiffusionObjective = Literal["v", "rectified_flow", "rf_denoiser"]
 
-ROUTES = ("cross_attention_cond_ids", "global_cond_ids", "prepend_cond_ids", "input_concat_ids")
-
-# Input-concat ids that are not conditioners: the inpainting tensors the training step and sampler supply.
-INPAINT_IDS = ("inpaint_mask", "inpaint_masked_input")
+__all__ = ["INPAINT_IDS"]  # re-exported: the routes and the inpainting ids are defined in `schema.routes`
 
 
 class _DiffusionSection(Spec):
@@ -38,8 +36,9 @@ class _DiffusionSection(Spec):
     prepend_cond_ids: StrTuple = ()
     distribution_shift_options: DistributionShiftSpec | None = None
 
-    def route_ids(self, route: str) -> tuple[str, ...]:
-        return getattr(self, route)
+    def route_ids(self, route: Route) -> tuple[str, ...]:
+        ids: tuple[str, ...] = getattr(self, route.key)
+        return ids
 
 
 class DiTDiffusionSpec(_DiffusionSection):
