@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from audiodiff.cli.options import TARGET_HELP, ExplainFormat, Precision
+from audiodiff.cli.options import SET_HELP, TARGET_HELP, ExplainFormat, Precision, parse_overrides
 
 
 def command(
@@ -21,6 +21,7 @@ def command(
     precision: Precision = typer.Option(Precision.bf16_mixed, "--precision", help="Precision for the estimate."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
     target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
+    overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> None:
     """Lower a config into a typed graph of modules with static shape checks, without allocating weights.
 
@@ -31,15 +32,19 @@ def command(
       audiodiff compile model_config.json --explain --format json --batch 4 --precision 32
 
       audiodiff compile model_config.json --explain --format dot | dot -Tsvg > graph.svg
+
+      audiodiff compile examples/toy_dit.json --explain --set model.diffusion.config.depth=8
     """
     raise typer.Exit(run_compile(config, explain=explain, format=format.value, params=params, batch=batch,
-                                 precision=precision.value, strict=strict, target=target))
+                                 precision=precision.value, strict=strict, target=target,
+                                 overrides=parse_overrides(overrides)))
 
 
 def run_compile(
     path: Path, *, explain: bool, format: str, params: bool, batch: int, precision: str, strict: bool,
-    target: str | None = None,
+    target: str | None = None, overrides: list | None = None,
 ) -> int:
+    from audiodiff.cli.files import resolve_target
     from audiodiff.compiler.checks import buildability
     from audiodiff.compiler.pipeline import check_file, locate
     from audiodiff.diagnostics import codes
@@ -47,8 +52,6 @@ def run_compile(
     from audiodiff.diagnostics.render import FileResult
     from audiodiff.diagnostics.render import json as json_renderer
     from audiodiff.diagnostics.render import text as text_renderer
-
-    from audiodiff.cli.files import resolve_target
     from audiodiff.lint.settings import SettingsError
 
     try:
@@ -56,7 +59,7 @@ def run_compile(
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    check = check_file(path, target=judged_for)
+    check = check_file(path, target=judged_for, overrides=overrides or ())
     diagnostics = list(check.diagnostics)
     if check.graph is not None:
         diagnostics.extend(locate(check, buildability(check.graph, strict=False)))
@@ -70,7 +73,12 @@ def run_compile(
     result = FileResult(check.path, diagnostics, check.result().line, check.kind)
     failed = not result.valid or (strict and bool(diagnostics))
 
-    from audiodiff.compiler.explain import empty_json, render_dot, render_json, render_text
+    from audiodiff.compiler.explain import (
+        empty_json,
+        render_dot,
+        render_json,
+        render_text,
+    )
     from audiodiff.compiler.explain import explain as build_explanation
 
     objects = [json_renderer.diagnostic_object(d, check.path) for d in result.sorted()]

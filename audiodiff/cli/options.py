@@ -77,3 +77,21 @@ def renamed(new_value: T, old_value: T | None, *, old: str, new: str) -> T:
     print(f"warning: `{old}` is now spelled `{new}`; the old name will go away", file=sys.stderr)
     return old_value
 
+
+
+SET_HELP = ("Override a config value (repeatable): PATH is dotted (model.diffusion.config.depth) or a JSON pointer; "
+            "VALUE is JSON, else text. Checked like the file.")
+
+
+def parse_overrides(items: list[str]) -> list:
+    """The `--set` values as overrides; a malformed one is a usage error (exit 2) naming it."""
+    if not items:
+        return []
+    from audiodiff.schema.overrides import OverrideError, parse
+
+    try:
+        return parse(items)
+    except OverrideError as error:
+        first = error.diagnostics[0]
+        hint = f" ({first.help})" if first.help else ""
+        raise typer.BadParameter(f"`{first.path}`: {first.message}{hint}", param_hint="'--set'") from None

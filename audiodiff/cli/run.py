@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from audiodiff.cli.options import Accelerator, LoggerKind, Precision, Strategy
+from audiodiff.cli.options import SET_HELP, Accelerator, LoggerKind, Precision, Strategy, parse_overrides
 
 
 def command(
@@ -39,6 +39,7 @@ def command(
     gradient_checkpointing: str = typer.Option(
         "auto", "--gradient-checkpointing", metavar="auto|on|off",
         help="Recompute DiT blocks in backward to save memory; `auto`: when a step is estimated not to fit."),
+    overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP + " Model config only."),
     check: bool = typer.Option(False, "--check", help="Run every check of `run` (configs, the rules between "
                                "them, the dataset, settings, resume) and stop before building the model."),
 ) -> None:
@@ -57,6 +58,8 @@ def command(
 
       audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --check
 
+      audiodiff run model.json -d data.json --set training.learning_rate=3e-4 --set model.diffusion.config.depth=8
+
       audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed
     """
     raise typer.Exit(run_training(
@@ -67,7 +70,7 @@ def command(
         keep_checkpoints=keep_checkpoints, num_workers=num_workers, accumulate_grad_batches=accumulate,
         gradient_clip_val=gradient_clip, allow_metadata_module=allow_metadata_module,
         pretransform_ckpt=pretransform_ckpt, t5_path=t5_path, accelerator=accelerator.value,
-        gradient_checkpointing=gradient_checkpointing, check=check,
+        gradient_checkpointing=gradient_checkpointing, check=check, overrides=parse_overrides(overrides),
     ))
 
 
@@ -76,7 +79,8 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
                  force_resume: bool, seed: int, logger: str | None, checkpoint_every: int, keep_checkpoints: int,
                  num_workers: int | None, accumulate_grad_batches: int, gradient_clip_val: float | None,
                  allow_metadata_module: bool, pretransform_ckpt: Path | None, t5_path: str | None,
-                 accelerator: str, gradient_checkpointing: str = "auto", check: bool = False) -> int:
+                 accelerator: str, gradient_checkpointing: str = "auto", check: bool = False,
+                 overrides: list | None = None) -> int:
     from audiodiff.diagnostics.render import text as text_renderer
     from audiodiff.runtime.run import RunError, RunOptions, prepare, run
 
@@ -87,7 +91,7 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
         checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, num_workers=num_workers,
         accumulate_grad_batches=accumulate_grad_batches, gradient_clip_val=gradient_clip_val,
         allow_metadata_module=allow_metadata_module, pretransform_ckpt=pretransform_ckpt, t5_path=t5_path,
-        accelerator=accelerator, gradient_checkpointing=gradient_checkpointing,
+        accelerator=accelerator, gradient_checkpointing=gradient_checkpointing, overrides=tuple(overrides or ()),
     )
     if check:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from audiodiff.cli.options import renamed
+from audiodiff.cli.options import SET_HELP, parse_overrides, renamed
 from audiodiff.cli.report import fail, report
 from audiodiff.diagnostics import codes
 
@@ -37,6 +37,7 @@ class SampleOptions:
     init_noise_level: float
     device: str | None
     force: bool
+    overrides: tuple[Any, ...] = ()  # schema.overrides.Override, applied to the model config
 
 
 def command(
@@ -61,6 +62,7 @@ def command(
     device: str | None = typer.Option(None, "--device", help="Where to run: `cpu`, `cuda`, `cuda:1` (default: "
                                          "`cuda` when available)."),
     force: bool = typer.Option(False, "--force", help="Replace output files that exist."),
+    overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> None:
     """Generate audio with a trained model; every setting is checked against the model first.
 
@@ -76,7 +78,8 @@ def command(
     options = SampleOptions(ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond, seconds=seconds,
                             steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed, batch=batch, out=output,
                             allow_partial=allow_partial, t5_path=t5_path, init_audio=init_audio,
-                            init_noise_level=init_noise_level, device=device, force=force)
+                            init_noise_level=init_noise_level, device=device, force=force,
+                            overrides=tuple(parse_overrides(overrides)))
     raise typer.Exit(run_sample(source, options))
 
 
@@ -102,7 +105,7 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     from audiodiff.runtime.loading import LoadRefused, load_model, resolve_source
 
     try:
-        resolved = resolve_source(source, options.ckpt)
+        resolved = resolve_source(source, options.ckpt, options.overrides)
     except LoadRefused as refused:
         return _refused(refused)
     spec = resolved.spec

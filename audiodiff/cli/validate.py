@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from audiodiff.cli.options import TARGET_HELP, OutputFormat
+from audiodiff.cli.options import SET_HELP, TARGET_HELP, OutputFormat, parse_overrides
 
 
 def command(
@@ -16,6 +16,7 @@ def command(
     format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Add a documentation link to each diagnostic."),
+    overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP + " Model configs only."),
     target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
 ) -> None:
     """Check configs against the schema, every cross-field rule and the graph's width contracts.
@@ -33,12 +34,16 @@ def command(
 
       audiodiff validate configs/ --format json
 
+      audiodiff validate examples/toy_dit.json --set model.diffusion.config.depth=8
+
       audiodiff validate configs/ --target stable-audio-tools
     """
-    raise typer.Exit(run_validate(paths, format.value, strict=strict, verbose=verbose, target=target))
+    raise typer.Exit(run_validate(paths, format.value, strict=strict, verbose=verbose, target=target,
+                                  overrides=parse_overrides(overrides)))
 
 
-def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool, target: str | None = None) -> int:
+def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool, target: str | None = None,
+                 overrides: list | None = None) -> int:
     from audiodiff.cli.files import expand_paths, resolve_target
     from audiodiff.cli.output import emit_results, exit_code
     from audiodiff.compiler.pipeline import check_file
@@ -53,6 +58,9 @@ def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool,
     if not files:
         print("note: no .json, .yaml or .yml files found in " + ", ".join(str(p) for p in paths), file=sys.stderr)
     checks = [check_file(path, count_params=False, target=judged_for) for path in files]
+    if overrides:  # `--set` speaks of model configs: those are checked again with the overrides applied
+        checks = [check_file(path, count_params=False, target=judged_for, overrides=overrides)
+                  if check.kind == "model" else check for path, check in zip(files, checks)]
     results = [check.result() for check in checks]
     models = [index for index, check in enumerate(checks) if check.kind == "model"]
     datasets = [index for index, check in enumerate(checks) if check.kind == "dataset"]

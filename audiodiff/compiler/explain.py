@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from audiodiff.compiler.graph import Graph
 from audiodiff.schema.migrate import ReadResult
+from audiodiff.schema.overrides import ORIGIN, OverriddenDocument, Override
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES
 from audiodiff.schema.source import SourceDocument
 from audiodiff.schema.versions import LATEST_VERSION
@@ -26,7 +27,8 @@ from audiodiff.schema.versions import LATEST_VERSION
 class Setting:
     pointer: str
     value: Any
-    source: str  # "line 12", "default of version 2", or "migration 1->2 (the default of version 1)"
+    # "line 12", "default of version 2", "migration 1->2 (the default of version 1)", "command line (--set ...)"
+    source: str
 
 
 @dataclass
@@ -70,7 +72,10 @@ def _settings(
         if isinstance(value, dict):
             continue
         change = migration.change_at(child) if migration is not None else None
-        if change is not None:
+        override = _override_at(document, child)
+        if override is not None:
+            source = f"{ORIGIN} ({override.label})"
+        elif change is not None:
             source = change.provenance()
         elif name in spec.model_fields_set:
             span = document.span(child) if document is not None else None
@@ -79,6 +84,10 @@ def _settings(
             source = f"default of version {LATEST_VERSION}"
         found.append(Setting(child, list(value) if isinstance(value, tuple) else value, source))
     return found
+
+
+def _override_at(document: SourceDocument | None, pointer: str) -> Override | None:
+    return document.override_at(pointer) if isinstance(document, OverriddenDocument) else None
 
 
 # --- json ---------------------------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related
@@ -18,6 +18,9 @@ from audiodiff.diagnostics.target import DEFAULT_TARGET, Target, judge
 from audiodiff.schema.migrate import ReadResult, read_document
 from audiodiff.schema.source import LoadResult, SourceDocument, load_file, load_text
 from audiodiff.schema.validate import SchemaResult, validate_data
+
+if TYPE_CHECKING:
+    from audiodiff.schema.overrides import Override
 
 # codes whose natural anchor is the key itself rather than its value
 _KEY_ANCHORED = frozenset({codes.UNKNOWN_KEY.id, codes.DUPLICATE_KEY.id, codes.OBJECTIVE_IN_CONFIG.id,
@@ -62,12 +65,17 @@ class FileCheck:
 
 def check_file(
     path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
-    count_params: bool = True, target: Target = DEFAULT_TARGET,
+    count_params: bool = True, target: Target = DEFAULT_TARGET, overrides: Sequence[Override] = (),
 ) -> FileCheck:
     """`advice`: also report lint-only migration notices (keys written out or respelled in memory).
     `count_params`: put analytic parameter counts on the graph's nodes (`compile`); validate and lint skip it.
-    `target`: the runtime findings are judged for (`audiodiff.diagnostics.target`)."""
+    `target`: the runtime findings are judged for (`audiodiff.diagnostics.target`).
+    `overrides`: `--set PATH=VALUE` values applied to the file's data before it is checked."""
     loaded = load_file(path)
+    if overrides:
+        from audiodiff.schema.overrides import override_load
+
+        loaded = override_load(loaded, overrides)
     check = check_loaded(str(path), loaded, lower=lower, check_paths=check_paths, advice=advice,
                          count_params=count_params, target=target)
     if check.document is None:
@@ -86,9 +94,13 @@ def _split_lines(text: str, path: str | os.PathLike) -> list[str]:
 
 def check_text(
     text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False,
-    count_params: bool = True, target: Target = DEFAULT_TARGET,
+    count_params: bool = True, target: Target = DEFAULT_TARGET, overrides: Sequence[Override] = (),
 ) -> FileCheck:
     loaded = load_text(text, path)
+    if overrides:
+        from audiodiff.schema.overrides import override_load
+
+        loaded = override_load(loaded, overrides)
     check = check_loaded(path, loaded, lower=lower, check_paths=check_paths, advice=advice,
                          count_params=count_params, target=target)
     if check.document is None:
@@ -168,6 +180,11 @@ def locate(check: FileCheck, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def _locate(diagnostics: list[Diagnostic], path: str, document: SourceDocument | None) -> list[Diagnostic]:
+    overrides = getattr(document, "overrides", ())
+    if overrides:  # values the command line set are located at their `--set`, not in the file's text
+        from audiodiff.schema.overrides import relocate
+
+        diagnostics = relocate(diagnostics, overrides)
     located = []
     for diagnostic in diagnostics:
         span = diagnostic.span

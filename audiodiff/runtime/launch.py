@@ -58,6 +58,9 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     # the config travels in the newest schema version, and says so (both keys: readers look for either)
     config = config_for_checkpoint(preflight.model.document.data)
     version = LATEST_VERSION
+    # the logger's hparams.yaml (and the checkpoint's `hyper_parameters`): the effective config, `--set` included
+    module.save_hyperparameters({"model_config": config, "dataset_config": preflight.dataset.document.data,
+                                 "overrides": [override.text for override in options.overrides]})
     checkpoints = CheckpointCallback(
         plan.checkpoints, every=options.checkpoint_every, keep=options.keep_checkpoints,
         embed={"model_config": config, "schema_version": version, **stamp_checkpoint_metadata(),

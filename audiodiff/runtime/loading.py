@@ -47,8 +47,9 @@ class SamplingSource:
     config_path: str  # what diagnostics about the config name
 
 
-def resolve_source(source: Path, ckpt: Path | None) -> SamplingSource:
-    """Check the config (or the config a checkpoint embeds) and read the checkpoint's header. No model is built."""
+def resolve_source(source: Path, ckpt: Path | None, overrides: Sequence[Any] = ()) -> SamplingSource:
+    """Check the config (or the config a checkpoint embeds) and read the checkpoint's header. No model is built.
+    `overrides` (`--set`) apply to that config before it is checked."""
     from audiodiff.compiler.checks import buildability
     from audiodiff.compiler.pipeline import check_file, check_text, locate
     from audiodiff.runtime.checkpoints import CheckpointError, read_checkpoint
@@ -71,9 +72,10 @@ def resolve_source(source: Path, ckpt: Path | None) -> SamplingSource:
         if checkpoint.config is None:
             raise LoadRefused.single(str(source), codes.CHECKPOINT_UNREADABLE, "the checkpoint carries no config",
                                      help="pass the model config first and the checkpoint with `--ckpt`")
-        check = check_text(json.dumps(checkpoint.config, indent=2), f"{source} (embedded config)")
+        check = check_text(json.dumps(checkpoint.config, indent=2), f"{source} (embedded config)",
+                           overrides=overrides)
     else:
-        check = check_file(source)
+        check = check_file(source, overrides=overrides)
     diagnostics = list(check.diagnostics)
     if check.graph is not None:
         diagnostics.extend(locate(check, buildability(check.graph, strict=True)))

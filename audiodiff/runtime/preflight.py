@@ -7,7 +7,7 @@ All findings are collected, per file, and reported together; nothing here alloca
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,10 +76,11 @@ class Preflight:
 
 
 def check_configs(model_path: Path, dataset_path: Path, *, allow_metadata_module: bool,
-                  pretransform_ckpt: Path | None) -> Preflight:
-    """Both files through the validate pipeline, then the rules that need both, then the dataset's files."""
+                  pretransform_ckpt: Path | None, overrides: Sequence[Any] = ()) -> Preflight:
+    """Both files through the validate pipeline, then the rules that need both, then the dataset's files.
+    `overrides` (`--set`) apply to the model config, which is then checked, trained and embedded as overridden."""
     findings = Findings()
-    model = check_file(model_path)
+    model = check_file(model_path, overrides=overrides)
     dataset = check_file(dataset_path, check_paths=False)  # the dataset's paths are checked below, as errors
     for check in (model, dataset):
         findings.lines[check.path] = check.result().line

@@ -50,6 +50,7 @@ class RunOptions:
     accelerator: str = "auto"
     progress: bool = True
     gradient_checkpointing: str = "auto"  # on | off | auto: on when training is estimated not to fit in memory
+    overrides: tuple[Any, ...] = ()  # schema.overrides.Override: `--set` values applied to the model config
 
 
 @dataclass
@@ -106,7 +107,7 @@ def prepare(options: RunOptions, *, dry_run: bool = False) -> RunPlan:
     is read from the driver's device list instead of torch, and a resume is judged against the config that the
     checkpoint's exported `.safetensors` beside it carries."""
     preflight = check_configs(options.config, options.dataset, allow_metadata_module=options.allow_metadata_module,
-                              pretransform_ckpt=options.pretransform_ckpt)
+                              pretransform_ckpt=options.pretransform_ckpt, overrides=options.overrides)
     findings = preflight.findings
     plan = RunPlan(preflight, findings, Path(options.output) / "checkpoints")
     from audiodiff.runtime.machine import light_machine, torch_machine
