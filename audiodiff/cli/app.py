@@ -13,7 +13,7 @@ from __future__ import annotations
 import typer
 
 from audiodiff import __version__
-from audiodiff.cli import ckpt, compile, encode, lint, migrate, run, sample, schema, validate
+from audiodiff.cli import ckpt, compile, encode, lint, migrate, run, sample, schema, serve, validate
 
 app = typer.Typer(
     name="audiodiff",
@@ -44,6 +44,7 @@ app.command("lint")(lint.command)
 app.command("migrate")(migrate.command)
 app.command("compile")(compile.command)
 app.command("sample")(sample.command)
+app.command("serve")(serve.command)
 app.add_typer(ckpt.group, name="ckpt")
 app.command("run")(run.command)
 app.command("encode")(encode.command)

@@ -113,9 +113,10 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     init = None
     if options.init_audio is not None:
         from audiodiff.runtime.audio import read_audio
+        from audiodiff.schema.views import generated_channels
 
         try:
-            init = read_audio(options.init_audio, sample_rate=spec.sample_rate, channels=_audio_channels(spec))
+            init = read_audio(options.init_audio, sample_rate=spec.sample_rate, channels=generated_channels(spec))
         except (OSError, RuntimeError, ValueError) as error:
             return fail(str(options.init_audio), codes.RUN_SETTING, f"the init audio could not be read: {error}")
     request = SampleRequest(seconds=options.seconds, steps=options.steps, cfg_scale=options.cfg_scale,
@@ -151,17 +152,6 @@ def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _audio_channels(spec) -> int:
-    from audiodiff.schema.views import backbone_of, pretransform_io_channels, pretransform_of
-
-    located = pretransform_of(spec)
-    if located is not None:
-        channels = pretransform_io_channels(located[0])
-        if channels is not None:
-            return channels
-    return backbone_of(spec).channels
 
 
 def _run_with_progress(model, spec, request, the_plan, device: str):

@@ -23,3 +23,15 @@ def value_problem(entry: Any, value: Any) -> str | None:
     if entry.type in TEXT_CONDITIONERS and not isinstance(value, str):
         return f"`{entry.id}` is a `{entry.type}` conditioner: it needs text, not {value!r}"
     return None
+
+
+def value_kind(entry: Any) -> str:
+    """What kind of value a conditioner reads, for forms that ask for it: `text`, `number`, `int`, `choice`, or
+    `audio` (conditioners fed from a signal, which a form does not ask for)."""
+    if entry.type in TEXT_CONDITIONERS:
+        return "text"
+    if entry.type in ("number", "int"):
+        return entry.type
+    if entry.type == "list":
+        return "choice"
+    return "audio"

@@ -97,6 +97,17 @@ def routes_of(spec: Any) -> dict[Route, tuple[str, ...]]:
     return {route: spec.model.diffusion.route_ids(route) for route in ROUTES}
 
 
+def generated_channels(spec: Any) -> int:
+    """Audio channels a diffusion model generates: what its pretransform decodes to, else the backbone's."""
+    located = pretransform_of(spec)
+    if located is not None:
+        channels = pretransform_io_channels(located[0])
+        if channels is not None:
+            return channels
+    backbone = backbone_of(spec)
+    return backbone.channels if backbone is not None else spec.audio_channels
+
+
 def diffusion_objective_of(spec: Any) -> str:
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
         return "v"

@@ -1,0 +1,100 @@
+"""The studio answers takes exactly as `audiodiff sample` would: same checks, same audio, and the command it shows
+reproduces the take."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from studio_model import write_model
+
+from audiodiff.runtime.loading import LoadRefused
+from audiodiff.serve.studio import Cancelled, Studio, TakeRefused, TakeRequest
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory) -> tuple[Path, Path]:
+    return write_model(tmp_path_factory.mktemp("studio"))
+
+
+@pytest.fixture(scope="module")
+def studio(model_files, tmp_path_factory) -> Studio:
+    config, checkpoint = model_files
+    return Studio(config, checkpoint, takes_dir=tmp_path_factory.mktemp("takes"), max_seconds=4)
+
+
+def test_a_take_writes_audio_of_the_asked_length_and_a_spectrogram(studio: Studio):
+    progress: list[tuple[int, int]] = []
+    take = studio.generate(TakeRequest(conditions={"class": "chirp"}, seconds=0.5, steps=3, cfg_scale=4, seed=7,
+                                       batch=2), progress=lambda done, total: progress.append((done, total)))
+    assert [p.name for p in take.audio] == ["take.wav", "take_1.wav"]
+    for path in take.audio:
+        info = soundfile.info(str(path))
+        assert (info.samplerate, info.frames, info.channels) == (8000, 4000, 1)
+    assert all(p.suffix == ".png" and p.stat().st_size > 5000 for p in take.spectrograms)
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    assert "class=chirp" in take.summary and "0.50 s" in take.summary
+
+
+def test_the_shown_command_reproduces_the_take(studio: Studio, tmp_path: Path):
+    take = studio.generate(TakeRequest(conditions={"class": "tone"}, seconds=0.25, steps=4, cfg_scale=3, seed=11))
+    words = shlex.split(take.command)
+    assert words[:2] == ["audiodiff", "sample"] and words[-2:] == ["-o", "take.wav"]
+    out = tmp_path / "again.wav"
+    result = subprocess.run([sys.executable, "-m", "audiodiff", *words[1:-2], "-o", str(out)], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    ours, _ = soundfile.read(str(take.audio[0]))
+    theirs, _ = soundfile.read(str(out))
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize(("request_", "says"), [
+    (TakeRequest(conditions={"class": "tone"}, seconds=100.0), "at most 4 s"),
+    (TakeRequest(conditions={"class": "tone"}, seconds=math.nan), "finite"),
+    (TakeRequest(conditions={"class": "tone"}, cfg_scale=-1), "must not be negative"),
+    (TakeRequest(conditions={"class": "tone"}, cfg_scale=math.inf), "finite"),
+    (TakeRequest(conditions={"class": "tone"}, batch=9), "batch"),
+    (TakeRequest(conditions={"class": "drum"}, seconds=0.25), "not one of the options"),
+    (TakeRequest(conditions={"class": "tone"}, seconds=0.25, sampler="dpmpp-2m-sde"), "not a sampler"),
+    (TakeRequest(conditions={"class": "tone"}, seconds=0.25, steps=0), "at least 1"),
+])
+def test_requests_are_checked_as_sample_checks_them(studio: Studio, request_: TakeRequest, says: str):
+    with pytest.raises(TakeRefused, match=says):
+        studio.generate(request_)
+
+
+def test_cancelling_stops_between_steps(studio: Studio):
+    flag = threading.Event()
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        if done == 2:
+            flag.set()
+
+    with pytest.raises(Cancelled):
+        studio.generate(TakeRequest(conditions={"class": "noise"}, seconds=0.25, steps=50), progress=progress,
+                        cancel=flag)
+    assert seen == [1, 2]
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_before_serving(model_files, tmp_path: Path):
+    import json
+
+    config, checkpoint = model_files
+    other = json.loads(config.read_text())
+    other["model"]["diffusion"]["config"]["depth"] = 2  # the checkpoint has one block
+    wider = tmp_path / "deeper.json"
+    wider.write_text(json.dumps(other))
+    with pytest.raises(LoadRefused) as refused:
+        Studio(wider, checkpoint, takes_dir=tmp_path)
+    assert refused.value.diagnostics[0].code.id == "AD803"
+    assert "transformer.layers.1" in refused.value.detail
