@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.audiodiff-installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean browser
 
 # torch==2.13.0 is installed first where no torch is present: a plain `torch` requirement would pull a
 # multi-GB CUDA build, while this pinned version resolves to the local CPU build on these machines.
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+# The studio's browser tests (tests/serve/test_browser.py) drive Debian's Chromium: installed here where apt can
+# (as root), otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+		echo "no chromium could be installed: the browser tests will skip"
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2
 
 # The main job on the shipped example: a small conditioned DiT learns tones, chirps and noise bursts from a

@@ -18,7 +18,8 @@ ALLOWED = {
     "compiler": {"compiler", "schema", "diagnostics", "nn"},
     "lint": {"lint", "compiler", "schema", "diagnostics"},
     "runtime": {"runtime", "compiler", "schema", "diagnostics", "nn"},
-    "cli": {"cli", "runtime", "compiler", "schema", "diagnostics", "nn", "lint"},
+    "serve": {"serve", "runtime", "compiler", "schema", "diagnostics"},  # the web page: a front end like cli
+    "cli": {"cli", "serve", "runtime", "compiler", "schema", "diagnostics", "nn", "lint"},
 }
 
 
