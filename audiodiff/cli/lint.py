@@ -67,13 +67,18 @@ def run_lint(
     if format == "json":
         from audiodiff.diagnostics.render import json as renderer
 
-        sys.stdout.write(renderer.render(report.results, skipped=len(report.skipped)))
+        skipped = [{"path": item.path, "reason": item.reason} for item in report.skipped]
+        sys.stdout.write(renderer.render(report.results, skipped=skipped))
     else:
         emit_results(report.results, format, verbose=verbose, tool="lint", stream=sys.stdout)
     if format == "text":
         if report.skipped:
             verb = "is" if len(report.skipped) == 1 else "are"
-            print(f"Skipped {plural(len(report.skipped), 'file')} that {verb} not a model or dataset config.")
+            print(f"Skipped {plural(len(report.skipped), 'file')} that {verb} not a model or dataset config"
+                  + (":" if verbose else " (`-v` lists them)."))
+            if verbose:
+                for item in report.skipped:
+                    print(f"  {item.path}: {item.reason}")
         if not report.results:
             print("No model or dataset configs found.", file=sys.stderr)
     return exit_code(report.results, strict=settings.strict)

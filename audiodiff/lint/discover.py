@@ -5,7 +5,9 @@ A file is a config when its top-level object has a `model_type` (model) or a `da
 whose bytes do not even contain either word are skipped without being parsed, which keeps unrelated JSON cheap. A file
 that mentions one of the words but does not parse is reported (it is most likely a broken config). A Hugging Face
 style `config.json` also has a top-level `model_type`; when none of the keys a stable-audio-tools config has is
-present and the model type is not one audiodiff knows, it is skipped too.
+present and the model type is not one audiodiff knows, it is skipped too. Every skipped file carries the reason
+(`lint -v`, the json `skipped` list); a file that spells either word in UTF-16 is reported, not skipped. Files that
+an `include` pattern of `[tool.audiodiff]` matches are checked whatever they hold (`runner.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from audiodiff.schema.v1.root import SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TY
 
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 _MARKERS = (b"model_type", b"dataset_type")
+# the same words in UTF-16 (either byte order): a config saved as UTF-16 is reported (AD005), never skipped
+_UTF16_MARKERS = tuple(word.decode().encode(encoding) for word in _MARKERS for encoding in ("utf-16-le", "utf-16-be"))
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # keys every stable-audio-tools model config has besides `model_type`
 _MODEL_KEYS = frozenset({"model", "sample_rate", "sample_size", "training", "audio_channels", "schema_version"})
 _NOT_A_CONFIG_SHAPE = frozenset({codes.TOP_LEVEL_NOT_OBJECT.id, codes.EMPTY_DOCUMENT.id})
@@ -120,6 +125,7 @@ Kind = Literal["model", "dataset", "broken", "other"]
 class Classified:
     kind: Kind
     loaded: LoadResult | None  # the parsed file, for everything but `other`
+    reason: str | None = None  # for `other`: why the file is not taken for a config (`lint -v`, json `skipped`)
 
 
 def classify(path: Path) -> Classified:
@@ -130,22 +136,43 @@ def classify(path: Path) -> Classified:
     except OSError:
         return Classified("broken", load_file(path))  # load_file says why it cannot be read
     if not any(marker in raw for marker in _MARKERS):
-        return Classified("other", None)
+        if raw.startswith(_UTF16_BOMS) or any(marker in raw for marker in _UTF16_MARKERS):
+            return Classified("broken", load_text(raw, str(path)))  # reported: not UTF-8 (AD005)
+        return Classified("other", None, _unmarked_reason(raw))
     if len(raw) > MAX_FILE_BYTES:
         return Classified("broken", load_file(path))  # reported as too large
     loaded = load_text(raw, str(path))
     document = loaded.document
     if document is None:
         if any(d.code.id in _NOT_A_CONFIG_SHAPE for d in loaded.diagnostics):
-            return Classified("other", None)  # parsed, but into a list or a scalar: not a config at all
+            return Classified("other", None, "not an object at the top level")  # a list or a scalar
         return Classified("broken", loaded)
     data = document.data
     if "model_type" in data:
         model_type = data["model_type"]
         known = isinstance(model_type, str) and model_type in _KNOWN_MODEL_TYPES
-        if not known and not (_MODEL_KEYS & data.keys()):
-            return Classified("other", None)  # e.g. a Hugging Face model's config.json
+        if not known and not (_MODEL_KEYS & data.keys()):  # e.g. a Hugging Face model's config.json
+            return Classified("other", None, f"`model_type` {_shown(model_type)} is not a stable-audio-tools model "
+                                             "type, and none of a model config's keys is present")
         return Classified("model", loaded)
     if "dataset_type" in data:
         return Classified("dataset", loaded)
-    return Classified("other", None)
+    return Classified("other", None, "no top-level `model_type` or `dataset_type` key")
+
+
+def _unmarked_reason(raw: bytes) -> str:
+    """Why a file that never mentions `model_type` or `dataset_type` is not a config."""
+    if not raw.strip():
+        return "empty file" if not raw else "only whitespace"
+    if b"\x00" in raw[:8192]:
+        return "binary content (NUL bytes)"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    return "no `model_type` or `dataset_type` key"
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return f"`{text[:40]}`"

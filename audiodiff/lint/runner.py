@@ -23,10 +23,18 @@ from audiodiff.schema.source import load_file
 _FREEZE_EVERY = 100  # files
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A .json/.yaml/.yml file that lint did not take for a config, and why."""
+
+    path: str
+    reason: str
+
+
 @dataclass
 class LintReport:
     results: list[FileResult] = field(default_factory=list)  # one per config, sorted by path
-    skipped: list[str] = field(default_factory=list)  # .json/.yaml/.yml files that are not configs
+    skipped: list[Skipped] = field(default_factory=list)  # files that are not configs, in walk order
     models: int = 0
     datasets: int = 0
 
@@ -65,10 +73,13 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
             check = check_loaded(str(path), load_file(path), count_params=False, target=settings.target)
         else:
             found = classify(path)
+            loaded = found.loaded
             if found.kind == "other":
-                report.skipped.append(str(path))
-                continue
-            check = check_loaded(str(path), found.loaded, check_paths=settings.check_paths, advice=True,
+                if not settings.included(path):
+                    report.skipped.append(Skipped(str(path), found.reason or "not a model or dataset config"))
+                    continue
+                loaded = load_file(path)  # an `include` pattern says it is a config: report what it lacks
+            check = check_loaded(str(path), loaded, check_paths=settings.check_paths, advice=True,
                                  count_params=False, target=settings.target)
         if check.kind == "model":
             report.models += 1

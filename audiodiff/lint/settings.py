@@ -5,6 +5,7 @@
 select = ["AD"]                     # codes, code prefixes (`AD7`) or names (`unrouted-conditioner`); default: all
 ignore = ["AD703"]                  # never reported
 exclude = ["legacy/", "*.tmp.json"] # .gitignore syntax, relative to this file's folder
+include = ["configs/"]              # always checked, never skipped as "not a config" (same syntax)
 strict = false                      # warnings fail the run too
 respect-gitignore = true            # skip what the repository's .gitignore files skip
 check-paths = false                 # warn about file paths in configs that do not exist here (AD020)
@@ -38,7 +39,7 @@ DEFAULT_EXCLUDES = ("node_modules/", "__pycache__/", "venv/", ".venv/", "site-pa
 DEFAULT_MAX_DEMO_SECONDS = 600.0
 
 _KNOWN_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "strict", "respect-gitignore", "check-paths",
-               "max-demo-seconds", "target")
+               "max-demo-seconds", "target", "include")
 
 
 class SettingsError(ValueError):
@@ -85,6 +86,7 @@ class LintSettings:
     select: tuple[CodeSelector, ...] | None = None  # None: every code
     ignore: tuple[CodeSelector, ...] = ()
     excludes: tuple[ScopedPatterns, ...] = ()
+    includes: tuple[ScopedPatterns, ...] = ()  # files matched here are configs whatever they hold
     per_file_ignores: tuple[PerFileIgnore, ...] = ()
     strict: bool = False
     respect_gitignore: bool = True
@@ -94,6 +96,12 @@ class LintSettings:
 
     def ignore_rules(self) -> IgnoreRules:
         return IgnoreRules(self.excludes)
+
+    def included(self, path: str | os.PathLike) -> bool:
+        """Whether an `include` pattern matches `path`: such a file is checked even when it does not look like a
+        config, so that a broken one is an error rather than a skip."""
+        absolute = os.path.abspath(path)
+        return any(patterns.covers(absolute) for patterns in self.includes)
 
     def reports(self, code: codes.Code, path: str) -> bool:
         """Whether a diagnostic with `code` in file `path` is reported."""
@@ -179,6 +187,9 @@ def load_settings(
     if exclude:
         excludes.append(scoped(cwd, exclude))
 
+    file_includes = _strings(table.get("include", []), where, "include")
+    includes = (scoped(root, file_includes),) if file_includes else ()
+
     per_file = []
     mapping = table.get("per-file-ignores", {})
     if not isinstance(mapping, dict):
@@ -197,6 +208,7 @@ def load_settings(
         select=chosen_select,
         ignore=ignores,
         excludes=tuple(excludes),
+        includes=includes,
         per_file_ignores=tuple(per_file),
         strict=strict or _bool(table, "strict", False, where),
         respect_gitignore=_bool(table, "respect-gitignore", True, where),

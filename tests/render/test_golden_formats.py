@@ -53,7 +53,8 @@ def test_format_matches_golden(name, monkeypatch):
 
 def test_json_counts(monkeypatch):
     report = json.loads(_lint(monkeypatch, ["--format", "json"]))
-    assert len(report["files"]) == 6 and report["skipped"] == 1
+    assert len(report["files"]) == 6
+    assert report["skipped"] == [{"path": "notes.json", "reason": "no `model_type` or `dataset_type` key"}]
     assert (report["errors"], report["warnings"]) == (3, 8)
     assert sorted(entry["path"] for entry in report["files"] if not entry["valid"]) == [
         "datasets/broken.yaml", "models/dit heads, v2.json", "models/dit_typo.json"]
