@@ -238,9 +238,17 @@ def _walk_paths(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
 
 def _missing_paths(spec: Any, base: Path) -> list[Diagnostic]:
     found = []
-    for pointer, value in referenced_paths(spec):
+    paths = list(referenced_paths(spec))
+    by_pointer = dict(paths)
+    for pointer, value in paths:
         candidate = Path(value)
-        if candidate.exists() or (not candidate.is_absolute() and (base / candidate).exists()):
+        bases = [base, Path()]
+        if pointer.endswith("/manifest") and pointer[: -len("manifest")] + "path" in by_pointer:
+            # a manifest may also sit in its dataset folder (`run` looks there too), which is itself read from the
+            # config's folder or the working folder
+            folder = Path(by_pointer[pointer[: -len("manifest")] + "path"])
+            bases += [folder, base / folder]
+        if candidate.exists() or (not candidate.is_absolute() and any((b / candidate).exists() for b in bases)):
             continue
         found.append(Diagnostic(
             codes.REFERENCED_FILE_MISSING,

@@ -50,13 +50,25 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             related=((f"the encoder's `{stride_key}` are set here", f"{encoder_pointer}/{stride_key}"),),
         )
     if decoder.ratio != encoder.ratio:
-        stride_key = _stride_key(model.decoder.type, decoder=True)
-        report.add(
-            codes.STRIDE_PRODUCT_MISMATCH,
-            f"the decoder upsamples by {decoder.ratio} but the encoder downsamples by {encoder.ratio}",
-            f"{decoder_pointer}/{stride_key}",
-            related=(("the encoder's strides are set here", f"{encoder_pointer}/{_stride_key(model.encoder.type)}"),),
-        )
+        encoder_strides = f"{encoder_pointer}/{_stride_key(model.encoder.type)}"
+        decoder_strides = f"{decoder_pointer}/{_stride_key(model.decoder.type, decoder=True)}"
+        if decoder.ratio * nested_ratio == model.downsampling_ratio:
+            # the decoder agrees with the declaration: the encoder's strides are the ones to fix
+            report.add(
+                codes.STRIDE_PRODUCT_MISMATCH,
+                f"the encoder downsamples by {encoder.ratio} but the decoder upsamples by {decoder.ratio}, as "
+                f"`downsampling_ratio` {model.downsampling_ratio} says",
+                encoder_strides,
+                related=(("the decoder's strides are set here", decoder_strides),
+                         ("`downsampling_ratio` is set here", pointer + "/downsampling_ratio")),
+            )
+        else:
+            report.add(
+                codes.STRIDE_PRODUCT_MISMATCH,
+                f"the decoder upsamples by {decoder.ratio} but the encoder downsamples by {encoder.ratio}",
+                decoder_strides,
+                related=(("the encoder's strides are set here", encoder_strides),),
+            )
 
     bottleneck = model.bottleneck
     halving = bottleneck is not None and bottleneck.type in HALVING_BOTTLENECKS
