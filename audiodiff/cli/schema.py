@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,11 +12,14 @@ group = typer.Typer(help="Export the config schema for editors and other validat
 
 @group.command("export")
 def export_command(
-    version: int | None = typer.Option(None, "--version", help="Schema version (default: the newest)."),
+    version: int | None = typer.Option(None, "--version", help="One schema version (default: one schema that "
+                                       "accepts every version, picked by `schema_version`; absent means 1)."),
     kind: str = typer.Option("model", "--kind", help="`model` or `dataset` configs."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
-    """Write the JSON Schema of model (or dataset) configs.
+    """Write the JSON Schema of model (or dataset) configs, for editors and JSON Schema validators.
+
+    The package also ships it: audiodiff/schema/schemas/model.schema.json (README: the `$schema` line, VS Code).
 
     Example: audiodiff schema export -o audiodiff.schema.json
     """
@@ -26,7 +28,7 @@ def export_command(
 
 def run_export(version: int | None, kind: str, output: Path | None) -> int:
     from audiodiff.runtime.atomic import write_text_atomic
-    from audiodiff.schema.export import export
+    from audiodiff.schema.export import export, render
 
     if kind not in ("model", "dataset"):
         print(f"error: --kind must be `model` or `dataset`, not `{kind}`", file=sys.stderr)
@@ -36,7 +38,7 @@ def run_export(version: int | None, kind: str, output: Path | None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    text = render(schema)
     if output is None:
         sys.stdout.write(text)
     else:

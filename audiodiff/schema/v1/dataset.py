@@ -41,6 +41,7 @@ class WebDatasetSourceSpec(Spec):
 
 
 class _DatasetBase(Spec):
+    json_schema: NonEmptyStr | None = Field(None, alias="$schema")  # for editors (README); nobody else reads it
     schema_version: Literal[1, 2] | None = None
     drop_last: Bool = True
 

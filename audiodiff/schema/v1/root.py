@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from audiodiff.schema.v1.base import PositiveInt, Spec
+from pydantic import Field
+
+from audiodiff.schema.v1.base import NonEmptyStr, PositiveInt, Spec
 from audiodiff.schema.v1.diffusion import DiffusionCondModelSpec, DiffusionUncondModelSpec
 from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
 from audiodiff.schema.v1.training import AutoencoderTrainingSpec, DiffusionTrainingSpec
@@ -18,6 +20,8 @@ UNSUPPORTED_MODEL_TYPES = ("diffusion_autoencoder", "lm")
 
 
 class _ModelConfigBase(Spec):
+    # the JSON Schema an editor validates the file against (README); audiodiff and upstream ignore it
+    json_schema: NonEmptyStr | None = Field(None, alias="$schema")
     schema_version: Literal[1, 2] | None = None
     sample_size: PositiveInt
     sample_rate: PositiveInt
