@@ -131,7 +131,7 @@ def test_usage_errors_exit_2(tmp_path):
     assert result.exit_code == 2 and "unrouted-conditioner" in result.stderr  # did you mean
     _write(tmp_path, "pyproject.toml", "[tool.audiodiff]\nexclud = ['x']\n")
     result = runner.invoke(app, ["lint", str(tmp_path)])
-    assert result.exit_code == 2 and "did you mean `exclude`?" in result.stderr
+    assert result.exit_code == 2 and "did you mean `exclude`" in result.stderr
 
 
 def test_verbose_text_has_docs_links_and_provenance(tmp_path):
@@ -154,7 +154,10 @@ def test_skipped_files_are_counted_and_explicit_files_sniffed(tmp_path):
     _write(tmp_path, "broken.json", '{"model_type": "diffusion_cond", ')
     result = runner.invoke(app, ["lint", str(tmp_path)])
     assert result.exit_code == 1
-    assert "Skipped 3 files that are not a model or dataset config." in result.stdout
+    assert "Skipped 3 files that are not a model or dataset config (`-v` lists them)." in result.stdout
+    listed = runner.invoke(app, ["lint", str(tmp_path), "-v"]).stdout
+    assert "hf/config.json: `model_type` `t5` is not a stable-audio-tools model type" in listed
+    assert "notes.yaml: not an object at the top level" in listed
     assert "broken.json:1:" in result.stdout and "AD006" in result.stdout
     named = runner.invoke(app, ["lint", str(tmp_path / "package.json"), str(tmp_path / "model.json")])
     assert named.exit_code == 0 and "Skipped 1 file that is not" in named.stdout
