@@ -69,8 +69,8 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
             seconds = gr.Number(value=form.seconds_default, label="seconds", elem_id="ad-seconds",
                                 info=f"at most {form.seconds_max:g} s for this model")
             steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="steps", elem_id="ad-steps")
-            sampler = gr.Dropdown(_samplers(form), value=_default_sampler(form), label="sampler",
-                                  elem_id="ad-sampler")
+            samplers, default_sampler = _samplers(studio)
+            sampler = gr.Dropdown(samplers, value=default_sampler, label="sampler", elem_id="ad-sampler")
             cfg = gr.Slider(0, 15, value=6.0 if form.cfg else 1.0, step=0.5, label="CFG scale", elem_id="ad-cfg",
                             visible=form.cfg)
             seed = gr.Number(value=0, precision=0, label="seed", elem_id="ad-seed")
@@ -86,7 +86,7 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
             status = gr.HTML("", elem_id="ad-status")
             players = [gr.Audio(label=f"item {index + 1}", type="filepath", interactive=False,
                                 visible=index == 0, elem_id=f"ad-audio-{index}") for index in range(MAX_BATCH)]
-            images = gr.Gallery(label="spectrograms", columns=2, height=360, object_fit="contain",
+            images = gr.Gallery(label="spectrograms", columns=1, height="auto", object_fit="contain",
                                 elem_id="ad-spectrograms")
             command = gr.Textbox(label="the same take from the command line", buttons=["copy"],
                                  interactive=False, elem_id="ad-command")
@@ -172,16 +172,13 @@ def _request(form: Form, conditions: list[Any], negative: str | None, seconds: f
                        init_audio=Path(init_path) if init_path else None, init_noise_level=float(init_level))
 
 
-def _samplers(form: Form) -> list[str]:
+def _samplers(studio: Studio) -> tuple[list[str], str]:
+    """The samplers of the model's objective, and its default."""
+    from audiodiff.compiler.materialize import objective_of
     from audiodiff.runtime.sampling import sampler_names
 
-    return sampler_names(form.objective)
-
-
-def _default_sampler(form: Form) -> str:
-    from audiodiff.runtime.sampling import default_sampler
-
-    return default_sampler(form.objective)
+    objective = objective_of(studio.spec)
+    return sampler_names(objective), objective.default_sampler
 
 
 def _config_tab() -> None:

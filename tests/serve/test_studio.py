@@ -98,3 +98,17 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_serving(model_files, t
         Studio(wider, checkpoint, takes_dir=tmp_path)
     assert refused.value.diagnostics[0].code.id == "AD803"
     assert "transformer.layers.1" in refused.value.detail
+
+
+def test_the_page_is_built_from_the_studio_without_serving(studio: Studio):
+    pytest.importorskip("gradio", reason="gradio is not installed (the serve extra has it)")
+    from audiodiff.serve.page import build_page
+
+    page = build_page(studio, None, title="model.json")
+    ids = {block.elem_id for block in page.blocks.values() if getattr(block, "elem_id", None)}
+    assert {"ad-cond-class", "ad-seconds", "ad-steps", "ad-sampler", "ad-cfg", "ad-generate", "ad-cancel",
+            "ad-audio-0", "ad-spectrograms", "ad-command", "ad-config-text", "ad-config-check"} <= ids
+    sampler = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "ad-sampler")
+    assert sampler.value == "euler" and ("euler", "euler") in sampler.choices  # the rectified-flow family
+    refused = build_page(None, "<p>refused</p>", title="model.json")
+    assert "ad-load-refusal" in {getattr(b, "elem_id", None) for b in refused.blocks.values()}
