@@ -1,6 +1,8 @@
 """Golden fixtures: reference numerics produced by stable-audio-tools (see `$AUDIODIFF_GOLDEN/README.md`).
 
-Every fixture folder is run the same way: validate and compile its `config.json`, build the model, load
+Fixture folders come from two places: the shared set and `tests/golden/` in the repository (small cases made by
+`tools/make_golden.py` from the reference, for what the shared set lacks: the non-VAE bottlenecks). Every fixture
+folder is run the same way: validate and compile its `config.json`, build the model, load
 `weights.safetensors` strictly, perform the folder's `call` (conditioners, denoise, backbone, autoencoder, sample)
 on the inputs of `io.safetensors`, and compare every listed output within the case's tolerances. Nothing here
 names a case: unseen fixture folders run through the same code. Layout files (`layouts/*.json`) are checked for
@@ -26,10 +28,17 @@ from audiodiff.runtime.sampling import SamplerSettings, sample
 from audiodiff.schema.validate import validate_data
 
 
-def _cases() -> list[Path]:
-    if not GOLDEN.is_dir():
+LOCAL_GOLDEN = Path(__file__).parent / "golden"
+
+
+def _folder_cases(folder: Path) -> list[Path]:
+    if not folder.is_dir():
         return []
-    return sorted(path for path in GOLDEN.iterdir() if (path / "case.json").is_file())
+    return sorted(path for path in folder.iterdir() if (path / "case.json").is_file())
+
+
+def _cases() -> list[Path]:
+    return _folder_cases(GOLDEN) + _folder_cases(LOCAL_GOLDEN)
 
 
 def _layouts() -> list[Path]:
@@ -92,17 +101,20 @@ def call_backbone(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[
 
 
 def call_autoencoder(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    sample_latents, info = model.encode(io["input.audio"], return_info=True, noise=io["input.vae_noise"])
+    # the noise goes only to a bottleneck that samples (README §4.4); the others are deterministic and take none
+    samples = model.bottleneck is not None and model.bottleneck.takes_noise
+    noise = io["input.vae_noise"] if samples else None
+    sample_latents, info = model.encode(io["input.audio"], return_info=True, noise=noise)
     pre_bottleneck = info["pre_bottleneck_latents"]
-    mean, std = vae_distribution(pre_bottleneck)
-    return {
+    outputs = {
         "output.decoded": model.decode(io["input.latents"]),
         "output.pre_bottleneck": pre_bottleneck,
-        "output.latent_mean": mean,
-        "output.latent_std": std,
         "output.latent_sample": sample_latents,
         "output.reconstruction": model.decode(sample_latents),
     }
+    if samples:
+        outputs["output.latent_mean"], outputs["output.latent_std"] = vae_distribution(pre_bottleneck)
+    return outputs
 
 
 def call_sample(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -177,6 +189,12 @@ def test_layout_keys_and_shapes(layout_path: Path) -> None:
     buffers = set(layout.get("buffers", []))
     parameters = sum(t.numel() for k, t in model.state_dict().items() if k not in buffers)
     assert parameters == layout["num_parameters"]
+
+
+def test_repository_fixtures_cover_the_deterministic_bottlenecks() -> None:
+    bottlenecks = {json.loads((case / "config.json").read_text())["model"].get("bottleneck", {}).get("type")
+                   for case in _folder_cases(LOCAL_GOLDEN)}
+    assert {"tanh", "l2_norm", "wasserstein", "fsq", "dithered_fsq", "dac_rvq"} <= bottlenecks
 
 
 def test_golden_folder_is_found_or_skipped() -> None:

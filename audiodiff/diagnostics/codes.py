@@ -157,7 +157,7 @@ TRANSFORMER_TYPE_DEFAULT = _code(
     "AD310", "transformer-type-default-changed", W, "an omitted `transformer_type` meant `x-transformers` before 0.0.19"
 )
 TIMESTEP_INPUT_CONCAT = _code(
-    "AD311", "timestep-input-concat-broken", E, "`timestep_cond_type: input_concat` needs a matching embed width"
+    "AD311", "timestep-input-concat-broken", E, "`timestep_cond_type: input_concat` runs upstream only with `timestep_embed_dim: 1`"
 )
 GLOBAL_PROJECTION_WIDTH = _code(
     "AD312", "global-projection-width", E, "`project_global_cond: false` needs `global_cond_dim == embed_dim`"

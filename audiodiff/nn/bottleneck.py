@@ -25,6 +25,9 @@ class Bottleneck(nn.Module):
     """Base class: `encode` / `decode` on `[B, C, T]` latents."""
 
     is_discrete: bool = False
+    # whether `encode` draws a VAE sample, and so takes an explicit standard-normal `noise`: callers that hold a
+    # noise tensor (fixtures, parity runs) pass it exactly where this is true, and the others reject it
+    takes_noise: bool = False
 
     def encode(self, x: Tensor, return_info: bool = False, *, noise: Tensor | None = None) -> Any:
         """Latents `[B, C_in, T]` -> `[B, C_out, T]` (and the info dict when `return_info`)."""
@@ -101,6 +104,8 @@ class TanhBottleneck(Bottleneck):
 
 class VAEBottleneck(Bottleneck):
     """Diagonal-Gaussian VAE bottleneck: `[B, 2d, T]` -> a sample `[B, d, T]`; always samples, also in eval."""
+
+    takes_noise = True
 
     def encode(self, x: Tensor, return_info: bool = False, *, noise: Tensor | None = None) -> Any:
         latents, kl = vae_sample(x, noise)
@@ -228,6 +233,8 @@ class RVQBottleneck(DiscreteBottleneck):
 class RVQVAEBottleneck(RVQBottleneck):
     """VAE sample (`[B, 2d, T]` -> `[B, d, T]`) followed by residual VQ."""
 
+    takes_noise = True
+
     def encode(self, x: Tensor, return_info: bool = False, *, noise: Tensor | None = None) -> Any:
         x, kl = vae_sample(x, noise)
         info: Info = {"kl": kl}
@@ -295,6 +302,8 @@ class DACRVQBottleneck(DiscreteBottleneck):
 
 class DACRVQVAEBottleneck(DACRVQBottleneck):
     """VAE sample (`[B, 2d, T]` -> `[B, d, T]`) followed by DAC residual VQ."""
+
+    takes_noise = True
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from audiodiff.schema.views import (
     autoencoder_io_channels,
     backbone_of,
     pretransform_io_channels,
+    pretransform_latent_channels,
     pretransform_of,
     pretransform_ratio,
 )
@@ -106,17 +107,24 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
 
     io_in = autoencoder_io_channels(model)
     io_out = model.out_channels if model.out_channels is not None else model.io_channels
+    declared = "the autoencoder declares"
+    # a nested pretransform (e.g. `patched`) sits between the audio and the encoder: the encoder reads, and the
+    # decoder writes, the pretransform's encoded channels, not the audio's
+    nested = pretransform_latent_channels(model.pretransform) if model.pretransform is not None else None
+    if nested is not None:
+        io_in = io_out = nested
+        declared = f"its `{model.pretransform.type}` pretransform encodes to"
     if encoder.input_channels != io_in:
         report.add(
             codes.AUTOENCODER_CHANNELS,
-            f"the encoder reads {encoder.input_channels} audio channels, but the autoencoder declares {io_in}",
+            f"the encoder reads {encoder.input_channels} channels, but {declared} {io_in}",
             encoder_pointer + _io_key(model.encoder.type, encoder=True),
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )
     if decoder.output_channels != io_out:
         report.add(
             codes.AUTOENCODER_CHANNELS,
-            f"the decoder writes {decoder.output_channels} audio channels, but the autoencoder declares {io_out}",
+            f"the decoder writes {decoder.output_channels} channels, but {declared} {io_out}",
             decoder_pointer + _io_key(model.decoder.type, encoder=False),
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )

@@ -59,13 +59,19 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
             where + "/global_cond_dim",
             related=(("`project_global_cond` is set here", where + "/project_global_cond"),),
         )
-    if config.timestep_cond_type == "input_concat":
+    # Upstream expands the [B, 1, E_t] embedding along its last axis: that broadcasts only a width of 1 (to one
+    # channel, at any length); any wider embedding fails at the first forward, by an expand error at most lengths
+    # and by a channel mismatch in the input projection where the length happens to equal the width.
+    if config.timestep_cond_type == "input_concat" and config.timestep_embed_dim != 1:
+        width = config.timestep_embed_dim
+        problem = ("needs `timestep_embed_dim` upstream" if width is None else
+                   f"with `timestep_embed_dim: {width}` fails at the first forward upstream: it expands the timestep "
+                   "embedding along the wrong axis, which only a width of 1 survives")
         report.add(
             codes.TIMESTEP_INPUT_CONCAT,
-            "`timestep_cond_type: input_concat` expands the timestep embedding along the wrong axis upstream and "
-            "only runs when the sequence length equals `timestep_embed_dim`",
-            where + "/timestep_cond_type",
-            help='use the default `"timestep_cond_type": "global"`',
+            f"`timestep_cond_type: input_concat` {problem}",
+            where + ("/timestep_cond_type" if width is None else "/timestep_embed_dim"),
+            help='use `"timestep_embed_dim": 1`, or the default `"timestep_cond_type": "global"`',
         )
     if config.causal:
         report.add(
