@@ -135,6 +135,10 @@ CONDITIONING_ABSENT = _code(
     "AD216", "conditioning-absent", W, "a conditioned model without `model.conditioning`",
     Upstream("at the first training step"),
 )
+INT_CONDITIONER_OFFSET = _code(
+    "AD217", "int-conditioner-offset", W, "upstream's `int` conditioner ignores `min_val` when it picks a row",
+    Upstream("when it conditions on a value above `max_val - min_val`"),
+)
 
 # --- AD3xx: backbone geometry ------------------------------------------------------------------------------------
 BACKBONE_NOT_ALLOWED = _code("AD301", "backbone-not-allowed", E, "this backbone type cannot serve this model type")

@@ -173,6 +173,12 @@ def _residual_vq_class() -> type[nn.Module]:
     return ResidualVQ
 
 
+def _initted_as_reference(module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: Any) -> None:
+    for key, value in state_dict.items():
+        if key.startswith(prefix) and key.endswith(".initted") and value.dim() == 0:
+            state_dict[key] = value.reshape(1)
+
+
 class RVQBottleneck(DiscreteBottleneck):
     """Residual VQ with EMA codebooks from vector-quantize-pytorch (optional `vq` extra); codebooks are buffers."""
 
@@ -208,6 +214,10 @@ class RVQBottleneck(DiscreteBottleneck):
             use_cosine_sim=use_cosine_sim,
             quantize_dropout=quantize_dropout,
         )
+        # Recent vector-quantize-pytorch keeps each codebook's `initted` flag as a 0-d buffer; the reference's pinned
+        # release (1.14) stores it as shape [1], and its strict load refuses the 0-d form. Saved state dicts use
+        # the reference's layout; loading accepts both (the library reshapes on load).
+        self.register_state_dict_post_hook(_initted_as_reference)
 
     def _quantize(self, x: Tensor, info: Info) -> Tensor:
         quantized, indices, loss = self.quantizer(x.transpose(1, 2))  # [B, T, C], [B, T, Q], [Q]

@@ -138,10 +138,17 @@ class IntConditioner(Conditioner):
     def forward(self, values: list[Any], device: torch.device | str) -> tuple[Tensor, Tensor]:
         ints = torch.tensor([_as_integer(value, "int") for value in values], device=device)  # [B] int64
         ints = ints.clamp(self.min_val, self.max_val)
-        # The table has max-min+1 rows, so row = value - min_val. stable-audio-tools 0.0.19 uses the clamped value
-        # itself as the row: identical when min_val == 0 (every shipped config), but with min_val > 0 it reads the
-        # wrong row and fails for values above max_val - min_val. The checkpoint layout is the same either way.
-        embeds = self.int_embedder(ints - self.min_val).unsqueeze(1)  # [B, 1, D]
+        # The row is the clamped value itself, as in the reference (not value - min_val): a checkpoint trained
+        # there has its embeddings at those rows. With min_val == 0 (every shipped config) the two readings agree;
+        # otherwise values above max_val - min_val have no row (validation warns: AD217).
+        rows = self.int_embedder.num_embeddings
+        outside = [int(value) for value in ints.tolist() if not 0 <= value < rows]
+        if outside:
+            raise ValueError(
+                f"`int` conditioner value `{outside[0]}` has no embedding row: the table has {rows} rows "
+                f"(`max_val - min_val + 1`) and, as upstream, the clamped value itself is the row"
+            )
+        embeds = self.int_embedder(ints).unsqueeze(1)  # [B, 1, D]
         return embeds, _ones_mask(embeds.shape[0], 1, device)
 
 
@@ -337,17 +344,23 @@ class MultiConditioner(nn.Module):
             if not conditioner.is_loaded:
                 conditioner.load_weights()
 
-    def _value_for(self, item: Mapping[str, Any], index: int, conditioner_id: str) -> Any:
-        # Per-item fallback. The reference, once it fell back for one item, kept reading the default key for the
-        # rest of the batch; the two agree whenever the fallback key is present in those items.
-        if conditioner_id in item:
-            return _unwrap_singleton(item[conditioner_id])
-        fallback = self.default_keys.get(conditioner_id)
-        if fallback is not None and fallback in item:
-            return _unwrap_singleton(item[fallback])
-        raise MissingConditionerInputError(
-            conditioner_id=conditioner_id, item_index=index, fallback_key=fallback, available=list(item)
-        )
+    def _values_for(self, batch_metadata: Sequence[Mapping[str, Any]], conditioner_id: str) -> list[Any]:
+        # The reference's fallback is sticky: the first item that lacks the conditioner's key switches the key
+        # read to `default_keys[id]` for that item and every later one in the batch (even items that have their
+        # own key). Batches the reference trained on were read that way, so the same metadata reads the same here.
+        key = conditioner_id
+        values = []
+        for index, item in enumerate(batch_metadata):
+            if key not in item:
+                fallback = self.default_keys.get(key)
+                if fallback is None or fallback not in item:
+                    raise MissingConditionerInputError(
+                        conditioner_id=conditioner_id, item_index=index,
+                        fallback_key=self.default_keys.get(conditioner_id), available=list(item),
+                    )
+                key = fallback
+            values.append(_unwrap_singleton(item[key]))
+        return values
 
     def forward(
         self, batch_metadata: Sequence[Mapping[str, Any]], device: torch.device | str
@@ -356,7 +369,7 @@ class MultiConditioner(nn.Module):
             raise ValueError("conditioning needs at least one metadata item")
         outputs: dict[str, ConditionerOutput] = {}
         for conditioner_id, conditioner in self.conditioners.items():
-            values = [self._value_for(item, index, conditioner_id) for index, item in enumerate(batch_metadata)]
+            values = self._values_for(batch_metadata, conditioner_id)
             if conditioner_id in self.pre_encoded_keys:
                 # Already-encoded tensors bypass the conditioner: stacked on a new batch axis, no mask.
                 tensors = [torch.as_tensor(value) for value in values]

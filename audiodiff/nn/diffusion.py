@@ -137,6 +137,25 @@ class ConditionedDiffusionModel(nn.Module):
             inputs = inputs.with_negative(self.get_conditioning_inputs(negative_cond))
         return self.model(x, t, inputs, guidance)
 
+    def forward_with_unguided(
+        self,
+        x: Tensor,                                      # [B, io_channels, L]
+        t: Tensor,                                      # [B]
+        cond: Mapping[str, ConditioningEntry],
+        *,
+        negative_cond: Mapping[str, ConditioningEntry] | None = None,
+        guidance: Guidance = NO_GUIDANCE,
+    ) -> tuple[Tensor, Tensor | None]:                  # the output and its unguided half (None: none ran)
+        """`forward`, plus the unguided prediction where the backbone guided in one doubled batch (the DiT, as
+        upstream, whose U-Nets report none): what CFG++ samplers read."""
+        backbone = self.model.model
+        if not hasattr(backbone, "forward_with_unguided"):
+            return self(x, t, cond, negative_cond=negative_cond, guidance=guidance), None
+        inputs = self.get_conditioning_inputs(cond)
+        if negative_cond is not None:
+            inputs = inputs.with_negative(self.get_conditioning_inputs(negative_cond))
+        return backbone.forward_with_unguided(x, t, inputs, guidance)
+
 
 class UnconditionedDiffusionModel(nn.Module):
     """A backbone without conditioning (diffusion_uncond), optionally on a pretransform's latents."""

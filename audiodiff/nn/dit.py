@@ -161,6 +161,16 @@ class DiffusionTransformer(nn.Module):
         inputs: BackboneInputs = NO_INPUTS,
         guidance: Guidance = NO_GUIDANCE,
     ) -> Tensor:  # [B, C_io, L]
+        return self.forward_with_unguided(x, t, inputs, guidance)[0]
+
+    def forward_with_unguided(
+        self,
+        x: Tensor,  # [B, C_io, L]
+        t: Tensor,  # [B] diffusion time in [0, 1]
+        inputs: BackboneInputs = NO_INPUTS,
+        guidance: Guidance = NO_GUIDANCE,
+    ) -> tuple[Tensor, Tensor | None]:  # the output [B, C_io, L] and its unguided half (None: no guidance ran)
+        """The forward, and the unguided prediction of the doubled batch for samplers that read it (CFG++)."""
         # `cross_attn_mask` never reaches attention upstream (C54), and `rescale_cfg` is the U-Net's: both unread
         cross_attn_cond, global_cond = inputs.cross_attn_cond, inputs.global_cond  # [B, M, D_ctx], [B, D_glob]
         input_concat_cond, prepend_cond = inputs.input_concat_cond, inputs.prepend_cond  # [B, C_cat, L'], [B, N, D]
@@ -189,7 +199,7 @@ class DiffusionTransformer(nn.Module):
             sigma = self.diffusion_objective.noise_level(t[:1])
             guided = bool((cfg_interval[0] <= sigma) & (sigma <= cfg_interval[1]))
         if not guided:
-            return self._forward(x, t, cross_attn_cond, global_cond, input_concat_cond, prepend_cond, prepend_mask)
+            return self._forward(x, t, cross_attn_cond, global_cond, input_concat_cond, prepend_cond, prepend_mask), None
 
         # One doubled batch [conditional ; unconditional]; global and input-concat are the same in both halves.
         null_cross = None
@@ -215,8 +225,8 @@ class DiffusionTransformer(nn.Module):
             # CFG rescale (Lin et al. 2024): match the per-position std over channels of the conditional output.
             cond_std = cond_out.std(dim=1, keepdim=True)
             cfg_std = cfg_out.std(dim=1, keepdim=True)
-            return scale_phi * (cfg_out * (cond_std / cfg_std)) + (1 - scale_phi) * cfg_out
-        return cfg_out
+            return scale_phi * (cfg_out * (cond_std / cfg_std)) + (1 - scale_phi) * cfg_out, uncond_out
+        return cfg_out, uncond_out
 
     def _forward(
         self,

@@ -20,7 +20,7 @@ from audiodiff.diagnostics.codes import Code
 from audiodiff.compiler.materialize import objective_of
 from audiodiff.nn.objectives import Objective
 from audiodiff.nn.routing import INPAINT_IDS, Guidance
-from audiodiff.runtime.sampling import SamplerSettings, sample, sampler_names
+from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample, sampler_names
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
 
@@ -187,9 +187,13 @@ def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan
 
     guidance = Guidance(cfg_scale=the_plan.cfg_scale, rescale_cfg=True)
 
-    def denoise(x: Tensor, t: Tensor) -> Tensor:
+    unguided = the_plan.settings.sampler in WANTS_UNGUIDED  # CFG++ reads the unguided half too
+
+    def denoise(x: Tensor, t: Tensor) -> Tensor | tuple[Tensor, Tensor | None]:
         if not conditional:
             return model(x, t)
+        if unguided:
+            return model.forward_with_unguided(x, t, cond, negative_cond=negative, guidance=guidance)
         return model(x, t, cond, negative_cond=negative, guidance=guidance)
 
     init = None

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from audiodiff.nn.diffusion import DistributionShift
 from audiodiff.nn.objectives import Denoiser, Objective, SamplerFamily
+from audiodiff.runtime import ksamplers
 
 Model = Callable[[Tensor, Tensor], Tensor]  # (x [B, C, L], t [B]) -> prediction [B, C, L]
 Callback = Callable[[int, int, Tensor], None]  # (step, steps, current x)
@@ -257,24 +258,36 @@ def _report(callback: Callback | None, step: int, steps: int, x: Tensor) -> None
 
 # --- the catalogue ------------------------------------------------------------------------------------------------
 
+# Every name the reference's `sample_k` / `sample_rf` accept is here, with the schedule it uses there; `euler` and
+# `heun` for `v` models are audiodiff's own additions.
 SIGMA_SAMPLERS = {
     "euler": sample_euler,
     "heun": sample_heun,
     "dpmpp-2m": sample_dpmpp_2m,
     "dpmpp-2m-sde": sample_dpmpp_2m_sde,
     "dpmpp-3m-sde": sample_dpmpp_3m_sde,
+    "k-lms": ksamplers.sample_lms,
+    "k-dpm-2": ksamplers.sample_dpm_2,
+    "k-dpmpp-2s-ancestral": ksamplers.sample_dpmpp_2s_ancestral,
+    "k-dpm-fast": ksamplers.sample_dpm_fast,
+    "k-dpm-adaptive": ksamplers.sample_dpm_adaptive,
     "v-ddim": sample_v_ddim,
+    "v-ddim-cfgpp": ksamplers.sample_v_ddim_cfgpp,
 }
+TIME_SPACE_SIGMA_SAMPLERS = frozenset({"v-ddim", "v-ddim-cfgpp"})  # a t grid in [0, 1], from unscaled noise
 FLOW_SAMPLERS = {
     "euler": sample_flow_euler,
     "heun": sample_flow_heun,
+    "rk4": ksamplers.sample_flow_rk4,
     "dpmpp": sample_flow_dpmpp,
     "pingpong": sample_flow_pingpong,
 }
 SAMPLERS: dict[SamplerFamily, dict[str, Callable[..., Tensor]]] = {"sigma": SIGMA_SAMPLERS, "flow": FLOW_SAMPLERS}
 V_SAMPLERS = SIGMA_SAMPLERS  # the `v` objective's family, by its older name
 ALIASES = {"k-euler": "euler", "k-heun": "heun"}
-STOCHASTIC = frozenset({"dpmpp-2m-sde", "dpmpp-3m-sde", "pingpong"})
+STOCHASTIC = frozenset({"dpmpp-2m-sde", "dpmpp-3m-sde", "k-dpmpp-2s-ancestral", "pingpong"})
+# samplers whose model may return `(guided, unguided)` predictions (see `ksamplers.sample_v_ddim_cfgpp`)
+WANTS_UNGUIDED = frozenset({"v-ddim-cfgpp"})
 
 
 def sampler_names(objective: Objective) -> list[str]:
@@ -305,10 +318,14 @@ def sample(model: Model, noise: Tensor, *, objective: Objective, settings: Sampl
     denoiser = objective.denoiser(model)  # wrapped once, for every step of every sampler
     if objective.family == "flow":
         sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)
-        times = rectified_flow_times(settings.steps, sigma_max, shift, length).to(noise.device)
+        if name == "rk4":  # the reference integrates RK4 on a linear grid in t, not the log-SNR one
+            times = ksamplers.linear_times(settings.steps, sigma_max)
+            times = (shift(times, length) if shift is not None else times).to(noise.device)
+        else:
+            times = rectified_flow_times(settings.steps, sigma_max, shift, length).to(noise.device)
         x = noise if init is None else init * (1 - sigma_max) + noise * sigma_max
         return family[name](denoiser, x, times, generator=generator, callback=callback)
-    if name == "v-ddim":
+    if name in TIME_SPACE_SIGMA_SAMPLERS:
         sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)
         times = ddim_times(settings.steps, sigma_max, shift, length).to(noise.device)
         if init is None:
@@ -316,7 +333,7 @@ def sample(model: Model, noise: Tensor, *, objective: Objective, settings: Sampl
         else:
             alpha, sigma = math.cos(sigma_max * math.pi / 2), math.sin(sigma_max * math.pi / 2)
             x = init * alpha + noise * sigma
-        return sample_v_ddim(denoiser, x, times, generator=generator, callback=callback)
+        return family[name](denoiser, x, times, generator=generator, callback=callback)
     sigma_max = settings.sigma_max if settings.sigma_max is not None else 100.0
     build = karras_sigmas if settings.schedule == "karras" else polyexponential_sigmas
     rho = settings.rho if settings.schedule != "karras" or settings.rho != 1.0 else 7.0

@@ -193,6 +193,22 @@ def test_rvq_via_vector_quantize_pytorch() -> None:
     assert z.shape == (2, 8, 10) and "kl" in vae_info
 
 
+def test_rvq_saves_initted_in_the_reference_layout_and_loads_both() -> None:
+    pytest.importorskip("vector_quantize_pytorch")
+    bottleneck = RVQBottleneck(dim=4, codebook_size=8, num_quantizers=2, kmeans_init=True)
+    state = bottleneck.state_dict()
+    flags = sorted(key for key in state if key.endswith(".initted"))
+    assert flags == ["quantizer.layers.0._codebook.initted", "quantizer.layers.1._codebook.initted"]
+    assert all(tuple(state[key].shape) == (1,) for key in flags)  # vector-quantize-pytorch 1.14's layout
+    state[flags[0]] = torch.ones(1)
+    fresh = RVQBottleneck(dim=4, codebook_size=8, num_quantizers=2, kmeans_init=True)
+    fresh.load_state_dict(state, strict=True)
+    assert bool(fresh.quantizer.layers[0]._codebook.initted) and not bool(fresh.quantizer.layers[1]._codebook.initted)
+    state[flags[1]] = torch.ones(())  # a 0-d flag, as recent releases save it, still loads
+    fresh.load_state_dict(state, strict=True)
+    assert bool(fresh.quantizer.layers[1]._codebook.initted)
+
+
 def test_rvq_without_the_extra_raises_missing_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vector_quantize_pytorch", None)  # makes the import fail
     with pytest.raises(MissingExtraError) as raised:

@@ -85,14 +85,20 @@ def test_number_rejects_empty_range() -> None:
         NumberConditioner(output_dim=4, min_val=2.0, max_val=2.0)
 
 
-def test_int_subtracts_min_val() -> None:
-    conditioner = IntConditioner(output_dim=6, min_val=5, max_val=10)
+def test_int_reads_the_clamped_value_as_its_row_like_the_reference() -> None:
+    conditioner = IntConditioner(output_dim=6, min_val=2, max_val=7)
     assert shapes(conditioner) == {"int_embedder.weight": (6, 6)}
-    value, mask = conditioner([5, 12, 3, 7.0, [8][0]], "cpu")
+    value, mask = conditioner([2, 0, 4.0, [5][0]], "cpu")
     table = conditioner.int_embedder.weight
-    expected = table[torch.tensor([0, 5, 0, 2, 3])].unsqueeze(1)
+    expected = table[torch.tensor([2, 2, 4, 5])].unsqueeze(1)  # clamped, then row = value (no - min_val)
     torch.testing.assert_close(value, expected)
-    torch.testing.assert_close(mask, torch.ones(5, 1))
+    torch.testing.assert_close(mask, torch.ones(4, 1))
+    with pytest.raises(ValueError, match="has no embedding row"):
+        conditioner([6], "cpu")  # clamps to 6, but the table has rows 0..5: upstream fails here too
+    with pytest.raises(ValueError, match="has no embedding row"):
+        conditioner([12], "cpu")  # clamps to 7
+    with pytest.raises(ValueError, match="has no embedding row"):
+        IntConditioner(output_dim=2, min_val=-3, max_val=3)([-1], "cpu")
     with pytest.raises(ValueError, match="whole numbers"):
         conditioner([5.5], "cpu")
     with pytest.raises(ValueError, match="min_val <= max_val"):
@@ -230,10 +236,25 @@ def test_multi_conditioner_default_keys_and_unwrapping() -> None:
     batch = [{"seconds": [7], "style": ("a",)}, {"seconds": (2,), "genre": "b", "style": "a"}]
     outputs = multi(batch, "cpu")
     torch.testing.assert_close(outputs["seconds"][0][:, 0], table_s[torch.tensor([7, 2])])
-    # item 0 falls back to `style` ("a" -> row 1); item 1 has `genre` itself ("b" is unknown -> row 0)
-    torch.testing.assert_close(outputs["genre"][0][:, 0], table_g[torch.tensor([1, 0])])
+    # item 0 falls back to `style` ("a" -> row 1); item 1 has `genre` itself, but the fallback sticks as in the
+    # reference, so it reads `style` too ("a" -> row 1, not "b" -> row 0)
+    torch.testing.assert_close(outputs["genre"][0][:, 0], table_g[torch.tensor([1, 1])])
     with pytest.raises(TypeError):
         multi([{"seconds": [1, 2], "genre": "a"}], "cpu")  # a two-element list is not unwrapped
+
+
+def test_multi_conditioner_fallback_sticks_for_the_rest_of_the_batch() -> None:
+    """As in the reference: once an item falls back to the default key, later items read the default key too."""
+    multi = small_multi(default_keys={"genre": "style"})
+    table_g = multi.conditioners["genre"].embedder.weight
+    batch = [{"seconds": 1, "genre": "a", "style": "x"},  # own key: "a" -> row 1
+             {"seconds": 1, "style": "x"},                # falls back: "x" is unknown -> row 0
+             {"seconds": 1, "genre": "a", "style": "x"}]  # has `genre`, but reads `style` from now on -> row 0
+    outputs = multi(batch, "cpu")
+    torch.testing.assert_close(outputs["genre"][0][:, 0], table_g[torch.tensor([1, 0, 0])])
+    with pytest.raises(MissingConditionerInputError) as caught:
+        multi([{"seconds": 1, "style": "a"}, {"seconds": 1, "genre": "a"}], "cpu")  # item 1 lacks `style`
+    assert caught.value.item_index == 1 and caught.value.fallback_key == "style"
 
 
 def test_multi_conditioner_pre_encoded_keys() -> None:

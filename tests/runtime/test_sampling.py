@@ -132,7 +132,7 @@ def test_init_audio_starts_from_a_partly_noised_signal() -> None:
 
 def test_unknown_sampler_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown"):
-        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=V, settings=SamplerSettings("k-lms", steps=2))
+        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=V, settings=SamplerSettings("k-nonesuch", steps=2))
     with pytest.raises(ValueError, match="rectified_flow"):
         sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=FLOW,
                settings=SamplerSettings("dpmpp-2m", steps=2))

@@ -79,3 +79,38 @@ def test_input_concat_timestep_wider_than_one_is_ad311() -> None:
         wide["model"]["config"]["timestep_embed_dim"] = width
         found = [d for d in validate_data(wide).diagnostics if d.code.id == "AD311"]
         assert [d.pointer for d in found] == ["/model/config/timestep_embed_dim"]
+
+
+def _dit_with_int(min_val: int, max_val: int, demo_value: int) -> dict[str, Any]:
+    return {
+        "model_type": "diffusion_cond",
+        "sample_rate": 16000,
+        "sample_size": 64,
+        "audio_channels": 1,
+        "model": {
+            "io_channels": 4,
+            "conditioning": {"cond_dim": 8, "configs": [
+                {"id": "bpm", "type": "int", "config": {"min_val": min_val, "max_val": max_val}}]},
+            "diffusion": {"type": "dit", "global_cond_ids": ["bpm"],
+                          "config": {"io_channels": 4, "embed_dim": 64, "depth": 1, "num_heads": 2,
+                                     "global_cond_dim": 8, "transformer_type": "continuous_transformer"}},
+        },
+        "training": {"learning_rate": 1e-4, "pre_encoded": True,
+                     "demo": {"num_demos": 1, "demo_cond": [{"bpm": demo_value}], "demo_cfg_scales": [1]}},
+    }
+
+
+def test_int_conditioner_with_an_offset_range_is_a_warning() -> None:
+    found = [d for d in validate_data(_dit_with_int(40, 220, 100)).diagnostics if d.code.id == "AD216"]
+    assert [(d.pointer, d.is_error) for d in found] == [("/model/conditioning/configs/0/config/min_val", False)]
+    assert "above 180" in found[0].message
+    assert "AD216" not in _codes(_dit_with_int(0, 220, 100))
+
+
+def test_int_values_upstream_cannot_index_are_value_problems() -> None:
+    from audiodiff.schema.values import value_problem
+
+    entry = validate_data(_dit_with_int(40, 220, 100)).spec.model.conditioning.configs[0]
+    assert value_problem(entry, 180) is None and value_problem(entry, 10) is None  # 10 clamps to row 40
+    assert "row 181" in value_problem(entry, 181)
+    assert "row 220" in value_problem(entry, 999)

@@ -60,6 +60,20 @@ def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: Ru
                 else None,
                 related=(("`min_val` is set here", where + "/min_val"),),
             )
+        if entry.type == "int" and config.min_val != 0 and config.min_val < config.max_val:
+            # Upstream embeds row `clamp(value)` of a table with max_val - min_val + 1 rows; weights trained there
+            # sit at those rows, so audiodiff reads them the same way and the quirk is reported here instead.
+            usable = config.max_val - config.min_val
+            report.add(
+                codes.INT_CONDITIONER_OFFSET,
+                f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
+                f"`value - min_val`: values above {usable} have no row and fail at run time"
+                if config.min_val > 0 else
+                f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
+                "`value - min_val`: negative values have no row and fail at run time",
+                where + "/min_val",
+                help="use `\"min_val\": 0` and a `max_val` that covers the values (the table then has a row for each)",
+            )
         if entry.type == "t5" and config.t5_model_name not in T5_WIDTHS:
             report.add(
                 codes.UNKNOWN_T5_MODEL,
