@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.audiodiff-installed
 
-.PHONY: demo test setup clean browser
+.PHONY: demo test setup clean browser parity
 
 # torch==2.13.0 is installed first where no torch is present: a plain `torch` requirement would pull a
 # multi-GB CUDA build, while this pinned version resolves to the local CPU build on these machines.
@@ -27,6 +27,14 @@ browser:
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2
+
+# Differential test against the reference implementation (stable-audio-tools at 50049e3) in its own environment:
+# ../shared/tools/reference-env.sh SOURCE ../refenv makes it; AUDIODIFF_REFERENCE_PYTHON points elsewhere.
+# Draws PARITY_DRAWS random small configs, runs each in both, and lists every disagreement.
+PARITY_DRAWS ?= 500
+
+parity: $(STAMP)
+	PYTHONPATH=tests/parity:tests $(PY) tests/parity/harness.py --draws $(PARITY_DRAWS)
 
 # The main job on the shipped example: a small conditioned DiT learns tones, chirps and noise bursts from a
 # synthesised toy dataset (a few minutes on 2 CPU cores), then one clip is sampled from the exported weights.

@@ -211,6 +211,9 @@ BOTTLENECK_CONFIG_REQUIRED = _code(
     "AD411", "bottleneck-setting-required", E, "this bottleneck needs settings that are absent"
 )
 SOFT_CLIP_LOCATION = _code("AD412", "soft-clip-location", E, "`soft_clip` is read from `model.decoder`")
+FSQ_SINGLE_CODEBOOK = _code(
+    "AD413", "fsq-single-codebook", W, "upstream's `fsq` bottleneck fails at encode with a single codebook"
+)
 
 # --- AD5xx: training and demos -----------------------------------------------------------------------------------
 DEMO_COUNT_MISMATCH = _code("AD501", "demo-count-mismatch", E, "`len(demo_cond)` must equal `num_demos`")

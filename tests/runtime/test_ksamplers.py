@@ -46,7 +46,10 @@ def _ode_gain(sigma_end: float, sigma_max: float = 100.0) -> float:
 
 
 @pytest.mark.parametrize("name, sigma_end, tolerance", [
-    ("k-lms", 0.0, 0.005), ("k-dpm-2", 0.0, 0.01), ("k-dpm-fast", 0.01, 0.002), ("k-dpm-adaptive", 0.01, 0.002),
+    ("k-lms", 0.0, 0.005), ("k-dpm-2", 0.0, 0.01), ("k-dpm-fast", 0.01, 0.002),
+    # the reference runs the adaptive solver at rtol = atol = 0.01, loose enough to land 3% off the exact gain
+    # (its own k-diffusion gives 0.516 here too); the test pins the tolerance-driven accuracy, not more
+    ("k-dpm-adaptive", 0.01, 0.03),
 ])
 def test_deterministic_k_samplers_follow_the_gaussian_flow(name: str, sigma_end: float, tolerance: float) -> None:
     noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)

@@ -93,6 +93,17 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         )
     if bottleneck is not None:
         _check_quantizer_width(bottleneck, model.latent_dim, pointer, report)
+    if bottleneck is not None and bottleneck.type == "fsq" and bottleneck.config.num_codebooks == 1:
+        # vector-quantize-pytorch drops the codebook axis of the indices for one codebook, and upstream's
+        # bottleneck then rearranges them as if it were there: every encode fails (audiodiff keeps the axis)
+        report.add(
+            codes.FSQ_SINGLE_CODEBOOK,
+            "with one codebook, upstream's `fsq` bottleneck fails at every encode (its token indices lack the "
+            "codebook axis it rearranges); audiodiff runs it",
+            f"{pointer}/bottleneck" + ("/config/num_codebooks" if bottleneck.config.explicitly_set("num_codebooks")
+                                       else "/config"),
+            help="for a model the reference must also run, use `num_codebooks` of 2 or more",
+        )
     noise_channels = 0
     if bottleneck is not None and hasattr(bottleneck.config, "noise_augment_dim"):
         noise_channels = bottleneck.config.noise_augment_dim
