@@ -212,7 +212,8 @@ BOTTLENECK_CONFIG_REQUIRED = _code(
 )
 SOFT_CLIP_LOCATION = _code("AD412", "soft-clip-location", E, "`soft_clip` is read from `model.decoder`")
 FSQ_SINGLE_CODEBOOK = _code(
-    "AD413", "fsq-single-codebook", W, "upstream's `fsq` bottleneck fails at encode with a single codebook"
+    "AD413", "fsq-single-codebook", W, "upstream's `fsq` bottleneck fails at encode with a single codebook",
+    Upstream("in encode"),
 )
 
 # --- AD5xx: training and demos -----------------------------------------------------------------------------------

@@ -105,15 +105,16 @@ def _conditioning(model, case: Case) -> dict:
 
 
 def _call(model, case: Case, io: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    from audiodiff.nn.routing import Guidance
     from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample
 
     if case.call == "conditioners":
         return {f"cond.{key}.{part}": (value if part == "value" else mask.float())
                 for key, (value, mask) in _conditioning(model, case).items() for part in ("value", "mask")}
     if case.call == "denoise":
-        guidance = ({"cfg_scale": case.kwargs["cfg_scale"], "rescale_cfg": case.kwargs["rescale_cfg"]}
-                    if case.kwargs.get("guided") else {})
-        return {"out": model(io["x"], io["t"], _conditioning(model, case), cfg_dropout_prob=0.0, **guidance)}
+        guidance = (Guidance(cfg_scale=case.kwargs["cfg_scale"], rescale_cfg=case.kwargs["rescale_cfg"])
+                    if case.kwargs.get("guided") else Guidance())
+        return {"out": model(io["x"], io["t"], _conditioning(model, case), guidance=guidance)}
     if case.call == "uncond":
         return {"out": model(io["x"], io["t"])}
     if case.call == "autoencoder":
@@ -131,8 +132,12 @@ def _call(model, case: Case, io: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     cond = _conditioning(model, case)
     unguided = kwargs["sampler"] in WANTS_UNGUIDED
 
+    guidance = Guidance(cfg_scale=kwargs["cfg_scale"], rescale_cfg=True)
+
     def denoise(x: torch.Tensor, t: torch.Tensor):
-        return model(x, t, cond, cfg_scale=kwargs["cfg_scale"], rescale_cfg=True, return_unguided=unguided)
+        if unguided:
+            return model.forward_with_unguided(x, t, cond, guidance=guidance)
+        return model(x, t, cond, guidance=guidance)
 
     settings = SamplerSettings(kwargs["sampler"], steps=kwargs["steps"], sigma_min=kwargs["sigma_min"],
                                sigma_max=kwargs["sigma_max"], rho=kwargs["rho"])
