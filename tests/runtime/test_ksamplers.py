@@ -118,3 +118,32 @@ def test_adaptive_solver_stops_at_its_step_bound(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(ksamplers, "MAX_ADAPTIVE_STEPS", 3)
     with pytest.raises(RuntimeError, match="adaptive"):
         sample(gaussian_v, torch.randn(1, 2, 4), objective=V, settings=SamplerSettings("k-dpm-adaptive", steps=5))
+
+
+def test_conditioned_dit_reports_its_unguided_half_for_cfgpp() -> None:
+    from audiodiff.compiler.materialize import build_model
+    from audiodiff.nn.routing import Guidance
+    from audiodiff.schema.validate import validate_data
+
+    config = {
+        "model_type": "diffusion_cond", "sample_rate": 16000, "sample_size": 8, "audio_channels": 1,
+        "model": {"io_channels": 4,
+                  "conditioning": {"cond_dim": 8, "configs": [{"id": "n", "type": "number", "config": {}}]},
+                  "diffusion": {"type": "dit", "cross_attention_cond_ids": ["n"],
+                                "config": {"io_channels": 4, "embed_dim": 64, "depth": 1, "num_heads": 2,
+                                           "cond_token_dim": 8, "transformer_type": "continuous_transformer"}}},
+        "training": {"learning_rate": 1e-4, "pre_encoded": True,
+                     "demo": {"num_demos": 1, "demo_cond": [{"n": 0.5}], "demo_cfg_scales": [1]}},
+    }
+    torch.manual_seed(0)
+    model = build_model(validate_data(config).spec).eval()
+    for parameter in model.parameters():  # the reference zero-initialises output layers: make every path count
+        torch.nn.init.normal_(parameter, std=0.2)
+    x, t = torch.randn(2, 4, 8), torch.rand(2)
+    cond = model.conditioning_tensors([{"n": 0.2}, {"n": 0.9}], "cpu")
+    with torch.no_grad():
+        guided, unguided = model.forward_with_unguided(x, t, cond, guidance=Guidance(cfg_scale=3.0))
+        conditional = model(x, t, cond)
+        torch.testing.assert_close(guided, model(x, t, cond, guidance=Guidance(cfg_scale=3.0)))
+        torch.testing.assert_close(guided, unguided + (conditional - unguided) * 3.0, atol=1e-5, rtol=1e-5)
+        assert model.forward_with_unguided(x, t, cond)[1] is None  # no guidance ran

@@ -100,11 +100,15 @@ def _dit_with_int(min_val: int, max_val: int, demo_value: int) -> dict[str, Any]
     }
 
 
-def test_int_conditioner_with_an_offset_range_is_a_warning() -> None:
-    found = [d for d in validate_data(_dit_with_int(40, 220, 100)).diagnostics if d.code.id == "AD216"]
-    assert [(d.pointer, d.is_error) for d in found] == [("/model/conditioning/configs/0/config/min_val", False)]
+def test_int_conditioner_with_an_offset_range_is_a_warning_and_an_error_for_the_reference() -> None:
+    from audiodiff.diagnostics.target import DEFAULT_TARGET, UPSTREAM_TARGET, judge
+
+    found = [d for d in validate_data(_dit_with_int(40, 220, 100)).diagnostics if d.code.id == "AD217"]
+    assert [d.pointer for d in found] == ["/model/conditioning/configs/0/config/min_val"]
     assert "above 180" in found[0].message
-    assert "AD216" not in _codes(_dit_with_int(0, 220, 100))
+    assert [d.is_error for d in judge(found, DEFAULT_TARGET)] == [False]
+    assert [d.is_error for d in judge(found, UPSTREAM_TARGET)] == [True]
+    assert "AD217" not in _codes(_dit_with_int(0, 220, 100))
 
 
 def test_int_values_upstream_cannot_index_are_value_problems() -> None:
