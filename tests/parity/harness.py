@@ -46,7 +46,7 @@ EXPLANATIONS: dict[str, str] = {}
 # option -> why the reference cannot run draws with it, and what tells users (shown with `reference_cannot_run`)
 RECORDED: dict[str, str] = {
     "dit.transformer_type=x-transformers": "the reference at 0.0.19 removed `x-transformers` (ValueError at "
-    "build); audiodiff keeps it for checkpoints of older releases (AD310 documents the change)",
+    "build); audiodiff keeps it for checkpoints of older releases (AD318 warns, an error under the upstream target)",
     "fsq.num_codebooks=1": "the reference's `fsq` bottleneck rearranges token indices that lack the codebook axis "
     "when there is one codebook, so every encode fails (AD413 warns)",
 }
