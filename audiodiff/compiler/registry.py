@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from audiodiff.compiler import lowering
+from audiodiff.schema.v1 import autoencoder_training as ae_train
 from audiodiff.schema.v1 import conditioning as cond
 from audiodiff.schema.v1 import diffusion as diff
 from audiodiff.schema.v1 import pretransform as pre
@@ -34,6 +35,7 @@ class Entry:
     extra: str | None = None  # the pyproject extra that provides it
     module: str | None = None  # the importable module the extra installs
     reason: str | None = None
+    weights: tuple[str, ...] = ()  # the weights a loss or discriminator entry takes (`weights.<name>`)
 
     def availability(self) -> tuple[Status, str | None]:
         """("buildable", None), or the status with a one-sentence reason, checked without importing anything."""
@@ -143,6 +145,26 @@ for _tag, _spec in (
     ("StepLR", train.StepLRSpec), ("ConstantLR", train.ConstantLRSpec),
 ):
     _add("scheduler", _tag, _spec, "build_scheduler")
+
+# --- autoencoder training: discriminators, `loss_configs` entries, `eval_loss_configs` metrics -------------------
+# builders live in `audiodiff.runtime.autoencoder_losses`
+_ADVERSARIAL = ("adversarial", "feature_matching")
+_add("discriminator", "encodec", ae_train.EncodecDiscriminatorSpec, "build_discriminator", weights=_ADVERSARIAL)
+_add("discriminator", "oobleck", ae_train.OobleckDiscriminatorSpec, "build_discriminator", weights=_ADVERSARIAL)
+_add("discriminator", "dac", ae_train.DACDiscriminatorSpec, "build_discriminator", weights=_ADVERSARIAL)
+_add("discriminator", "big_vgan", ae_train.BigVGANDiscriminatorSpec, None, weights=_ADVERSARIAL,
+     status="unsupported", reason="its CQT sub-discriminators need packages audiodiff does not depend on")
+_add("loss", "spectral", ae_train.SpectralLossSpec, "spectral_terms", weights=("mrstft",))
+_add("loss", "time", ae_train.TimeLossSpec, "time_terms", weights=("l1", "l2"))
+_add("loss", "bottleneck", ae_train.BottleneckLossSpec, "bottleneck_terms", weights=("kl", "mmd"))
+_add("loss", "mrmel", ae_train.ExternalLossSpec, None, weights=("mrmel",), status="unsupported",
+     reason="the multi-resolution mel loss needs `descript-audiotools`")
+_add("loss", "hubert", ae_train.ExternalLossSpec, None, weights=("hubert",), status="unsupported",
+     reason="the HuBERT loss downloads a HuBERT model when it is built")
+_add("eval_metric", "stft", ae_train.STFTEvalConfig, "build_eval_metrics")
+_add("eval_metric", "sisdr", ae_train.SISDREvalConfig, "build_eval_metrics")
+_add("eval_metric", "mel", dict, None, status="unsupported", reason="mel metrics need librosa's filter banks")
+_add("eval_metric", "pesq", dict, None, status="unsupported", reason="PESQ needs the `pesq` package")
 
 REGISTRY: dict[tuple[str, str], Entry] = {(entry.kind, entry.tag): entry for entry in _ENTRIES}
 if len(REGISTRY) != len(_ENTRIES):

@@ -96,6 +96,29 @@ def build_optimizer(training: t.DiffusionTrainingSpec, parameters: Iterable[torc
     return optimizer, scheduler
 
 
+def build_group(group: t.OptimizerGroupSpec, parameters: Iterable[torch.nn.Parameter], *,
+                fused: bool = False, with_scheduler: bool = True) -> tuple[Optimizer, LRScheduler | None]:
+    """The optimizer (and scheduler) of one `optimizer_configs` entry over the trainable `parameters`."""
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise ValueError("no trainable parameters for this optimizer")
+    optimizer = _optimizer(group.optimizer, params, fused)
+    scheduler = build_scheduler(group.scheduler, optimizer) if with_scheduler and group.scheduler else None
+    return optimizer, scheduler
+
+
+def autoencoder_groups(training: t.AutoencoderTrainingSpec) -> dict[str, t.OptimizerGroupSpec]:
+    """The `autoencoder` and `discriminator` groups, or upstream's defaults: AdamW with betas (0.8, 0.99) at
+    `learning_rate` for both."""
+    if training.optimizer_configs is not None:
+        return dict(training.optimizer_configs)
+    if training.learning_rate is None:
+        raise ValueError("the training section sets neither `learning_rate` nor `optimizer_configs`")
+    default = t.OptimizerGroupSpec(optimizer=t.AdamWOptimizerSpec(
+        type="AdamW", config=t.AdamWConfig(lr=training.learning_rate, betas=(0.8, 0.99))))
+    return {"autoencoder": default, "discriminator": default}
+
+
 def _optimizer(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
     if spec.type in ("Adam", "AdamW"):

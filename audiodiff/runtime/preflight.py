@@ -32,7 +32,7 @@ from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of
 
 COMMAND_LINE = "command line"
 LOADER_KEYS = frozenset({"seconds_start", "seconds_total"})  # the audio loader (not the latent one) computes these
-TRAINABLE_MODEL_TYPES = ("diffusion_cond", "diffusion_uncond")
+TRAINABLE_MODEL_TYPES = ("diffusion_cond", "diffusion_uncond", "autoencoder")
 
 
 @dataclass
@@ -124,8 +124,7 @@ def note(check: FileCheck, message: str, pointer: str) -> Related:
 def _trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     found = []
     if spec.model_type not in TRAINABLE_MODEL_TYPES:
-        what = {"autoencoder": "autoencoders (adversarial training)",
-                "diffusion_cond_inpaint": "inpainting models"}.get(spec.model_type, f"`{spec.model_type}` models")
+        what = {"diffusion_cond_inpaint": "inpainting models"}.get(spec.model_type, f"`{spec.model_type}` models")
         found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, f"`audiodiff run` does not train {what} yet",
                                 "/model_type", help="train it with stable-audio-tools; audiodiff can validate, "
                                 "compile and sample it"))
@@ -133,8 +132,14 @@ def _trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     training = spec.training
     if training is None:
         found.append(Diagnostic(codes.TRAINING_SECTION_MISSING, "the config has no `training` section", "",
-                                help='add `"training": {"learning_rate": 1e-4}` (plain Adam, EMA on)'))
+                                help='add `"training": {"learning_rate": 1e-4}` (plain Adam, EMA on)'
+                                if spec.model_type != "autoencoder" else
+                                'add `"training": {"learning_rate": 1e-4}` (AdamW, default losses)'))
         return found
+    if spec.model_type == "autoencoder":
+        from audiodiff.runtime.autoencoder_preflight import autoencoder_trainable
+
+        return autoencoder_trainable(spec, pretransform_ckpt)
     if training.arc is not None:
         found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, "adversarial post-training (`arc`) is not supported "
                                 "by `audiodiff run`", "/training/arc", help="remove `arc` to train the plain "
@@ -198,6 +203,12 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
                                 '`"dataset_type": "audio_dir"`'))
         return found
     pre_encoded_data = isinstance(data, PreEncodedDatasetSpec)
+    if spec.model_type == "autoencoder":
+        if pre_encoded_data:
+            found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, "an autoencoder trains on audio, and this dataset "
+                                    "holds pre-encoded latents", "/dataset_type",
+                                    help='use an `"audio_dir"` dataset of the audio itself'))
+        return found
     model_side = note(model, "the model config says `training.pre_encoded` here", "/training/pre_encoded")
     if spec.training.pre_encoded and not pre_encoded_data:
         found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, "the model trains on pre-encoded latents "

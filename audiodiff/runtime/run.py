@@ -95,6 +95,10 @@ def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> Ru
         from audiodiff.diagnostics.render import text as text_renderer
 
         sys.stderr.write(text_renderer.render(warnings, summary=False))
+    if plan.preflight.spec.model_type == "autoencoder":
+        from audiodiff.runtime.autoencoder_launch import train_autoencoder
+
+        return train_autoencoder(options, plan, echo)
     from audiodiff.runtime.launch import train
 
     return train(options, plan, echo)

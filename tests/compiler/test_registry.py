@@ -6,7 +6,7 @@ import typing
 from typing import Literal, get_args, get_origin
 
 from audiodiff.compiler.registry import REGISTRY, lookup
-from audiodiff.schema.v1 import conditioning, diffusion, pretransform, training
+from audiodiff.schema.v1 import autoencoder_training, conditioning, diffusion, pretransform, training
 
 
 def _members(union) -> list[type]:
@@ -31,25 +31,45 @@ SCHEMA_UNIONS = {
     "bottleneck": pretransform.Bottleneck,
     "optimizer": training.OptimizerSpec,
     "scheduler": training.SchedulerSpec,
+    "discriminator": autoencoder_training.DiscriminatorSpec,
+}
+# sections keyed by name rather than tagged by `type`: each key is an entry
+SCHEMA_SECTIONS = {
+    "loss": autoencoder_training.LossConfigsSpec,
+    "eval_metric": autoencoder_training.EvalLossConfigsSpec,
 }
 
 
 def test_registry_is_a_bijection_with_the_schema_unions() -> None:
     from_schema = {(kind, tag): member for kind, union in SCHEMA_UNIONS.items()
                    for member in _members(union) for tag in _tags(member)}
+    for kind, section in SCHEMA_SECTIONS.items():
+        for name in section.model_fields:
+            if (kind, name) in from_schema or name == "discriminator":
+                continue
+            from_schema[(kind, name)] = REGISTRY[(kind, name)].spec if (kind, name) in REGISTRY else None
     assert set(from_schema) == set(REGISTRY)
     for key, member in from_schema.items():
         assert REGISTRY[key].spec is member, key
 
 
+def test_loss_entries_name_the_weights_their_specs_take() -> None:
+    for entry in REGISTRY.values():
+        if entry.kind in ("discriminator", "loss") and entry.spec is not autoencoder_training.ExternalLossSpec:
+            weights = entry.spec.model_fields["weights"].annotation
+            assert tuple(weights.model_fields) == entry.weights, entry.tag
+
+
 def test_every_buildable_entry_names_a_builder_that_exists() -> None:
     from audiodiff.compiler import materialize
-    from audiodiff.runtime import optim
+    from audiodiff.runtime import autoencoder_losses, optim
 
+    homes = {"optimizer": optim, "scheduler": optim, "discriminator": autoencoder_losses, "loss": autoencoder_losses,
+             "eval_metric": autoencoder_losses}
     for entry in REGISTRY.values():
         if entry.status == "unsupported" or entry.status == "needs_download":
             continue
-        home = optim if entry.kind in ("optimizer", "scheduler") else materialize
+        home = homes.get(entry.kind, materialize)
         assert entry.builder is not None, entry
         assert callable(getattr(home, entry.builder, None)), f"{entry.kind} `{entry.tag}`: no `{entry.builder}`"
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, Strict
 
+from audiodiff.schema.v1.autoencoder_training import EvalLossConfigsSpec, LossConfigsSpec
 from audiodiff.schema.v1.base import (
     Bool,
     Float,
@@ -243,16 +244,6 @@ class DiffusionTrainingSpec(Spec):
 # --- autoencoder training -----------------------------------------------------------------------------------------
 
 
-class LossSpec(Spec):
-    """One `loss_configs` entry of autoencoder training. audiodiff does not train autoencoders with adversarial
-    losses, so the loss-specific `config` payload is kept as plain JSON; its frame is still strict."""
-
-    type: NonEmptyStr
-    config: dict[Str, JsonValue] = Field(default_factory=dict)
-    weights: dict[Str, Float] = Field(default_factory=dict)
-    decay: Float | None = None
-
-
 class AutoencoderDemoSpec(Spec):
     demo_every: PositiveInt = 2000
 
@@ -262,12 +253,13 @@ class AutoencoderTrainingSpec(Spec):
     warmup_steps: NonNegativeInt = 0
     warmup_mode: Literal["adv", "full"] = "adv"
     encoder_freeze_on_warmup: Bool = False
-    loss_configs: dict[Str, LossSpec] | None = None
-    eval_loss_configs: dict[Str, LossSpec] | None = None
+    loss_configs: LossConfigsSpec | None = None  # None: `default_loss_configs()`
+    eval_loss_configs: EvalLossConfigsSpec | None = None
     optimizer_configs: OptimizerConfigs | None = None
     use_ema: Bool = False
     force_input_mono: Bool = False
     latent_mask_ratio: Probability = 0.0
     teacher_model: dict[Str, JsonValue] | None = None
     teacher_model_ckpt: NonEmptyStr | None = None
+    clip_grad_norm: NonNegativeFloat = 0.0
     demo: AutoencoderDemoSpec = Field(default_factory=AutoencoderDemoSpec)
