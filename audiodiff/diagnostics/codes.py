@@ -238,6 +238,19 @@ MASK_PADDING_UNET = _code("AD510", "mask-padding-unet", E, "`mask_padding` works
 DEMO_COND_UNKNOWN_KEY = _code("AD512", "demo-cond-unknown-key", W, "a demo entry has a key no conditioner reads")
 DEMO_COND_VALUE = _code("AD514", "demo-cond-value", E, "a demo value is not of the kind its conditioner reads")
 SETTING_IGNORED = _code("AD513", "setting-ignored", W, "this model type ignores the setting")
+LOSS_SECTION_MISSING = _code("AD515", "loss-section-missing", E, "`loss_configs` lacks `spectral` or `time`")
+DISCRIMINATOR_CHANNELS = _code(
+    "AD516", "discriminator-channels", E, "the discriminator reads other channels than the decoder writes"
+)
+STFT_RESOLUTIONS = _code("AD517", "stft-resolutions", E, "STFT resolutions that do not fit together or the clips")
+BOTTLENECK_LOSS_IGNORED = _code(
+    "AD518", "bottleneck-loss-ignored", W, "a bottleneck loss weight for a bottleneck that has no such loss"
+)
+SCHEDULER_UNPAIRED = _code(
+    "AD519", "scheduler-unpaired", W, "one optimizer group has a scheduler and the other not: none is used"
+)
+MONO_INPUT_CHANNELS = _code("AD521", "mono-input-channels", E, "`force_input_mono` needs a one-channel encoder")
+LOSS_WEIGHT = _code("AD522", "loss-weight", W, "a negative loss weight, or no reconstruction loss at all")
 DATASET_MODEL_MISMATCH = _code(
     "AD520", "dataset-model-mismatch", E, "the dataset config and the model config disagree"
 )

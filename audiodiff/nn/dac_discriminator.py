@@ -1,5 +1,6 @@
-"""The DAC discriminator (Kumar et al., 2023): multi-period (MPD), multi-scale (MSD, at the model's own rate only)
-and multi-band multi-resolution STFT (MRD) sub-discriminators, trained with least-squares (or hinge) losses.
+"""The DAC discriminator (Kumar et al., 2023): multi-period (MPD) and multi-band multi-resolution STFT (MRD)
+sub-discriminators, trained with least-squares (or hinge) losses. (Upstream's multi-scale waveform sub-discriminators
+fail as soon as they run, so `rates` must be empty there and here.)
 
 Layer names follow stable-audio-tools' `DACGANLoss` (`discriminator.discriminators.<i>.convs.<j>.0.weight_g`, ...),
 so its checkpoints load as they are.
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from audiodiff.nn.discriminators import DiscriminatorLosses, WNConv1dLayer, WNConv2d
+from audiodiff.nn.discriminators import DiscriminatorLosses, WNConv2d
 
 BANDS = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))  # fractions of the STFT bins
 
@@ -40,26 +41,6 @@ class PeriodDiscriminator(nn.Module):
         # the reference always pads, a whole period when the length is already a multiple of it
         x = F.pad(x, (0, self.period - x.shape[-1] % self.period), mode="reflect")
         x = x.reshape(*x.shape[:2], -1, self.period)  # [B, C, T / p, p]
-        features = []
-        for conv in self.convs:
-            x = conv(x)
-            features.append(x)
-        features.append(self.conv_post(x))
-        return features
-
-
-class ScaleDiscriminator(nn.Module):
-    """Grouped strided 1-D convolutions over the waveform at the model's sample rate."""
-
-    def __init__(self, channels: int = 1) -> None:
-        super().__init__()
-        specs = ((channels, 16, 15, 1, 1, 7), (16, 64, 41, 4, 4, 20), (64, 256, 41, 4, 16, 20),
-                 (256, 1024, 41, 4, 64, 20), (1024, 1024, 41, 4, 256, 20), (1024, 1024, 5, 1, 1, 2))
-        self.convs = nn.ModuleList(
-            _Activated(WNConv1dLayer(i, o, k, stride=s, groups=g, padding=p)) for i, o, k, s, g, p in specs)
-        self.conv_post = WNConv1dLayer(1024, 1, 3, padding=1)
-
-    def forward(self, x: Tensor) -> list[Tensor]:
         features = []
         for conv in self.convs:
             x = conv(x)
@@ -133,16 +114,13 @@ class _Discriminators(nn.Module):
 
 
 class DACDiscriminator(nn.Module):
-    """`periods` MPDs, one MSD per rate (only rate 1, the model's own rate, is supported) and `fft_sizes` MRDs."""
+    """`periods` MPDs and `fft_sizes` MRDs."""
 
     def __init__(self, *, channels: int = 1, periods: Sequence[int] = (2, 3, 5, 7, 11),
-                 rates: Sequence[int] = (), fft_sizes: Sequence[int] = (2048, 1024, 512),
-                 bands: Sequence[tuple[float, float]] = BANDS, use_hinge: bool = False) -> None:
+                 fft_sizes: Sequence[int] = (2048, 1024, 512), bands: Sequence[tuple[float, float]] = BANDS,
+                 use_hinge: bool = False) -> None:
         super().__init__()
-        if any(rate != 1 for rate in rates):
-            raise ValueError("only the model's own rate (`rates: [1]`) is supported for the scale discriminators")
         members: list[nn.Module] = [PeriodDiscriminator(p, channels) for p in periods]
-        members += [ScaleDiscriminator(channels) for _ in rates]
         members += [BandDiscriminator(size, bands=bands) for size in fft_sizes]
         self.discriminator = _Discriminators(members)
         self.use_hinge = use_hinge

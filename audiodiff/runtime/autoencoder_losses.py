@@ -61,7 +61,7 @@ def build_discriminator(spec: losses_spec.DiscriminatorSpec, *, channels: int) -
         return OobleckDiscriminator(in_channels=spec.config.in_channels)
     if isinstance(spec, losses_spec.DACDiscriminatorSpec):
         c = spec.config
-        return DACDiscriminator(channels=channels, periods=c.periods, rates=c.rates, fft_sizes=c.fft_sizes,
+        return DACDiscriminator(channels=channels, periods=c.periods, fft_sizes=c.fft_sizes,
                                 bands=c.bands, use_hinge=c.use_hinge)
     raise ValueError(f"the `{spec.type}` discriminator cannot be built by audiodiff")
 

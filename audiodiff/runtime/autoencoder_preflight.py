@@ -9,6 +9,7 @@ from typing import Any
 from audiodiff.compiler.registry import lookup
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Severity
+from audiodiff.schema.v1.autoencoder_training import DEFAULT_SCALES
 
 
 def autoencoder_trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
@@ -22,6 +23,11 @@ def autoencoder_trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Dia
                                 "supported by `audiodiff run`", "/training/teacher_model",
                                 help="remove `teacher_model` to train the autoencoder on its own"))
     configs = training.loss_configs
+    if configs is None and spec.sample_size < max(DEFAULT_SCALES):
+        found.append(Diagnostic(codes.STFT_RESOLUTIONS, f"the default losses analyse windows of up to "
+                                f"{max(DEFAULT_SCALES)} samples, longer than `sample_size` {spec.sample_size}",
+                                "/sample_size", help="give `training.loss_configs` with shorter `fft_sizes` and "
+                                "`n_ffts`, or train on longer clips"))
     if configs is not None:
         if configs.discriminator is not None:
             status, reason = lookup("discriminator", configs.discriminator.type).availability()
@@ -30,10 +36,6 @@ def autoencoder_trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Dia
                                         f"discriminator cannot be trained by audiodiff: {reason}",
                                         "/training/loss_configs/discriminator/type",
                                         help="use `encodec`, `oobleck` or `dac`"))
-            elif configs.discriminator.type == "dac" and any(rate != 1 for rate in configs.discriminator.config.rates):
-                found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, "the `dac` discriminator's scale "
-                                        "sub-discriminators run at the model's own rate only (`rates: [1]`)",
-                                        "/training/loss_configs/discriminator/config/rates"))
         for name in ("mrmel", "hubert"):
             entry = getattr(configs, name)
             if entry is not None and any(weight > 0 for weight in entry.weights.values()):

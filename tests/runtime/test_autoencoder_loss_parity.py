@@ -18,6 +18,12 @@ import torch
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "autoencoder_losses"
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "make_autoencoder_loss_fixtures.py"
 CASES = sorted(path.parent for path in FIXTURES.glob("*/case.json")) if FIXTURES.is_dir() else []
+LARGE = 1_000_000  # parameters: cases with bigger discriminators run with the slow tests
+
+
+def _param(folder: Path):
+    size = json.loads((folder / "case.json").read_text()).get("parameters", 0)
+    return pytest.param(folder, id=folder.name, marks=[pytest.mark.slow] if size > LARGE else [])
 
 
 def _tool():
@@ -61,7 +67,7 @@ def _discriminator(case: dict) -> torch.nn.Module:
 
 
 @pytest.mark.skipif(not CASES, reason="no autoencoder loss fixtures (make them with the reference environment)")
-@pytest.mark.parametrize("folder", CASES, ids=[folder.name for folder in CASES])
+@pytest.mark.parametrize("folder", [_param(folder) for folder in CASES])
 def test_matches_the_reference(folder: Path) -> None:
     from audiodiff.nn.reconstruction_losses import (
         MultiResolutionSTFTLoss,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from audiodiff.diagnostics import codes
 from audiodiff.schema.pointer import join
+from audiodiff.schema.rules import autoencoder_training
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.routes import INPAINT_IDS
 from audiodiff.schema.v1.root import AutoencoderConfig
@@ -23,9 +24,10 @@ def check(spec, report: RuleReport) -> None:
     training = spec.training
     if training is None:
         return
-    _check_optimizers(spec, training, report)
     if isinstance(spec, AutoencoderConfig):
+        autoencoder_training.check(spec, report)
         return
+    _check_optimizers(spec, training, report)
     if training.loss_configs is not None:
         report.add(
             codes.LOSS_CONFIGS_IGNORED,
@@ -52,7 +54,7 @@ def check(spec, report: RuleReport) -> None:
 def _check_optimizers(spec, training, report: RuleReport) -> None:
     group = _REQUIRED_GROUP[spec.model_type]
     if training.optimizer_configs is None:
-        if training.learning_rate is None and not isinstance(spec, AutoencoderConfig):
+        if training.learning_rate is None:
             report.add(
                 codes.NO_OPTIMIZER,
                 "neither `learning_rate` nor `optimizer_configs` is set, so there is nothing to train with",

@@ -56,7 +56,7 @@ class EncodecDiscriminatorConfig(Spec):
     win_lengths: PositiveIntTuple = (1024, 2048, 512)
     out_channels: PositiveInt = 1
     max_filters: PositiveInt = 1024
-    filters_scale: PositiveInt = 1
+    filters_scale: Literal[1] = 1  # upstream sizes the second layer as if the first grew too: any other value fails
     kernel_size: IntPair = (3, 9)
     dilations: PositiveIntTuple = (1, 2, 4)
     stride: IntPair = (1, 1)
@@ -79,7 +79,8 @@ class DACDiscriminatorConfig(Spec):
     """Periods, scale rates and STFT sizes of the DAC discriminator; channels and sample rate come from the model."""
 
     periods: PositiveIntTuple = (2, 3, 5, 7, 11)
-    rates: PositiveIntTuple = ()
+    # upstream's multi-scale sub-discriminators call a name their module never imports: only none works
+    rates: Annotated[tuple[()], Strict(False)] = ()
     fft_sizes: PositiveIntTuple = (2048, 1024, 512)
     bands: BandEdges = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))
     use_hinge: Bool = False
@@ -128,7 +129,7 @@ class STFTOptions(Spec):
     w_lin_mag: Float = 0.0
     w_phs: Float = 0.0
     perceptual_weighting: Bool = False
-    scale_invariance: Bool = False
+    scale_invariance: Literal[False] = False  # upstream's rescaling broadcasts wrongly and fails on any batch
     eps: PositiveFloat = 1e-8
     log_eps: NonNegativeFloat = 0.0
     log_fac: PositiveFloat = 1.0

@@ -1,0 +1,97 @@
+"""Autoencoder training through `run`: two optimizers resume exactly, a missing optimizer group is refused before
+anything is built, a non-finite loss stops the run before it changes a weight, and exports are autoencoder
+checkpoints that a diffusion model's pretransform loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from autoencoder_toy import write_autoencoder_configs
+from toy_run import options
+
+from audiodiff.runtime.checkpoint_io import read_training_checkpoint
+from audiodiff.runtime.run import RunError, run
+
+QUIET = {"echo": lambda text: None}
+
+
+def _codes(error: RunError) -> list[str]:
+    return [d.code.id for result in error.results for d in result.diagnostics]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_both_optimizers_and_schedulers_exactly(tmp_path: Path):
+    model, dataset = write_autoencoder_configs(tmp_path)
+    straight = run(options(model, dataset, tmp_path / "straight", max_steps=6, checkpoint_every=3), **QUIET)
+    run(options(model, dataset, tmp_path / "split", max_steps=3, checkpoint_every=3), **QUIET)
+    resumed = run(options(model, dataset, tmp_path / "split", max_steps=6, checkpoint_every=3, resume=True), **QUIET)
+    assert straight.steps == resumed.steps == 6
+    a, b = read_training_checkpoint(straight.checkpoint), read_training_checkpoint(resumed.checkpoint)
+    assert a["global_step"] == b["global_step"] == 6
+    assert any(key.startswith("discriminator.") for key in a["state_dict"])
+    assert any(key.startswith("autoencoder_ema.ema_model.") for key in a["state_dict"])
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key  # both networks, EMA, decayed loss weights
+    assert float(a["state_dict"]["losses.weight_mrstft_loss"]) == pytest.approx(0.999 ** 3)  # 3 generator steps
+    assert len(a["optimizer_states"]) == len(b["optimizer_states"]) == 2
+    for optimizer_a, optimizer_b, steps in zip(a["optimizer_states"], b["optimizer_states"], (3, 3), strict=True):
+        for index, slot in optimizer_a["state"].items():
+            assert int(slot["step"]) == int(optimizer_b["state"][index]["step"]) == steps
+            assert torch.equal(slot["exp_avg"], optimizer_b["state"][index]["exp_avg"])
+            assert torch.equal(slot["exp_avg_sq"], optimizer_b["state"][index]["exp_avg_sq"])
+    assert [s["last_epoch"] for s in a["lr_schedulers"]] == [s["last_epoch"] for s in b["lr_schedulers"]] == [3, 3]
+    assert [s["_last_lr"] for s in a["lr_schedulers"]] == [s["_last_lr"] for s in b["lr_schedulers"]]
+
+
+def test_a_missing_discriminator_optimizer_is_refused_before_the_build(tmp_path: Path, monkeypatch):
+    model, dataset = write_autoencoder_configs(tmp_path, {"training": {"optimizer_configs": {"discriminator": None}}})
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr("audiodiff.compiler.materialize.build_model", no_build)
+    with pytest.raises(RunError) as raised:
+        run(options(model, dataset, tmp_path / "out", max_steps=2), **QUIET)
+    assert "AD505" in _codes(raised.value)
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_stops_before_the_step_changes_weights(tmp_path: Path, monkeypatch):
+    from audiodiff.runtime import autoencoder_losses
+
+    original = autoencoder_losses.AutoencoderLosses.generator_loss
+    calls = {"n": 0}
+
+    def poisoned(self, values):
+        total, parts = original(self, values)
+        calls["n"] += 1
+        return (total * float("nan") if calls["n"] == 2 else total), parts
+
+    monkeypatch.setattr(autoencoder_losses.AutoencoderLosses, "generator_loss", poisoned)
+    model, dataset = write_autoencoder_configs(tmp_path)
+    with pytest.raises(RunError) as raised:
+        run(options(model, dataset, tmp_path / "out", max_steps=10, checkpoint_every=1), **QUIET)
+    assert _codes(raised.value) == ["AD805"]
+    # generator steps are the even ones: the second is step 3, so steps 1 and 2 were saved and nothing after
+    saved = sorted(path.name for path in (tmp_path / "out" / "checkpoints").glob("*.ckpt"))
+    assert saved == ["step_0000001.ckpt", "step_0000002.ckpt"]
+
+
+@pytest.mark.slow
+def test_the_export_is_an_autoencoder_checkpoint_that_encode_reads(tmp_path: Path):
+    from audiodiff.runtime.checkpoints import read_pretransform_checkpoint
+
+    model, dataset = write_autoencoder_configs(tmp_path)
+    outcome = run(options(model, dataset, tmp_path / "out", max_steps=2, checkpoint_every=2), **QUIET)
+    checkpoint = read_pretransform_checkpoint(outcome.exported)
+    assert checkpoint.layout == "autoencoder"
+    assert {key.split(".")[0] for key in checkpoint.state_dict} == {"encoder", "decoder"}
+    demos = tmp_path / "out" / "demos"
+    first = demos / "step_1"
+    assert {p.name for p in first.iterdir()} >= {"recon_0_input.wav", "recon_0_output.wav", "recon_0_difference.wav",
+                                                 "recon_0.png"}
+    lines = (demos / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"sisdr"' in lines[0] and '"mrstft"' in lines[0]
