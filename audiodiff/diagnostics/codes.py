@@ -223,7 +223,7 @@ DEMO_CFG_SCALES_EMPTY = _code("AD503", "demo-cfg-scales-empty", E, "`demo_cfg_sc
 NO_OPTIMIZER = _code("AD504", "no-optimizer", E, "neither `learning_rate` nor `optimizer_configs` is given")
 OPTIMIZER_GROUP = _code("AD505", "optimizer-group", E, "`optimizer_configs` lacks the group this model trains")
 AUTOENCODER_OPTIMIZER = _code(
-    "AD506", "autoencoder-optimizer-incomplete", W, "autoencoder training lacks an optimizer setting it needs",
+    "AD506", "autoencoder-optimizer-incomplete", E, "autoencoder training lacks an optimizer setting it needs",
     Upstream("at the first training step"),
 )
 AUTOENCODER_LOSS = _code(
@@ -238,7 +238,6 @@ MASK_PADDING_UNET = _code("AD510", "mask-padding-unet", E, "`mask_padding` works
 DEMO_COND_UNKNOWN_KEY = _code("AD512", "demo-cond-unknown-key", W, "a demo entry has a key no conditioner reads")
 DEMO_COND_VALUE = _code("AD514", "demo-cond-value", E, "a demo value is not of the kind its conditioner reads")
 SETTING_IGNORED = _code("AD513", "setting-ignored", W, "this model type ignores the setting")
-LOSS_SECTION_MISSING = _code("AD515", "loss-section-missing", E, "`loss_configs` lacks `spectral` or `time`")
 DISCRIMINATOR_CHANNELS = _code(
     "AD516", "discriminator-channels", E, "the discriminator reads other channels than the decoder writes"
 )

@@ -86,7 +86,7 @@ def spectral_terms(spectral: losses_spec.SpectralLossSpec, *, channels: int, sam
     c = spectral.config
     options = stft_options(c, sample_rate)
     per_channel = MultiResolutionSTFTLoss(c.fft_sizes, c.hop_sizes, c.win_lengths, **options)
-    weight = spectral.weights.mrstft
+    weight = spectral.weights.mrstft if spectral.weights.mrstft is not None else losses_spec.DEFAULT_MRSTFT
     # upstream hands (reals, decoded) to the distance as (input, target): spectral convergence is normalised by the
     # reconstruction's magnitude, not the original's; kept for parity
     if channels != 2:
@@ -125,9 +125,12 @@ def bottleneck_terms(bottleneck: losses_spec.BottleneckLossSpec | None, bottlene
 
 
 def adversarial_terms(discriminator: losses_spec.DiscriminatorSpec) -> list[Term]:
-    return [Term("loss_adv", discriminator.weights.adversarial, lambda v: v["loss_adv"]),
-            Term("feature_matching_loss", discriminator.weights.feature_matching,
-                 lambda v: v["feature_matching_distance"])]
+    weights = discriminator.weights
+    adversarial = weights.adversarial if weights.adversarial is not None else losses_spec.DEFAULT_ADVERSARIAL
+    matching = weights.feature_matching if weights.feature_matching is not None else \
+        losses_spec.DEFAULT_FEATURE_MATCHING
+    return [Term("loss_adv", adversarial, lambda v: v["loss_adv"]),
+            Term("feature_matching_loss", matching, lambda v: v["feature_matching_distance"])]
 
 
 class AutoencoderLosses(nn.Module):
@@ -138,17 +141,20 @@ class AutoencoderLosses(nn.Module):
                  bottleneck_type: str | None) -> None:
         super().__init__()
         configs = configs if configs is not None else default_loss_configs()
-        if configs.spectral is None or configs.time is None:
-            raise ValueError("`loss_configs` needs both a `spectral` and a `time` entry")
         terms: list[Term] = []
         discriminator = None
         if configs.discriminator is not None:
             discriminator = build_discriminator(configs.discriminator, channels=channels)
             terms += adversarial_terms(configs.discriminator)
         self._discriminator = [discriminator]  # a list keeps it out of this module's tree
-        spectral, self.distances = spectral_terms(configs.spectral, channels=channels, sample_rate=sample_rate)
-        self.distances = nn.ModuleList(self.distances)
-        terms += spectral + time_terms(configs.time) + bottleneck_terms(configs.bottleneck, bottleneck_type)
+        distances: list[nn.Module] = []
+        if configs.spectral is not None:  # absent: no spectral terms (upstream fails, AD509)
+            spectral, distances = spectral_terms(configs.spectral, channels=channels, sample_rate=sample_rate)
+            terms += spectral
+        self.distances = nn.ModuleList(distances)
+        if configs.time is not None:
+            terms += time_terms(configs.time)
+        terms += bottleneck_terms(configs.bottleneck, bottleneck_type)
         self.terms = tuple(terms)
         for term in self.terms:  # persistent: decayed weights resume where they were
             self.register_buffer(f"weight_{term.name}", torch.tensor(float(term.weight)))

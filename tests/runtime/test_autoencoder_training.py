@@ -54,7 +54,7 @@ def test_a_missing_discriminator_optimizer_is_refused_before_the_build(tmp_path:
     monkeypatch.setattr("audiodiff.compiler.materialize.build_model", no_build)
     with pytest.raises(RunError) as raised:
         run(options(model, dataset, tmp_path / "out", max_steps=2), **QUIET)
-    assert "AD505" in _codes(raised.value)
+    assert "AD506" in _codes(raised.value)
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 

@@ -21,15 +21,11 @@ _UPSTREAM_BACKBONES = {
     "diffusion_cond_inpaint": ("dit", "adp_cfg_1d", "adp_1d"),
     "diffusion_uncond": ("dit", "adp_uncond_1d", "DAU1d"),
 }
-# Discriminators the reference's autoencoder training builds; any other type leaves it unset.
-_DISCRIMINATOR_TYPES = ("oobleck", "encodec", "dac", "big_vgan")
 
 
 def check(spec, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
-        if spec.training is not None:
-            _check_autoencoder_training(spec.training, report)
-        return
+        return  # autoencoder training: `rules/autoencoder_training.py` (AD506, AD509 carry the upstream judgement)
     _check_backbone_type(spec, report)
     routed = any(routes_of(spec).values())  # routes without conditioning are AD203's error already
     if spec.model_type in ("diffusion_cond", "diffusion_cond_inpaint") and spec.model.conditioning is None and not routed:
@@ -92,56 +88,3 @@ def check_spelling(spec, written: dict, version: int | None) -> list[Diagnostic]
     return report.diagnostics
 
 
-def _check_autoencoder_training(training, report: RuleReport) -> None:
-    """The reference's autoencoder training wrapper: a discriminator (the default loss has one) needs its own
-    optimizer group; the spectral, time and discriminator entries need the weights the wrapper indexes."""
-    losses = training.loss_configs
-    where = at("training", "loss_configs")
-    uses_discriminator = losses is None or "discriminator" in losses
-    optimizers = training.optimizer_configs
-    if optimizers is None:
-        if training.learning_rate is None:
-            report.add(
-                codes.AUTOENCODER_OPTIMIZER,
-                "neither `learning_rate` nor `optimizer_configs` is set: the default optimizers get no rate",
-                at("training"),
-                help='add `"learning_rate": 1e-4`, or `optimizer_configs` with `autoencoder` and `discriminator`',
-            )
-    elif uses_discriminator and "discriminator" not in optimizers:
-        reason = "`loss_configs` has a `discriminator`" if losses is not None else "the default losses train a discriminator"
-        report.add(
-            codes.AUTOENCODER_OPTIMIZER,
-            f"{reason}, but `optimizer_configs` has no `discriminator` entry",
-            at("training", "optimizer_configs"),
-            help="add an `optimizer_configs.discriminator` entry (or drop the discriminator loss)",
-            related=(("the discriminator loss is set here", where + "/discriminator"),) if losses is not None else (),
-        )
-    if losses is None:
-        return
-    needed = {"spectral": ("mrstft",), "time": ()}
-    if "discriminator" in losses:
-        needed["discriminator"] = ("adversarial", "feature_matching")
-    for name, weights in needed.items():
-        entry = losses.get(name)
-        if entry is None:
-            report.add(
-                codes.AUTOENCODER_LOSS,
-                f"`loss_configs` has no `{name}` entry, which the reference's autoencoder training reads",
-                where,
-            )
-            continue
-        for weight in weights:
-            if weight not in entry.weights:
-                report.add(
-                    codes.AUTOENCODER_LOSS,
-                    f"`loss_configs.{name}` has no `{weight}` weight",
-                    f"{where}/{name}/weights" if entry.explicitly_set("weights") else f"{where}/{name}",
-                )
-    discriminator = losses.get("discriminator")
-    if discriminator is not None and discriminator.type not in _DISCRIMINATOR_TYPES:
-        report.add(
-            codes.AUTOENCODER_LOSS,
-            f"`{discriminator.type}` is not a discriminator the reference builds ("
-            + ", ".join(f"`{name}`" for name in _DISCRIMINATOR_TYPES) + ")",
-            f"{where}/discriminator/type",
-        )

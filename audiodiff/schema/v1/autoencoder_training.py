@@ -35,12 +35,17 @@ IntPair = Annotated[tuple[PositiveInt, PositiveInt], Strict(False)]
 # --- discriminators ------------------------------------------------------------------------------------------------
 
 
-class AdversarialWeightsSpec(Spec):
-    """The generator's weights on the adversarial and feature-matching losses (both required, as upstream indexes
-    them)."""
+DEFAULT_ADVERSARIAL = 0.1
+DEFAULT_FEATURE_MATCHING = 5.0
+DEFAULT_MRSTFT = 1.0
 
-    adversarial: Float
-    feature_matching: Float
+
+class AdversarialWeightsSpec(Spec):
+    """The generator's weights on the adversarial and feature-matching losses. Upstream indexes both (a rule reports
+    an absent one, AD509); audiodiff falls back to upstream's default values."""
+
+    adversarial: Float | None = None  # None: 0.1
+    feature_matching: Float | None = None  # None: 5.0
 
 
 class LeakyReLUParams(Spec):
@@ -89,19 +94,19 @@ class DACDiscriminatorConfig(Spec):
 class EncodecDiscriminatorSpec(Spec):
     type: Literal["encodec"]
     config: EncodecDiscriminatorConfig
-    weights: AdversarialWeightsSpec
+    weights: AdversarialWeightsSpec = Field(default_factory=AdversarialWeightsSpec)
 
 
 class OobleckDiscriminatorSpec(Spec):
     type: Literal["oobleck"]
     config: OobleckDiscriminatorConfig = Field(default_factory=OobleckDiscriminatorConfig)
-    weights: AdversarialWeightsSpec
+    weights: AdversarialWeightsSpec = Field(default_factory=AdversarialWeightsSpec)
 
 
 class DACDiscriminatorSpec(Spec):
     type: Literal["dac"]
     config: DACDiscriminatorConfig = Field(default_factory=DACDiscriminatorConfig)
-    weights: AdversarialWeightsSpec
+    weights: AdversarialWeightsSpec = Field(default_factory=AdversarialWeightsSpec)
 
 
 class BigVGANDiscriminatorSpec(Spec):
@@ -109,7 +114,7 @@ class BigVGANDiscriminatorSpec(Spec):
 
     type: Literal["big_vgan"]
     config: dict[Str, JsonValue] = Field(default_factory=dict)
-    weights: AdversarialWeightsSpec
+    weights: AdversarialWeightsSpec = Field(default_factory=AdversarialWeightsSpec)
 
 
 DiscriminatorSpec = Annotated[
@@ -146,7 +151,7 @@ class MRSTFTConfig(STFTOptions):
 
 
 class MRSTFTWeightsSpec(Spec):
-    mrstft: Float
+    mrstft: Float | None = None  # None: 1.0 (upstream indexes it: AD509)
 
 
 class SpectralLossSpec(Spec):
@@ -154,7 +159,7 @@ class SpectralLossSpec(Spec):
 
     type: Literal["mrstft"]
     config: MRSTFTConfig = Field(default_factory=MRSTFTConfig)
-    weights: MRSTFTWeightsSpec
+    weights: MRSTFTWeightsSpec = Field(default_factory=MRSTFTWeightsSpec)
     decay: Float = 1.0
 
 
@@ -168,7 +173,7 @@ class TimeLossSpec(Spec):
 
     type: Str = "l1"
     config: dict[Str, JsonValue] = Field(default_factory=dict)
-    weights: TimeWeightsSpec
+    weights: TimeWeightsSpec = Field(default_factory=TimeWeightsSpec)
     decay: Float = 1.0
 
 
@@ -193,7 +198,8 @@ class ExternalLossSpec(Spec):
 
 
 class LossConfigsSpec(Spec):
-    """`training.loss_configs`. Upstream reads `spectral` and `time` unconditionally when the section is given."""
+    """`training.loss_configs`. Upstream reads `spectral` and `time` whenever the section is given (AD509 reports an
+    absent one); audiodiff trains without the absent entry's terms."""
 
     discriminator: DiscriminatorSpec | None = None
     spectral: SpectralLossSpec | None = None
