@@ -123,7 +123,11 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
     if checkpoint.layout not in ("released", "lightning", "autoencoder"):
         return fail(str(path), codes.CHECKPOINT_UNREADABLE, "the checkpoint's keys follow no known layout")
     version = checkpoint.schema_version if checkpoint.schema_version is not None else LATEST_VERSION
-    write_released(out, checkpoint.state_dict, config=checkpoint.config, schema_version=version)
+    try:
+        write_released(out, checkpoint.state_dict, config=checkpoint.config, schema_version=version)
+    except OSError as error:
+        return fail(str(out), codes.RUN_SETTING, f"cannot write the file: {error.strerror or error}",
+                    help="choose an `--output` in a folder you can write to")
     source = "the EMA backbone" if checkpoint.used_ema else "the online weights"
     print(f"wrote {out}: {len(checkpoint.state_dict)} tensors in the released layout, from {source}")
     return 0

@@ -17,6 +17,8 @@ from audiodiff.cli.options import SET_HELP, parse_overrides, renamed
 from audiodiff.cli.report import fail, report
 from audiodiff.diagnostics import codes
 
+COMMAND_LINE = "command line"
+
 
 @dataclass(frozen=True)
 class SampleOptions:
@@ -37,6 +39,7 @@ class SampleOptions:
     init_noise_level: float
     device: str | None
     force: bool
+    normalize: bool = False
     overrides: tuple[Any, ...] = ()  # schema.overrides.Override, applied to the model config
 
 
@@ -62,6 +65,8 @@ def command(
     device: str | None = typer.Option(None, "--device", help="Where to run: `cpu`, `cuda`, `cuda:1` (default: "
                                          "`cuda` when available)."),
     force: bool = typer.Option(False, "--force", help="Replace output files that exist."),
+    normalize: bool = typer.Option(False, "--normalize", help="Scale each clip to peak 1 instead of clipping what "
+                                   "goes beyond full scale."),
     overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> None:
     """Generate audio with a trained model; every setting is checked against the model first.
@@ -78,32 +83,45 @@ def command(
     options = SampleOptions(ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond, seconds=seconds,
                             steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed, batch=batch, out=output,
                             allow_partial=allow_partial, t5_path=t5_path, init_audio=init_audio,
-                            init_noise_level=init_noise_level, device=device, force=force,
+                            init_noise_level=init_noise_level, device=device, force=force, normalize=normalize,
                             overrides=tuple(parse_overrides(overrides)))
     raise typer.Exit(run_sample(source, options))
 
 
 def run_sample(source: Path, options: SampleOptions) -> int:
-    from audiodiff.runtime.generate import RequestError, SampleRequest, parse_value, plan
+    from audiodiff.runtime.generate import RequestError, SampleRequest, plan
+    from audiodiff.runtime.sample_checks import option_problems
+    from audiodiff.schema.overrides import parse_value
 
+    problems = option_problems(steps=options.steps, cfg_scale=options.cfg_scale, seconds=options.seconds,
+                               batch=options.batch, seed=options.seed, init_noise_level=options.init_noise_level,
+                               cond=options.cond, sampler=options.sampler, t5_path=options.t5_path)
+    if problems:
+        return report(COMMAND_LINE, problems)
     pairs: dict[str, Any] = {}
     for item in options.cond:
         key, sep, value = item.partition("=")
         if not sep or not key:
             print(f"error: `--cond` takes ID=VALUE, got `{item}`", file=sys.stderr)
             return 2
-        pairs[key] = parse_value(value)
+        pairs[key] = parse_value(value)  # JSON (NaN and infinities refused), else text
     out = options.out
     if out.suffix.lower() not in (".wav", ".flac"):
         print(f"error: `--output` must end in .wav or .flac, got `{out}`", file=sys.stderr)
         return 2
-    existing = [path for path in _outputs(out, options.batch) if path.exists()]
+    from audiodiff.runtime.audio import output_paths
+
+    existing = [path for path in output_paths(out, options.batch) if path.exists()]
     if existing and not options.force:
         return fail(str(existing[0]), codes.RUN_SETTING, "the output file exists already",
                     help="choose another `--output`, or pass `--force` to replace it")
 
     from audiodiff.runtime.loading import LoadRefused, load_model, resolve_source
+    from audiodiff.runtime.sample_checks import device_check, memory_check, memory_diagnostic
 
+    device, problem = device_check(options.device)  # before any file is read: a typo should not wait for them
+    if problem is not None:
+        return report(COMMAND_LINE, [problem])
     try:
         resolved = resolve_source(source, options.ckpt, options.overrides)
     except LoadRefused as refused:
@@ -127,31 +145,41 @@ def run_sample(source: Path, options: SampleOptions) -> int:
         the_plan = plan(spec, request)
     except RequestError as error:
         return fail(str(source), error.code, str(error), help=error.hint)
+    seconds = the_plan.samples / spec.sample_rate
+    # the latent length actually generated (rounded up to what the backbone takes) is what is allocated
+    verdict = memory_check(spec, max(the_plan.samples, the_plan.latent_length), options.batch, device)
+    problem = memory_diagnostic(verdict, seconds, options.batch, device)
+    if problem is not None:
+        return report(COMMAND_LINE, [problem])
 
     try:
         model = load_model(resolved, allow_partial=options.allow_partial, t5_path=options.t5_path,
                            on_partial=lambda text: sys.stderr.write(text + "\n"))
     except LoadRefused as refused:
         return _refused(refused)
-    device = options.device or _default_device()
     audio = _run_with_progress(model, spec, request, the_plan, device)
+    audio = _report_level(audio, normalize=options.normalize)
 
     from audiodiff.runtime.audio import write_audio
 
     for path in write_audio(out, audio, spec.sample_rate):
-        print(f"wrote {path} ({the_plan.samples / spec.sample_rate:.3f} s, {spec.sample_rate} Hz, "
-              f"{audio.shape[1]} channel(s))")
+        print(f"wrote {path} ({seconds:.3f} s, {spec.sample_rate} Hz, {audio.shape[1]} channel(s))")
     return 0
 
 
-def _outputs(out: Path, batch: int) -> list[Path]:
-    return [out] + [out.with_name(f"{out.stem}_{index}{out.suffix}") for index in range(1, max(batch, 1))]
+def _report_level(audio, *, normalize: bool):
+    """Count what would be clipped when written; with `--normalize`, scale each clip to peak 1 instead."""
+    from audiodiff.runtime.sample_checks import clipping, normalize_peak
 
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    found = clipping(audio)
+    if normalize:
+        print(f"normalized each clip to peak 1 (the loudest was at {found.peak:.3f})", file=sys.stderr)
+        return normalize_peak(audio)
+    if found.clipped:
+        print(f"warning: {found.clipped:,} of {found.total:,} samples ({100 * found.clipped / found.total:.2f}%) "
+              f"are beyond full scale (peak {found.peak:.3f}) and were clipped; pass `--normalize` to scale each "
+              "clip to peak 1, or lower `--cfg-scale`", file=sys.stderr)
+    return audio
 
 
 def _run_with_progress(model, spec, request, the_plan, device: str):

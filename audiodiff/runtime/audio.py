@@ -40,9 +40,18 @@ def read_audio(path: str | Path, *, sample_rate: int, channels: int) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(data.T, dtype=np.float32))
 
 
+def output_paths(path: str | Path, count: int) -> list[Path]:
+    """The files a batch of `count` clips is written to: `name.wav` for one clip, `name_1.wav` ... `name_N.wav`
+    for several (numbered from 1, as `sample --help` says)."""
+    path = Path(path)
+    if count <= 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_{index}{path.suffix}") for index in range(1, count + 1)]
+
+
 def write_audio(path: str | Path, audio: Tensor, sample_rate: int) -> list[Path]:
-    """Write [B, C, T] audio, one file per item (`name.wav`, `name_1.wav`, ...); 16-bit PCM for WAV, clipped to
-    [-1, 1]; FLAC when the suffix says so. Each file is written atomically."""
+    """Write [B, C, T] audio, one file per item (`output_paths`); 16-bit PCM for WAV, clipped to [-1, 1]; FLAC
+    when the suffix says so. Each file is written atomically."""
     import io
 
     import soundfile
@@ -52,8 +61,7 @@ def write_audio(path: str | Path, audio: Tensor, sample_rate: int) -> list[Path]
     path = Path(path)
     file_format = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
     written = []
-    for index, item in enumerate(audio):
-        target = path if index == 0 else path.with_name(f"{path.stem}_{index}{path.suffix}")
+    for target, item in zip(output_paths(path, len(audio)), audio):
         buffer = io.BytesIO()
         samples = item.detach().float().clamp(-1, 1).cpu().numpy().T  # [T, C]
         soundfile.write(buffer, samples, sample_rate, format=file_format, subtype="PCM_16")
