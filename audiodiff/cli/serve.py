@@ -54,6 +54,11 @@ def run_serve(source: Path, *, ckpt: Path | None, host: str, port: int | None, d
         print("error: `audiodiff serve` needs the optional `gradio` package: pip install 'audiodiff[serve]'",
               file=sys.stderr)
         return 2
+    problems = _request_problems(host=host, device=device, t5_path=t5_path, output=output)
+    if problems:
+        from audiodiff.cli.report import report
+
+        return report("command line", problems)
     if not _is_loopback(host):
         print(f"warning: listening on `{host}` exposes the page (and the model) to the network; "
               "use the default 127.0.0.1 unless you mean it", file=sys.stderr)
@@ -93,6 +98,29 @@ def _load(source: Path, ckpt: Path | None, *, takes_dir: Path, device: str | Non
         return None, (f'<p class="ad-refusal">the model could not be loaded from '
                       f"<code>{html.escape(refused.path)}</code>:</p><ul>{items}</ul>{detail}")
     return studio, None
+
+
+def _request_problems(*, host: str, device: str | None, t5_path: str | None, output: Path | None) -> list:
+    """What can be refused before the page starts: a host that is no address, a device this machine lacks, a T5
+    folder or an output folder that is not one."""
+    import re
+
+    from audiodiff.diagnostics import codes
+    from audiodiff.diagnostics.model import Diagnostic
+    from audiodiff.runtime.sample_checks import device_check, option_problems
+
+    found = []
+    if not re.fullmatch(r"[A-Za-z0-9.:\-]+", host or ""):
+        found.append(Diagnostic(codes.RUN_SETTING, f"`--host {host}` is not a host name or an IP address", None,
+                                path="command line", help="use 127.0.0.1 (the default) or this machine's address"))
+    if device is not None:
+        found.extend(problem for problem in [device_check(device)[1]] if problem is not None)
+    found.extend(option_problems(steps=1, cfg_scale=1.0, seconds=None, batch=1, seed=0, init_noise_level=1.0,
+                                 cond=[], t5_path=t5_path))
+    if output is not None and output.exists() and not output.is_dir():
+        found.append(Diagnostic(codes.RUN_SETTING, f"`--output {output}` is a file, not a folder for the takes",
+                                None, path="command line"))
+    return found
 
 
 def _default_device() -> str:
