@@ -76,10 +76,11 @@ def guided(spec: Any) -> bool:
     if spec.model_type not in ("diffusion_cond", "diffusion_cond_inpaint"):
         return False
     backbone = backbone_of(spec)
-    routes = routes_of(spec)
-    if backbone.type == "adp_cfg_1d":
-        return True
-    return backbone.type == "dit" and bool(routes[CROSS_ATTENTION] or routes[PREPEND])
+    guidance = backbone.capabilities.guidance
+    if guidance == "with_token_routes":
+        routes = routes_of(spec)
+        return bool(routes[CROSS_ATTENTION] or routes[PREPEND])
+    return guidance == "always"
 
 
 def _tokens(spec: Any, route: Route) -> int:

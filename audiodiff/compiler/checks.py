@@ -12,20 +12,22 @@ from typing import Any
 from audiodiff.compiler.graph import Graph, Node
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
+from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES, Route
 
 _BACKBONE = "diffusion.backbone"
 
-_WIDTH_KEYS = {
-    # backbone type -> route -> the config key that declares the width
-    "dit": {CROSS_ATTENTION: "cond_token_dim", GLOBAL: "global_cond_dim",
-            PREPEND: "prepend_cond_dim", INPUT_CONCAT: "input_concat_dim"},
-    "adp_cfg_1d": {CROSS_ATTENTION: "context_embedding_features", GLOBAL: "context_features",
-                   INPUT_CONCAT: "context_channels"},
-    "adp_1d": {GLOBAL: "context_features", INPUT_CONCAT: "context_channels"},
-    "DAU1d": {GLOBAL: "global_cond_dim", INPUT_CONCAT: "cond_dim"},
-}
+
+
+def _capabilities(backbone: Node) -> BackboneCapabilities:
+    return BACKBONES[backbone.type]
+
+
+def _width_key(backbone: Node, route: Route) -> str | None:
+    """The backbone config field that declares the width `route` must deliver (None: it consumes no such route)."""
+    consumed = _capabilities(backbone).input(route)
+    return consumed.width_field if consumed is not None else None
 
 
 def check_graph(graph: Graph, spec: Any) -> list[Diagnostic]:
@@ -100,7 +102,7 @@ def _routed(graph: Graph, route: Route) -> list[_Routed]:
 
 
 def _width_pointer(backbone: Node, route: Route) -> str:
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(route)
+    key = _width_key(backbone, route)
     return join(backbone.origin, key) if key else backbone.origin
 
 
@@ -111,12 +113,13 @@ def _error(findings: list, code, message: str, pointer: str, notes: list[tuple[s
 
 def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list) -> None:
     declared = backbone.attr("cross_width", 0)
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(CROSS_ATTENTION)
+    key = _width_key(backbone, CROSS_ATTENTION)
     if not routed:
-        if declared and backbone.type == "dit":
+        # a backbone that cannot run without cross-attention is reported by the rules (AD2xx) instead
+        if declared and CROSS_ATTENTION not in _capabilities(backbone).requires:
             findings.append(Diagnostic(
                 codes.UNUSED_WIDTH,
-                f"`cond_token_dim` is {declared} but no conditioner is routed to cross-attention: its layers get "
+                f"`{key}` is {declared} but no conditioner is routed to cross-attention: its layers get "
                 "no input, and guidance never engages",
                 _width_pointer(backbone, CROSS_ATTENTION),
                 help="route the text or timing conditioners through `cross_attention_cond_ids`, or set it to 0",
@@ -146,11 +149,12 @@ def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list
 
 def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None:
     declared = backbone.attr("global_width", 0)
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(GLOBAL)
+    consumed = _capabilities(backbone).input(GLOBAL)
+    key = consumed.width_field if consumed is not None else None
     if not routed:
-        if declared and backbone.type in ("adp_cfg_1d", "adp_1d"):
+        if declared and consumed is not None and consumed.required_when_declared:
             _error(findings, codes.GLOBAL_WIDTH,
-                   f"`context_features` is {declared} but no conditioner is routed through `global_cond_ids`; "
+                   f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`; "
                    "the U-Net requires the features whenever it has that width",
                    _width_pointer(backbone, GLOBAL), [])
         elif declared:
@@ -174,23 +178,24 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None
 
 
 def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> None:
-    if backbone.type != "dit":
+    if not _capabilities(backbone).consumes(PREPEND):
         return  # rule AD204 already reports prepend routes on other backbones
     declared = backbone.attr("prepend_width", 0)
+    key = _width_key(backbone, PREPEND)
     if not routed:
         if declared:
             findings.append(Diagnostic(codes.UNUSED_WIDTH,
-                                       f"`prepend_cond_dim` is {declared} but nothing is routed through `prepend_cond_ids`",
+                                       f"`{key}` is {declared} but nothing is routed through `prepend_cond_ids`",
                                        _width_pointer(backbone, PREPEND)))
         return
     wrong = [entry for entry in routed if entry.width is not None and entry.width != declared]
     if wrong:
         what = "is 0, which disables prepend tokens," if not declared else f"is {declared}"
         _error(findings, codes.PREPEND_WIDTH,
-               f"`prepend_cond_dim` {what} but `{wrong[0].id}` gives {wrong[0].width}-wide tokens",
+               f"`{key}` {what} but `{wrong[0].id}` gives {wrong[0].width}-wide tokens",
                _width_pointer(backbone, PREPEND),
                [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
-               help=f"set `prepend_cond_dim` to {wrong[0].width}" if len({e.width for e in routed}) == 1 else None)
+               help=f"set `{key}` to {wrong[0].width}" if len({e.width for e in routed}) == 1 else None)
 
 
 def _input_concat_channels(entry: _Routed, spec: Any) -> int | None:
@@ -204,7 +209,8 @@ def _input_concat_channels(entry: _Routed, spec: Any) -> int | None:
 
 def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findings: list) -> None:
     declared = backbone.attr("input_concat_channels", 0)
-    key = _WIDTH_KEYS.get(backbone.type, {}).get(INPUT_CONCAT)
+    consumed = _capabilities(backbone).input(INPUT_CONCAT)
+    key = consumed.width_field if consumed is not None else None
     if not routed:
         if declared:
             findings.append(Diagnostic(codes.UNUSED_WIDTH,
@@ -216,55 +222,56 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
     if any(c is None for c in channels) or key is None:
         return
     total = sum(channels)
-    if backbone.type == "adp_cfg_1d":
+    if consumed is not None and not consumed.resamples:
         unresampled = [entry for entry in routed if entry.node is not None and entry.layout != "signal"]
         if unresampled:
             _error(findings, codes.INPUT_CONCAT_WIDTH,
-                   f"`adp_cfg_1d` concatenates input-concat tensors without resampling, but `{unresampled[0].id}` "
+                   f"`{backbone.type}` concatenates input-concat tensors without resampling, but `{unresampled[0].id}` "
                    "is not a signal of the input's length",
                    unresampled[0].pointer, [])
     if declared != total:
         parts = " + ".join(str(c) for c in channels)
         pointer = _width_pointer(backbone, INPUT_CONCAT)
-        if key == "context_channels":
+        listed = isinstance(getattr(backbone.spec, key, None), (list, tuple))  # a list field declares its first item
+        if listed:
             pointer = join(pointer, 0) if declared else pointer
         _error(findings, codes.INPUT_CONCAT_WIDTH,
                f"`{key}` declares {declared} input-concat channels, but the routed tensors concatenate to "
                f"{total} ({parts})",
                pointer,
                [entry.note(f"adds {c} channel(s)") for entry, c in zip(routed, channels)],
-               help=f"set `{key}` to {'[' + str(total) + ']' if key == 'context_channels' else total}")
+               help=f"set `{key}` to {'[' + str(total) + ']' if listed else total}")
 
 
-def _check_positions(graph: Graph, backbone: Node, routed: dict, findings: list) -> None:
+def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Routed]], findings: list) -> None:
+    capabilities = _capabilities(backbone)
+    config = backbone.spec
     token_limit = backbone.attr("token_limit")
-    if token_limit is not None:
+    if token_limit is not None and capabilities.token_limit_field is not None:
+        key = capabilities.token_limit_field
         tokens = [entry.tokens for entry in routed[CROSS_ATTENTION]]
         if all(isinstance(t, int) for t in tokens):
-            total = sum(tokens) + (1 if getattr(backbone.spec, "use_xattn_time", False) else 0)
-            limit = token_limit + (1 if getattr(backbone.spec, "use_xattn_time", False) else 0)
+            time_token = 1 if getattr(config, "use_xattn_time", False) else 0  # a time token and its table row
+            total, limit = sum(tokens) + time_token, token_limit + time_token
             if total > limit:
                 _error(findings, codes.TOKEN_BUDGET,
-                       f"the cross-attention sequence has {total} tokens but `context_embedding_max_length` is "
+                       f"the cross-attention sequence has {total} tokens but `{key}` is "
                        f"{token_limit}; the learned null embedding has a row per token",
-                       join(backbone.origin, "context_embedding_max_length"),
+                       join(backbone.origin, key),
                        [entry.note(f"adds {entry.tokens} token(s)") for entry in routed[CROSS_ATTENTION]],
-                       help=f"set `context_embedding_max_length` to at least {total - (limit - token_limit)}")
-    position_limit = backbone.attr("position_limit")
+                       help=f"set `{key}` to at least {total - time_token}")
+    budget = capabilities.position_budget(config)
     latent = graph.quantity("latent_length")
-    if position_limit is not None and latent is not None and isinstance(latent.value, int):
-        config = backbone.spec
+    if budget is not None and latent is not None and isinstance(latent.value, int):
         prepend_tokens = [entry.tokens for entry in routed[PREPEND]]
         if all(isinstance(t, int) for t in prepend_tokens):
-            # the global embedding becomes one extra leading token only with `global_cond_type: prepend`
-            global_token = 1 if getattr(config, "global_cond_type", "prepend") == "prepend" else 0
-            count = sum(prepend_tokens) + global_token + latent.value // config.patch_size
-            if count > position_limit:
-                parts = "prepend + global" if global_token else "prepend"
+            count = budget.tokens(latent.value, sum(prepend_tokens))
+            if count > budget.positions:
+                parts = "prepend + global" if budget.global_token else "prepend"
                 _error(findings, codes.POSITION_BUDGET,
                        f"a training sample is {count} tokens long ({parts} + {latent.value} latent frames / "
-                       f"patch {config.patch_size}), more than `abs_pos_emb_max_length` {position_limit}",
-                       join(backbone.origin, "abs_pos_emb_max_length"), [("`sample_size` is set here", "/sample_size")])
+                       f"patch {budget.patch_size}), more than `{budget.field}` {budget.positions}",
+                       join(backbone.origin, budget.field), [("`sample_size` is set here", "/sample_size")])
 
 
 def _check_signal_conditioners(graph: Graph, findings: list) -> None:

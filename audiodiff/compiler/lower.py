@@ -15,9 +15,11 @@ from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
 from audiodiff.compiler.registry import lookup
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.pointer import join
-from audiodiff.schema.routes import INPAINT_IDS, ROUTES
+from audiodiff.schema.capabilities import PositionBudget
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES, Axis, Route
 from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
 from audiodiff.schema.views import (
+    BackboneView,
     autoencoder_io_channels,
     backbone_of,
     conditioning_of,
@@ -189,41 +191,36 @@ def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int, count
     return nodes
 
 
-def _backbone_route_ports(backbone, length: str) -> tuple[tuple[Port, ...], tuple[tuple[str, Any], ...]]:
-    """The conditioning inputs the backbone's config declares, with the widths it expects."""
+# the node facts that name each route's declared width (kept for `explain` and the JSON graph)
+WIDTH_FACTS = {CROSS_ATTENTION: "cross_width", GLOBAL: "global_width", PREPEND: "prepend_width",
+               INPUT_CONCAT: "input_concat_channels"}
+
+
+def _backbone_route_ports(backbone: BackboneView, length: str) -> tuple[tuple[Port, ...], tuple[tuple[str, Any], ...]]:
+    """The conditioning inputs the backbone's config declares, with the widths it expects (its capability record
+    says which routes it consumes and which config field declares each width)."""
     config = backbone.config
+    capabilities = backbone.capabilities
     b = lowering.B
     ports: list[Port] = []
     attrs: list[tuple[str, Any]] = []
-    if backbone.type == "dit":
-        cross, global_, prepend, concat = (getattr(config, key, 0) for key in
-                                           ("cond_token_dim", "global_cond_dim", "prepend_cond_dim", "input_concat_dim"))
-        attrs += [("cross_width", cross), ("global_width", global_), ("prepend_width", prepend),
-                  ("input_concat_channels", concat)]
-        if getattr(config, "use_abs_pos_emb", False):
-            attrs.append(("position_limit", config.abs_pos_emb_max_length))
-    elif backbone.type in ("adp_cfg_1d", "adp_1d"):
-        cross = config.context_embedding_features or 0 if backbone.type == "adp_cfg_1d" else 0
-        global_ = config.context_features or 0
-        concat = (config.context_channels or (0,))[0] if config.context_channels else 0
-        prepend = 0
-        attrs += [("cross_width", cross), ("global_width", global_), ("prepend_width", 0),
-                  ("input_concat_channels", concat)]
-        if backbone.type == "adp_cfg_1d":
-            attrs.append(("token_limit", config.context_embedding_max_length))
-    else:  # DAU1d
-        cross, prepend = 0, 0
-        global_, concat = config.global_cond_dim, config.cond_dim
-        attrs += [("cross_width", 0), ("global_width", global_), ("prepend_width", 0),
-                  ("input_concat_channels", concat)]
-    if cross:
-        ports.append(Port("cross_attn_cond", (b, "N_cross", cross)))
-    if global_:
-        ports.append(Port("global_cond", (b, global_)))
-    if prepend:
-        ports.append(Port("prepend_cond", (b, "N_prepend", prepend)))
-    if concat:
-        ports.append(Port("input_concat_cond", (b, concat, length)))
+    for route in ROUTES:
+        consumed = capabilities.input(route)
+        width = consumed.width(config) if consumed is not None else 0
+        attrs.append((WIDTH_FACTS[route], width))
+        if not width:
+            continue
+        if route.axis is Axis.TOKENS:
+            ports.append(Port(route.port, (b, route.token_symbol or "N", width)))
+        elif route.axis is Axis.FEATURES:
+            ports.append(Port(route.port, (b, width)))
+        else:
+            ports.append(Port(route.port, (b, width, length)))
+    budget = capabilities.position_budget(config)
+    if budget is not None:
+        attrs.append(("position_limit", budget.positions))
+    if capabilities.token_limit_field is not None:
+        attrs.append(("token_limit", getattr(config, capabilities.token_limit_field)))
     return tuple(ports), tuple(attrs)
 
 
@@ -275,15 +272,24 @@ def _diffusion_quantities(spec: Any, ratio: int, backbone) -> list[Quantity]:
     return quantities
 
 
-def _max_generation(spec: Any, ratio: int, backbone) -> Quantity:
-    config = backbone.config
-    if backbone.type == "dit" and getattr(config, "use_abs_pos_emb", False):
-        # the global token (absent with adaLN), plus at least one prepend token when prepend conditioning exists
-        extra = (config.global_cond_type == "prepend") + (config.prepend_cond_dim > 0)
-        frames = (config.abs_pos_emb_max_length - extra) * config.patch_size
-        seconds = _number(Fraction(frames * ratio, spec.sample_rate))
-        return Quantity("max_generation_length", seconds, "s", backbone.pointer + "/abs_pos_emb_max_length")
+def _max_generation(spec: Any, ratio: int, backbone: BackboneView) -> Quantity:
+    budget = backbone.capabilities.position_budget(backbone.config)
+    if budget is not None:
+        seconds = _number(Fraction(max_generation_frames(backbone, budget) * ratio, spec.sample_rate))
+        return Quantity("max_generation_length", seconds, "s", f"{backbone.pointer}/{budget.field}")
     return Quantity("max_generation_length", None, "s", "unbounded: no absolute position table")
+
+
+def max_generation_frames(backbone: BackboneView, budget: PositionBudget) -> int:
+    """The longest latent sequence one pass can generate: at least one prepend token when the backbone declares
+    prepend conditioning (`explain` and `sample` both read this)."""
+    prepend = 1 if backbone.capabilities.consumes(PREPEND) and _declared_width(backbone, PREPEND) else 0
+    return budget.max_latent_frames(prepend)
+
+
+def _declared_width(backbone: BackboneView, route: Route) -> int:
+    consumed = backbone.capabilities.input(route)
+    return consumed.width(backbone.config) if consumed is not None else 0
 
 
 def _autoencoder_quantities(spec: AutoencoderConfig) -> list[Quantity]:

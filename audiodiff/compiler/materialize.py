@@ -93,7 +93,7 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
     if isinstance(spec, DiffusionUncondConfig):
         return UnconditionedDiffusionModel(
             backbone=backbone,
-            nest_backbone=backbone_view.type != "DAU1d",
+            nest_backbone=backbone_view.capabilities.nested,
             io_channels=backbone_view.channels,
             sample_size=spec.sample_size,
             sample_rate=spec.sample_rate,

@@ -180,8 +180,10 @@ def count_model(spec: Any) -> ModelCounts:
             trainable.add("pretransform.")
         return ModelCounts(spec.model_type, parts, frozenset(trainable))
     backbone = backbone_of(spec)
-    # DAU1d keeps its network directly under `model.`; every other backbone sits in a wrapper's `.model`
-    prefix = "model." if backbone.type == "DAU1d" and spec.model_type == "diffusion_uncond" else "model.model."
+    # an unconditioned model keeps a backbone that is not `nested` (DAU1d) directly under `model.`; every other
+    # backbone sits in a wrapper's `.model`
+    unwrapped = not backbone.capabilities.nested and spec.model_type == "diffusion_uncond"
+    prefix = "model." if unwrapped else "model.model."
     parts: dict[str, ParamCount | None] = {prefix: _unless_unbuildable(backbone_count, backbone.config)}
     trainable = {prefix}
     located = pretransform_of(spec)

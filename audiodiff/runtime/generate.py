@@ -17,12 +17,13 @@ from torch import Tensor
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
+from audiodiff.compiler.lower import max_generation_frames
 from audiodiff.compiler.materialize import objective_of
 from audiodiff.nn.objectives import Objective
 from audiodiff.nn.routing import INPAINT_IDS, Guidance
 from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample, sampler_names
 from audiodiff.schema.values import value_problem
-from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
+from audiodiff.schema.views import BackboneView, backbone_of, conditioning_of, pretransform_of, pretransform_ratio
 
 
 class RequestError(ValueError):
@@ -103,21 +104,23 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
         if not metadata or "prompt" not in metadata[0]:
             raise RequestError("`--negative-prompt` needs a model with a `prompt` conditioner")
         negative = [dict(item, prompt=request.negative_prompt) for item in metadata]
-    cfg_scale = request.cfg_scale if backbone.type in ("dit", "adp_cfg_1d") else 1.0
+    cfg_scale = request.cfg_scale if backbone.capabilities.cfg else 1.0
     return Plan(samples, latent_length, settings, metadata, negative, cfg_scale)
 
 
-def _check_length(backbone, latent_length: int, ratio: int, sample_rate: int) -> None:
-    config = backbone.config
-    if backbone.type == "dit" and getattr(config, "use_abs_pos_emb", False):
-        limit = config.abs_pos_emb_max_length - 2
-        if latent_length // config.patch_size > limit:
-            longest = limit * config.patch_size * ratio / sample_rate
-            raise RequestError(
-                f"{latent_length} latent frames are more than the model's absolute position table holds",
-                hint=f"ask for at most {longest:.2f} seconds",
-                code=codes.SAMPLE_LENGTH,
-            )
+def _check_length(backbone: BackboneView, latent_length: int, ratio: int, sample_rate: int) -> None:
+    """The same position budget as `compile --explain`'s `max_generation_length`."""
+    budget = backbone.capabilities.position_budget(backbone.config)
+    if budget is None:
+        return
+    longest_frames = max_generation_frames(backbone, budget)
+    if latent_length > longest_frames:
+        longest = longest_frames * ratio / sample_rate
+        raise RequestError(
+            f"{latent_length} latent frames are more than the model's absolute position table holds",
+            hint=f"ask for at most {longest:.2f} seconds",
+            code=codes.SAMPLE_LENGTH,
+        )
 
 
 def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[str, Any]]:

@@ -299,7 +299,7 @@ def may_leave_parameters_unused(spec: Any, model: torch.nn.Module) -> bool:
         return True
     backbone = backbone_of(spec)
     dropout = spec.training.cfg_dropout_prob if spec.model_type != "diffusion_uncond" else 0.0
-    return backbone is not None and backbone.type == "adp_cfg_1d" and not dropout > 0
+    return backbone is not None and backbone.capabilities.learned_null and not dropout > 0
 
 
 def _routes(spec: Any) -> dict[Route, tuple[str, ...]]:
@@ -420,7 +420,7 @@ def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflig
     where = f"{world} x {plan.accelerator}" + (f", {plan.strategy}" if plan.strategy != "auto" else "")
     demo = DemoSettings.from_spec(spec)
     recompute = f"gradient checkpointing {checkpointing.reason}"
-    if checkpointing.enabled and backbone.type != "dit":
+    if checkpointing.enabled and not backbone.capabilities.gradient_checkpointing:
         recompute += f" (no effect on `{backbone.type}` backbones: only `dit` recomputes its blocks)"
     lines = [
         SummaryLine("model", f"{spec.model_type}, `{backbone.type}` backbone, `{objective}` objective{pretransform}; "

@@ -30,15 +30,17 @@ class Route:
     phrase: str  # how messages say it
     axis: Axis
     masked: bool  # token routes need a mask: pre-encoded tensors, which have none, cannot feed them
+    token_symbol: str | None = None  # the symbolic token count of its port's shape (token routes)
 
     def __str__(self) -> str:
         return self.name
 
 
 CROSS_ATTENTION = Route("cross_attention_cond_ids", "cross_attention", "cross_attn_cond", "cross-attention",
-                        Axis.TOKENS, masked=True)
+                        Axis.TOKENS, masked=True, token_symbol="N_cross")
 GLOBAL = Route("global_cond_ids", "global", "global_cond", "global", Axis.FEATURES, masked=False)
-PREPEND = Route("prepend_cond_ids", "prepend", "prepend_cond", "prepend", Axis.TOKENS, masked=True)
+PREPEND = Route("prepend_cond_ids", "prepend", "prepend_cond", "prepend", Axis.TOKENS, masked=True,
+                token_symbol="N_prepend")
 INPUT_CONCAT = Route("input_concat_ids", "input_concat", "input_concat_cond", "input-concat", Axis.CHANNELS,
                      masked=False)
 

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.suggest import did_you_mean
+from audiodiff.schema.capabilities import BACKBONES, CONDITIONED
 from audiodiff.schema.errors import describe_value, diagnostics_from_validation_error
 from audiodiff.schema.pointer import join
 from audiodiff.schema.rules import check_rules
@@ -25,8 +26,9 @@ from audiodiff.schema.versions import detect_version
 DocumentKind = Literal["model", "dataset"]
 
 # backbone tags that exist, but for the other family of model types (C21)
-_COND_ONLY_BACKBONES = {"adp_cfg_1d"}
-_UNCOND_ONLY_BACKBONES = {"adp_uncond_1d"}
+# backbones of one model family only (C21), from their capability records
+_COND_ONLY_BACKBONES = {tag for tag, caps in BACKBONES.items() if "diffusion_uncond" not in caps.model_types}
+_UNCOND_ONLY_BACKBONES = {tag for tag, caps in BACKBONES.items() if not caps.model_types & CONDITIONED}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
 from audiodiff.schema.v1.conditioning import ConditioningSpec
@@ -29,6 +30,10 @@ class BackboneView:
     config: Any  # DiTSpec | DiTUncondSpec | UNetCFG1dSpec | UNet1dSpec | DAU1dSpec
     pointer: str  # of the backbone's `config` object
     type_pointer: str
+
+    @property
+    def capabilities(self) -> BackboneCapabilities:
+        return BACKBONES[self.type]
 
     @property
     def channels(self) -> int:

@@ -116,7 +116,8 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
     for route in ROUTES:
         ids = routes[route]
         route_pointer = at("model", "diffusion", route.key)
-        if ids and route is CROSS_ATTENTION and backbone.type in ("adp_1d", "DAU1d"):
+        consumed = backbone.capabilities.consumes(route)
+        if ids and route is CROSS_ATTENTION and not consumed:
             report.add(
                 codes.ROUTE_UNSUPPORTED,
                 f"`{backbone.type}` has no cross-attention input: these ids would be ignored",
@@ -124,7 +125,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                 help="route them through `global_cond_ids` or `input_concat_ids`, or use `dit` or `adp_cfg_1d`",
                 related=(("the backbone type is set here", backbone.type_pointer),),
             )
-        if ids and route is PREPEND and backbone.type != "dit":
+        if ids and route is PREPEND and not consumed:
             report.add(
                 codes.PREPEND_REQUIRES_DIT,
                 f"prepend conditioning is consumed by `dit` only; `{backbone.type}` would drop it",
@@ -188,10 +189,10 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
             at("model", "diffusion", first.key),
             help="add `model.conditioning` with `cond_dim` and a `configs` list",
         )
-    if backbone.type == "adp_cfg_1d" and not routes[CROSS_ATTENTION]:
+    if CROSS_ATTENTION in backbone.capabilities.requires and not routes[CROSS_ATTENTION]:
         report.add(
             codes.CFG_UNET_NEEDS_CROSS_ATTENTION,
-            "`adp_cfg_1d` needs at least one cross-attention conditioner (its forward pass requires one)",
+            f"`{backbone.type}` needs at least one cross-attention conditioner (its forward pass requires one)",
             at("model", "diffusion", CROSS_ATTENTION.key),
             help="route a conditioner through `cross_attention_cond_ids`, or use `adp_1d`",
         )

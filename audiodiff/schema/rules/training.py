@@ -36,7 +36,7 @@ def check(spec, report: RuleReport) -> None:
             help="remove it",
         )
     backbone = backbone_of(spec)
-    if training.mask_padding and backbone is not None and backbone.type != "dit":
+    if training.mask_padding and backbone is not None and not backbone.capabilities.mask_padding:
         report.add(
             codes.MASK_PADDING_UNET,
             f"`mask_padding` passes the padding mask to the backbone, which `{backbone.type}` does not accept",
@@ -168,7 +168,7 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
 def _check_arc(spec, arc, report: RuleReport) -> None:
     where = at("training", "arc")
     backbone = backbone_of(spec)
-    if backbone is not None and backbone.type != "dit":
+    if backbone is not None and not backbone.capabilities.adversarial_post_training:
         report.add(
             codes.MISSING_SETTING,
             "adversarial (`arc`) post-training needs a `dit` backbone",
