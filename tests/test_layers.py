@@ -54,3 +54,17 @@ def test_compiler_imports_modules_only_to_materialise() -> None:
     for path in (PACKAGE / "compiler").glob("*.py"):
         if "nn" in _imported_layers(path):
             assert path.name in ("materialize.py",), path.name
+
+
+def test_registry_entries_import_modules_only_inside_their_builders() -> None:
+    """`compiler/entries/` holds each type's builder beside its counter: `audiodiff.nn` and torch are imported inside
+    the builders only, so reading the registry (validate, explain) never imports torch."""
+    for path in (PACKAGE / "compiler" / "entries").glob("*.py"):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("torch", "audiodiff.nn")), f"{path.name} imports {name} at module level"

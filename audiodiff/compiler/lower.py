@@ -12,11 +12,12 @@ from typing import Any
 
 from audiodiff.compiler import checks, lowering, params
 from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
-from audiodiff.compiler.registry import lookup
+from audiodiff.compiler.registry import Entry, lookup
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.pointer import join
 from audiodiff.schema.capabilities import PositionBudget
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES, Axis, Route
+from audiodiff.schema.v1.pretransform import AutoencoderPretransformSpec
 from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
 from audiodiff.schema.views import (
     BackboneView,
@@ -91,7 +92,7 @@ def lower_spec(spec: Any, *, count_params: bool = True) -> LoweredGraph:
     assert backbone is not None  # a diffusion spec always has one
     kind = "uncond_backbone" if isinstance(spec, DiffusionUncondConfig) else "backbone"
     entry = lookup(kind, spec.model.type if isinstance(spec, DiffusionUncondConfig) else backbone.type)
-    shape = entry.lowering(backbone.channels, latent_length)
+    shape = _lower(entry, backbone.config, lowering.BackboneContext(backbone.channels, latent_length))
     route_ports, route_attrs = _backbone_route_ports(backbone, latent_length)
     nodes.append(Node(
         id=BACKBONE_ID,
@@ -123,12 +124,12 @@ def _pretransform_nodes(pretransform: Any, pointer: str, counter: Any) -> list[N
     ratio = pretransform_ratio(pretransform)
     channels = pretransform_io_channels(pretransform)
     latent = pretransform_latent_channels(pretransform)
-    shape = entry.lowering(pretransform, channels, latent, ratio)
+    shape = _lower(entry, pretransform, lowering.PretransformContext(channels, latent, ratio))
     status, reason = entry.availability()
     nodes = [Node(PRETRANSFORM_ID, "pretransform", pretransform.type, pointer, shape.inputs, shape.outputs,
                   params=_pretransform_params(pretransform, counter), spec=pretransform,
                   attrs=shape.attrs + (("status", status), ("reason", reason)))]
-    if pretransform.type == "autoencoder":
+    if isinstance(pretransform, AutoencoderPretransformSpec):  # its stages are nodes of their own
         nodes.extend(_autoencoder_nodes(pretransform.config, PRETRANSFORM_ID + ".", pointer + "/config", "T", counter))
     return nodes
 
@@ -138,16 +139,16 @@ def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str,
     counts = (stages.encoder, stages.bottleneck, stages.decoder)
     encoder = lookup("encoder", model.encoder.type)
     decoder = lookup("decoder", model.decoder.type)
-    enc_shape = encoder.lowering(model.encoder, audio_length)
-    dec_shape = decoder.lowering(model.decoder, audio_length)
+    enc_shape = _lower(encoder, model.encoder, lowering.StageContext(audio_length))
+    dec_shape = _lower(decoder, model.decoder, lowering.StageContext(audio_length))
     latent_length = enc_shape.outputs[0].shape[-1]
     nodes = [Node(prefix + "encoder", "encoder", model.encoder.type, pointer + "/encoder", enc_shape.inputs,
                   enc_shape.outputs, counts[0], model.encoder,
                   enc_shape.attrs + (("status", encoder.availability()[0]), ("reason", encoder.availability()[1])))]
     if model.bottleneck is not None:
         bottleneck = lookup("bottleneck", model.bottleneck.type)
-        shape = bottleneck.lowering(model.bottleneck, model.encoder.config.output_channels, model.latent_dim,
-                                    latent_length)
+        shape = _lower(bottleneck, model.bottleneck, lowering.BottleneckContext(
+            model.encoder.config.output_channels, model.latent_dim, latent_length))
         nodes.append(Node(prefix + "bottleneck", "bottleneck", model.bottleneck.type, pointer + "/bottleneck",
                           shape.inputs, shape.outputs, counts[1], model.bottleneck,
                           shape.attrs + (("status", bottleneck.availability()[0]),
@@ -175,7 +176,7 @@ def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int, count
         registered = lookup("conditioner", entry.type)
         output_dim = conditioning.output_dim(entry)
         context = lowering.ConditionerContext(output_dim, latent_channels, ratio)
-        shape = registered.lowering(entry, context)
+        shape = _lower(registered, entry, context)
         status, reason = registered.availability()
         nodes.append(Node(
             id=f"conditioning.{entry.id}",
@@ -314,7 +315,13 @@ def _number(value: Fraction) -> int | float:
 
 
 def _pretransform_params(pretransform: Any, counter: Any) -> int | None:
-    if pretransform.type == "autoencoder":
-        return None  # counted on its encoder / bottleneck / decoder nodes
     count = counter.pretransform_params(pretransform)
-    return count if isinstance(count, int) else None
+    return count if isinstance(count, int) else None  # an autoencoder's stage counts sit on its stage nodes
+
+
+def _lower(entry: Entry, spec: object, context: object) -> lowering.Lowered:
+    """The node shape of `spec` by its entry's lowering (every entry has one: the registry checks it)."""
+    assert entry.lowering is not None, entry
+    shape = entry.lowering(spec, context)
+    assert isinstance(shape, lowering.Lowered)
+    return shape

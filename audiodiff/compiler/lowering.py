@@ -1,7 +1,8 @@
 """Per-type lowering: the ports (symbolic shapes) and facts of one node, computed from its spec alone.
 
-Each function takes the typed spec of one config object and returns a `Lowered` (inputs, outputs, attrs). The
-registry pairs every type tag with one of these; `lower.py` assembles the nodes into a graph and wires the routes.
+Every function has one signature, `lowering(spec, context) -> Lowered`: the typed spec of one config object and
+what its shape depends on beyond it (a context per kind). The registry pairs every type tag with one of these;
+`lower.py` assembles the nodes into a graph and wires the routes.
 """
 
 from __future__ import annotations
@@ -69,8 +70,17 @@ def lower_phoneme(entry: Any, context: ConditionerContext) -> Lowered:
     return _tokens(entry, f"N_{entry.id}", context.output_dim, kind="sequence")
 
 
+def lower_source_mix_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
+    """`source_mix`: like `pretransform`, with per-source heads that map C_enc -> D."""
+    return _signal(entry, context, mixed=True)
+
+
 def lower_signal_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
-    """`pretransform` / `source_mix`: channels-first latents of audio, [B, C, T/r]."""
+    """`pretransform`: channels-first latents of audio, [B, C, T/r]."""
+    return _signal(entry, context, mixed=False)
+
+
+def _signal(entry: Any, context: ConditionerContext, *, mixed: bool) -> Lowered:
     config = entry.config
     if config.use_model_pretransform or config.pretransform_config is None:
         channels, ratio = context.model_latent_channels, context.model_ratio
@@ -80,7 +90,7 @@ def lower_signal_conditioner(entry: Any, context: ConditionerContext) -> Lowered
         channels = pretransform_latent_channels(config.pretransform_config)
         ratio = pretransform_ratio(config.pretransform_config)
     length = f"T_{entry.id}/{ratio}" if ratio and ratio > 1 else f"T_{entry.id}"
-    if entry.type == "source_mix":
+    if mixed:
         channels = context.output_dim  # per-source heads map C_enc -> D
     width = channels if channels is not None else "C"
     return Lowered(
@@ -93,8 +103,34 @@ def lower_signal_conditioner(entry: Any, context: ConditionerContext) -> Lowered
 # --- pretransform stages --------------------------------------------------------------------------------------------
 
 
-def lower_encoder(stage: Any, audio_length: str) -> Lowered:
-    config = stage.config
+@dataclass(frozen=True)
+class StageContext:
+    audio_length: str  # the symbolic audio length the stage reads or writes
+
+
+@dataclass(frozen=True)
+class BottleneckContext:
+    in_channels: int
+    latent_dim: int
+    latent_length: str
+
+
+@dataclass(frozen=True)
+class PretransformContext:
+    audio_channels: int | None
+    latent_channels: int | None
+    ratio: int | None
+
+
+@dataclass(frozen=True)
+class BackboneContext:
+    channels: int
+    length: str
+    out_channels: int | None = None
+
+
+def lower_encoder(stage: Any, context: StageContext) -> Lowered:
+    config, audio_length = stage.config, context.audio_length
     return Lowered(
         inputs=(Port("audio", (B, config.input_channels, audio_length)),),
         outputs=(Port("features", (B, config.output_channels, _divide(audio_length, config.ratio))),),
@@ -102,8 +138,8 @@ def lower_encoder(stage: Any, audio_length: str) -> Lowered:
     )
 
 
-def lower_decoder(stage: Any, audio_length: str) -> Lowered:
-    config = stage.config
+def lower_decoder(stage: Any, context: StageContext) -> Lowered:
+    config, audio_length = stage.config, context.audio_length
     return Lowered(
         inputs=(Port("latents", (B, config.input_channels, _divide(audio_length, config.ratio))),),
         outputs=(Port("audio", (B, config.output_channels, audio_length)),),
@@ -111,15 +147,26 @@ def lower_decoder(stage: Any, audio_length: str) -> Lowered:
     )
 
 
-def lower_bottleneck(bottleneck: Any, in_channels: int, latent_dim: int, latent_length: str) -> Lowered:
+def _bottleneck(context: BottleneckContext, *, discrete: bool) -> Lowered:
     return Lowered(
-        inputs=(Port("features", (B, in_channels, latent_length)),),
-        outputs=(Port("latents", (B, latent_dim, latent_length)),),
-        attrs=(("discrete", bottleneck.type in ("rvq", "rvq_vae", "dac_rvq", "dac_rvq_vae", "fsq", "dithered_fsq")),),
+        inputs=(Port("features", (B, context.in_channels, context.latent_length)),),
+        outputs=(Port("latents", (B, context.latent_dim, context.latent_length)),),
+        attrs=(("discrete", discrete),),
     )
 
 
-def lower_pretransform(pretransform: Any, audio_channels: int | None, latent_channels: int | None, ratio: int | None) -> Lowered:
+def lower_bottleneck(bottleneck: Any, context: BottleneckContext) -> Lowered:
+    """A continuous bottleneck (tanh, vae, l2_norm, wasserstein)."""
+    return _bottleneck(context, discrete=False)
+
+
+def lower_discrete_bottleneck(bottleneck: Any, context: BottleneckContext) -> Lowered:
+    """A quantizing bottleneck (residual VQ, FSQ): its latents are codes."""
+    return _bottleneck(context, discrete=True)
+
+
+def lower_pretransform(pretransform: Any, context: PretransformContext) -> Lowered:
+    ratio, audio_channels, latent_channels = context.ratio, context.audio_channels, context.latent_channels
     latent_length = _divide("T", ratio) if ratio else "T'"
     return Lowered(
         inputs=(Port("audio", (B, audio_channels if audio_channels is not None else "C", "T")),),
@@ -131,10 +178,11 @@ def lower_pretransform(pretransform: Any, audio_channels: int | None, latent_cha
 # --- backbones ------------------------------------------------------------------------------------------------------
 
 
-def lower_backbone(channels: int, length: str, out_channels: int | None = None) -> Lowered:
+def lower_backbone(config: Any, context: BackboneContext) -> Lowered:
+    channels, length = context.channels, context.length
     return Lowered(
         inputs=(Port("x", (B, channels, length)), Port("t", (B,))),
-        outputs=(Port("v", (B, out_channels or channels, length)),),
+        outputs=(Port("v", (B, context.out_channels or channels, length)),),
     )
 
 

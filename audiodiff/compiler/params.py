@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from audiodiff.compiler.param_layers import ParamCount, conv, embedding, linear
+from audiodiff.compiler.entries.conditioners import G2P_EN_PHONEME_COUNT
+from audiodiff.compiler.param_layers import ParamCount
 from audiodiff.compiler.params_backbones import backbone_count, backbone_params
 from audiodiff.compiler.params_codecs import StageCounts, autoencoder_params, pretransform_count, pretransform_params
-from audiodiff.schema.views import pretransform_latent_channels
 
 __all__ = [
     "G2P_EN_PHONEME_COUNT",
@@ -38,53 +38,27 @@ __all__ = [
     "pretransform_params",
 ]
 
-G2P_EN_PHONEME_COUNT = 74  # len(g2p_en.G2p().phonemes): 4 specials + 70 stressed ARPAbet symbols
-CLAP_TEXT_WIDTHS = {True: 768, False: 512}  # RoBERTa hidden states (features) vs the CLAP text embedding
-CLAP_AUDIO_WIDTH = 512
-
-
 # --- conditioners --------------------------------------------------------------------------------------------------
 
 
 def conditioner_count(
     entry: Any, output_dim: int, *, model_pretransform: Any = None, vocab_size: int | None = None
 ) -> ParamCount | None:
-    """State-dict elements under `conditioner.conditioners.<id>.`; None when they depend on something not in the spec.
+    """State-dict elements under `conditioner.conditioners.<id>.`, by the counter of the entry's registered type;
+    None when they depend on something not in the spec.
 
     `model_pretransform` is the model's own pretransform spec, needed by `pretransform` / `source_mix` conditioners
     with `use_model_pretransform`; `vocab_size` is a loaded `lut` tokenizer's length (special tokens included).
     """
-    config = entry.config
-    kind = entry.type
-    if kind == "int":
-        return embedding(config.max_val - config.min_val + 1, output_dim)
-    if kind == "number":  # NumberEmbedder: 128 learned frequencies, Linear(257, D)
-        return ParamCount(128) + linear(257, output_dim)
-    if kind == "list":
-        return embedding(len(config.options) + 1, output_dim)
-    if kind == "phoneme":
-        return embedding(G2P_EN_PHONEME_COUNT + 2, output_dim) + _proj_out(output_dim, output_dim, config.project_out)
-    if kind == "t5":
-        if config.enable_grad:
-            return None  # the trained T5 encoder joins the state dict; its size needs its HF config
-        from audiodiff.schema.v1.conditioning import T5_WIDTHS
+    from audiodiff.compiler.entries.conditioners import ConditionerCount
+    from audiodiff.compiler.registry import lookup
 
-        width = T5_WIDTHS.get(config.t5_model_name)
-        return None if width is None else _proj_out(width, output_dim, config.project_out)
-    if kind == "clap_text":
-        if config.finetune:
-            return None  # the fine-tuned CLAP model joins the state dict
-        return _proj_out(CLAP_TEXT_WIDTHS[config.use_text_features], output_dim, config.project_out)
-    if kind == "clap_audio":
-        return _proj_out(CLAP_AUDIO_WIDTH, output_dim, config.project_out)
-    if kind == "lut":  # token_embedder rows = the tokenizer's vocabulary, known only once it is loaded
-        if vocab_size is None:
-            return None
-        count = embedding(vocab_size, output_dim) + _proj_out(output_dim, output_dim, config.project_out)
-        return count + (embedding(config.max_length, output_dim) if config.use_abs_pos_emb else ParamCount(0))
-    if kind in ("pretransform", "source_mix"):
-        return _pretransform_conditioner(entry, output_dim, model_pretransform)
-    raise TypeError(f"no parameter count for conditioner type `{kind}`")
+    counter = lookup("conditioner", entry.type).counter
+    if counter is None:
+        return None
+    count = counter(entry, ConditionerCount(output_dim, model_pretransform, vocab_size))
+    assert count is None or isinstance(count, ParamCount)
+    return count
 
 
 def conditioner_params(
@@ -96,32 +70,6 @@ def conditioner_params(
     except ValueError:
         return None
     return None if count is None else count.params
-
-
-def _proj_out(width: int, output_dim: int, project_out: bool) -> ParamCount:
-    """The base `Conditioner.proj_out`: Linear(width, D) when the widths differ or `project_out` asks for it."""
-    return linear(width, output_dim) if (width != output_dim or project_out) else ParamCount(0)
-
-
-def _pretransform_conditioner(entry: Any, output_dim: int, model_pretransform: Any) -> ParamCount | None:
-    config = entry.config
-    pretransform = model_pretransform if config.use_model_pretransform else config.pretransform_config
-    if pretransform is None:
-        return None
-    encoded = pretransform_latent_channels(pretransform)
-    if encoded is None:
-        return None
-    count = _proj_out(encoded, output_dim, False)
-    if entry.type == "source_mix":  # one 1x1 conv per source key, plus the learned null source
-        count += conv(encoded, output_dim, 1) * len(config.source_keys)
-        if config.allow_null_source:
-            count += ParamCount(output_dim)
-    if config.save_pretransform:  # the pretransform is registered as a submodule: `<id>.pretransform.*`
-        inner = pretransform_count(pretransform)
-        if inner is None:
-            return None
-        count += inner
-    return count
 
 
 # --- whole models --------------------------------------------------------------------------------------------------

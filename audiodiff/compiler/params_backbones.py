@@ -29,14 +29,27 @@ XTRANSFORMERS_FF_MULT = 4
 
 
 def backbone_count(config: Any) -> ParamCount:
-    """Parameters and persistent buffers of a backbone spec (DiT, DiT uncond, adp U-Nets, DAU1d)."""
-    if isinstance(config, DiTOptionsSpec):
-        return _dit(config)
-    if isinstance(config, UNet1dSpec):  # UNetCFG1dSpec is a subclass
-        return _unet(config)
-    if isinstance(config, DAU1dSpec):
-        return _dau1d(config)
-    raise TypeError(f"no parameter count for backbone spec `{type(config).__name__}`")
+    """Parameters and persistent buffers of a backbone spec (DiT, DiT uncond, adp U-Nets, DAU1d), by the counter of
+    the registry entry whose config class this is."""
+    from audiodiff.compiler.registry import backbone_entry_for
+
+    counter = backbone_entry_for(config).counter
+    assert counter is not None  # every backbone entry has one (the registry checks it)
+    result = counter(config)
+    assert isinstance(result, ParamCount)
+    return result
+
+
+def count_dit(config: DiTOptionsSpec) -> ParamCount:
+    return _dit(config)
+
+
+def count_unet(config: UNet1dSpec) -> ParamCount:
+    return _unet(config)  # UNetCFG1dSpec is a subclass: its cross-attention parts are counted by `_unet`
+
+
+def count_dau1d(config: DAU1dSpec) -> ParamCount:
+    return _dau1d(config)
 
 
 def backbone_params(config: Any) -> int | None:

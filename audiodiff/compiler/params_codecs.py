@@ -19,7 +19,7 @@ from audiodiff.compiler.param_layers import (
     wn_conv_transpose,
 )
 from audiodiff.schema.v1.backbones import AttentionOptionsSpec, FeedForwardOptionsSpec, NormOptionsSpec
-from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
+from audiodiff.schema.v1.pretransform import AutoencoderModelSpec, AutoencoderPretransformSpec
 
 ANTIALIAS_FILTER_TAPS = 12  # alias-free-torch Activation1d: persistent up- and down-sampling filters [1, 1, 12]
 DILATIONS = (1, 3, 9)  # the three residual units of an Oobleck / DAC block
@@ -74,14 +74,22 @@ def autoencoder_params(model: AutoencoderModelSpec) -> StageCounts:
 
     A stage whose config describes no buildable network (too few strides for its levels, ...) counts as unknown.
     """
-    nested = NONE if model.pretransform is None else _or_none(pretransform_count, model.pretransform)
-    bottleneck = NONE if model.bottleneck is None else _or_none(bottleneck_count, model.bottleneck)
-    return StageCounts(_or_none(_encoder, model.encoder), bottleneck, _or_none(_decoder, model.decoder), nested)
+    nested = NONE if model.pretransform is None else _or_none("pretransform", model.pretransform)
+    bottleneck = NONE if model.bottleneck is None else _or_none("bottleneck", model.bottleneck)
+    return StageCounts(_or_none("encoder", model.encoder), bottleneck, _or_none("decoder", model.decoder), nested)
 
 
-def _or_none(count: Any, spec: Any) -> ParamCount | None:
+def registered_count(kind: str, spec: Any) -> ParamCount | None:
+    """The count of one spec by its registry entry's counter (None when the entry has none: unsizable types)."""
+    from audiodiff.compiler.registry import lookup
+
+    counter = lookup(kind, spec.type).counter
+    return None if counter is None else counter(spec)  # type: ignore[return-value]
+
+
+def _or_none(kind: str, spec: Any) -> ParamCount | None:
     try:
-        return count(spec)
+        return registered_count(kind, spec)
     except ValueError:
         return None
 
@@ -90,24 +98,31 @@ def _or_none(count: Any, spec: Any) -> ParamCount | None:
 
 
 def pretransform_count(pretransform: Any) -> ParamCount | None:
-    """State-dict elements under `pretransform.` (None for pretransforms that cannot be sized without weights)."""
-    kind = pretransform.type
-    if kind == "autoencoder":
-        return autoencoder_params(pretransform.config).count
-    if kind == "wavelet":  # two persistent `kernel` buffers [2C, C, K]: the analysis and the synthesis bank
-        config = pretransform.config
-        return ParamCount(0, 2 * 2 * config.channels * config.channels * WAVELET_TAPS[config.wavelet])
-    if kind == "patched":
-        return NONE
-    return None  # pqmf (unusable upstream), dac_pretrained and audiocraft_pretrained (downloaded models)
+    """State-dict elements under `pretransform.` (None for pretransforms that cannot be sized without weights:
+    pqmf, unusable upstream, and the downloaded `dac_pretrained` / `audiocraft_pretrained`)."""
+    return registered_count("pretransform", pretransform)
 
 
 def pretransform_params(pretransform: Any) -> int | StageCounts | None:
-    """Parameters of a pretransform: an autoencoder gives its stage counts, wavelet and patched give 0."""
-    if pretransform.type == "autoencoder":
+    """Parameters of a pretransform: one that holds an autoencoder gives its stage counts, the others a number."""
+    if isinstance(pretransform, AutoencoderPretransformSpec):
         return autoencoder_params(pretransform.config)
     count = pretransform_count(pretransform)
     return None if count is None else count.params
+
+
+def count_autoencoder_pretransform(pretransform: Any) -> ParamCount | None:
+    return autoencoder_params(pretransform.config).count
+
+
+def count_wavelet_pretransform(pretransform: Any) -> ParamCount:
+    """Two persistent `kernel` buffers [2C, C, K]: the analysis and the synthesis bank."""
+    config = pretransform.config
+    return ParamCount(0, 2 * 2 * config.channels * config.channels * WAVELET_TAPS[config.wavelet])
+
+
+def count_patched_pretransform(pretransform: Any) -> ParamCount:
+    return NONE
 
 
 # --- encoders and decoders -----------------------------------------------------------------------------------------
@@ -120,34 +135,40 @@ def _levels_checked(config: Any, per_level: tuple[str, ...]) -> None:
             raise ValueError(f"`{name}` needs {len(config.c_mults)} entries, one per `c_mults` level")
 
 
-def _encoder(stage: Any) -> ParamCount | None:
-    config = stage.config
-    if stage.type in ("oobleck", "taae"):
-        _levels_checked(config, ("strides",) if stage.type == "oobleck" else ("strides", "transformer_depths"))
-    if stage.type == "oobleck":
-        return _oobleck_encoder(config)
-    if stage.type == "dac":
-        return _dac_encoder(config)
-    if stage.type == "seanet":
-        return _seanet_encoder(config)
-    if stage.type == "taae":
-        return _taae(config, encoder=True)
-    return None  # local_attn: the reference passes a keyword its Attention rejects, so there is no layout
+def count_oobleck_encoder(stage: Any) -> ParamCount:
+    _levels_checked(stage.config, ("strides",))
+    return _oobleck_encoder(stage.config)
 
 
-def _decoder(stage: Any) -> ParamCount | None:
-    config = stage.config
-    if stage.type in ("oobleck", "taae"):
-        _levels_checked(config, ("strides",) if stage.type == "oobleck" else ("strides", "transformer_depths"))
-    if stage.type == "oobleck":
-        return _oobleck_decoder(config)
-    if stage.type == "dac":
-        return _dac_decoder(config)
-    if stage.type == "seanet":
-        return _seanet_decoder(config)
-    if stage.type == "taae":
-        return _taae(config, encoder=False)
-    return None
+def count_oobleck_decoder(stage: Any) -> ParamCount:
+    _levels_checked(stage.config, ("strides",))
+    return _oobleck_decoder(stage.config)
+
+
+def count_dac_encoder(stage: Any) -> ParamCount:
+    return _dac_encoder(stage.config)
+
+
+def count_dac_decoder(stage: Any) -> ParamCount:
+    return _dac_decoder(stage.config)
+
+
+def count_seanet_encoder(stage: Any) -> ParamCount:
+    return _seanet_encoder(stage.config)
+
+
+def count_seanet_decoder(stage: Any) -> ParamCount:
+    return _seanet_decoder(stage.config)
+
+
+def count_taae_encoder(stage: Any) -> ParamCount:
+    _levels_checked(stage.config, ("strides", "transformer_depths"))
+    return _taae(stage.config, encoder=True)
+
+
+def count_taae_decoder(stage: Any) -> ParamCount:
+    _levels_checked(stage.config, ("strides", "transformer_depths"))
+    return _taae(stage.config, encoder=False)
 
 
 def _activation(channels: int, *, snake: bool, antialias: bool = False) -> ParamCount:
@@ -308,26 +329,39 @@ def _taae(config: Any, *, encoder: bool) -> ParamCount:
 # --- bottlenecks ---------------------------------------------------------------------------------------------------
 
 
-def bottleneck_count(bottleneck: Any) -> ParamCount:
+def bottleneck_count(bottleneck: Any) -> ParamCount | None:
     """Trainable parameters and persistent buffers of a bottleneck."""
-    kind, config = bottleneck.type, bottleneck.config
-    if kind in ("rvq", "rvq_vae"):
-        # vector-quantize-pytorch ResidualVQ: EMA codebooks are buffers (initted [1], cluster_size [1, N],
-        # embed_avg and embed [1, N, d] per quantizer); Linear projections when codebook_dim differs from dim
-        width = config.codebook_dim if config.codebook_dim is not None else config.dim
-        size = config.codebook_size
-        count = ParamCount(0, config.num_quantizers * (1 + size + 2 * size * width))
-        if width != config.dim:
-            count += linear(config.dim, width) + linear(width, config.dim)
-        return count
-    if kind in ("dac_rvq", "dac_rvq_vae"):
-        # DAC ResidualVectorQuantize: per codebook WN 1x1 in/out projections and a trainable codebook
-        width, codes = config.input_dim, config.codebook_dim
-        per_codebook = wn_conv(width, codes, 1) + wn_conv(codes, width, 1)
-        per_codebook += embedding(config.codebook_size, config.codebook_dim)
-        return per_codebook * config.n_codebooks
-    if kind == "fsq":  # Linear projections when `dim` differs from len(levels)·num_codebooks
-        effective = len(config.levels) * config.num_codebooks
-        dim = config.dim if config.dim is not None else effective
-        return linear(dim, effective) + linear(effective, dim) if dim != effective else NONE
+    return registered_count("bottleneck", bottleneck)
+
+
+def count_stateless_bottleneck(bottleneck: Any) -> ParamCount:
     return NONE  # tanh, vae, l2_norm, wasserstein, dithered_fsq hold no state
+
+
+def count_rvq_bottleneck(bottleneck: Any) -> ParamCount:
+    """vector-quantize-pytorch ResidualVQ: EMA codebooks are buffers (initted [1], cluster_size [1, N], embed_avg and
+    embed [1, N, d] per quantizer); Linear projections when codebook_dim differs from dim."""
+    config = bottleneck.config
+    width = config.codebook_dim if config.codebook_dim is not None else config.dim
+    size = config.codebook_size
+    count = ParamCount(0, config.num_quantizers * (1 + size + 2 * size * width))
+    if width != config.dim:
+        count += linear(config.dim, width) + linear(width, config.dim)
+    return count
+
+
+def count_dac_rvq_bottleneck(bottleneck: Any) -> ParamCount:
+    """DAC ResidualVectorQuantize: per codebook WN 1x1 in/out projections and a trainable codebook."""
+    config = bottleneck.config
+    width, codes = config.input_dim, config.codebook_dim
+    per_codebook = wn_conv(width, codes, 1) + wn_conv(codes, width, 1)
+    per_codebook += embedding(config.codebook_size, config.codebook_dim)
+    return per_codebook * config.n_codebooks
+
+
+def count_fsq_bottleneck(bottleneck: Any) -> ParamCount:
+    """Linear projections when `dim` differs from len(levels)·num_codebooks."""
+    config = bottleneck.config
+    effective = len(config.levels) * config.num_codebooks
+    dim = config.dim if config.dim is not None else effective
+    return linear(dim, effective) + linear(effective, dim) if dim != effective else NONE

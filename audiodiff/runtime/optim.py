@@ -120,41 +120,82 @@ def autoencoder_groups(training: t.AutoencoderTrainingSpec) -> dict[str, t.Optim
 
 
 def _optimizer(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
-    config = spec.config
-    if spec.type in ("Adam", "AdamW"):
-        cls = torch.optim.AdamW if spec.type == "AdamW" else torch.optim.Adam
-        return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
-                   amsgrad=config.amsgrad, fused=config.fused if config.fused is not None else (fused or None),
-                   foreach=config.foreach)
-    if spec.type == "FusedAdam":
-        cls = torch.optim.AdamW if config.adam_w_mode else torch.optim.Adam
-        return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
-                   fused=fused or None)
-    if spec.type == "SGD":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
-                               weight_decay=config.weight_decay, nesterov=config.nesterov)
-    raise ValueError(f"unknown optimizer `{spec.type}`")
+    from audiodiff.compiler.registry import lookup
+
+    build = lookup("optimizer", spec.type).resolve_builder()
+    optimizer = build(spec, params, fused)
+    assert isinstance(optimizer, Optimizer)
+    return optimizer
 
 
 def build_scheduler(spec: Any, optimizer: Optimizer) -> LRScheduler:
     """The scheduler of one `scheduler` entry (any tag of the closed set), stepping `optimizer`."""
+    from audiodiff.compiler.registry import lookup
+
+    build = lookup("scheduler", spec.type).resolve_builder()
+    scheduler = build(spec, optimizer)
+    assert isinstance(scheduler, LRScheduler)
+    return scheduler
+
+
+# --- one builder per registered optimizer and scheduler type (the registry names them) ------------------------------
+
+
+def _adam_family(cls: type[Optimizer], spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
-    schedulers = torch.optim.lr_scheduler
-    if spec.type == "InverseLR":
-        return InverseLR(optimizer, inv_gamma=config.inv_gamma, power=config.power, warmup=config.warmup,
-                         final_lr=config.final_lr)
-    if spec.type == "ExponentialLR":
-        return schedulers.ExponentialLR(optimizer, gamma=config.gamma)
-    if spec.type == "CosineAnnealingLR":
-        return schedulers.CosineAnnealingLR(optimizer, T_max=config.T_max, eta_min=config.eta_min)
-    if spec.type == "LinearLR":
-        return schedulers.LinearLR(optimizer, start_factor=config.start_factor, end_factor=config.end_factor,
-                                   total_iters=config.total_iters)
-    if spec.type == "StepLR":
-        return schedulers.StepLR(optimizer, step_size=config.step_size, gamma=config.gamma)
-    if spec.type == "ConstantLR":
-        return schedulers.ConstantLR(optimizer, factor=config.factor, total_iters=config.total_iters)
-    raise ValueError(f"unknown scheduler `{spec.type}`")
+    return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
+               amsgrad=config.amsgrad, fused=config.fused if config.fused is not None else (fused or None),
+               foreach=config.foreach)
+
+
+def build_adam(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+    return _adam_family(torch.optim.Adam, spec, params, fused)
+
+
+def build_adamw(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+    return _adam_family(torch.optim.AdamW, spec, params, fused)
+
+
+def build_fused_adam(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+    config = spec.config
+    cls = torch.optim.AdamW if config.adam_w_mode else torch.optim.Adam
+    return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
+               fused=fused or None)
+
+
+def build_sgd(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+    config = spec.config
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
+                           weight_decay=config.weight_decay, nesterov=config.nesterov)
+
+
+def build_inverse_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+    config = spec.config
+    return InverseLR(optimizer, inv_gamma=config.inv_gamma, power=config.power, warmup=config.warmup,
+                     final_lr=config.final_lr)
+
+
+def build_exponential_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=spec.config.gamma)
+
+
+def build_cosine_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.config.T_max, eta_min=spec.config.eta_min)
+
+
+def build_linear_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+    config = spec.config
+    return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=config.start_factor,
+                                             end_factor=config.end_factor, total_iters=config.total_iters)
+
+
+def build_step_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=spec.config.step_size, gamma=spec.config.gamma)
+
+
+def build_constant_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=spec.config.factor,
+                                               total_iters=spec.config.total_iters)
 
 
 # --- resuming with changed hyper-parameters ------------------------------------------------------------------------

@@ -60,18 +60,29 @@ def test_loss_entries_name_the_weights_their_specs_take() -> None:
             assert tuple(weights.model_fields) == entry.weights, entry.tag
 
 
-def test_every_buildable_entry_names_a_builder_that_exists() -> None:
-    from audiodiff.compiler import materialize
-    from audiodiff.runtime import autoencoder_losses, optim
-
-    homes = {"optimizer": optim, "scheduler": optim, "discriminator": autoencoder_losses, "loss": autoencoder_losses,
-             "eval_metric": autoencoder_losses}
+def test_every_entry_is_complete_and_every_builder_resolves() -> None:
     for entry in REGISTRY.values():
-        if entry.status == "unsupported" or entry.status == "needs_download":
+        assert entry.missing_pieces() == [], entry
+        if entry.status in ("unsupported", "needs_download"):
             continue
-        home = homes.get(entry.kind, materialize)
-        assert entry.builder is not None, entry
-        assert callable(getattr(home, entry.builder, None)), f"{entry.kind} `{entry.tag}`: no `{entry.builder}`"
+        assert callable(entry.resolve_builder()), entry  # runtime-layer builders import their module here
+
+
+def test_backbone_entries_carry_the_schemas_capability_records() -> None:
+    from audiodiff.schema.capabilities import BACKBONES
+
+    for (kind, tag), entry in REGISTRY.items():
+        if kind in ("backbone", "uncond_backbone"):
+            assert entry.capabilities is BACKBONES[tag], (kind, tag)
+
+
+def test_the_registry_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, audiodiff.compiler.registry; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_unbuildable_entries_say_why() -> None:
