@@ -2,10 +2,15 @@
 of `demo_cfg_scales` with `demo_steps` sampler steps, using the EMA weights when there are any.
 
 Each demo is written as `DIR/demos/step_<N>/demo_<i>_cfg_<scale>.wav` (peak-normalised 16-bit PCM, as upstream
-normalises its demo files) with a spectrogram `.png` beside it, and sent to the logger when it takes media. As
-upstream, the first round comes right after the first optimizer step, so a demo that cannot run fails in
-seconds, not hours; a last round follows the last step. Demo settings are not training state: a resumed run
-takes whatever the config says now.
+normalises its demo files) with a spectrogram `.png` beside it (time and frequency axes, a dB colour bar), and
+sent to the logger when it takes media. Each round also draws `report.png`: per demo, a training example with the
+same conditioning (the first one the run saw) beside the generated clips, and the loss curve so far, which is
+kept in `DIR/demos/loss.csv`.
+
+Rounds fall on the multiples of `demo_every` and after the last step. Upstream renders a round right after the
+first step, so a demo that cannot run fails in seconds, not hours; here that first step runs a one-step, one-item
+smoke check instead, which writes nothing: a round of noise at step 1 shows nothing and costs a full round's time.
+Demo settings are not training state: a resumed run takes whatever the config says now.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,15 @@ import torch
 from torch import Tensor
 
 from audiodiff.runtime.atomic import write_bytes_atomic
+from audiodiff.runtime.demo_plots import (
+    LOSS_FILE,
+    LossHistory,
+    ReportRow,
+    have_matplotlib,
+    loss_csv,
+    report_png,
+    spectrogram_png,
+)
 from audiodiff.runtime.sampling import SamplerSettings, sample
 from audiodiff.compiler.materialize import objective_of
 from audiodiff.nn.objectives import Objective
@@ -40,6 +54,7 @@ class DemoSettings:
     sample_rate: int
     objective: Objective
     cond_from_batch: bool = False
+    pre_encoded: bool = False  # training data are latents: no audio examples for the report
     seed: int = 0  # the demo noise is the same at every round, so rounds are comparable
 
     @classmethod
@@ -56,6 +71,7 @@ class DemoSettings:
             sample_rate=spec.sample_rate,
             objective=objective_of(spec),
             cond_from_batch=demo.demo_cond_from_batch if conditioned else False,
+            pre_encoded=bool(spec.training.pre_encoded),
         )
 
 
@@ -66,19 +82,52 @@ class DemoCallback(pl.Callback):
         self.settings = settings
         self.folder = Path(folder)
         self.last_round: int | None = None
+        self.smoke_checked = False
         self._batch_metadata: list[dict[str, Any]] | None = None
+        self.losses = LossHistory()
+        self.examples: dict[int, Tensor] = {}  # demo index -> a training clip [C, T] with that demo's conditioning
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.settings.cond_from_batch:
             self._batch_metadata = list(batch.metadata[: self.settings.num_demos])
         step = trainer.global_step
-        if step == self.last_round or step < 1 or (step - 1) % self.settings.every != 0:
+        self._record(step, outputs, batch)
+        if step < 1 or step == self.last_round:
             return
-        self.render(trainer, pl_module, step)
+        if not self.smoke_checked:
+            self.smoke_checked = True
+            self.smoke_check(trainer, pl_module)
+        if step % self.settings.every == 0:
+            self.render(trainer, pl_module, step)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         if trainer.global_step >= 1 and trainer.global_step != self.last_round:
             self.render(trainer, pl_module, trainer.global_step)
+
+    def _record(self, step: int, outputs: Any, batch: Any) -> None:
+        """The step's loss for the report's curve, and training examples for demos that have none yet."""
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, Tensor) and loss.numel() == 1:
+            self.losses.append(step, float(loss.detach()))
+        if self.settings.pre_encoded or self.settings.cond_from_batch or len(self.examples) == len(self.settings.cond):
+            return
+        data = getattr(batch, "data", None)
+        for index, wanted in enumerate(self.settings.cond):
+            if index in self.examples:
+                continue
+            keys = [key for key in wanted if key not in TIMING_KEYS]
+            for item, metadata in zip(data if data is not None else [], getattr(batch, "metadata", [])):
+                if keys and all(key in metadata and metadata[key] == wanted[key] for key in keys):
+                    self.examples[index] = item.detach().float().cpu()  # [C, T]
+                    break
+
+    def smoke_check(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        """One sampler step for one demo item at the first CFG scale: fails now if demos cannot run; writes nothing."""
+        if not trainer.is_global_zero or _is_fsdp(trainer):
+            return
+        metadata = self._metadata()[:1]
+        quick = replace(self.settings, steps=1, num_demos=1, cfg_scales=self.settings.cfg_scales[:1])
+        render_demos(pl_module, quick, metadata=metadata)
 
     def render(self, trainer: pl.Trainer, pl_module: Any, step: int) -> list[Path]:
         self.last_round = step
@@ -96,20 +145,52 @@ class DemoCallback(pl.Callback):
             audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata())
         written = []
         folder = self.folder / f"step_{step}"
+        rate = self.settings.sample_rate
         for scale, audio in audio_by_scale.items():
             for index, item in enumerate(audio):
                 stem = folder / f"demo_{index}_cfg_{scale:g}"
-                write_bytes_atomic(stem.with_suffix(".wav"), wav_bytes(item, self.settings.sample_rate))
-                image = spectrogram_image(item, self.settings.sample_rate)
-                write_bytes_atomic(stem.with_suffix(".png"), png_bytes(image))
+                write_bytes_atomic(stem.with_suffix(".wav"), wav_bytes(item, rate))
+                title = f"step {step}: {describe(self._label(index))}, CFG {scale:g}"
+                write_bytes_atomic(stem.with_suffix(".png"), spectrogram_png(item, rate, title=title))
                 written.append(stem.with_suffix(".wav"))
-                _log_media(trainer, f"demo_{index}/cfg_{scale:g}", item, image, step, self.settings.sample_rate)
+                _log_media(trainer, f"demo_{index}/cfg_{scale:g}", item, spectrogram_image(item, rate), step, rate)
+        write_bytes_atomic(self.folder / LOSS_FILE, loss_csv(self.losses))
+        if have_matplotlib():
+            rows = self.report_rows(audio_by_scale)
+            title = f"demos at step {step}: a training example beside the generated clips"
+            write_bytes_atomic(folder / "report.png", report_png(rows, list(self.losses), rate, title=title))
         return written
+
+    def report_rows(self, audio_by_scale: dict[float, Tensor]) -> list[ReportRow]:
+        """One row per demo (the first REPORT_ROWS): its training example, then its clip at every CFG scale."""
+        count = min(REPORT_ROWS, min((len(audio) for audio in audio_by_scale.values()), default=0))
+        rows = []
+        for index in range(count):
+            generated = [(f"generated, CFG {scale:g}", audio[index]) for scale, audio in audio_by_scale.items()]
+            rows.append(ReportRow(label=describe(self._label(index)), training=self.examples.get(index),
+                                  generated=generated))
+        return rows
+
+    def _label(self, index: int) -> dict[str, Any]:
+        metadata = self._metadata()
+        return metadata[index] if index < len(metadata) else {}
 
     def _metadata(self) -> list[dict[str, Any]]:
         if self.settings.cond_from_batch and self._batch_metadata:
             return self._batch_metadata
         return [dict(item) for item in self.settings.cond]
+
+
+TIMING_KEYS = frozenset({"seconds_start", "seconds_total", "padding_mask", "path"})
+REPORT_ROWS = 4
+
+
+def describe(metadata: dict[str, Any]) -> str:
+    """A demo's conditioning in a few words: its values other than timing (`class=tone`)."""
+    parts = [f"{key}={value}" for key, value in metadata.items() if key not in TIMING_KEYS and not isinstance(
+        value, Tensor)]
+    text = ", ".join(parts) or "unconditional"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_fsdp(trainer: pl.Trainer) -> bool:
