@@ -223,10 +223,9 @@ def demo_settings(spec) -> tuple[float, int]:
 
 def demo_sampler(spec) -> str:
     """The sampler the training demos use for this model's objective."""
-    from audiodiff.runtime.demos import DEMO_SAMPLERS
-    from audiodiff.schema.views import diffusion_objective_of
+    from audiodiff.compiler.materialize import objective_of
 
-    return DEMO_SAMPLERS[diffusion_objective_of(spec)]
+    return objective_of(spec).demo_sampler
 
 
 def generate_clips(spec, model, name: str, seeds: list[int], cfg_scale: float, steps: int) -> list[np.ndarray]:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from audiodiff.nn.objectives import objective_named
 from audiodiff.runtime.data import TrainingBatch
 from audiodiff.runtime.demo_plots import (
     LossHistory,
@@ -79,7 +80,7 @@ def _settings(every: int) -> DemoSettings:
     cond = ({"class": "tone", "seconds_start": 0, "seconds_total": 1},
             {"class": "noise", "seconds_start": 0, "seconds_total": 1})
     return DemoSettings(every=every, steps=2, num_demos=2, cond=cond, cfg_scales=(1.0, 3.0), sample_size=64,
-                        sample_rate=4000, objective="v")
+                        sample_rate=4000, objective=objective_named("v"))
 
 
 class _Recording(DemoCallback):
