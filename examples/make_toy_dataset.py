@@ -40,7 +40,7 @@ def tone(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def chirp(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
-    # 2 to 3.6 octaves, below the 2 kHz Nyquist limit of the example's 4 kHz sample rate
+    # 2 to 3.6 octaves over the clip, so any one-second crop sweeps well over an octave
     start, end = rng.uniform(150, 300), rng.uniform(1200, 1800)
     if rng.random() < 0.5:
         start, end = end, start  # down-sweeps too

@@ -27,6 +27,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from audiodiff.compiler.materialize import objective_of
+from audiodiff.nn.objectives import Objective
+from audiodiff.nn.routing import NO_INPUTS, Guidance
 from audiodiff.runtime.atomic import write_bytes_atomic
 from audiodiff.runtime.demo_plots import (
     LOSS_FILE,
@@ -38,9 +41,6 @@ from audiodiff.runtime.demo_plots import (
     spectrogram_png,
 )
 from audiodiff.runtime.sampling import SamplerSettings, sample
-from audiodiff.compiler.materialize import objective_of
-from audiodiff.nn.objectives import Objective
-from audiodiff.nn.routing import NO_INPUTS, Guidance
 
 
 @dataclass(frozen=True)
