@@ -300,7 +300,7 @@ def draw_autoencoder(rng: random.Random, case: Case) -> None:
     channels = rng.choice([1, 2])
     latent = rng.choice([4, 6])
     bottleneck, encoder_out, decoder_in = _bottleneck(rng, rng.choice(BOTTLENECKS), latent, case.options)
-    kind = rng.choice(["oobleck", "oobleck", "dac", "seanet"])
+    kind = rng.choice(["oobleck", "oobleck", "dac", "seanet", "taae"])
     case.options.append(f"autoencoder={kind}")
     if kind == "oobleck":
         snake = rng.random() < 0.7
@@ -319,6 +319,18 @@ def draw_autoencoder(rng: random.Random, case: Case) -> None:
                                               "latent_dim": encoder_out}}
         decoder = {"type": "dac", "config": {"out_channels": channels, "latent_dim": decoder_in, "channels": 16,
                                               "rates": [2, 2]}}
+        ratio = 4
+    elif kind == "taae":
+        snake = rng.random() < 0.3
+        # upstream's snake activations are sized for the wrong side of a width change: snake only at one width
+        mults = [1, 1] if snake else [1, 2]
+        shared = {"channels": 8, "c_mults": mults, "strides": [2, 2], "transformer_depths": [1, rng.choice([1, 2])],
+                  "use_snake": snake, "use_dilated_conv": rng.random() < 0.3, "conformer": rng.random() < 0.3,
+                  "layer_scale": rng.random() < 0.7}
+        encoder = {"type": "taae", "config": {"in_channels": channels, "latent_dim": encoder_out, **shared}}
+        decoder = {"type": "taae", "config": {"out_channels": channels, "latent_dim": decoder_in, **shared}}
+        case.options += [f"taae.{key}={shared[key]}" for key in ("use_snake", "use_dilated_conv", "conformer",
+                                                                  "layer_scale")]
         ratio = 4
     else:
         encoder = {"type": "seanet", "config": {"channels": channels, "dimension": encoder_out, "n_filters": 4,

@@ -107,6 +107,27 @@ def build_seanet_decoder(stage: pre.SEANetDecoderStage) -> nn.Module:
                          final_activation=config.final_activation, trim_right_ratio=config.trim_right_ratio)
 
 
+def _taae_arguments(config: pre.TAAEEncoderSpec | pre.TAAEDecoderSpec) -> dict[str, Any]:
+    return dict(
+        channels=config.channels, latent_dim=config.latent_dim, c_mults=config.c_mults, strides=config.strides,
+        transformer_depths=config.transformer_depths, use_snake=config.use_snake,
+        sliding_window=config.sliding_window, checkpointing=config.checkpointing, conformer=config.conformer,
+        layer_scale=config.layer_scale, use_dilated_conv=config.use_dilated_conv,
+    )
+
+
+def build_taae_encoder(stage: pre.TAAEEncoderStage) -> nn.Module:
+    from audiodiff.nn.taae import TAAEEncoder
+
+    return TAAEEncoder(in_channels=stage.config.in_channels, **_taae_arguments(stage.config))
+
+
+def build_taae_decoder(stage: pre.TAAEDecoderStage) -> nn.Module:
+    from audiodiff.nn.taae import TAAEDecoder
+
+    return TAAEDecoder(out_channels=stage.config.out_channels, **_taae_arguments(stage.config))
+
+
 # --- bottlenecks ----------------------------------------------------------------------------------------------------
 
 
@@ -231,10 +252,10 @@ ENTRIES: tuple[Entry, ...] = (
           status="unsupported", reason=_STAGE_REASON.format("local_attn")),
     Entry("decoder", "local_attn", pre.LocalAttentionDecoderStage, lowering=lowering.lower_decoder,
           status="unsupported", reason=_STAGE_REASON.format("local_attn")),
-    Entry("encoder", "taae", pre.TAAEEncoderStage, counter=count.count_taae_encoder, lowering=lowering.lower_encoder,
-          status="unsupported", reason=_STAGE_REASON.format("taae")),
-    Entry("decoder", "taae", pre.TAAEDecoderStage, counter=count.count_taae_decoder, lowering=lowering.lower_decoder,
-          status="unsupported", reason=_STAGE_REASON.format("taae")),
+    Entry("encoder", "taae", pre.TAAEEncoderStage, build_taae_encoder, count.count_taae_encoder,
+          lowering.lower_encoder),
+    Entry("decoder", "taae", pre.TAAEDecoderStage, build_taae_decoder, count.count_taae_decoder,
+          lowering.lower_decoder),
 
     Entry("bottleneck", "tanh", pre.TanhBottleneck, build_tanh, count.count_stateless_bottleneck, _CONTINUOUS),
     Entry("bottleneck", "vae", pre.VAEBottleneck, build_vae, count.count_stateless_bottleneck, _CONTINUOUS),
