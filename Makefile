@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.audiodiff-installed
 
-.PHONY: demo test setup clean browser parity
+.PHONY: demo test setup clean bench-env browser parity
 
 # torch==2.13.0 is installed first where no torch is present: a plain `torch` requirement would pull a
 # multi-GB CUDA build, while this pinned version resolves to the local CPU build on these machines.
@@ -52,6 +52,14 @@ demo: $(STAMP)
 	$(VENV)/bin/audiodiff sample examples/toy_dit.json --ckpt "$$(ls runs/demo/checkpoints/*.safetensors | tail -n 1)" \
 		--cond class=tone --seconds 1 --cfg-scale 4 --steps 50 --seed 1 --output runs/demo/sample.wav
 	$(PY) examples/measure_demo.py runs/demo
+
+# The reference (stable-audio-tools at commit 50049e3) in its own environment, .bench-env/, so the benches measure it
+# beside audiodiff in the same run (bench/README.md). Its pins conflict with ours, hence a separate venv.
+#   make bench-env REFERENCE_SOURCE=path/to/stable-audio-tools   (a checkout, or a git dir holding 50049e3)
+REFERENCE_ENV_SCRIPT ?= ../shared/tools/reference-env.sh
+bench-env:
+	@test -n "$(REFERENCE_SOURCE)" || { echo "give REFERENCE_SOURCE=path/to/stable-audio-tools (at 50049e3)"; exit 2; }
+	bash $(REFERENCE_ENV_SCRIPT) $(REFERENCE_SOURCE) .bench-env
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,58 +1,80 @@
-"""`compile --explain` latency on the Stable Audio 2.0 config against building the same modules on CPU.
+"""`compile --explain` on the Stable Audio 2.0 config beside what the reference must do to say as much: build the
+model (allocating and initialising all 1.2 B parameters) and count, in the same run, alternating, fresh processes.
 
-The explanation (graph, shapes, parameter counts, memory estimate) needs no weights; the baseline allocates and
-initialises all 1.2 B parameters the way a training or sampling run has to before it can say anything. Both are
-measured in this run and the ratio is printed. The config comes from the shared stable-audio-tools corpus when it
-is present, else a Stable Audio Open 1.0-sized stand-in is used.
+Ours also builds the same modules in-process as a second baseline. The config comes from the shared
+stable-audio-tools corpus when it is present, else a Stable Audio Open 1.0-sized stand-in is used; its CLAP
+conditioner (an optional package and an external checkpoint) is replaced by a `number` stand-in on both sides.
 
-    python bench/explain_bench.py [--repeats 5] [--skip-build]
+    python bench/explain_bench.py [--repeats 3] [--skip-build] [--no-reference] [--tiny]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT / ".." / "shared" / "corpus" / "sat" / "txt2audio__stable_audio_2_0.json"
+from reference import REPO, Comparison, Timing, interleave, print_table, reference_worker, run_fresh
+
+SHARED = REPO.parent / "shared" / "corpus" / "sat" / "txt2audio__stable_audio_2_0.json"
+
+REFERENCE_BUILD_AND_COUNT = """
+import json
+from stable_audio_tools.models.factory import create_model_from_config
+model = create_model_from_config(json.load(open({path!r})))
+print(sum(p.numel() for p in model.parameters()))
+"""
 
 
-def config() -> dict:
+def config(tiny: bool) -> dict:
+    if tiny:
+        from configs import SMALL_DIT
+
+        return SMALL_DIT
     if SHARED.is_file():
         data = json.loads(SHARED.read_text())
-        # the CLAP conditioner needs an optional package and a checkpoint to build: the baseline builds a `number`
-        # stand-in with the same id, as the reference's layout file does
         data["model"]["conditioning"]["configs"][0] = {"id": "prompt", "type": "number",
                                                        "config": {"min_val": 0, "max_val": 1}}
         return data
-    sys.path.insert(0, str(ROOT / "tests" / "compiler"))
+    sys.path.insert(0, str(REPO / "tests" / "compiler"))
     from test_explain import _stable_audio_sized
 
     return _stable_audio_sized()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--skip-build", action="store_true", help="only time the explanation")
-    arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "stable_audio_2_0.json"
-        path.write_text(json.dumps(config()))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-build", action="store_true", help="do not build our modules in-process")
+    parser.add_argument("--no-reference", action="store_true", help="measure ours only")
+    parser.add_argument("--tiny", action="store_true", help="a small config instead (for smoke tests)")
+    arguments = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder, \
+            reference_worker(1, enabled=not arguments.no_reference) as reference:
+        path = Path(folder) / "model.json"
+        path.write_text(json.dumps(config(arguments.tiny)))
         command = [sys.executable, "-m", "audiodiff", "compile", str(path), "--explain"]
-        times = []
-        for _ in range(arguments.repeats):
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            times.append(time.perf_counter() - start)
-        explain = statistics.median(times)
-        print(f"compile --explain (fresh process, median of {arguments.repeats}): {explain:.3f} s")
+        counted: dict[str, str] = {}
+
+        def ours() -> Timing:
+            timing, done = run_fresh(command, cwd=REPO)
+            assert done.returncode == 0, done.stderr
+            counted["ours"] = next(line for line in done.stdout.splitlines() if line.strip().startswith("total ")).split()[-1]
+            return timing
+
+        def theirs() -> Timing:
+            answer = reference.call("fresh_process", code=REFERENCE_BUILD_AND_COUNT.format(path=str(path)))
+            counted["reference"] = f"{int(answer['last_line']):,}" if answer["last_line"].isdigit() else "?"
+            return Timing(answer["wall"], answer["cpu"])
+
+        comparison = interleave(Comparison("explain (ours) vs build and count (reference)"), ours,
+                                theirs if reference is not None else None, arguments.repeats)
+        comparison.note = f"parameters: ours {counted['ours']}, reference {counted.get('reference', '-')}"
+        print_table("Parameter counts without weights (fresh processes, median of alternating runs)", [comparison],
+                    baseline=reference is not None)
         if arguments.skip_build:
             return
         from audiodiff.compiler.materialize import build_model
@@ -63,8 +85,9 @@ def main() -> None:
         model = build_model(check.spec)
         build = time.perf_counter() - start
         parameters = sum(p.numel() for p in model.parameters())
-        print(f"building the modules on CPU ({parameters:,} parameters): {build:.2f} s")
-        print(f"explain is {build / explain:.1f}x faster than building the model")
+        explain = min(t.wall for t in comparison.ours)
+        print(f"\nbuilding our modules on CPU in-process ({parameters:,} parameters): {build:.2f} s; "
+              f"explain (fresh process, best) {explain:.2f} s: {build / explain:.1f}x faster")
 
 
 if __name__ == "__main__":
