@@ -276,9 +276,22 @@ def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Rou
 
 def _check_signal_conditioners(graph: Graph, findings: list) -> None:
     for node in graph.nodes_of("conditioner"):
-        if node.attr("layout") != "signal" or node.type != "pretransform":
+        if node.attr("layout") != "signal" or node.type not in ("pretransform", "source_mix"):
             continue
         channels, output_dim = node.attr("encoded_channels"), node.attr("output_dim")
+        if node.type == "source_mix":
+            channels = node.attr("latent_channels")
+            if channels is not None and output_dim == channels:
+                # upstream's projection is then an identity without parameters, and the first forward takes the
+                # dtype of its first parameter (StopIteration); audiodiff needs no parameter there
+                findings.append(Diagnostic(
+                    codes.SOURCE_MIX_WIDTH,
+                    f"`{node.id.split('.', 1)[1]}` encodes to {channels} channels and projects to `output_dim` "
+                    f"{output_dim}: the reference's identity projection has no parameter to take a dtype from",
+                    join(node.origin, "config"),
+                    help="give `output_dim` a width other than the latent width",
+                ))
+            continue
         if channels is not None and output_dim != channels:
             findings.append(Diagnostic(
                 codes.SIGNAL_CONDITIONER_WIDTH,

@@ -90,13 +90,15 @@ def _signal(entry: Any, context: ConditionerContext, *, mixed: bool) -> Lowered:
         channels = pretransform_latent_channels(config.pretransform_config)
         ratio = pretransform_ratio(config.pretransform_config)
     length = f"T_{entry.id}/{ratio}" if ratio and ratio > 1 else f"T_{entry.id}"
+    latent = channels  # what the pretransform encodes to
     if mixed:
         channels = context.output_dim  # per-source heads map C_enc -> D
     width = channels if channels is not None else "C"
     return Lowered(
         inputs=(Port("audio", (B, "C_audio", f"T_{entry.id}")),),
         outputs=(Port("value", (B, width, length)), Port("mask", (B, length))),
-        attrs=(("width", channels), ("tokens", length), ("layout", "signal"), ("encoded_channels", channels)),
+        attrs=(("width", channels), ("tokens", length), ("layout", "signal"), ("encoded_channels", channels),
+               ("latent_channels", latent)),
     )
 
 

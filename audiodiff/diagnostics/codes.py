@@ -131,6 +131,10 @@ SIGNAL_CONDITIONER_WIDTH = _code(
     "AD215", "signal-conditioner-width", E, "a pretransform conditioner's `output_dim` must equal its latent width"
 )
 MISSING_SETTING = _code("AD214", "missing-setting", E, "a setting that another setting requires is absent")
+SOURCE_MIX_WIDTH = _code(
+    "AD218", "source-mix-width", W, "a `source_mix` conditioner's `output_dim` equals its latent width",
+    Upstream("at the first training step"),
+)
 CONDITIONING_ABSENT = _code(
     "AD216", "conditioning-absent", W, "a conditioned model without `model.conditioning`",
     Upstream("at the first training step"),
@@ -182,8 +186,8 @@ BACKBONE_NOT_BUILT_UPSTREAM = _code(
     "AD319", "backbone-not-built-upstream", W, "stable-audio-tools does not build this backbone for this model type",
     Upstream("at build"),
 )
-DAU1D_UNBUILDABLE = _code(
-    "AD320", "dau1d-unbuildable-upstream", W, "stable-audio-tools cannot build `DAU1d` for any config",
+UNBUILDABLE_UPSTREAM = _code(
+    "AD320", "unbuildable-upstream", W, "stable-audio-tools cannot build this type for any config",
     Upstream("at build", always=True),
 )
 
@@ -225,6 +229,10 @@ OPTIMIZER_GROUP = _code("AD505", "optimizer-group", E, "`optimizer_configs` lack
 AUTOENCODER_OPTIMIZER = _code(
     "AD506", "autoencoder-optimizer-incomplete", E, "autoencoder training lacks an optimizer setting it needs",
     Upstream("at the first training step"),
+)
+UNCOND_LEARNING_RATE = _code(
+    "AD511", "uncond-learning-rate", W, "`diffusion_uncond` training without `learning_rate`",
+    Upstream("when training starts"),
 )
 AUTOENCODER_LOSS = _code(
     "AD509", "autoencoder-loss-incomplete", W, "autoencoder `loss_configs` lack an entry or weight they need",

@@ -60,12 +60,12 @@ def test_judge_per_target() -> None:
 
 
 def test_always_failing_upstream_stays_a_warning() -> None:
-    finding = Diagnostic(codes.DAU1D_UNBUILDABLE, "use_snake", "/model/type")
+    finding = Diagnostic(codes.UNBUILDABLE_UPSTREAM, "use_snake", "/model/type")
     for target in (DEFAULT_TARGET, UPSTREAM_TARGET):
         judged, = judge([finding], target)
         assert judged.effective_severity is Severity.WARNING
         assert "cannot build this for any config" in judged.message
-    assert severity_for(codes.DAU1D_UNBUILDABLE, UPSTREAM_TARGET) is Severity.WARNING
+    assert severity_for(codes.UNBUILDABLE_UPSTREAM, UPSTREAM_TARGET) is Severity.WARNING
 
 
 def test_codes_without_a_record_keep_their_severity() -> None:

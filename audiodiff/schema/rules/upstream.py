@@ -27,6 +27,9 @@ def check(spec, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
         return  # autoencoder training: `rules/autoencoder_training.py` (AD506, AD509 carry the upstream judgement)
     _check_backbone_type(spec, report)
+    _check_conditioners(spec, report)
+    if spec.model_type == "diffusion_uncond" and spec.training is not None:
+        _check_uncond_training(spec.training, report)
     routed = any(routes_of(spec).values())  # routes without conditioning are AD203's error already
     if spec.model_type in ("diffusion_cond", "diffusion_cond_inpaint") and spec.model.conditioning is None and not routed:
         report.add(
@@ -35,6 +38,32 @@ def check(spec, report: RuleReport) -> None:
             at("model"),
             help="declare `model.conditioning` (e.g. a `number` conditioner for `seconds_total`), or use "
             "`diffusion_uncond` for an unconditioned model",
+        )
+
+
+def _check_conditioners(spec, report: RuleReport) -> None:
+    conditioning = spec.model.conditioning if spec.model_type != "diffusion_uncond" else None
+    if conditioning is None:
+        return
+    for index, entry in enumerate(conditioning.configs):
+        if entry.type == "clap_audio":
+            report.add(
+                codes.UNBUILDABLE_UPSTREAM,
+                "the reference's `clap_audio` conditioner reads an attribute its constructor never sets",
+                at("model", "conditioning", "configs", index, "type"),
+                help="train it with audiodiff; the reference builds `clap_text` only",
+            )
+
+
+def _check_uncond_training(training, report: RuleReport) -> None:
+    """The reference's unconditioned training reads `learning_rate` (plain Adam) and nothing else."""
+    if training.learning_rate is None and training.optimizer_configs is not None:  # neither at all: AD504
+        report.add(
+            codes.UNCOND_LEARNING_RATE,
+            "`diffusion_uncond` training has `optimizer_configs` but no `learning_rate`, the only rate the "
+            "reference's unconditioned training reads",
+            at("training"),
+            help='add `"learning_rate"` (the rate of `optimizer_configs.diffusion`)',
         )
 
 
@@ -48,7 +77,7 @@ def _check_backbone_type(spec, report: RuleReport) -> None:
         _backbone_not_built(spec.model_type, backbone.type, backbone.type_pointer, report)
     if backbone.type == "DAU1d":
         report.add(
-            codes.DAU1D_UNBUILDABLE,
+            codes.UNBUILDABLE_UPSTREAM,
             "the reference's `DAU1d` passes a `use_snake` argument its blocks no longer accept",
             backbone.type_pointer,
             help="train it with audiodiff, or use `dit` or `adp_uncond_1d` with the reference",
