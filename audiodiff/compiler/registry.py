@@ -10,7 +10,13 @@ reports it (`validate` does not).
 
 from __future__ import annotations
 
-from audiodiff.compiler.entries import autoencoder_training, backbones, codecs, conditioners, training
+from audiodiff.compiler.entries import (
+    autoencoder_training,
+    backbones,
+    codecs,
+    conditioners,
+    training,
+)
 from audiodiff.compiler.entry import Entry, RegistryError, Status
 
 __all__ = ["KINDS", "REGISTRY", "Entry", "RegistryError", "Status", "backbone_entry_for", "check_entry", "lookup",

@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, Route
+from audiodiff.schema.routes import (
+    CROSS_ATTENTION,
+    GLOBAL,
+    INPUT_CONCAT,
+    PREPEND,
+    Route,
+)
 
 ModelType = Literal["diffusion_cond", "diffusion_cond_inpaint", "diffusion_uncond"]
 CONDITIONED: frozenset[ModelType] = frozenset({"diffusion_cond", "diffusion_cond_inpaint"})

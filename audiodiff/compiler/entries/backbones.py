@@ -30,7 +30,12 @@ class BackboneBuild:
 
 def build_dit(config: bb.DiTOptionsSpec, context: BackboneBuild) -> nn.Module:
     from audiodiff.nn.dit import DiffusionTransformer
-    from audiodiff.nn.transformer import AttentionOptions, FeedForwardOptions, NormOptions, TransformerOptions
+    from audiodiff.nn.transformer import (
+        AttentionOptions,
+        FeedForwardOptions,
+        NormOptions,
+        TransformerOptions,
+    )
 
     if config.transformer_type == "x-transformers":
         from audiodiff.nn.legacy_xtransformers import XTransformerOptions

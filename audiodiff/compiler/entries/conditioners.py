@@ -103,7 +103,10 @@ def count_t5(entry: cond.T5ConditionerSpec, context: ConditionerCount) -> ParamC
 
 
 def build_lut(entry: cond.LUTConditionerSpec, context: ConditionerBuild) -> nn.Module:
-    from audiodiff.nn.text_conditioners import TokenizerLUTConditioner, tokenizer_vocabulary_size
+    from audiodiff.nn.text_conditioners import (
+        TokenizerLUTConditioner,
+        tokenizer_vocabulary_size,
+    )
 
     config = entry.config
     vocab_size = tokenizer_vocabulary_size(config.tokenizer_name, config.special_tokens)
