@@ -219,6 +219,9 @@ FSQ_SINGLE_CODEBOOK = _code(
     "AD413", "fsq-single-codebook", W, "upstream's `fsq` bottleneck fails at encode with a single codebook",
     Upstream("in encode"),
 )
+TAAE_SNAKE_WIDTHS = _code(
+    "AD414", "taae-snake-widths", E, "a `taae` decoder's snake activations cannot follow a width change"
+)
 
 # --- AD5xx: training and demos -----------------------------------------------------------------------------------
 DEMO_COUNT_MISMATCH = _code("AD501", "demo-count-mismatch", E, "`len(demo_cond)` must equal `num_demos`")

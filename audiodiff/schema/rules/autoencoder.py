@@ -37,6 +37,17 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     encoder, decoder = model.encoder.config, model.decoder.config
     encoder_pointer, decoder_pointer = pointer + "/encoder/config", pointer + "/decoder/config"
 
+    if model.decoder.type == "taae" and decoder.use_snake and len(set(decoder.c_mults)) > 1:
+        # the decoder's snake sits after the transformers but is sized for the level's output width: the layout
+        # (which checkpoints carry) mismatches the features wherever a level changes width, in both runtimes
+        report.add(
+            codes.TAAE_SNAKE_WIDTHS,
+            "a `taae` decoder with `use_snake` applies each level's snake to the level's input width but sizes it "
+            f"for the output width: with `c_mults` {list(decoder.c_mults)} the widths differ and decoding fails",
+            decoder_pointer + "/use_snake",
+            help="turn `use_snake` off, or use one `c_mults` value for every level",
+        )
+
     nested_ratio = 1
     if model.pretransform is not None:
         nested_ratio = pretransform_ratio(model.pretransform) or 1
