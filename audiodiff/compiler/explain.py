@@ -168,6 +168,10 @@ def render_text(explanation: Explanation) -> str:
     rows = [("id", "kind", "type", "in -> out", "params", "line")]
     for node in graph.nodes:
         shapes = f"{_ports(node.inputs)} -> {_ports(node.outputs)}"
+        if node.kind == "loss":  # a weighted training term: its weight is what there is to see
+            shapes = f"weight {node.attr('weight'):g}"
+        elif node.kind == "discriminator":
+            shapes = "training only"
         params = "-" if node.kind == "pretransform" and node.type == "autoencoder" else _count(node.params)
         line = explanation.lines.get(node.id)
         rows.append((node.id, node.kind, node.type, shapes, params, str(line) if line else "-"))

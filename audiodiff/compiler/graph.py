@@ -149,7 +149,10 @@ class Graph:
 
     @property
     def total_params(self) -> int | None:
-        counts = [node.params for node in self.nodes if node.kind not in ("pretransform", "objective")]
+        # the model's own parameters: not the pretransform wrapper (its stages count), the objective, nor the
+        # training-only discriminator and loss nodes of an autoencoder
+        counts = [node.params for node in self.nodes
+                  if node.kind not in ("pretransform", "objective", "discriminator", "loss")]
         if any(count is None for count in counts):
             return None
         return sum(counts)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from typing import Any
 
 from audiodiff.compiler import checks, lowering, params
 from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
+from audiodiff.compiler.lower_training import training_nodes
 from audiodiff.compiler.registry import Entry, lookup
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.pointer import join
@@ -73,7 +74,9 @@ def lower_spec(spec: Any, *, count_params: bool = True) -> LoweredGraph:
     counter: Any = params if count_params else _Uncounted
     if isinstance(spec, AutoencoderConfig):
         nodes = _autoencoder_nodes(spec.model, "", join("", "model"), "T", counter)
-        graph = Graph(spec.model_type, tuple(nodes), _chain(nodes), tuple(_autoencoder_quantities(spec)))
+        edges = _chain(nodes)
+        nodes += training_nodes(spec, count_params=count_params)  # training only: outside the model's total
+        graph = Graph(spec.model_type, tuple(nodes), edges, tuple(_autoencoder_quantities(spec)))
         return LoweredGraph(graph, checks.check_graph(graph, spec))
     nodes: list[Node] = []
     edges: list[Edge] = []

@@ -6,6 +6,11 @@ the entry's spec takes (`weights.<name>`)."""
 from __future__ import annotations
 
 from audiodiff.compiler.entry import Entry
+from audiodiff.compiler.params_discriminators import (
+    dac_params,
+    encodec_params,
+    oobleck_params,
+)
 from audiodiff.schema.v1 import autoencoder_training as ae_train
 
 _LOSSES = "audiodiff.runtime.autoencoder_losses:"
@@ -13,11 +18,11 @@ _ADVERSARIAL = ("adversarial", "feature_matching")
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("discriminator", "encodec", ae_train.EncodecDiscriminatorSpec, builder_path=_LOSSES + "build_discriminator",
-          weights=_ADVERSARIAL),
+          weights=_ADVERSARIAL, counter=encodec_params),
     Entry("discriminator", "oobleck", ae_train.OobleckDiscriminatorSpec, builder_path=_LOSSES + "build_discriminator",
-          weights=_ADVERSARIAL),
+          weights=_ADVERSARIAL, counter=oobleck_params),
     Entry("discriminator", "dac", ae_train.DACDiscriminatorSpec, builder_path=_LOSSES + "build_discriminator",
-          weights=_ADVERSARIAL),
+          weights=_ADVERSARIAL, counter=dac_params),
     Entry("discriminator", "big_vgan", ae_train.BigVGANDiscriminatorSpec, weights=_ADVERSARIAL, status="unsupported",
           reason="its CQT sub-discriminators need packages audiodiff does not depend on"),
     Entry("loss", "spectral", ae_train.SpectralLossSpec, builder_path=_LOSSES + "spectral_terms",
