@@ -11,9 +11,12 @@ Variants (each timed as the median of `--repeats` steps after warm-up, with CUDA
   compiled + CUDA graph       the whole step (forward, backward, AdamW) captured once and replayed; short sequence
 
 Printed per variant: ms/step, latent frames/s, model TFLOP/s (FLOP model below; recomputation is not counted),
-MFU against a bf16 matmul measured in the same run, and peak memory. Reference figures (stable-audio-tools 0.0.19
-on one H100): 1024 frames 297.6 / 226.2 / 156.8 ms (checkpointing on / off / torch.compile), 256 frames
-262.2 / 141.4 / 128.6 ms.
+MFU against a bf16 matmul measured in the same run, and peak memory. Then a sampling step (no grad, CFG 6 over a
+doubled batch). When the reference's environment is present (bench/README.md), its backbone runs the same training
+step (its default: checkpointed blocks) and sampling step on the same card in the same run, right after ours, and
+the ratios are printed; otherwise the figures typed below from an earlier run stand in (stable-audio-tools 0.0.19 on
+one H100: 1024 frames 297.6 / 226.2 / 156.8 ms checkpointing on / off / torch.compile, 256 frames
+262.2 / 141.4 / 128.6 ms).
 
     python bench/dit_gpu.py                 # the real run (one H100: a few minutes)
     python bench/dit_gpu.py --dry-run       # a tiny config on CPU, to check that the script runs
@@ -44,6 +47,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from reference import reference_worker
 
 from audiodiff.nn.dit import DiffusionTransformer
 from audiodiff.nn.routing import BackboneInputs, Guidance
@@ -193,6 +198,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[1024, 256])
     parser.add_argument("--budget-s", type=float, default=270.0, help="skip variants once this much time passed")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
+    parser.add_argument("--no-reference", action="store_true", help="do not run the reference beside ours")
     args = parser.parse_args()
 
     began = time.perf_counter()
@@ -247,9 +253,55 @@ def main() -> None:
                 print(f"{short:6d}  {'compiled + CUDA graph':32s} capture failed: {type(error).__name__}: {error}")
             else:
                 run("compiled + CUDA graph", short, replay)
+    sampling = {frames: sampling_step_ms(trainer, frames, args.warmup, args.repeats) for frames in frames_list}
+    for frames, ms in sampling.items():
+        print(f"{frames:6d}  {'sampling step (CFG 6, no grad)':32s}{ms:9.1f}")
+    same_run(trainer, shape, frames_list, device, args, sampling)
     for frames in frames_list:
         print(f"aim at {frames} frames: {AIM_MS.get(frames, float('nan')):.0f} ms or less")
     print(f"total {time.perf_counter() - began:.0f} s")
+
+
+def sampling_step_ms(trainer: Trainer, frames: int, warmup: int, repeats: int) -> float:
+    """One sampling step of ours: no grad, bf16, CFG 6 over a doubled batch (conditional and unconditional)."""
+    model, b = trainer.model.eval(), trainer.buffers(frames)
+    t = torch.full((trainer.s.batch,), 0.5, device=trainer.device)
+
+    def step() -> None:
+        with torch.no_grad(), trainer.autocast:
+            inputs = BackboneInputs(cross_attn_cond=b["cross"], global_cond=b["glob"])
+            model(b["x0"], t, inputs, Guidance(cfg_scale=6.0))
+
+    for _ in range(warmup):
+        step()
+    ms = statistics.median(_time_ms(step, trainer.device) for _ in range(repeats))
+    model.train()
+    return ms
+
+
+def same_run(trainer: Trainer, shape: Shape, frames_list: list[int], device: torch.device, args: argparse.Namespace,
+             sampling: dict[int, float]) -> None:
+    """The reference's backbone on the same device in the same run: its default training step and a sampling step,
+    beside ours (eager, checkpointing on; then our best eager variant)."""
+    with reference_worker(torch.get_num_threads(), enabled=not args.no_reference) as reference:
+        if reference is None:
+            print("reference: no baseline measured in this run (make bench-env); the typed figures above stand in")
+            return
+        dims = {"io": shape.io, "embed": shape.embed, "depth": shape.depth, "heads": shape.heads,
+                "cond_tokens": shape.cond_tokens, "cond_dim": shape.cond_dim, "global_dim": shape.global_dim,
+                "batch": shape.batch}
+        reference.call("backbone", name="dit", shape=dims, device=str(device))
+        print(f"{'frames':>6s}  {'same run':32s}{'ours ms':>9s}{'ref ms':>9s}{'speed-up':>10s}")
+        for frames in frames_list:
+            trainer.model.gradient_checkpointing = False
+            ours = statistics.median(_time_ms(lambda: trainer.step(frames), device) for _ in range(args.repeats))
+            theirs = reference.call("backbone_step_ms", name="dit", shape=dims, frames=frames, device=str(device),
+                                    warmup=args.warmup, repeats=args.repeats, training=True)["ms"]
+            print(f"{frames:6d}  {'train step (ours ckpt off)':32s}{ours:9.1f}{theirs:9.1f}{theirs / ours:9.2f}x")
+            theirs = reference.call("backbone_step_ms", name="dit", shape=dims, frames=frames, device=str(device),
+                                    warmup=args.warmup, repeats=args.repeats, training=False)["ms"]
+            print(f"{frames:6d}  {'sampling step':32s}{sampling[frames]:9.1f}{theirs:9.1f}"
+                  f"{theirs / sampling[frames]:9.2f}x")
 
 
 if __name__ == "__main__":

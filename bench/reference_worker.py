@@ -107,6 +107,74 @@ def decode(name: str, latents_shape: list[int], seed: int, chunked: bool, chunk_
     return _timing(clock.wall_s, clock.cpu_s, samples=int(audio.shape[-1]))
 
 
+def backbone(name: str, shape: dict, device: str) -> dict:
+    """The reference's DiT backbone alone, with the bench's dimensions, on `device` (random weights: timing only)."""
+    from stable_audio_tools.models.dit import DiffusionTransformer
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = DiffusionTransformer(io_channels=shape["io"], embed_dim=shape["embed"], depth=shape["depth"],
+                                     num_heads=shape["heads"], cond_token_dim=shape["cond_dim"],
+                                     project_cond_tokens=False, global_cond_dim=shape["global_dim"])
+    MODELS[name] = model
+    return {"parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _median_ms(fn, device: str, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            begin = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - begin) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def backbone_step_ms(name: str, shape: dict, frames: int, device: str, warmup: int, repeats: int,
+                     training: bool) -> dict:
+    """Median ms of a bf16-autocast training step (fused AdamW, CFG dropout 0.1, v-MSE; the reference's blocks
+    are checkpointed in training as its own trainer runs them) or of one sampling step (no grad, CFG 6 over a
+    doubled batch, as its samplers call the model)."""
+    model = MODELS[name]
+    batch = shape["batch"]
+    x0 = torch.randn(batch, shape["io"], frames, device=device)
+    cross = torch.randn(batch, shape["cond_tokens"], shape["cond_dim"], device=device)
+    glob = torch.randn(batch, shape["global_dim"], device=device)
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    if training:
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.startswith("cuda"))
+
+        def step():
+            t = torch.rand(batch, device=device)
+            alpha, sigma = torch.cos(t * math.pi / 2)[:, None, None], torch.sin(t * math.pi / 2)[:, None, None]
+            noise = torch.randn_like(x0)
+            with autocast:
+                v = model(alpha * x0 + sigma * noise, t, cross_attn_cond=cross, global_embed=glob,
+                          cfg_dropout_prob=0.1)
+            loss = torch.nn.functional.mse_loss(v.float(), alpha * noise - sigma * x0)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=False)
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad(), autocast:
+                model(x0, torch.full((batch,), 0.5, device=device), cross_attn_cond=cross, global_embed=glob,
+                      cfg_scale=6.0)
+    return {"ms": _median_ms(step, device, warmup, repeats)}
+
+
 def fresh_process(code: str) -> dict:
     """Run `code` in a new interpreter of this environment: wall time and the child's CPU time, its last line."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -119,7 +187,8 @@ def fresh_process(code: str) -> dict:
     return _timing(wall, cpu, returncode=done.returncode, last_line=lines[-1][:300])
 
 
-TASKS = {"build": build, "sample": sample, "train_step": train_step, "forward": forward, "decode": decode, "fresh_process": fresh_process}
+TASKS = {"build": build, "sample": sample, "train_step": train_step, "forward": forward, "decode": decode, "backbone": backbone,
+         "backbone_step_ms": backbone_step_ms, "fresh_process": fresh_process}
 
 
 def main() -> None:
