@@ -64,6 +64,10 @@ def run_migrate(paths: list[Path], *, to: int | None, write: bool, check: bool) 
     stale: list[FileResult] = []
     for candidate in walk(paths, settings.ignore_rules(), respect_gitignore=settings.respect_gitignore):
         path = candidate.path
+        if candidate.problem is not None:
+            sys.stderr.write(text_renderer.render([FileResult(str(path), [candidate.diagnostic()])], summary=False))
+            failed = True
+            continue
         found = classify(path) if path.is_file() else None
         if found is not None and found.kind == "other":
             if candidate.explicit:  # named (pre-commit names every changed file): a note, not a failure

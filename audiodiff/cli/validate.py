@@ -50,12 +50,12 @@ def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool,
     from audiodiff.lint.settings import SettingsError
 
     try:
-        files = expand_paths(paths)
+        files, problems = expand_paths(paths)
         judged_for = resolve_target(paths, target)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not files:
+    if not files and not problems:
         print("note: no .json, .yaml or .yml files found in " + ", ".join(str(p) for p in paths), file=sys.stderr)
     checks = [check_file(path, count_params=False, target=judged_for) for path in files]
     if overrides:  # `--set` speaks of model configs: those are checked again with the overrides applied
@@ -73,5 +73,9 @@ def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool,
             dataset = checks[datasets[0]]
             results[datasets[0]] = FileResult(dataset.path, [*dataset.diagnostics, *found], dataset.line,
                                               dataset.kind)
+    if problems:  # folders that could not be listed come first, as the walk met them
+        from audiodiff.diagnostics.render import FileResult
+
+        results = [FileResult(problem.path or "", [problem]) for problem in problems] + results
     emit_results(results, format, verbose=verbose, tool="validate", stream=sys.stdout)
     return exit_code(results, strict=strict)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.bounds import cap_diagnostics
 from audiodiff.diagnostics.model import Diagnostic, Related
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.diagnostics.target import DEFAULT_TARGET, Target, judge
@@ -120,14 +121,12 @@ def check_loaded(
 
 def _raw_lines(path: str | os.PathLike) -> list[str] | None:
     """The file's lines for the snippets of parse errors (bytes that are not UTF-8 shown replaced)."""
+    from audiodiff.schema.reading import FileRefused, read_regular_text
     from audiodiff.schema.source import MAX_FILE_BYTES
 
-    try:
-        if os.path.getsize(path) > MAX_FILE_BYTES:
-            return None
-        with open(path, "rb") as stream:
-            return _split_lines(stream.read().decode("utf-8", errors="replace"), path)
-    except (OSError, ValueError):  # ValueError: a path with a NUL byte
+    try:  # never a FIFO or a device: load_file has already said why such a file is not read
+        return _split_lines(read_regular_text(path, MAX_FILE_BYTES), path)
+    except FileRefused:
         return None
 
 
@@ -137,7 +136,7 @@ def _check_loaded(
 ) -> FileCheck:
     check = FileCheck(path, document, None, target=target)
     if document is None:
-        check.diagnostics = _locate(judge(diagnostics, target), path, None)
+        check.diagnostics = _locate(cap_diagnostics(judge(diagnostics, target)), path, None)
         return check
     migration = read_document(document.data)
     check.migration = migration
@@ -162,7 +161,8 @@ def _check_loaded(
         diagnostics.extend(lowered.diagnostics)
     if schema.spec is not None and check_paths:
         diagnostics.extend(_missing_paths(schema.spec, Path(path).parent))
-    check.diagnostics = _locate(judge(diagnostics, target), path, document)
+    # bounded (after the target has judged severities) before any is located
+    check.diagnostics = _locate(cap_diagnostics(judge(diagnostics, target)), path, document)
     return check
 
 

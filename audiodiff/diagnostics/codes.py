@@ -84,6 +84,8 @@ UNKNOWN_DOCUMENT_KIND = _code(
 )
 EMPTY_DOCUMENT = _code("AD015", "empty-document", E, "the file holds no document")
 MULTIPLE_DOCUMENTS = _code("AD016", "multiple-documents", E, "a YAML file must hold exactly one document")
+UNREADABLE_FOLDER = _code("AD017", "unreadable-folder", E, "a folder to check could not be listed")
+TOO_MANY_DIAGNOSTICS = _code("AD018", "too-many-diagnostics", I, "one file gave more diagnostics than are shown")
 REFERENCED_FILE_MISSING = _code(
     "AD020", "referenced-file-missing", W, "a file path in the config does not exist on this machine"
 )

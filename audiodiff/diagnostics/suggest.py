@@ -10,8 +10,13 @@ import difflib
 from collections.abc import Iterable
 
 
+_LONGEST_WORD = 100
+
+
 def closest(word: str, candidates: Iterable[str], limit: int = 3, cutoff: float = 0.6) -> list[str]:
     """Up to `limit` candidates close to `word`, best first; case-insensitive ranking, original spelling kept."""
+    if len(word) > _LONGEST_WORD:
+        return []  # no key or tag is this long, and difflib's cost grows with the product of the lengths
     pool = sorted(set(candidates))
     by_lower: dict[str, str] = {}
     for candidate in pool:

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.lint.gitignore import IgnoreRules, read_gitignore
+from audiodiff.schema.reading import FileRefused, read_regular, reason_of
 from audiodiff.schema.source import MAX_FILE_BYTES, LoadResult, load_file, load_text
 from audiodiff.schema.v1.root import SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TYPES
 
@@ -38,6 +40,14 @@ _KNOWN_MODEL_TYPES = frozenset(SUPPORTED_MODEL_TYPES + UNSUPPORTED_MODEL_TYPES)
 class Candidate:
     path: Path  # as the user will read it: relative paths stay relative
     explicit: bool  # named on the command line (not found by walking a folder)
+    problem: str | None = None  # set for a folder that could not be listed: why (the walk went on without it)
+    root: Path | None = None  # the folder named on the command line whose walk found this file
+
+    def diagnostic(self) -> Diagnostic:
+        """The AD017 diagnostic of a folder that could not be listed (only for candidates with a `problem`)."""
+        return Diagnostic(codes.UNREADABLE_FOLDER, f"the folder `{self.path}` cannot be listed: {self.problem}",
+                          None, str(self.path), help="the configs inside it were not checked; fix its permissions "
+                          "or exclude it")
 
 
 def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool) -> Iterator[Candidate]:
@@ -50,10 +60,13 @@ def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool)
             if respect_gitignore:
                 rules, read = _with_ancestor_gitignores(rules, path)
             for found in _walk_folder(path, rules, respect_gitignore, read):
+                if isinstance(found, Candidate):  # a folder that could not be listed
+                    yield found
+                    continue
                 key = os.path.abspath(found)
                 if key not in seen:
                     seen.add(key)
-                    yield Candidate(found, explicit=False)
+                    yield Candidate(found, explicit=False, root=path)
         else:
             key = os.path.abspath(path)
             if key in seen:
@@ -66,17 +79,28 @@ def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool)
             yield Candidate(path, explicit=True)
 
 
-def _walk_folder(root: Path, rules: IgnoreRules, respect_gitignore: bool, read: frozenset[str]) -> Iterator[Path]:
+def _walk_folder(root: Path, rules: IgnoreRules, respect_gitignore: bool, read: frozenset[str]
+                 ) -> Iterator[Path | Candidate]:
     """Depth-first, sorted, pruning excluded folders; each folder's .gitignore applies to what is below it
-    (`read`: folders whose .gitignore is already in `rules`)."""
+    (`read`: folders whose .gitignore is already in `rules`). Folder links are followed, but every folder is entered
+    once (by its device and inode): `ln -s . loop` costs one skipped entry, not an exponential walk. A folder that
+    cannot be listed comes out as a Candidate with its `problem`."""
+    visited: set[tuple[int, int]] = set()
+    try:
+        info = os.stat(root)
+        visited.add((info.st_dev, info.st_ino))
+    except OSError:
+        pass
     stack: list[tuple[str, IgnoreRules]] = [(str(root), rules)]
     while stack:
         folder, folder_rules = stack.pop()
         if respect_gitignore and os.path.abspath(folder) not in read:
             folder_rules = folder_rules.with_scope(read_gitignore(folder))
         try:
-            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        except OSError:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            yield Candidate(Path(folder), explicit=False, problem=reason_of(error), root=root)
             continue
         subfolders = []
         for entry in entries:
@@ -88,6 +112,14 @@ def _walk_folder(root: Path, rules: IgnoreRules, respect_gitignore: bool, read: 
             if is_dir:
                 if name.startswith(".") or folder_rules.excluded(entry.path, True):
                     continue
+                try:
+                    target = entry.stat()  # follows a link: the folder it leads to
+                except OSError:
+                    continue
+                identity = (target.st_dev, target.st_ino)
+                if identity in visited:
+                    continue  # a link back into the walk (a loop) or a second way to a folder already walked
+                visited.add(identity)
                 subfolders.append(entry.path)
             elif name.lower().endswith(CONFIG_SUFFIXES) and not folder_rules.excluded(entry.path, False):
                 yield Path(entry.path)
@@ -131,16 +163,13 @@ class Classified:
 def classify(path: Path) -> Classified:
     """Read `path` once and say whether it is a config; the parse is kept so the file is not read twice."""
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_FILE_BYTES + 1)
-    except OSError:
-        return Classified("broken", load_file(path))  # load_file says why it cannot be read
+        raw = read_regular(path, MAX_FILE_BYTES)
+    except FileRefused:  # missing, a FIFO or device, unreadable, too large: load_file says which, without reading
+        return Classified("broken", load_file(path))
     if not any(marker in raw for marker in _MARKERS):
         if raw.startswith(_UTF16_BOMS) or any(marker in raw for marker in _UTF16_MARKERS):
             return Classified("broken", load_text(raw, str(path)))  # reported: not UTF-8 (AD005)
         return Classified("other", None, _unmarked_reason(raw))
-    if len(raw) > MAX_FILE_BYTES:
-        return Classified("broken", load_file(path))  # reported as too large
     loaded = load_text(raw, str(path))
     document = loaded.document
     if document is None:

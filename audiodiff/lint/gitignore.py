@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from audiodiff.schema.reading import FileRefused, read_regular_text
+from audiodiff.schema.source import MAX_FILE_BYTES
 
 
 @dataclass(frozen=True)
@@ -141,9 +143,8 @@ def read_gitignore(folder: str | os.PathLike[str]) -> ScopedPatterns | None:
     """The `.gitignore` of `folder`, or None when it has none (or it cannot be read)."""
     path = os.path.join(folder, ".gitignore")
     try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            lines = stream.read().splitlines()
-    except OSError:
+        lines = read_regular_text(path, MAX_FILE_BYTES).splitlines()
+    except FileRefused:  # absent, unreadable, a FIFO or device planted under the name, or absurdly large
         return None
     found = scoped(folder, lines)
     return found if found.patterns else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiodiff.compiler.pipeline import FileCheck, check_loaded, locate
+from audiodiff.diagnostics.bounds import cap_diagnostics
 from audiodiff.diagnostics.model import Diagnostic, Related
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.lint import rules
@@ -68,6 +69,9 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
         if number % _FREEZE_EVERY == 0:
             gc.freeze()
         path = candidate.path
+        if candidate.problem is not None:  # a folder that could not be listed
+            found_in[str(path)] = (FileResult(str(path), []), [candidate.diagnostic()])
+            continue
         if not path.is_file() or not path.name.lower().endswith(CONFIG_SUFFIXES):
             # reported: missing, not a file, not JSON or YAML
             check = check_loaded(str(path), load_file(path), count_params=False, target=settings.target)
@@ -99,7 +103,7 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
         found_in[diagnostic.path][1].append(diagnostic)
     for path in sorted(found_in):
         result, diagnostics = found_in[path]
-        kept = [d for d in diagnostics if settings.reports(d.code, path)]
+        kept = cap_diagnostics(d for d in diagnostics if settings.reports(d.code, path))
         report.results.append(FileResult(result.path, kept, result.line, result.kind))
     return report
 

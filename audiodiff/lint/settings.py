@@ -137,10 +137,12 @@ def _has_table(path: Path) -> bool:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    from audiodiff.schema.reading import FileRefused, read_regular
+    from audiodiff.schema.source import MAX_FILE_BYTES
+
     try:
-        with open(path, "rb") as stream:
-            return tomllib.load(stream)
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        return tomllib.loads(read_regular(path, MAX_FILE_BYTES).decode("utf-8"))
+    except (FileRefused, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise SettingsError(f"{path}: cannot read it: {error}") from None
 
 

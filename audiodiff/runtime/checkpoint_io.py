@@ -70,9 +70,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def read_training_checkpoint(path: Path) -> dict[str, Any]:
     """A Lightning checkpoint as plain data (weights-only); raises OSError / RuntimeError / ValueError when the file
     is unreadable."""
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    if not isinstance(payload, dict) or "state_dict" not in payload:
+    import zipfile
+
+    from audiodiff.runtime.checkpoint_header import embedded_config
+
+    path = Path(path)
+    # memory-mapped when the file is a zip (the format torch.save writes); the legacy format cannot be mapped
+    payload = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
         raise ValueError("not a Lightning training checkpoint (no `state_dict`)")
+    if not all(isinstance(key, str) for key in payload["state_dict"]):
+        raise ValueError("the checkpoint's `state_dict` has keys that are not strings")
+    if "model_config" in payload:
+        payload["model_config"] = embedded_config(payload["model_config"])  # HeaderError (a ValueError) if unusable
     return payload
 
 

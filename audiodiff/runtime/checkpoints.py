@@ -24,6 +24,13 @@ from torch import Tensor, nn
 
 from audiodiff.compiler.estimate import node_of_key
 from audiodiff.runtime.atomic import atomic_output
+from audiodiff.runtime.checkpoint_header import (
+    HeaderError,
+    embedded_config,
+    read_safetensors_header,
+    schema_version_of,
+)
+from audiodiff.schema.reading import FileRefused, check_regular
 
 FileKind = Literal["lightning", "released", "safetensors", "autoencoder"]
 Layout = Literal["released", "lightning", "autoencoder", "unknown"]
@@ -59,13 +66,23 @@ class Checkpoint:
 
 def read_checkpoint(path: str | os.PathLike, *, prefer_ema: bool = True, header_only: bool = False) -> Checkpoint:
     """Read any supported checkpoint file into the released layout. With `header_only`, a safetensors file gives
-    meta tensors (names, shapes and dtypes, no data): enough to inspect it or to check its coverage of a model."""
+    meta tensors (names, shapes and dtypes, no data): enough to inspect it or to check its coverage of a model.
+    Every problem with the file, whatever its bytes, is a CheckpointError."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"`{path}` does not exist or is not a file")
-    if path.suffix == ".safetensors":
-        return _read_safetensors(path, prefer_ema, header_only)
-    return _read_pickle(path, prefer_ema)
+    try:
+        check_regular(path)  # never a FIFO or a device
+    except FileRefused as refused:
+        raise CheckpointError(f"`{path}` does not exist or is not a file ({refused})") from None
+    try:
+        if path.suffix == ".safetensors":
+            return _read_safetensors(path, prefer_ema, header_only)
+        return _read_pickle(path, prefer_ema)
+    except HeaderError as error:
+        raise CheckpointError(f"`{path}` cannot be used: {error}") from None
+    except RecursionError:
+        raise CheckpointError(f"`{path}` nests too deeply to be a checkpoint") from None
+    except MemoryError:
+        raise CheckpointError(f"`{path}` needs more memory than is available to be read") from None
 
 
 _SAFETENSORS_DTYPES = {
@@ -80,43 +97,38 @@ def _read_safetensors(path: Path, prefer_ema: bool, header_only: bool) -> Checkp
     from safetensors.torch import load_file
 
     try:
-        header = _safetensors_header(path)
-        metadata = dict(header.pop("__metadata__", None) or {})
+        header = read_safetensors_header(path)  # offsets and sizes checked against the file, as for every read
+        unsupported = sorted({entry.dtype for entry in header.tensors} - set(_SAFETENSORS_DTYPES))
+        if unsupported:
+            raise HeaderError(f"tensors of dtype {', '.join(unsupported)} are not read by audiodiff")
         if header_only:
-            state = {name: torch.empty(info["shape"], dtype=_SAFETENSORS_DTYPES.get(info["dtype"], torch.float32),
-                                       device="meta") for name, info in header.items()}
+            state = {entry.name: torch.empty(entry.shape, dtype=_SAFETENSORS_DTYPES[entry.dtype], device="meta")
+                     for entry in header.tensors}
         else:
             state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, OverflowError, RuntimeError) as error:
+        if isinstance(error, HeaderError):
+            raise
         raise CheckpointError(f"`{path}` is not a readable safetensors file: {error}") from error
-    config = None
-    if CONFIG_KEY in metadata:
-        try:
-            config = json.loads(metadata[CONFIG_KEY])
-        except json.JSONDecodeError:
-            config = None
-    version = int(metadata[VERSION_KEY]) if metadata.get(VERSION_KEY, "").isdigit() else None
+    metadata = header.metadata
+    config = embedded_config(metadata.get(CONFIG_KEY))
+    version = schema_version_of(metadata.get(VERSION_KEY))
     checkpoint = _normalise(str(path), "safetensors", state, prefer_ema)
     checkpoint.config, checkpoint.schema_version = config, version
     return checkpoint
 
 
-def _safetensors_header(path: Path) -> dict[str, Any]:
-    """A safetensors header: the first 8 bytes give its length (little endian), then JSON names every tensor."""
-    with open(path, "rb") as stream:
-        length = int.from_bytes(stream.read(8), "little")
-        if length <= 0 or length > 100 * 1024 * 1024:
-            raise ValueError("implausible header length")
-        header = json.loads(stream.read(length))
-    if not isinstance(header, dict):
-        raise ValueError("the header is not a JSON object")
-    return header
+def _torch_load(path: Path) -> Any:
+    """torch.load, weights only. A zip-format file is memory-mapped (tensors are paged in only when used, so an
+    optimizer state of many GB is never read); the legacy non-zip format cannot be mapped and is read whole."""
+    import zipfile
+
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
 
 
 def _read_pickle(path: Path, prefer_ema: bool) -> Checkpoint:
     try:
-        # memory-mapped: tensors are paged in only when used (an optimizer state of many GB is never read)
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        payload = _torch_load(path)
     except Exception as error:  # a corrupt file or pickled Python objects beyond tensors
         raise CheckpointError(
             f"`{path}` is not a weights-only checkpoint (it is damaged, or it holds pickled Python objects); "
@@ -126,23 +138,21 @@ def _read_pickle(path: Path, prefer_ema: bool) -> Checkpoint:
         raise CheckpointError(f"`{path}` holds a {type(payload).__name__}, not a state dict")
     if "state_dict" in payload and isinstance(payload["state_dict"], dict):
         state = payload["state_dict"]
-        kind: FileKind = "lightning" if any(k.startswith("diffusion.") for k in state) else "released"
     else:
-        state, kind = payload, "released"
+        state = payload
+    if not all(isinstance(key, str) for key in state):
+        raise CheckpointError(f"`{path}` has a state dict whose keys are not all strings")
     tensors = {key: value for key, value in state.items() if isinstance(value, Tensor)}
+    kind: FileKind = "released"
+    if state is not payload:
+        kind = "lightning" if any(k.startswith("diffusion.") for k in tensors) else "released"
     checkpoint = _normalise(str(path), kind, tensors, prefer_ema)
-    config = payload.get(CONFIG_KEY)
-    if isinstance(config, str):
-        try:
-            config = json.loads(config)
-        except json.JSONDecodeError:
-            config = None
-    checkpoint.config = config if isinstance(config, dict) else None
-    version = payload.get(VERSION_KEY)
-    checkpoint.schema_version = version if isinstance(version, int) else None
+    checkpoint.config = embedded_config(payload.get(CONFIG_KEY))
+    checkpoint.schema_version = schema_version_of(payload.get(VERSION_KEY))
     for key in ("global_step", "epoch"):
-        if isinstance(payload.get(key), int):
-            checkpoint.extra[key] = payload[key]
+        value = payload.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            checkpoint.extra[key] = value
     return checkpoint
 
 

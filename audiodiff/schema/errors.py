@@ -15,6 +15,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.bounds import MAX_DIAGNOSTICS_PER_FILE, echo
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.suggest import did_you_mean
 from audiodiff.schema import pointer as jsonpointer
@@ -102,8 +103,23 @@ def diagnostics_from_validation_error(
     error: ValidationError, data: Any, root: Any, base_pointer: str = ""
 ) -> list[Diagnostic]:
     """Map every error of `error` (raised validating `data` against `root`) to a diagnostic."""
-    diagnostics = [_diagnostic(item, data, root, base_pointer) for item in error.errors(include_url=False)]
-    return _merge_union_branches(diagnostics)
+    items = error.errors(include_url=False)
+    # Converting an error (pointer, siblings, suggestion) is the costly part: a file with 40,000 unknown keys must not
+    # pay for 40,000 of them when only the first ones are shown (the rest are counted).
+    diagnostics = [_diagnostic(item, data, root, base_pointer) for item in items[:_CONVERTED]]
+    diagnostics = _merge_union_branches(diagnostics)
+    if len(items) > _CONVERTED:
+        diagnostics.append(Diagnostic(
+            codes.TOO_MANY_DIAGNOSTICS,
+            f"{len(items) - _CONVERTED} more schema errors in this file are not shown",
+            None,
+            help="fix the ones shown first; they usually share one cause",
+        ))
+    return diagnostics
+
+
+# pydantic errors turned into diagnostics per file: twice what is shown, since union branches merge into one
+_CONVERTED = 2 * MAX_DIAGNOSTICS_PER_FILE
 
 
 def _merge_union_branches(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -145,7 +161,7 @@ def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnost
             return Diagnostic(code, f"`{key}` is not a key of this section", pointer, help=help_text)
         return Diagnostic(
             codes.UNKNOWN_KEY,
-            f"unknown key `{key}`",
+            f"unknown key `{echo(str(key))}`",
             pointer,
             help=did_you_mean(str(key), siblings) or _valid_keys_help(siblings),
         )

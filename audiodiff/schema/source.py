@@ -20,7 +20,6 @@ needs positions or a caller reads `SourceDocument.source_map`. YAML is composed 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from typing import Any, Literal
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Span
 from audiodiff.schema.pointer import parent
+from audiodiff.schema.reading import FileRefused, check_regular, read_regular
 from audiodiff.schema.source_json import parse_json, scan_json
 from audiodiff.schema.source_map import JSON_LINE_BREAK, YAML_LINE_BREAK, LineIndex, Position, SourceMap
 from audiodiff.schema.source_yaml import parse_yaml, yaml_source_map
@@ -144,14 +144,11 @@ def load_file(
     """Read and parse one config file; every outcome is a LoadResult, never an exception."""
     name = os.fsdecode(os.fspath(path))
     try:
-        info = os.stat(name)
-    except (FileNotFoundError, NotADirectoryError):
-        return _failure(codes.FILE_NOT_FOUND, f"`{name}` does not exist", name)
-    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
-        return _failure(codes.UNREADABLE_FILE, f"`{name}` cannot be read: {_reason(error)}", name)
-    if not stat.S_ISREG(info.st_mode):
-        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        return _failure(codes.FILE_NOT_FOUND, f"`{name}` is {what}", name, help="pass the path of a config file")
+        check_regular(name)
+    except FileRefused as refused:
+        code = codes.FILE_NOT_FOUND if refused.reason in ("missing", "not-regular") else codes.UNREADABLE_FILE
+        extra = {"help": "pass the path of a config file"} if refused.reason == "not-regular" else {}
+        return _failure(code, str(refused), name, **extra)
     format = detect_format(name)
     if format is None:
         extension = os.path.splitext(name)[1] or "(none)"
@@ -160,15 +157,13 @@ def load_file(
             f"the extension `{extension}` is not read; config files end in `.json`, `.yaml` or `.yml`",
             name,
         )
-    if info.st_size > max_bytes:  # decided from the size alone, before reading anything
-        return _too_large(name, info.st_size, max_bytes)
     try:
-        with open(name, "rb") as stream:
-            raw = stream.read(max_bytes + 1)  # the size may have grown since stat, or be unknown (procfs)
-    except OSError as error:
-        return _failure(codes.UNREADABLE_FILE, f"`{name}` cannot be read: {_reason(error)}", name)
-    if len(raw) > max_bytes:
-        return _too_large(name, None, max_bytes)
+        raw = read_regular(name, max_bytes)  # the size is checked before reading anything
+    except FileRefused as refused:
+        if refused.reason == "too-large":
+            return _too_large(name, refused.size, max_bytes)
+        code = codes.FILE_NOT_FOUND if refused.reason in ("missing", "not-regular") else codes.UNREADABLE_FILE
+        return _failure(code, str(refused), name)
     return load_text(raw, name, format, max_bytes=max_bytes, max_depth=max_depth, max_yaml_nodes=max_yaml_nodes)
 
 
@@ -276,7 +271,3 @@ def _not_utf8(raw: bytes, offset: int, path: str, *, bom: int) -> Diagnostic:
         Span(line, column, line, column + 1),
         help=help_text,
     )
-
-
-def _reason(error: BaseException) -> str:
-    return getattr(error, "strerror", None) or str(error)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.bounds import MAX_DIAGNOSTICS_PER_FILE, echo
 from audiodiff.diagnostics.model import Diagnostic, Related, Span
 from audiodiff.schema.pointer import escape
 from audiodiff.schema.source_map import LineIndex, Position, SourceMap, describe_kind
@@ -63,9 +64,10 @@ class JsonOutcome:
 
 
 class _Frame:
-    __slots__ = ("is_object", "pointer", "key_span", "start", "index", "seen", "pending", "expect_key")
+    __slots__ = ("is_object", "pointer", "key_span", "start", "index", "seen", "pending", "expect_key", "first")
 
-    def __init__(self, is_object: bool, pointer: str, key_span: Span | None, start: int) -> None:
+    def __init__(self, is_object: bool, pointer: str, key_span: Span | None, start: int, first: int = 0) -> None:
+        self.first = first  # index in the scan's record order of the first position recorded inside this container
         self.is_object = is_object
         self.pointer = pointer
         self.key_span = key_span
@@ -102,6 +104,11 @@ def scan_json(text: str, *, max_depth: int | None = None, stop_when_too_deep: bo
     container; tolerant of broken text (it is also used to locate a depth overflow in text the decoder gave up on)."""
     lines = LineIndex(text)
     positions: dict[str, Position] = {}
+    # every pointer in the order its position was recorded, and the slice of that order each value covers (itself
+    # and everything inside it): a duplicate key forgets exactly the earlier value's slice, so each recorded position
+    # is forgotten at most once and the scan stays linear however many keys repeat
+    order: list[str] = []
+    extent: dict[str, tuple[int, int]] = {}
     scan = JsonScan(SourceMap(positions))
     frames: list[_Frame] = []
     root_seen = False
@@ -119,6 +126,8 @@ def scan_json(text: str, *, max_depth: int | None = None, stop_when_too_deep: bo
             if top is not None:
                 frames.pop()
                 positions[top.pointer] = Position(top.key_span, lines.span(top.start, end))
+                order.append(top.pointer)
+                extent[top.pointer] = (top.first, len(order))
             continue
         if group == 1 and top is not None and top.is_object and top.expect_key:
             key = _decode_string(match.group(1))
@@ -130,9 +139,10 @@ def scan_json(text: str, *, max_depth: int | None = None, stop_when_too_deep: bo
             else:
                 scan.duplicates.append((pointer, key, first, key_span))
                 # the later value wins, so forget what the earlier one put under this pointer
-                prefix = pointer + "/"
-                for stale in [p for p in positions if p == pointer or p.startswith(prefix)]:
-                    del positions[stale]
+                earlier = extent.pop(pointer, None)
+                if earlier is not None:
+                    for stale in order[earlier[0]:earlier[1]]:
+                        positions.pop(stale, None)
             top.pending = (pointer, key_span)
             top.expect_key = False
             continue
@@ -154,10 +164,12 @@ def scan_json(text: str, *, max_depth: int | None = None, stop_when_too_deep: bo
                 scan.too_deep = (pointer, lines.span(start, end))
                 if stop_when_too_deep:
                     break
-            frames.append(_Frame(text[start] == "{", pointer, key_span, start))
+            frames.append(_Frame(text[start] == "{", pointer, key_span, start, len(order)))
         else:
             span = lines.span(start, end)
             positions[pointer] = Position(key_span, span)
+            extent[pointer] = (len(order), len(order) + 1)
+            order.append(pointer)
             if group == 5 and _overflows(match.group(5)):
                 scan.non_finite.append((pointer, match.group(5), span))
     return scan
@@ -215,8 +227,14 @@ def parse_json(text: str, path: str, *, max_depth: int) -> JsonOutcome:
     scan = None
     if too_deep or non_finite or has_duplicates:
         scan = scan_json(text, max_depth=max_depth)
-        for pointer, key, first, again in scan.duplicates:
+        for pointer, key, first, again in scan.duplicates[:MAX_DIAGNOSTICS_PER_FILE]:
             diagnostics.append(duplicate_key_diagnostic(path, pointer, key, first, again))
+        if len(scan.duplicates) > MAX_DIAGNOSTICS_PER_FILE:  # counted, not made: each costs spans and a note
+            diagnostics.append(Diagnostic(
+                codes.TOO_MANY_DIAGNOSTICS,
+                f"{len(scan.duplicates) - MAX_DIAGNOSTICS_PER_FILE} more duplicate keys in this file are not shown",
+                None, path, help="keep one entry per key",
+            ))
         for pointer, literal, span in scan.non_finite:
             diagnostics.append(non_finite_diagnostic(path, pointer, literal, span))
         if too_deep:
@@ -232,12 +250,12 @@ def parse_json(text: str, path: str, *, max_depth: int) -> JsonOutcome:
 def duplicate_key_diagnostic(path: str, pointer: str, key: str, first: Span, again: Span) -> Diagnostic:
     return Diagnostic(
         codes.DUPLICATE_KEY,
-        f"key `{key}` appears more than once in this object",
+        f"key `{echo(key)}` appears more than once in this object",
         pointer,
         path,
         again,
         help="keep one of the entries; a JSON reader silently keeps only the last one",
-        related=(Related(f"`{key}` first appears here", pointer, first, path),),
+        related=(Related(f"`{echo(key)}` first appears here", pointer, first, path),),
     )
 
 

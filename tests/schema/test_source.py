@@ -336,7 +336,9 @@ def test_unreadable_file(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(source, "open", refuse, raising=False)
+    from audiodiff.schema import reading
+
+    monkeypatch.setattr(reading.os, "open", refuse)  # every config read goes through the one reader
     diagnostic = only(load_file(path), codes.UNREADABLE_FILE)
     assert "Permission denied" in diagnostic.message
 

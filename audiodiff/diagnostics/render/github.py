@@ -3,13 +3,15 @@ GitHub shows on the pull request's diff at the file, line and column.
 
 `::error file=configs/a.json,line=74,col=32,endLine=74,endColumn=39,title=AD201 unknown-conditioner-id::message`
 Property values escape `%`, CR, LF, `:` and `,`; the message escapes `%`, CR and LF (GitHub's own rules), so the
-pointer and the help line travel as extra lines of the annotation.
+pointer and the help line travel as extra lines of the annotation. Control characters that came from a config or a
+file name (ESC, CR, LF inside a key) are first shown as visible escapes, as in the text format.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from audiodiff.diagnostics.bounds import sanitize
 from audiodiff.diagnostics.model import Diagnostic, Severity
 from audiodiff.diagnostics.render import FileResult
 
@@ -32,7 +34,7 @@ def annotation(diagnostic: Diagnostic, path: str) -> str:
             properties.append(("endLine", str(span.end_line)))
             properties.append(("endColumn", str(span.end_column)))
     properties.append(("title", f"{code.id} {code.name}"))
-    header = ",".join(f"{key}={_escape_property(value)}" for key, value in properties)
+    header = ",".join(f"{key}={_escape_property(sanitize(value))}" for key, value in properties)
     body = [diagnostic.message]
     if diagnostic.pointer is not None:
         body.append(f"at: {diagnostic.pointer or '(root)'}")
@@ -45,7 +47,9 @@ def annotation(diagnostic: Diagnostic, path: str) -> str:
     if diagnostic.help:
         body.append(f"help: {diagnostic.help}")
     body.append(f"docs: {code.docs_url}")
-    return f"::{_COMMAND[diagnostic.effective_severity]} {header}::{_escape_data(chr(10).join(body))}"
+    # each line is sanitized before the lines are joined: a config's own CR, LF or ESC never reaches the log raw
+    text = chr(10).join(sanitize(line) for line in body)
+    return f"::{_COMMAND[diagnostic.effective_severity]} {header}::{_escape_data(text)}"
 
 
 def _escape_data(text: str) -> str:

@@ -11,6 +11,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 
+from audiodiff.diagnostics.bounds import sanitize
 from audiodiff.diagnostics.model import count_by_severity
 from audiodiff.diagnostics.render import FileResult, plural
 from audiodiff.diagnostics.render.text import render_diagnostic
@@ -31,7 +32,7 @@ def render(results: Sequence[FileResult], *, tool: str = "lint") -> str:
     suite = ElementTree.SubElement(root, "testsuite", name=suite_name, tests=str(len(results)),
                                    failures=str(failures), errors="0", skipped="0")
     for result in results:
-        path = _xml_text(result.path)
+        path = _xml_text(sanitize(result.path))
         case = ElementTree.SubElement(suite, "testcase", classname=f"audiodiff.{tool}", name=path, file=path)
         diagnostics = result.sorted()
         errors, warnings = count_by_severity(diagnostics)
