@@ -123,8 +123,13 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
     if checkpoint.layout not in ("released", "lightning", "autoencoder"):
         return fail(str(path), codes.CHECKPOINT_UNREADABLE, "the checkpoint's keys follow no known layout")
     version = checkpoint.schema_version if checkpoint.schema_version is not None else LATEST_VERSION
+    from audiodiff.runtime.outputs import NonFiniteOutput
+
     try:
         write_released(out, checkpoint.state_dict, config=checkpoint.config, schema_version=version)
+    except NonFiniteOutput as error:
+        return fail(str(path), codes.NON_FINITE_OUTPUT, str(error),
+                    help="export an earlier checkpoint of the run, from before the weights diverged")
     except OSError as error:
         return fail(str(out), codes.RUN_SETTING, f"cannot write the file: {error.strerror or error}",
                     help="choose an `--output` in a folder you can write to")

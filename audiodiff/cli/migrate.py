@@ -13,10 +13,10 @@ from pathlib import Path
 import typer
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.bounds import sanitize
 from audiodiff.diagnostics.model import Diagnostic, Span
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.diagnostics.render import text as text_renderer
-from audiodiff.runtime.atomic import write_text_atomic
 
 
 def command(
@@ -76,7 +76,8 @@ def run_migrate(paths: list[Path], *, to: int | None, write: bool, check: bool) 
         if found is None or found.loaded is None or found.loaded.document is None:
             failed |= _report_unreadable(path, found)
             continue
-        outcome = _migrate_one(path, found.loaded.document, target, write=write, check=check)
+        root = candidate.root if candidate.root is not None else path.parent
+        outcome = _migrate_one(path, found.loaded.document, target, write=write, check=check, root=root)
         if outcome is None:
             failed = True
         elif outcome is not True and check:
@@ -88,7 +89,7 @@ def run_migrate(paths: list[Path], *, to: int | None, write: bool, check: bool) 
     return 1 if failed else 0
 
 
-def _migrate_one(path: Path, document, target: int, *, write: bool, check: bool):
+def _migrate_one(path: Path, document, target: int, *, write: bool, check: bool, root: Path):
     """True when the file is current; a FileResult (with AD902) when `--check` finds it stale; None on failure."""
     from audiodiff.schema.migrate import migrate
     from audiodiff.schema.rewrite import RewriteError, rewritten_text
@@ -119,11 +120,12 @@ def _migrate_one(path: Path, document, target: int, *, write: bool, check: bool)
               file=sys.stderr)
         return None
     if write:
-        bom = "\ufeff" if Path(path).read_bytes().startswith(b"\xef\xbb\xbf") else ""
-        try:
-            write_text_atomic(path, bom + text)
-        except OSError as error:
-            print(f"{path}: error: cannot write: {error.strerror or error}", file=sys.stderr)
+        from audiodiff.cli.safe_rewrite import RewriteRefused, rewrite
+
+        try:  # only if the file still holds what was migrated; owner, mode and hard links kept
+            rewrite(path, expected_text=document.text, new_text=text, root=root)
+        except RewriteRefused as error:
+            print(f"{sanitize(str(path))}: error: {sanitize(str(error))}", file=sys.stderr)
             return None
         print(f"{path}: schema version {result.source} -> {target}, {len(result.changes)} "
               f"change{'s' if len(result.changes) != 1 else ''}", file=sys.stderr)

@@ -161,8 +161,15 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     audio = _report_level(audio, normalize=options.normalize)
 
     from audiodiff.runtime.audio import write_audio
+    from audiodiff.runtime.outputs import NonFiniteOutput
 
-    for path in write_audio(out, audio, spec.sample_rate):
+    try:
+        written = write_audio(out, audio, spec.sample_rate)
+    except NonFiniteOutput as error:  # checked before writing: NaN would become a file of full-scale noise
+        return fail(str(out), codes.NON_FINITE_OUTPUT, str(error),
+                    help="the model or the request produced NaN; check the checkpoint (`audiodiff ckpt inspect`) "
+                    "and the request values")
+    for path in written:
         print(f"wrote {path} ({seconds:.3f} s, {spec.sample_rate} Hz, {audio.shape[1]} channel(s))")
     return 0
 

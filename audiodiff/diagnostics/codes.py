@@ -309,6 +309,9 @@ METADATA_MODULE_NOT_ALLOWED = _code(
 )
 TRAINING_UNSUPPORTED = _code("AD811", "training-unsupported", E, "audiodiff cannot train this model type or setting")
 TRAINING_SECTION_MISSING = _code("AD812", "training-section-missing", E, "`run` needs the config's `training` section")
+RUN_FOLDER_LOCKED = _code("AD820", "run-folder-locked", E, "another run is writing to the same output folder")
+NON_FINITE_OUTPUT = _code("AD821", "non-finite-output", E, "NaN or infinite values would have been written")
+OUTPUT_WRITE_FAILED = _code("AD822", "output-write-failed", E, "an output file could not be written")
 
 # --- AD9xx: versions and migration -------------------------------------------------------------------------------
 MIGRATED_KEY = _code("AD901", "migrated-key", W, "a key was migrated from an older schema version")

@@ -93,11 +93,14 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
                        *locate(check, rules.file_rules(check, max_demo_seconds=settings.max_demo_seconds))]
         if verbose:
             diagnostics = [_with_provenance(check, d) for d in diagnostics]
-        found_in[check.path] = (check.result(), diagnostics)
-        for places, place in ((models, rules.seconds_start_on_latents(check)),
-                              (datasets, rules.random_latent_crops(check))):
+        # suppressions and the cap apply now, so that only what will be shown is kept for the rest of the run
+        diagnostics = cap_diagnostics(d for d in diagnostics if settings.reports(d.code, check.path))
+        spots = [rules.seconds_start_on_latents(check), rules.random_latent_crops(check)]
+        for places, place in zip((models, datasets), spots):
             if place is not None:
                 places.append(place)
+        found_in[check.path] = (_compact(check, diagnostics, spots), diagnostics)
+        del check  # the document, its data and its source map go now: a run's memory is bounded by one file
 
     for diagnostic in rules.seconds_start_with_random_crops(models, datasets):
         found_in[diagnostic.path][1].append(diagnostic)
@@ -106,6 +109,22 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
         kept = cap_diagnostics(d for d in diagnostics if settings.reports(d.code, path))
         report.results.append(FileResult(result.path, kept, result.line, result.kind))
     return report
+
+
+# a longer line (a minified file) is not kept for its snippet: the report would hold the whole file
+_LONGEST_KEPT_LINE = 65_536
+
+
+def _compact(check: FileCheck, diagnostics: list[Diagnostic], spots: list[rules.Place | None]) -> FileResult:
+    """What the output needs of a file: its path, kind, and the source lines its snippets show (not the file)."""
+    numbers = {d.span.line for d in diagnostics if d.span is not None}
+    numbers.update(spot.span.line for spot in spots if spot is not None and spot.span is not None)
+    lines: dict[int, str] = {}
+    for number in numbers:
+        text = check.line(number)
+        if text is not None and len(text) <= _LONGEST_KEPT_LINE:
+            lines[number] = text
+    return FileResult(check.path, [], lines.get, check.kind)
 
 
 def _with_provenance(check: FileCheck, diagnostic: Diagnostic) -> Diagnostic:

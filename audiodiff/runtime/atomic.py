@@ -46,6 +46,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
             mode = 0o666 & ~_umask()
         os.chmod(temporary, mode)  # mkstemp creates 0600 whatever the umask
         yield Path(temporary)
+        # again once written: some writers (safetensors) replace the file they are given, with their own 0600 mode
+        os.chmod(temporary, mode)
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, target)

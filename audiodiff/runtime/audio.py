@@ -51,13 +51,16 @@ def output_paths(path: str | Path, count: int) -> list[Path]:
 
 def write_audio(path: str | Path, audio: Tensor, sample_rate: int) -> list[Path]:
     """Write [B, C, T] audio, one file per item (`output_paths`); 16-bit PCM for WAV, clipped to [-1, 1]; FLAC
-    when the suffix says so. Each file is written atomically."""
+    when the suffix says so. Each file is written atomically. Audio holding NaN or infinite samples raises
+    NonFiniteOutput and writes nothing."""
     import io
 
     import soundfile
 
     from audiodiff.runtime.atomic import write_bytes_atomic
+    from audiodiff.runtime.outputs import check_finite_audio
 
+    check_finite_audio(audio)  # NonFiniteOutput before any file is written: NaN would become full-scale noise
     path = Path(path)
     file_format = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
     written = []

@@ -21,6 +21,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from audiodiff.runtime.atomic import atomic_output
 from audiodiff.runtime.faults import StopRequest, agree
+from audiodiff.runtime.outputs import NonFiniteOutput, non_finite_parameters, write_failure
 from audiodiff.runtime.run_folder import (  # noqa: F401 (part of this module's interface)
     CHECKPOINT_PATTERN,
     checkpoint_path,
@@ -29,11 +30,13 @@ from audiodiff.runtime.run_folder import (  # noqa: F401 (part of this module's 
     list_checkpoints,
 )
 
+_EXPORTED_PATTERN = re.compile(r"^step_(\d+)\.safetensors$")
 _TEMPORARY_PATTERN = re.compile(r"^\.step_\d+\.(ckpt|safetensors)\..*\.tmp$")
 
 
 def remove_temporaries(folder: Path) -> list[Path]:
-    """Delete the temporary files of writes that never finished (a killed run); returns what was removed."""
+    """Delete the temporary files of writes that never finished (a killed run), and the exported weights whose
+    checkpoint pruning had already deleted when the run was killed; returns what was removed."""
     folder = Path(folder)
     removed = []
     if folder.is_dir():
@@ -41,6 +44,22 @@ def remove_temporaries(folder: Path) -> list[Path]:
             if _TEMPORARY_PATTERN.match(path.name):
                 path.unlink(missing_ok=True)
                 removed.append(path)
+        removed.extend(_remove_orphans(folder))
+    return removed
+
+
+def _remove_orphans(folder: Path) -> list[Path]:
+    """`step_<N>.safetensors` without its `step_<N>.ckpt`, older than the newest checkpoint: only pruning leaves
+    that (a newer export without its checkpoint cannot happen: the checkpoint is written first)."""
+    steps = {step for step, _ in list_checkpoints(folder)}
+    if not steps:
+        return []
+    removed = []
+    for path in folder.iterdir():
+        match = _EXPORTED_PATTERN.match(path.name)
+        if match and int(match.group(1)) not in steps and int(match.group(1)) < max(steps) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
 
 
@@ -128,16 +147,32 @@ class CheckpointCallback(pl.Callback):
     def save(self, trainer: pl.Trainer, pl_module: Any) -> Path:
         step = trainer.global_step
         path = checkpoint_path(self.folder, step)
-        trainer.save_checkpoint(path, weights_only=False)  # every rank takes part; global rank 0 writes
-        self.last_saved = step
-        if trainer.is_global_zero:
-            if self.export is not None:
-                self.export(pl_module, exported_path(self.folder, step))
-            self.saved.append(path)
-            self.prune()
+        # weights that went non-finite are never written as a result (every rank decides together)
+        bad = non_finite_parameters(pl_module)
+        if agree(trainer, bool(bad)):
+            shown = ", ".join(f"`{name}`" for name in bad[:5]) or "another process's weights"
+            raise NonFiniteOutput(f"the weights hold NaN or infinite values at step {step} ({shown}); "
+                                  "no checkpoint was written for this step")
+        target = path
+        try:
+            trainer.save_checkpoint(path, weights_only=False)  # every rank takes part; global rank 0 writes
+            self.last_saved = step
+            if trainer.is_global_zero:
+                if self.export is not None:
+                    target = exported_path(self.folder, step)
+                    self.export(pl_module, target)
+                self.saved.append(path)
+                self.prune()
+        except (OSError, RuntimeError) as error:
+            failure = write_failure(error, target)
+            if failure is None:
+                raise
+            raise failure from error
         return path
 
     def prune(self) -> None:
+        # the export goes first: a kill between the two leaves a checkpoint that the next prune removes, not an
+        # orphaned export (which `remove_temporaries` also clears at the next start)
         for step, path in list_checkpoints(self.folder)[: -self.keep]:
-            path.unlink(missing_ok=True)
             exported_path(self.folder, step).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)

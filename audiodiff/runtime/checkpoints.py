@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from audiodiff.compiler.estimate import node_of_key
 from audiodiff.runtime.atomic import atomic_output
+from audiodiff.runtime.outputs import check_finite_tensors
 from audiodiff.runtime.checkpoint_header import (
     HeaderError,
     embedded_config,
@@ -210,6 +211,7 @@ def write_released(path: str | os.PathLike, state_dict: Mapping[str, Tensor], *,
     from safetensors.torch import save_file
 
     tensors = {key: value.detach().contiguous().cpu() for key, value in state_dict.items()}
+    check_finite_tensors(tensors, f"the weights for `{Path(path).name}`")  # NonFiniteOutput: nothing is written
     metadata = {VERSION_KEY: str(schema_version), FORMAT_KEY: RELEASED_FORMAT}
     if config is not None:
         metadata[CONFIG_KEY] = json.dumps(config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -149,6 +150,10 @@ class DemoCallback(pl.Callback):
         for scale, audio in audio_by_scale.items():
             for index, item in enumerate(audio):
                 stem = folder / f"demo_{index}_cfg_{scale:g}"
+                if not bool(torch.isfinite(item).all()):  # never written: NaN becomes full-scale noise in a WAV
+                    print(f"warning: demo {index} at cfg {scale:g}, step {step}, holds NaN or infinite samples; "
+                          "it was not written", file=sys.stderr, flush=True)
+                    continue
                 write_bytes_atomic(stem.with_suffix(".wav"), wav_bytes(item, rate))
                 title = f"step {step}: {describe(self._label(index))}, CFG {scale:g}"
                 write_bytes_atomic(stem.with_suffix(".png"), spectrogram_png(item, rate, title=title))

@@ -18,10 +18,11 @@ from typing import Any
 
 
 class NonFiniteLossError(RuntimeError):
-    def __init__(self, step: int, value: float) -> None:
+    def __init__(self, step: int, value: float, suspects: list[tuple[str, float]] | None = None) -> None:
         super().__init__(f"the loss at step {step} is {value}")
         self.step = step
         self.value = value
+        self.suspects = suspects or []  # (file, largest magnitude) of batch items whose values are out of all scale
 
 
 class ConditioningError(RuntimeError):

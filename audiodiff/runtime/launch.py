@@ -3,6 +3,7 @@ data, demos, checkpoints and the logger into a Lightning Trainer, print the summ
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import time
@@ -27,6 +28,7 @@ from audiodiff.runtime.data import AudioDataset, LatentDataset, NoUsableItem, St
 from audiodiff.runtime.demos import DemoCallback, DemoSettings
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, StopRequest
 from audiodiff.runtime.optim import apply_hyperparameters, build_optimizer, describe
+from audiodiff.runtime.outputs import NonFiniteOutput, OutputWriteFailed, write_failure
 from audiodiff.runtime.preflight import COMMAND_LINE
 from audiodiff.runtime.progress import RunProgressBar, SummaryLine, count, render_summary
 from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, RunPlan, is_rank_zero
@@ -89,6 +91,10 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
             trainer.fit(module, ckpt_path=str(plan.resume_from) if plan.resume_from else None)
     except NonFiniteLossError as error:
         raise RunError([_non_finite(error, plan)]) from None
+    except NonFiniteOutput as error:
+        raise RunError([_output_problem(codes.NON_FINITE_OUTPUT, str(error), plan)]) from None
+    except OutputWriteFailed as error:
+        raise RunError([_output_problem(codes.OUTPUT_WRITE_FAILED, str(error), plan)]) from None
     except ConditioningError as error:
         raise RunError([_unreadable_value(error, preflight)]) from None
     except NoUsableItem as error:
@@ -98,6 +104,11 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
                                 path=preflight.dataset.path,
                                 help="check the files' permissions and contents, then `--resume`")
         raise RunError([FileResult(preflight.dataset.path, [diagnostic])]) from None
+    except OSError as error:  # a demo, a log row or a checkpoint folder that could not be written
+        if error.errno not in _WRITE_ERRNOS:
+            raise
+        failure = write_failure(error, Path(error.filename) if error.filename else output)
+        raise RunError([_output_problem(codes.OUTPUT_WRITE_FAILED, str(failure), plan)]) from None
     except RuntimeError as error:
         if plan.resume_from is None or "loading state_dict" not in str(error):
             raise
@@ -353,15 +364,37 @@ def _exporter(config: dict[str, Any], version: int, *, fsdp: bool):
     return export
 
 
+def _last_good(plan: RunPlan) -> str:
+    saved = list_checkpoints(plan.checkpoints)
+    return f"the last good checkpoint is `{saved[-1][1]}` (step {saved[-1][0]})" if saved else \
+        "no checkpoint had been written yet"
+
+
 def _non_finite(error: NonFiniteLossError, plan: RunPlan) -> Any:
     from audiodiff.diagnostics.render import FileResult
 
-    saved = list_checkpoints(plan.checkpoints)
-    kept = f"the last good checkpoint is `{saved[-1][1]}` (step {saved[-1][0]})" if saved else \
-        "no checkpoint had been written yet"
+    kept = _last_good(plan)
+    if error.suspects:  # the data, not the optimisation, is out of scale: name it
+        files = ", ".join(f"`{path}` (peak {peak:.3g})" for path, peak in error.suspects[:3])
+        more = f" and {len(error.suspects) - 3} more" if len(error.suspects) > 3 else ""
+        advice = (f"the batch held values out of all scale in {files}{more}: check or remove those files (audio "
+                  f"should lie in [-1, 1]); {kept}")
+    else:
+        advice = f"{kept}; lower the learning rate or add warm-up, then continue with `--resume`"
     diagnostic = Diagnostic(codes.NON_FINITE_LOSS, f"the loss is {error.value} at step {error.step}; training "
-                            f"stopped before that step changed the weights", None, path=COMMAND_LINE,
-                            help=f"{kept}; lower the learning rate or add warm-up, then continue with `--resume`")
+                            f"stopped before that step changed the weights", None, path=COMMAND_LINE, help=advice)
+    return FileResult(COMMAND_LINE, [diagnostic])
+
+
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, getattr(errno, "EDQUOT", 122)})
+
+
+def _output_problem(code: Any, message: str, plan: RunPlan) -> Any:
+    """A run stopped because an output could not (or must not) be written: say why, and what is still good."""
+    from audiodiff.diagnostics.render import FileResult
+
+    diagnostic = Diagnostic(code, message, None, path=COMMAND_LINE,
+                            help=f"{_last_good(plan)}; fix the cause, then continue with `--resume`")
     return FileResult(COMMAND_LINE, [diagnostic])
 
 

@@ -89,6 +89,27 @@ class RunPlan:
 
 def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> RunOutcome:
     echo = echo or (lambda text: print(text, file=sys.stderr, flush=True))
+    if not is_rank_zero():  # the first process holds the folder for all of them
+        return _run(options, echo)
+    from audiodiff.runtime.run_lock import RunFolderLocked, hold_run_folder
+
+    try:
+        with hold_run_folder(options.output) as lock:
+            if lock.stale is not None:
+                echo(f"note: `{options.output}` was left locked by a run that ended without releasing it "
+                     f"({lock.stale.describe()}); taking it over")
+            return _run(options, echo)
+    except RunFolderLocked as locked:
+        raise RunError([FileResult(str(options.output), [Diagnostic(
+            codes.RUN_FOLDER_LOCKED, str(locked), None, path=str(options.output),
+            help="wait for that run to finish, stop it, or choose another `--output`")])]) from None
+    except OSError as error:  # the folder cannot be created or the lock file written
+        raise RunError([FileResult(str(options.output), [Diagnostic(
+            codes.OUTPUT_WRITE_FAILED, f"`{options.output}` cannot be used as the run folder: "
+            f"{error.strerror or error}", None, path=str(options.output))])]) from None
+
+
+def _run(options: RunOptions, echo: Callable[[str], None]) -> RunOutcome:
     plan = prepare(options)
     warnings = [r for r in plan.findings.results() if r.diagnostics]
     if warnings and is_rank_zero():

@@ -149,7 +149,7 @@ class DiffusionTrainer(pl.LightningModule):
             problem.step = step
             raise problem
         if agree(self._trainer, not bool(torch.isfinite(loss))):
-            raise NonFiniteLossError(step, float(loss.detach()))
+            raise NonFiniteLossError(step, float(loss.detach()), suspect_items(batch))
         self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(per_item))
         if self.settings.log_loss_info:
             self._log_loss_by_noise_level(per_item.detach(), t)
@@ -284,3 +284,23 @@ def loss_summary(losses: Iterable[tuple[int, float]], window: int = LOSS_WINDOW)
         return None
     window = max(1, min(window, len(finite) // 2))
     return sum(finite[:window]) / window, sum(finite[-window:]) / window
+
+
+# a batch item whose largest magnitude passes this is data, not a learning rate, to blame for a non-finite loss:
+# audio lives in [-1, 1] and latents within a few tens
+SUSPECT_MAGNITUDE = 1e4
+
+
+def suspect_items(batch: TrainingBatch) -> list[tuple[str, float]]:
+    """(file, largest magnitude) of the items of `batch` whose values are non-finite or out of all scale."""
+    data = batch.data.detach()  # [B, C, T]
+    if data.numel() == 0:
+        return []
+    peaks = data.reshape(data.shape[0], -1).abs().nan_to_num(nan=float("inf")).amax(dim=1)  # [B]
+    found = []
+    for index, peak in enumerate(peaks.tolist()):
+        if peak > SUSPECT_MAGNITUDE:
+            metadata = batch.metadata[index] if index < len(batch.metadata) else {}
+            found.append((str(metadata.get("path", f"batch item {index}")), peak))
+    return found
+
