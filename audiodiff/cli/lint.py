@@ -68,7 +68,7 @@ def run_lint(
         from audiodiff.diagnostics.render import json as renderer
 
         skipped = [{"path": item.path, "reason": item.reason} for item in report.skipped]
-        sys.stdout.write(renderer.render(report.results, skipped=skipped))
+        sys.stdout.writelines(renderer.chunks(report.results, skipped=skipped))  # streamed, never held whole
     else:
         emit_results(report.results, format, verbose=verbose, tool="lint", stream=sys.stdout)
     if format == "text":

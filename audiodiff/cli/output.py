@@ -12,7 +12,7 @@ def emit_results(results: Sequence[FileResult], format: str, *, verbose: bool, t
     if format == "json":
         from audiodiff.diagnostics.render import json as renderer
 
-        stream.write(renderer.render(results))
+        stream.writelines(renderer.chunks(results))  # streamed: a large run's report is never held whole
     elif format == "github":
         from audiodiff.diagnostics.render import github as renderer
 
@@ -28,7 +28,7 @@ def emit_results(results: Sequence[FileResult], format: str, *, verbose: bool, t
     else:
         from audiodiff.diagnostics.render import text as renderer
 
-        stream.write(renderer.render(results, verbose=verbose))
+        stream.writelines(renderer.chunks(results, verbose=verbose))
 
 
 def exit_code(results: Sequence[FileResult], *, strict: bool) -> int:

@@ -15,7 +15,12 @@ import re
 from collections.abc import Iterable
 
 from audiodiff.diagnostics import codes
-from audiodiff.diagnostics.model import Diagnostic, Severity, count_by_severity, sort_and_dedupe
+from audiodiff.diagnostics.model import (
+    Diagnostic,
+    Severity,
+    count_by_severity,
+    sort_and_dedupe,
+)
 
 MAX_DIAGNOSTICS_PER_FILE = 100
 MAX_ECHO = 80  # characters of a key or value quoted in a message

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
 from audiodiff.schema.reading import FileRefused, read_regular_text
 from audiodiff.schema.source import MAX_FILE_BYTES
 

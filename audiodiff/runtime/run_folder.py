@@ -47,22 +47,20 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
-MAX_HEADER_BYTES = 64 * 1024 * 1024  # a safetensors header this large is not one `audiodiff run` wrote
-
-
 def exported_config(path: Path) -> dict | None:
     """The model config embedded in an exported `step_<N>.safetensors` (its header metadata, `model_config`),
     read without torch or safetensors: an 8-byte little-endian length, then that many bytes of JSON. None when the
     file is missing, not safetensors, or carries no config."""
-    import json
+    from audiodiff.runtime.checkpoint_header import (
+        HeaderError,
+        embedded_config,
+        read_safetensors_header,
+    )
+    from audiodiff.schema.reading import FileRefused, check_regular
 
     try:
-        with open(path, "rb") as stream:
-            size = int.from_bytes(stream.read(8), "little")
-            if not 0 < size <= MAX_HEADER_BYTES:
-                return None
-            header = json.loads(stream.read(size))
-        config = json.loads(header.get("__metadata__", {}).get("model_config", "null"))
-    except (OSError, ValueError, AttributeError):
+        check_regular(path)  # never a FIFO or a device
+        config = embedded_config(read_safetensors_header(path).metadata.get("model_config"))
+    except (FileRefused, HeaderError, OSError, RecursionError):  # HeaderError: any header or config not to trust
         return None
     return config if isinstance(config, dict) else None

@@ -121,6 +121,9 @@ def scan_latents(folder: Path, dataset_id: str, extension: str = "npy") -> DataS
 def _candidates(folder: Path, extensions: tuple[str, ...], manifest: Path | None, scan: DataScan
                 ) -> Iterator[tuple[Path, str, dict[str, Any], str | None]]:
     """(path, relpath, metadata, problem) of every file to consider, in a stable order."""
+    from audiodiff.schema.reading import FileRefused, read_regular
+    from audiodiff.schema.source import MAX_FILE_BYTES
+
     if manifest is not None:
         yield from _manifest_entries(folder, manifest)
         return
@@ -130,12 +133,12 @@ def _candidates(folder: Path, extensions: tuple[str, ...], manifest: Path | None
         metadata: dict[str, Any] = {}
         problem = None
         if sidecar.is_file():
-            try:
-                loaded = json.loads(sidecar.read_text(encoding="utf-8"))
+            try:  # through the one reader: a size limit, never a device; a deep file is refused, not recursed on
+                loaded = json.loads(read_regular(sidecar, MAX_FILE_BYTES))
                 if not isinstance(loaded, dict):
                     raise ValueError("not a JSON object")
                 metadata = loaded
-            except (ValueError, OSError) as error:
+            except (ValueError, OSError, FileRefused, RecursionError) as error:
                 problem = f"unreadable metadata in `{sidecar.name}` ({_first_line(error)})"
         yield path, path.relative_to(folder).as_posix(), metadata, problem
 

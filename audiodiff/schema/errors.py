@@ -182,7 +182,7 @@ def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnost
         tag_pointer = jsonpointer.join(pointer, discriminator)
         return Diagnostic(
             codes.UNKNOWN_TYPE_TAG,
-            f"unknown {discriminator} `{tag}`",
+            f"unknown {discriminator} `{echo(str(tag))}`",
             tag_pointer,
             help=did_you_mean(str(tag), expected) or _one_of_help(expected),
         )

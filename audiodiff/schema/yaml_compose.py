@@ -24,6 +24,7 @@ from yaml.events import (
 )
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.bounds import echo
 from audiodiff.diagnostics.codes import Code
 from audiodiff.diagnostics.model import Diagnostic, Related, Span
 from audiodiff.schema.pointer import escape
@@ -365,11 +366,11 @@ class Composer:
     def duplicate(self, pointer: str, key: str, first: Node, again: Node) -> None:
         self.emit(
             codes.DUPLICATE_KEY,
-            f"key `{key}` appears more than once in this object",
+            f"key `{echo(key)}` appears more than once in this object",
             pointer,
             mark_span(again.start, again.end),
             help="keep one of the entries; a YAML reader silently keeps only the last one",
-            related=(Related(f"`{key}` first appears here", pointer, mark_span(first.start, first.end), self.path),),
+            related=(Related(f"`{echo(key)}` first appears here", pointer, mark_span(first.start, first.end), self.path),),
         )
 
 

@@ -10,10 +10,15 @@ import pytest
 
 from audiodiff.compiler.pipeline import check_text
 from audiodiff.diagnostics import codes
-from audiodiff.diagnostics.bounds import MAX_DIAGNOSTICS_PER_FILE, cap_diagnostics, echo, sanitize
+from audiodiff.diagnostics.bounds import (
+    MAX_DIAGNOSTICS_PER_FILE,
+    cap_diagnostics,
+    echo,
+    sanitize,
+)
 from audiodiff.diagnostics.model import Diagnostic, Span
-from audiodiff.diagnostics.render import FileResult
-from audiodiff.diagnostics.render import github, json as json_renderer, junit, text
+from audiodiff.diagnostics.render import FileResult, github, junit, text
+from audiodiff.diagnostics.render import json as json_renderer
 
 BASE = {"model_type": "autoencoder", "sample_rate": 44100, "sample_size": 65536, "audio_channels": 2}
 

@@ -26,7 +26,7 @@ CONFIG = {"model_type": "autoencoder", "sample_rate": 44100, "sample_size": 6553
 def audiodiff(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
     return subprocess.run([sys.executable, "-m", "audiodiff", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=environment)
+                          timeout=timeout, env=environment, check=False)
 
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")

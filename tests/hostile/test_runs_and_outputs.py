@@ -15,11 +15,18 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from runtime.toy_run import options, write_configs  # the runtime tests' tiny model and clips
+from runtime.toy_run import (  # the runtime tests' tiny model and clips
+    options,
+    write_configs,
+)
 
 from audiodiff.runtime import checkpoint_io
 from audiodiff.runtime.audio import write_audio
-from audiodiff.runtime.checkpoint_io import list_checkpoints, read_training_checkpoint, remove_temporaries
+from audiodiff.runtime.checkpoint_io import (
+    list_checkpoints,
+    read_training_checkpoint,
+    remove_temporaries,
+)
 from audiodiff.runtime.checkpoints import read_checkpoint, write_released
 from audiodiff.runtime.outputs import NonFiniteOutput
 from audiodiff.runtime.run import RunError, run
@@ -32,10 +39,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 # --- one writer per run folder ----------------------------------------------------------------------------------
 
 def test_a_second_holder_is_refused_naming_the_first(tmp_path):
-    with hold_run_folder(tmp_path / "run"):
-        with pytest.raises(RunFolderLocked) as refused:
-            with hold_run_folder(tmp_path / "run"):
-                pass
+    with hold_run_folder(tmp_path / "run"), pytest.raises(RunFolderLocked) as refused, \
+            hold_run_folder(tmp_path / "run"):
+        pass
     holder = refused.value.holder
     assert holder.pid == os.getpid() and holder.host == socket.gethostname()
     with hold_run_folder(tmp_path / "run") as lock:  # released on exit
@@ -47,8 +53,9 @@ def test_a_run_into_a_folder_another_process_holds_is_refused(tmp_path):
     model, dataset = write_configs(tmp_path)
     output = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom audiodiff.runtime.run_lock import hold_run_folder\n"
-         f"with hold_run_folder({str(output)!r}):\n    print('held', flush=True)\n    time.sleep(120)\n"],
+        [sys.executable, "-c", ("import sys, time\nfrom audiodiff.runtime.run_lock import hold_run_folder\n"
+                                f"with hold_run_folder({str(output)!r}):\n    print('held', flush=True)\n"
+                                "    time.sleep(120)\n")],
         env={**os.environ, "PYTHONPATH": str(REPOSITORY)}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

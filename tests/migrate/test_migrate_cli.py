@@ -121,8 +121,8 @@ def test_an_unwritable_file_is_reported_without_a_traceback(tmp_path, monkeypatc
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("audiodiff.cli.migrate.write_text_atomic", refuse)
+    monkeypatch.setattr("audiodiff.cli.safe_rewrite.write_bytes_atomic", refuse)  # the one writer of --write
     result = runner.invoke(app, ["migrate", str(path), "--write"])
     assert result.exit_code == 1
-    assert "cannot write" in result.stderr and "Traceback" not in result.output
+    assert "cannot be written" in result.stderr and "Traceback" not in result.output
     assert path.read_text() == V1_YAML

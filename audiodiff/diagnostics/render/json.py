@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from audiodiff.diagnostics.model import Diagnostic
@@ -62,4 +62,24 @@ def document(results: Sequence[FileResult], **extra: Any) -> dict[str, Any]:
 
 
 def render(results: Sequence[FileResult], **extra: Any) -> str:
-    return _json.dumps(document(results, **extra), indent=2, ensure_ascii=False) + "\n"
+    return "".join(chunks(results, **extra))
+
+
+def chunks(results: Sequence[FileResult], **extra: Any) -> Iterator[str]:
+    """`render`'s text, file by file: the same bytes as dumping `document(...)` with indent 2, without ever holding
+    the whole document (a lint over 100,000 files writes tens of MB)."""
+    yield '{\n  "files": ['
+    for index, result in enumerate(results):
+        entry = {"path": result.path, "valid": result.valid,
+                 "diagnostics": [diagnostic_object(d, result.path) for d in result.sorted()]}
+        # an entry nests two levels down: json.dumps at indent 2, each line moved right by 4 (JSON strings never
+        # hold a raw line break, so this cannot split one)
+        text = _json.dumps(entry, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        yield ("," if index else "") + "\n    " + text
+    errors, warnings = totals(results)
+    tail: dict[str, Any] = {"errors": errors, "warnings": warnings}
+    tail.update(extra)
+    yield ("\n  ]" if results else "]")
+    for key, value in tail.items():
+        yield f",\n  {_json.dumps(key)}: " + _json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    yield "\n}\n"

@@ -4,7 +4,7 @@ pointer, related places and a `help:` line (ruff-like)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from audiodiff.diagnostics.bounds import echo, sanitize
 from audiodiff.diagnostics.model import Diagnostic
@@ -12,13 +12,19 @@ from audiodiff.diagnostics.render import FileResult, plural, totals
 
 
 def render(results: Sequence[FileResult], *, verbose: bool = False, summary: bool = True) -> str:
-    blocks: list[str] = []
+    return "".join(chunks(results, verbose=verbose, summary=summary))
+
+
+def chunks(results: Sequence[FileResult], *, verbose: bool = False, summary: bool = True) -> Iterator[str]:
+    """`render`'s text, one diagnostic at a time (a run over 100,000 files never holds its whole report)."""
+    first = True
     for result in results:
         for diagnostic in result.sorted():
-            blocks.append(render_diagnostic(diagnostic, result, verbose=verbose))
+            yield ("" if first else "\n\n") + render_diagnostic(diagnostic, result, verbose=verbose)
+            first = False
     if summary:
-        blocks.append(summary_line(results))
-    return "\n\n".join(blocks) + "\n"
+        yield ("" if first else "\n\n") + summary_line(results)
+    yield "\n"
 
 
 def summary_line(results: Sequence[FileResult]) -> str:
@@ -38,8 +44,8 @@ def location(path: str, diagnostic: Diagnostic) -> str:
 def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bool = False) -> str:
     code = diagnostic.code
     severity = diagnostic.effective_severity.value
-    lines = [f"{location(sanitize(diagnostic.path or result.path), diagnostic)}: {severity} {code.id} "
-             f"[{code.name}] {sanitize(diagnostic.message)}"]
+    lines = [(f"{location(sanitize(diagnostic.path or result.path), diagnostic)}: {severity} {code.id} "
+              f"[{code.name}] {sanitize(diagnostic.message)}")]
     # the `=` lines align under the snippet's `|`
     gutter = " " * (len(str(diagnostic.span.line)) if diagnostic.span else 1)
     snippet = _snippet(diagnostic, result)

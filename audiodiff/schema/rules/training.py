@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.bounds import echo
 from audiodiff.schema.pointer import join
 from audiodiff.schema.rules import autoencoder_training
 from audiodiff.schema.rules.report import RuleReport, at
@@ -160,7 +161,7 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
             if key not in known_keys:
                 report.add(
                     codes.DEMO_COND_UNKNOWN_KEY,
-                    f"demo {index} sets `{key}`, which no conditioner reads",
+                    f"demo {index} sets `{echo(str(key))}`, which no conditioner reads",
                     join(entry_pointer, key),
                 )
 
