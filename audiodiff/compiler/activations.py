@@ -93,14 +93,24 @@ def _tokens(spec: Any, route: Route) -> int:
         entry = conditioning.by_id(conditioner_id)
         if entry is None:
             continue
-        config = entry.config
-        if entry.type in ("t5", "lut", "phoneme"):  # phoneme: max_length is an upper bound of its variable length
-            total += config.max_length
-        elif entry.type == "clap_text" and config.use_text_features:
-            total += 77
-        else:
-            total += 1
+        total += _token_count(entry, conditioning.output_dim(entry))
     return total
+
+
+def _token_count(entry: Any, output_dim: int) -> int:
+    """The tokens its registered lowering gives the conditioner's output; a length known only per batch (phoneme)
+    is bounded by `max_length`, and channels-first signal conditioners count as one."""
+    from audiodiff.compiler.lowering import ConditionerContext, Lowered
+    from audiodiff.compiler.registry import lookup
+
+    lowering = lookup("conditioner", entry.type).lowering
+    assert lowering is not None
+    shape = lowering(entry, ConditionerContext(output_dim, None, None))
+    assert isinstance(shape, Lowered)
+    tokens = dict(shape.attrs).get("tokens")
+    if isinstance(tokens, int) and dict(shape.attrs).get("layout") != "signal":
+        return tokens
+    return int(getattr(entry.config, "max_length", 1)) if dict(shape.attrs).get("layout") != "signal" else 1
 
 
 # --- activations ---------------------------------------------------------------------------------------------------

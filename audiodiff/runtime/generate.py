@@ -162,7 +162,8 @@ def _check_value(entry: Any, value: Any) -> None:
     problem = value_problem(entry, value)
     if problem is not None:
         raise RequestError(problem)
-    if entry.type == "list" and value not in entry.config.options:
+    options = getattr(entry.config, "options", None)  # a conditioner over a fixed list of values
+    if options is not None and value not in options:
         # legal (it selects the "unknown" row), but on the command line it is almost always a typo
         raise RequestError(f"`{value}` is not one of the options of `{entry.id}`",
                            hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options))
