@@ -95,3 +95,42 @@ def test_the_export_is_an_autoencoder_checkpoint_that_encode_reads(tmp_path: Pat
                                                  "recon_0.png"}
     lines = (demos / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"sisdr"' in lines[0] and '"mrstft"' in lines[0]
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_only_complete_checkpoints_and_the_run_resumes(tmp_path: Path):
+    import signal
+    import time
+
+    from toy_run import cli
+
+    from audiodiff.runtime.checkpoint_io import list_checkpoints
+
+    model, dataset = write_autoencoder_configs(tmp_path)
+    output = tmp_path / "run"
+    folder = output / "checkpoints"
+    common = ["--dataset", str(dataset), "--output", str(output), "--batch-size", "2", "--logger", "csv",
+              "--checkpoint-every", "2", "--keep-checkpoints", "2", "--seed", "5"]
+    process = cli("run", str(model), *common, "--max-steps", "100000", wait=False)
+    try:
+        deadline = time.monotonic() + 600
+        while len(list_checkpoints(folder)) < 2:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the run made no checkpoints in time"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)  # no handler runs: whatever is on disk is what a crash leaves
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    survivors = list_checkpoints(folder)
+    for step, path in survivors:
+        state = read_training_checkpoint(path)
+        assert state["global_step"] == step and len(state["optimizer_states"]) == 2
+    target = survivors[-1][0] + 2
+    result = cli("run", str(model), *common, "--max-steps", str(target), "--resume", timeout=600)
+    assert result.returncode == 0, result.stderr
+    final = list_checkpoints(folder)[-1]
+    assert final[0] == target and read_training_checkpoint(final[1])["global_step"] == target
+    assert (folder / f"step_{target:07d}.safetensors").is_file()
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
