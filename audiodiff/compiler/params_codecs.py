@@ -19,6 +19,7 @@ from audiodiff.compiler.param_layers import (
     wn_conv_transpose,
 )
 from audiodiff.schema.v1.backbones import AttentionOptionsSpec, FeedForwardOptionsSpec, NormOptionsSpec
+from audiodiff.schema.v1 import pretransform as pre
 from audiodiff.schema.v1.pretransform import AutoencoderModelSpec, AutoencoderPretransformSpec
 
 ANTIALIAS_FILTER_TAPS = 12  # alias-free-torch Activation1d: persistent up- and down-sampling filters [1, 1, 12]
@@ -111,17 +112,17 @@ def pretransform_params(pretransform: Any) -> int | StageCounts | None:
     return None if count is None else count.params
 
 
-def count_autoencoder_pretransform(pretransform: Any) -> ParamCount | None:
+def count_autoencoder_pretransform(pretransform: pre.AutoencoderPretransformSpec) -> ParamCount | None:
     return autoencoder_params(pretransform.config).count
 
 
-def count_wavelet_pretransform(pretransform: Any) -> ParamCount:
+def count_wavelet_pretransform(pretransform: pre.WaveletPretransformSpec) -> ParamCount:
     """Two persistent `kernel` buffers [2C, C, K]: the analysis and the synthesis bank."""
     config = pretransform.config
     return ParamCount(0, 2 * 2 * config.channels * config.channels * WAVELET_TAPS[config.wavelet])
 
 
-def count_patched_pretransform(pretransform: Any) -> ParamCount:
+def count_patched_pretransform(pretransform: pre.PatchedPretransformSpec) -> ParamCount:
     return NONE
 
 
@@ -135,38 +136,38 @@ def _levels_checked(config: Any, per_level: tuple[str, ...]) -> None:
             raise ValueError(f"`{name}` needs {len(config.c_mults)} entries, one per `c_mults` level")
 
 
-def count_oobleck_encoder(stage: Any) -> ParamCount:
+def count_oobleck_encoder(stage: pre.OobleckEncoderStage) -> ParamCount:
     _levels_checked(stage.config, ("strides",))
     return _oobleck_encoder(stage.config)
 
 
-def count_oobleck_decoder(stage: Any) -> ParamCount:
+def count_oobleck_decoder(stage: pre.OobleckDecoderStage) -> ParamCount:
     _levels_checked(stage.config, ("strides",))
     return _oobleck_decoder(stage.config)
 
 
-def count_dac_encoder(stage: Any) -> ParamCount:
+def count_dac_encoder(stage: pre.DACEncoderStage) -> ParamCount:
     return _dac_encoder(stage.config)
 
 
-def count_dac_decoder(stage: Any) -> ParamCount:
+def count_dac_decoder(stage: pre.DACDecoderStage) -> ParamCount:
     return _dac_decoder(stage.config)
 
 
-def count_seanet_encoder(stage: Any) -> ParamCount:
+def count_seanet_encoder(stage: pre.SEANetEncoderStage) -> ParamCount:
     return _seanet_encoder(stage.config)
 
 
-def count_seanet_decoder(stage: Any) -> ParamCount:
+def count_seanet_decoder(stage: pre.SEANetDecoderStage) -> ParamCount:
     return _seanet_decoder(stage.config)
 
 
-def count_taae_encoder(stage: Any) -> ParamCount:
+def count_taae_encoder(stage: pre.TAAEEncoderStage) -> ParamCount:
     _levels_checked(stage.config, ("strides", "transformer_depths"))
     return _taae(stage.config, encoder=True)
 
 
-def count_taae_decoder(stage: Any) -> ParamCount:
+def count_taae_decoder(stage: pre.TAAEDecoderStage) -> ParamCount:
     _levels_checked(stage.config, ("strides", "transformer_depths"))
     return _taae(stage.config, encoder=False)
 
@@ -334,11 +335,11 @@ def bottleneck_count(bottleneck: Any) -> ParamCount | None:
     return registered_count("bottleneck", bottleneck)
 
 
-def count_stateless_bottleneck(bottleneck: Any) -> ParamCount:
+def count_stateless_bottleneck(bottleneck: pre.Bottleneck) -> ParamCount:
     return NONE  # tanh, vae, l2_norm, wasserstein, dithered_fsq hold no state
 
 
-def count_rvq_bottleneck(bottleneck: Any) -> ParamCount:
+def count_rvq_bottleneck(bottleneck: pre.RVQBottleneck | pre.RVQVAEBottleneck) -> ParamCount:
     """vector-quantize-pytorch ResidualVQ: EMA codebooks are buffers (initted [1], cluster_size [1, N], embed_avg and
     embed [1, N, d] per quantizer); Linear projections when codebook_dim differs from dim."""
     config = bottleneck.config
@@ -350,7 +351,7 @@ def count_rvq_bottleneck(bottleneck: Any) -> ParamCount:
     return count
 
 
-def count_dac_rvq_bottleneck(bottleneck: Any) -> ParamCount:
+def count_dac_rvq_bottleneck(bottleneck: pre.DACRVQBottleneck | pre.DACRVQVAEBottleneck) -> ParamCount:
     """DAC ResidualVectorQuantize: per codebook WN 1x1 in/out projections and a trainable codebook."""
     config = bottleneck.config
     width, codes = config.input_dim, config.codebook_dim
@@ -359,7 +360,7 @@ def count_dac_rvq_bottleneck(bottleneck: Any) -> ParamCount:
     return per_codebook * config.n_codebooks
 
 
-def count_fsq_bottleneck(bottleneck: Any) -> ParamCount:
+def count_fsq_bottleneck(bottleneck: pre.FSQBottleneck) -> ParamCount:
     """Linear projections when `dim` differs from len(levels)·num_codebooks."""
     config = bottleneck.config
     effective = len(config.levels) * config.num_codebooks

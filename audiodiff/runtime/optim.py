@@ -141,59 +141,59 @@ def build_scheduler(spec: Any, optimizer: Optimizer) -> LRScheduler:
 # --- one builder per registered optimizer and scheduler type (the registry names them) ------------------------------
 
 
-def _adam_family(cls: type[Optimizer], spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def _adam_family(cls: type[Optimizer], spec: t.AdamOptimizerSpec | t.AdamWOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
     return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
                amsgrad=config.amsgrad, fused=config.fused if config.fused is not None else (fused or None),
                foreach=config.foreach)
 
 
-def build_adam(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def build_adam(spec: t.AdamOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     return _adam_family(torch.optim.Adam, spec, params, fused)
 
 
-def build_adamw(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def build_adamw(spec: t.AdamWOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     return _adam_family(torch.optim.AdamW, spec, params, fused)
 
 
-def build_fused_adam(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def build_fused_adam(spec: t.FusedAdamOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
     cls = torch.optim.AdamW if config.adam_w_mode else torch.optim.Adam
     return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
                fused=fused or None)
 
 
-def build_sgd(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def build_sgd(spec: t.SGDOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
                            weight_decay=config.weight_decay, nesterov=config.nesterov)
 
 
-def build_inverse_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_inverse_lr(spec: t.InverseLRSpec, optimizer: Optimizer) -> LRScheduler:
     config = spec.config
     return InverseLR(optimizer, inv_gamma=config.inv_gamma, power=config.power, warmup=config.warmup,
                      final_lr=config.final_lr)
 
 
-def build_exponential_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_exponential_lr(spec: t.ExponentialLRSpec, optimizer: Optimizer) -> LRScheduler:
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=spec.config.gamma)
 
 
-def build_cosine_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_cosine_lr(spec: t.CosineAnnealingLRSpec, optimizer: Optimizer) -> LRScheduler:
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.config.T_max, eta_min=spec.config.eta_min)
 
 
-def build_linear_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_linear_lr(spec: t.LinearLRSpec, optimizer: Optimizer) -> LRScheduler:
     config = spec.config
     return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=config.start_factor,
                                              end_factor=config.end_factor, total_iters=config.total_iters)
 
 
-def build_step_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_step_lr(spec: t.StepLRSpec, optimizer: Optimizer) -> LRScheduler:
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=spec.config.step_size, gamma=spec.config.gamma)
 
 
-def build_constant_lr(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_constant_lr(spec: t.ConstantLRSpec, optimizer: Optimizer) -> LRScheduler:
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=spec.config.factor,
                                                total_iters=spec.config.total_iters)
 

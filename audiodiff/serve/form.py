@@ -76,7 +76,7 @@ def build_form(spec: Any, *, max_seconds: float) -> Form:
         seconds_default=min(seconds_default, seconds_max),
         seconds_max=max(seconds_max, 1.0 / spec.sample_rate),
         sample_rate=spec.sample_rate,
-        cfg=backbone is not None and backbone.type in ("dit", "adp_cfg_1d"),
+        cfg=backbone is not None and backbone.capabilities.cfg,
         negative_prompt=conditioning is not None and "prompt" in conditioning.ids,
         objective=diffusion_objective_of(spec),
     )
