@@ -49,6 +49,10 @@ def export_command(
 def run_inspect(path: Path, *, format: str) -> int:
     from audiodiff.runtime.checkpoints import CheckpointError, parameter_counts, read_checkpoint
 
+    other = _other_kind(path)
+    if other is not None:
+        return fail(str(path), codes.CHECKPOINT_UNREADABLE, f"not a checkpoint: this is {other}",
+                    help="name a .ckpt (Lightning or released) or a .safetensors file")
     try:
         checkpoint = read_checkpoint(path, header_only=True)
     except CheckpointError as error:
@@ -89,6 +93,27 @@ def run_inspect(path: Path, *, format: str) -> int:
         for message in config["messages"][:5]:
             print(f"      {message}")
     return 0
+
+
+# the first bytes of files people pass by mistake, and what they are
+_MAGIC = ((b"RIFF", "a WAV (RIFF) audio file"), (b"fLaC", "a FLAC audio file"), (b"OggS", "an Ogg audio file"),
+          (b"ID3", "an MP3 audio file"), (b"FORM", "an AIFF audio file"), (b"\x93NUMPY", "a NumPy array (.npy)"),
+          (b"\x89PNG", "a PNG image"))
+
+
+def _other_kind(path: Path) -> str | None:
+    """What a file is when its first bytes say it is something other than a checkpoint (None: it may be one)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(16)
+    except OSError:
+        return None  # read_checkpoint says why it cannot be read
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.lstrip()[:1] in (b"{", b"[") or path.suffix.lower() in (".json", ".yaml", ".yml"):
+        return "a text file (a config?): checkpoints are binary"
+    return None
 
 
 def _config_summary(config: dict | None) -> dict[str, Any] | None:

@@ -67,12 +67,19 @@ def run_compile(
     if check.graph is not None and params:
         from audiodiff.compiler.estimate import cross_check_params
 
-        diagnostics.extend(locate(check, cross_check_params(check.spec, check.graph)))
+        found = cross_check_params(check.spec, check.graph)
+        diagnostics.extend(locate(check, found))
+        if not found:  # say that the check ran: silence would look the same as `--params` being ignored
+            compared = [n for n in check.graph.nodes if n.params is not None and n.kind != "objective"]
+            print(f"--params: built on torch's meta device; the parameters of {len(compared)} modules match the "
+                  "analytic counts", file=sys.stderr)
     if check.kind == "dataset":
         diagnostics.append(Diagnostic(codes.RUN_SETTING, "a dataset config has no module graph", "", check.path,
                                       help="compile a model config; check dataset configs with `audiodiff validate`"))
     result = FileResult(check.path, diagnostics, check.result().line, check.kind)
     failed = not result.valid or (strict and bool(diagnostics))
+    if result.valid and failed:
+        print(f"exit 1: --strict counts the {len(diagnostics)} warning(s) as errors", file=sys.stderr)
 
     from audiodiff.compiler.explain import (
         empty_json,

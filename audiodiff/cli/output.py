@@ -32,7 +32,14 @@ def emit_results(results: Sequence[FileResult], format: str, *, verbose: bool, t
 
 
 def exit_code(results: Sequence[FileResult], *, strict: bool) -> int:
+    """1 for errors, or for warnings under `--strict` (which then says so on stderr: a summary of "0 errors" must
+    not end in exit 1 without a word)."""
     errors, warnings = totals(results)
+    if not errors and strict and warnings:
+        import sys
+
+        print(f"exit 1: --strict counts the {warnings} warning{'s' if warnings != 1 else ''} as errors",
+              file=sys.stderr)
     if errors or (strict and warnings):
         return 1
     return 0

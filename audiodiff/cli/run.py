@@ -109,6 +109,10 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
     except RunError as error:
         sys.stderr.write(text_renderer.render(error.results))
         return 1
+    except KeyboardInterrupt:  # the second Ctrl-C: no checkpoint of this step, and no traceback
+        print(f"\ninterrupted: stopped at once; `--resume` continues from the newest checkpoint in "
+              f"{options.output / 'checkpoints'}", file=sys.stderr)
+        return 130
     from audiodiff.runtime.launch import format_outcome
     from audiodiff.runtime.run import is_rank_zero
 
@@ -122,7 +126,11 @@ def _check_summary(plan, options) -> str:
     """What `run --check` verified, in one paragraph: enough to trust that `run` would start."""
     scan = plan.preflight.scan
     files = f"{len(scan.files)} file(s)" if scan is not None else "no files"
-    skipped = f", {len(scan.skipped)} skipped" if scan is not None and scan.skipped else ""
+    skipped = ""
+    if scan is not None and scan.skipped:
+        from audiodiff.runtime.scan import skipped_files
+
+        skipped = f", {len(scan.skipped)} skipped: {skipped_files(scan.skipped)}"
     resume = f"resume from `{plan.resume_from.name}` checked" if plan.resume_from is not None else "a new run"
     return (f"run --check: all checks passed for {options.config} with {options.dataset}: {files}{skipped}; "
             f"{plan.accelerator}, precision {plan.precision}; {resume} in {options.output}. No model was built.")

@@ -270,5 +270,20 @@ def render_dot(explanation: Explanation) -> str:
         if graph.node(source) is None:
             lines.append(f'  "{source}" [shape=ellipse];')
         lines.append(f'  "{source}" -> "{edge.target_node}"{label};')
+    lines.extend(_codec_chains(graph))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _codec_chains(graph: Graph) -> list[str]:
+    """Edges of the data path inside each codec: `X.encoder -> X.bottleneck -> X.decoder` (the graph's edges connect
+    whole modules only, which would leave the parts of an autoencoder pretransform floating)."""
+    ids = {node.id for node in graph.nodes}
+    linked = {(edge.source_node, edge.target_node) for edge in graph.edges}
+    lines = []
+    for node in graph.nodes:
+        parts = [f"{node.id}.{part}" for part in ("encoder", "bottleneck", "decoder") if f"{node.id}.{part}" in ids]
+        for source, target in zip(parts, parts[1:]):
+            if (source, target) not in linked:
+                lines.append(f'  "{source}" -> "{target}" [label="latent"];')
+    return lines

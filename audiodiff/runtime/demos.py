@@ -10,7 +10,8 @@ kept in `DIR/demos/loss.csv`.
 Rounds fall on the multiples of `demo_every` and after the last step. Upstream renders a round right after the
 first step, so a demo that cannot run fails in seconds, not hours; here that first step runs a one-step, one-item
 smoke check instead, which writes nothing: a round of noise at step 1 shows nothing and costs a full round's time.
-Demo settings are not training state: a resumed run takes whatever the config says now.
+Round folders spell the step as checkpoints do (`step_0000500`); after Ctrl-C no round is rendered on the way
+out. Demo settings are not training state: a resumed run takes whatever the config says now.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from audiodiff.runtime.demo_plots import (
     report_png,
     spectrogram_png,
 )
+from audiodiff.runtime.run_folder import step_name
 from audiodiff.runtime.sampling import SamplerSettings, sample
 
 
@@ -79,9 +81,10 @@ class DemoSettings:
 class DemoCallback(pl.Callback):
     """Renders demo rounds on global rank 0."""
 
-    def __init__(self, settings: DemoSettings, folder: Path) -> None:
+    def __init__(self, settings: DemoSettings, folder: Path, stop: Any = None) -> None:
         self.settings = settings
         self.folder = Path(folder)
+        self.stop = stop  # faults.StopRequest: once Ctrl-C asked to stop, no demo round delays the way out
         self.last_round: int | None = None
         self.smoke_checked = False
         self._batch_metadata: list[dict[str, Any]] | None = None
@@ -93,7 +96,7 @@ class DemoCallback(pl.Callback):
             self._batch_metadata = list(batch.metadata[: self.settings.num_demos])
         step = trainer.global_step
         self._record(step, outputs, batch)
-        if step < 1 or step == self.last_round:
+        if step < 1 or step == self.last_round or self._stopping:
             return
         if not self.smoke_checked:
             self.smoke_checked = True
@@ -101,8 +104,12 @@ class DemoCallback(pl.Callback):
         if step % self.settings.every == 0:
             self.render(trainer, pl_module, step)
 
+    @property
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.requested
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
-        if trainer.global_step >= 1 and trainer.global_step != self.last_round:
+        if trainer.global_step >= 1 and trainer.global_step != self.last_round and not self._stopping:
             self.render(trainer, pl_module, trainer.global_step)
 
     def _record(self, step: int, outputs: Any, batch: Any) -> None:
@@ -145,7 +152,7 @@ class DemoCallback(pl.Callback):
         else:
             audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata())
         written = []
-        folder = self.folder / f"step_{step}"
+        folder = self.folder / step_name(step)
         rate = self.settings.sample_rate
         for scale, audio in audio_by_scale.items():
             for index, item in enumerate(audio):

@@ -70,7 +70,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
                              "batch_size": options.batch_size}},
         export=_exporter(config, version, fsdp=plan.strategy == "fsdp"), stop=stop,
         accumulate_grad_batches=options.accumulate_grad_batches)
-    demos = DemoCallback(DemoSettings.from_spec(spec), output / "demos")
+    demos = DemoCallback(DemoSettings.from_spec(spec), output / "demos", stop=stop)
     trainer = pl.Trainer(
         accelerator=plan.accelerator, devices=options.devices, num_nodes=options.num_nodes,
         strategy=_strategy(plan, model, spec), precision=plan.precision, max_steps=options.max_steps or -1,
@@ -471,6 +471,10 @@ def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflig
     ]
     if plan.resume_from is not None:
         lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))
+    if scan.skipped:  # which files, and why: "3 unreadable" alone sends the user hunting
+        from audiodiff.runtime.scan import skipped_files
+
+        lines.append(SummaryLine("skipped", skipped_files(scan.skipped)))
     title = f"audiodiff run {preflight.model.path} --dataset {preflight.dataset.path}"
     return render_summary(title, lines)
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from audiodiff.runtime.atomic import write_bytes_atomic
 from audiodiff.runtime.demos import png_bytes, spectrogram_image
+from audiodiff.runtime.run_folder import step_name
 
 MAX_DEMOS = 8
 
@@ -105,7 +106,7 @@ class ReconstructionDemos(pl.Callback):
                 values = {name: float(metric(decoded, reals)) for name, metric in self.metrics.items()}
         finally:
             pl_module.train(was_training)
-        folder = self.folder / f"step_{step}"
+        folder = self.folder / step_name(step)
         reals, decoded = reals.cpu(), decoded.cpu()
         for index in range(len(reals)):
             stem = folder / f"recon_{index}"

@@ -47,6 +47,13 @@ class DataScan:
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
+def skipped_files(skipped: list[SkippedFile], shown: int = 5) -> str:
+    """`a.wav` (why); ... for the first `shown` files a scan skipped, and how many more: a count alone sends the
+    user hunting for them."""
+    listed = "; ".join(f"`{item.path}` ({item.reason})" for item in skipped[:shown])
+    return listed + (f"; and {len(skipped) - shown} more" if len(skipped) > shown else "")
+
+
 def resolve_folder(value: str, config_dir: Path) -> Path | None:
     """A dataset folder: absolute, else relative to the dataset config's folder, else (as upstream reads it) to the
     working directory."""

@@ -90,7 +90,7 @@ def test_the_export_is_an_autoencoder_checkpoint_that_encode_reads(tmp_path: Pat
     assert checkpoint.layout == "autoencoder"
     assert {key.split(".")[0] for key in checkpoint.state_dict} == {"encoder", "decoder"}
     demos = tmp_path / "out" / "demos"
-    first = demos / "step_1"
+    first = demos / "step_0000001"
     assert {p.name for p in first.iterdir()} >= {"recon_0_input.wav", "recon_0_output.wav", "recon_0_difference.wav",
                                                  "recon_0.png"}
     lines = (demos / "metrics.jsonl").read_text().splitlines()

@@ -53,7 +53,7 @@ def test_the_shipped_example_trains_demos_checkpoints_and_samples(tmp_path: Path
     assert "trained to step 3" in result.stderr and "9 audio files" in result.stderr
 
     rounds = sorted(p.name for p in (output / "demos").iterdir() if p.is_dir())
-    assert rounds == ["step_2", "step_3"]  # a multiple of demo_every and the last step; none at step 1
+    assert rounds == ["step_0000002", "step_0000003"]  # a multiple of demo_every, the last step; none at step 1
     assert (output / "demos" / "loss.csv").read_text().splitlines()[1:] != []
     scales = config["training"]["demo"]["demo_cfg_scales"]
     for round_folder in (output / "demos" / name for name in rounds):

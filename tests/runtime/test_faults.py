@@ -98,7 +98,7 @@ def test_changed_demos_and_learning_rate_are_accepted_and_applied(tmp_path: Path
     assert "base learning rate 0.001 -> 0.0005" in text
     lr = read_training_checkpoint(outcome.checkpoint)["lr_schedulers"][0]["base_lrs"]
     assert lr == [5e-4]
-    assert (tmp_path / "run" / "demos" / "step_4" / "demo_0_cfg_1.wav").is_file()  # the new demo settings ran
+    assert (tmp_path / "run" / "demos" / "step_0000004" / "demo_0_cfg_1.wav").is_file()  # the new demo settings ran
 
 
 def test_an_optimizer_setting_a_resume_would_silently_drop_is_refused(tmp_path: Path):
@@ -155,3 +155,36 @@ def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path: Path):
     saved = list_checkpoints(output / "checkpoints")
     assert len(saved) == 1 and saved[0][0] >= 1
     assert read_training_checkpoint(saved[0][1])["global_step"] == saved[0][0]
+    # no demo round on the way out (rounds fall on multiples of demo_every, 1000 here, and after the last step)
+    demos = output / "demos"
+    assert not demos.exists() or [p.name for p in demos.iterdir() if p.is_dir()] == []
+
+
+def test_a_second_ctrl_c_interrupts_at_once(monkeypatch):
+    """The first SIGINT only asks for a stop; the second raises KeyboardInterrupt in the middle of whatever runs.
+    (Two real signals sent to a training process race with the stop the first one asks for, so the handler is
+    driven directly.)"""
+    from audiodiff.runtime.faults import StopRequest
+
+    messages: list[str] = []
+    stop = StopRequest(notify=messages.append)
+    stop._handle(signal.SIGINT, None)
+    assert stop.requested and "Ctrl-C again aborts at once" in messages[0]
+    with pytest.raises(KeyboardInterrupt):
+        stop._handle(signal.SIGINT, None)
+
+
+def test_an_interrupted_run_exits_without_a_traceback(monkeypatch, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    import audiodiff.runtime.run as run_module
+    from audiodiff.cli.app import app
+
+    def interrupted(options, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "run", interrupted)
+    model, dataset = write_configs(tmp_path)
+    result = CliRunner().invoke(app, ["run", str(model), "-d", str(dataset), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert "stopped at once" in result.output

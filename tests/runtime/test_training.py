@@ -355,7 +355,7 @@ def test_an_unconditioned_model_trains_with_constant_adam_and_demos(tmp_path: Pa
     checkpoint = torch.load(outcome.checkpoint, weights_only=True)
     assert "lr_schedulers" not in checkpoint or not checkpoint["lr_schedulers"]
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == 1e-3
-    assert len(list((tmp_path / "run" / "demos" / "step_3").glob("*.wav"))) == 8  # upstream renders 8
+    assert len(list((tmp_path / "run" / "demos" / "step_0000003").glob("*.wav"))) == 8  # upstream renders 8
 
 
 def test_demo_spectrograms_are_valid_pngs_that_show_the_sound():
