@@ -6,7 +6,7 @@
 - Throughput: `check_file` over the shipped stable-audio-tools configs plus tests/corpus/valid, again and again
   in one process after a warm-up round, as configs per second. Aim: over 1,000 configs/s.
 
-The shipped configs come from `$AUDIODIFF_CORPUS` (default: `shared/corpus/sat` beside the repo); without them
+The shipped configs come from `$AUDIODIFF_SHARED/corpus/sat` (default: `shared/corpus/sat` beside the repo); without them
 the valid corpus alone is used and the latency is measured on its largest config.
 
     python bench/validate_bench.py [--runs 7] [--rounds 30]
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("AUDIODIFF_CORPUS", ROOT.parent / "shared" / "corpus" / "sat"))
+SHARED = Path(os.environ.get("AUDIODIFF_SHARED", ROOT.parent / "shared")) / "corpus" / "sat"
 VALID = ROOT / "tests" / "corpus" / "valid"
 LATENCY_CONFIG = "txt2audio__stable_audio_2_0.json"
 

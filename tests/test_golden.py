@@ -1,4 +1,4 @@
-"""Golden fixtures: reference numerics produced by stable-audio-tools (see `$AUDIODIFF_GOLDEN/README.md`).
+"""Golden fixtures: reference numerics produced by stable-audio-tools (see `$AUDIODIFF_SHARED/golden/README.md`).
 
 Fixture folders come from two places: the shared set and `tests/golden/` in the repository (small cases made by
 `tools/make_golden.py` from the reference, for what the shared set lacks: the non-VAE bottlenecks). Every fixture
@@ -27,7 +27,6 @@ from audiodiff.nn.routing import BackboneInputs, Guidance
 from audiodiff.runtime.sampling import SamplerSettings, sample
 from audiodiff.schema.validate import validate_data
 
-
 LOCAL_GOLDEN = Path(__file__).parent / "golden"
 
 
@@ -48,7 +47,7 @@ def _layouts() -> list[Path]:
 
 def _require_golden() -> None:
     if not GOLDEN.is_dir():
-        pytest.skip(f"golden fixtures not found at {GOLDEN} (set AUDIODIFF_GOLDEN)")
+        pytest.skip(f"golden fixtures not found at {GOLDEN} (set AUDIODIFF_SHARED)")
 
 
 # --- the calls of README §4 ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_paths import CORPUS as SHARED_CORPUS
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
@@ -84,7 +85,7 @@ def test_params_cross_check_agrees_with_the_analytic_counts() -> None:
 
 
 def test_explaining_a_stable_audio_sized_config_imports_no_torch(tmp_path: Path) -> None:
-    shared = ROOT / ".." / "shared" / "corpus" / "sat" / "txt2audio__stable_audio_2_0.json"
+    shared = SHARED_CORPUS / "txt2audio__stable_audio_2_0.json"
     config = json.loads(shared.read_text()) if shared.is_file() else _stable_audio_sized()
     path = tmp_path / "big.json"
     path.write_text(json.dumps(config))

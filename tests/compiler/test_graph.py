@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_paths import CORPUS as SHARED_CORPUS
 
 from audiodiff.compiler.graph import Graph
-from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL
 from audiodiff.compiler.pipeline import check_file
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "toy_dit.json"
@@ -62,7 +63,7 @@ def test_derived_quantities_of_the_example() -> None:
 
 
 def test_symbolic_shapes_of_the_stable_audio_layout() -> None:
-    shared = ROOT / ".." / "shared" / "corpus" / "sat" / "txt2audio__stable_audio_2_0.json"
+    shared = SHARED_CORPUS / "txt2audio__stable_audio_2_0.json"
     if not shared.is_file():
         pytest.skip("shared corpus absent")
     graph = check_file(shared, check_paths=False).graph

@@ -4,10 +4,10 @@ counts, construction errors name the node and pointer, and building never loads 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from shared_paths import CORPUS as SHARED_CORPUS
 
 from audiodiff.compiler.estimate import meta_parameter_counts
 from audiodiff.compiler.lower_training import TRAINING_KINDS
@@ -16,7 +16,7 @@ from audiodiff.compiler.pipeline import check_file
 from audiodiff.schema.validate import validate_data
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("AUDIODIFF_CORPUS", ROOT / ".." / "shared" / "corpus" / "sat"))
+CORPUS = SHARED_CORPUS
 OWN = sorted(p for p in (ROOT / "tests" / "corpus" / "valid").glob("*") if "model_type" in p.read_text())
 
 

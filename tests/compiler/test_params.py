@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_paths import CORPUS as SHARED_CORPUS
+from shared_paths import GOLDEN as SHARED_GOLDEN
 
 from audiodiff.compiler.params import (
     ParamCount,
@@ -34,11 +35,11 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 
 
 def _golden_root() -> Path:
-    return Path(os.environ.get("AUDIODIFF_GOLDEN", SHARED / "golden"))
+    return SHARED_GOLDEN
 
 
 def _corpus_root() -> Path:
-    return Path(os.environ.get("AUDIODIFF_SAT_CORPUS", SHARED / "corpus" / "sat"))
+    return SHARED_CORPUS
 
 
 def _spec(path: Path) -> Any:

@@ -1,18 +1,18 @@
 """Every stable-audio-tools config (and every valid corpus config) migrates to the newest version as text, still
 validates, and compiles to the same graph and parameter counts; migrating back down does too.
 
-The stable-audio-tools configs live in the shared folder beside the repository (`$AUDIODIFF_SAT_CORPUS`, default
+The stable-audio-tools configs live in the shared folder beside the repository (`$AUDIODIFF_SHARED/corpus/sat`, default
 `../shared/corpus/sat`); without it those cases skip.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_paths import CORPUS as SHARED_CORPUS
 
 from audiodiff.compiler.pipeline import FileCheck, check_file, check_text
 from audiodiff.schema.migrate import migrate
@@ -20,7 +20,7 @@ from audiodiff.schema.rewrite import rewritten_text
 from audiodiff.schema.versions import LATEST_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
-SAT = Path(os.environ.get("AUDIODIFF_SAT_CORPUS", REPO.parent / "shared" / "corpus" / "sat"))
+SAT = SHARED_CORPUS
 LOCAL = REPO / "tests" / "corpus" / "valid"
 
 

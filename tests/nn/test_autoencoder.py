@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import pytest
 import torch
 from safetensors.torch import load_file
+from shared_paths import CORPUS as SHARED_CORPUS
+from shared_paths import GOLDEN as SHARED_GOLDEN
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -26,13 +27,8 @@ from audiodiff.nn.seanet import SEANetDecoder, SEANetEncoder
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _shared_dir(env_var: str, *parts: str) -> Path:
-    env = os.environ.get(env_var)
-    return Path(env) if env else REPO_ROOT / ".." / "shared" / Path(*parts)
-
-
-GOLDEN = _shared_dir("AUDIODIFF_GOLDEN", "golden")
-CORPUS = _shared_dir("AUDIODIFF_SAT_CORPUS", "corpus", "sat")
+GOLDEN = SHARED_GOLDEN
+CORPUS = SHARED_CORPUS
 
 
 @pytest.fixture

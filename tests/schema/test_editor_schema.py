@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from shared_paths import CORPUS as SHARED_CORPUS
+from shared_paths import SKIP_HINT
 
 from audiodiff.compiler.pipeline import check_file
 from audiodiff.schema.export import SHIPPED, editor_schema, export, render, shipped_path
@@ -25,7 +26,7 @@ from audiodiff.schema.versions import KNOWN_VERSIONS
 
 REPO = Path(__file__).resolve().parents[2]
 VALID = REPO / "tests" / "corpus" / "valid"
-SHARED = Path(os.environ.get("AUDIODIFF_CORPUS", REPO.parent / "shared" / "corpus" / "sat"))
+SHARED = SHARED_CORPUS
 
 
 def _read(path: Path) -> Any:
@@ -138,7 +139,7 @@ def _shared_configs() -> list[Path]:
 def test_check_jsonschema_accepts_the_shipped_stable_audio_tools_configs() -> None:
     configs = _shared_configs()
     if not configs:
-        pytest.skip(f"no shared corpus at {SHARED} (set AUDIODIFF_CORPUS)")
+        pytest.skip(f"no shared corpus at {SHARED} ({SKIP_HINT})")
     for kind in SHIPPED:
         mine = [path for path in configs if _kind(json.loads(path.read_text(encoding="utf-8"))) == kind]
         assert mine, kind

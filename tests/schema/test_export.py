@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from shared_paths import CORPUS as SHARED_CORPUS
+from shared_paths import SKIP_HINT
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "tests" / "corpus"
 VALID = sorted(p for p in (CORPUS / "valid").iterdir() if p.suffix in (".json", ".yaml", ".yml"))
 CASES = sorted(p for p in (CORPUS / "invalid").iterdir() if p.is_dir())
-SHARED = Path(os.environ.get("AUDIODIFF_CORPUS", REPO.parent / "shared" / "corpus" / "sat"))
+SHARED = SHARED_CORPUS
 
 # codes of cross-field rules and graph contracts: a case made only of these is structurally sound
 RULE_FAMILIES = ("AD2", "AD3", "AD4", "AD5", "AD6")
@@ -157,7 +158,7 @@ def _shared_configs() -> list[Path]:
 @pytest.mark.parametrize("path", _shared_configs() or [None], ids=lambda p: p.name if p else "absent")
 def test_schema_accepts_the_shipped_configs(path: Path | None) -> None:
     if path is None:
-        pytest.skip(f"no shared corpus at {SHARED} (set AUDIODIFF_CORPUS)")
+        pytest.skip(f"no shared corpus at {SHARED} ({SKIP_HINT})")
     assert schema_accepts(path), schema_errors(path)
 
 
