@@ -7,7 +7,7 @@ with an explicit opt-in ever imports it; `validate` and `lint` never do. `manife
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -78,6 +78,6 @@ class WebDatasetSpec(_DatasetBase):
 
 
 DatasetConfigSpec = Annotated[
-    Union[AudioDirDatasetSpec, PreEncodedDatasetSpec, WebDatasetSpec],
+    AudioDirDatasetSpec | PreEncodedDatasetSpec | WebDatasetSpec,
     Field(discriminator="dataset_type"),
 ]

@@ -6,7 +6,7 @@ Which backbone a model type accepts (C21) is a rule, not a union per model type:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -62,7 +62,7 @@ class DAU1dDiffusionSpec(_DiffusionSection):
 
 
 DiffusionSectionSpec = Annotated[
-    Union[DiTDiffusionSpec, UNetCFG1dDiffusionSpec, UNet1dDiffusionSpec, DAU1dDiffusionSpec],
+    DiTDiffusionSpec | UNetCFG1dDiffusionSpec | UNet1dDiffusionSpec | DAU1dDiffusionSpec,
     Field(discriminator="type"),
 ]
 
@@ -99,7 +99,7 @@ class UNet1dUncondModelSpec(Spec):
 
 
 DiffusionUncondModelSpec = Annotated[
-    Union[DiTUncondModelSpec, DAU1dUncondModelSpec, UNet1dUncondModelSpec],
+    DiTUncondModelSpec | DAU1dUncondModelSpec | UNet1dUncondModelSpec,
     Field(discriminator="type"),
 ]
 

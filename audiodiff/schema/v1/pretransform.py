@@ -6,7 +6,7 @@ against what the encoder and decoder really build; the rules and graph checks co
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -179,37 +179,101 @@ class TAAEDecoderSpec(_TAAEStage):
     out_channels: PositiveInt = 2
 
 
-def _stage(tag: str, spec: type[Spec], *, decoder: bool) -> type[Spec]:
-    """`{type, config, requires_grad}` (+ `soft_clip` on decoders, which upstream reads there, C19)."""
-    fields = {
-        "__annotations__": {"type": Literal[tag], "config": spec, "requires_grad": Bool},
-        "requires_grad": True,
-        "__doc__": f"`{tag}` {'decoder' if decoder else 'encoder'}.",
-    }
-    if decoder:
-        fields["__annotations__"]["soft_clip"] = Bool
-        fields["soft_clip"] = False
-    kind = "Decoder" if decoder else "Encoder"
-    return type(f"{tag.title().replace('_', '')}{kind}StageSpec", (Spec,), fields)
+# One class per encoder and decoder type: `{type, config, requires_grad}`, and on decoders `soft_clip`, which
+# upstream reads there (C19).
 
 
-OobleckEncoderStage = _stage("oobleck", OobleckEncoderSpec, decoder=False)
-DACEncoderStage = _stage("dac", DACEncoderSpec, decoder=False)
-SEANetEncoderStage = _stage("seanet", SEANetEncoderSpec, decoder=False)
-LocalAttentionEncoderStage = _stage("local_attn", LocalAttentionEncoderSpec, decoder=False)
-TAAEEncoderStage = _stage("taae", TAAEEncoderSpec, decoder=False)
-OobleckDecoderStage = _stage("oobleck", OobleckDecoderSpec, decoder=True)
-DACDecoderStage = _stage("dac", DACDecoderSpec, decoder=True)
-SEANetDecoderStage = _stage("seanet", SEANetDecoderSpec, decoder=True)
-LocalAttentionDecoderStage = _stage("local_attn", LocalAttentionDecoderSpec, decoder=True)
-TAAEDecoderStage = _stage("taae", TAAEDecoderSpec, decoder=True)
+class OobleckEncoderStage(Spec):
+    """`oobleck` encoder."""
+
+    type: Literal["oobleck"]
+    config: OobleckEncoderSpec
+    requires_grad: Bool = True
+
+
+class DACEncoderStage(Spec):
+    """`dac` encoder."""
+
+    type: Literal["dac"]
+    config: DACEncoderSpec
+    requires_grad: Bool = True
+
+
+class SEANetEncoderStage(Spec):
+    """`seanet` encoder."""
+
+    type: Literal["seanet"]
+    config: SEANetEncoderSpec
+    requires_grad: Bool = True
+
+
+class LocalAttentionEncoderStage(Spec):
+    """`local_attn` encoder."""
+
+    type: Literal["local_attn"]
+    config: LocalAttentionEncoderSpec
+    requires_grad: Bool = True
+
+
+class TAAEEncoderStage(Spec):
+    """`taae` encoder."""
+
+    type: Literal["taae"]
+    config: TAAEEncoderSpec
+    requires_grad: Bool = True
+
+
+class OobleckDecoderStage(Spec):
+    """`oobleck` decoder."""
+
+    type: Literal["oobleck"]
+    config: OobleckDecoderSpec
+    requires_grad: Bool = True
+    soft_clip: Bool = False
+
+
+class DACDecoderStage(Spec):
+    """`dac` decoder."""
+
+    type: Literal["dac"]
+    config: DACDecoderSpec
+    requires_grad: Bool = True
+    soft_clip: Bool = False
+
+
+class SEANetDecoderStage(Spec):
+    """`seanet` decoder."""
+
+    type: Literal["seanet"]
+    config: SEANetDecoderSpec
+    requires_grad: Bool = True
+    soft_clip: Bool = False
+
+
+class LocalAttentionDecoderStage(Spec):
+    """`local_attn` decoder."""
+
+    type: Literal["local_attn"]
+    config: LocalAttentionDecoderSpec
+    requires_grad: Bool = True
+    soft_clip: Bool = False
+
+
+class TAAEDecoderStage(Spec):
+    """`taae` decoder."""
+
+    type: Literal["taae"]
+    config: TAAEDecoderSpec
+    requires_grad: Bool = True
+    soft_clip: Bool = False
+
 
 EncoderStage = Annotated[
-    Union[OobleckEncoderStage, DACEncoderStage, SEANetEncoderStage, LocalAttentionEncoderStage, TAAEEncoderStage],
+    (OobleckEncoderStage | DACEncoderStage | SEANetEncoderStage | LocalAttentionEncoderStage | TAAEEncoderStage),
     Field(discriminator="type"),
 ]
 DecoderStage = Annotated[
-    Union[OobleckDecoderStage, DACDecoderStage, SEANetDecoderStage, LocalAttentionDecoderStage, TAAEDecoderStage],
+    (OobleckDecoderStage | DACDecoderStage | SEANetDecoderStage | LocalAttentionDecoderStage | TAAEDecoderStage),
     Field(discriminator="type"),
 ]
 
@@ -284,38 +348,103 @@ class DitheredFSQConfig(Spec):
     noise_dropout: Probability = 0.05
 
 
-def _bottleneck(tag: str, config: type[Spec], *, config_required: bool) -> type[Spec]:
-    annotations = {"type": Literal[tag], "config": config, "requires_grad": Bool}
-    fields: dict = {"__annotations__": annotations, "requires_grad": True, "__doc__": f"`{tag}` bottleneck."}
-    if not config_required:
-        fields["config"] = Field(default_factory=config)
-    return type(f"{tag.title().replace('_', '')}BottleneckSpec", (Spec,), fields)
+# One class per bottleneck type: `{type, config, requires_grad}`; `config` may be left out where every key has a
+# default.
 
 
-TanhBottleneck = _bottleneck("tanh", TanhConfig, config_required=False)
-VAEBottleneck = _bottleneck("vae", EmptyConfig, config_required=False)
-L2NormBottleneck = _bottleneck("l2_norm", EmptyConfig, config_required=False)
-RVQBottleneck = _bottleneck("rvq", ResidualVQConfig, config_required=True)
-RVQVAEBottleneck = _bottleneck("rvq_vae", ResidualVQConfig, config_required=True)
-DACRVQBottleneck = _bottleneck("dac_rvq", DACRVQConfig, config_required=True)
-DACRVQVAEBottleneck = _bottleneck("dac_rvq_vae", DACRVQVAEConfig, config_required=True)
-WassersteinBottleneck = _bottleneck("wasserstein", WassersteinConfig, config_required=False)
-FSQBottleneck = _bottleneck("fsq", FSQConfig, config_required=True)
-DitheredFSQBottleneck = _bottleneck("dithered_fsq", DitheredFSQConfig, config_required=True)
+class TanhBottleneck(Spec):
+    """`tanh` bottleneck."""
+
+    type: Literal["tanh"]
+    config: TanhConfig = Field(default_factory=TanhConfig)
+    requires_grad: Bool = True
+
+
+class VAEBottleneck(Spec):
+    """`vae` bottleneck."""
+
+    type: Literal["vae"]
+    config: EmptyConfig = Field(default_factory=EmptyConfig)
+    requires_grad: Bool = True
+
+
+class L2NormBottleneck(Spec):
+    """`l2_norm` bottleneck."""
+
+    type: Literal["l2_norm"]
+    config: EmptyConfig = Field(default_factory=EmptyConfig)
+    requires_grad: Bool = True
+
+
+class RVQBottleneck(Spec):
+    """`rvq` bottleneck."""
+
+    type: Literal["rvq"]
+    config: ResidualVQConfig
+    requires_grad: Bool = True
+
+
+class RVQVAEBottleneck(Spec):
+    """`rvq_vae` bottleneck."""
+
+    type: Literal["rvq_vae"]
+    config: ResidualVQConfig
+    requires_grad: Bool = True
+
+
+class DACRVQBottleneck(Spec):
+    """`dac_rvq` bottleneck."""
+
+    type: Literal["dac_rvq"]
+    config: DACRVQConfig
+    requires_grad: Bool = True
+
+
+class DACRVQVAEBottleneck(Spec):
+    """`dac_rvq_vae` bottleneck."""
+
+    type: Literal["dac_rvq_vae"]
+    config: DACRVQVAEConfig
+    requires_grad: Bool = True
+
+
+class WassersteinBottleneck(Spec):
+    """`wasserstein` bottleneck."""
+
+    type: Literal["wasserstein"]
+    config: WassersteinConfig = Field(default_factory=WassersteinConfig)
+    requires_grad: Bool = True
+
+
+class FSQBottleneck(Spec):
+    """`fsq` bottleneck."""
+
+    type: Literal["fsq"]
+    config: FSQConfig
+    requires_grad: Bool = True
+
+
+class DitheredFSQBottleneck(Spec):
+    """`dithered_fsq` bottleneck."""
+
+    type: Literal["dithered_fsq"]
+    config: DitheredFSQConfig
+    requires_grad: Bool = True
+
 
 Bottleneck = Annotated[
-    Union[
-        TanhBottleneck,
-        VAEBottleneck,
-        L2NormBottleneck,
-        RVQBottleneck,
-        RVQVAEBottleneck,
-        DACRVQBottleneck,
-        DACRVQVAEBottleneck,
-        WassersteinBottleneck,
-        FSQBottleneck,
-        DitheredFSQBottleneck,
-    ],
+    (
+        TanhBottleneck
+        | VAEBottleneck
+        | L2NormBottleneck
+        | RVQBottleneck
+        | RVQVAEBottleneck
+        | DACRVQBottleneck
+        | DACRVQVAEBottleneck
+        | WassersteinBottleneck
+        | FSQBottleneck
+        | DitheredFSQBottleneck
+    ),
     Field(discriminator="type"),
 ]
 
@@ -337,7 +466,7 @@ class AutoencoderModelSpec(Spec):
     io_channels: PositiveInt
     in_channels: PositiveInt | None = None
     out_channels: PositiveInt | None = None
-    pretransform: "PretransformSpec | None" = None
+    pretransform: PretransformSpec | None = None
 
 
 class AutoencoderPretransformSpec(Spec):
@@ -413,14 +542,14 @@ class PatchedPretransformSpec(Spec):
 
 
 PretransformSpec = Annotated[
-    Union[
-        AutoencoderPretransformSpec,
-        WaveletPretransformSpec,
-        PQMFPretransformSpec,
-        DACPretrainedPretransformSpec,
-        AudiocraftPretrainedPretransformSpec,
-        PatchedPretransformSpec,
-    ],
+    (
+        AutoencoderPretransformSpec
+        | WaveletPretransformSpec
+        | PQMFPretransformSpec
+        | DACPretrainedPretransformSpec
+        | AudiocraftPretrainedPretransformSpec
+        | PatchedPretransformSpec
+    ),
     Field(discriminator="type"),
 ]
 
@@ -432,4 +561,3 @@ def _product(values: tuple[int, ...]) -> int:
     for value in values:
         product *= value
     return product
-

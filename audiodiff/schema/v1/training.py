@@ -6,7 +6,7 @@ Optimizer and scheduler `type`s form a closed set spelled as upstream spells the
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, Strict
 
@@ -64,22 +64,40 @@ class FusedAdamConfig(Spec):
     adam_w_mode: Bool = True
 
 
-def _tagged(tag: str, config: type[Spec], suffix: str, *, config_required: bool = True) -> type[Spec]:
-    # upstream indexes `config` (KeyError when absent, C65): keep it required in the dialect
-    annotations = {"type": Literal[tag], "config": config}
-    fields: dict[str, Any] = {"__annotations__": annotations, "__doc__": f"`{tag}`."}
-    if not config_required:
-        fields["config"] = Field(default_factory=config)
-    return type(f"{tag}{suffix}", (Spec,), fields)
+# One class per optimizer type. Upstream indexes `config` (KeyError when absent, C65): it stays required in the
+# dialect.
 
 
-AdamOptimizerSpec = _tagged("Adam", AdamConfig, "OptimizerSpec")
-AdamWOptimizerSpec = _tagged("AdamW", AdamWConfig, "OptimizerSpec")
-SGDOptimizerSpec = _tagged("SGD", SGDConfig, "OptimizerSpec")
-FusedAdamOptimizerSpec = _tagged("FusedAdam", FusedAdamConfig, "OptimizerSpec")
+class AdamOptimizerSpec(Spec):
+    """`Adam`."""
+
+    type: Literal["Adam"]
+    config: AdamConfig
+
+
+class AdamWOptimizerSpec(Spec):
+    """`AdamW`."""
+
+    type: Literal["AdamW"]
+    config: AdamWConfig
+
+
+class SGDOptimizerSpec(Spec):
+    """`SGD`."""
+
+    type: Literal["SGD"]
+    config: SGDConfig
+
+
+class FusedAdamOptimizerSpec(Spec):
+    """`FusedAdam`."""
+
+    type: Literal["FusedAdam"]
+    config: FusedAdamConfig
+
 
 OptimizerSpec = Annotated[
-    Union[AdamOptimizerSpec, AdamWOptimizerSpec, SGDOptimizerSpec, FusedAdamOptimizerSpec],
+    AdamOptimizerSpec | AdamWOptimizerSpec | SGDOptimizerSpec | FusedAdamOptimizerSpec,
     Field(discriminator="type"),
 ]
 
@@ -122,15 +140,53 @@ class ConstantLRConfig(Spec):
     total_iters: PositiveInt = 5
 
 
-InverseLRSpec = _tagged("InverseLR", InverseLRConfig, "SchedulerSpec")
-ExponentialLRSpec = _tagged("ExponentialLR", ExponentialLRConfig, "SchedulerSpec")
-CosineAnnealingLRSpec = _tagged("CosineAnnealingLR", CosineAnnealingLRConfig, "SchedulerSpec")
-LinearLRSpec = _tagged("LinearLR", LinearLRConfig, "SchedulerSpec")
-StepLRSpec = _tagged("StepLR", StepLRConfig, "SchedulerSpec")
-ConstantLRSpec = _tagged("ConstantLR", ConstantLRConfig, "SchedulerSpec")
+# One class per scheduler type; `config` is required as for optimizers.
+
+
+class InverseLRSpec(Spec):
+    """`InverseLR`."""
+
+    type: Literal["InverseLR"]
+    config: InverseLRConfig
+
+
+class ExponentialLRSpec(Spec):
+    """`ExponentialLR`."""
+
+    type: Literal["ExponentialLR"]
+    config: ExponentialLRConfig
+
+
+class CosineAnnealingLRSpec(Spec):
+    """`CosineAnnealingLR`."""
+
+    type: Literal["CosineAnnealingLR"]
+    config: CosineAnnealingLRConfig
+
+
+class LinearLRSpec(Spec):
+    """`LinearLR`."""
+
+    type: Literal["LinearLR"]
+    config: LinearLRConfig
+
+
+class StepLRSpec(Spec):
+    """`StepLR`."""
+
+    type: Literal["StepLR"]
+    config: StepLRConfig
+
+
+class ConstantLRSpec(Spec):
+    """`ConstantLR`."""
+
+    type: Literal["ConstantLR"]
+    config: ConstantLRConfig
+
 
 SchedulerSpec = Annotated[
-    Union[InverseLRSpec, ExponentialLRSpec, CosineAnnealingLRSpec, LinearLRSpec, StepLRSpec, ConstantLRSpec],
+    InverseLRSpec | ExponentialLRSpec | CosineAnnealingLRSpec | LinearLRSpec | StepLRSpec | ConstantLRSpec,
     Field(discriminator="type"),
 ]
 
