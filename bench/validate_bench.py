@@ -5,6 +5,8 @@
   in the same run: a bare `python -c pass`, the floor no Python CLI can beat. Aim: under 0.3 s.
 - Throughput: `check_file` over the shipped stable-audio-tools configs plus tests/corpus/valid, again and again
   in one process after a warm-up round, as configs per second. Aim: over 1,000 configs/s.
+- Alias bomb: reading a YAML "billion laughs" file (nine levels of nine aliases, 9**9 nodes when expanded) until
+  its refusal (AD012), beside reading a plain file of the same size. Aim: refused in under 1 s.
 
 The shipped configs come from `$AUDIODIFF_SHARED/corpus/sat` (default: `shared/corpus/sat` beside the repo); without them
 the valid corpus alone is used and the latency is measured on its largest config.
@@ -29,6 +31,7 @@ LATENCY_CONFIG = "txt2audio__stable_audio_2_0.json"
 
 AIM_COLD_S = 0.3
 AIM_CONFIGS_PER_S = 1000.0
+AIM_BOMB_S = 1.0
 
 
 def _configs() -> list[Path]:
@@ -76,6 +79,33 @@ def throughput(configs: list[Path], rounds: int) -> tuple[float, int]:
     return rounds * len(configs) / elapsed, found
 
 
+def _alias_bomb() -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        name, previous = chr(ord("a") + level), chr(ord("a") + level - 1)
+        lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def alias_bomb(rounds: int) -> tuple[float, float]:
+    """(median seconds to refuse the alias bomb, median seconds to read a plain YAML file of the same length)."""
+    sys.path.insert(0, str(ROOT))
+    from audiodiff.schema.source import load_text
+
+    bomb = _alias_bomb()
+    plain = "".join(f"k{index}: [1, 2, 3]\n" for index in range(len(bomb) // 14))
+
+    def median(text: str) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            load_text(text, "bench.yaml")
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return median(bomb), median(plain)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh processes for the cold latency")
@@ -88,6 +118,7 @@ def main() -> None:
         target = max(configs, key=lambda p: p.stat().st_size)
     cold, floor = cold_latency(target, args.runs)
     rate, found = throughput(configs, args.rounds)
+    bomb, plain = alias_bomb(args.rounds)
 
     verdict = lambda ok: "meets the aim" if ok else "MISSES the aim"  # noqa: E731
     print(f"cold `audiodiff validate {target.name}`: {cold:.3f} s median of {args.runs} "
@@ -95,6 +126,8 @@ def main() -> None:
           f"so {cold - floor:.3f} s is audiodiff's)")
     print(f"throughput: {rate:,.0f} configs/s in one process over {len(configs)} configs x {args.rounds} rounds "
           f"(aim > {AIM_CONFIGS_PER_S:,.0f}/s: {verdict(rate > AIM_CONFIGS_PER_S)}; {found} diagnostics per round)")
+    print(f"alias bomb refused in {bomb * 1e3:.2f} ms, a plain file of its size read in {plain * 1e3:.2f} ms: "
+          f"{bomb / plain:.0f}x (aim < {AIM_BOMB_S} s: {verdict(bomb < AIM_BOMB_S)})")
 
 
 if __name__ == "__main__":

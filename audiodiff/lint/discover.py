@@ -56,7 +56,7 @@ def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool)
     seen: set[str] = set()
     for path in paths:
         if path.is_dir():
-            rules, read = ignore, frozenset()
+            rules, read = ignore, frozenset[str]()
             if respect_gitignore:
                 rules, read = _with_ancestor_gitignores(rules, path)
             for found in _walk_folder(path, rules, respect_gitignore, read):

@@ -15,7 +15,9 @@ from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Span
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import PreEncodedDatasetSpec, WebDatasetSpec
-from audiodiff.schema.views import conditioning_of, is_diffusion, routes_of
+from audiodiff.schema.v1.root import ModelConfig
+from audiodiff.schema.v1.training import DiffusionTrainingSpec
+from audiodiff.schema.views import conditioning_of, routes_of
 
 ROUTING_LISTS = "`cross_attention_cond_ids`, `global_cond_ids`, `prepend_cond_ids` or `input_concat_ids`"
 
@@ -48,7 +50,7 @@ def _missing_version(check: FileCheck) -> Diagnostic:
     )
 
 
-def _unrouted_conditioners(spec) -> list[Diagnostic]:
+def _unrouted_conditioners(spec: ModelConfig) -> list[Diagnostic]:
     conditioning = conditioning_of(spec)
     if conditioning is None:
         return []
@@ -67,10 +69,10 @@ def _unrouted_conditioners(spec) -> list[Diagnostic]:
     return found
 
 
-def demo_round_seconds(spec) -> tuple[float, int, int, float] | None:
+def demo_round_seconds(spec: ModelConfig) -> tuple[float, int, int, float] | None:
     """(total seconds, demos, CFG scales, seconds per demo) of one demo round, or None when there are no demos."""
-    training = getattr(spec, "training", None)
-    if training is None or not is_diffusion(spec):
+    training = spec.training
+    if not isinstance(training, DiffusionTrainingSpec):  # none, or an autoencoder's
         return None
     seconds = spec.sample_size / spec.sample_rate
     if spec.model_type == "diffusion_uncond":
@@ -78,19 +80,20 @@ def demo_round_seconds(spec) -> tuple[float, int, int, float] | None:
     else:
         demo = training.demo
         default = 8 if spec.model_type == "diffusion_cond_inpaint" else None
-        demos = demo.num_demos if demo.num_demos is not None else default
+        count = demo.num_demos if demo.num_demos is not None else default
         scales = len(demo.demo_cfg_scales or ())
-        if demos is None or scales == 0:
+        if count is None or scales == 0:
             return None  # a validation error elsewhere (AD501, AD503)
+        demos = count
     return demos * scales * seconds, demos, scales, seconds
 
 
-def _long_demos(spec, bound: float) -> list[Diagnostic]:
+def _long_demos(spec: ModelConfig, bound: float) -> list[Diagnostic]:
     round_ = demo_round_seconds(spec)
     if round_ is None or round_[0] <= bound:
         return []
     total, demos, scales, seconds = round_
-    pointer = "/training/demo" if spec.training.explicitly_set("demo") else "/training"
+    pointer = "/training/demo" if spec.training is not None and spec.training.explicitly_set("demo") else "/training"
     return [Diagnostic(
         codes.LONG_DEMO_AUDIO,
         f"each demo round renders {_duration(total)} of audio ({demos} demos x {scales} CFG scales x "

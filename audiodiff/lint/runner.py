@@ -103,10 +103,11 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
         del check  # the document, its data and its source map go now: a run's memory is bounded by one file
 
     for diagnostic in rules.seconds_start_with_random_crops(models, datasets):
+        assert diagnostic.path is not None  # cross-file findings name their file
         found_in[diagnostic.path][1].append(diagnostic)
-    for path in sorted(found_in):
-        result, diagnostics = found_in[path]
-        kept = cap_diagnostics(d for d in diagnostics if settings.reports(d.code, path))
+    for name in sorted(found_in):
+        result, diagnostics = found_in[name]
+        kept = cap_diagnostics(d for d in diagnostics if settings.reports(d.code, name))
         report.results.append(FileResult(result.path, kept, result.line, result.kind))
     return report
 
@@ -146,5 +147,5 @@ def _with_provenance(check: FileCheck, diagnostic: Diagnostic) -> Diagnostic:
                       diagnostic.help, (*diagnostic.related, *notes), diagnostic.severity)
 
 
-def _value(value) -> str:
+def _value(value: object) -> str:
     return f"`{json.dumps(value)}`"

@@ -272,7 +272,7 @@ class SourceMixConditioner(Conditioner):
             if not isinstance(sources, Mapping):
                 raise ValueError(f"`source_mix` expects a mapping of source name to audio, item `{index}` is not one")
             mix: Tensor | None = None
-            for head, key in zip(self.source_heads, self.source_keys):
+            for head, key in zip(self.source_heads, self.source_keys, strict=True):
                 if key not in sources:
                     continue
                 source = torch.as_tensor(sources[key])

@@ -298,8 +298,8 @@ def coverage(model: nn.Module, state_dict: Mapping[str, Tensor]) -> CoverageRepo
     if conditioner is not None:
         for name, module in conditioner.conditioners.items():
             if not module.is_loaded:
-                report.external.append((f"conditioning.{name}", "frozen encoder weights are loaded separately, "
-                                        "from a local path or the local Hugging Face cache"))
+                reason = "frozen encoder weights are loaded separately, from a local path or the local Hugging Face cache"
+                report.external.append((f"conditioning.{name}", reason))
     return report
 
 

@@ -102,7 +102,7 @@ def encode(options: EncodeOptions) -> tuple[int, Path]:
         with torch.inference_mode():
             latents = (pretransform.encode(audio) * scale).float().cpu()  # [B, C_lat, L], unscaled
         latent_length = latents.shape[-1]
-        for (target, _, info), item_latents in zip(batch, latents):
+        for (target, _, info), item_latents in zip(batch, latents, strict=True):
             mask = F.interpolate(info["padding_mask"][None, None], size=latent_length, mode="nearest")[0, 0]  # [L]
             buffer = io.BytesIO()
             np.save(buffer, item_latents.numpy())

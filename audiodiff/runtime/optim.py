@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch.optim import Optimizer
@@ -18,6 +17,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from audiodiff.runtime.resume import OPTIMIZER_HYPERPARAMETERS as _OPTIMIZER_HYPERPARAMETERS  # the resume rules
 from audiodiff.schema.v1 import training as t
+from audiodiff.schema.v1.training import OptimizerSpec, SchedulerSpec
 
 
 class InverseLR(LRScheduler):
@@ -119,7 +119,7 @@ def autoencoder_groups(training: t.AutoencoderTrainingSpec) -> dict[str, t.Optim
     return {"autoencoder": default, "discriminator": default}
 
 
-def _optimizer(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def _optimizer(spec: OptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     from audiodiff.compiler.registry import lookup
 
     build = lookup("optimizer", spec.type).resolve_builder()
@@ -128,7 +128,7 @@ def _optimizer(spec: Any, params: list[torch.nn.Parameter], fused: bool) -> Opti
     return optimizer
 
 
-def build_scheduler(spec: Any, optimizer: Optimizer) -> LRScheduler:
+def build_scheduler(spec: SchedulerSpec, optimizer: Optimizer) -> LRScheduler:
     """The scheduler of one `scheduler` entry (any tag of the closed set), stepping `optimizer`."""
     from audiodiff.compiler.registry import lookup
 

@@ -27,6 +27,7 @@ from audiodiff.runtime.scan import (
 )
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, PreEncodedDatasetSpec
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
 
@@ -121,7 +122,7 @@ def note(check: FileCheck, message: str, pointer: str) -> Related:
 # --- the model config --------------------------------------------------------------------------------------------
 
 
-def _trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
+def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     found = []
     if spec.model_type not in TRAINABLE_MODEL_TYPES:
         what = {"diffusion_cond_inpaint": "inpainting models"}.get(spec.model_type, f"`{spec.model_type}` models")
@@ -151,7 +152,7 @@ def _trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     return found
 
 
-def pretransform_problems(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
+def pretransform_problems(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     """A pretransform that cannot encode: not buildable, or an autoencoder without weights."""
     located = pretransform_of(spec)
     if located is None:
@@ -280,7 +281,7 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
             scan_audio(folder, source.id, manifest)
         scan.files += part.files
         scan.skipped += part.skipped
-    if pre_encoded and spec.min_length_sec is not None or pre_encoded and spec.max_length_sec is not None:
+    if (pre_encoded and spec.min_length_sec is not None) or (pre_encoded and spec.max_length_sec is not None):
         scan.files = [f for f in scan.files if _within(f, spec.min_length_sec, spec.max_length_sec)]
     preflight.scan = scan
     if not any(d.is_error for d in found):
@@ -310,7 +311,7 @@ def _metadata_module(value: str, config_dir: Path, pointer: str, allowed: bool, 
     return module
 
 
-def _within(entry: Any, low: float | None, high: float | None) -> bool:
+def _within(entry: DataFile, low: float | None, high: float | None) -> bool:
     seconds = entry.metadata.get("seconds_total")
     if not isinstance(seconds, (int, float)):
         return True
@@ -348,11 +349,11 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
     return found
 
 
-def _default_latent_length(spec: Any) -> int:
+def _default_latent_length(spec: ModelConfig) -> int:
     return spec.sample_size // _latent_ratio(spec)
 
 
-def _latent_ratio(spec: Any) -> int:
+def _latent_ratio(spec: ModelConfig) -> int:
     """Audio samples per latent frame: the pretransform's declared ratio (1 without one, or when unknown)."""
     located = pretransform_of(spec)
     return (pretransform_ratio(located[0]) or 1) if located is not None else 1

@@ -7,12 +7,14 @@ survive; a parallel walk over the spec classes finds the sibling fields of an un
 
 from __future__ import annotations
 
+import itertools
 import types
 import typing
 from collections.abc import Iterable
 from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.bounds import MAX_DIAGNOSTICS_PER_FILE, echo
@@ -144,7 +146,7 @@ def _merge_union_branches(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return merged
 
 
-def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnostic:
+def _diagnostic(item: ErrorDetails, data: Any, root: Any, base_pointer: str) -> Diagnostic:
     kind = item["type"]
     loc = item["loc"]
     ctx = item.get("ctx") or {}
@@ -222,7 +224,7 @@ def _diagnostic(item: dict, data: Any, root: Any, base_pointer: str) -> Diagnost
 
 def _bottleneck_tag(loc: tuple) -> str | None:
     """The tag segment pydantic puts after `bottleneck` in `loc` (the member of the discriminated union)."""
-    for before, segment in zip(loc, loc[1:]):
+    for before, segment in itertools.pairwise(loc):
         if before == "bottleneck" and isinstance(segment, str):
             return segment
     return None

@@ -20,6 +20,7 @@ Two choices make validators report the real mistake first:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -41,7 +42,7 @@ def model_schema(version: int | None = None) -> dict[str, Any]:
     )
 
     roots = Annotated[
-        Union[DiffusionCondConfig, DiffusionCondInpaintConfig, DiffusionUncondConfig, AutoencoderConfig],
+        DiffusionCondConfig | DiffusionCondInpaintConfig | DiffusionUncondConfig | AutoencoderConfig,
         Field(discriminator="model_type"),
     ]
     schema = TypeAdapter(roots).json_schema(mode="validation")
@@ -168,7 +169,7 @@ def _pin_version(schema: dict[str, Any], roots: tuple[str, ...], version: int) -
             definition.setdefault("required", []).append("schema_version")
 
 
-def _spelled_out_constraints(version: int):
+def _spelled_out_constraints(version: int) -> Iterator[dict[str, Any]]:
     """The version's spelled-out and respelled keys (schema/v2) as JSON Schema `if`/`then` pairs."""
     from audiodiff.schema.v2 import MIGRATIONS, Respell
 

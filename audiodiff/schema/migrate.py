@@ -142,7 +142,7 @@ def _upgrade(writer: _Writer, migration: Migration, *, filled_in: int | None = N
         if isinstance(step, SpellOut):
             if writer.can_add(step.path):
                 writer.set(step.path, step.value)
-                kind = "added" if filled_in is None else "filled"
+                kind: ChangeKind = "added" if filled_in is None else "filled"
                 changes.append(Change(kind, _pointer(step.path), None, step.value, migration.source, target, step))
         else:
             found, value = lookup(writer.data, step.path)

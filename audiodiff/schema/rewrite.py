@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from audiodiff.diagnostics.model import Span
 from audiodiff.schema.migrate import Change
 from audiodiff.schema.pointer import join, split
 from audiodiff.schema.source import SourceDocument, load_text
@@ -79,8 +80,9 @@ class _Editor:
     def offset(self, line: int, column: int) -> int:
         return self.lines.starts[line - 1] + column - 1
 
-    def span_offsets(self, span) -> tuple[int, int]:
-        return self.offset(span.line, span.column), self.offset(span.end_line, span.end_column)
+    def span_offsets(self, span: Span) -> tuple[int, int]:
+        end_line, end_column = _end(span)
+        return self.offset(span.line, span.column), self.offset(end_line, end_column)
 
     def line_indent(self, line: int, column: int) -> str:
         """The text in front of column `column` of `line` as whitespace (a `- ` item marker becomes spaces)."""
@@ -99,7 +101,7 @@ class _Editor:
 
     # --- scalars --------------------------------------------------------------------------------------------------
 
-    def _replace(self, span, value: Any) -> _Edit:
+    def _replace(self, span: Span, value: Any) -> _Edit:
         start, end = self.span_offsets(span)
         old = self.text[start:end]
         return _Edit(start, end, self._scalar(value, old[:1]))
@@ -149,7 +151,7 @@ class _Editor:
             return self._insert_into_empty(parent, member.format(separator=": "))
         anchor = after if after in members else members[-1]
         anchor_position = self.source_map[join(parent, anchor)]
-        key_span, value_span = anchor_position.key, anchor_position.value
+        key_span, value_span = _key_span(anchor_position.key, anchor), anchor_position.value
         separator = self._separator(key_span, value_span)
         member = member.format(separator=separator)
         indent = self.line_indent(key_span.line, key_span.column)
@@ -160,15 +162,15 @@ class _Editor:
                 return _Edit(end, end, f",{self.newline}{indent}{member}")
             return _Edit(end, end, f", {member}")
         # YAML block mapping: a new line after the anchor's value (a block scalar's span ends on the next line)
-        last_line = value_span.end_line
-        if value_span.end_column == 1 and last_line > value_span.line:
+        last_line, last_column = _end(value_span)
+        if last_column == 1 and last_line > value_span.line:
             last_line -= 1
         end = self.line_end(last_line)
         return _Edit(end, end, f"{self.newline}{indent}{member}")
 
-    def _separator(self, key_span, value_span) -> str:
+    def _separator(self, key_span: Span, value_span: Span) -> str:
         """The text between an existing key and its value (`": "`, `":"`, `: `), reused for the new member."""
-        start = self.offset(key_span.end_line, key_span.end_column)
+        start = self.offset(*_end(key_span))
         end = self.offset(value_span.line, value_span.column)
         between = self.text[start:end]
         if "\n" in between or "\r" in between or not between.strip().startswith(":"):
@@ -188,7 +190,7 @@ class _Editor:
         if not members:
             return self._insert_into_empty("", member)
         first = self.source_map[join("", members[0])]
-        key_span = first.key
+        key_span = _key_span(first.key, members[0])
         start = self.offset(key_span.line, key_span.column)
         indent = self.line_indent(key_span.line, key_span.column)
         separator = self._separator(key_span, first.value)
@@ -199,3 +201,15 @@ class _Editor:
                 return _Edit(start, start, f"{member},{self.newline}{indent}")
             return _Edit(start, start, f"{member}, ")
         return _Edit(start, start, f"{member}{self.newline}{indent}")
+
+
+def _key_span(span: Span | None, key: str) -> Span:
+    if span is None:  # source maps give every object member a key span; only list items and the root lack one
+        raise RewriteError(f"`{key}` has no key in the source map")
+    return span
+
+
+def _end(span: Span) -> tuple[int, int]:
+    if span.end_line is None or span.end_column is None:  # source-map spans always carry their end
+        raise RewriteError(f"the value at {span.line}:{span.column} has no recorded end")
+    return span.end_line, span.end_column

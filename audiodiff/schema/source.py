@@ -201,8 +201,7 @@ def _load_text(
         raw = bytes(text)
         if len(raw) > max_bytes:
             return _too_large(path, len(raw), max_bytes)
-        if raw.startswith(_UTF8_BOM):
-            raw = raw[len(_UTF8_BOM) :]
+        raw = raw.removeprefix(_UTF8_BOM)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -219,8 +218,7 @@ def _load_text(
                 return _failure(codes.NOT_UTF8, message, path, Span(line, column))
             if size > max_bytes:
                 return _too_large(path, size, max_bytes)
-        if text.startswith("\ufeff"):
-            text = text[1:]
+        text = text.removeprefix("\ufeff")
 
     if format is None:
         format = detect_format(path) or _sniff(text)

@@ -147,27 +147,28 @@ def scan_json(text: str, *, max_depth: int | None = None, stop_when_too_deep: bo
             top.expect_key = False
             continue
         # a value starts here: find the slot it fills
+        value_key: Span | None  # the span of its key; None for list items and the root
         if top is None:
             if root_seen:
                 continue  # trailing junk in broken text
             root_seen = True
-            pointer, key_span = "", None
+            pointer, value_key = "", None
         elif top.is_object:
             if top.pending is None:
                 continue  # broken text: a value without a key
-            (pointer, key_span), top.pending = top.pending, None
+            (pointer, value_key), top.pending = top.pending, None
         else:
-            pointer, key_span = top.pointer + "/" + str(top.index), None
+            pointer, value_key = top.pointer + "/" + str(top.index), None
             top.index += 1
         if group == 2:
             if max_depth is not None and len(frames) >= max_depth and scan.too_deep is None:
                 scan.too_deep = (pointer, lines.span(start, end))
                 if stop_when_too_deep:
                     break
-            frames.append(_Frame(text[start] == "{", pointer, key_span, start, len(order)))
+            frames.append(_Frame(text[start] == "{", pointer, value_key, start, len(order)))
         else:
             span = lines.span(start, end)
-            positions[pointer] = Position(key_span, span)
+            positions[pointer] = Position(value_key, span)
             extent[pointer] = (len(order), len(order) + 1)
             order.append(pointer)
             if group == 5 and _overflows(match.group(5)):
@@ -215,8 +216,8 @@ def parse_json(text: str, path: str, *, max_depth: int) -> JsonOutcome:
         diagnostics.append(_syntax_diagnostic(text, path, error.msg, error.pos))
         return JsonOutcome(None, diagnostics, None)
     except RecursionError:
-        scan = scan_json(text, max_depth=max_depth, stop_when_too_deep=True)
-        pointer, span = scan.too_deep or ("", Span(1, 1))
+        deep = scan_json(text, max_depth=max_depth, stop_when_too_deep=True)
+        pointer, span = deep.too_deep or ("", Span(1, 1))
         diagnostics.append(_too_deep_diagnostic(path, pointer, span, max_depth))
         return JsonOutcome(None, diagnostics, None)
     except ValueError:  # an integer literal longer than Python converts (sys.get_int_max_str_digits)
@@ -224,7 +225,7 @@ def parse_json(text: str, path: str, *, max_depth: int) -> JsonOutcome:
         return JsonOutcome(None, diagnostics, None)
 
     too_deep, non_finite = _inspect(data, max_depth)
-    scan = None
+    scan: JsonScan | None = None
     if too_deep or non_finite or has_duplicates:
         scan = scan_json(text, max_depth=max_depth)
         for pointer, key, first, again in scan.duplicates[:MAX_DIAGNOSTICS_PER_FILE]:

@@ -55,7 +55,7 @@ def parse_yaml(text: str, path: str, *, max_depth: int, max_nodes: int) -> YamlO
             parser.dispose()
     if root is None:
         return YamlOutcome(None, diagnostics, None)
-    if type(root) is ScalarNode and root.data is None and root.text == "":  # type: ignore[attr-defined]
+    if type(root) is ScalarNode and root.data is None and root.text == "":
         diagnostics.append(Diagnostic(codes.EMPTY_DOCUMENT, "the YAML document is empty", "", path, Span(1, 1)))
         return YamlOutcome(None, diagnostics, root)
     if any(diagnostic.code in _NO_USABLE_DATA for diagnostic in diagnostics):

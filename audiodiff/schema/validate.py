@@ -7,7 +7,7 @@ Source positions are attached by the caller, which holds the file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
@@ -51,7 +51,7 @@ def document_kind(data: dict[str, Any]) -> DocumentKind | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dataset_adapter() -> TypeAdapter:
     return TypeAdapter(DatasetConfigSpec)
 
@@ -75,6 +75,7 @@ def validate_data(data: dict[str, Any]) -> SchemaResult:
     detected = detect_version(data)
     if detected.diagnostic is not None:
         return SchemaResult(kind, None, diagnostics=[detected.diagnostic])
+    assert detected.version is not None  # detect_version gives a version or a diagnostic
     if kind == "dataset":
         return _validate_dataset(data, detected.version)
     return _validate_model(data, detected.version)
@@ -139,7 +140,7 @@ def _oversized_integers(data: Any) -> list[Diagnostic]:
                 f"{shown} is beyond any value a model setting can take (magnitude at most `{MAX_PLAUSIBLE_INT}`)",
                 join("", *path),
             ))
-    return sorted(found, key=lambda diagnostic: diagnostic.pointer)
+    return sorted(found, key=lambda diagnostic: diagnostic.pointer or "")
 
 
 def _has_oversized_integer(data: Any) -> bool:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+
 TEXT_CONDITIONERS = frozenset({"t5", "lut", "phoneme", "clap_text"})
 
 
-def value_problem(entry: Any, value: Any) -> str | None:
+def value_problem(entry: ConditionerSpec, value: Any) -> str | None:
     """Why `value` cannot feed the conditioner `entry` (a conditioner spec), or None when it can.
 
     One-element lists unwrap first, as the conditioners themselves do with collated batches."""

@@ -42,23 +42,27 @@ class Node:
 
 
 class ScalarNode(Node):
-    __slots__ = ("text",)  # the scalar as written, for keys that are not strings
+    __slots__ = ("text",)
+    text: str  # the scalar as written, for keys that are not strings
 
 
 class SequenceNode(Node):
     __slots__ = ("items",)
+    items: list[Node]
 
 
 class MappingNode(Node):
-    __slots__ = ("entries",)  # key -> (key node, value node), merged keys included, in data order
+    __slots__ = ("entries",)
+    entries: dict[str, tuple[Node, Node]]  # key -> (key node, value node), merged keys included, in data order
 
 
 class AliasNode(Node):
     __slots__ = ("target",)
+    target: Node
 
 
 def _deref(node: Node) -> Node:
-    return node.target if type(node) is AliasNode else node  # type: ignore[attr-defined]
+    return node.target if type(node) is AliasNode else node
 
 
 def _copy(value: Any) -> Any:
@@ -72,7 +76,7 @@ def _copy(value: Any) -> Any:
 
 def _data_of(node: Node) -> Any:
     """A node's data for placing into its parent: an alias gives a fresh copy of its anchor's data."""
-    return _copy(node.target.data) if type(node) is AliasNode else node.data  # type: ignore[attr-defined]
+    return _copy(node.target.data) if type(node) is AliasNode else node.data
 
 
 class _Frame:
@@ -235,7 +239,7 @@ class Composer:
             if frame.merges:
                 entries = dict(entries)
                 for source in frame.merges:
-                    for key, pair in source.entries.items():  # type: ignore[attr-defined]
+                    for key, pair in source.entries.items():
                         if key not in entries:
                             entries[key] = pair
                             data[key] = _copy(_data_of(pair[1]))
@@ -253,7 +257,7 @@ class Composer:
         name = event.anchor
         span = mark_span(event.start_mark, event.end_mark)
         target = self.anchors.get(name)
-        if type(target) is _Frame:
+        if isinstance(target, _Frame):
             self.emit(
                 codes.YAML_ALIAS_BOMB,
                 f"alias `*{name}` lies inside its own anchor `&{name}`, so it would expand forever",
@@ -329,7 +333,7 @@ class Composer:
             value = target.data
             if type(value) is str:
                 return value
-            text = target.text  # type: ignore[attr-defined]
+            text = target.text
             self.emit(
                 codes.WRONG_TYPE,
                 f"key `{text}` is {describe_kind(value)}, but keys must be strings",
@@ -344,11 +348,13 @@ class Composer:
 
     def merge(self, frame: _Frame, node: Node) -> None:
         target = _deref(node)
-        items = [_deref(item) for item in target.items] if type(target) is SequenceNode else []  # type: ignore
+        items = [_deref(item) for item in target.items] if type(target) is SequenceNode else []
+        mappings = [item for item in items if type(item) is MappingNode]
+        sources: list[MappingNode]
         if type(target) is MappingNode:
             sources = [target]
-        elif type(target) is SequenceNode and all(type(item) is MappingNode for item in items):
-            sources = items
+        elif type(target) is SequenceNode and len(mappings) == len(items):
+            sources = mappings
         else:
             found = "a list holding other values" if type(target) is SequenceNode else describe_kind(target.data)
             self.emit(
@@ -359,7 +365,7 @@ class Composer:
             )
             return
         for source in sources:
-            frame.merges.append(source)  # type: ignore[arg-type]
+            frame.merges.append(source)
             frame.size += source.size
             frame.height = max(frame.height, source.height)
 
@@ -383,9 +389,9 @@ def source_map_of(root: Node) -> SourceMap:
         positions[pointer] = Position(key_span, mark_span(node.start, node.end))
         node = _deref(node)
         if type(node) is MappingNode:
-            for key, (key_node, value_node) in node.entries.items():  # type: ignore[attr-defined]
+            for key, (key_node, value_node) in node.entries.items():
                 stack.append((pointer + "/" + escape(key), mark_span(key_node.start, key_node.end), value_node))
         elif type(node) is SequenceNode:
-            for index, item in enumerate(node.items):  # type: ignore[attr-defined]
+            for index, item in enumerate(node.items):
                 stack.append((f"{pointer}/{index}", None, item))
     return SourceMap(positions)

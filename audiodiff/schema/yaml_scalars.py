@@ -87,7 +87,7 @@ def resolve_scalar(text: str, tag: str | None, plain: bool) -> tuple[Any, Proble
         kind = type(value)
         fits = {"int": kind is int, "float": kind is int or kind is float, "bool": kind is bool, "null": value is None}
         if fits[name]:
-            return (float(value) if name == "float" else value), None
+            return (float(value) if name == "float" and isinstance(value, int) else value), None
         message = f"`{tag_name(tag)}` value `{text}` is not {_TYPED_TAGS[name]}"
         return text, (codes.WRONG_TYPE, message, "fix the value or remove the tag")
     untagged = value if plain else text

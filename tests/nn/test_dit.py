@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -362,7 +361,6 @@ def test_overfits_a_fixed_batch(one_thread: None) -> None:
     data = inputs(batch=4, seed=5)
     target = torch.randn(4, IO, L, generator=torch.Generator().manual_seed(6))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    start = time.perf_counter()
     losses = []
     for _ in range(60):
         d = dict(data)
@@ -374,7 +372,6 @@ def test_overfits_a_fixed_batch(one_thread: None) -> None:
     assert losses[-1] < losses[0] / 10, losses[::10]
     silent = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert not silent, f"parameters without gradient: {silent}"
-    assert time.perf_counter() - start < 30  # about 1.5 s on one idle core
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path: Path):
     process = cli("run", str(model), "--dataset", str(dataset), "--output", str(output), "--batch-size", "2",
                   "--logger", "csv", "--checkpoint-every", "100000", wait=False)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 900  # a hang guard, not a speed check: slow machines pass
         metrics = output / "logs" / "metrics.csv"
         while not metrics.exists() or len(metrics.read_text().splitlines()) < 3:  # a few steps were logged
             assert process.poll() is None, process.stdout.read()

@@ -83,7 +83,7 @@ def test_sigkill_in_the_middle_of_a_run_then_resume(tmp_path: Path):
               "--checkpoint-every", "3", "--keep-checkpoints", "2", "--seed", "5"]
     process = cli("run", str(model), *common, "--max-steps", "100000", wait=False)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 900  # a hang guard, not a speed check: slow machines pass
         while len(list_checkpoints(folder)) < 2 or list_checkpoints(folder)[-1][0] < 9:
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "the run made no checkpoints in time"

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -480,14 +479,14 @@ def test_nesting_too_deep_yaml(yaml_parser):
     only(load_text(anchored, "x.yaml"), codes.NESTING_TOO_DEEP)
 
 
-def test_yaml_alias_bomb_is_rejected_quickly(yaml_parser):
+def test_yaml_alias_bomb_is_rejected(yaml_parser):
+    # nine levels of nine aliases expand to 9**9 nodes: the loader must refuse before expanding them (reading it
+    # to the end would not finish; bench/validate_bench.py times the refusal)
     lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for level in range(1, 10):
         name, previous = chr(ord("a") + level), chr(ord("a") + level - 1)
         lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
-    start = time.perf_counter()
     diagnostic = only(load_text("\n".join(lines) + "\n", "bomb.yaml"), codes.YAML_ALIAS_BOMB)
-    assert time.perf_counter() - start < 1.0
     assert diagnostic.span is not None and diagnostic.span.line <= 7
     recursive = only(load_text("a: &x [1, *x]\n", "x.yaml"), codes.YAML_ALIAS_BOMB)
     assert at(recursive.span) == (1, 11) and recursive.pointer == "/a/1"

@@ -15,11 +15,12 @@ from __future__ import annotations
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.rules import autoencoder, backbone, conditioning, training, upstream
 from audiodiff.schema.rules.report import RuleReport
+from audiodiff.schema.v1.root import ModelConfig
 
 _RULE_MODULES = (conditioning, backbone, autoencoder, training, upstream)
 
 
-def check_rules(spec) -> list[Diagnostic]:
+def check_rules(spec: ModelConfig) -> list[Diagnostic]:
     """All rule findings for a validated model config spec (any supported model type)."""
     report = RuleReport()
     for module in _RULE_MODULES:

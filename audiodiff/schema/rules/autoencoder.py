@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from audiodiff.diagnostics import codes
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.v1.pretransform import HALVING_BOTTLENECKS, AutoencoderModelSpec
-from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.v1.pretransform import (
+    HALVING_BOTTLENECKS,
+    AutoencoderModelSpec,
+    Bottleneck,
+    FSQConfig,
+    PretransformSpec,
+)
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
+from audiodiff.schema.v1.training import DiffusionTrainingSpec
 from audiodiff.schema.views import (
     autoencoder_io_channels,
     backbone_of,
@@ -19,7 +26,7 @@ from audiodiff.schema.views import (
 CHUNK_LATENTS = 128
 
 
-def check(spec, report: RuleReport) -> None:
+def check(spec: ModelConfig, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
         check_autoencoder(spec.model, at("model"), report)
         if spec.audio_channels != autoencoder_io_channels(spec.model):
@@ -83,18 +90,19 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             )
 
     bottleneck = model.bottleneck
-    halving = bottleneck is not None and bottleneck.type in HALVING_BOTTLENECKS
+    bottleneck_tag = bottleneck.type if bottleneck is not None else None
+    halving = bottleneck_tag in HALVING_BOTTLENECKS
     encoder_out = encoder.output_channels
     if halving and encoder_out % 2:
         report.add(
             codes.VAE_ODD_WIDTH,
-            f"the `{bottleneck.type}` bottleneck splits the encoder output in half, but it is {encoder_out} wide",
+            f"the `{bottleneck_tag}` bottleneck splits the encoder output in half, but it is {encoder_out} wide",
             encoder_pointer + _width_key(model.encoder.type),
             related=(("the bottleneck is chosen here", pointer + "/bottleneck/type"),),
         )
     expected_encoder_out = model.latent_dim * 2 if halving else model.latent_dim
     if encoder_out != expected_encoder_out and not (halving and encoder_out % 2):
-        reason = f"2 x `latent_dim` for the `{bottleneck.type}` bottleneck" if halving else "`latent_dim`"
+        reason = f"2 x `latent_dim` for the `{bottleneck_tag}` bottleneck" if halving else "`latent_dim`"
         report.add(
             codes.LATENT_DIM_MISMATCH,
             f"the encoder outputs {encoder_out} channels; expected {expected_encoder_out} ({reason})",
@@ -150,13 +158,12 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             decoder_pointer + _io_key(model.decoder.type, encoder=False),
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )
-    if model.pretransform is not None:
-        if model.pretransform.type in ("pqmf", "dac_pretrained", "audiocraft_pretrained"):
-            report.add(
-                codes.PRETRANSFORM_UNUSABLE,
-                f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
-                pointer + "/pretransform/type",
-            )
+    if model.pretransform is not None and model.pretransform.type in ("pqmf", "dac_pretrained", "audiocraft_pretrained"):
+        report.add(
+            codes.PRETRANSFORM_UNUSABLE,
+            f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
+            pointer + "/pretransform/type",
+        )
 
 
 # bottleneck type -> the config key naming the width its quantizer reads (after any mean/scale split)
@@ -166,14 +173,14 @@ _QUANTIZER_WIDTH_KEYS = {
 }
 
 
-def _check_quantizer_width(bottleneck, latent_dim: int, pointer: str, report: RuleReport) -> None:
+def _check_quantizer_width(bottleneck: Bottleneck, latent_dim: int, pointer: str, report: RuleReport) -> None:
     """C18: a quantizer's width must be the latent width (its own defaults, 128 or 512, rarely are)."""
     key = _QUANTIZER_WIDTH_KEYS.get(bottleneck.type)
     if key is None:
         return
     config = bottleneck.config
     width = getattr(config, key)
-    if bottleneck.type == "fsq" and width is None:
+    if isinstance(config, FSQConfig) and width is None:
         width, key = len(config.levels) * config.num_codebooks, "levels"  # FSQ reads one channel per level
     if width == latent_dim:
         return
@@ -190,7 +197,7 @@ def _check_quantizer_width(bottleneck, latent_dim: int, pointer: str, report: Ru
     )
 
 
-def _check_pretransform(spec, pretransform, pointer: str, report: RuleReport) -> None:
+def _check_pretransform(spec: ModelConfig, pretransform: PretransformSpec, pointer: str, report: RuleReport) -> None:
     if pretransform.type == "autoencoder":
         check_autoencoder(pretransform.config, pointer + "/config", report)
         ratio = pretransform.config.downsampling_ratio
@@ -225,10 +232,10 @@ def _check_pretransform(spec, pretransform, pointer: str, report: RuleReport) ->
         _audio_channels_error(spec.audio_channels, consumed, pointer, report)
 
 
-def _check_without_pretransform(spec, report: RuleReport) -> None:
+def _check_without_pretransform(spec: ModelConfig, report: RuleReport) -> None:
     """Without a pretransform the backbone sees audio, unless the data are pre-encoded latents."""
     training = spec.training
-    if training is not None and training.pre_encoded:
+    if isinstance(training, DiffusionTrainingSpec) and training.pre_encoded:
         return
     backbone = backbone_of(spec)
     if backbone is not None and spec.audio_channels != backbone.channels:

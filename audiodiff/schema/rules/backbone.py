@@ -6,6 +6,8 @@ from __future__ import annotations
 from audiodiff.diagnostics import codes
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
+from audiodiff.schema.v1.pretransform import PretransformSpec
+from audiodiff.schema.v1.root import DiffusionCondConfig, DiffusionCondInpaintConfig, ModelConfig
 from audiodiff.schema.views import (
     BackboneView,
     backbone_of,
@@ -15,7 +17,7 @@ from audiodiff.schema.views import (
 )
 
 
-def check(spec, report: RuleReport) -> None:
+def check(spec: ModelConfig, report: RuleReport) -> None:
     backbone = backbone_of(spec)
     if backbone is None:
         return
@@ -28,7 +30,7 @@ def check(spec, report: RuleReport) -> None:
         _check_dau1d(backbone, report)
     _check_channels(spec, backbone, report)
     _check_length(spec, backbone, report)
-    if spec.model_type != "diffusion_uncond":
+    if isinstance(spec, (DiffusionCondConfig, DiffusionCondInpaintConfig)):
         shift = spec.model.diffusion.distribution_shift_options
         if shift is not None and shift.max_length == shift.min_length:
             report.add(
@@ -82,7 +84,7 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
         )
 
 
-def _check_dit_heads(config, where: str, report: RuleReport) -> None:
+def _check_dit_heads(config: DiTOptionsSpec, where: str, report: RuleReport) -> None:
     """C42, C43: rules on the head width `embed_dim / num_heads`."""
     head = config.head_width
     if config.rotary_pos_emb and config.transformer_type == "continuous_transformer" and head < 32:
@@ -193,7 +195,7 @@ def _check_dau1d(backbone: BackboneView, report: RuleReport) -> None:
         )
 
 
-def _check_channels(spec, backbone: BackboneView, report: RuleReport) -> None:
+def _check_channels(spec: ModelConfig, backbone: BackboneView, report: RuleReport) -> None:
     """C20: model.io_channels = backbone channels = pretransform latent width."""
     backbone_pointer = f"{backbone.pointer}/{backbone.channels_key}"
     if spec.model_type != "diffusion_uncond" and spec.model.io_channels != backbone.channels:
@@ -219,13 +221,13 @@ def _check_channels(spec, backbone: BackboneView, report: RuleReport) -> None:
         )
 
 
-def _latent_pointer(pretransform, pointer: str) -> str:
+def _latent_pointer(pretransform: PretransformSpec, pointer: str) -> str:
     if pretransform.type == "autoencoder":
         return pointer + "/config/latent_dim"
     return pointer + "/config"
 
 
-def _check_length(spec, backbone: BackboneView, report: RuleReport) -> None:
+def _check_length(spec: ModelConfig, backbone: BackboneView, report: RuleReport) -> None:
     """C3: sample_size must divide into whole latents, patches and U-Net levels."""
     located = pretransform_of(spec)
     ratio = 1

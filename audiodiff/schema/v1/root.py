@@ -54,7 +54,7 @@ class AutoencoderConfig(_ModelConfigBase):
 
 ModelConfig = DiffusionCondConfig | DiffusionCondInpaintConfig | DiffusionUncondConfig | AutoencoderConfig
 
-ROOT_BY_MODEL_TYPE: dict[str, type[_ModelConfigBase]] = {
+ROOT_BY_MODEL_TYPE: dict[str, type[ModelConfig]] = {
     "diffusion_cond": DiffusionCondConfig,
     "diffusion_cond_inpaint": DiffusionCondInpaintConfig,
     "diffusion_uncond": DiffusionUncondConfig,
