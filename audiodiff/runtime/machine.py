@@ -57,8 +57,9 @@ def device_problem(device: str, machine: Machine) -> tuple[str, str] | None:
         if machine.cuda_devices == 0:
             return ("`cuda` was asked for, but torch sees no CUDA device on this machine", "use `--device cpu`")
         if index is not None and int(index) >= machine.cuda_devices:
-            return (f"`{device}` does not exist: this machine has {machine.cuda_devices} CUDA device(s), "
-                    f"`cuda:0` to `cuda:{machine.cuda_devices - 1}`", "use `--device cuda:0`")
+            problem = (f"`{device}` does not exist: this machine has {machine.cuda_devices} CUDA device(s), "
+                       f"`cuda:0` to `cuda:{machine.cuda_devices - 1}`")
+            return problem, "use `--device cuda:0`"
     if kind == "mps" and not machine.mps:
         return ("`mps` was asked for, but torch sees no Apple GPU on this machine", "use `--device cpu`")
     if kind == "cpu" and index is not None and index != "0":

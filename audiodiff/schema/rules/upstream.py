@@ -9,11 +9,20 @@ elsewhere that finds something only the reference refuses just picks (or adds) a
 
 from __future__ import annotations
 
+from typing import Any
+
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.v1.root import AutoencoderConfig
-from audiodiff.schema.views import backbone_of, routes_of
+from audiodiff.schema.v1.root import (
+    AutoencoderConfig,
+    DiffusionCondConfig,
+    DiffusionCondInpaintConfig,
+    DiffusionUncondConfig,
+    ModelConfig,
+)
+from audiodiff.schema.v1.training import DiffusionTrainingSpec
+from audiodiff.schema.views import backbone_of, conditioning_of, routes_of
 
 # Backbone tags the reference's factories build per model family (C21); audiodiff accepts more (the docs' spellings).
 _UPSTREAM_BACKBONES = {
@@ -23,15 +32,16 @@ _UPSTREAM_BACKBONES = {
 }
 
 
-def check(spec, report: RuleReport) -> None:
+def check(spec: ModelConfig, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
         return  # autoencoder training: `rules/autoencoder_training.py` (AD506, AD509 carry the upstream judgement)
     _check_backbone_type(spec, report)
     _check_conditioners(spec, report)
-    if spec.model_type == "diffusion_uncond" and spec.training is not None:
+    if isinstance(spec, DiffusionUncondConfig) and spec.training is not None:
         _check_uncond_training(spec.training, report)
     routed = any(routes_of(spec).values())  # routes without conditioning are AD203's error already
-    if spec.model_type in ("diffusion_cond", "diffusion_cond_inpaint") and spec.model.conditioning is None and not routed:
+    conditioned = isinstance(spec, (DiffusionCondConfig, DiffusionCondInpaintConfig))
+    if conditioned and conditioning_of(spec) is None and not routed:
         report.add(
             codes.CONDITIONING_ABSENT,
             f"a `{spec.model_type}` model without `model.conditioning` has no conditioner to call",
@@ -41,8 +51,8 @@ def check(spec, report: RuleReport) -> None:
         )
 
 
-def _check_conditioners(spec, report: RuleReport) -> None:
-    conditioning = spec.model.conditioning if spec.model_type != "diffusion_uncond" else None
+def _check_conditioners(spec: ModelConfig, report: RuleReport) -> None:
+    conditioning = conditioning_of(spec)
     if conditioning is None:
         return
     for index, entry in enumerate(conditioning.configs):
@@ -55,7 +65,7 @@ def _check_conditioners(spec, report: RuleReport) -> None:
             )
 
 
-def _check_uncond_training(training, report: RuleReport) -> None:
+def _check_uncond_training(training: DiffusionTrainingSpec, report: RuleReport) -> None:
     """The reference's unconditioned training reads `learning_rate` (plain Adam) and nothing else."""
     if training.learning_rate is None and training.optimizer_configs is not None:  # neither at all: AD504
         report.add(
@@ -67,7 +77,7 @@ def _check_uncond_training(training, report: RuleReport) -> None:
         )
 
 
-def _check_backbone_type(spec, report: RuleReport) -> None:
+def _check_backbone_type(spec: ModelConfig, report: RuleReport) -> None:
     backbone = backbone_of(spec)
     if backbone is None:
         return
@@ -104,7 +114,7 @@ def _backbone_not_built(model_type: str, tag: str, pointer: str, report: RuleRep
     )
 
 
-def check_spelling(spec, written: dict, version: int | None) -> list[Diagnostic]:
+def check_spelling(spec: ModelConfig | None, written: dict[str, Any], version: int | None) -> list[Diagnostic]:
     """Findings that depend on the document as written, not on the migrated spec: an unversioned (version-1) file is
     what the reference reads, and `adp_1d` there is a backbone its unconditioned factory does not know. Version 2
     spells the same U-Net `adp_1d` for every model type; `audiodiff migrate --to 1` writes the reference's spelling."""
