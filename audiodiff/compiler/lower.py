@@ -15,8 +15,8 @@ from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
 from audiodiff.compiler.lower_training import training_nodes
 from audiodiff.compiler.registry import Entry, lookup
 from audiodiff.diagnostics.model import Diagnostic
-from audiodiff.schema.pointer import join
 from audiodiff.schema.capabilities import PositionBudget
+from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES, Axis, Route
 from audiodiff.schema.v1.pretransform import AutoencoderPretransformSpec
 from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig

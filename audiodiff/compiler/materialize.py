@@ -136,7 +136,7 @@ def _builder(kind: str, tag: str) -> Callable[..., nn.Module]:
     """The registered builder of (kind, tag); a type without one is a sentence, not an AttributeError."""
     entry = lookup(kind, tag)
     if entry.builder is None:
-        status, reason = entry.availability()
+        _, reason = entry.availability()
         raise ValueError(reason or f"the `{tag}` {kind} has no builder in audiodiff's registry")
     return entry.builder  # type: ignore[return-value]
 

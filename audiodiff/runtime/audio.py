@@ -64,7 +64,7 @@ def write_audio(path: str | Path, audio: Tensor, sample_rate: int) -> list[Path]
     path = Path(path)
     file_format = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
     written = []
-    for target, item in zip(output_paths(path, len(audio)), audio):
+    for target, item in zip(output_paths(path, len(audio)), audio, strict=True):
         buffer = io.BytesIO()
         samples = item.detach().float().clamp(-1, 1).cpu().numpy().T  # [T, C]
         soundfile.write(buffer, samples, sample_rate, format=file_format, subtype="PCM_16")

@@ -117,10 +117,11 @@ def bottleneck_terms(bottleneck: losses_spec.BottleneckLossSpec | None, bottlene
     weights = bottleneck.weights if bottleneck is not None else losses_spec.BottleneckWeightsSpec()
     terms = []
     for name, key, fixed in BOTTLENECK_TERMS.get(bottleneck_type or "", ()):
-        if fixed is None:
-            fixed = (weights.kl if weights.kl is not None else DEFAULT_KL_WEIGHT) if key == "kl" else (
+        weight = fixed
+        if weight is None:
+            weight = (weights.kl if weights.kl is not None else DEFAULT_KL_WEIGHT) if key == "kl" else (
                 weights.mmd if weights.mmd is not None else DEFAULT_MMD_WEIGHT)
-        terms.append(Term(name, fixed, lambda v, k=key: v[k]))
+        terms.append(Term(name, weight, lambda v, k=key: v[k]))
     return terms
 
 
@@ -194,10 +195,10 @@ def build_eval_metrics(configs: losses_spec.EvalLossConfigsSpec | None, *, sampl
                                        losses_spec.DEFAULT_SCALES[1:])
     metrics: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
         "sisdr": lambda decoded, reals: si_sdr(decoded, reals, zero_mean=zero_mean, eps=eps).mean(),
-        "mrstft": lambda decoded, reals: distance(decoded, reals),
+        "mrstft": distance,
     }
     if configs.stft is not None:
         c = configs.stft
         stft = STFTDistance(c.fft_size, c.hop_size, c.win_length, **stft_options(c, sample_rate))
-        metrics["stft"] = lambda decoded, reals: stft(decoded, reals)
+        metrics["stft"] = stft
     return metrics

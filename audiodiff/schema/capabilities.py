@@ -93,9 +93,9 @@ def _dit_position_budget(config: object) -> PositionBudget | None:
     if not getattr(config, "use_abs_pos_emb", False):
         return None
     return PositionBudget(
-        positions=getattr(config, "abs_pos_emb_max_length"),
+        positions=config.abs_pos_emb_max_length,
         field="abs_pos_emb_max_length",
-        patch_size=getattr(config, "patch_size"),
+        patch_size=config.patch_size,
         global_token=getattr(config, "global_cond_type", "prepend") == "prepend",
     )
 

@@ -33,7 +33,7 @@ def value_problem(entry: ConditionerSpec, value: Any) -> str | None:
     return None
 
 
-def value_kind(entry: Any) -> str:
+def value_kind(entry: ConditionerSpec) -> str:
     """What kind of value a conditioner reads, for forms that ask for it: `text`, `number`, `int`, `choice`, or
     `audio` (conditioners fed from a signal, which a form does not ask for)."""
     if entry.type in TEXT_CONDITIONERS:

@@ -51,7 +51,8 @@ def check_config(text: str, name: str = "config.json") -> ConfigReport:
         from audiodiff.compiler.memory import estimate_for_graph
 
         memory = estimate_for_graph(check.spec, check.graph, batch_size=1, precision="32")
-        explained = explain(name, check.graph, check.document, check.schema.version, memory, check.migration)
+        version = check.schema.version if check.schema is not None else None
+        explained = explain(name, check.graph, check.document, version, memory, check.migration)
         explanation = to_json(explained)
     shown = min(text.count("\n") + 1, MAX_LISTED_LINES)
     lines = [check.line(number) or "" for number in range(1, shown + 1)]
@@ -101,10 +102,11 @@ def explanation_html(report: ConfigReport) -> str:
     if document is None:
         return "<p>no graph: fix the errors first</p>"
     total = document.get("total_params")
-    out = [f'<p class="ad-graph-title">{esc(str(document["model_type"]))}: '
-           f'{_count(total)} parameters in {len(document["nodes"])} modules</p>',
-           '<table class="ad-nodes"><tr><th>module</th><th>kind</th><th>type</th><th>in</th><th>out</th>'
-           '<th>params</th><th>line</th></tr>']
+    title = (f'<p class="ad-graph-title">{esc(str(document["model_type"]))}: '
+             f'{_count(total)} parameters in {len(document["nodes"])} modules</p>')
+    header = ('<table class="ad-nodes"><tr><th>module</th><th>kind</th><th>type</th><th>in</th><th>out</th>'
+              '<th>params</th><th>line</th></tr>')
+    out = [title, header]
     for node in document["nodes"]:
         out.append(f'<tr><td><code>{esc(node["id"])}</code></td><td>{esc(node["kind"])}</td>'
                    f'<td>{esc(node["type"])}</td><td>{esc(_ports(node["inputs"]))}</td>'

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from audiodiff.schema.v1.conditioning import IntConfig, ListConfig, NumberConfig
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_kind
 from audiodiff.schema.views import backbone_of, conditioning_of, diffusion_objective_of
 
@@ -46,7 +48,7 @@ class Form:
     objective: str
 
 
-def build_form(spec: Any, *, max_seconds: float) -> Form:
+def build_form(spec: ModelConfig, *, max_seconds: float) -> Form:
     """The form for a validated diffusion model spec; `max_seconds` caps the length (memory, position budget)."""
     conditioning = conditioning_of(spec)
     fields: list[ConditionField] = []
@@ -57,16 +59,16 @@ def build_form(spec: Any, *, max_seconds: float) -> Form:
         kind = value_kind(entry)
         if kind == "audio":
             unsupported.append(entry.id)
-        elif kind == "choice":
+        elif kind == "choice" and isinstance(entry.config, ListConfig):
             fields.append(ConditionField(entry.id, kind, choices=tuple(entry.config.options)))
-        elif kind in ("number", "int"):
+        elif kind in ("number", "int") and isinstance(entry.config, (IntConfig, NumberConfig)):
             fields.append(ConditionField(entry.id, kind, float(entry.config.min_val), float(entry.config.max_val)))
         else:
             fields.append(ConditionField(entry.id, kind))
     seconds_default = spec.sample_size / spec.sample_rate
     seconds_max = max_seconds
     total = conditioning.by_id("seconds_total") if conditioning is not None else None
-    if total is not None and value_kind(total) in ("number", "int"):
+    if total is not None and isinstance(total.config, (IntConfig, NumberConfig)):
         # beyond its range the conditioner clamps: longer clips would all be told "this long"
         seconds_max = min(seconds_max, float(total.config.max_val))
     backbone = backbone_of(spec)

@@ -127,7 +127,8 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
 
     inputs = {*fields, negative, seconds, steps, sampler, cfg, seed, batch, init_audio, init_noise, history}
     outputs = [status, *players, images, command, downloads, history]
-    event = run.click(generate, inputs, outputs, concurrency_id="generate")
+    # a set of inputs makes Gradio pass one dict keyed by component; its annotation wants a set of Blocks
+    event = run.click(generate, inputs, outputs, concurrency_id="generate")  # type: ignore[arg-type]
 
     def cancel(request: gr.Request) -> None:
         cancels.flag(request.session_hash or "").set()
@@ -166,7 +167,7 @@ def _request(form: Form, conditions: list[Any], negative: str | None, seconds: f
         raise TakeRefused("give the length in seconds")
     if seed is None:
         raise TakeRefused("give a seed (a whole number)")
-    values = {field.id: value for field, value in zip(form.conditions, conditions)}
+    values = {field.id: value for field, value in zip(form.conditions, conditions, strict=True)}
     return TakeRequest(conditions=values, negative_prompt=negative or None, seconds=float(seconds),
                        steps=int(steps), sampler=sampler, cfg_scale=float(cfg), seed=int(seed), batch=int(batch),
                        init_audio=Path(init_path) if init_path else None, init_noise_level=float(init_level))

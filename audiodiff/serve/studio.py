@@ -18,6 +18,7 @@ from typing import Any
 
 from audiodiff.runtime.generate import RequestError, SampleRequest, parse_value, plan
 from audiodiff.runtime.loading import LoadRefused, SamplingSource, load_model, resolve_source
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.serve.form import MAX_BATCH, Form, build_form, condition_values
 
 DEFAULT_MAX_SECONDS = 60.0
@@ -149,7 +150,7 @@ class Studio:
         files = tuple(write_audio(folder / "take.wav", audio, self.spec.sample_rate))
         images = tuple(write_spectrogram(path.with_suffix(".png"), item, self.spec.sample_rate,
                                          title=f"take {number}" + (f", item {i + 1}" if len(files) > 1 else ""))
-                       for i, (path, item) in enumerate(zip(files, audio)))
+                       for i, (path, item) in enumerate(zip(files, audio, strict=True)))
         return Take(number, files, images, self.command(sample_request, the_plan.settings.sampler),
                     self.summary(sample_request, the_plan.samples), clipped)
 
@@ -188,7 +189,7 @@ def _cond_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def _longest_request(spec: Any, cap: float) -> float:
+def _longest_request(spec: ModelConfig, cap: float) -> float:
     """The longest `seconds` that `plan` accepts, at most `cap`: found by bisection, so the page offers exactly
     what `audiodiff sample` would accept (position budgets, length multiples, memory checks alike)."""
 
@@ -208,7 +209,7 @@ def _longest_request(spec: Any, cap: float) -> float:
     return low
 
 
-def _any_conditions(spec: Any) -> dict[str, Any]:
+def _any_conditions(spec: ModelConfig) -> dict[str, Any]:
     form = build_form(spec, max_seconds=DEFAULT_MAX_SECONDS)
     return {entry.id: entry.default for entry in form.conditions}
 
