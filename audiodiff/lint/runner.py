@@ -83,6 +83,7 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
                     report.skipped.append(Skipped(str(path), found.reason or "not a model or dataset config"))
                     continue
                 loaded = load_file(path)  # an `include` pattern says it is a config: report what it lacks
+            assert loaded is not None  # `classify` loads every file it does not call `other`
             check = check_loaded(str(path), loaded, check_paths=settings.check_paths, advice=True,
                                  count_params=False, target=settings.target)
         if check.kind == "model":

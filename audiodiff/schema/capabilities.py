@@ -21,6 +21,7 @@ from audiodiff.schema.routes import (
     PREPEND,
     Route,
 )
+from audiodiff.schema.v1.backbones import DiTOptionsSpec
 
 ModelType = Literal["diffusion_cond", "diffusion_cond_inpaint", "diffusion_uncond"]
 CONDITIONED: frozenset[ModelType] = frozenset({"diffusion_cond", "diffusion_cond_inpaint"})
@@ -90,7 +91,7 @@ class BackboneCapabilities:
 
 
 def _dit_position_budget(config: object) -> PositionBudget | None:
-    if not getattr(config, "use_abs_pos_emb", False):
+    if not isinstance(config, DiTOptionsSpec) or not config.use_abs_pos_emb:
         return None
     return PositionBudget(
         positions=config.abs_pos_emb_max_length,

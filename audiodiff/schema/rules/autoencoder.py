@@ -140,10 +140,11 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     declared = "the autoencoder declares"
     # a nested pretransform (e.g. `patched`) sits between the audio and the encoder: the encoder reads, and the
     # decoder writes, the pretransform's encoded channels, not the audio's
-    nested = pretransform_latent_channels(model.pretransform) if model.pretransform is not None else None
-    if nested is not None:
+    inner = model.pretransform
+    nested = pretransform_latent_channels(inner) if inner is not None else None
+    if inner is not None and nested is not None:
         io_in = io_out = nested
-        declared = f"its `{model.pretransform.type}` pretransform encodes to"
+        declared = f"its `{inner.type}` pretransform encodes to"
     if encoder.input_channels != io_in:
         report.add(
             codes.AUTOENCODER_CHANNELS,
