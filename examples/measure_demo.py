@@ -282,10 +282,10 @@ def report_rows(results: list[ClassResult], reference: dict[str, list[np.ndarray
 
     rows = []
     for result in results:
-        captions = [f"seed {seed}: {m.headline(result.name)}" for seed, m in zip(seeds, result.generated)]
+        captions = [f"seed {seed}: {m.headline(result.name)}" for seed, m in zip(seeds, result.generated, strict=False)]
         rows.append(ReportRow(label=result.name, training=reference[result.name][0],
                               training_caption=f"training: {result.training[0].headline(result.name)}",
-                              generated=list(zip(captions, generated[result.name]))))
+                              generated=list(zip(captions, generated[result.name], strict=False))))
     return rows
 
 

@@ -117,9 +117,9 @@ def report_png(rows: Sequence[ReportRow], losses: Sequence[tuple[int, float]], s
                 for clip in [row.training] + [audio for _, audio in row.generated]] for row in rows]
     top = max((float(s[0].max()) for line in spectra for s in line if s is not None), default=0.0)
     image = None
-    for r, (row, line) in enumerate(zip(rows, spectra)):
+    for r, (row, line) in enumerate(zip(rows, spectra, strict=False)):
         captions = [row.training_caption] + [caption for caption, _ in row.generated]
-        for c, (caption, found) in enumerate(zip(captions, line)):
+        for c, (caption, found) in enumerate(zip(captions, line, strict=False)):
             axes = figure.add_subplot(grid[r, c])
             if found is None:
                 axes.text(0.5, 0.5, "no training example\nseen yet", ha="center", va="center", fontsize=9)

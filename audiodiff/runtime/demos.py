@@ -124,7 +124,7 @@ class DemoCallback(pl.Callback):
             if index in self.examples:
                 continue
             keys = [key for key in wanted if key not in TIMING_KEYS]
-            for item, metadata in zip(data if data is not None else [], getattr(batch, "metadata", [])):
+            for item, metadata in zip(data if data is not None else [], getattr(batch, "metadata", []), strict=False):
                 if keys and all(key in metadata and metadata[key] == wanted[key] for key in keys):
                     self.examples[index] = item.detach().float().cpu()  # [C, T]
                     break
