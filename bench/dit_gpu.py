@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
 from reference import reference_worker
 
 from audiodiff.nn.dit import DiffusionTransformer
@@ -294,7 +293,7 @@ def same_run(trainer: Trainer, shape: Shape, frames_list: list[int], device: tor
         print(f"{'frames':>6s}  {'same run':32s}{'ours ms':>9s}{'ref ms':>9s}{'speed-up':>10s}")
         for frames in frames_list:
             trainer.model.gradient_checkpointing = False
-            ours = statistics.median(_time_ms(lambda: trainer.step(frames), device) for _ in range(args.repeats))
+            ours = statistics.median(_time_ms(lambda frames=frames: trainer.step(frames), device) for _ in range(args.repeats))
             theirs = reference.call("backbone_step_ms", name="dit", shape=dims, frames=frames, device=str(device),
                                     warmup=args.warmup, repeats=args.repeats, training=True)["ms"]
             print(f"{frames:6d}  {'train step (ours ckpt off)':32s}{ours:9.1f}{theirs:9.1f}{theirs / ours:9.2f}x")

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "lint"))
 
-from config_tree import build_tree
+from config_tree import build_tree  # noqa: E402 (found through the path set above)
 
 BASE = {"model_type": "autoencoder", "sample_rate": 44100, "sample_size": 65536, "audio_channels": 2}
 AIM_PEAK_MB = 500

@@ -62,9 +62,10 @@ def loss_terms(spec: Any) -> list[tuple[str, str, float, str]]:
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else ""
     configured = losses.bottleneck.weights if losses.bottleneck is not None else ae.BottleneckWeightsSpec()
     for name, tag, fixed in _BOTTLENECK_TERMS.get(bottleneck, ()):
-        if fixed is None:
-            fixed = _or(configured.kl, DEFAULT_KL_WEIGHT) if tag == "kl" else _or(configured.mmd, DEFAULT_MMD_WEIGHT)
-        terms.append((name, tag, fixed, f"{base}/bottleneck/weights/{tag}" if configs and losses.bottleneck
+        weight = fixed
+        if weight is None:
+            weight = _or(configured.kl, DEFAULT_KL_WEIGHT) if tag == "kl" else _or(configured.mmd, DEFAULT_MMD_WEIGHT)
+        terms.append((name, tag, weight, f"{base}/bottleneck/weights/{tag}" if configs and losses.bottleneck
                       else join("", "model", "bottleneck")))
     return terms
 

@@ -18,8 +18,8 @@ from audiodiff.compiler.param_layers import (
     wn_conv,
     wn_conv_transpose,
 )
-from audiodiff.schema.v1.backbones import AttentionOptionsSpec, FeedForwardOptionsSpec, NormOptionsSpec
 from audiodiff.schema.v1 import pretransform as pre
+from audiodiff.schema.v1.backbones import AttentionOptionsSpec, FeedForwardOptionsSpec, NormOptionsSpec
 from audiodiff.schema.v1.pretransform import AutoencoderModelSpec, AutoencoderPretransformSpec
 
 ANTIALIAS_FILTER_TAPS = 12  # alias-free-torch Activation1d: persistent up- and down-sampling filters [1, 1, 12]

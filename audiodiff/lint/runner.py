@@ -97,7 +97,7 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
         # suppressions and the cap apply now, so that only what will be shown is kept for the rest of the run
         diagnostics = cap_diagnostics(d for d in diagnostics if settings.reports(d.code, check.path))
         spots = [rules.seconds_start_on_latents(check), rules.random_latent_crops(check)]
-        for places, place in zip((models, datasets), spots):
+        for places, place in zip((models, datasets), spots, strict=True):
             if place is not None:
                 places.append(place)
         found_in[check.path] = (_compact(check, diagnostics, spots), diagnostics)

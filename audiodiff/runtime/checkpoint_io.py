@@ -101,7 +101,7 @@ def read_training_checkpoint(path: Path) -> dict[str, Any]:
     # memory-mapped when the file is a zip (the format torch.save writes); the legacy format cannot be mapped
     payload = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
-        raise ValueError("not a Lightning training checkpoint (no `state_dict`)")  # noqa: TRY004 (callers catch ValueError)
+        raise ValueError("not a Lightning training checkpoint (no `state_dict`)")
     if not all(isinstance(key, str) for key in payload["state_dict"]):
         raise ValueError("the checkpoint's `state_dict` has keys that are not strings")
     if "model_config" in payload:

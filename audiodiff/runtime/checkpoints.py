@@ -24,13 +24,13 @@ from torch import Tensor, nn
 
 from audiodiff.compiler.estimate import node_of_key
 from audiodiff.runtime.atomic import atomic_output
-from audiodiff.runtime.outputs import check_finite_tensors
 from audiodiff.runtime.checkpoint_header import (
     HeaderError,
     embedded_config,
     read_safetensors_header,
     schema_version_of,
 )
+from audiodiff.runtime.outputs import check_finite_tensors
 from audiodiff.schema.reading import FileRefused, check_regular
 
 FileKind = Literal["lightning", "released", "safetensors", "autoencoder"]

@@ -147,8 +147,8 @@ def load_file(
         check_regular(name)
     except FileRefused as refused:
         code = codes.FILE_NOT_FOUND if refused.reason in ("missing", "not-regular") else codes.UNREADABLE_FILE
-        extra = {"help": "pass the path of a config file"} if refused.reason == "not-regular" else {}
-        return _failure(code, str(refused), name, **extra)
+        hint = "pass the path of a config file" if refused.reason == "not-regular" else None
+        return _failure(code, str(refused), name, help=hint)
     format = detect_format(name)
     if format is None:
         extension = os.path.splitext(name)[1] or "(none)"

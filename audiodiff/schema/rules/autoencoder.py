@@ -10,6 +10,7 @@ from audiodiff.schema.v1.pretransform import (
     Bottleneck,
     FSQConfig,
     PretransformSpec,
+    TAAEDecoderSpec,
 )
 from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 from audiodiff.schema.v1.training import DiffusionTrainingSpec
@@ -44,7 +45,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     encoder, decoder = model.encoder.config, model.decoder.config
     encoder_pointer, decoder_pointer = pointer + "/encoder/config", pointer + "/decoder/config"
 
-    if model.decoder.type == "taae" and decoder.use_snake and len(set(decoder.c_mults)) > 1:
+    if isinstance(decoder, TAAEDecoderSpec) and decoder.use_snake and len(set(decoder.c_mults)) > 1:
         # the decoder's snake sits after the transformers but is sized for the level's output width: the layout
         # (which checkpoints carry) mismatches the features wherever a level changes width, in both runtimes
         report.add(
