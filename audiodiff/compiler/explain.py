@@ -283,7 +283,7 @@ def _codec_chains(graph: Graph) -> list[str]:
     lines = []
     for node in graph.nodes:
         parts = [f"{node.id}.{part}" for part in ("encoder", "bottleneck", "decoder") if f"{node.id}.{part}" in ids]
-        for source, target in zip(parts, parts[1:]):
+        for source, target in zip(parts, parts[1:], strict=False):
             if (source, target) not in linked:
                 lines.append(f'  "{source}" -> "{target}" [label="latent"];')
     return lines
