@@ -105,6 +105,7 @@ def _validate_model(data: dict[str, Any], version: int) -> SchemaResult:
         spec = root.model_validate(data)
     except ValidationError as error:
         diagnostics = diagnostics_from_validation_error(error, data, root)
+        diagnostics = _backbone_config_of_another_type(diagnostics, data, model_type)
         return SchemaResult("model", version, diagnostics=[_explain_backbone_tag(d, model_type) for d in diagnostics])
     oversized = _oversized_integers(data)
     if oversized:
@@ -174,6 +175,56 @@ def _model_type_diagnostic(model_type: Any) -> Diagnostic:
         help=did_you_mean(model_type, SUPPORTED_MODEL_TYPES + UNSUPPORTED_MODEL_TYPES)
         or f"supported model types: {supported}",
     )
+
+
+def _backbone_config_classes(model_type: str) -> dict[str, type]:
+    from audiodiff.schema.v1.backbones import DAU1dSpec, DiTSpec, DiTUncondSpec, UNet1dSpec, UNetCFG1dSpec
+
+    if model_type == "diffusion_uncond":
+        return {"dit": DiTUncondSpec, "adp_1d": UNet1dSpec, "adp_uncond_1d": UNet1dSpec, "DAU1d": DAU1dSpec}
+    return {"dit": DiTSpec, "adp_cfg_1d": UNetCFG1dSpec, "adp_1d": UNet1dSpec, "DAU1d": DAU1dSpec}
+
+
+def _backbone_config_of_another_type(diagnostics: list[Diagnostic], data: dict[str, Any], model_type: str
+                                     ) -> list[Diagnostic]:
+    """A backbone `type` whose `config` is a valid config of another backbone the model type takes (`DAU1d` over a
+    U-Net's settings: the docs list `DAU1d` for conditioned models) is one mistake, at the type, not a dozen
+    unknown keys in the config."""
+    section = data.get("model")
+    if isinstance(section, dict) and model_type != "diffusion_uncond":
+        section, where = section.get("diffusion"), "/model/diffusion"
+    else:
+        where = "/model"
+    if not isinstance(section, dict) or not isinstance(section.get("config"), dict):
+        return diagnostics
+    tag, config = section.get("type"), section["config"]
+    classes = _backbone_config_classes(model_type)
+    inside = [d for d in diagnostics if d.pointer is not None and d.pointer.startswith(where + "/config/")]
+    # only keys the declared type does not know say the config was written for another type (a missing key alone
+    # is that type's own mistake: an `adp_cfg_1d` config without a cfg setting still reads as a plain U-Net)
+    if not isinstance(tag, str) or tag not in classes or not any(d.code is codes.UNKNOWN_KEY for d in inside):
+        return diagnostics
+    fits = [other for other, spec in classes.items() if other != tag and _validates(spec, config)]
+    if not fits:
+        return diagnostics
+    kept = [d for d in diagnostics if d not in inside]
+    names = " or ".join(f"`{name}`" for name in fits)
+    kept.append(Diagnostic(
+        codes.INVALID_VALUE,
+        f"`type` is `{tag}`, but `config` holds {names} settings ({len(inside)} findings in it are not about "
+        f"`{tag}` settings)",
+        where + "/type",
+        help=f'did you mean `"type": "{fits[0]}"`?',
+    ))
+    return kept
+
+
+def _validates(spec: type, config: dict[str, Any]) -> bool:
+    try:
+        spec.model_validate(config)  # type: ignore[attr-defined]
+    except (ValidationError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _explain_backbone_tag(diagnostic: Diagnostic, model_type: str) -> Diagnostic:
