@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,7 +20,7 @@ def command(
                             help="Batch size for the memory estimate."),
     precision: Precision = typer.Option(Precision.bf16_mixed, "--precision", help="Precision for the estimate."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
-    target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
+    target: str | None = typer.Option(None, "--target", help=TARGET_HELP),
     overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> None:
     """Lower a config into a typed graph of modules with static shape checks, without allocating weights.

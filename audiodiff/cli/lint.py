@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,7 +19,7 @@ def command(
     ignore: list[str] = typer.Option([], "--ignore", help="Never report these codes (comma-separated)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Add documentation links, value provenance and "
                                  "the files skipped, with the reason."),
-    target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
+    target: str | None = typer.Option(None, "--target", help=TARGET_HELP),
 ) -> None:
     """Lint every model and dataset config below PATHS in one process, for CI and pre-commit.
 

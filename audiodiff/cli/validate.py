@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,7 @@ def command(
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Add a documentation link to each diagnostic."),
     overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP + " Model configs only."),
-    target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),
+    target: str | None = typer.Option(None, "--target", help=TARGET_HELP),
 ) -> None:
     """Check configs against the schema, every cross-field rule and the graph's width contracts.
 
