@@ -30,7 +30,6 @@ NOT_YET_TYPED = frozenset({
     "compiler/lowering.py", "compiler/materialize.py", "compiler/memory.py", "compiler/param_layers.py",
     "compiler/params.py", "compiler/params_backbones.py", "compiler/params_codecs.py", "compiler/pipeline.py",
     "runtime/demos.py", "runtime/generate.py", "runtime/launch.py", "runtime/training.py",
-    "schema/views.py",
     # new with autoencoder training and sampling checks, merged while this list was being emptied
     "runtime/autoencoder_launch.py", "runtime/autoencoder_preflight.py", "runtime/autoencoder_training.py",
     "runtime/sample_checks.py", "compiler/lower_training.py",

@@ -19,9 +19,10 @@ from audiodiff.schema.v1.pretransform import (
     AutoencoderModelSpec,
     AutoencoderPretransformSpec,
     PatchedPretransformSpec,
+    PretransformSpec,
     WaveletPretransformSpec,
 )
-from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,11 @@ class BackboneView:
         return 1
 
 
-def is_diffusion(spec: Any) -> bool:
+def is_diffusion(spec: ModelConfig) -> bool:
     return not isinstance(spec, AutoencoderConfig)
 
 
-def backbone_of(spec: Any) -> BackboneView | None:
+def backbone_of(spec: ModelConfig) -> BackboneView | None:
     if isinstance(spec, AutoencoderConfig):
         return None
     if isinstance(spec, DiffusionUncondConfig):
@@ -79,7 +80,7 @@ def backbone_of(spec: Any) -> BackboneView | None:
     )
 
 
-def pretransform_of(spec: Any) -> tuple[Any, str] | None:
+def pretransform_of(spec: ModelConfig) -> tuple[PretransformSpec, str] | None:
     """The model's pretransform spec and its pointer, or None."""
     if isinstance(spec, AutoencoderConfig):
         return None
@@ -89,20 +90,20 @@ def pretransform_of(spec: Any) -> tuple[Any, str] | None:
     return pretransform, join("", "model", "pretransform")
 
 
-def conditioning_of(spec: Any) -> ConditioningSpec | None:
+def conditioning_of(spec: ModelConfig) -> ConditioningSpec | None:
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
         return None
     return spec.model.conditioning
 
 
-def routes_of(spec: Any) -> dict[Route, tuple[str, ...]]:
+def routes_of(spec: ModelConfig) -> dict[Route, tuple[str, ...]]:
     """Route -> the ids of its routing list, in document order; empty for models without routing."""
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
         return {route: () for route in ROUTES}
     return {route: spec.model.diffusion.route_ids(route) for route in ROUTES}
 
 
-def generated_channels(spec: Any) -> int:
+def generated_channels(spec: ModelConfig) -> int:
     """Audio channels a diffusion model generates: what its pretransform decodes to, else the backbone's."""
     located = pretransform_of(spec)
     if located is not None:
@@ -113,7 +114,7 @@ def generated_channels(spec: Any) -> int:
     return backbone.channels if backbone is not None else spec.audio_channels
 
 
-def diffusion_objective_of(spec: Any) -> str:
+def diffusion_objective_of(spec: ModelConfig) -> str:
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
         return "v"
     return spec.model.diffusion.diffusion_objective
@@ -126,7 +127,7 @@ def autoencoder_io_channels(model: AutoencoderModelSpec) -> int:
     return model.in_channels if model.in_channels is not None else model.io_channels
 
 
-def pretransform_ratio(pretransform: Any) -> int | None:
+def pretransform_ratio(pretransform: PretransformSpec) -> int | None:
     """Declared downsampling ratio: the factor between audio length and latent length (None when unknown)."""
     if isinstance(pretransform, AutoencoderPretransformSpec):
         return pretransform.config.downsampling_ratio
@@ -139,7 +140,7 @@ def pretransform_ratio(pretransform: Any) -> int | None:
     return None
 
 
-def pretransform_latent_channels(pretransform: Any) -> int | None:
+def pretransform_latent_channels(pretransform: PretransformSpec) -> int | None:
     """Channels of the latents the pretransform produces (its `encoded_channels`)."""
     if isinstance(pretransform, AutoencoderPretransformSpec):
         return pretransform.config.latent_dim
@@ -152,7 +153,7 @@ def pretransform_latent_channels(pretransform: Any) -> int | None:
     return None
 
 
-def pretransform_io_channels(pretransform: Any) -> int | None:
+def pretransform_io_channels(pretransform: PretransformSpec) -> int | None:
     """Audio channels the pretransform consumes."""
     if isinstance(pretransform, AutoencoderPretransformSpec):
         return autoencoder_io_channels(pretransform.config)
