@@ -419,6 +419,9 @@ def _build_stage(stage: Any, *, decoder: bool) -> Any:
     if stage.type == "dac":
         module = _nn("dac")
         return lambda: (module.DACDecoder if decoder else module.DACEncoder)(**config)
+    if stage.type == "taae":
+        module = _nn("taae")
+        return lambda: (module.TAAEDecoder if decoder else module.TAAEEncoder)(**config)
     seanet = _nn("seanet")
     ratios = config.pop("ratios")
     config["activation_alpha"] = config.pop("activation_params")["alpha"]
@@ -452,6 +455,15 @@ STAGES = {
     "seanet_group_norm": ("seanet", {"n_filters": 4, "ratios": [2, 2], "norm": "time_group_norm",
                                      "n_residual_layers": 2},
                           {"n_filters": 4, "ratios": [2, 2], "norm": "time_group_norm", "n_residual_layers": 2}),
+    "taae": ("taae", {"channels": 8, "c_mults": [1, 2], "strides": [2, 4], "transformer_depths": [1, 2]},
+             {"channels": 8, "c_mults": [1, 2], "strides": [2, 4], "transformer_depths": [1, 2]}),
+    "taae_snake_dilated_conformer": ("taae",
+                                     {"channels": 8, "c_mults": [1, 1], "strides": [2, 4], "transformer_depths": [1, 1],
+                                      "use_snake": True, "use_dilated_conv": True, "conformer": True,
+                                      "layer_scale": False},
+                                     {"channels": 8, "c_mults": [1, 1], "strides": [2, 4], "transformer_depths": [1, 1],
+                                      "use_snake": True, "use_dilated_conv": True, "conformer": True,
+                                      "layer_scale": False}),
     "seanet_no_norm": ("seanet", {"n_filters": 4, "ratios": [2, 5], "norm": "none", "residual_kernel_size": 5,
                                   "kernel_size": 3, "last_kernel_size": 5},
                        {"n_filters": 4, "ratios": [5, 2], "norm": "none", "kernel_size": 5}),
