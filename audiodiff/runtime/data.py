@@ -34,7 +34,7 @@ from audiodiff.runtime.scan import (  # noqa: F401 (the scans are part of this m
     DataScan,
     MetadataModule,
     SkippedFile,
-    _first_line,
+    first_line,
     resolve_file,
     resolve_folder,
     scan_audio,
@@ -92,8 +92,8 @@ class _StreamDataset(torch.utils.data.Dataset):
                         continue  # a deliberate choice of the module, not a fault: no warning
             except (ItemError, OSError, RuntimeError, ValueError) as error:
                 if entry.path not in self.failures:
-                    self.failures[entry.path] = _first_line(error)
-                    warnings.warn(f"skipping `{entry.path}`: {_first_line(error)}", RuntimeWarning, stacklevel=2)
+                    self.failures[entry.path] = first_line(error)
+                    warnings.warn(f"skipping `{entry.path}`: {first_line(error)}", RuntimeWarning, stacklevel=2)
                 continue
             info["stream_position"] = key.position
             return data, info, key.batch

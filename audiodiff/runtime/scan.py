@@ -93,7 +93,7 @@ def scan_audio(folder: Path, dataset_id: str, manifest: Path | None = None) -> D
         try:
             info = soundfile.info(str(path))
         except Exception as error:  # libsndfile reports every unreadable file as a RuntimeError or an OSError
-            scan.skipped.append(SkippedFile(str(path), f"unreadable audio ({_first_line(error)})"))
+            scan.skipped.append(SkippedFile(str(path), f"unreadable audio ({first_line(error)})"))
             continue
         if info.frames <= 0 or info.samplerate <= 0:
             scan.skipped.append(SkippedFile(str(path), "no audio frames"))
@@ -115,7 +115,7 @@ def scan_latents(folder: Path, dataset_id: str, extension: str = "npy") -> DataS
         try:
             array = numpy.load(path, mmap_mode="r", allow_pickle=False)
         except Exception as error:
-            scan.skipped.append(SkippedFile(str(path), f"unreadable latents ({_first_line(error)})"))
+            scan.skipped.append(SkippedFile(str(path), f"unreadable latents ({first_line(error)})"))
             continue
         if array.ndim != 2 or array.shape[1] == 0:
             scan.skipped.append(SkippedFile(str(path), f"latents must be [channels, frames], got {list(array.shape)}"))
@@ -146,7 +146,7 @@ def _candidates(folder: Path, extensions: tuple[str, ...], manifest: Path | None
                     raise ValueError("not a JSON object")
                 metadata = loaded
             except (ValueError, OSError, FileRefused, RecursionError) as error:
-                problem = f"unreadable metadata in `{sidecar.name}` ({_first_line(error)})"
+                problem = f"unreadable metadata in `{sidecar.name}` ({first_line(error)})"
         yield path, path.relative_to(folder).as_posix(), metadata, problem
 
 
@@ -159,7 +159,7 @@ def _manifest_entries(folder: Path, manifest: Path) -> Iterator[tuple[Path, str,
             try:
                 entry = json.loads(line)
             except ValueError as error:
-                yield manifest, where, {}, f"unreadable manifest line ({_first_line(error)})"
+                yield manifest, where, {}, f"unreadable manifest line ({first_line(error)})"
                 continue
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
                 yield manifest, where, {}, "a manifest line must be an object with a string `path`"
@@ -172,7 +172,7 @@ def _manifest_entries(folder: Path, manifest: Path) -> Iterator[tuple[Path, str,
             yield path, entry["path"], metadata, None
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
