@@ -90,8 +90,6 @@ def load_model(source: SamplingSource, *, allow_partial: bool, t5_path: str | No
                on_partial: Callable[[str], None] | None = None) -> Any:
     """The model with the checkpoint's weights, in eval mode, after its coverage was checked on the meta device.
     `on_partial` hears the report of what stays random when `allow_partial` lets an incomplete load through."""
-    import torch
-
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
     from audiodiff.nn.errors import MissingExtraError, MissingWeightsError
     from audiodiff.runtime.checkpoints import CheckpointError, coverage, load_checkpoint_into, read_checkpoint
@@ -127,5 +125,5 @@ def load_model(source: SamplingSource, *, allow_partial: bool, t5_path: str | No
                                      help="put the encoder in the local Hugging Face cache, or pass `--t5-path DIR`"
                                      ) from None
     model.eval()
-    torch.set_grad_enabled(False)
+    model.requires_grad_(False)  # sampling only; the caller's grad mode is left alone (it is per thread, and global)
     return model

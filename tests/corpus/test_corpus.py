@@ -43,6 +43,8 @@ RUNTIME_ONLY = {
     "AD001": "the file must be absent",
     "AD002": "the path itself must be unreadable",
     "AD004": "the file must exceed 16 MiB",
+    "AD017": "a folder that cannot be listed (tests/hostile/test_files_and_walks.py)",
+    "AD018": "more diagnostics than a file may report (tests/hostile/test_bounded_reports.py)",
 }
 # Codes `validate` never emits for a single file.
 NOT_VALIDATE_FAMILIES = ("AD7", "AD8", "AD9")  # lint advice, runtime faults, migrations

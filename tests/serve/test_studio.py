@@ -34,7 +34,7 @@ def test_a_take_writes_audio_of_the_asked_length_and_a_spectrogram(studio: Studi
     progress: list[tuple[int, int]] = []
     take = studio.generate(TakeRequest(conditions={"class": "chirp"}, seconds=0.5, steps=3, cfg_scale=4, seed=7,
                                        batch=2), progress=lambda done, total: progress.append((done, total)))
-    assert [p.name for p in take.audio] == ["take.wav", "take_1.wav"]
+    assert [p.name for p in take.audio] == ["take_1.wav", "take_2.wav"]  # batches are numbered from 1
     for path in take.audio:
         info = soundfile.info(str(path))
         assert (info.samplerate, info.frames, info.channels) == (8000, 4000, 1)
