@@ -56,7 +56,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
     from audiodiff.runtime import launch
 
     start = time.monotonic()
-    launch._quiet_lightning()
+    launch.quiet_lightning()
     preflight = plan.preflight
     spec = preflight.spec
     training = spec.training
@@ -64,7 +64,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
     if is_rank_zero():
         remove_temporaries(plan.checkpoints)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
-    model = launch._build(spec, options, preflight, gradient_checkpointing=False)
+    model = launch.build_trainable_model(spec, options, preflight, gradient_checkpointing=False)
     channels = model.out_channels
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else None
     losses = AutoencoderLosses(training.loss_configs, channels=channels, sample_rate=spec.sample_rate,
@@ -89,7 +89,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         accelerator=plan.accelerator, devices=options.devices, num_nodes=options.num_nodes,
         strategy=_strategy(plan), precision=plan.precision, max_steps=options.max_steps or -1, max_epochs=-1,
         callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
-        logger=launch._logger(options, output, echo, launch._step_of(plan.resume_from)),
+        logger=launch.make_logger(options, output, echo, launch.step_of(plan.resume_from)),
         plugins=[AtomicCheckpointIO()], enable_checkpointing=False, enable_progress_bar=options.progress,
         enable_model_summary=False, use_distributed_sampler=False, num_sanity_val_steps=0, limit_val_batches=0,
         log_every_n_steps=1, default_root_dir=str(output),
@@ -102,7 +102,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         with stop:
             trainer.fit(module, ckpt_path=str(plan.resume_from) if plan.resume_from else None)
     except NonFiniteLossError as error:
-        raise RunError([launch._non_finite(error, plan)]) from None
+        raise RunError([launch.non_finite_diagnostic(error, plan)]) from None
     except NoUsableItem as error:
         from audiodiff.diagnostics import codes
         from audiodiff.diagnostics.model import Diagnostic

@@ -41,7 +41,7 @@ from audiodiff.schema.views import backbone_of, diffusion_objective_of, pretrans
 
 def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> RunOutcome:
     start = time.monotonic()
-    _quiet_lightning()
+    quiet_lightning()
     preflight = plan.preflight
     spec = preflight.spec
     output = Path(options.output)
@@ -49,7 +49,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         remove_temporaries(plan.checkpoints)
     checkpointing = gradient_checkpointing(options, plan)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
-    model = _build(spec, options, preflight, gradient_checkpointing=checkpointing.enabled)
+    model = build_trainable_model(spec, options, preflight, gradient_checkpointing=checkpointing.enabled)
     settings = TrainingSettings.from_spec(spec, seed=options.seed,
                                           accumulate_grad_batches=options.accumulate_grad_batches)
     module = DiffusionTrainer(model, settings, optimizer_factory=_optimizer_factory(spec, plan),
@@ -77,7 +77,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         max_epochs=-1, accumulate_grad_batches=options.accumulate_grad_batches,
         gradient_clip_val=_clip(options, spec),
         callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
-        logger=_logger(options, output, echo, _step_of(plan.resume_from)), plugins=[AtomicCheckpointIO()],
+        logger=make_logger(options, output, echo, step_of(plan.resume_from)), plugins=[AtomicCheckpointIO()],
         enable_checkpointing=False,
         enable_progress_bar=options.progress, enable_model_summary=False, use_distributed_sampler=False,
         num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=1, default_root_dir=str(output),
@@ -90,7 +90,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         with stop:
             trainer.fit(module, ckpt_path=str(plan.resume_from) if plan.resume_from else None)
     except NonFiniteLossError as error:
-        raise RunError([_non_finite(error, plan)]) from None
+        raise RunError([non_finite_diagnostic(error, plan)]) from None
     except NonFiniteOutput as error:
         raise RunError([_output_problem(codes.NON_FINITE_OUTPUT, str(error), plan)]) from None
     except OutputWriteFailed as error:
@@ -124,7 +124,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         seconds=time.monotonic() - start, skipped_files=len(preflight.scan.skipped) if preflight.scan else 0)
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Lightning's start-up chatter (accelerator lines, tips) says nothing the summary does not; warnings about
     choices made on purpose here (a frozen pretransform in eval mode) are dropped too."""
     import logging
@@ -140,7 +140,7 @@ def _quiet_lightning() -> None:
 # --- the model ---------------------------------------------------------------------------------------------------
 
 
-def _build(spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpointing: bool) -> torch.nn.Module:
+def build_trainable_model(spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpointing: bool) -> torch.nn.Module:
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
 
     def fail(message: str, pointer: str | None, code=codes.NOT_BUILDABLE, help: str | None = None) -> RunError:
@@ -324,7 +324,7 @@ def _clip(options: RunOptions, spec: Any) -> float | None:
     return value if value and value > 0 else None
 
 
-def _logger(options: RunOptions, output: Path, echo: Callable[[str], None], resume_step: int | None) -> Any:
+def make_logger(options: RunOptions, output: Path, echo: Callable[[str], None], resume_step: int | None) -> Any:
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
     kind = options.logger
@@ -343,7 +343,7 @@ def _logger(options: RunOptions, output: Path, echo: Callable[[str], None], resu
     return CSVLogger(save_dir=str(output), name="logs", version="" if resume_step is None else f"resume_{resume_step}")
 
 
-def _step_of(path: Path | None) -> int | None:
+def step_of(path: Path | None) -> int | None:
     from audiodiff.runtime.checkpoint_io import CHECKPOINT_PATTERN
 
     match = CHECKPOINT_PATTERN.match(path.name) if path is not None else None
@@ -370,7 +370,7 @@ def _last_good(plan: RunPlan) -> str:
         "no checkpoint had been written yet"
 
 
-def _non_finite(error: NonFiniteLossError, plan: RunPlan) -> Any:
+def non_finite_diagnostic(error: NonFiniteLossError, plan: RunPlan) -> Any:
     from audiodiff.diagnostics.render import FileResult
 
     kept = _last_good(plan)
