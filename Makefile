@@ -36,9 +36,7 @@ test-fast: lint browser
 lint: $(STAMP)
 	$(VENV)/bin/ruff check audiodiff bench examples
 	$(VENV)/bin/mypy
-# The format check joins `lint` once the tree has been formatted in one go (`make fmt`), after the open branches
-# have merged: formatting every file now would conflict with each of them.
-#	$(VENV)/bin/ruff format --check audiodiff tests bench examples
+	$(VENV)/bin/ruff format --check audiodiff tests bench examples
 
 lint-format: $(STAMP)
 	$(VENV)/bin/ruff format --check audiodiff tests bench examples

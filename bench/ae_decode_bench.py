@@ -39,16 +39,20 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     model = build_model(result.spec).eval()
     latents = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
-    print(f"torch {torch.__version__}, {arguments.threads} thread(s) each side; {frames} latents "
-          f"({frames * ratio / SMALL_VAE['sample_rate']:.1f} s), chunks of {CHUNK} with overlap {OVERLAP}")
+    print(
+        f"torch {torch.__version__}, {arguments.threads} thread(s) each side; {frames} latents "
+        f"({frames * ratio / SMALL_VAE['sample_rate']:.1f} s), chunks of {CHUNK} with overlap {OVERLAP}"
+    )
 
     def ours(chunked: bool = True) -> Timing:
         with torch.inference_mode(), timed() as box:
             model.decode_audio(latents, chunked=chunked, chunk_size=CHUNK, overlap=OVERLAP)
         return box[0]
 
-    with tempfile.TemporaryDirectory() as scratch, \
-            reference_worker(arguments.threads, enabled=not arguments.no_reference) as reference:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        reference_worker(arguments.threads, enabled=not arguments.no_reference) as reference,
+    ):
         theirs = None
         if reference is not None:
             weights = Path(scratch) / "vae.safetensors"
@@ -56,8 +60,9 @@ def main(argv: list[str] | None = None) -> None:
             reference.call("build", name="vae", config=SMALL_VAE, weights=str(weights))
 
             def theirs() -> Timing:
-                answer = reference.call("decode", name="vae", latents_shape=shape, seed=0, chunked=True,
-                                        chunk_size=CHUNK, overlap=OVERLAP)
+                answer = reference.call(
+                    "decode", name="vae", latents_shape=shape, seed=0, chunked=True, chunk_size=CHUNK, overlap=OVERLAP
+                )
                 return Timing(answer["wall"], answer["cpu"])
 
             theirs()

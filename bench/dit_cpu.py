@@ -28,11 +28,15 @@ from audiodiff.runtime.checkpoints import write_released
 from audiodiff.schema.validate import validate_data
 
 BATCH = 4
-METADATA = [{"prompt": p, "seconds_start": s, "seconds_total": t}
-            for p, s, t in ((0.1, 0.0, 30.0), (0.4, 10.0, 47.0), (0.7, 30.0, 95.0), (0.9, 100.0, 512.0))]
+METADATA = [
+    {"prompt": p, "seconds_start": s, "seconds_total": t}
+    for p, s, t in ((0.1, 0.0, 30.0), (0.4, 10.0, 47.0), (0.7, 30.0, 95.0), (0.9, 100.0, 512.0))
+]
 
 
-def our_steps(spec, *, checkpointing: bool, frames: int, batch: int) -> tuple[Callable[[], Timing], Callable[[], Timing]]:
+def our_steps(
+    spec, *, checkpointing: bool, frames: int, batch: int
+) -> tuple[Callable[[], Timing], Callable[[], Timing]]:
     """(train step, no-grad forward) of our model built from the config, each returning its Timing."""
     torch.manual_seed(0)
     model = build_model(spec, BuildOptions(gradient_checkpointing=checkpointing))
@@ -77,12 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     config["sample_size"] = arguments.frames
     result = validate_data(config)
     assert result.ok, result.diagnostics
-    metadata = (METADATA * arguments.batch)[:arguments.batch]
-    print(f"torch {torch.__version__}, {arguments.threads} thread(s) each side; batch {arguments.batch}, "
-          f"{arguments.frames} frames; median of {arguments.repeats} alternating steps after {arguments.warmup}")
+    metadata = (METADATA * arguments.batch)[: arguments.batch]
+    print(
+        f"torch {torch.__version__}, {arguments.threads} thread(s) each side; batch {arguments.batch}, "
+        f"{arguments.frames} frames; median of {arguments.repeats} alternating steps after {arguments.warmup}"
+    )
     comparisons = []
-    with tempfile.TemporaryDirectory() as scratch, \
-            reference_worker(arguments.threads, enabled=not arguments.no_reference) as reference:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        reference_worker(arguments.threads, enabled=not arguments.no_reference) as reference,
+    ):
         theirs_train = theirs_forward = None
         if reference is not None:
             torch.manual_seed(0)
@@ -91,29 +99,36 @@ def main(argv: list[str] | None = None) -> None:
             reference.call("build", name="dit", config=config, weights=str(weights))
 
             def theirs_train() -> Timing:
-                answer = reference.call("train_step", name="dit", batch=arguments.batch, frames=arguments.frames,
-                                        conditioning=metadata)
+                answer = reference.call(
+                    "train_step", name="dit", batch=arguments.batch, frames=arguments.frames, conditioning=metadata
+                )
                 return Timing(answer["wall"], answer["cpu"])
 
             def theirs_forward() -> Timing:
-                answer = reference.call("forward", name="dit", batch=arguments.batch, frames=arguments.frames,
-                                        conditioning=metadata)
+                answer = reference.call(
+                    "forward", name="dit", batch=arguments.batch, frames=arguments.frames, conditioning=metadata
+                )
                 return Timing(answer["wall"], answer["cpu"])
 
         for checkpointing in (False, True):
-            train, forward = our_steps(result.spec, checkpointing=checkpointing, frames=arguments.frames,
-                                       batch=arguments.batch)
+            train, forward = our_steps(
+                result.spec, checkpointing=checkpointing, frames=arguments.frames, batch=arguments.batch
+            )
             for _ in range(arguments.warmup):
                 train()
                 if theirs_train is not None:
                     theirs_train()
             label = "on" if checkpointing else "off"
-            comparisons.append(interleave(Comparison(f"train step (ours: checkpointing {label})"), train,
-                                          theirs_train, arguments.repeats))
+            comparisons.append(
+                interleave(
+                    Comparison(f"train step (ours: checkpointing {label})"), train, theirs_train, arguments.repeats
+                )
+            )
             if not checkpointing:
                 forward()
-                comparisons.append(interleave(Comparison("no-grad forward"), forward, theirs_forward,
-                                              arguments.repeats))
+                comparisons.append(
+                    interleave(Comparison("no-grad forward"), forward, theirs_forward, arguments.repeats)
+                )
         print_table("DiT on CPU (median of alternating runs)", comparisons, baseline=reference is not None)
 
 

@@ -52,8 +52,10 @@ from reference import reference_worker
 from audiodiff.nn.dit import DiffusionTransformer
 from audiodiff.nn.routing import BackboneInputs, Guidance
 
-REFERENCE_MS = {1024: {"ckpt on": 297.6, "ckpt off": 226.2, "compiled": 156.8},
-                256: {"ckpt on": 262.2, "ckpt off": 141.4, "compiled": 128.6}}
+REFERENCE_MS = {
+    1024: {"ckpt on": 297.6, "ckpt off": 226.2, "compiled": 156.8},
+    256: {"ckpt on": 262.2, "ckpt off": 141.4, "compiled": 128.6},
+}
 AIM_MS = {1024: 110.0, 256: 50.0}
 
 
@@ -158,8 +160,9 @@ class Trainer:
         return loss.detach()
 
 
-def measure(name: str, fn: Callable[[], object], trainer: Trainer, frames: int, warmup: int, repeats: int,
-            peak_tflops: float) -> None:
+def measure(
+    name: str, fn: Callable[[], object], trainer: Trainer, frames: int, warmup: int, repeats: int, peak_tflops: float
+) -> None:
     device = trainer.device
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -171,8 +174,11 @@ def measure(name: str, fn: Callable[[], object], trainer: Trainer, frames: int, 
     frames_per_s = trainer.s.batch * frames / (ms / 1e3)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     reference = REFERENCE_MS.get(frames, {}).get(name.split(",")[-1].strip(), float("nan"))
-    print(f"{frames:6d}  {name:32s}{ms:9.1f}{frames_per_s:12.0f}{tflops:9.1f}{100 * tflops / peak_tflops:7.1f}%"
-          f"{peak:9.1f}{reference:11.1f}", flush=True)
+    print(
+        f"{frames:6d}  {name:32s}{ms:9.1f}{frames_per_s:12.0f}{tflops:9.1f}{100 * tflops / peak_tflops:7.1f}%"
+        f"{peak:9.1f}{reference:11.1f}",
+        flush=True,
+    )
 
 
 def cuda_graph_step(trainer: Trainer, frames: int) -> Callable[[], object]:
@@ -219,10 +225,14 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     trainer = Trainer(shape, device)
     params = sum(p.numel() for p in trainer.model.parameters())
-    print(f"{name}; torch {torch.__version__}; DiT {params / 1e6:.1f} M parameters; batch {shape.batch}; "
-          f"bf16 matmul {peak:.0f} TFLOP/s measured")
-    print(f"{'frames':>6s}  {'variant':32s}{'ms/step':>9s}{'frames/s':>12s}{'TFLOP/s':>9s}{'MFU':>8s}"
-          f"{'peak GiB':>9s}{'ref ms':>11s}")
+    print(
+        f"{name}; torch {torch.__version__}; DiT {params / 1e6:.1f} M parameters; batch {shape.batch}; "
+        f"bf16 matmul {peak:.0f} TFLOP/s measured"
+    )
+    print(
+        f"{'frames':>6s}  {'variant':32s}{'ms/step':>9s}{'frames/s':>12s}{'TFLOP/s':>9s}{'MFU':>8s}"
+        f"{'peak GiB':>9s}{'ref ms':>11s}"
+    )
 
     def run(variant: str, frames: int, fn: Callable[[], object]) -> None:
         if time.perf_counter() - began > args.budget_s:
@@ -278,29 +288,62 @@ def sampling_step_ms(trainer: Trainer, frames: int, warmup: int, repeats: int) -
     return ms
 
 
-def same_run(trainer: Trainer, shape: Shape, frames_list: list[int], device: torch.device, args: argparse.Namespace,
-             sampling: dict[int, float]) -> None:
+def same_run(
+    trainer: Trainer,
+    shape: Shape,
+    frames_list: list[int],
+    device: torch.device,
+    args: argparse.Namespace,
+    sampling: dict[int, float],
+) -> None:
     """The reference's backbone on the same device in the same run: its default training step and a sampling step,
     beside ours (eager, checkpointing on; then our best eager variant)."""
     with reference_worker(torch.get_num_threads(), enabled=not args.no_reference) as reference:
         if reference is None:
             print("reference: no baseline measured in this run (make bench-env); the typed figures above stand in")
             return
-        dims = {"io": shape.io, "embed": shape.embed, "depth": shape.depth, "heads": shape.heads,
-                "cond_tokens": shape.cond_tokens, "cond_dim": shape.cond_dim, "global_dim": shape.global_dim,
-                "batch": shape.batch}
+        dims = {
+            "io": shape.io,
+            "embed": shape.embed,
+            "depth": shape.depth,
+            "heads": shape.heads,
+            "cond_tokens": shape.cond_tokens,
+            "cond_dim": shape.cond_dim,
+            "global_dim": shape.global_dim,
+            "batch": shape.batch,
+        }
         reference.call("backbone", name="dit", shape=dims, device=str(device))
         print(f"{'frames':>6s}  {'same run':32s}{'ours ms':>9s}{'ref ms':>9s}{'speed-up':>10s}")
         for frames in frames_list:
             trainer.model.gradient_checkpointing = False
-            ours = statistics.median(_time_ms(lambda frames=frames: trainer.step(frames), device) for _ in range(args.repeats))
-            theirs = reference.call("backbone_step_ms", name="dit", shape=dims, frames=frames, device=str(device),
-                                    warmup=args.warmup, repeats=args.repeats, training=True)["ms"]
+            ours = statistics.median(
+                _time_ms(lambda frames=frames: trainer.step(frames), device) for _ in range(args.repeats)
+            )
+            theirs = reference.call(
+                "backbone_step_ms",
+                name="dit",
+                shape=dims,
+                frames=frames,
+                device=str(device),
+                warmup=args.warmup,
+                repeats=args.repeats,
+                training=True,
+            )["ms"]
             print(f"{frames:6d}  {'train step (ours ckpt off)':32s}{ours:9.1f}{theirs:9.1f}{theirs / ours:9.2f}x")
-            theirs = reference.call("backbone_step_ms", name="dit", shape=dims, frames=frames, device=str(device),
-                                    warmup=args.warmup, repeats=args.repeats, training=False)["ms"]
-            print(f"{frames:6d}  {'sampling step':32s}{sampling[frames]:9.1f}{theirs:9.1f}"
-                  f"{theirs / sampling[frames]:9.2f}x")
+            theirs = reference.call(
+                "backbone_step_ms",
+                name="dit",
+                shape=dims,
+                frames=frames,
+                device=str(device),
+                warmup=args.warmup,
+                repeats=args.repeats,
+                training=False,
+            )["ms"]
+            print(
+                f"{frames:6d}  {'sampling step':32s}{sampling[frames]:9.1f}{theirs:9.1f}"
+                f"{theirs / sampling[frames]:9.2f}x"
+            )
 
 
 if __name__ == "__main__":

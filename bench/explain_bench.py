@@ -36,8 +36,11 @@ def config(tiny: bool) -> dict:
         return SMALL_DIT
     if SHARED.is_file():
         data = json.loads(SHARED.read_text())
-        data["model"]["conditioning"]["configs"][0] = {"id": "prompt", "type": "number",
-                                                       "config": {"min_val": 0, "max_val": 1}}
+        data["model"]["conditioning"]["configs"][0] = {
+            "id": "prompt",
+            "type": "number",
+            "config": {"min_val": 0, "max_val": 1},
+        }
         for demo in data.get("training", {}).get("demo", {}).get("demo_cond", []):
             demo["prompt"] = 0.5  # the stand-in reads numbers
         return data
@@ -54,8 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-reference", action="store_true", help="measure ours only")
     parser.add_argument("--tiny", action="store_true", help="a small config instead (for smoke tests)")
     arguments = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as folder, \
-            reference_worker(1, enabled=not arguments.no_reference) as reference:
+    with tempfile.TemporaryDirectory() as folder, reference_worker(1, enabled=not arguments.no_reference) as reference:
         path = Path(folder) / "model.json"
         path.write_text(json.dumps(config(arguments.tiny)))
         command = [sys.executable, "-m", "audiodiff", "compile", str(path), "--explain"]
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> None:
         def ours() -> Timing:
             timing, done = run_fresh(command, cwd=REPO)
             assert done.returncode == 0, done.stderr
-            counted["ours"] = next(line for line in done.stdout.splitlines() if line.strip().startswith("total ")).split()[-1]
+            counted["ours"] = next(
+                line for line in done.stdout.splitlines() if line.strip().startswith("total ")
+            ).split()[-1]
             return timing
 
         def theirs() -> Timing:
@@ -72,11 +76,18 @@ def main(argv: list[str] | None = None) -> None:
             counted["reference"] = f"{int(answer['last_line']):,}" if answer["last_line"].isdigit() else "?"
             return Timing(answer["wall"], answer["cpu"])
 
-        comparison = interleave(Comparison("explain (ours) vs build and count (reference)"), ours,
-                                theirs if reference is not None else None, arguments.repeats)
+        comparison = interleave(
+            Comparison("explain (ours) vs build and count (reference)"),
+            ours,
+            theirs if reference is not None else None,
+            arguments.repeats,
+        )
         comparison.note = f"parameters: ours {counted['ours']}, reference {counted.get('reference', '-')}"
-        print_table("Parameter counts without weights (fresh processes, median of alternating runs)", [comparison],
-                    baseline=reference is not None)
+        print_table(
+            "Parameter counts without weights (fresh processes, median of alternating runs)",
+            [comparison],
+            baseline=reference is not None,
+        )
         if arguments.skip_build:
             return
         from audiodiff.compiler.materialize import build_model
@@ -88,8 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         build = time.perf_counter() - start
         parameters = sum(p.numel() for p in model.parameters())
         explain = min(t.wall for t in comparison.ours)
-        print(f"\nbuilding our modules on CPU in-process ({parameters:,} parameters): {build:.2f} s; "
-              f"explain (fresh process, best) {explain:.2f} s: {build / explain:.1f}x faster")
+        print(
+            f"\nbuilding our modules on CPU in-process ({parameters:,} parameters): {build:.2f} s; "
+            f"explain (fresh process, best) {explain:.2f} s: {build / explain:.1f}x faster"
+        )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     environment["PYTHONPATH"] = str(REPO)
     comparisons = []
-    with tempfile.TemporaryDirectory() as scratch, \
-            reference_worker(1, enabled=not arguments.no_reference) as reference:
+    with tempfile.TemporaryDirectory() as scratch, reference_worker(1, enabled=not arguments.no_reference) as reference:
         for number, (name, breaks) in enumerate(CASES.items()):
             config = copy.deepcopy(SMALL_DIT)
             breaks(config)
@@ -88,8 +87,10 @@ def main(argv: list[str] | None = None) -> None:
 
             def ours(path: Path = path, outcome: dict[str, str] = outcome) -> Timing:
                 timing, done = run_fresh([*_our_cli(), "validate", str(path)], cwd=REPO, env=environment)
-                first = next((line for line in done.stdout.splitlines() + done.stderr.splitlines()
-                              if " error AD" in line), "no error")
+                first = next(
+                    (line for line in done.stdout.splitlines() + done.stderr.splitlines() if " error AD" in line),
+                    "no error",
+                )
                 outcome["ours"] = first.split(" error ", 1)[-1][:40]
                 return timing
 
@@ -101,12 +102,16 @@ def main(argv: list[str] | None = None) -> None:
             ours()  # warm the file and bytecode caches on both sides
             if reference is not None:
                 theirs()
-            comparison = interleave(Comparison(name), ours, theirs if reference is not None else None,
-                                    arguments.repeats)
+            comparison = interleave(
+                Comparison(name), ours, theirs if reference is not None else None, arguments.repeats
+            )
             comparison.note = f"ours: {outcome['ours']}; reference: {outcome.get('reference', '-')}"
             comparisons.append(comparison)
-    print_table("Cold time to the first error (fresh processes, median of alternating runs)", comparisons,
-                baseline=reference is not None)
+    print_table(
+        "Cold time to the first error (fresh processes, median of alternating runs)",
+        comparisons,
+        baseline=reference is not None,
+    )
 
 
 if __name__ == "__main__":

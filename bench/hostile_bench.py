@@ -39,14 +39,20 @@ AIM_PEAK_MB = 500
 def _audiodiff(*args: str, cwd: Path) -> tuple[float, int, float]:
     """(CPU seconds, stdout bytes, peak RSS in MB) of one fresh `audiodiff` process. CPU time, not wall time: the
     machines these run on are shared, and CPU time of one single-threaded process does not count the waiting."""
-    command = [sys.executable, "-c",
-               ("import resource, sys, runpy\n"
-               "sys.argv = ['audiodiff', *sys.argv[1:]]\n"
-               "try:\n    runpy.run_module('audiodiff', run_name='__main__')\n"
-               "except SystemExit as stop:\n    code = stop.code\nelse:\n    code = 0\n"
-               "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-               "print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
-               "sys.exit(code)\n"), *args]
+    command = [
+        sys.executable,
+        "-c",
+        (
+            "import resource, sys, runpy\n"
+            "sys.argv = ['audiodiff', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('audiodiff', run_name='__main__')\n"
+            "except SystemExit as stop:\n    code = stop.code\nelse:\n    code = 0\n"
+            "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
+            "sys.exit(code)\n"
+        ),
+        *args,
+    ]
     # AUDIODIFF_BENCH_REPO: measure another checkout (e.g. the code before a change) with the same files
     environment = {**os.environ, "PYTHONPATH": os.environ.get("AUDIODIFF_BENCH_REPO", str(ROOT))}
     completed = subprocess.run(command, cwd=cwd, capture_output=True, env=environment, check=False)
@@ -71,8 +77,10 @@ def keys_bench(counts: list[int], folder: Path) -> None:
         wall, output, _ = _audiodiff("validate", str(path), cwd=folder)
         extra = max(wall - baseline, 1e-3)
         first_extra = first_extra or extra
-        print(f"{count:>12}  {path.stat().st_size / 2**20:>7.2f}  {wall:>7.2f}  {extra:>12.2f}  "
-              f"{extra / first_extra:>6.2f}  {output / 1024:>9.1f}")
+        print(
+            f"{count:>12}  {path.stat().st_size / 2**20:>7.2f}  {wall:>7.2f}  {extra:>12.2f}  "
+            f"{extra / first_extra:>6.2f}  {output / 1024:>9.1f}"
+        )
 
 
 def _tree(root: Path, configs: int) -> Path:
@@ -88,16 +96,22 @@ def tree_bench(configs: int, folder: Path) -> None:
     small_count = max(configs // 100, 10)
     small_root = _tree(folder / f"tree_{small_count}", small_count)
     wall, output, peak = _audiodiff("lint", ".", "--format", "json", cwd=small_root)
-    print(f"lint baseline: {small_count} configs: {wall:.1f} CPU s, peak {peak:.0f} MB, {output / 2**20:.1f} MB of JSON")
+    print(
+        f"lint baseline: {small_count} configs: {wall:.1f} CPU s, peak {peak:.0f} MB, {output / 2**20:.1f} MB of JSON"
+    )
     start = time.perf_counter()
     large_root = _tree(folder / f"tree_{configs}", configs)
     print(f"(tree of {configs} configs ready in {time.perf_counter() - start:.0f} s)")
     wall_large, output_large, peak_large = _audiodiff("lint", ".", "--format", "json", cwd=large_root)
-    print(f"lint: {configs} configs: {wall_large:.1f} CPU s ({configs / wall_large:.0f} configs per CPU s), "
-          f"peak {peak_large:.0f} MB, {output_large / 2**20:.1f} MB of JSON")
-    print(f"ratio to baseline: {configs / small_count:.0f}x the configs, {wall_large / wall:.1f}x the CPU time, "
-          f"{peak_large / peak:.2f}x the peak memory; aim: peak under {AIM_PEAK_MB} MB "
-          f"({'met' if peak_large < AIM_PEAK_MB else 'NOT met'})")
+    print(
+        f"lint: {configs} configs: {wall_large:.1f} CPU s ({configs / wall_large:.0f} configs per CPU s), "
+        f"peak {peak_large:.0f} MB, {output_large / 2**20:.1f} MB of JSON"
+    )
+    print(
+        f"ratio to baseline: {configs / small_count:.0f}x the configs, {wall_large / wall:.1f}x the CPU time, "
+        f"{peak_large / peak:.2f}x the peak memory; aim: peak under {AIM_PEAK_MB} MB "
+        f"({'met' if peak_large < AIM_PEAK_MB else 'NOT met'})"
+    )
 
 
 def main() -> None:

@@ -65,8 +65,10 @@ def main() -> None:
     try:
         tree = build_tree(workdir / "repo", args.configs)
         files = tree.configs
-        print(f"tree: {files} configs ({tree.models} model, {tree.datasets} dataset, {tree.invalid} with errors), "
-              f"{tree.skipped} unrelated .json/.yaml files, {tree.excluded} excluded by .gitignore")
+        print(
+            f"tree: {files} configs ({tree.models} model, {tree.datasets} dataset, {tree.invalid} with errors), "
+            f"{tree.skipped} unrelated .json/.yaml files, {tree.excluded} excluded by .gitignore"
+        )
 
         # --- audiodiff, in-process, warm
         start = time.perf_counter()
@@ -89,37 +91,47 @@ def main() -> None:
             warm.append(time.perf_counter() - start)
             warm_cpu.append(time.process_time() - cpu)
         best, best_cpu = min(warm), min(warm_cpu)
-        print(f"audiodiff lint, in-process: import {imported:.2f} s, first run {cold:.2f} s, "
-              f"warm best of {args.repeats} {best:.3f} s = {files / best:,.0f} files/s wall "
-              f"({best / files * 1e3:.3f} ms per config; CPU {best_cpu:.3f} s = {files / best_cpu:,.0f} files/s)")
+        print(
+            f"audiodiff lint, in-process: import {imported:.2f} s, first run {cold:.2f} s, "
+            f"warm best of {args.repeats} {best:.3f} s = {files / best:,.0f} files/s wall "
+            f"({best / files * 1e3:.3f} ms per config; CPU {best_cpu:.3f} s = {files / best_cpu:,.0f} files/s)"
+        )
 
         # --- fresh processes: audiodiff lint vs check-jsonschema
         audiodiff = _tool("audiodiff")
         runs = [_timed([audiodiff, "lint", str(tree.root), "--format", "json"], workdir) for _ in range(args.repeats)]
         lint_wall, lint_cpu = min(r[0] for r in runs), min(r[1] for r in runs)
-        print(f"audiodiff lint, fresh process: {lint_wall:.2f} s = {files / lint_wall:,.0f} files/s wall; "
-              f"CPU {lint_cpu:.2f} s = {files / lint_cpu:,.0f} files/s (exit code {runs[-1][2]})")
+        print(
+            f"audiodiff lint, fresh process: {lint_wall:.2f} s = {files / lint_wall:,.0f} files/s wall; "
+            f"CPU {lint_cpu:.2f} s = {files / lint_cpu:,.0f} files/s (exit code {runs[-1][2]})"
+        )
 
         schemas = {}
         for kind in ("model", "dataset"):
             schemas[kind] = workdir / f"{kind}.schema.json"
-            subprocess.run([audiodiff, "schema", "export", "--kind", kind, "--version", "1", "-o",
-                            str(schemas[kind])], check=True)
+            subprocess.run(
+                [audiodiff, "schema", "export", "--kind", kind, "--version", "1", "-o", str(schemas[kind])], check=True
+            )
         groups: dict[str, list[str]] = {"model": [], "dataset": []}
         for path in tree.paths:
             groups["dataset" if path.name.startswith("dataset_") else "model"].append(str(path))
         checker = _tool("check-jsonschema")
         checks = []
         for _ in range(args.repeats):
-            timings = [_timed([checker, "--schemafile", str(schemas[kind]), *paths], workdir)
-                       for kind, paths in groups.items()]
+            timings = [
+                _timed([checker, "--schemafile", str(schemas[kind]), *paths], workdir) for kind, paths in groups.items()
+            ]
             checks.append((sum(t[0] for t in timings), sum(t[1] for t in timings)))
         check_wall, check_cpu = min(c[0] for c in checks), min(c[1] for c in checks)
-        print(f"check-jsonschema, fresh processes: {check_wall:.2f} s = {files / check_wall:,.0f} files/s wall; "
-              f"CPU {check_cpu:.2f} s = {files / check_cpu:,.0f} files/s")
-        print(f"ratio (same {files} configs, fresh processes, {os.cpu_count()} CPUs): audiodiff lint is "
-              f"{check_wall / lint_wall:.1f}x the speed of check-jsonschema by wall time, "
-              f"{check_cpu / lint_cpu:.1f}x by CPU time")
+        print(
+            f"check-jsonschema, fresh processes: {check_wall:.2f} s = {files / check_wall:,.0f} files/s wall; "
+            f"CPU {check_cpu:.2f} s = {files / check_cpu:,.0f} files/s"
+        )
+        print(
+            f"ratio (same {files} configs, fresh processes, {os.cpu_count()} CPUs): audiodiff lint is "
+            f"{check_wall / lint_wall:.1f}x the speed of check-jsonschema by wall time, "
+            f"{check_cpu / lint_cpu:.1f}x by CPU time"
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -73,9 +73,15 @@ class ReferenceWorker:
         environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": ""}
         self.log = Path(tempfile.gettempdir()) / "audiodiff-reference-worker.log"  # what the reference prints
         with self.log.open("w") as log:
-            self.process = subprocess.Popen([str(python), "-u", str(BENCH / "reference_worker.py"), str(threads)],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-                                            env=environment, cwd=str(BENCH))
+            self.process = subprocess.Popen(
+                [str(python), "-u", str(BENCH / "reference_worker.py"), str(threads)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=environment,
+                cwd=str(BENCH),
+            )
 
     def call(self, task: str, **arguments: Any) -> dict[str, Any]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -128,12 +134,15 @@ class Comparison:
             return f"| {self.name} | {_s(ours_wall)} | {_s(ours_cpu)} | - | - | - | {self.note or 'no baseline'} |"
         ref_wall = statistics.median(t.wall for t in self.reference)
         ref_cpu = statistics.median(t.cpu for t in self.reference)
-        return (f"| {self.name} | {_s(ours_wall)} | {_s(ours_cpu)} | {_s(ref_wall)} | {_s(ref_cpu)} | "
-                f"{ref_cpu / ours_cpu:.2f}x | {self.note} |")
+        return (
+            f"| {self.name} | {_s(ours_wall)} | {_s(ours_cpu)} | {_s(ref_wall)} | {_s(ref_cpu)} | "
+            f"{ref_cpu / ours_cpu:.2f}x | {self.note} |"
+        )
 
 
-def interleave(comparison: Comparison, ours: Callable[[], Timing], reference: Callable[[], Timing] | None,
-               repeats: int) -> Comparison:
+def interleave(
+    comparison: Comparison, ours: Callable[[], Timing], reference: Callable[[], Timing] | None, repeats: int
+) -> Comparison:
     """Alternate the two sides `repeats` times (ours first, then the reference), so drift hits both alike."""
     for _ in range(repeats):
         comparison.ours.append(ours())
@@ -146,8 +155,7 @@ def print_table(title: str, comparisons: list[Comparison], *, baseline: bool) ->
     print(f"\n{title}")
     if not baseline:
         print(NO_BASELINE)
-    print("| measurement | ours wall s | ours CPU s | reference wall s | reference CPU s | "
-          "speed-up (CPU) | note |")
+    print("| measurement | ours wall s | ours CPU s | reference wall s | reference CPU s | speed-up (CPU) | note |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for comparison in comparisons:
         print(comparison.row())

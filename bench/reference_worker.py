@@ -52,15 +52,31 @@ def build(name: str, config: dict, weights: str | None = None) -> dict:
     return {"parameters": sum(p.numel() for p in model.parameters())}
 
 
-def sample(name: str, sampler: str, steps: int, cfg_scale: float, batch: int, audio_samples: int, seed: int,
-           conditioning: list[dict]) -> dict:
+def sample(
+    name: str,
+    sampler: str,
+    steps: int,
+    cfg_scale: float,
+    batch: int,
+    audio_samples: int,
+    seed: int,
+    conditioning: list[dict],
+) -> dict:
     from stable_audio_tools.inference.generation import generate_diffusion_cond
 
     model = MODELS[name]
     with contextlib.redirect_stdout(io.StringIO()), torch.inference_mode(), _Clock() as clock:
-        audio = generate_diffusion_cond(model, steps=steps, cfg_scale=cfg_scale, conditioning=conditioning,
-                                        batch_size=batch, sample_size=audio_samples, seed=seed, device="cpu",
-                                        sampler_type=sampler)
+        audio = generate_diffusion_cond(
+            model,
+            steps=steps,
+            cfg_scale=cfg_scale,
+            conditioning=conditioning,
+            batch_size=batch,
+            sample_size=audio_samples,
+            seed=seed,
+            device="cpu",
+            sampler_type=sampler,
+        )
     return _timing(clock.wall_s, clock.cpu_s, rms=float(audio.float().pow(2).mean().sqrt()))
 
 
@@ -113,9 +129,15 @@ def backbone(name: str, shape: dict, device: str) -> dict:
 
     torch.manual_seed(0)
     with torch.device(device):
-        model = DiffusionTransformer(io_channels=shape["io"], embed_dim=shape["embed"], depth=shape["depth"],
-                                     num_heads=shape["heads"], cond_token_dim=shape["cond_dim"],
-                                     project_cond_tokens=False, global_cond_dim=shape["global_dim"])
+        model = DiffusionTransformer(
+            io_channels=shape["io"],
+            embed_dim=shape["embed"],
+            depth=shape["depth"],
+            num_heads=shape["heads"],
+            cond_token_dim=shape["cond_dim"],
+            project_cond_tokens=False,
+            global_cond_dim=shape["global_dim"],
+        )
     MODELS[name] = model
     return {"parameters": sum(p.numel() for p in model.parameters())}
 
@@ -139,8 +161,9 @@ def _median_ms(fn, device: str, warmup: int, repeats: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def backbone_step_ms(name: str, shape: dict, frames: int, device: str, warmup: int, repeats: int,
-                     training: bool) -> dict:
+def backbone_step_ms(
+    name: str, shape: dict, frames: int, device: str, warmup: int, repeats: int, training: bool
+) -> dict:
     """Median ms of a bf16-autocast training step (fused AdamW, CFG dropout 0.1, v-MSE; the reference's blocks
     are checkpointed in training as its own trainer runs them) or of one sampling step (no grad, CFG 6 over a
     doubled batch, as its samplers call the model)."""
@@ -159,8 +182,7 @@ def backbone_step_ms(name: str, shape: dict, frames: int, device: str, warmup: i
             alpha, sigma = torch.cos(t * math.pi / 2)[:, None, None], torch.sin(t * math.pi / 2)[:, None, None]
             noise = torch.randn_like(x0)
             with autocast:
-                v = model(alpha * x0 + sigma * noise, t, cross_attn_cond=cross, global_embed=glob,
-                          cfg_dropout_prob=0.1)
+                v = model(alpha * x0 + sigma * noise, t, cross_attn_cond=cross, global_embed=glob, cfg_dropout_prob=0.1)
             loss = torch.nn.functional.mse_loss(v.float(), alpha * noise - sigma * x0)
             loss.backward()
             optimizer.step()
@@ -170,8 +192,14 @@ def backbone_step_ms(name: str, shape: dict, frames: int, device: str, warmup: i
 
         def step():
             with torch.no_grad(), autocast:
-                model(x0, torch.full((batch,), 0.5, device=device), cross_attn_cond=cross, global_embed=glob,
-                      cfg_scale=6.0)
+                model(
+                    x0,
+                    torch.full((batch,), 0.5, device=device),
+                    cross_attn_cond=cross,
+                    global_embed=glob,
+                    cfg_scale=6.0,
+                )
+
     return {"ms": _median_ms(step, device, warmup, repeats)}
 
 
@@ -183,12 +211,20 @@ def fresh_process(code: str) -> dict:
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    lines = (done.stdout.strip().splitlines() or [""])
+    lines = done.stdout.strip().splitlines() or [""]
     return _timing(wall, cpu, returncode=done.returncode, last_line=lines[-1][:300])
 
 
-TASKS = {"build": build, "sample": sample, "train_step": train_step, "forward": forward, "decode": decode, "backbone": backbone,
-         "backbone_step_ms": backbone_step_ms, "fresh_process": fresh_process}
+TASKS = {
+    "build": build,
+    "sample": sample,
+    "train_step": train_step,
+    "forward": forward,
+    "decode": decode,
+    "backbone": backbone,
+    "backbone_step_ms": backbone_step_ms,
+    "fresh_process": fresh_process,
+}
 
 
 def main() -> None:

@@ -47,8 +47,9 @@ def median_wall(command: list[str], runs: int, cwd: Path) -> tuple[float, float,
     for index in range(runs + 1):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        code = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=cwd,
-                              env=env).returncode
+        code = subprocess.run(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, cwd=cwd, env=env
+        ).returncode
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if index:
             times.append(time.perf_counter() - start)
@@ -64,24 +65,36 @@ def main() -> None:
         work = Path(folder)
         for name in ("toy_dit.json", "toy_dataset.json"):
             shutil.copy(ROOT / "examples" / name, work / name)
-        subprocess.run([sys.executable, str(ROOT / "examples" / "make_toy_dataset.py"), str(work / "data" / "toy")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "make_toy_dataset.py"), str(work / "data" / "toy")],
+            check=True,
+            capture_output=True,
+        )
         files = ["toy_dit.json", "-d", "toy_dataset.json", "-o", "runs/bench"]
         check, check_cpu, check_code = median_wall(_cli() + ["run", *files, "--check"], args.runs, work)
-        validate, validate_cpu, _ = median_wall(_cli() + ["validate", "toy_dit.json", "toy_dataset.json"],
-                                                args.runs, work)
+        validate, validate_cpu, _ = median_wall(
+            _cli() + ["validate", "toy_dit.json", "toy_dataset.json"], args.runs, work
+        )
         real, real_cpu, real_code = median_wall(_cli() + ["run", *files, "--accelerator", "gpu"], args.runs, work)
         bare, bare_cpu, _ = median_wall([sys.executable, "-c", "pass"], args.runs, work)
     assert check_code == 0, "run --check failed on the shipped example"
     assert real_code == 1, "the real run's preflight did not stop at the refused option"
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; median of {args.runs} cold "
-          "processes each; wall s / CPU s")
-    print(f"  run --check, shipped example (48 clips)   {check:6.3f} / {check_cpu:6.3f}   "
-          f"(aim < {AIM_S:.1f} s: {'met' if min(check, check_cpu) < AIM_S else 'NOT met'})")
-    print(f"  validate of both files                    {validate:6.3f} / {validate_cpu:6.3f}   "
-          f"(run --check / validate: {check_cpu / validate_cpu:.2f} in CPU s)")
-    print(f"  preflight of a real run (torch, Lightning) {real:6.3f} / {real_cpu:6.3f}   "
-          f"(real / run --check: {real_cpu / check_cpu:.1f}x in CPU s)")
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; median of {args.runs} cold "
+        "processes each; wall s / CPU s"
+    )
+    print(
+        f"  run --check, shipped example (48 clips)   {check:6.3f} / {check_cpu:6.3f}   "
+        f"(aim < {AIM_S:.1f} s: {'met' if min(check, check_cpu) < AIM_S else 'NOT met'})"
+    )
+    print(
+        f"  validate of both files                    {validate:6.3f} / {validate_cpu:6.3f}   "
+        f"(run --check / validate: {check_cpu / validate_cpu:.2f} in CPU s)"
+    )
+    print(
+        f"  preflight of a real run (torch, Lightning) {real:6.3f} / {real_cpu:6.3f}   "
+        f"(real / run --check: {real_cpu / check_cpu:.1f}x in CPU s)"
+    )
     print(f"  bare interpreter                          {bare:6.3f} / {bare_cpu:6.3f}")
 
 

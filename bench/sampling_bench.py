@@ -29,7 +29,6 @@ from audiodiff.schema.validate import validate_data
 SAMPLERS = ("dpmpp-2m-sde", "v-ddim")
 
 
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -46,19 +45,29 @@ def main(argv: list[str] | None = None) -> None:
     assert result.ok, result.diagnostics
     torch.manual_seed(0)
     model = build_model(result.spec).eval()
-    print(f"torch {torch.__version__}, {arguments.threads} thread(s) each side; batch {arguments.batch} x "
-          f"{arguments.frames} frames, {arguments.steps} steps, CFG 6")
+    print(
+        f"torch {torch.__version__}, {arguments.threads} thread(s) each side; batch {arguments.batch} x "
+        f"{arguments.frames} frames, {arguments.steps} steps, CFG 6"
+    )
     conditioning = [{"prompt": 0.5, "seconds_start": 0, "seconds_total": 30}] * arguments.batch
     comparisons = []
-    with tempfile.TemporaryDirectory() as scratch, \
-            reference_worker(arguments.threads, enabled=not arguments.no_reference) as reference:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        reference_worker(arguments.threads, enabled=not arguments.no_reference) as reference,
+    ):
         if reference is not None:
             weights = Path(scratch) / "dit.safetensors"
             write_released(weights, model.state_dict(), config=config, schema_version=1)
             reference.call("build", name="dit", config=config, weights=str(weights))
         for sampler in SAMPLERS:
-            request = SampleRequest(steps=arguments.steps, cfg_scale=6.0, sampler=sampler, seed=0,
-                                    batch=arguments.batch, cond=conditioning[0])
+            request = SampleRequest(
+                steps=arguments.steps,
+                cfg_scale=6.0,
+                sampler=sampler,
+                seed=0,
+                batch=arguments.batch,
+                cond=conditioning[0],
+            )
             the_plan = plan(result.spec, request)
 
             def ours(request: SampleRequest = request, the_plan=the_plan) -> Timing:
@@ -67,16 +76,30 @@ def main(argv: list[str] | None = None) -> None:
                 return box[0]
 
             def theirs(sampler: str = sampler) -> Timing:
-                answer = reference.call("sample", name="dit", sampler=sampler, steps=arguments.steps, cfg_scale=6.0,
-                                        batch=arguments.batch, audio_samples=arguments.frames, seed=0,
-                                        conditioning=conditioning)
+                answer = reference.call(
+                    "sample",
+                    name="dit",
+                    sampler=sampler,
+                    steps=arguments.steps,
+                    cfg_scale=6.0,
+                    batch=arguments.batch,
+                    audio_samples=arguments.frames,
+                    seed=0,
+                    conditioning=conditioning,
+                )
                 return Timing(answer["wall"], answer["cpu"])
 
             ours()  # warm-up, both sides
             if reference is not None:
                 theirs()
-            comparisons.append(interleave(Comparison(f"sampling, {sampler}"), ours,
-                                          theirs if reference is not None else None, arguments.repeats))
+            comparisons.append(
+                interleave(
+                    Comparison(f"sampling, {sampler}"),
+                    ours,
+                    theirs if reference is not None else None,
+                    arguments.repeats,
+                )
+            )
         print_table("CPU sampling (median of alternating runs)", comparisons, baseline=reference is not None)
 
 

@@ -121,13 +121,19 @@ def main() -> None:
     bomb, plain = alias_bomb(args.rounds)
 
     verdict = lambda ok: "meets the aim" if ok else "MISSES the aim"  # noqa: E731
-    print(f"cold `audiodiff validate {target.name}`: {cold:.3f} s median of {args.runs} "
-          f"(aim < {AIM_COLD_S} s: {verdict(cold < AIM_COLD_S)}; bare interpreter {floor:.3f} s, "
-          f"so {cold - floor:.3f} s is audiodiff's)")
-    print(f"throughput: {rate:,.0f} configs/s in one process over {len(configs)} configs x {args.rounds} rounds "
-          f"(aim > {AIM_CONFIGS_PER_S:,.0f}/s: {verdict(rate > AIM_CONFIGS_PER_S)}; {found} diagnostics per round)")
-    print(f"alias bomb refused in {bomb * 1e3:.2f} ms, a plain file of its size read in {plain * 1e3:.2f} ms: "
-          f"{bomb / plain:.0f}x (aim < {AIM_BOMB_S} s: {verdict(bomb < AIM_BOMB_S)})")
+    print(
+        f"cold `audiodiff validate {target.name}`: {cold:.3f} s median of {args.runs} "
+        f"(aim < {AIM_COLD_S} s: {verdict(cold < AIM_COLD_S)}; bare interpreter {floor:.3f} s, "
+        f"so {cold - floor:.3f} s is audiodiff's)"
+    )
+    print(
+        f"throughput: {rate:,.0f} configs/s in one process over {len(configs)} configs x {args.rounds} rounds "
+        f"(aim > {AIM_CONFIGS_PER_S:,.0f}/s: {verdict(rate > AIM_CONFIGS_PER_S)}; {found} diagnostics per round)"
+    )
+    print(
+        f"alias bomb refused in {bomb * 1e3:.2f} ms, a plain file of its size read in {plain * 1e3:.2f} ms: "
+        f"{bomb / plain:.0f}x (aim < {AIM_BOMB_S} s: {verdict(bomb < AIM_BOMB_S)})"
+    )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def noise(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     position = 0
     while position < length:
         size = int(rate * rng.uniform(0.08, 0.25))
-        bursts[position:position + size] = envelope(min(size, length - position), rate, rng)[: length - position]
+        bursts[position : position + size] = envelope(min(size, length - position), rate, rng)[: length - position]
         position += size + int(rate * rng.uniform(0.05, 0.2))
     return filtered * bursts
 

@@ -126,8 +126,13 @@ class Measures:
     def of(cls, audio: np.ndarray, sample_rate: int) -> Measures:
         audio = np.asarray(audio, dtype=np.float64).reshape(-1, audio.shape[-1]).mean(0)  # mono [T]
         octaves, rho = chirp_sweep(audio, sample_rate)
-        return cls(tone_peak_to_rest_db(audio, sample_rate), octaves, rho, level_range_db(audio, sample_rate),
-                   flatness_db(audio, sample_rate))
+        return cls(
+            tone_peak_to_rest_db(audio, sample_rate),
+            octaves,
+            rho,
+            level_range_db(audio, sample_rate),
+            flatness_db(audio, sample_rate),
+        )
 
     def features(self) -> np.ndarray:
         """The plane the classes are told apart on: (flatness dB, sweep octaves)."""
@@ -155,8 +160,9 @@ class NearestCentroid:
     def __init__(self, training: dict[str, list[Measures]]) -> None:
         everything = np.stack([m.features() for items in training.values() for m in items])  # [N, 2]
         self.scale = everything.std(0) + 1e-9
-        self.centres = {name: np.mean([m.features() for m in items], axis=0) / self.scale
-                        for name, items in training.items()}
+        self.centres = {
+            name: np.mean([m.features() for m in items], axis=0) / self.scale for name, items in training.items()
+        }
 
     def __call__(self, measures: Measures) -> str:
         point = measures.features() / self.scale
@@ -239,16 +245,18 @@ def generate_clips(spec, model, name: str, seeds: list[int], cfg_scale: float, s
     seconds = spec.sample_size / spec.sample_rate
     sampler = demo_sampler(spec)
     for seed in seeds:
-        request = SampleRequest(seconds=seconds, steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed,
-                                cond={"class": name})
+        request = SampleRequest(
+            seconds=seconds, steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed, cond={"class": name}
+        )
         with torch.inference_mode():
             audio = generate(model, spec, request, plan(spec, request))  # [1, C, T]
         clips.append(audio[0].mean(0).numpy().astype(np.float64))
     return clips
 
 
-def measure(spec, model, data: Path, seeds: list[int]) -> tuple[list[ClassResult], dict[str, list[np.ndarray]],
-                                                                 dict[str, list[np.ndarray]]]:
+def measure(
+    spec, model, data: Path, seeds: list[int]
+) -> tuple[list[ClassResult], dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
     """(per-class results, training clips by class, generated clips by class)."""
     rate, samples = spec.sample_rate, spec.sample_size
     cfg_scale, steps = demo_settings(spec)
@@ -264,28 +272,44 @@ def measure(spec, model, data: Path, seeds: list[int]) -> tuple[list[ClassResult
 
 
 def summary(results: list[ClassResult], cfg_scale: float) -> list[str]:
-    lines = [(f"measured at CFG scale {cfg_scale:g}, {len(results[0].generated)} seeds per class "
-              "(targets: tone >= +15 dB; chirp >= 1 octave, |rho| >= 0.9; noise >= 20 dB)")]
+    lines = [
+        (
+            f"measured at CFG scale {cfg_scale:g}, {len(results[0].generated)} seeds per class "
+            "(targets: tone >= +15 dB; chirp >= 1 octave, |rho| >= 0.9; noise >= 20 dB)"
+        )
+    ]
     for result in results:
         values = ", ".join(m.headline(result.name) for m in result.generated)
         lines.append(f"  {result.name:<5} {values}")
-        lines.append(f"        {result.met}/{len(result.generated)} meet the target; training clips: "
-                     f"{result.training[0].headline(result.name)}; told apart (flatness, sweep): "
-                     f"{result.told_apart}/{len(result.labels)}; flatness "
-                     + ", ".join(f"{m.flatness_db:.0f}" for m in result.generated) + " dB")
+        lines.append(
+            f"        {result.met}/{len(result.generated)} meet the target; training clips: "
+            f"{result.training[0].headline(result.name)}; told apart (flatness, sweep): "
+            f"{result.told_apart}/{len(result.labels)}; flatness "
+            + ", ".join(f"{m.flatness_db:.0f}" for m in result.generated)
+            + " dB"
+        )
     return lines
 
 
-def report_rows(results: list[ClassResult], reference: dict[str, list[np.ndarray]],
-                generated: dict[str, list[np.ndarray]], seeds: list[int]):
+def report_rows(
+    results: list[ClassResult],
+    reference: dict[str, list[np.ndarray]],
+    generated: dict[str, list[np.ndarray]],
+    seeds: list[int],
+):
     from audiodiff.runtime.demo_plots import ReportRow
 
     rows = []
     for result in results:
         captions = [f"seed {seed}: {m.headline(result.name)}" for seed, m in zip(seeds, result.generated, strict=False)]
-        rows.append(ReportRow(label=result.name, training=reference[result.name][0],
-                              training_caption=f"training: {result.training[0].headline(result.name)}",
-                              generated=list(zip(captions, generated[result.name], strict=False))))
+        rows.append(
+            ReportRow(
+                label=result.name,
+                training=reference[result.name][0],
+                training_caption=f"training: {result.training[0].headline(result.name)}",
+                generated=list(zip(captions, generated[result.name], strict=False)),
+            )
+        )
     return rows
 
 
@@ -294,8 +318,9 @@ def newest_export(run: Path) -> Path | None:
     return exported[-1] if exported else None
 
 
-def check(run: Path, *, config: Path, data: Path, seeds: int = 4, checkpoint: Path | None = None,
-          report: Path | None = None) -> tuple[list[ClassResult], list[str]]:
+def check(
+    run: Path, *, config: Path, data: Path, seeds: int = 4, checkpoint: Path | None = None, report: Path | None = None
+) -> tuple[list[ClassResult], list[str]]:
     """Measure the run's newest export (or `checkpoint`), write the report (default RUN/report.png), and return
     the per-class results with the printed summary."""
     checkpoint = checkpoint or newest_export(run)
@@ -330,8 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     arguments = parser.parse_args(argv)
     try:
-        results, lines = check(arguments.run, config=arguments.config, data=arguments.data, seeds=arguments.seeds,
-                               checkpoint=arguments.checkpoint, report=arguments.report)
+        results, lines = check(
+            arguments.run,
+            config=arguments.config,
+            data=arguments.data,
+            seeds=arguments.seeds,
+            checkpoint=arguments.checkpoint,
+            report=arguments.report,
+        )
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -36,8 +36,15 @@ class Completed:
 
 def run_audiodiff(*args: str, cwd: Path | None = None, timeout: float = 300) -> Completed:
     env = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
-    completed = subprocess.run([sys.executable, "-c", _WRAPPER, json.dumps(list(args))], capture_output=True,
-                               text=True, timeout=timeout, cwd=cwd or REPOSITORY, env=env, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or REPOSITORY,
+        env=env,
+        check=False,
+    )
     lines = completed.stderr.splitlines()
     marker = [line for line in lines if line.startswith("IMPORT-GUARD ")]
     assert marker, f"the command did not finish:\n{completed.stderr}"

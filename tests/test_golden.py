@@ -82,8 +82,14 @@ def call_denoise(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[s
     return outputs
 
 
-_BACKBONE_INPUTS = ("cross_attn_cond", "cross_attn_mask", "global_cond", "prepend_cond", "prepend_cond_mask",
-                    "input_concat_cond")
+_BACKBONE_INPUTS = (
+    "cross_attn_cond",
+    "cross_attn_mask",
+    "global_cond",
+    "prepend_cond",
+    "prepend_cond_mask",
+    "input_concat_cond",
+)
 
 
 def call_backbone(model, spec, case: dict, io: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -167,8 +173,13 @@ def test_golden_case(case_dir: Path) -> None:
         actual = CALLS[case["call"]](model, check.spec, case, io)
     for name in case["outputs"]:
         assert name in actual, f"the `{case['call']}` call produced no `{name}`"
-        torch.testing.assert_close(actual[name].float(), io[name], atol=case["atol"], rtol=case["rtol"],
-                                   msg=lambda m, name=name: f"{case_dir.name} {name}: {m}")
+        torch.testing.assert_close(
+            actual[name].float(),
+            io[name],
+            atol=case["atol"],
+            rtol=case["rtol"],
+            msg=lambda m, name=name: f"{case_dir.name} {name}: {m}",
+        )
 
 
 @pytest.mark.parametrize("layout_path", _layouts(), ids=lambda path: path.stem)
@@ -191,8 +202,10 @@ def test_layout_keys_and_shapes(layout_path: Path) -> None:
 
 
 def test_repository_fixtures_cover_the_deterministic_bottlenecks() -> None:
-    bottlenecks = {json.loads((case / "config.json").read_text())["model"].get("bottleneck", {}).get("type")
-                   for case in _folder_cases(LOCAL_GOLDEN)}
+    bottlenecks = {
+        json.loads((case / "config.json").read_text())["model"].get("bottleneck", {}).get("type")
+        for case in _folder_cases(LOCAL_GOLDEN)
+    }
     assert {"tanh", "l2_norm", "wasserstein", "fsq", "dithered_fsq", "dac_rvq"} <= bottlenecks
 
 

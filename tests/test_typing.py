@@ -19,21 +19,56 @@ from audiodiff.schema.v1.base import Spec
 PACKAGE = Path(audiodiff.schema.v1.__file__).resolve().parents[3]  # the folder holding `audiodiff/`
 
 # Parameter names that carry a spec (or a view of one) wherever they appear in the package.
-SPEC_PARAMETERS = frozenset({
-    "spec", "preflight", "entry", "stage", "pretransform", "model_pretransform", "bottleneck", "config", "options",
-    "training", "backbone", "conditioning", "model", "dataset", "graph", "attn", "ff", "norm",
-})
+SPEC_PARAMETERS = frozenset(
+    {
+        "spec",
+        "preflight",
+        "entry",
+        "stage",
+        "pretransform",
+        "model_pretransform",
+        "bottleneck",
+        "config",
+        "options",
+        "training",
+        "backbone",
+        "conditioning",
+        "model",
+        "dataset",
+        "graph",
+        "attn",
+        "ff",
+        "norm",
+    }
+)
 # Modules whose spec parameters are still typed `Any`: the ones the registry refactor (issue 11) rewrites. The set
 # only shrinks; a module leaves it once its parameters are typed.
-NOT_YET_TYPED = frozenset({
-    "compiler/activations.py", "compiler/checks.py", "compiler/estimate.py", "compiler/lower.py",
-    "compiler/lowering.py", "compiler/materialize.py", "compiler/memory.py", "compiler/param_layers.py",
-    "compiler/params.py", "compiler/params_backbones.py", "compiler/params_codecs.py", "compiler/pipeline.py",
-    "runtime/demos.py", "runtime/generate.py", "runtime/launch.py", "runtime/training.py",
-    # new with autoencoder training and sampling checks, merged while this list was being emptied
-    "runtime/autoencoder_launch.py", "runtime/autoencoder_preflight.py", "runtime/autoencoder_training.py",
-    "runtime/sample_checks.py", "compiler/lower_training.py",
-})
+NOT_YET_TYPED = frozenset(
+    {
+        "compiler/activations.py",
+        "compiler/checks.py",
+        "compiler/estimate.py",
+        "compiler/lower.py",
+        "compiler/lowering.py",
+        "compiler/materialize.py",
+        "compiler/memory.py",
+        "compiler/param_layers.py",
+        "compiler/params.py",
+        "compiler/params_backbones.py",
+        "compiler/params_codecs.py",
+        "compiler/pipeline.py",
+        "runtime/demos.py",
+        "runtime/generate.py",
+        "runtime/launch.py",
+        "runtime/training.py",
+        # new with autoencoder training and sampling checks, merged while this list was being emptied
+        "runtime/autoencoder_launch.py",
+        "runtime/autoencoder_preflight.py",
+        "runtime/autoencoder_training.py",
+        "runtime/sample_checks.py",
+        "compiler/lower_training.py",
+    }
+)
 
 
 def _sources() -> list[Path]:
@@ -48,8 +83,12 @@ def test_no_class_is_made_by_calling_type() -> None:
     made = []
     for path in _sources():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
-                    and len(node.args) == 3:
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "type"
+                and len(node.args) == 3
+            ):
                 made.append(f"{_relative(path)}:{node.lineno}")
     assert not made, f"classes made with type(name, bases, namespace): {made}"
 
@@ -91,5 +130,7 @@ def test_no_spec_parameter_is_typed_any() -> None:
 def test_the_not_yet_typed_list_only_holds_files_that_need_it() -> None:
     """A module leaves NOT_YET_TYPED as soon as its spec parameters are typed, so the list cannot go stale."""
     sources = {_relative(path): path for path in _sources()}
-    done = sorted(name for name in NOT_YET_TYPED if name not in sources or not _spec_parameters_typed_any(sources[name]))
+    done = sorted(
+        name for name in NOT_YET_TYPED if name not in sources or not _spec_parameters_typed_any(sources[name])
+    )
     assert not done, f"no spec parameter typed Any left (or no such file): remove from NOT_YET_TYPED: {done}"

@@ -51,8 +51,12 @@ def run_inspect(path: Path, *, format: str) -> int:
 
     other = _other_kind(path)
     if other is not None:
-        return fail(str(path), codes.CHECKPOINT_UNREADABLE, f"not a checkpoint: this is {other}",
-                    help="name a .ckpt (Lightning or released) or a .safetensors file")
+        return fail(
+            str(path),
+            codes.CHECKPOINT_UNREADABLE,
+            f"not a checkpoint: this is {other}",
+            help="name a .ckpt (Lightning or released) or a .safetensors file",
+        )
     try:
         checkpoint = read_checkpoint(path, header_only=True)
     except CheckpointError as error:
@@ -78,8 +82,10 @@ def run_inspect(path: Path, *, format: str) -> int:
     print(f"  tensors         {len(checkpoint.state_dict)}")
     for module, count in summary["parameters"].items():
         print(f"  {module:<15} {count:,} elements")
-    print(f"  EMA             {'present' if checkpoint.has_ema else 'absent'}"
-          + (" (its backbone is used)" if checkpoint.used_ema else ""))
+    print(
+        f"  EMA             {'present' if checkpoint.has_ema else 'absent'}"
+        + (" (its backbone is used)" if checkpoint.used_ema else "")
+    )
     print(f"  schema version  {checkpoint.schema_version if checkpoint.schema_version is not None else 'not recorded'}")
     for key in ("global_step", "epoch"):
         if key in checkpoint.extra:
@@ -96,9 +102,15 @@ def run_inspect(path: Path, *, format: str) -> int:
 
 
 # the first bytes of files people pass by mistake, and what they are
-_MAGIC = ((b"RIFF", "a WAV (RIFF) audio file"), (b"fLaC", "a FLAC audio file"), (b"OggS", "an Ogg audio file"),
-          (b"ID3", "an MP3 audio file"), (b"FORM", "an AIFF audio file"), (b"\x93NUMPY", "a NumPy array (.npy)"),
-          (b"\x89PNG", "a PNG image"))
+_MAGIC = (
+    (b"RIFF", "a WAV (RIFF) audio file"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"OggS", "an Ogg audio file"),
+    (b"ID3", "an MP3 audio file"),
+    (b"FORM", "an AIFF audio file"),
+    (b"\x93NUMPY", "a NumPy array (.npy)"),
+    (b"\x89PNG", "a PNG image"),
+)
 
 
 def _other_kind(path: Path) -> str | None:
@@ -139,8 +151,12 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
         print(f"error: `--output` must end in .safetensors, got `{out}`", file=sys.stderr)
         return 2
     if out.exists() and not force:
-        return fail(str(out), codes.RUN_SETTING, "the output file exists already",
-                    help="choose another `--output`, or pass `--force` to replace it")
+        return fail(
+            str(out),
+            codes.RUN_SETTING,
+            "the output file exists already",
+            help="choose another `--output`, or pass `--force` to replace it",
+        )
     try:
         checkpoint = read_checkpoint(path, prefer_ema=not no_ema)
     except CheckpointError as error:
@@ -153,11 +169,19 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
     try:
         write_released(out, checkpoint.state_dict, config=checkpoint.config, schema_version=version)
     except NonFiniteOutput as error:
-        return fail(str(path), codes.NON_FINITE_OUTPUT, str(error),
-                    help="export an earlier checkpoint of the run, from before the weights diverged")
+        return fail(
+            str(path),
+            codes.NON_FINITE_OUTPUT,
+            str(error),
+            help="export an earlier checkpoint of the run, from before the weights diverged",
+        )
     except OSError as error:
-        return fail(str(out), codes.RUN_SETTING, f"cannot write the file: {error.strerror or error}",
-                    help="choose an `--output` in a folder you can write to")
+        return fail(
+            str(out),
+            codes.RUN_SETTING,
+            f"cannot write the file: {error.strerror or error}",
+            help="choose an `--output` in a folder you can write to",
+        )
     source = "the EMA backbone" if checkpoint.used_ema else "the online weights"
     print(f"wrote {out}: {len(checkpoint.state_dict)} tensors in the released layout, from {source}")
     return 0

@@ -16,8 +16,7 @@ def command(
     explain: bool = typer.Option(False, "--explain", help="Print the graph, routes, derived quantities and memory."),
     format: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="Output format."),
     params: bool = typer.Option(False, "--params", help="Cross-check parameter counts on torch's meta device."),
-    batch: int = typer.Option(8, "--batch", min=1, max=1_000_000,
-                            help="Batch size for the memory estimate."),
+    batch: int = typer.Option(8, "--batch", min=1, max=1_000_000, help="Batch size for the memory estimate."),
     precision: Precision = typer.Option(Precision.bf16_mixed, "--precision", help="Precision for the estimate."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors for the exit code."),
     target: str | None = typer.Option(None, "--target", help=TARGET_HELP),
@@ -35,14 +34,32 @@ def command(
 
       audiodiff compile examples/toy_dit.json --explain --set model.diffusion.config.depth=8
     """
-    raise typer.Exit(run_compile(config, explain=explain, format=format.value, params=params, batch=batch,
-                                 precision=precision.value, strict=strict, target=target,
-                                 overrides=parse_overrides(overrides)))
+    raise typer.Exit(
+        run_compile(
+            config,
+            explain=explain,
+            format=format.value,
+            params=params,
+            batch=batch,
+            precision=precision.value,
+            strict=strict,
+            target=target,
+            overrides=parse_overrides(overrides),
+        )
+    )
 
 
 def run_compile(
-    path: Path, *, explain: bool, format: str, params: bool, batch: int, precision: str, strict: bool,
-    target: str | None = None, overrides: list | None = None,
+    path: Path,
+    *,
+    explain: bool,
+    format: str,
+    params: bool,
+    batch: int,
+    precision: str,
+    strict: bool,
+    target: str | None = None,
+    overrides: list | None = None,
 ) -> int:
     from audiodiff.cli.files import resolve_target
     from audiodiff.compiler.checks import buildability
@@ -70,11 +87,21 @@ def run_compile(
         diagnostics.extend(locate(check, found))
         if not found:  # say that the check ran: silence would look the same as `--params` being ignored
             compared = [n for n in check.graph.nodes if n.params is not None and n.kind != "objective"]
-            print(f"--params: built on torch's meta device; the parameters of {len(compared)} modules match the "
-                  "analytic counts", file=sys.stderr)
+            print(
+                f"--params: built on torch's meta device; the parameters of {len(compared)} modules match the "
+                "analytic counts",
+                file=sys.stderr,
+            )
     if check.kind == "dataset":
-        diagnostics.append(Diagnostic(codes.RUN_SETTING, "a dataset config has no module graph", "", check.path,
-                                      help="compile a model config; check dataset configs with `audiodiff validate`"))
+        diagnostics.append(
+            Diagnostic(
+                codes.RUN_SETTING,
+                "a dataset config has no module graph",
+                "",
+                check.path,
+                help="compile a model config; check dataset configs with `audiodiff validate`",
+            )
+        )
     result = FileResult(check.path, diagnostics, check.result().line, check.kind)
     failed = not result.valid or (strict and bool(diagnostics))
     if result.valid and failed:
@@ -99,8 +126,9 @@ def run_compile(
     from audiodiff.compiler.memory import estimate_for_graph
 
     memory = estimate_for_graph(check.spec, check.graph, batch_size=batch, precision=precision)
-    explanation = build_explanation(check.path, check.graph, check.document, check.schema.version, memory,
-                                    check.migration)
+    explanation = build_explanation(
+        check.path, check.graph, check.document, check.schema.version, memory, check.migration
+    )
     if format == "json":
         sys.stdout.write(render_json(explanation, objects))
         return 1 if failed else 0

@@ -17,8 +17,12 @@ def command(
     exclude: list[str] = typer.Option([], "--exclude", help="Skip paths matching this .gitignore-style pattern."),
     select: list[str] = typer.Option([], "--select", help="Report only these codes (AD201, prefixes like AD7, names)."),
     ignore: list[str] = typer.Option([], "--ignore", help="Never report these codes (comma-separated)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Add documentation links, value provenance and "
-                                 "the files skipped, with the reason."),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Add documentation links, value provenance and the files skipped, with the reason.",
+    ),
     target: str | None = typer.Option(None, "--target", help=TARGET_HELP),
 ) -> None:
     """Lint every model and dataset config below PATHS in one process, for CI and pre-commit.
@@ -37,8 +41,18 @@ def command(
 
       audiodiff lint . --ignore AD703,AD901 --exclude 'legacy/'
     """
-    raise typer.Exit(run_lint(paths, format.value, strict=strict, exclude=exclude, select=select, ignore=ignore,
-                              verbose=verbose, target=target))
+    raise typer.Exit(
+        run_lint(
+            paths,
+            format.value,
+            strict=strict,
+            exclude=exclude,
+            select=select,
+            ignore=ignore,
+            verbose=verbose,
+            target=target,
+        )
+    )
 
 
 def run_lint(
@@ -73,8 +87,10 @@ def run_lint(
     if format == "text":
         if report.skipped:
             verb = "is" if len(report.skipped) == 1 else "are"
-            print(f"Skipped {plural(len(report.skipped), 'file')} that {verb} not a model or dataset config"
-                  + (":" if verbose else " (`-v` lists them)."))
+            print(
+                f"Skipped {plural(len(report.skipped), 'file')} that {verb} not a model or dataset config"
+                + (":" if verbose else " (`-v` lists them).")
+            )
             if verbose:
                 for item in report.skipped:
                     print(f"  {item.path}: {item.reason}")

@@ -116,8 +116,10 @@ def _migrate_one(path: Path, document, target: int, *, write: bool, check: bool,
     try:
         text = rewritten_text(document, result.changes, result.data)
     except RewriteError as error:
-        print(f"{path}: error: {error}; change the file by hand (`audiodiff migrate` without --write shows how)",
-              file=sys.stderr)
+        print(
+            f"{path}: error: {error}; change the file by hand (`audiodiff migrate` without --write shows how)",
+            file=sys.stderr,
+        )
         return None
     if write:
         from audiodiff.cli.safe_rewrite import RewriteRefused, rewrite
@@ -127,8 +129,11 @@ def _migrate_one(path: Path, document, target: int, *, write: bool, check: bool,
         except RewriteRefused as error:
             print(f"{sanitize(str(path))}: error: {sanitize(str(error))}", file=sys.stderr)
             return None
-        print(f"{path}: schema version {result.source} -> {target}, {len(result.changes)} "
-              f"change{'s' if len(result.changes) != 1 else ''}", file=sys.stderr)
+        print(
+            f"{path}: schema version {result.source} -> {target}, {len(result.changes)} "
+            f"change{'s' if len(result.changes) != 1 else ''}",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(unified_diff(document.text, text, str(path)))
     return True
@@ -138,8 +143,9 @@ def unified_diff(old: str, new: str, path: str) -> str:
     """A `git diff`-style unified diff of one file (`\\ No newline at end of file` where a side lacks one)."""
     name = path.replace("\\", "/")
     out = []
-    for line in difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                     f"a/{name}", f"b/{name}"):
+    for line in difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{name}", f"b/{name}"
+    ):
         if line.endswith(("\n", "\r")):
             out.append(line)
         else:

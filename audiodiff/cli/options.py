@@ -60,8 +60,10 @@ class Accelerator(str, Enum):
 
 
 # `--target` of validate, lint and compile (parsed by `audiodiff.diagnostics.target.parse_target`)
-TARGET_HELP = ("The runtime to judge for: `audiodiff` (default) or `stable-audio-tools[==0.0.19]`, under which "
-               "everything the reference refuses is an error. Default: `target` of [tool.audiodiff], else audiodiff.")
+TARGET_HELP = (
+    "The runtime to judge for: `audiodiff` (default) or `stable-audio-tools[==0.0.19]`, under which "
+    "everything the reference refuses is an error. Default: `target` of [tool.audiodiff], else audiodiff."
+)
 
 T = TypeVar("T")
 
@@ -78,9 +80,10 @@ def renamed(new_value: T, old_value: T | None, *, old: str, new: str) -> T:
     return old_value
 
 
-
-SET_HELP = ("Override a config value (repeatable): PATH is dotted (model.diffusion.config.depth) or a JSON pointer; "
-            "VALUE is JSON, else text. Checked like the file.")
+SET_HELP = (
+    "Override a config value (repeatable): PATH is dotted (model.diffusion.config.depth) or a JSON pointer; "
+    "VALUE is JSON, else text. Checked like the file."
+)
 
 
 def parse_overrides(items: list[str]) -> list:

@@ -38,8 +38,9 @@ def exit_code(results: Sequence[FileResult], *, strict: bool) -> int:
     if not errors and strict and warnings:
         import sys
 
-        print(f"exit 1: --strict counts the {warnings} warning{'s' if warnings != 1 else ''} as errors",
-              file=sys.stderr)
+        print(
+            f"exit 1: --strict counts the {warnings} warning{'s' if warnings != 1 else ''} as errors", file=sys.stderr
+        )
     if errors or (strict and warnings):
         return 1
     return 0

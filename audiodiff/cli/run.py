@@ -28,20 +28,30 @@ def command(
     keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", min=1, help="How many checkpoints to keep."),
     num_workers: int | None = typer.Option(None, "--num-workers", min=0, help="Data-loader processes."),
     accumulate: int = typer.Option(1, "--accumulate-grad-batches", min=1, help="Batches per optimizer step."),
-    gradient_clip: float | None = typer.Option(None, "--gradient-clip-val", min=0.0,
-                                                  help="Clip the gradient norm (default: `training.clip_grad_norm`)."),
-    allow_metadata_module: bool = typer.Option(False, "--allow-metadata-module",
-                                               help="Run the dataset's `custom_metadata_module` (Python code)."),
-    pretransform_ckpt: Path | None = typer.Option(None, "--pretransform-ckpt",
-                                                     help="Weights of an `autoencoder` pretransform."),
+    gradient_clip: float | None = typer.Option(
+        None, "--gradient-clip-val", min=0.0, help="Clip the gradient norm (default: `training.clip_grad_norm`)."
+    ),
+    allow_metadata_module: bool = typer.Option(
+        False, "--allow-metadata-module", help="Run the dataset's `custom_metadata_module` (Python code)."
+    ),
+    pretransform_ckpt: Path | None = typer.Option(
+        None, "--pretransform-ckpt", help="Weights of an `autoencoder` pretransform."
+    ),
     t5_path: str | None = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
     accelerator: Accelerator = typer.Option(Accelerator.auto, "--accelerator", help="Where to train."),
     gradient_checkpointing: str = typer.Option(
-        "auto", "--gradient-checkpointing", metavar="auto|on|off",
-        help="Recompute DiT blocks in backward to save memory; `auto`: when a step is estimated not to fit."),
+        "auto",
+        "--gradient-checkpointing",
+        metavar="auto|on|off",
+        help="Recompute DiT blocks in backward to save memory; `auto`: when a step is estimated not to fit.",
+    ),
     overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP + " Model config only."),
-    check: bool = typer.Option(False, "--check", help="Run every check of `run` (configs, the rules between "
-                               "them, the dataset, settings, resume) and stop before building the model."),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Run every check of `run` (configs, the rules between "
+        "them, the dataset, settings, resume) and stop before building the model.",
+    ),
 ) -> None:
     """Train a diffusion model with PyTorch Lightning: EMA, demos, safe checkpoints, resume, DDP / FSDP.
 
@@ -62,36 +72,93 @@ def command(
 
       audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed
     """
-    raise typer.Exit(run_training(
-        config, dataset=dataset, output=output, max_steps=max_steps, batch_size=batch_size,
-        precision=precision.value if precision is not None else None, devices=devices, num_nodes=num_nodes,
-        strategy=strategy.value, resume=resume, force_resume=force_resume, seed=seed,
-        logger=logger.value if logger is not None else None, checkpoint_every=checkpoint_every,
-        keep_checkpoints=keep_checkpoints, num_workers=num_workers, accumulate_grad_batches=accumulate,
-        gradient_clip_val=gradient_clip, allow_metadata_module=allow_metadata_module,
-        pretransform_ckpt=pretransform_ckpt, t5_path=t5_path, accelerator=accelerator.value,
-        gradient_checkpointing=gradient_checkpointing, check=check, overrides=parse_overrides(overrides),
-    ))
+    raise typer.Exit(
+        run_training(
+            config,
+            dataset=dataset,
+            output=output,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            precision=precision.value if precision is not None else None,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=strategy.value,
+            resume=resume,
+            force_resume=force_resume,
+            seed=seed,
+            logger=logger.value if logger is not None else None,
+            checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints,
+            num_workers=num_workers,
+            accumulate_grad_batches=accumulate,
+            gradient_clip_val=gradient_clip,
+            allow_metadata_module=allow_metadata_module,
+            pretransform_ckpt=pretransform_ckpt,
+            t5_path=t5_path,
+            accelerator=accelerator.value,
+            gradient_checkpointing=gradient_checkpointing,
+            check=check,
+            overrides=parse_overrides(overrides),
+        )
+    )
 
 
-def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps: int | None, batch_size: int,
-                 precision: str | None, devices: int, num_nodes: int, strategy: str, resume: bool,
-                 force_resume: bool, seed: int, logger: str | None, checkpoint_every: int, keep_checkpoints: int,
-                 num_workers: int | None, accumulate_grad_batches: int, gradient_clip_val: float | None,
-                 allow_metadata_module: bool, pretransform_ckpt: Path | None, t5_path: str | None,
-                 accelerator: str, gradient_checkpointing: str = "auto", check: bool = False,
-                 overrides: list | None = None) -> int:
+def run_training(
+    config: Path,
+    *,
+    dataset: Path,
+    output: Path | None,
+    max_steps: int | None,
+    batch_size: int,
+    precision: str | None,
+    devices: int,
+    num_nodes: int,
+    strategy: str,
+    resume: bool,
+    force_resume: bool,
+    seed: int,
+    logger: str | None,
+    checkpoint_every: int,
+    keep_checkpoints: int,
+    num_workers: int | None,
+    accumulate_grad_batches: int,
+    gradient_clip_val: float | None,
+    allow_metadata_module: bool,
+    pretransform_ckpt: Path | None,
+    t5_path: str | None,
+    accelerator: str,
+    gradient_checkpointing: str = "auto",
+    check: bool = False,
+    overrides: list | None = None,
+) -> int:
     from audiodiff.diagnostics.render import text as text_renderer
     from audiodiff.runtime.run import RunError, RunOptions, prepare, run
 
     options = RunOptions(
-        config=config, dataset=dataset, output=output if output is not None else Path("runs") / config.stem,
-        max_steps=max_steps, batch_size=batch_size, precision=precision, devices=devices, num_nodes=num_nodes,
-        strategy=strategy, resume=resume, force_resume=force_resume, seed=seed, logger=logger,
-        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, num_workers=num_workers,
-        accumulate_grad_batches=accumulate_grad_batches, gradient_clip_val=gradient_clip_val,
-        allow_metadata_module=allow_metadata_module, pretransform_ckpt=pretransform_ckpt, t5_path=t5_path,
-        accelerator=accelerator, gradient_checkpointing=gradient_checkpointing, overrides=tuple(overrides or ()),
+        config=config,
+        dataset=dataset,
+        output=output if output is not None else Path("runs") / config.stem,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        precision=precision,
+        devices=devices,
+        num_nodes=num_nodes,
+        strategy=strategy,
+        resume=resume,
+        force_resume=force_resume,
+        seed=seed,
+        logger=logger,
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints,
+        num_workers=num_workers,
+        accumulate_grad_batches=accumulate_grad_batches,
+        gradient_clip_val=gradient_clip_val,
+        allow_metadata_module=allow_metadata_module,
+        pretransform_ckpt=pretransform_ckpt,
+        t5_path=t5_path,
+        accelerator=accelerator,
+        gradient_checkpointing=gradient_checkpointing,
+        overrides=tuple(overrides or ()),
     )
     if check:
         try:
@@ -110,8 +177,11 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
         sys.stderr.write(text_renderer.render(error.results))
         return 1
     except KeyboardInterrupt:  # the second Ctrl-C: no checkpoint of this step, and no traceback
-        print(f"\ninterrupted: stopped at once; `--resume` continues from the newest checkpoint in "
-              f"{options.output / 'checkpoints'}", file=sys.stderr)
+        print(
+            f"\ninterrupted: stopped at once; `--resume` continues from the newest checkpoint in "
+            f"{options.output / 'checkpoints'}",
+            file=sys.stderr,
+        )
         return 130
     from audiodiff.runtime.launch import format_outcome
     from audiodiff.runtime.run import is_rank_zero
@@ -119,7 +189,6 @@ def run_training(config: Path, *, dataset: Path, output: Path | None, max_steps:
     if is_rank_zero():
         print(format_outcome(outcome), file=sys.stderr)
     return 0
-
 
 
 def _check_summary(plan, options) -> str:
@@ -132,5 +201,7 @@ def _check_summary(plan, options) -> str:
 
         skipped = f", {len(scan.skipped)} skipped: {skipped_files(scan.skipped)}"
     resume = f"resume from `{plan.resume_from.name}` checked" if plan.resume_from is not None else "a new run"
-    return (f"run --check: all checks passed for {options.config} with {options.dataset}: {files}{skipped}; "
-            f"{plan.accelerator}, precision {plan.precision}; {resume} in {options.output}. No model was built.")
+    return (
+        f"run --check: all checks passed for {options.config} with {options.dataset}: {files}{skipped}; "
+        f"{plan.accelerator}, precision {plan.precision}; {resume} in {options.output}. No model was built."
+    )

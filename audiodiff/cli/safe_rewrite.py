@@ -54,8 +54,10 @@ def _locked(path: str) -> Iterator[int]:
 def rewrite(path: Path, *, expected_text: str, new_text: str, root: Path) -> None:
     """Write `new_text` over `path` if the file still holds `expected_text` (a UTF-8 BOM it had is kept)."""
     if not inside(path, root):
-        raise RewriteRefused(f"`{path}` is a link to `{os.path.realpath(path)}`, outside `{root}`; "
-                             "it is not rewritten (migrate the file where it lives)")
+        raise RewriteRefused(
+            f"`{path}` is a link to `{os.path.realpath(path)}`, outside `{root}`; "
+            "it is not rewritten (migrate the file where it lives)"
+        )
     real = os.path.realpath(path)
     try:
         with _locked(real):
@@ -64,9 +66,8 @@ def rewrite(path: Path, *, expected_text: str, new_text: str, root: Path) -> Non
             except FileRefused as refused:
                 raise RewriteRefused(str(refused)) from None
             bom = _UTF8_BOM if current.startswith(_UTF8_BOM) else b""
-            if current[len(bom):] != expected_text.encode("utf-8"):
-                raise RewriteRefused(f"`{path}` changed since it was read; nothing was written (run `migrate` "
-                                     "again)")
+            if current[len(bom) :] != expected_text.encode("utf-8"):
+                raise RewriteRefused(f"`{path}` changed since it was read; nothing was written (run `migrate` again)")
             data = bom + new_text.encode("utf-8")
             info = os.stat(real)
             if info.st_nlink == 1 and info.st_uid == _euid():

@@ -55,18 +55,21 @@ def command(
     sampler: str | None = typer.Option(None, "--sampler", help="Sampler name (default: the objective's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial noise and of stochastic samplers."),
     batch: int = typer.Option(1, "--batch", help="Number of clips."),
-    output: Path | None = typer.Option(None, "--output", "-o",
-                                          help="Output file (.wav or .flac); batches add _1, _2, ..."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output file (.wav or .flac); batches add _1, _2, ..."
+    ),
     out: Path | None = typer.Option(None, "--out", hidden=True, help="Old name of `--output`."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Sample even if the checkpoint is partial."),
     t5_path: str | None = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
     init_audio: Path | None = typer.Option(None, "--init-audio", help="Audio to start from (audio-to-audio)."),
     init_noise_level: float = typer.Option(1.0, "--init-noise-level", help="Noise level added to the init audio."),
-    device: str | None = typer.Option(None, "--device", help="Where to run: `cpu`, `cuda`, `cuda:1` (default: "
-                                         "`cuda` when available)."),
+    device: str | None = typer.Option(
+        None, "--device", help="Where to run: `cpu`, `cuda`, `cuda:1` (default: `cuda` when available)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace output files that exist."),
-    normalize: bool = typer.Option(False, "--normalize", help="Scale each clip to peak 1 instead of clipping what "
-                                   "goes beyond full scale."),
+    normalize: bool = typer.Option(
+        False, "--normalize", help="Scale each clip to peak 1 instead of clipping what goes beyond full scale."
+    ),
     overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP),
 ) -> None:
     """Generate audio with a trained model; every setting is checked against the model first.
@@ -80,11 +83,27 @@ def command(
     output = renamed(output, out, old="--out", new="--output")
     if output is None:
         raise typer.BadParameter("name the audio file to write", param_hint="'--output' / '-o'")
-    options = SampleOptions(ckpt=ckpt, prompt=prompt, negative_prompt=negative_prompt, cond=cond, seconds=seconds,
-                            steps=steps, cfg_scale=cfg_scale, sampler=sampler, seed=seed, batch=batch, out=output,
-                            allow_partial=allow_partial, t5_path=t5_path, init_audio=init_audio,
-                            init_noise_level=init_noise_level, device=device, force=force, normalize=normalize,
-                            overrides=tuple(parse_overrides(overrides)))
+    options = SampleOptions(
+        ckpt=ckpt,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        cond=cond,
+        seconds=seconds,
+        steps=steps,
+        cfg_scale=cfg_scale,
+        sampler=sampler,
+        seed=seed,
+        batch=batch,
+        out=output,
+        allow_partial=allow_partial,
+        t5_path=t5_path,
+        init_audio=init_audio,
+        init_noise_level=init_noise_level,
+        device=device,
+        force=force,
+        normalize=normalize,
+        overrides=tuple(parse_overrides(overrides)),
+    )
     raise typer.Exit(run_sample(source, options))
 
 
@@ -93,9 +112,17 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     from audiodiff.runtime.sample_checks import option_problems
     from audiodiff.schema.overrides import parse_value
 
-    problems = option_problems(steps=options.steps, cfg_scale=options.cfg_scale, seconds=options.seconds,
-                               batch=options.batch, seed=options.seed, init_noise_level=options.init_noise_level,
-                               cond=options.cond, sampler=options.sampler, t5_path=options.t5_path)
+    problems = option_problems(
+        steps=options.steps,
+        cfg_scale=options.cfg_scale,
+        seconds=options.seconds,
+        batch=options.batch,
+        seed=options.seed,
+        init_noise_level=options.init_noise_level,
+        cond=options.cond,
+        sampler=options.sampler,
+        t5_path=options.t5_path,
+    )
     if problems:
         return report(COMMAND_LINE, problems)
     pairs: dict[str, Any] = {}
@@ -113,8 +140,12 @@ def run_sample(source: Path, options: SampleOptions) -> int:
 
     existing = [path for path in output_paths(out, options.batch) if path.exists()]
     if existing and not options.force:
-        return fail(str(existing[0]), codes.RUN_SETTING, "the output file exists already",
-                    help="choose another `--output`, or pass `--force` to replace it")
+        return fail(
+            str(existing[0]),
+            codes.RUN_SETTING,
+            "the output file exists already",
+            help="choose another `--output`, or pass `--force` to replace it",
+        )
 
     from audiodiff.runtime.loading import LoadRefused, load_model, resolve_source
     from audiodiff.runtime.sample_checks import device_check, memory_check, memory_diagnostic
@@ -137,10 +168,19 @@ def run_sample(source: Path, options: SampleOptions) -> int:
             init = read_audio(options.init_audio, sample_rate=spec.sample_rate, channels=generated_channels(spec))
         except (OSError, RuntimeError, ValueError) as error:
             return fail(str(options.init_audio), codes.RUN_SETTING, f"the init audio could not be read: {error}")
-    request = SampleRequest(seconds=options.seconds, steps=options.steps, cfg_scale=options.cfg_scale,
-                            sampler=options.sampler, seed=options.seed, batch=options.batch, prompt=options.prompt,
-                            negative_prompt=options.negative_prompt, cond=pairs, init_audio=init,
-                            init_noise_level=options.init_noise_level)
+    request = SampleRequest(
+        seconds=options.seconds,
+        steps=options.steps,
+        cfg_scale=options.cfg_scale,
+        sampler=options.sampler,
+        seed=options.seed,
+        batch=options.batch,
+        prompt=options.prompt,
+        negative_prompt=options.negative_prompt,
+        cond=pairs,
+        init_audio=init,
+        init_noise_level=options.init_noise_level,
+    )
     try:
         the_plan = plan(spec, request)
     except RequestError as error:
@@ -153,8 +193,12 @@ def run_sample(source: Path, options: SampleOptions) -> int:
         return report(COMMAND_LINE, [problem])
 
     try:
-        model = load_model(resolved, allow_partial=options.allow_partial, t5_path=options.t5_path,
-                           on_partial=lambda text: sys.stderr.write(text + "\n"))
+        model = load_model(
+            resolved,
+            allow_partial=options.allow_partial,
+            t5_path=options.t5_path,
+            on_partial=lambda text: sys.stderr.write(text + "\n"),
+        )
     except LoadRefused as refused:
         return _refused(refused)
     audio = _run_with_progress(model, spec, request, the_plan, device)
@@ -166,9 +210,13 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     try:
         written = write_audio(out, audio, spec.sample_rate)
     except NonFiniteOutput as error:  # checked before writing: NaN would become a file of full-scale noise
-        return fail(str(out), codes.NON_FINITE_OUTPUT, str(error),
-                    help="the model or the request produced NaN; check the checkpoint (`audiodiff ckpt inspect`) "
-                    "and the request values")
+        return fail(
+            str(out),
+            codes.NON_FINITE_OUTPUT,
+            str(error),
+            help="the model or the request produced NaN; check the checkpoint (`audiodiff ckpt inspect`) "
+            "and the request values",
+        )
     for path in written:
         print(f"wrote {path} ({seconds:.3f} s, {spec.sample_rate} Hz, {audio.shape[1]} channel(s))")
     return 0
@@ -183,9 +231,12 @@ def _report_level(audio, *, normalize: bool):
         print(f"normalized each clip to peak 1 (the loudest was at {found.peak:.3f})", file=sys.stderr)
         return normalize_peak(audio)
     if found.clipped:
-        print(f"warning: {found.clipped:,} of {found.total:,} samples ({100 * found.clipped / found.total:.2f}%) "
-              f"are beyond full scale (peak {found.peak:.3f}) and were clipped; pass `--normalize` to scale each "
-              "clip to peak 1, or lower `--cfg-scale`", file=sys.stderr)
+        print(
+            f"warning: {found.clipped:,} of {found.total:,} samples ({100 * found.clipped / found.total:.2f}%) "
+            f"are beyond full scale (peak {found.peak:.3f}) and were clipped; pass `--normalize` to scale each "
+            "clip to peak 1, or lower `--cfg-scale`",
+            file=sys.stderr,
+        )
     return audio
 
 
@@ -194,8 +245,14 @@ def _run_with_progress(model, spec, request, the_plan, device: str):
 
     from audiodiff.runtime.generate import generate
 
-    with Progress(TextColumn("sampling"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty()) as progress:
+    with Progress(
+        TextColumn("sampling"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeRemainingColumn(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as progress:
         task = progress.add_task("sample", total=the_plan.settings.steps)
 
         def advance(step: int, steps: int, x) -> None:

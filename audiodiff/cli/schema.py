@@ -12,8 +12,12 @@ group = typer.Typer(help="Export the config schema for editors and other validat
 
 @group.command("export")
 def export_command(
-    version: int | None = typer.Option(None, "--version", help="One schema version (default: one schema that "
-                                       "accepts every version, picked by `schema_version`; absent means 1)."),
+    version: int | None = typer.Option(
+        None,
+        "--version",
+        help="One schema version (default: one schema that "
+        "accepts every version, picked by `schema_version`; absent means 1).",
+    ),
     kind: str = typer.Option("model", "--kind", help="`model` or `dataset` configs."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:

@@ -37,12 +37,22 @@ def command(
 
       audiodiff validate configs/ --target stable-audio-tools
     """
-    raise typer.Exit(run_validate(paths, format.value, strict=strict, verbose=verbose, target=target,
-                                  overrides=parse_overrides(overrides)))
+    raise typer.Exit(
+        run_validate(
+            paths, format.value, strict=strict, verbose=verbose, target=target, overrides=parse_overrides(overrides)
+        )
+    )
 
 
-def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool, target: str | None = None,
-                 overrides: list | None = None) -> int:
+def run_validate(
+    paths: list[Path],
+    format: str,
+    *,
+    strict: bool,
+    verbose: bool,
+    target: str | None = None,
+    overrides: list | None = None,
+) -> int:
     from audiodiff.cli.files import expand_paths, resolve_target
     from audiodiff.cli.output import emit_results, exit_code
     from audiodiff.compiler.pipeline import check_file
@@ -58,8 +68,12 @@ def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool,
         print("note: no .json, .yaml or .yml files found in " + ", ".join(str(p) for p in paths), file=sys.stderr)
     checks = [check_file(path, count_params=False, target=judged_for) for path in files]
     if overrides:  # `--set` speaks of model configs: those are checked again with the overrides applied
-        checks = [check_file(path, count_params=False, target=judged_for, overrides=overrides)
-                  if check.kind == "model" else check for path, check in zip(files, checks)]
+        checks = [
+            check_file(path, count_params=False, target=judged_for, overrides=overrides)
+            if check.kind == "model"
+            else check
+            for path, check in zip(files, checks, strict=True)
+        ]
     results = [check.result() for check in checks]
     models = [index for index, check in enumerate(checks) if check.kind == "model"]
     datasets = [index for index, check in enumerate(checks) if check.kind == "dataset"]
@@ -70,8 +84,7 @@ def run_validate(paths: list[Path], format: str, *, strict: bool, verbose: bool,
         found = pairing_rules(checks[models[0]], checks[datasets[0]])
         if found:
             dataset = checks[datasets[0]]
-            results[datasets[0]] = FileResult(dataset.path, [*dataset.diagnostics, *found], dataset.line,
-                                              dataset.kind)
+            results[datasets[0]] = FileResult(dataset.path, [*dataset.diagnostics, *found], dataset.line, dataset.kind)
     if problems:  # folders that could not be listed come first, as the walk met them
         from audiodiff.diagnostics.render import FileResult
 

@@ -52,8 +52,12 @@ class Geometry:
     @classmethod
     def of(cls, spec: Any, batch: int) -> Geometry:
         if spec.model_type == "autoencoder":
-            return cls(batch, spec.model.latent_dim, max(1, spec.sample_size // spec.model.downsampling_ratio),
-                       spec.sample_size)
+            return cls(
+                batch,
+                spec.model.latent_dim,
+                max(1, spec.sample_size // spec.model.downsampling_ratio),
+                spec.sample_size,
+            )
         located = pretransform_of(spec)
         ratio = (pretransform_ratio(located[0]) if located is not None else 1) or 1
         backbone = backbone_of(spec)
@@ -240,7 +244,7 @@ def _codec_levels(stage: Any) -> list[tuple[int, int]] | None:
         factors = [1]
         for stride in config.strides[: len(config.c_mults)]:
             factors.append(factors[-1] * stride)
-        return list(zip(widths, factors))
+        return list(zip(widths, factors, strict=False))
     if stage.type == "dac" and hasattr(config, "d_model"):
         factors = [1]
         for stride in config.strides:
@@ -281,8 +285,10 @@ def codec_transient(spec: Any, g: Geometry, *, decode: bool, autoencoder: bool =
     if levels is None:
         return None
     widest = max(channels * max(1, length // factor) for channels, factor in levels)
-    return Elements(CODEC_LIVE_TENSORS * batch * widest,
-                     f"{CODEC_LIVE_TENSORS} × B·C·T at the widest level = {CODEC_LIVE_TENSORS} × {batch}·{widest:,}")
+    return Elements(
+        CODEC_LIVE_TENSORS * batch * widest,
+        f"{CODEC_LIVE_TENSORS} × B·C·T at the widest level = {CODEC_LIVE_TENSORS} × {batch}·{widest:,}",
+    )
 
 
 def _codec_training(spec: Any, g: Geometry, checkpointing: bool) -> Elements:

@@ -19,7 +19,6 @@ from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPE
 _BACKBONE = "diffusion.backbone"
 
 
-
 def _capabilities(backbone: Node) -> BackboneCapabilities:
     return BACKBONES[backbone.type]
 
@@ -54,14 +53,27 @@ def buildability(graph: Graph, *, strict: bool) -> list[Diagnostic]:
             continue
         reason = node.attr("reason") or "it cannot be built here"
         if status == "needs_extra":
-            findings.append(Diagnostic(codes.MISSING_EXTRA, f"`{node.type}` ({node.id}) cannot be built: {reason}",
-                                       node.origin, severity=None if strict else Severity.WARNING))
+            findings.append(
+                Diagnostic(
+                    codes.MISSING_EXTRA,
+                    f"`{node.type}` ({node.id}) cannot be built: {reason}",
+                    node.origin,
+                    severity=None if strict else Severity.WARNING,
+                )
+            )
         elif status == "needs_download":
-            findings.append(Diagnostic(codes.NEEDS_DOWNLOAD, f"`{node.type}` ({node.id}) cannot be built: {reason}",
-                                       node.origin, help="audiodiff never downloads weights at build time"))
+            findings.append(
+                Diagnostic(
+                    codes.NEEDS_DOWNLOAD,
+                    f"`{node.type}` ({node.id}) cannot be built: {reason}",
+                    node.origin,
+                    help="audiodiff never downloads weights at build time",
+                )
+            )
         else:
-            findings.append(Diagnostic(codes.NOT_BUILDABLE, f"`{node.type}` ({node.id}) cannot be built: {reason}",
-                                       node.origin))
+            findings.append(
+                Diagnostic(codes.NOT_BUILDABLE, f"`{node.type}` ({node.id}) cannot be built: {reason}", node.origin)
+            )
     return findings
 
 
@@ -117,34 +129,43 @@ def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list
     if not routed:
         # a backbone that cannot run without cross-attention is reported by the rules (AD2xx) instead
         if declared and CROSS_ATTENTION not in _capabilities(backbone).requires:
-            findings.append(Diagnostic(
-                codes.UNUSED_WIDTH,
-                f"`{key}` is {declared} but no conditioner is routed to cross-attention: its layers get "
-                "no input, and guidance never engages",
-                _width_pointer(backbone, CROSS_ATTENTION),
-                help="route the text or timing conditioners through `cross_attention_cond_ids`, or set it to 0",
-            ))
+            findings.append(
+                Diagnostic(
+                    codes.UNUSED_WIDTH,
+                    f"`{key}` is {declared} but no conditioner is routed to cross-attention: its layers get "
+                    "no input, and guidance never engages",
+                    _width_pointer(backbone, CROSS_ATTENTION),
+                    help="route the text or timing conditioners through `cross_attention_cond_ids`, or set it to 0",
+                )
+            )
         return
     widths = {entry.width for entry in routed if entry.width is not None}
     if len(widths) > 1:
         first = routed[0]
         odd = next(entry for entry in routed if entry.width != first.width)
-        _error(findings, codes.CROSS_ATTENTION_WIDTH,
-               f"cross-attention tokens are concatenated, so they need one width; `{first.id}` gives {first.width} "
-               f"and `{odd.id}` gives {odd.width}",
-               odd.pointer, [first.note(f"gives {first.width}-wide tokens")],
-               help="give the conditioners the same `output_dim` (or drop the overrides so `cond_dim` applies)")
+        _error(
+            findings,
+            codes.CROSS_ATTENTION_WIDTH,
+            f"cross-attention tokens are concatenated, so they need one width; `{first.id}` gives {first.width} "
+            f"and `{odd.id}` gives {odd.width}",
+            odd.pointer,
+            [first.note(f"gives {first.width}-wide tokens")],
+            help="give the conditioners the same `output_dim` (or drop the overrides so `cond_dim` applies)",
+        )
         return
     if not widths or key is None:
         return
     width = widths.pop()
     if declared != width:
         what = "is 0, which disables cross-attention," if not declared else f"is {declared}"
-        _error(findings, codes.CROSS_ATTENTION_WIDTH,
-               f"`{key}` {what} but the routed conditioners give {width}-wide tokens",
-               _width_pointer(backbone, CROSS_ATTENTION),
-               [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
-               help=f"set `{key}` to {width}")
+        _error(
+            findings,
+            codes.CROSS_ATTENTION_WIDTH,
+            f"`{key}` {what} but the routed conditioners give {width}-wide tokens",
+            _width_pointer(backbone, CROSS_ATTENTION),
+            [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
+            help=f"set `{key}` to {width}",
+        )
 
 
 def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None:
@@ -153,14 +174,22 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None
     key = consumed.width_field if consumed is not None else None
     if not routed:
         if declared and consumed is not None and consumed.required_when_declared:
-            _error(findings, codes.GLOBAL_WIDTH,
-                   f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`; "
-                   "the U-Net requires the features whenever it has that width",
-                   _width_pointer(backbone, GLOBAL), [])
+            _error(
+                findings,
+                codes.GLOBAL_WIDTH,
+                f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`; "
+                "the U-Net requires the features whenever it has that width",
+                _width_pointer(backbone, GLOBAL),
+                [],
+            )
         elif declared:
-            findings.append(Diagnostic(codes.UNUSED_WIDTH,
-                                       f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`",
-                                       _width_pointer(backbone, GLOBAL)))
+            findings.append(
+                Diagnostic(
+                    codes.UNUSED_WIDTH,
+                    f"`{key}` is {declared} but no conditioner is routed through `global_cond_ids`",
+                    _width_pointer(backbone, GLOBAL),
+                )
+            )
         return
     if any(entry.width is None or entry.layout not in ("vector",) for entry in routed):
         return  # sequence conditioners in the global route are a rule error already (C48)
@@ -170,11 +199,14 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None
     if declared != total:
         parts = " + ".join(str(entry.width) for entry in routed)
         what = "is not set" if not declared else f"is {declared}"
-        _error(findings, codes.GLOBAL_WIDTH,
-               f"`{key}` {what}, but the global conditioners concatenate to {total} ({parts})",
-               _width_pointer(backbone, GLOBAL),
-               [entry.note(f"adds {entry.width}") for entry in routed],
-               help=f"set `{key}` to {total}")
+        _error(
+            findings,
+            codes.GLOBAL_WIDTH,
+            f"`{key}` {what}, but the global conditioners concatenate to {total} ({parts})",
+            _width_pointer(backbone, GLOBAL),
+            [entry.note(f"adds {entry.width}") for entry in routed],
+            help=f"set `{key}` to {total}",
+        )
 
 
 def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> None:
@@ -184,18 +216,25 @@ def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> Non
     key = _width_key(backbone, PREPEND)
     if not routed:
         if declared:
-            findings.append(Diagnostic(codes.UNUSED_WIDTH,
-                                       f"`{key}` is {declared} but nothing is routed through `prepend_cond_ids`",
-                                       _width_pointer(backbone, PREPEND)))
+            findings.append(
+                Diagnostic(
+                    codes.UNUSED_WIDTH,
+                    f"`{key}` is {declared} but nothing is routed through `prepend_cond_ids`",
+                    _width_pointer(backbone, PREPEND),
+                )
+            )
         return
     wrong = [entry for entry in routed if entry.width is not None and entry.width != declared]
     if wrong:
         what = "is 0, which disables prepend tokens," if not declared else f"is {declared}"
-        _error(findings, codes.PREPEND_WIDTH,
-               f"`{key}` {what} but `{wrong[0].id}` gives {wrong[0].width}-wide tokens",
-               _width_pointer(backbone, PREPEND),
-               [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
-               help=f"set `{key}` to {wrong[0].width}" if len({e.width for e in routed}) == 1 else None)
+        _error(
+            findings,
+            codes.PREPEND_WIDTH,
+            f"`{key}` {what} but `{wrong[0].id}` gives {wrong[0].width}-wide tokens",
+            _width_pointer(backbone, PREPEND),
+            [entry.note(f"gives {entry.width}-wide tokens") for entry in routed],
+            help=f"set `{key}` to {wrong[0].width}" if len({e.width for e in routed}) == 1 else None,
+        )
 
 
 def _input_concat_channels(entry: _Routed, spec: Any) -> int | None:
@@ -213,10 +252,14 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
     key = consumed.width_field if consumed is not None else None
     if not routed:
         if declared:
-            findings.append(Diagnostic(codes.UNUSED_WIDTH,
-                                       f"`{key}` declares {declared} input-concat channels but nothing is routed "
-                                       "through `input_concat_ids`",
-                                       _width_pointer(backbone, INPUT_CONCAT)))
+            findings.append(
+                Diagnostic(
+                    codes.UNUSED_WIDTH,
+                    f"`{key}` declares {declared} input-concat channels but nothing is routed "
+                    "through `input_concat_ids`",
+                    _width_pointer(backbone, INPUT_CONCAT),
+                )
+            )
         return
     channels = [_input_concat_channels(entry, spec) for entry in routed]
     if any(c is None for c in channels) or key is None:
@@ -225,22 +268,29 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
     if consumed is not None and not consumed.resamples:
         unresampled = [entry for entry in routed if entry.node is not None and entry.layout != "signal"]
         if unresampled:
-            _error(findings, codes.INPUT_CONCAT_WIDTH,
-                   f"`{backbone.type}` concatenates input-concat tensors without resampling, but `{unresampled[0].id}` "
-                   "is not a signal of the input's length",
-                   unresampled[0].pointer, [])
+            _error(
+                findings,
+                codes.INPUT_CONCAT_WIDTH,
+                f"`{backbone.type}` concatenates input-concat tensors without resampling, but `{unresampled[0].id}` "
+                "is not a signal of the input's length",
+                unresampled[0].pointer,
+                [],
+            )
     if declared != total:
         parts = " + ".join(str(c) for c in channels)
         pointer = _width_pointer(backbone, INPUT_CONCAT)
         listed = isinstance(getattr(backbone.spec, key, None), (list, tuple))  # a list field declares its first item
         if listed:
             pointer = join(pointer, 0) if declared else pointer
-        _error(findings, codes.INPUT_CONCAT_WIDTH,
-               f"`{key}` declares {declared} input-concat channels, but the routed tensors concatenate to "
-               f"{total} ({parts})",
-               pointer,
-               [entry.note(f"adds {c} channel(s)") for entry, c in zip(routed, channels)],
-               help=f"set `{key}` to {'[' + str(total) + ']' if listed else total}")
+        _error(
+            findings,
+            codes.INPUT_CONCAT_WIDTH,
+            f"`{key}` declares {declared} input-concat channels, but the routed tensors concatenate to "
+            f"{total} ({parts})",
+            pointer,
+            [entry.note(f"adds {c} channel(s)") for entry, c in zip(routed, channels, strict=True)],
+            help=f"set `{key}` to {'[' + str(total) + ']' if listed else total}",
+        )
 
 
 def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Routed]], findings: list) -> None:
@@ -254,12 +304,15 @@ def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Rou
             time_token = 1 if getattr(config, "use_xattn_time", False) else 0  # a time token and its table row
             total, limit = sum(tokens) + time_token, token_limit + time_token
             if total > limit:
-                _error(findings, codes.TOKEN_BUDGET,
-                       f"the cross-attention sequence has {total} tokens but `{key}` is "
-                       f"{token_limit}; the learned null embedding has a row per token",
-                       join(backbone.origin, key),
-                       [entry.note(f"adds {entry.tokens} token(s)") for entry in routed[CROSS_ATTENTION]],
-                       help=f"set `{key}` to at least {total - time_token}")
+                _error(
+                    findings,
+                    codes.TOKEN_BUDGET,
+                    f"the cross-attention sequence has {total} tokens but `{key}` is "
+                    f"{token_limit}; the learned null embedding has a row per token",
+                    join(backbone.origin, key),
+                    [entry.note(f"adds {entry.tokens} token(s)") for entry in routed[CROSS_ATTENTION]],
+                    help=f"set `{key}` to at least {total - time_token}",
+                )
     budget = capabilities.position_budget(config)
     latent = graph.quantity("latent_length")
     if budget is not None and latent is not None and isinstance(latent.value, int):
@@ -268,10 +321,14 @@ def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Rou
             count = budget.tokens(latent.value, sum(prepend_tokens))
             if count > budget.positions:
                 parts = "prepend + global" if budget.global_token else "prepend"
-                _error(findings, codes.POSITION_BUDGET,
-                       f"a training sample is {count} tokens long ({parts} + {latent.value} latent frames / "
-                       f"patch {budget.patch_size}), more than `{budget.field}` {budget.positions}",
-                       join(backbone.origin, budget.field), [("`sample_size` is set here", "/sample_size")])
+                _error(
+                    findings,
+                    codes.POSITION_BUDGET,
+                    f"a training sample is {count} tokens long ({parts} + {latent.value} latent frames / "
+                    f"patch {budget.patch_size}), more than `{budget.field}` {budget.positions}",
+                    join(backbone.origin, budget.field),
+                    [("`sample_size` is set here", "/sample_size")],
+                )
 
 
 def _check_signal_conditioners(graph: Graph, findings: list) -> None:
@@ -284,19 +341,23 @@ def _check_signal_conditioners(graph: Graph, findings: list) -> None:
             if channels is not None and output_dim == channels:
                 # upstream's projection is then an identity without parameters, and the first forward takes the
                 # dtype of its first parameter (StopIteration); audiodiff needs no parameter there
-                findings.append(Diagnostic(
-                    codes.SOURCE_MIX_WIDTH,
-                    f"`{node.id.split('.', 1)[1]}` encodes to {channels} channels and projects to `output_dim` "
-                    f"{output_dim}: the reference's identity projection has no parameter to take a dtype from",
-                    join(node.origin, "config"),
-                    help="give `output_dim` a width other than the latent width",
-                ))
+                findings.append(
+                    Diagnostic(
+                        codes.SOURCE_MIX_WIDTH,
+                        f"`{node.id.split('.', 1)[1]}` encodes to {channels} channels and projects to `output_dim` "
+                        f"{output_dim}: the reference's identity projection has no parameter to take a dtype from",
+                        join(node.origin, "config"),
+                        help="give `output_dim` a width other than the latent width",
+                    )
+                )
             continue
         if channels is not None and output_dim != channels:
-            findings.append(Diagnostic(
-                codes.SIGNAL_CONDITIONER_WIDTH,
-                f"`{node.id.split('.', 1)[1]}` encodes to {channels} channels but its `output_dim` is {output_dim}; "
-                "upstream's projection would then act on the time axis",
-                join(node.origin, "config"),
-                help=f'set `"output_dim": {channels}` in this conditioner\'s `config`',
-            ))
+            findings.append(
+                Diagnostic(
+                    codes.SIGNAL_CONDITIONER_WIDTH,
+                    f"`{node.id.split('.', 1)[1]}` encodes to {channels} channels but its `output_dim` is {output_dim}; "
+                    "upstream's projection would then act on the time axis",
+                    join(node.origin, "config"),
+                    help=f'set `"output_dim": {channels}` in this conditioner\'s `config`',
+                )
+            )

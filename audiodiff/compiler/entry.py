@@ -19,12 +19,25 @@ from typing import Literal
 from audiodiff.schema.capabilities import BackboneCapabilities
 
 Status = Literal["buildable", "needs_extra", "needs_download", "unsupported"]
-Kind = Literal["backbone", "uncond_backbone", "conditioner", "pretransform", "encoder", "decoder", "bottleneck",
-               "optimizer", "scheduler", "discriminator", "loss", "eval_metric"]
+Kind = Literal[
+    "backbone",
+    "uncond_backbone",
+    "conditioner",
+    "pretransform",
+    "encoder",
+    "decoder",
+    "bottleneck",
+    "optimizer",
+    "scheduler",
+    "discriminator",
+    "loss",
+    "eval_metric",
+]
 
 # kinds whose entries make torch modules (and so need a builder, a counter and a lowering when buildable)
-MODULE_KINDS: frozenset[str] = frozenset({"backbone", "uncond_backbone", "conditioner", "pretransform", "encoder",
-                                          "decoder", "bottleneck"})
+MODULE_KINDS: frozenset[str] = frozenset(
+    {"backbone", "uncond_backbone", "conditioner", "pretransform", "encoder", "decoder", "bottleneck"}
+)
 BACKBONE_KINDS: frozenset[str] = frozenset({"backbone", "uncond_backbone"})
 
 # The callables are typed loosely on purpose: each kind has its own argument types (a conditioner builder takes a

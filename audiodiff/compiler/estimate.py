@@ -45,8 +45,14 @@ def cross_check_params(spec: Any, graph: Graph) -> list[Diagnostic]:
     try:
         module = build_model(spec, BuildOptions(device="meta"))
     except BuildError as error:
-        return [Diagnostic(codes.NOT_BUILDABLE, f"`--params` could not build `{error.node_id}`: {error.message}",
-                           error.pointer, severity=Severity.WARNING)]
+        return [
+            Diagnostic(
+                codes.NOT_BUILDABLE,
+                f"`--params` could not build `{error.node_id}`: {error.message}",
+                error.pointer,
+                severity=Severity.WARNING,
+            )
+        ]
     measured = meta_parameter_counts(module, autoencoder=graph.model_type == "autoencoder")
     findings = []
     for node in graph.nodes:
@@ -56,10 +62,12 @@ def cross_check_params(spec: Any, graph: Graph) -> list[Diagnostic]:
         if node.params is None:
             continue
         if built != node.params:
-            findings.append(Diagnostic(
-                codes.PARAM_COUNT_MISMATCH,
-                f"`{node.id}` has {node.params:,} parameters by the analytic count but {built:,} when built",
-                node.origin,
-                help="please report this: the explain output and the built model disagree",
-            ))
+            findings.append(
+                Diagnostic(
+                    codes.PARAM_COUNT_MISMATCH,
+                    f"`{node.id}` has {node.params:,} parameters by the analytic count but {built:,} when built",
+                    node.origin,
+                    help="please report this: the explain output and the built model disagree",
+                )
+            )
     return findings

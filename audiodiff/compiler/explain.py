@@ -41,8 +41,14 @@ class Explanation:
     memory: dict[str, Any] | None = None
 
 
-def explain(path: str, graph: Graph, document: SourceDocument | None, schema_version: int | None,
-            memory: dict[str, Any] | None = None, migration: ReadResult | None = None) -> Explanation:
+def explain(
+    path: str,
+    graph: Graph,
+    document: SourceDocument | None,
+    schema_version: int | None,
+    memory: dict[str, Any] | None = None,
+    migration: ReadResult | None = None,
+) -> Explanation:
     """`migration` is the in-memory migration the spec was read from (FileCheck.migration): its changes say which
     values a migration supplied."""
     lines = {}
@@ -121,9 +127,19 @@ def render_json(explanation: Explanation, diagnostics: list[dict[str, Any]] | No
 
 def empty_json(path: str, diagnostics: list[dict[str, Any]]) -> str:
     """The explain document of a file that could not be lowered: no graph, and the reasons why."""
-    document = {"path": path, "model_type": None, "schema_version": None, "total_params": None, "nodes": [],
-                "edges": [], "routes": [], "quantities": [], "settings": [], "memory": None,
-                "diagnostics": diagnostics}
+    document = {
+        "path": path,
+        "model_type": None,
+        "schema_version": None,
+        "total_params": None,
+        "nodes": [],
+        "edges": [],
+        "routes": [],
+        "quantities": [],
+        "settings": [],
+        "memory": None,
+        "diagnostics": diagnostics,
+    }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -137,12 +153,14 @@ def _routes(graph: Graph) -> list[dict[str, Any]]:
         sources = []
         for edge in edges:
             node = graph.node(edge.source_node)
-            sources.append({
-                "id": edge.source_node.split(".", 1)[-1],
-                "origin": edge.origin,
-                "width": node.attr("width") if node is not None else None,
-                "tokens": node.attr("tokens") if node is not None else None,
-            })
+            sources.append(
+                {
+                    "id": edge.source_node.split(".", 1)[-1],
+                    "origin": edge.origin,
+                    "width": node.attr("width") if node is not None else None,
+                    "tokens": node.attr("tokens") if node is not None else None,
+                }
+            )
         expected = backbone.attr(_EXPECTED[route]) if backbone is not None else None
         routes.append({"route": route.name, "sources": sources, "backbone_width": expected})
     return routes
@@ -185,8 +203,11 @@ def render_text(explanation: Explanation) -> str:
             parts = []
             for source in route["sources"]:
                 tokens = source["tokens"]
-                shape = f"{tokens}x{source['width']}" if route["route"] in ("cross_attention", "prepend") else (
-                    str(source["width"]))
+                shape = (
+                    f"{tokens}x{source['width']}"
+                    if route["route"] in ("cross_attention", "prepend")
+                    else (str(source["width"]))
+                )
                 parts.append(f"{source['id']} ({shape})")
             out.append(f"  {route['route']:<16} {' + '.join(parts)}   backbone expects {route['backbone_width']}")
     out.append("")

@@ -65,7 +65,7 @@ class Node:
             "params": self.params,
             "inputs": [port.to_json() for port in self.inputs],
             "outputs": [port.to_json() for port in self.outputs],
-            "attrs": {key: value for key, value in self.attrs},
+            "attrs": dict(self.attrs),
         }
 
     @classmethod
@@ -151,8 +151,11 @@ class Graph:
     def total_params(self) -> int | None:
         # the model's own parameters: not the pretransform wrapper (its stages count), the objective, nor the
         # training-only discriminator and loss nodes of an autoencoder
-        counts = [node.params for node in self.nodes
-                  if node.kind not in ("pretransform", "objective", "discriminator", "loss")]
+        counts = [
+            node.params
+            for node in self.nodes
+            if node.kind not in ("pretransform", "objective", "discriminator", "loss")
+        ]
         if any(count is None for count in counts):
             return None
         return sum(counts)  # type: ignore[arg-type]

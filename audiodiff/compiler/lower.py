@@ -97,20 +97,30 @@ def lower_spec(spec: Any, *, count_params: bool = True) -> LoweredGraph:
     entry = lookup(kind, spec.model.type if isinstance(spec, DiffusionUncondConfig) else backbone.type)
     shape = _lower(entry, backbone.config, lowering.BackboneContext(backbone.channels, latent_length))
     route_ports, route_attrs = _backbone_route_ports(backbone, latent_length)
-    nodes.append(Node(
-        id=BACKBONE_ID,
-        kind="backbone",
-        type=backbone.type,
-        origin=backbone.pointer,
-        inputs=shape.inputs + route_ports,
-        outputs=shape.outputs,
-        params=counter.backbone_params(backbone.config),
-        spec=backbone.config,
-        attrs=route_attrs + (("status", entry.availability()[0]),),
-    ))
+    nodes.append(
+        Node(
+            id=BACKBONE_ID,
+            kind="backbone",
+            type=backbone.type,
+            origin=backbone.pointer,
+            inputs=shape.inputs + route_ports,
+            outputs=shape.outputs,
+            params=counter.backbone_params(backbone.config),
+            spec=backbone.config,
+            attrs=route_attrs + (("status", entry.availability()[0]),),
+        )
+    )
     objective = diffusion_objective_of(spec)
-    nodes.append(Node(OBJECTIVE_ID, "objective", objective, _objective_pointer(spec),
-                      inputs=(Port("prediction", (lowering.B, backbone.channels, latent_length)),), params=0))
+    nodes.append(
+        Node(
+            OBJECTIVE_ID,
+            "objective",
+            objective,
+            _objective_pointer(spec),
+            inputs=(Port("prediction", (lowering.B, backbone.channels, latent_length)),),
+            params=0,
+        )
+    )
     if located is not None:
         edges.append(Edge(f"{PRETRANSFORM_ID}:latents", f"{BACKBONE_ID}:x"))
     edges.extend(_route_edges(spec))
@@ -129,9 +139,19 @@ def _pretransform_nodes(pretransform: Any, pointer: str, counter: Any) -> list[N
     latent = pretransform_latent_channels(pretransform)
     shape = _lower(entry, pretransform, lowering.PretransformContext(channels, latent, ratio))
     status, reason = entry.availability()
-    nodes = [Node(PRETRANSFORM_ID, "pretransform", pretransform.type, pointer, shape.inputs, shape.outputs,
-                  params=_pretransform_params(pretransform, counter), spec=pretransform,
-                  attrs=shape.attrs + (("status", status), ("reason", reason)))]
+    nodes = [
+        Node(
+            PRETRANSFORM_ID,
+            "pretransform",
+            pretransform.type,
+            pointer,
+            shape.inputs,
+            shape.outputs,
+            params=_pretransform_params(pretransform, counter),
+            spec=pretransform,
+            attrs=shape.attrs + (("status", status), ("reason", reason)),
+        )
+    ]
     if isinstance(pretransform, AutoencoderPretransformSpec):  # its stages are nodes of their own
         nodes.extend(_autoencoder_nodes(pretransform.config, PRETRANSFORM_ID + ".", pointer + "/config", "T", counter))
     return nodes
@@ -145,26 +165,59 @@ def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str,
     enc_shape = _lower(encoder, model.encoder, lowering.StageContext(audio_length))
     dec_shape = _lower(decoder, model.decoder, lowering.StageContext(audio_length))
     latent_length = enc_shape.outputs[0].shape[-1]
-    nodes = [Node(prefix + "encoder", "encoder", model.encoder.type, pointer + "/encoder", enc_shape.inputs,
-                  enc_shape.outputs, counts[0], model.encoder,
-                  enc_shape.attrs + (("status", encoder.availability()[0]), ("reason", encoder.availability()[1])))]
+    nodes = [
+        Node(
+            prefix + "encoder",
+            "encoder",
+            model.encoder.type,
+            pointer + "/encoder",
+            enc_shape.inputs,
+            enc_shape.outputs,
+            counts[0],
+            model.encoder,
+            enc_shape.attrs + (("status", encoder.availability()[0]), ("reason", encoder.availability()[1])),
+        )
+    ]
     if model.bottleneck is not None:
         bottleneck = lookup("bottleneck", model.bottleneck.type)
-        shape = _lower(bottleneck, model.bottleneck, lowering.BottleneckContext(
-            model.encoder.config.output_channels, model.latent_dim, latent_length))
-        nodes.append(Node(prefix + "bottleneck", "bottleneck", model.bottleneck.type, pointer + "/bottleneck",
-                          shape.inputs, shape.outputs, counts[1], model.bottleneck,
-                          shape.attrs + (("status", bottleneck.availability()[0]),
-                                         ("reason", bottleneck.availability()[1]))))
-    nodes.append(Node(prefix + "decoder", "decoder", model.decoder.type, pointer + "/decoder", dec_shape.inputs,
-                      dec_shape.outputs, counts[2], model.decoder,
-                      dec_shape.attrs + (("status", decoder.availability()[0]), ("reason", decoder.availability()[1]))))
+        shape = _lower(
+            bottleneck,
+            model.bottleneck,
+            lowering.BottleneckContext(model.encoder.config.output_channels, model.latent_dim, latent_length),
+        )
+        nodes.append(
+            Node(
+                prefix + "bottleneck",
+                "bottleneck",
+                model.bottleneck.type,
+                pointer + "/bottleneck",
+                shape.inputs,
+                shape.outputs,
+                counts[1],
+                model.bottleneck,
+                shape.attrs + (("status", bottleneck.availability()[0]), ("reason", bottleneck.availability()[1])),
+            )
+        )
+    nodes.append(
+        Node(
+            prefix + "decoder",
+            "decoder",
+            model.decoder.type,
+            pointer + "/decoder",
+            dec_shape.inputs,
+            dec_shape.outputs,
+            counts[2],
+            model.decoder,
+            dec_shape.attrs + (("status", decoder.availability()[0]), ("reason", decoder.availability()[1])),
+        )
+    )
     return nodes
 
 
 def _chain(nodes: list[Node]) -> tuple[Edge, ...]:
     return tuple(
-        Edge(f"{a.id}:{a.outputs[0].name}", f"{b.id}:{b.inputs[0].name}") for a, b in zip(nodes, nodes[1:])
+        Edge(f"{a.id}:{a.outputs[0].name}", f"{b.id}:{b.inputs[0].name}")
+        for a, b in zip(nodes, nodes[1:], strict=False)
     )
 
 
@@ -181,23 +234,29 @@ def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int, count
         context = lowering.ConditionerContext(output_dim, latent_channels, ratio)
         shape = _lower(registered, entry, context)
         status, reason = registered.availability()
-        nodes.append(Node(
-            id=f"conditioning.{entry.id}",
-            kind="conditioner",
-            type=entry.type,
-            origin=join("", "model", "conditioning", "configs", index),
-            inputs=shape.inputs,
-            outputs=shape.outputs,
-            params=counter.conditioner_params(entry, output_dim, model_pretransform=model_pretransform),
-            spec=entry,
-            attrs=shape.attrs + (("output_dim", output_dim), ("status", status), ("reason", reason)),
-        ))
+        nodes.append(
+            Node(
+                id=f"conditioning.{entry.id}",
+                kind="conditioner",
+                type=entry.type,
+                origin=join("", "model", "conditioning", "configs", index),
+                inputs=shape.inputs,
+                outputs=shape.outputs,
+                params=counter.conditioner_params(entry, output_dim, model_pretransform=model_pretransform),
+                spec=entry,
+                attrs=shape.attrs + (("output_dim", output_dim), ("status", status), ("reason", reason)),
+            )
+        )
     return nodes
 
 
 # the node facts that name each route's declared width (kept for `explain` and the JSON graph)
-WIDTH_FACTS = {CROSS_ATTENTION: "cross_width", GLOBAL: "global_width", PREPEND: "prepend_width",
-               INPUT_CONCAT: "input_concat_channels"}
+WIDTH_FACTS = {
+    CROSS_ATTENTION: "cross_width",
+    GLOBAL: "global_width",
+    PREPEND: "prepend_width",
+    INPUT_CONCAT: "input_concat_channels",
+}
 
 
 def _backbone_route_ports(backbone: BackboneView, length: str) -> tuple[tuple[Port, ...], tuple[tuple[str, Any], ...]]:
@@ -233,8 +292,14 @@ def _route_edges(spec: Any) -> list[Edge]:
     routes = routes_of(spec)
     for route in ROUTES:
         for index, conditioner_id in enumerate(routes[route]):
-            source = f"inputs.{conditioner_id}:value" if conditioner_id in INPAINT_IDS else f"conditioning.{conditioner_id}:value"
-            edges.append(Edge(source, f"{BACKBONE_ID}:{route.port}", route, join("", "model", "diffusion", route.key, index)))
+            source = (
+                f"inputs.{conditioner_id}:value"
+                if conditioner_id in INPAINT_IDS
+                else f"conditioning.{conditioner_id}:value"
+            )
+            edges.append(
+                Edge(source, f"{BACKBONE_ID}:{route.port}", route, join("", "model", "diffusion", route.key, index))
+            )
     return edges
 
 
@@ -268,11 +333,20 @@ def _diffusion_quantities(spec: Any, ratio: int, backbone) -> list[Quantity]:
         scales = len(demo.demo_cfg_scales or ())
         demos = demo.num_demos or 0
         seconds = _number(Fraction(demos * scales * spec.sample_size, rate))
-        quantities.append(Quantity("demo_audio_per_round", seconds, "s",
-                                   "num_demos x len(demo_cfg_scales) x /sample_size / /sample_rate"))
+        quantities.append(
+            Quantity(
+                "demo_audio_per_round", seconds, "s", "num_demos x len(demo_cfg_scales) x /sample_size / /sample_rate"
+            )
+        )
     elif training is not None:
-        quantities.append(Quantity("demo_audio_per_round", _number(Fraction(8 * spec.sample_size, rate)), "s",
-                                   "8 unconditional demos x /sample_size / /sample_rate"))
+        quantities.append(
+            Quantity(
+                "demo_audio_per_round",
+                _number(Fraction(8 * spec.sample_size, rate)),
+                "s",
+                "8 unconditional demos x /sample_size / /sample_rate",
+            )
+        )
     return quantities
 
 
@@ -305,8 +379,12 @@ def _autoencoder_quantities(spec: AutoencoderConfig) -> list[Quantity]:
         Quantity("latent_length", spec.sample_size // ratio, "frames", f"/sample_size // {ratio}"),
         Quantity("latent_channels", spec.model.latent_dim, "", "/model/latent_dim"),
         Quantity("audio_channels", autoencoder_io_channels(spec.model), "", "/model/io_channels"),
-        Quantity("seconds_per_sample", _number(Fraction(spec.sample_size, spec.sample_rate)), "s",
-                 "/sample_size / /sample_rate"),
+        Quantity(
+            "seconds_per_sample",
+            _number(Fraction(spec.sample_size, spec.sample_rate)),
+            "s",
+            "/sample_size / /sample_rate",
+        ),
     ]
 
 

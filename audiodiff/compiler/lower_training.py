@@ -24,8 +24,11 @@ _BOTTLENECK_TERMS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
     "rvq": (("quantizer_loss", "quantizer", 1.0),),
     "rvq_vae": (("kl_loss", "kl", None), ("quantizer_loss", "quantizer", 1.0)),
     "dac_rvq": (("codebook_loss", "codebook", 1.0), ("commitment_loss", "commitment", 0.25)),
-    "dac_rvq_vae": (("kl_loss", "kl", None), ("codebook_loss", "codebook", 1.0), ("commitment_loss", "commitment",
-                                                                                   0.25)),
+    "dac_rvq_vae": (
+        ("kl_loss", "kl", None),
+        ("codebook_loss", "codebook", 1.0),
+        ("commitment_loss", "commitment", 0.25),
+    ),
     "wasserstein": (("mmd_loss", "mmd", None),),
 }
 
@@ -40,18 +43,31 @@ def loss_terms(spec: Any) -> list[tuple[str, str, float, str]]:
     terms: list[tuple[str, str, float, str]] = []
     if losses.discriminator is not None:
         weights = losses.discriminator.weights
-        terms.append(("loss_adv", "adversarial", _or(weights.adversarial, ae.DEFAULT_ADVERSARIAL),
-                      f"{where}/discriminator/weights/adversarial" if configs else where))
-        terms.append(("feature_matching_loss", "feature_matching",
-                      _or(weights.feature_matching, ae.DEFAULT_FEATURE_MATCHING),
-                      f"{where}/discriminator/weights/feature_matching" if configs else where))
+        terms.append(
+            (
+                "loss_adv",
+                "adversarial",
+                _or(weights.adversarial, ae.DEFAULT_ADVERSARIAL),
+                f"{where}/discriminator/weights/adversarial" if configs else where,
+            )
+        )
+        terms.append(
+            (
+                "feature_matching_loss",
+                "feature_matching",
+                _or(weights.feature_matching, ae.DEFAULT_FEATURE_MATCHING),
+                f"{where}/discriminator/weights/feature_matching" if configs else where,
+            )
+        )
     if losses.spectral is not None:
         weight = _or(losses.spectral.weights.mrstft, ae.DEFAULT_MRSTFT)
         pointer = f"{where}/spectral/weights/mrstft" if configs else where
         if spec.model.decoder.config.output_channels == 2:
             terms.append(("mrstft_loss", "sum_and_difference", weight, pointer))
-            terms += [("stft_loss_left", "mrstft", weight / 2, pointer), ("stft_loss_right", "mrstft", weight / 2,
-                                                                          pointer)]
+            terms += [
+                ("stft_loss_left", "mrstft", weight / 2, pointer),
+                ("stft_loss_right", "mrstft", weight / 2, pointer),
+            ]
         else:
             terms.append(("mrstft_loss", "mrstft", weight, pointer))
     if losses.time is not None:
@@ -65,8 +81,16 @@ def loss_terms(spec: Any) -> list[tuple[str, str, float, str]]:
         weight = fixed
         if weight is None:
             weight = _or(configured.kl, DEFAULT_KL_WEIGHT) if tag == "kl" else _or(configured.mmd, DEFAULT_MMD_WEIGHT)
-        terms.append((name, tag, weight, f"{base}/bottleneck/weights/{tag}" if configs and losses.bottleneck
-                      else join("", "model", "bottleneck")))
+        terms.append(
+            (
+                name,
+                tag,
+                weight,
+                f"{base}/bottleneck/weights/{tag}"
+                if configs and losses.bottleneck
+                else join("", "model", "bottleneck"),
+            )
+        )
     return terms
 
 
@@ -85,14 +109,29 @@ def training_nodes(spec: Any, *, count_params: bool) -> list[Node]:
     if discriminator is not None:
         channels = spec.model.decoder.config.output_channels
         status, reason = lookup("discriminator", discriminator.type).availability()
-        pointer = join("", "training", "loss_configs", "discriminator") if configs is not None else \
-            join("", "training")
+        pointer = join("", "training", "loss_configs", "discriminator") if configs is not None else join("", "training")
         entry = lookup("discriminator", discriminator.type)
         count = entry.counter(discriminator, channels) if count_params and entry.counter is not None else None
-        nodes.append(Node("training.discriminator", "discriminator", discriminator.type, pointer, params=count,
-                          spec=discriminator, attrs=(("status", status), ("reason", reason),
-                                                     ("training_only", True))))
+        nodes.append(
+            Node(
+                "training.discriminator",
+                "discriminator",
+                discriminator.type,
+                pointer,
+                params=count,
+                spec=discriminator,
+                attrs=(("status", status), ("reason", reason), ("training_only", True)),
+            )
+        )
     for name, tag, weight, pointer in loss_terms(spec):
-        nodes.append(Node(f"training.loss.{name}", "loss", tag, pointer, params=0,
-                          attrs=(("weight", weight), ("training_only", True))))
+        nodes.append(
+            Node(
+                f"training.loss.{name}",
+                "loss",
+                tag,
+                pointer,
+                params=0,
+                attrs=(("weight", weight), ("training_only", True)),
+            )
+        )
     return nodes

@@ -97,8 +97,13 @@ def _signal(entry: Any, context: ConditionerContext, *, mixed: bool) -> Lowered:
     return Lowered(
         inputs=(Port("audio", (B, "C_audio", f"T_{entry.id}")),),
         outputs=(Port("value", (B, width, length)), Port("mask", (B, length))),
-        attrs=(("width", channels), ("tokens", length), ("layout", "signal"), ("encoded_channels", channels),
-               ("latent_channels", latent)),
+        attrs=(
+            ("width", channels),
+            ("tokens", length),
+            ("layout", "signal"),
+            ("encoded_channels", channels),
+            ("latent_channels", latent),
+        ),
     )
 
 

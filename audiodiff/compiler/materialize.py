@@ -114,9 +114,14 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
         diffusion_objective=objective_of(spec),
         pretransform=pretransform,
         min_input_length=min_input_length,
-        distribution_shift=None if shift is None else DistributionShift(
-            base_shift=shift.base_shift, max_shift=shift.max_shift, min_length=shift.min_length,
-            max_length=shift.max_length, use_sine=shift.use_sine,
+        distribution_shift=None
+        if shift is None
+        else DistributionShift(
+            base_shift=shift.base_shift,
+            max_shift=shift.max_shift,
+            min_length=shift.min_length,
+            max_length=shift.max_length,
+            use_sine=shift.use_sine,
         ),
     )
 
@@ -124,8 +129,9 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
 # --- backbones ----------------------------------------------------------------------------------------------------
 
 
-def build_backbone(tag: str, config: Any, objective: Objective, options: BuildOptions,
-                   kind: str = "backbone") -> nn.Module:
+def build_backbone(
+    tag: str, config: Any, objective: Objective, options: BuildOptions, kind: str = "backbone"
+) -> nn.Module:
     from audiodiff.compiler.entries.backbones import BackboneBuild
 
     build = _builder(kind, tag)
@@ -162,8 +168,9 @@ def build_conditioning(spec: Any, model_pretransform: nn.Module | None, options:
     )
 
 
-def build_conditioner(entry: Any, output_dim: int, sample_rate: int, model_pretransform: nn.Module | None,
-                      options: BuildOptions) -> nn.Module:
+def build_conditioner(
+    entry: Any, output_dim: int, sample_rate: int, model_pretransform: nn.Module | None, options: BuildOptions
+) -> nn.Module:
     from audiodiff.compiler.entries.conditioners import ConditionerBuild
 
     context = ConditionerBuild(output_dim, sample_rate, model_pretransform, options.t5_model_path)
@@ -187,9 +194,17 @@ def build_autoencoder(model: pre.AutoencoderModelSpec, sample_rate: int) -> nn.M
         bottleneck = _requires_grad(build_bottleneck(model.bottleneck), model.bottleneck.requires_grad)
     nested = build_pretransform(model.pretransform, sample_rate) if model.pretransform is not None else None
     return AudioAutoencoder(
-        encoder=encoder, decoder=decoder, latent_dim=model.latent_dim, downsampling_ratio=model.downsampling_ratio,
-        sample_rate=sample_rate, io_channels=model.io_channels, bottleneck=bottleneck, pretransform=nested,
-        in_channels=model.in_channels, out_channels=model.out_channels, soft_clip=model.decoder.soft_clip,
+        encoder=encoder,
+        decoder=decoder,
+        latent_dim=model.latent_dim,
+        downsampling_ratio=model.downsampling_ratio,
+        sample_rate=sample_rate,
+        io_channels=model.io_channels,
+        bottleneck=bottleneck,
+        pretransform=nested,
+        in_channels=model.in_channels,
+        out_channels=model.out_channels,
+        soft_clip=model.decoder.soft_clip,
     )
 
 

@@ -63,7 +63,6 @@ PRECISIONS: dict[str, Precision] = {
 OPTIMIZER_STATES = {"Adam": 2, "AdamW": 2, "FusedAdam": 2, "SGD": 1}
 
 
-
 @dataclass(frozen=True)
 class MemoryLine:
     name: str
@@ -109,13 +108,21 @@ class MemoryEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         def rows(breakdown: MemoryBreakdown) -> dict[str, Any]:
-            return {"total": breakdown.total,
-                    "lines": [{"name": line.name, "bytes": line.bytes, "derivation": line.derivation,
-                               "transient": line.transient} for line in breakdown.lines]}
+            return {
+                "total": breakdown.total,
+                "lines": [
+                    {"name": line.name, "bytes": line.bytes, "derivation": line.derivation, "transient": line.transient}
+                    for line in breakdown.lines
+                ],
+            }
 
-        return {"training": rows(self.training), "inference": rows(self.inference),
-                "training_total_unchecked": self.training_total_unchecked,
-                "training_total_checked": self.training_total_checked, "assumptions": list(self.assumptions)}
+        return {
+            "training": rows(self.training),
+            "inference": rows(self.inference),
+            "training_total_unchecked": self.training_total_unchecked,
+            "training_total_checked": self.training_total_checked,
+            "assumptions": list(self.assumptions),
+        }
 
 
 def needs_gradient_checkpointing(estimate: MemoryEstimate, budget_bytes: int) -> bool:
@@ -163,8 +170,12 @@ def estimate_memory(
     p = PRECISIONS[precision]
     assumptions = [
         "first-order model: allocator slack, CUDA context and framework workspaces are not included",
-        "attention " + ("uses a fused kernel (no N² score matrix stored)" if fused_attention
-                        else "is unfused: score and probability matrices are stored"),
+        "attention "
+        + (
+            "uses a fused kernel (no N² score matrix stored)"
+            if fused_attention
+            else "is unfused: score and probability matrices are stored"
+        ),
     ]
     if counts.unknown:
         assumptions.append("parts of unknown size count as 0: " + ", ".join(counts.unknown))
@@ -196,61 +207,108 @@ class _TrainingStep:
         total, trainable, backbone = counts.total, counts.trainable_count, counts.backbone_count
         weight_note = "fp32 master weights" if p.mixed else f"{p.weights}-byte weights"
         lines = [
-            MemoryLine("parameters", (total.params + total.buffers) * p.weights,
-                       f"({total.params:,} params + {total.buffers:,} buffer elements) × {p.weights} B "
-                       f"({weight_note})"),
-            MemoryLine("gradients", trainable.params * p.weights,
-                       f"{trainable.params:,} trainable params × {p.weights} B"),
-            MemoryLine("optimizer state", trainable.params * self.optimizer_states * p.weights,
-                       f"{trainable.params:,} × {self.optimizer_states} states ({self.optimizer}) × {p.weights} B"),
+            MemoryLine(
+                "parameters",
+                (total.params + total.buffers) * p.weights,
+                f"({total.params:,} params + {total.buffers:,} buffer elements) × {p.weights} B ({weight_note})",
+            ),
+            MemoryLine(
+                "gradients", trainable.params * p.weights, f"{trainable.params:,} trainable params × {p.weights} B"
+            ),
+            MemoryLine(
+                "optimizer state",
+                trainable.params * self.optimizer_states * p.weights,
+                f"{trainable.params:,} × {self.optimizer_states} states ({self.optimizer}) × {p.weights} B",
+            ),
         ]
         if self.use_ema and counts.backbone:
-            lines.append(MemoryLine("EMA copy", backbone.params * p.weights,
-                                    f"{backbone.params:,} backbone params × {p.weights} B"))
+            lines.append(
+                MemoryLine(
+                    "EMA copy", backbone.params * p.weights, f"{backbone.params:,} backbone params × {p.weights} B"
+                )
+            )
         if p.mixed:
-            lines.append(MemoryLine("autocast weight copies", trainable.params * p.compute,
-                                    f"{trainable.params:,} trainable params × {p.compute} B (16-bit copies kept for "
-                                    "backward)"))
+            lines.append(
+                MemoryLine(
+                    "autocast weight copies",
+                    trainable.params * p.compute,
+                    f"{trainable.params:,} trainable params × {p.compute} B (16-bit copies kept for backward)",
+                )
+            )
         stored = activation_elements(self.spec, self.geometry, checkpointing=checkpointing, fused=self.fused)
         label = "with gradient checkpointing" if checkpointing else "no checkpointing"
-        lines.append(MemoryLine("activations", stored.elements * p.compute,
-                                f"{stored.formula} = {stored.elements:,} elements × {p.compute} B ({label})",
-                                transient=True))
+        lines.append(
+            MemoryLine(
+                "activations",
+                stored.elements * p.compute,
+                f"{stored.formula} = {stored.elements:,} elements × {p.compute} B ({label})",
+                transient=True,
+            )
+        )
         encode = codec_transient(self.spec, self.geometry, decode=False)
         if encode is not None and not self.pre_encoded:
-            lines.append(MemoryLine("pretransform encode", encode.elements * p.compute,
-                                    f"{encode.formula} × {p.compute} B (no_grad)", transient=True))
+            lines.append(
+                MemoryLine(
+                    "pretransform encode",
+                    encode.elements * p.compute,
+                    f"{encode.formula} × {p.compute} B (no_grad)",
+                    transient=True,
+                )
+            )
         return MemoryBreakdown(tuple(lines))
 
 
-def _inference(spec: Any, counts: ModelCounts, geometry: Geometry, p: Precision, fused: bool,
-               assumptions: list[str]) -> MemoryBreakdown:
+def _inference(
+    spec: Any, counts: ModelCounts, geometry: Geometry, p: Precision, fused: bool, assumptions: list[str]
+) -> MemoryBreakdown:
     """Weights in inference precision (16-bit under mixed precision), one forward's working set, the sampler, decode."""
     bytes_per = p.compute if p.mixed else p.weights
     total = counts.total
-    lines = [MemoryLine("parameters", (total.params + total.buffers) * bytes_per,
-                        f"{total.params:,} params + {total.buffers:,} buffer elements × {bytes_per} B")]
+    lines = [
+        MemoryLine(
+            "parameters",
+            (total.params + total.buffers) * bytes_per,
+            f"{total.params:,} params + {total.buffers:,} buffer elements × {bytes_per} B",
+        )
+    ]
     if spec.model_type == "autoencoder":
         work = codec_transient(spec, geometry, decode=True, autoencoder=True)
         if work is not None:
-            lines.append(MemoryLine("decode", work.elements * p.compute, f"{work.formula} × {p.compute} B",
-                                    transient=True))
+            lines.append(
+                MemoryLine("decode", work.elements * p.compute, f"{work.formula} × {p.compute} B", transient=True)
+            )
         return MemoryBreakdown(tuple(lines))
     doubled = guided(spec)
     if doubled:
         assumptions.append("inference runs classifier-free guidance on a doubled batch")
     batch = geometry.batch * (2 if doubled else 1)
     forward = forward_elements(spec, geometry.with_batch(batch), fused)
-    lines.append(MemoryLine("activations", forward.elements * p.compute,
-                            f"{forward.formula} = {forward.elements:,} elements × {p.compute} B (forward only)",
-                            transient=True))
+    lines.append(
+        MemoryLine(
+            "activations",
+            forward.elements * p.compute,
+            f"{forward.formula} = {forward.elements:,} elements × {p.compute} B (forward only)",
+            transient=True,
+        )
+    )
     state = 4 * geometry.batch * geometry.channels * geometry.length  # x, denoised, previous denoised, noise
-    lines.append(MemoryLine("sampler state", state * p.compute,
-                            f"4 × B·C·L = 4 × {geometry.batch}·{geometry.channels}·{geometry.length} × {p.compute} B"))
+    lines.append(
+        MemoryLine(
+            "sampler state",
+            state * p.compute,
+            f"4 × B·C·L = 4 × {geometry.batch}·{geometry.channels}·{geometry.length} × {p.compute} B",
+        )
+    )
     decode = codec_transient(spec, geometry, decode=True)
     if decode is not None:
-        lines.append(MemoryLine("pretransform decode", decode.elements * p.compute,
-                                f"{decode.formula} = {decode.elements:,} elements × {p.compute} B", transient=True))
+        lines.append(
+            MemoryLine(
+                "pretransform decode",
+                decode.elements * p.compute,
+                f"{decode.formula} = {decode.elements:,} elements × {p.compute} B",
+                transient=True,
+            )
+        )
     return MemoryBreakdown(tuple(lines))
 
 
@@ -288,8 +346,15 @@ def estimate_for_graph(spec: Any, graph: Any, *, batch_size: int, precision: str
     if known is not None and known != counts.total.params:
         raise ValueError(f"the graph counts `{known:,}` parameters but the spec `{counts.total.params:,}`")
     optimizer, states, use_ema = training_settings(spec)
-    estimate = estimate_memory(spec, counts, batch_size=batch_size, precision=precision, optimizer=optimizer,
-                               optimizer_states=states, use_ema=use_ema)
+    estimate = estimate_memory(
+        spec,
+        counts,
+        batch_size=batch_size,
+        precision=precision,
+        optimizer=optimizer,
+        optimizer_states=states,
+        use_ema=use_ema,
+    )
     settings = f"batch {batch_size}, {precision}, {optimizer}{', EMA' if use_ema else ''}"
 
     def phase(breakdown: MemoryBreakdown) -> dict[str, int]:
@@ -301,6 +366,8 @@ def estimate_for_graph(spec: Any, graph: Any, *, batch_size: int, precision: str
         "inference": phase(estimate.inference),
         "training_with_checkpointing": estimate.training_total_checked,
         "notes": list(estimate.assumptions),
-        "derivations": {name: {line.name: line.derivation for line in breakdown.lines}
-                        for name, breakdown in (("training", estimate.training), ("inference", estimate.inference))},
+        "derivations": {
+            name: {line.name: line.derivation for line in breakdown.lines}
+            for name, breakdown in (("training", estimate.training), ("inference", estimate.inference))
+        },
     }

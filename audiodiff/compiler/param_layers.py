@@ -160,4 +160,3 @@ def transformer_block(
     if add_rope:
         count += rotary_buffer(head // 2)
     return count
-

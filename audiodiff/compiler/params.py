@@ -121,8 +121,12 @@ def count_model(spec: Any) -> ModelCounts:
 
     if spec.model_type == "autoencoder":
         stages = autoencoder_params(spec.model)
-        parts = {"encoder.": stages.encoder_count, "bottleneck.": stages.bottleneck_count,
-                 "decoder.": stages.decoder_count, "pretransform.": stages.pretransform_count}
+        parts = {
+            "encoder.": stages.encoder_count,
+            "bottleneck.": stages.bottleneck_count,
+            "decoder.": stages.decoder_count,
+            "pretransform.": stages.pretransform_count,
+        }
         trainable = {"encoder.", "bottleneck.", "decoder."}
         if spec.model.pretransform is not None and spec.model.pretransform.enable_grad:
             trainable.add("pretransform.")
@@ -140,8 +144,9 @@ def count_model(spec: Any) -> ModelCounts:
     if conditioning is not None:
         for entry in conditioning.configs:
             key = f"conditioner.conditioners.{entry.id}."
-            parts[key] = _unless_unbuildable(conditioner_count, entry, conditioning.output_dim(entry),
-                                             model_pretransform=model_pretransform)
+            parts[key] = _unless_unbuildable(
+                conditioner_count, entry, conditioning.output_dim(entry), model_pretransform=model_pretransform
+            )
             trainable.add(key)
     if model_pretransform is not None:
         parts["pretransform."] = pretransform_count(model_pretransform)

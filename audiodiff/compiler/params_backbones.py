@@ -233,8 +233,9 @@ class _UNetAttention:
         if num_blocks <= 0:
             return ParamCount(0)
         if (self.heads is None and self.features is None) or self.multiplier is None:
-            raise ValueError("U-Net levels with attention need `attention_heads` or `attention_features`, and "
-                             "`attention_multiplier`")
+            raise ValueError(
+                "U-Net levels with attention need `attention_heads` or `attention_features`, and `attention_multiplier`"
+            )
         features = self.features if self.features is not None else channels // self.heads
         heads = self.heads if self.heads is not None else channels // features
         mid = heads * features

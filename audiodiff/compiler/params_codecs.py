@@ -300,9 +300,19 @@ def _taae(config: Any, *, encoder: bool) -> ParamCount:
     norm = NormOptionsSpec(eps=1e-2)
 
     def transformers(dim: int, depth: int) -> ParamCount:
-        block = transformer_block(dim, min(TAAE_HEAD_WIDTH, dim), context_width=None, adaln=False, remove_norms=False,
-                                  add_rope=True, layer_scale=config.layer_scale, conformer=config.conformer,
-                                  attn=attn, ff=ff, norm=norm)
+        block = transformer_block(
+            dim,
+            min(TAAE_HEAD_WIDTH, dim),
+            context_width=None,
+            adaln=False,
+            remove_norms=False,
+            add_rope=True,
+            layer_scale=config.layer_scale,
+            conformer=config.conformer,
+            attn=attn,
+            ff=ff,
+            norm=norm,
+        )
         return block * depth
 
     def residual_units(channels: int) -> ParamCount:

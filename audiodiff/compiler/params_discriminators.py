@@ -16,8 +16,12 @@ def encodec_params(spec: ae.EncodecDiscriminatorSpec, channels: int) -> int:
     width = min(c.filters, c.max_filters)
     kernel = c.kernel_size[0] * c.kernel_size[1]
     square = c.kernel_size[0] ** 2
-    scale = (_weight_normed(2 * channels, c.filters, kernel) + len(c.dilations) * _weight_normed(width, width, kernel)
-             + _weight_normed(width, width, square) + _weight_normed(width, c.out_channels, square))
+    scale = (
+        _weight_normed(2 * channels, c.filters, kernel)
+        + len(c.dilations) * _weight_normed(width, width, kernel)
+        + _weight_normed(width, width, square)
+        + _weight_normed(width, c.out_channels, square)
+    )
     return len(c.n_ffts) * scale
 
 

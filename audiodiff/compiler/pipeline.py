@@ -24,8 +24,16 @@ if TYPE_CHECKING:
     from audiodiff.schema.overrides import Override
 
 # codes whose natural anchor is the key itself rather than its value
-_KEY_ANCHORED = frozenset({codes.UNKNOWN_KEY.id, codes.DUPLICATE_KEY.id, codes.OBJECTIVE_IN_CONFIG.id,
-                           codes.SOFT_CLIP_LOCATION.id, codes.DEMO_COND_UNKNOWN_KEY.id, codes.MIGRATED_KEY.id})
+_KEY_ANCHORED = frozenset(
+    {
+        codes.UNKNOWN_KEY.id,
+        codes.DUPLICATE_KEY.id,
+        codes.OBJECTIVE_IN_CONFIG.id,
+        codes.SOFT_CLIP_LOCATION.id,
+        codes.DEMO_COND_UNKNOWN_KEY.id,
+        codes.MIGRATED_KEY.id,
+    }
+)
 
 
 @dataclass
@@ -65,8 +73,14 @@ class FileCheck:
 
 
 def check_file(
-    path: str | os.PathLike, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
-    count_params: bool = True, target: Target = DEFAULT_TARGET, overrides: Sequence[Override] = (),
+    path: str | os.PathLike,
+    *,
+    lower: bool = True,
+    check_paths: bool = True,
+    advice: bool = False,
+    count_params: bool = True,
+    target: Target = DEFAULT_TARGET,
+    overrides: Sequence[Override] = (),
 ) -> FileCheck:
     """`advice`: also report lint-only migration notices (keys written out or respelled in memory).
     `count_params`: put analytic parameter counts on the graph's nodes (`compile`); validate and lint skip it.
@@ -77,8 +91,9 @@ def check_file(
         from audiodiff.schema.overrides import override_load
 
         loaded = override_load(loaded, overrides)
-    check = check_loaded(str(path), loaded, lower=lower, check_paths=check_paths, advice=advice,
-                         count_params=count_params, target=target)
+    check = check_loaded(
+        str(path), loaded, lower=lower, check_paths=check_paths, advice=advice, count_params=count_params, target=target
+    )
     if check.document is None:
         check.raw_lines = _raw_lines(path)
     return check
@@ -94,16 +109,24 @@ def _split_lines(text: str, path: str | os.PathLike) -> list[str]:
 
 
 def check_text(
-    text: str | bytes, path: str, *, lower: bool = True, check_paths: bool = False, advice: bool = False,
-    count_params: bool = True, target: Target = DEFAULT_TARGET, overrides: Sequence[Override] = (),
+    text: str | bytes,
+    path: str,
+    *,
+    lower: bool = True,
+    check_paths: bool = False,
+    advice: bool = False,
+    count_params: bool = True,
+    target: Target = DEFAULT_TARGET,
+    overrides: Sequence[Override] = (),
 ) -> FileCheck:
     loaded = load_text(text, path)
     if overrides:
         from audiodiff.schema.overrides import override_load
 
         loaded = override_load(loaded, overrides)
-    check = check_loaded(path, loaded, lower=lower, check_paths=check_paths, advice=advice,
-                         count_params=count_params, target=target)
+    check = check_loaded(
+        path, loaded, lower=lower, check_paths=check_paths, advice=advice, count_params=count_params, target=target
+    )
     if check.document is None:
         raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
         check.raw_lines = _split_lines(raw, path)
@@ -111,12 +134,26 @@ def check_text(
 
 
 def check_loaded(
-    path: str, loaded: LoadResult, *, lower: bool = True, check_paths: bool = True, advice: bool = False,
-    count_params: bool = True, target: Target = DEFAULT_TARGET,
+    path: str,
+    loaded: LoadResult,
+    *,
+    lower: bool = True,
+    check_paths: bool = True,
+    advice: bool = False,
+    count_params: bool = True,
+    target: Target = DEFAULT_TARGET,
 ) -> FileCheck:
     """The later stages for a file that is already read (lint reads each file once to tell configs apart)."""
-    return _check_loaded(path, loaded.document, list(loaded.diagnostics), lower=lower, check_paths=check_paths,
-                         advice=advice, count_params=count_params, target=target)
+    return _check_loaded(
+        path,
+        loaded.document,
+        list(loaded.diagnostics),
+        lower=lower,
+        check_paths=check_paths,
+        advice=advice,
+        count_params=count_params,
+        target=target,
+    )
 
 
 def _raw_lines(path: str | os.PathLike) -> list[str] | None:
@@ -131,8 +168,15 @@ def _raw_lines(path: str | os.PathLike) -> list[str] | None:
 
 
 def _check_loaded(
-    path: str, document: SourceDocument | None, diagnostics: list[Diagnostic], *, lower: bool, check_paths: bool,
-    advice: bool = False, count_params: bool = True, target: Target = DEFAULT_TARGET,
+    path: str,
+    document: SourceDocument | None,
+    diagnostics: list[Diagnostic],
+    *,
+    lower: bool,
+    check_paths: bool,
+    advice: bool = False,
+    count_params: bool = True,
+    target: Target = DEFAULT_TARGET,
 ) -> FileCheck:
     check = FileCheck(path, document, None, target=target)
     if document is None:
@@ -194,29 +238,46 @@ def _locate(diagnostics: list[Diagnostic], path: str, document: SourceDocument |
             Related(
                 note.message,
                 note.pointer,
-                note.span or (document.span(note.pointer) if document is not None and note.pointer is not None else None),
+                note.span
+                or (document.span(note.pointer) if document is not None and note.pointer is not None else None),
                 note.path,
             )
             for note in diagnostic.related
         )
-        located.append(Diagnostic(
-            diagnostic.code, diagnostic.message, diagnostic.pointer, diagnostic.path or path, span,
-            diagnostic.help, related, diagnostic.severity,
-        ))
+        located.append(
+            Diagnostic(
+                diagnostic.code,
+                diagnostic.message,
+                diagnostic.pointer,
+                diagnostic.path or path,
+                span,
+                diagnostic.help,
+                related,
+                diagnostic.severity,
+            )
+        )
     return located
 
 
 # --- file paths inside a config -------------------------------------------------------------------------------------
+
 
 def referenced_paths(spec: Any) -> Iterator[tuple[str, str]]:
     """(pointer, path) for every local file path a config names."""
     yield from _walk_paths(spec, "")
 
 
-_PATH_FIELDS = frozenset({
-    "clap_ckpt_path", "pretransform_ckpt_path", "teacher_model_ckpt", "discriminator_base_ckpt",
-    "custom_metadata_module", "path", "manifest",
-})
+_PATH_FIELDS = frozenset(
+    {
+        "clap_ckpt_path",
+        "pretransform_ckpt_path",
+        "teacher_model_ckpt",
+        "discriminator_base_ckpt",
+        "custom_metadata_module",
+        "path",
+        "manifest",
+    }
+)
 
 
 def _walk_paths(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
@@ -250,10 +311,12 @@ def _missing_paths(spec: Any, base: Path) -> list[Diagnostic]:
             bases += [folder, base / folder]
         if candidate.exists() or (not candidate.is_absolute() and any((b / candidate).exists() for b in bases)):
             continue
-        found.append(Diagnostic(
-            codes.REFERENCED_FILE_MISSING,
-            f"`{value}` does not exist on this machine",
-            pointer,
-            help="fine if the config is meant for another machine; `run` and `sample` need the file",
-        ))
+        found.append(
+            Diagnostic(
+                codes.REFERENCED_FILE_MISSING,
+                f"`{value}` does not exist on this machine",
+                pointer,
+                help="fine if the config is meant for another machine; `run` and `sample` need the file",
+            )
+        )
     return found

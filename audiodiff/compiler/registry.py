@@ -19,11 +19,26 @@ from audiodiff.compiler.entries import (
 )
 from audiodiff.compiler.entry import Entry, RegistryError, Status
 
-__all__ = ["KINDS", "REGISTRY", "Entry", "RegistryError", "Status", "backbone_entry_for", "check_entry", "lookup",
-           "register", "tags"]
+__all__ = [
+    "KINDS",
+    "REGISTRY",
+    "Entry",
+    "RegistryError",
+    "Status",
+    "backbone_entry_for",
+    "check_entry",
+    "lookup",
+    "register",
+    "tags",
+]
 
-_ENTRIES: list[Entry] = [*backbones.ENTRIES, *conditioners.ENTRIES, *codecs.ENTRIES, *training.ENTRIES,
-                         *autoencoder_training.ENTRIES]
+_ENTRIES: list[Entry] = [
+    *backbones.ENTRIES,
+    *conditioners.ENTRIES,
+    *codecs.ENTRIES,
+    *training.ENTRIES,
+    *autoencoder_training.ENTRIES,
+]
 
 REGISTRY: dict[tuple[str, str], Entry] = {}
 

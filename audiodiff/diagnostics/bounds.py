@@ -30,8 +30,9 @@ _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 def _escape(match: re.Match[str]) -> str:
     character = match.group()
-    return {"\n": "\\n", "\r": "\\r"}.get(character, f"\\x{ord(character):02x}" if ord(character) < 0x100
-                                         else f"\\u{ord(character):04x}")
+    return {"\n": "\\n", "\r": "\\r"}.get(
+        character, f"\\x{ord(character):02x}" if ord(character) < 0x100 else f"\\u{ord(character):04x}"
+    )
 
 
 def sanitize(text: str) -> str:

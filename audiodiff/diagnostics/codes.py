@@ -134,15 +134,24 @@ SIGNAL_CONDITIONER_WIDTH = _code(
 )
 MISSING_SETTING = _code("AD214", "missing-setting", E, "a setting that another setting requires is absent")
 SOURCE_MIX_WIDTH = _code(
-    "AD218", "source-mix-width", W, "a `source_mix` conditioner's `output_dim` equals its latent width",
+    "AD218",
+    "source-mix-width",
+    W,
+    "a `source_mix` conditioner's `output_dim` equals its latent width",
     Upstream("at the first training step"),
 )
 CONDITIONING_ABSENT = _code(
-    "AD216", "conditioning-absent", W, "a conditioned model without `model.conditioning`",
+    "AD216",
+    "conditioning-absent",
+    W,
+    "a conditioned model without `model.conditioning`",
     Upstream("at the first training step"),
 )
 INT_CONDITIONER_OFFSET = _code(
-    "AD217", "int-conditioner-offset", W, "upstream's `int` conditioner ignores `min_val` when it picks a row",
+    "AD217",
+    "int-conditioner-offset",
+    W,
+    "upstream's `int` conditioner ignores `min_val` when it picks a row",
     Upstream("when it conditions on a value above `max_val - min_val`"),
 )
 
@@ -167,7 +176,10 @@ TRANSFORMER_TYPE_DEFAULT = _code(
     "AD310", "transformer-type-default-changed", W, "an omitted `transformer_type` meant `x-transformers` before 0.0.19"
 )
 TIMESTEP_INPUT_CONCAT = _code(
-    "AD311", "timestep-input-concat-broken", E, "`timestep_cond_type: input_concat` runs upstream only with `timestep_embed_dim: 1`"
+    "AD311",
+    "timestep-input-concat-broken",
+    E,
+    "`timestep_cond_type: input_concat` runs upstream only with `timestep_embed_dim: 1`",
 )
 GLOBAL_PROJECTION_WIDTH = _code(
     "AD312", "global-projection-width", E, "`project_global_cond: false` needs `global_cond_dim == embed_dim`"
@@ -181,15 +193,24 @@ ATTENTION_SETTINGS_MISSING = _code(
 )
 CAUSAL_ATTENTION = _code("AD317", "causal-attention", W, "`causal: true` makes diffusion self-attention causal")
 TRANSFORMER_TYPE_REMOVED = _code(
-    "AD318", "transformer-type-removed", W, "`transformer_type: x-transformers` was removed from stable-audio-tools",
+    "AD318",
+    "transformer-type-removed",
+    W,
+    "`transformer_type: x-transformers` was removed from stable-audio-tools",
     Upstream("at build"),
 )
 BACKBONE_NOT_BUILT_UPSTREAM = _code(
-    "AD319", "backbone-not-built-upstream", W, "stable-audio-tools does not build this backbone for this model type",
+    "AD319",
+    "backbone-not-built-upstream",
+    W,
+    "stable-audio-tools does not build this backbone for this model type",
     Upstream("at build"),
 )
 UNBUILDABLE_UPSTREAM = _code(
-    "AD320", "unbuildable-upstream", W, "stable-audio-tools cannot build this type for any config",
+    "AD320",
+    "unbuildable-upstream",
+    W,
+    "stable-audio-tools cannot build this type for any config",
     Upstream("at build", always=True),
 )
 
@@ -197,13 +218,18 @@ UNBUILDABLE_UPSTREAM = _code(
 STRIDE_PRODUCT_MISMATCH = _code(
     "AD401", "stride-product-mismatch", E, "`downsampling_ratio` differs from the encoder's stride product"
 )
-LATENT_DIM_MISMATCH = _code("AD402", "latent-dim-mismatch", E, "the latent widths of encoder, bottleneck, decoder disagree")
+LATENT_DIM_MISMATCH = _code(
+    "AD402", "latent-dim-mismatch", E, "the latent widths of encoder, bottleneck, decoder disagree"
+)
 VAE_ODD_WIDTH = _code("AD403", "vae-odd-width", E, "a VAE-style bottleneck needs an even encoder output width")
 AUTOENCODER_CHANNELS = _code(
     "AD404", "autoencoder-channels-mismatch", E, "the autoencoder's `io_channels` disagree with its encoder or decoder"
 )
 AUDIO_CHANNELS_MISMATCH = _code(
-    "AD405", "audio-channels-mismatch", W, "`audio_channels` disagrees with what the first stage consumes",
+    "AD405",
+    "audio-channels-mismatch",
+    W,
+    "`audio_channels` disagrees with what the first stage consumes",
     Upstream("at the first training step"),
 )
 CHUNK_TOO_SHORT = _code(
@@ -218,7 +244,10 @@ BOTTLENECK_CONFIG_REQUIRED = _code(
 )
 SOFT_CLIP_LOCATION = _code("AD412", "soft-clip-location", E, "`soft_clip` is read from `model.decoder`")
 FSQ_SINGLE_CODEBOOK = _code(
-    "AD413", "fsq-single-codebook", W, "upstream's `fsq` bottleneck fails at encode with a single codebook",
+    "AD413",
+    "fsq-single-codebook",
+    W,
+    "upstream's `fsq` bottleneck fails at encode with a single codebook",
     Upstream("in encode"),
 )
 TAAE_SNAKE_WIDTHS = _code(
@@ -232,15 +261,24 @@ DEMO_CFG_SCALES_EMPTY = _code("AD503", "demo-cfg-scales-empty", E, "`demo_cfg_sc
 NO_OPTIMIZER = _code("AD504", "no-optimizer", E, "neither `learning_rate` nor `optimizer_configs` is given")
 OPTIMIZER_GROUP = _code("AD505", "optimizer-group", E, "`optimizer_configs` lacks the group this model trains")
 AUTOENCODER_OPTIMIZER = _code(
-    "AD506", "autoencoder-optimizer-incomplete", E, "autoencoder training lacks an optimizer setting it needs",
+    "AD506",
+    "autoencoder-optimizer-incomplete",
+    E,
+    "autoencoder training lacks an optimizer setting it needs",
     Upstream("at the first training step"),
 )
 UNCOND_LEARNING_RATE = _code(
-    "AD511", "uncond-learning-rate", W, "`diffusion_uncond` training without `learning_rate`",
+    "AD511",
+    "uncond-learning-rate",
+    W,
+    "`diffusion_uncond` training without `learning_rate`",
     Upstream("when training starts"),
 )
 AUTOENCODER_LOSS = _code(
-    "AD509", "autoencoder-loss-incomplete", W, "autoencoder `loss_configs` lack an entry or weight they need",
+    "AD509",
+    "autoencoder-loss-incomplete",
+    W,
+    "autoencoder `loss_configs` lack an entry or weight they need",
     Upstream("when training starts"),
 )
 LOSS_CONFIGS_IGNORED = _code("AD507", "loss-configs-ignored", W, "`loss_configs` has no effect on diffusion models")
@@ -263,9 +301,7 @@ SCHEDULER_UNPAIRED = _code(
 )
 MONO_INPUT_CHANNELS = _code("AD521", "mono-input-channels", E, "`force_input_mono` needs a one-channel encoder")
 LOSS_WEIGHT = _code("AD522", "loss-weight", W, "a negative loss weight, or no reconstruction loss at all")
-DATASET_MODEL_MISMATCH = _code(
-    "AD520", "dataset-model-mismatch", E, "the dataset config and the model config disagree"
-)
+DATASET_MODEL_MISMATCH = _code("AD520", "dataset-model-mismatch", E, "the dataset config and the model config disagree")
 
 # --- AD6xx: graph contracts --------------------------------------------------------------------------------------
 CROSS_ATTENTION_WIDTH = _code(

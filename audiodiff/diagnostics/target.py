@@ -61,7 +61,8 @@ def parse_target(text: str) -> Target:
             return UPSTREAM_TARGET
         raise TargetError(
             f"`{text}`: audiodiff knows the behaviour of {STABLE_AUDIO_TOOLS} {UPSTREAM_VERSION} only"
-            if version else f"`{text}`: give a version after `==`, e.g. `{STABLE_AUDIO_TOOLS}=={UPSTREAM_VERSION}`"
+            if version
+            else f"`{text}`: give a version after `==`, e.g. `{STABLE_AUDIO_TOOLS}=={UPSTREAM_VERSION}`"
         )
     known = ", ".join(f"`{runtime}`" for runtime in _RUNTIMES)
     raise TargetError(f"`{text}` is not a target runtime; known: {known} (optionally `=={UPSTREAM_VERSION}`)")

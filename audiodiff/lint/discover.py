@@ -45,9 +45,13 @@ class Candidate:
 
     def diagnostic(self) -> Diagnostic:
         """The AD017 diagnostic of a folder that could not be listed (only for candidates with a `problem`)."""
-        return Diagnostic(codes.UNREADABLE_FOLDER, f"the folder `{self.path}` cannot be listed: {self.problem}",
-                          None, str(self.path), help="the configs inside it were not checked; fix its permissions "
-                          "or exclude it")
+        return Diagnostic(
+            codes.UNREADABLE_FOLDER,
+            f"the folder `{self.path}` cannot be listed: {self.problem}",
+            None,
+            str(self.path),
+            help="the configs inside it were not checked; fix its permissions or exclude it",
+        )
 
 
 def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool) -> Iterator[Candidate]:
@@ -79,8 +83,9 @@ def walk(paths: Sequence[Path], ignore: IgnoreRules, *, respect_gitignore: bool)
             yield Candidate(path, explicit=True)
 
 
-def _walk_folder(root: Path, rules: IgnoreRules, respect_gitignore: bool, read: frozenset[str]
-                 ) -> Iterator[Path | Candidate]:
+def _walk_folder(
+    root: Path, rules: IgnoreRules, respect_gitignore: bool, read: frozenset[str]
+) -> Iterator[Path | Candidate]:
     """Depth-first, sorted, pruning excluded folders; each folder's .gitignore applies to what is below it
     (`read`: folders whose .gitignore is already in `rules`). Folder links are followed, but every folder is entered
     once (by its device and inode): `ln -s . loop` costs one skipped entry, not an exponential walk. A folder that
@@ -181,8 +186,12 @@ def classify(path: Path) -> Classified:
         model_type = data["model_type"]
         known = isinstance(model_type, str) and model_type in _KNOWN_MODEL_TYPES
         if not known and not (_MODEL_KEYS & data.keys()):  # e.g. a Hugging Face model's config.json
-            return Classified("other", None, f"`model_type` {_shown(model_type)} is not a stable-audio-tools model "
-                                             "type, and none of a model config's keys is present")
+            return Classified(
+                "other",
+                None,
+                f"`model_type` {_shown(model_type)} is not a stable-audio-tools model "
+                "type, and none of a model config's keys is present",
+            )
         return Classified("model", loaded)
     if "dataset_type" in data:
         return Classified("dataset", loaded)

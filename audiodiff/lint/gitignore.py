@@ -110,7 +110,7 @@ class ScopedPatterns:
         prefix = self._prefix
         if not path.startswith(prefix):
             return None
-        relative = path[len(prefix):]
+        relative = path[len(prefix) :]
         if not relative:
             return None
         if os.sep != "/":
@@ -121,14 +121,13 @@ class ScopedPatterns:
                 verdict = not pattern.negated
         return verdict
 
-
     def covers(self, path: str) -> bool:
         """Whether file `path` or one of its folders below `base` is matched (a matched folder covers all
         below it, as in git)."""
         prefix = self._prefix
         if not path.startswith(prefix):
             return False
-        parts = path[len(prefix):].split(os.sep)
+        parts = path[len(prefix) :].split(os.sep)
         for depth in range(1, len(parts)):
             if self.decide(prefix + os.sep.join(parts[:depth]), True):
                 return True

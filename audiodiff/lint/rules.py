@@ -59,13 +59,15 @@ def _unrouted_conditioners(spec: ModelConfig) -> list[Diagnostic]:
     for index, entry in enumerate(conditioning.configs):
         if entry.id in routed:
             continue
-        found.append(Diagnostic(
-            codes.UNROUTED_CONDITIONER,
-            f"conditioner `{entry.id}` is declared but no routing list names it",
-            join("", "model", "conditioning", "configs", index, "id"),
-            help=f"route it through {ROUTING_LISTS}, or remove it: every declared conditioner still runs on every "
-            "batch and every metadata dict must carry its id",
-        ))
+        found.append(
+            Diagnostic(
+                codes.UNROUTED_CONDITIONER,
+                f"conditioner `{entry.id}` is declared but no routing list names it",
+                join("", "model", "conditioning", "configs", index, "id"),
+                help=f"route it through {ROUTING_LISTS}, or remove it: every declared conditioner still runs on every "
+                "batch and every metadata dict must carry its id",
+            )
+        )
     return found
 
 
@@ -94,14 +96,16 @@ def _long_demos(spec: ModelConfig, bound: float) -> list[Diagnostic]:
         return []
     total, demos, scales, seconds = round_
     pointer = "/training/demo" if spec.training is not None and spec.training.explicitly_set("demo") else "/training"
-    return [Diagnostic(
-        codes.LONG_DEMO_AUDIO,
-        f"each demo round renders {_duration(total)} of audio ({demos} demos x {scales} CFG scales x "
-        f"{_duration(seconds)}), more than the bound of {_duration(bound)}",
-        pointer,
-        help="lower `num_demos`, use fewer `demo_cfg_scales` or a shorter `sample_size`; `max-demo-seconds` in "
-        "`[tool.audiodiff]` sets the bound",
-    )]
+    return [
+        Diagnostic(
+            codes.LONG_DEMO_AUDIO,
+            f"each demo round renders {_duration(total)} of audio ({demos} demos x {scales} CFG scales x "
+            f"{_duration(seconds)}), more than the bound of {_duration(bound)}",
+            pointer,
+            help="lower `num_demos`, use fewer `demo_cfg_scales` or a shorter `sample_size`; `max-demo-seconds` in "
+            "`[tool.audiodiff]` sets the bound",
+        )
+    ]
 
 
 def _duration(seconds: float) -> str:
@@ -161,27 +165,31 @@ def seconds_start_with_random_crops(models: list[Place], datasets: list[Place]) 
     for model in models:
         dataset = datasets[0]
         others = f" (and {len(datasets) - 1} more)" if len(datasets) > 1 else ""
-        found.append(Diagnostic(
-            codes.SECONDS_START_RANDOM_CROP,
-            f"`seconds_start` is read from pre-encoded metadata, but `{dataset.path}`{others} crops pre-encoded "
-            "latents at random, which leaves `seconds_start` at the offset of the crop that was encoded",
-            model.pointer,
-            model.path,
-            model.span,
-            help="turn `random_crop` off for pre-encoded data, or stop routing `seconds_start`",
-            related=(Related("the dataset crops at random here", dataset.pointer, dataset.span, dataset.path),),
-        ))
+        found.append(
+            Diagnostic(
+                codes.SECONDS_START_RANDOM_CROP,
+                f"`seconds_start` is read from pre-encoded metadata, but `{dataset.path}`{others} crops pre-encoded "
+                "latents at random, which leaves `seconds_start` at the offset of the crop that was encoded",
+                model.pointer,
+                model.path,
+                model.span,
+                help="turn `random_crop` off for pre-encoded data, or stop routing `seconds_start`",
+                related=(Related("the dataset crops at random here", dataset.pointer, dataset.span, dataset.path),),
+            )
+        )
     for dataset in datasets:
         model = models[0]
         others = f" (and {len(models) - 1} more)" if len(models) > 1 else ""
-        found.append(Diagnostic(
-            codes.SECONDS_START_RANDOM_CROP,
-            "random crops of pre-encoded latents leave each item's `seconds_start` at its pre-encoding value, and "
-            f"`{model.path}`{others} conditions on `seconds_start`",
-            dataset.pointer,
-            dataset.path,
-            dataset.span,
-            help="set `random_crop: false`, or pre-encode the crops you want to train on",
-            related=(Related("the model routes `seconds_start` here", model.pointer, model.span, model.path),),
-        ))
+        found.append(
+            Diagnostic(
+                codes.SECONDS_START_RANDOM_CROP,
+                "random crops of pre-encoded latents leave each item's `seconds_start` at its pre-encoding value, and "
+                f"`{model.path}`{others} conditions on `seconds_start`",
+                dataset.pointer,
+                dataset.path,
+                dataset.span,
+                help="set `random_crop: false`, or pre-encode the crops you want to train on",
+                related=(Related("the model routes `seconds_start` here", model.pointer, model.span, model.path),),
+            )
+        )
     return found

@@ -84,14 +84,22 @@ def _lint(paths: Sequence[Path], settings: LintSettings, verbose: bool) -> LintR
                     continue
                 loaded = load_file(path)  # an `include` pattern says it is a config: report what it lacks
             assert loaded is not None  # `classify` loads every file it does not call `other`
-            check = check_loaded(str(path), loaded, check_paths=settings.check_paths, advice=True,
-                                 count_params=False, target=settings.target)
+            check = check_loaded(
+                str(path),
+                loaded,
+                check_paths=settings.check_paths,
+                advice=True,
+                count_params=False,
+                target=settings.target,
+            )
         if check.kind == "model":
             report.models += 1
         elif check.kind == "dataset":
             report.datasets += 1
-        diagnostics = [*check.diagnostics,
-                       *locate(check, rules.file_rules(check, max_demo_seconds=settings.max_demo_seconds))]
+        diagnostics = [
+            *check.diagnostics,
+            *locate(check, rules.file_rules(check, max_demo_seconds=settings.max_demo_seconds)),
+        ]
         if verbose:
             diagnostics = [_with_provenance(check, d) for d in diagnostics]
         # suppressions and the cap apply now, so that only what will be shown is kept for the rest of the run
@@ -140,12 +148,21 @@ def _with_provenance(check: FileCheck, diagnostic: Diagnostic) -> Diagnostic:
             continue
         anchor = change.parent if change.old is None else change.pointer
         if anchor == diagnostic.pointer:
-            notes.append(Related(f"`{change.key}` = {_value(change.new)} comes from {change.provenance()}",
-                                 change.pointer))
+            notes.append(
+                Related(f"`{change.key}` = {_value(change.new)} comes from {change.provenance()}", change.pointer)
+            )
     if not notes:
         return diagnostic
-    return Diagnostic(diagnostic.code, diagnostic.message, diagnostic.pointer, diagnostic.path, diagnostic.span,
-                      diagnostic.help, (*diagnostic.related, *notes), diagnostic.severity)
+    return Diagnostic(
+        diagnostic.code,
+        diagnostic.message,
+        diagnostic.pointer,
+        diagnostic.path,
+        diagnostic.span,
+        diagnostic.help,
+        (*diagnostic.related, *notes),
+        diagnostic.severity,
+    )
 
 
 def _value(value: object) -> str:

@@ -38,8 +38,18 @@ from audiodiff.lint.gitignore import IgnoreRules, ScopedPatterns, scoped
 DEFAULT_EXCLUDES = ("node_modules/", "__pycache__/", "venv/", ".venv/", "site-packages/")
 DEFAULT_MAX_DEMO_SECONDS = 600.0
 
-_KNOWN_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "strict", "respect-gitignore", "check-paths",
-               "max-demo-seconds", "target", "include")
+_KNOWN_KEYS = (
+    "select",
+    "ignore",
+    "exclude",
+    "per-file-ignores",
+    "strict",
+    "respect-gitignore",
+    "check-paths",
+    "max-demo-seconds",
+    "target",
+    "include",
+)
 
 
 class SettingsError(ValueError):
@@ -197,8 +207,7 @@ def load_settings(
     if not isinstance(mapping, dict):
         raise SettingsError(f"{where}: `per-file-ignores` must be a table of pattern = [codes]")
     for pattern, values in mapping.items():
-        selectors = parse_selectors(_strings(values, where, f"per-file-ignores.{pattern}"),
-                                    f"{where} per-file-ignores")
+        selectors = parse_selectors(_strings(values, where, f"per-file-ignores.{pattern}"), f"{where} per-file-ignores")
         per_file.append(PerFileIgnore(scoped(root, [pattern]), selectors))
 
     max_demo = table.get("max-demo-seconds", DEFAULT_MAX_DEMO_SECONDS)
@@ -228,7 +237,7 @@ def _target(given: str | None, setting: Any, where: str) -> Target:
         if setting is None:
             return DEFAULT_TARGET
         if not isinstance(setting, str):
-            raise SettingsError(f"{where}: `target` must be a string such as \"stable-audio-tools\"")
+            raise SettingsError(f'{where}: `target` must be a string such as "stable-audio-tools"')
         return parse_target(setting)
     except TargetError as error:
         raise SettingsError(f"{'--target' if given is not None else f'{where} target'}: {error}") from None

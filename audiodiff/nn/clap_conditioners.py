@@ -33,8 +33,9 @@ def _load_clap(*, clap_ckpt_path: str, audio_model_type: str, enable_fusion: boo
         try:
             checkpoint = torch.load(clap_ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
         except Exception as error:  # pickled objects beyond tensors: never unpickled
-            raise MissingWeightsError(source=clap_ckpt_path, feature=feature,
-                                      detail=f"not readable as a weights-only checkpoint ({error})") from error
+            raise MissingWeightsError(
+                source=clap_ckpt_path, feature=feature, detail=f"not readable as a weights-only checkpoint ({error})"
+            ) from error
     # Checkpoints were saved from DataParallel ("module." prefix); newer transformers dropped position_ids.
     state_dict = {key.removeprefix("module."): value for key, value in checkpoint.items()}
     state_dict.pop("text_branch.embeddings.position_ids", None)
@@ -50,12 +51,12 @@ class CLAPTextConditioner(ExternalEncoderConditioner):
         *,
         output_dim: int,
         clap_ckpt_path: str,
-        use_text_features: bool = False,    # hidden states [B, 77, 768] instead of the pooled embedding [B, 1, 512]
+        use_text_features: bool = False,  # hidden states [B, 77, 768] instead of the pooled embedding [B, 1, 512]
         feature_layer_ix: int = -1,
         audio_model_type: str = "HTSAT-base",
         enable_fusion: bool = True,
         project_out: bool = False,
-        finetune: bool = False,             # train the text branch (its weights join the state dict)
+        finetune: bool = False,  # train the text branch (its weights join the state dict)
     ) -> None:
         super().__init__(dim=768 if use_text_features else 512, output_dim=output_dim, project_out=project_out)
         self.clap_ckpt_path = clap_ckpt_path

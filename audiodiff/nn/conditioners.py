@@ -45,9 +45,7 @@ class Conditioner(nn.Module):
         self.dim = dim
         self.output_dim = output_dim
         # The reference adds the projection only when it is needed or asked for; its presence changes the keys.
-        self.proj_out: nn.Module = (
-            nn.Linear(dim, output_dim) if (dim != output_dim or project_out) else nn.Identity()
-        )
+        self.proj_out: nn.Module = nn.Linear(dim, output_dim) if (dim != output_dim or project_out) else nn.Identity()
 
     @property
     def is_loaded(self) -> bool:
@@ -208,9 +206,7 @@ def _move_pretransform(pretransform: EncodingPretransform, device: torch.device 
 class PretransformConditioner(Conditioner):
     """Encodes conditioning audio with a pretransform; returns channels-first latents [B, C, T] and a ones mask."""
 
-    def __init__(
-        self, *, pretransform: EncodingPretransform, output_dim: int, save_pretransform: bool = False
-    ) -> None:
+    def __init__(self, *, pretransform: EncodingPretransform, output_dim: int, save_pretransform: bool = False) -> None:
         super().__init__(dim=pretransform.encoded_channels, output_dim=output_dim)
         _attach_pretransform(self, pretransform, save_pretransform)
 
@@ -249,9 +245,7 @@ class SourceMixConditioner(Conditioner):
         self.pre_encoded = pre_encoded
         self.allow_null_source = allow_null_source
         channels = pretransform.encoded_channels
-        self.source_heads = nn.ModuleList(
-            [nn.Conv1d(channels, output_dim, kernel_size=1) for _ in self.source_keys]
-        )
+        self.source_heads = nn.ModuleList([nn.Conv1d(channels, output_dim, kernel_size=1) for _ in self.source_keys])
         if allow_null_source:
             if source_length is None:
                 raise ValueError("`source_mix` with `allow_null_source` needs `source_length`")
@@ -355,8 +349,10 @@ class MultiConditioner(nn.Module):
                 fallback = self.default_keys.get(key)
                 if fallback is None or fallback not in item:
                     raise MissingConditionerInputError(
-                        conditioner_id=conditioner_id, item_index=index,
-                        fallback_key=self.default_keys.get(conditioner_id), available=list(item),
+                        conditioner_id=conditioner_id,
+                        item_index=index,
+                        fallback_key=self.default_keys.get(conditioner_id),
+                        available=list(item),
                     )
                 key = fallback
             values.append(_unwrap_singleton(item[key]))

@@ -34,7 +34,8 @@ class PeriodDiscriminator(nn.Module):
         widths = (channels, 32, 128, 512, 1024, 1024)
         self.convs = nn.ModuleList(
             _Activated(WNConv2d(widths[i], widths[i + 1], (5, 1), stride=(3, 1) if i < 4 else 1, padding=(2, 0)))
-            for i in range(5))
+            for i in range(5)
+        )
         self.conv_post = WNConv2d(1024, 1, (3, 1), padding=(1, 0))
 
     def forward(self, x: Tensor) -> list[Tensor]:
@@ -52,8 +53,9 @@ class PeriodDiscriminator(nn.Module):
 class BandDiscriminator(nn.Module):
     """Complex STFT frames split into frequency bands, each band convolved on its own, then joined."""
 
-    def __init__(self, window_length: int, *, hop_factor: float = 0.25,
-                 bands: Sequence[tuple[float, float]] = BANDS) -> None:
+    def __init__(
+        self, window_length: int, *, hop_factor: float = 0.25, bands: Sequence[tuple[float, float]] = BANDS
+    ) -> None:
         super().__init__()
         self.window_length = window_length
         self.hop_length = int(window_length * hop_factor)
@@ -62,13 +64,15 @@ class BandDiscriminator(nn.Module):
         width = 32
 
         def stack() -> nn.ModuleList:
-            return nn.ModuleList([
-                _Activated(WNConv2d(2, width, (3, 9), padding=(1, 4))),
-                _Activated(WNConv2d(width, width, (3, 9), stride=(1, 2), padding=(1, 4))),
-                _Activated(WNConv2d(width, width, (3, 9), stride=(1, 2), padding=(1, 4))),
-                _Activated(WNConv2d(width, width, (3, 9), stride=(1, 2), padding=(1, 4))),
-                _Activated(WNConv2d(width, width, (3, 3), padding=(1, 1))),
-            ])
+            return nn.ModuleList(
+                [
+                    _Activated(WNConv2d(2, width, (3, 9), padding=(1, 4))),
+                    _Activated(WNConv2d(width, width, (3, 9), stride=(1, 2), padding=(1, 4))),
+                    _Activated(WNConv2d(width, width, (3, 9), stride=(1, 2), padding=(1, 4))),
+                    _Activated(WNConv2d(width, width, (3, 9), stride=(1, 2), padding=(1, 4))),
+                    _Activated(WNConv2d(width, width, (3, 3), padding=(1, 1))),
+                ]
+            )
 
         self.band_convs = nn.ModuleList(stack() for _ in self.bands)
         self.conv_post = WNConv2d(width, 1, (3, 3), padding=(1, 1))
@@ -116,9 +120,15 @@ class _Discriminators(nn.Module):
 class DACDiscriminator(nn.Module):
     """`periods` MPDs and `fft_sizes` MRDs."""
 
-    def __init__(self, *, channels: int = 1, periods: Sequence[int] = (2, 3, 5, 7, 11),
-                 fft_sizes: Sequence[int] = (2048, 1024, 512), bands: Sequence[tuple[float, float]] = BANDS,
-                 use_hinge: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        channels: int = 1,
+        periods: Sequence[int] = (2, 3, 5, 7, 11),
+        fft_sizes: Sequence[int] = (2048, 1024, 512),
+        bands: Sequence[tuple[float, float]] = BANDS,
+        use_hinge: bool = False,
+    ) -> None:
         super().__init__()
         members: list[nn.Module] = [PeriodDiscriminator(p, channels) for p in periods]
         members += [BandDiscriminator(size, bands=bands) for size in fft_sizes]

@@ -26,11 +26,18 @@ __all__ = ["DAU1d"]
 
 _DEFAULT_CHANNELS = (128, 128, 256, 256) + (512,) * 10
 _DEFAULT_STRIDES = (2,) * 13
-_TIME_FEATURES = 16                                     # width of the Fourier timestep embedding
-_ATTENTION_HEAD_WIDTH = 32                              # heads = channels // 32
+_TIME_FEATURES = 16  # width of the Fourier timestep embedding
+_ATTENTION_HEAD_WIDTH = 32  # heads = channels // 32
 # the fixed "cubic" resampling kernel of Dance Diffusion (Magic Kernel Sharp-like), 8 taps
 _CUBIC_KERNEL = (
-    -0.01171875, -0.03515625, 0.11328125, 0.43359375, 0.43359375, 0.11328125, -0.03515625, -0.01171875,
+    -0.01171875,
+    -0.03515625,
+    0.11328125,
+    0.43359375,
+    0.43359375,
+    0.11328125,
+    -0.03515625,
+    -0.01171875,
 )
 
 
@@ -81,11 +88,11 @@ class SelfAttention1d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [B, C, L]
         b, c, length = x.shape
         h = self.num_heads
-        qkv = self.qkv_proj(self.norm(x))               # [B, 3C, L]: 3h groups of C/h channels, q heads first
+        qkv = self.qkv_proj(self.norm(x))  # [B, 3C, L]: 3h groups of C/h channels, q heads first
         qkv = qkv.view(b, 3 * h, c // h, length).transpose(2, 3)  # [B, 3h, L, D]
-        q, k, v = qkv.chunk(3, dim=1)                   # [B, h, L, D] each
-        y = F.scaled_dot_product_attention(q, k, v)     # [B, h, L, D]; the reference's D^-1/4 on q and k = D^-1/2
-        y = y.transpose(2, 3).reshape(b, c, length)     # [B, C, L]
+        q, k, v = qkv.chunk(3, dim=1)  # [B, h, L, D] each
+        y = F.scaled_dot_product_attention(q, k, v)  # [B, h, L, D]; the reference's D^-1/4 on q and k = D^-1/2
+        y = y.transpose(2, 3).reshape(b, c, length)  # [B, C, L]
         return x + self.out_proj(y)
 
 
@@ -156,18 +163,18 @@ class DAU1d(nn.Module):
     def __init__(
         self,
         *,
-        io_channels: int = 2,                           # channels of x and of the output
-        depth: int = 14,                                # levels, outermost included
-        n_attn_layers: int = 6,                         # innermost levels (plus one) get self-attention
-        channels: Sequence[int] = _DEFAULT_CHANNELS,    # width per level, at least `depth` entries
-        cond_dim: int = 0,                              # input-concat channels
-        cond_noise_aug: bool = False,                   # noise-augment the input-concat signal (random level)
-        kernel_size: int = 5,                           # conv kernel of every ResConvBlock (odd)
-        learned_resample: bool = False,                 # strided convs instead of the fixed cubic kernel
-        strides: Sequence[int] = _DEFAULT_STRIDES,      # resampling factor per level below the top, depth - 1 used
+        io_channels: int = 2,  # channels of x and of the output
+        depth: int = 14,  # levels, outermost included
+        n_attn_layers: int = 6,  # innermost levels (plus one) get self-attention
+        channels: Sequence[int] = _DEFAULT_CHANNELS,  # width per level, at least `depth` entries
+        cond_dim: int = 0,  # input-concat channels
+        cond_noise_aug: bool = False,  # noise-augment the input-concat signal (random level)
+        kernel_size: int = 5,  # conv kernel of every ResConvBlock (odd)
+        learned_resample: bool = False,  # strided convs instead of the fixed cubic kernel
+        strides: Sequence[int] = _DEFAULT_STRIDES,  # resampling factor per level below the top, depth - 1 used
         conv_bias: bool = True,
-        use_snake: bool = False,                        # Snake instead of GELU in the ResConvBlocks
-        global_cond_dim: int = 0,                       # audiodiff: global vector width, broadcast over time
+        use_snake: bool = False,  # Snake instead of GELU in the ResConvBlocks
+        global_cond_dim: int = 0,  # audiodiff: global vector width, broadcast over time
     ) -> None:
         super().__init__()
         _check_geometry(
@@ -269,7 +276,7 @@ class DAU1d(nn.Module):
                 aug_level = torch.rand(b, device=cond.device, dtype=cond.dtype)  # [B]
                 cond = cond + torch.randn_like(cond) * aug_level[:, None, None]
                 aug_planes = self.timestep_embed(aug_level[:, None]).unsqueeze(-1).expand(-1, -1, length)
-                planes.append(aug_planes)               # [B, 16, L]
+                planes.append(aug_planes)  # [B, 16, L]
             planes.append(cond)
         if self.global_cond_dim:
             planes.append(global_cond.to(x.dtype).unsqueeze(-1).expand(-1, -1, length))  # [B, G, L]

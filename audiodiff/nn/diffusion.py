@@ -71,8 +71,13 @@ class BackboneWrapper(nn.Module):
     def supports_cfg(self) -> bool:
         return bool(getattr(self.model, "supports_cfg", False))
 
-    def forward(self, x: Tensor, t: Tensor, inputs: BackboneInputs = NO_INPUTS,  # [B, C_io, L], [B]
-                guidance: Guidance = NO_GUIDANCE) -> Tensor:  # [B, C_out, L]
+    def forward(
+        self,
+        x: Tensor,
+        t: Tensor,
+        inputs: BackboneInputs = NO_INPUTS,  # [B, C_io, L], [B]
+        guidance: Guidance = NO_GUIDANCE,
+    ) -> Tensor:  # [B, C_out, L]
         return self.model(x, t, inputs, guidance)
 
 
@@ -82,14 +87,14 @@ class ConditionedDiffusionModel(nn.Module):
     def __init__(
         self,
         *,
-        backbone: nn.Module,                            # DiT / adp U-Net, with the BACKBONE.md forward
-        conditioner: MultiConditioner | None,           # None: conditioning tensors come precomputed
+        backbone: nn.Module,  # DiT / adp U-Net, with the BACKBONE.md forward
+        conditioner: MultiConditioner | None,  # None: conditioning tensors come precomputed
         routing: Routing,
-        io_channels: int,                               # channels the backbone denoises (latent width)
+        io_channels: int,  # channels the backbone denoises (latent width)
         sample_rate: int,
         diffusion_objective: Objective = OBJECTIVES["v"],
         pretransform: nn.Module | None = None,
-        min_input_length: int = 1,                      # pretransform ratio x backbone downsampling (informational)
+        min_input_length: int = 1,  # pretransform ratio x backbone downsampling (informational)
         distribution_shift: DistributionShift | None = None,  # applied to t by training, demos and samplers
     ) -> None:
         super().__init__()
@@ -125,13 +130,13 @@ class ConditionedDiffusionModel(nn.Module):
 
     def forward(
         self,
-        x: Tensor,                                      # [B, io_channels, L]
-        t: Tensor,                                      # [B] diffusion time in [0, 1]
-        cond: Mapping[str, ConditioningEntry],          # conditioner outputs (+ injected inpaint tensors)
+        x: Tensor,  # [B, io_channels, L]
+        t: Tensor,  # [B] diffusion time in [0, 1]
+        cond: Mapping[str, ConditioningEntry],  # conditioner outputs (+ injected inpaint tensors)
         *,
         negative_cond: Mapping[str, ConditioningEntry] | None = None,
         guidance: Guidance = NO_GUIDANCE,
-    ) -> Tensor:                                        # [B, io_channels, L]
+    ) -> Tensor:  # [B, io_channels, L]
         inputs = self.get_conditioning_inputs(cond)
         if negative_cond is not None:
             inputs = inputs.with_negative(self.get_conditioning_inputs(negative_cond))
@@ -139,13 +144,13 @@ class ConditionedDiffusionModel(nn.Module):
 
     def forward_with_unguided(
         self,
-        x: Tensor,                                      # [B, io_channels, L]
-        t: Tensor,                                      # [B]
+        x: Tensor,  # [B, io_channels, L]
+        t: Tensor,  # [B]
         cond: Mapping[str, ConditioningEntry],
         *,
         negative_cond: Mapping[str, ConditioningEntry] | None = None,
         guidance: Guidance = NO_GUIDANCE,
-    ) -> tuple[Tensor, Tensor | None]:                  # the output and its unguided half (None: none ran)
+    ) -> tuple[Tensor, Tensor | None]:  # the output and its unguided half (None: none ran)
         """`forward`, plus the unguided prediction where the backbone guided in one doubled batch (the DiT, as
         upstream, whose U-Nets report none): what CFG++ samplers read."""
         backbone = self.model.model
@@ -167,8 +172,8 @@ class UnconditionedDiffusionModel(nn.Module):
         self,
         *,
         backbone: nn.Module,
-        nest_backbone: bool,                            # True: keys `model.model.*` (dit, adp_uncond_1d);
-                                                        # False: keys `model.*` (DAU1d: `model.net.*`)
+        nest_backbone: bool,  # True: keys `model.model.*` (dit, adp_uncond_1d);
+        # False: keys `model.*` (DAU1d: `model.net.*`)
         io_channels: int,
         sample_size: int,
         sample_rate: int,

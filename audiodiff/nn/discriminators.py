@@ -29,9 +29,16 @@ DiscriminatorLosses = tuple[Tensor, Tensor, Tensor]  # (discriminator, adversari
 class WNConv2d(_WeightNormed):
     """Conv2d with weight normalisation (`weight_g`: `[O, 1, 1, 1]`, `weight_v`: `[O, I, kh, kw]`)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], *,
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 dilation: int | tuple[int, int] = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+    ) -> None:
         super().__init__()
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._take_weights(nn.Conv2d(in_channels, out_channels, kernel_size), True)
@@ -43,8 +50,16 @@ class WNConv2d(_WeightNormed):
 class WNConv1dLayer(_WeightNormed):
     """Conv1d with weight normalisation and integer padding (the discriminators' own; `WNConv1d` serves codecs)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-                 padding: int = 0, groups: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+    ) -> None:
         super().__init__()
         self.stride, self.padding, self.groups = stride, padding, groups
         self._take_weights(nn.Conv1d(in_channels, out_channels, kernel_size, groups=groups), True)
@@ -72,8 +87,15 @@ class _Spectrogram(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # x: [B, C, T] -> complex [B, C, n_fft // 2 + 1, frames]
-        spectrum = torch.stft(x.reshape(-1, x.shape[-1]), self.n_fft, self.hop_length, self.win_length,
-                              self.window, center=False, return_complex=True)
+        spectrum = torch.stft(
+            x.reshape(-1, x.shape[-1]),
+            self.n_fft,
+            self.hop_length,
+            self.win_length,
+            self.window,
+            center=False,
+            return_complex=True,
+        )
         spectrum = spectrum / self.window.pow(2).sum().sqrt()
         return spectrum.reshape(*x.shape[:-1], *spectrum.shape[-2:])
 
@@ -94,21 +116,43 @@ def _same_padding(kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -
 class STFTScaleDiscriminator(nn.Module):
     """One scale: 2-D convolutions over the real and imaginary parts of a spectrogram `[B, 2C, frames, bins]`."""
 
-    def __init__(self, filters: int, *, in_channels: int, out_channels: int = 1, n_fft: int = 1024,
-                 hop_length: int = 256, win_length: int = 1024, max_filters: int = 1024, filters_scale: int = 1,
-                 kernel_size: tuple[int, int] = (3, 9), dilations: Sequence[int] = (1, 2, 4),
-                 stride: tuple[int, int] = (1, 1), negative_slope: float = 0.2, spec_scale_pow: float = 0.0) -> None:
+    def __init__(
+        self,
+        filters: int,
+        *,
+        in_channels: int,
+        out_channels: int = 1,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        win_length: int = 1024,
+        max_filters: int = 1024,
+        filters_scale: int = 1,
+        kernel_size: tuple[int, int] = (3, 9),
+        dilations: Sequence[int] = (1, 2, 4),
+        stride: tuple[int, int] = (1, 1),
+        negative_slope: float = 0.2,
+        spec_scale_pow: float = 0.0,
+    ) -> None:
         super().__init__()
         self.spec_transform = _Spectrogram(n_fft, hop_length, win_length)
         self.spec_scale_pow = spec_scale_pow
         self.activation = nn.LeakyReLU(negative_slope)
-        self.convs = nn.ModuleList([_NormConv2d(2 * in_channels, filters, kernel_size,
-                                                padding=_same_padding(kernel_size))])
+        self.convs = nn.ModuleList(
+            [_NormConv2d(2 * in_channels, filters, kernel_size, padding=_same_padding(kernel_size))]
+        )
         width = min(filters_scale * filters, max_filters)
         for index, dilation in enumerate(dilations):
             out = min(filters_scale ** (index + 1) * filters, max_filters)
-            self.convs.append(_NormConv2d(width, out, kernel_size, stride=stride, dilation=(dilation, 1),
-                                          padding=_same_padding(kernel_size, (dilation, 1))))
+            self.convs.append(
+                _NormConv2d(
+                    width,
+                    out,
+                    kernel_size,
+                    stride=stride,
+                    dilation=(dilation, 1),
+                    padding=_same_padding(kernel_size, (dilation, 1)),
+                )
+            )
             width = out
         out = min(filters_scale ** (len(dilations) + 1) * filters, max_filters)
         square = (kernel_size[0], kernel_size[0])
@@ -136,16 +180,28 @@ class _MultiScaleSTFT(nn.Module):
 class EncodecDiscriminator(nn.Module):
     """Multi-scale STFT discriminator: one `STFTScaleDiscriminator` per (n_fft, hop, window) triple."""
 
-    def __init__(self, filters: int, *, in_channels: int, n_ffts: Sequence[int] = (1024, 2048, 512),
-                 hop_lengths: Sequence[int] = (256, 512, 128), win_lengths: Sequence[int] = (1024, 2048, 512),
-                 normalize_losses: bool = False, **scale_options: object) -> None:
+    def __init__(
+        self,
+        filters: int,
+        *,
+        in_channels: int,
+        n_ffts: Sequence[int] = (1024, 2048, 512),
+        hop_lengths: Sequence[int] = (256, 512, 128),
+        win_lengths: Sequence[int] = (1024, 2048, 512),
+        normalize_losses: bool = False,
+        **scale_options: object,
+    ) -> None:
         super().__init__()
         if not len(n_ffts) == len(hop_lengths) == len(win_lengths):
             raise ValueError("`n_ffts`, `hop_lengths` and `win_lengths` must have the same length")
-        self.discriminators = _MultiScaleSTFT([
-            STFTScaleDiscriminator(filters, in_channels=in_channels, n_fft=n_fft, hop_length=hop, win_length=win,
-                                   **scale_options)  # type: ignore[arg-type]
-            for n_fft, hop, win in zip(n_ffts, hop_lengths, win_lengths, strict=True)])
+        self.discriminators = _MultiScaleSTFT(
+            [
+                STFTScaleDiscriminator(
+                    filters, in_channels=in_channels, n_fft=n_fft, hop_length=hop, win_length=win, **scale_options
+                )  # type: ignore[arg-type]
+                for n_fft, hop, win in zip(n_ffts, hop_lengths, win_lengths, strict=True)
+            ]
+        )
         self.normalize_losses = normalize_losses
 
     def _distance(self, real: Tensor, fake: Tensor) -> Tensor:
@@ -158,8 +214,9 @@ class EncodecDiscriminator(nn.Module):
         for scale in scales:
             real_logits, real_features = scale(reals)
             fake_logits, fake_features = scale(fakes)
-            matching = matching + sum(self._distance(r, f) for r, f in zip(real_features, fake_features, strict=True)
-                                      ) / len(real_features)
+            matching = matching + sum(
+                self._distance(r, f) for r, f in zip(real_features, fake_features, strict=True)
+            ) / len(real_features)
             scale_dis, scale_adv = hinge_losses(real_logits, fake_logits)
             dis, adv = dis + scale_dis, adv + scale_adv
         return dis / len(scales), adv / len(scales), matching / len(scales)
@@ -172,18 +229,30 @@ class SharedConvNet(nn.Module):
     """Strided weight-normed convolutions with SiLU, then a 1x1 projection to a score; `two_d` folds periods
     (kernel and stride apply to both axes, as the reference builds it)."""
 
-    def __init__(self, in_channels: int, *, two_d: bool, capacity: int = 32, n_layers: int = 4,
-                 kernel_size: int = 15, stride: int = 4) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        *,
+        two_d: bool,
+        capacity: int = 32,
+        n_layers: int = 4,
+        kernel_size: int = 15,
+        stride: int = 4,
+    ) -> None:
         super().__init__()
-        widths = [in_channels] + [capacity * 2 ** i for i in range(n_layers)]
+        widths = [in_channels] + [capacity * 2**i for i in range(n_layers)]
         layers: list[nn.Module] = []
         for index in range(n_layers):
             if two_d:
-                layers.append(WNConv2d(widths[index], widths[index + 1], kernel_size, stride=stride,
-                                       padding=kernel_size // 2))
+                layers.append(
+                    WNConv2d(widths[index], widths[index + 1], kernel_size, stride=stride, padding=kernel_size // 2)
+                )
             else:
-                layers.append(WNConv1dLayer(widths[index], widths[index + 1], kernel_size, stride=stride,
-                                            padding=kernel_size // 2))
+                layers.append(
+                    WNConv1dLayer(
+                        widths[index], widths[index + 1], kernel_size, stride=stride, padding=kernel_size // 2
+                    )
+                )
             layers.append(nn.SiLU())
         layers.append((nn.Conv2d if two_d else nn.Conv1d)(widths[-1], 1, 1))
         self.net = nn.ModuleList(layers)
@@ -239,8 +308,9 @@ class OobleckDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int = 1) -> None:
         super().__init__()
-        self.multi_discriminator = _MultiDiscriminator([_Scales(in_channels, 3),
-                                                        _Periods(in_channels, (2, 3, 5, 7, 11))])
+        self.multi_discriminator = _MultiDiscriminator(
+            [_Scales(in_channels, 3), _Periods(in_channels, (2, 3, 5, 7, 11))]
+        )
 
     def loss(self, reals: Tensor, fakes: Tensor) -> DiscriminatorLosses:
         size = reals.shape[0]

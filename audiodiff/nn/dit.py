@@ -199,7 +199,9 @@ class DiffusionTransformer(nn.Module):
             sigma = self.diffusion_objective.noise_level(t[:1])
             guided = bool((cfg_interval[0] <= sigma) & (sigma <= cfg_interval[1]))
         if not guided:
-            return self._forward(x, t, cross_attn_cond, global_cond, input_concat_cond, prepend_cond, prepend_mask), None
+            return self._forward(
+                x, t, cross_attn_cond, global_cond, input_concat_cond, prepend_cond, prepend_mask
+            ), None
 
         # One doubled batch [conditional ; unconditional]; global and input-concat are the same in both halves.
         null_cross = None

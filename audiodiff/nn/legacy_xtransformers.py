@@ -100,7 +100,9 @@ class LegacyXTransformer(nn.Module):
             for name in ("to_q", "to_k"):
                 old = getattr(block, name, None)
                 if isinstance(old, nn.Linear):
-                    permuted = _RotaryPairPermutedLinear(old.in_features, old.out_features, options.dim_head, rotary_dim)
+                    permuted = _RotaryPairPermutedLinear(
+                        old.in_features, old.out_features, options.dim_head, rotary_dim
+                    )
                     setattr(block, name, permuted)
         self.attn_layers.final_norm = nn.LayerNorm(dim)
 

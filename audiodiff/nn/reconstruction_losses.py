@@ -59,14 +59,14 @@ class STFTDistance(nn.Module):
         win_length: int,
         *,
         window: Window = "hann_window",
-        w_sc: float = 1.0,             # spectral convergence ||Y - X||_F / ||Y||_F, per signal
-        w_log_mag: float = 1.0,        # mean |log(fac X + eps_log) - log(fac Y + eps_log)|
-        w_lin_mag: float = 0.0,        # mean |X - Y|
-        w_phs: float = 0.0,            # mean |Zx - Zy| / ((|Zx| + |Zy|) / 2 + 1e-7) on the complex spectra
+        w_sc: float = 1.0,  # spectral convergence ||Y - X||_F / ||Y||_F, per signal
+        w_log_mag: float = 1.0,  # mean |log(fac X + eps_log) - log(fac Y + eps_log)|
+        w_lin_mag: float = 0.0,  # mean |X - Y|
+        w_phs: float = 0.0,  # mean |Zx - Zy| / ((|Zx| + |Zy|) / 2 + 1e-7) on the complex spectra
         sample_rate: int | None = None,
         perceptual_weighting: bool = False,  # A-weighting before the STFT (needs `sample_rate`)
-        scale_invariance: bool = False,      # rescale the target's magnitudes optimally first
-        eps: float = 1e-8,                   # floor of the squared magnitude
+        scale_invariance: bool = False,  # rescale the target's magnitudes optimally first
+        eps: float = 1e-8,  # floor of the squared magnitude
         log_eps: float = 0.0,
         log_fac: float = 1.0,
         mag_distance: Literal["L1", "L2"] = "L1",
@@ -84,11 +84,12 @@ class STFTDistance(nn.Module):
 
     def spectrum(self, x: Tensor) -> Tensor:
         """`[N, T]` -> complex `[N, fft_size // 2 + 1, frames]` (centred, reflect-padded frames)."""
-        return torch.stft(x, self.fft_size, self.hop_size, self.win_length, self.window.to(x.dtype),
-                          return_complex=True)
+        return torch.stft(
+            x, self.fft_size, self.hop_size, self.win_length, self.window.to(x.dtype), return_complex=True
+        )
 
     def magnitude(self, spectrum: Tensor) -> Tensor:
-        return torch.sqrt(torch.clamp(spectrum.real ** 2 + spectrum.imag ** 2, min=self.eps))
+        return torch.sqrt(torch.clamp(spectrum.real**2 + spectrum.imag**2, min=self.eps))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         size, channels, length = input.shape
@@ -99,15 +100,16 @@ class STFTDistance(nn.Module):
         y_spec = self.spectrum(target.reshape(-1, target.shape[-1]))
         x_mag, y_mag = self.magnitude(x_spec), self.magnitude(y_spec)
         if self.scale_invariance:
-            alpha = (x_mag * y_mag).sum((-2, -1)) / (y_mag ** 2).sum((-2, -1))  # [N]
+            alpha = (x_mag * y_mag).sum((-2, -1)) / (y_mag**2).sum((-2, -1))  # [N]
             y_mag = y_mag * alpha[:, None, None]
         loss = input.new_zeros(())
         if self.w_sc:
             convergence = torch.linalg.norm(y_mag - x_mag, dim=(-2, -1)) / torch.linalg.norm(y_mag, dim=(-2, -1))
             loss = loss + self.w_sc * convergence.mean()
         if self.w_log_mag:
-            loss = loss + self.w_log_mag * self.distance(torch.log(self.log_fac * x_mag + self.log_eps),
-                                                         torch.log(self.log_fac * y_mag + self.log_eps))
+            loss = loss + self.w_log_mag * self.distance(
+                torch.log(self.log_fac * x_mag + self.log_eps), torch.log(self.log_fac * y_mag + self.log_eps)
+            )
         if self.w_lin_mag:
             loss = loss + self.w_lin_mag * self.distance(x_mag, y_mag)
         if self.w_phs:
@@ -119,8 +121,9 @@ class STFTDistance(nn.Module):
 class MultiResolutionSTFTLoss(nn.Module):
     """The mean of `STFTDistance`s over several (fft size, hop, window length) resolutions."""
 
-    def __init__(self, fft_sizes: Sequence[int], hop_sizes: Sequence[int], win_lengths: Sequence[int],
-                 **options: object) -> None:
+    def __init__(
+        self, fft_sizes: Sequence[int], hop_sizes: Sequence[int], win_lengths: Sequence[int], **options: object
+    ) -> None:
         super().__init__()
         if not len(fft_sizes) == len(hop_sizes) == len(win_lengths):
             raise ValueError("`fft_sizes`, `hop_sizes` and `win_lengths` must have the same length")
@@ -131,23 +134,34 @@ class MultiResolutionSTFTLoss(nn.Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return sum((distance(input, target) for distance in self.resolutions), input.new_zeros(())) / len(
-            self.resolutions)
+            self.resolutions
+        )
 
 
 class SumAndDifferenceSTFTLoss(nn.Module):
     """Multi-resolution STFT distances of the mid (L + R) and side (L - R) signals of stereo `[B, 2, T]`, averaged
     (weights `w_sum`, `w_diff`): the stereo image is trained, not only each channel."""
 
-    def __init__(self, fft_sizes: Sequence[int], hop_sizes: Sequence[int], win_lengths: Sequence[int],
-                 *, w_sum: float = 1.0, w_diff: float = 1.0, **options: object) -> None:
+    def __init__(
+        self,
+        fft_sizes: Sequence[int],
+        hop_sizes: Sequence[int],
+        win_lengths: Sequence[int],
+        *,
+        w_sum: float = 1.0,
+        w_diff: float = 1.0,
+        **options: object,
+    ) -> None:
         super().__init__()
         self.w_sum, self.w_diff = w_sum, w_diff
         self.mrstft = MultiResolutionSTFTLoss(fft_sizes, hop_sizes, win_lengths, **options)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         if input.shape[1] != 2 or input.shape != target.shape:
-            raise ValueError(f"sum-and-difference needs two stereo signals of one shape, got {tuple(input.shape)} "
-                             f"and {tuple(target.shape)}")
+            raise ValueError(
+                f"sum-and-difference needs two stereo signals of one shape, got {tuple(input.shape)} "
+                f"and {tuple(target.shape)}"
+            )
         mid = self.mrstft((input[:, 0] + input[:, 1])[:, None], (target[:, 0] + target[:, 1])[:, None])
         side = self.mrstft((input[:, 0] - input[:, 1])[:, None], (target[:, 0] - target[:, 1])[:, None])
         return (self.w_sum * mid + self.w_diff * side) / 2
@@ -158,7 +172,7 @@ def si_sdr(estimate: Tensor, reference: Tensor, *, zero_mean: bool = True, eps: 
     if zero_mean:
         estimate = estimate - estimate.mean(-1, keepdim=True)
         reference = reference - reference.mean(-1, keepdim=True)
-    alpha = (estimate * reference).sum(-1) / ((reference ** 2).sum(-1) + eps)
+    alpha = (estimate * reference).sum(-1) / ((reference**2).sum(-1) + eps)
     scaled = reference * alpha[..., None]
     residual = estimate - scaled
-    return 10 * torch.log10((scaled ** 2).sum(-1) / ((residual ** 2).sum(-1) + eps) + eps)
+    return 10 * torch.log10((scaled**2).sum(-1) / ((residual**2).sum(-1) + eps) + eps)

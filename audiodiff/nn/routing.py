@@ -76,8 +76,9 @@ class BackboneInputs:
     def with_negative(self, negative: BackboneInputs) -> BackboneInputs:
         """These inputs, guided against `negative`'s cross-attention tokens. The reference's wrappers accept
         negative global / input-concat / prepend tensors and drop them, so only cross-attention is kept."""
-        return replace(self, negative_cross_attn_cond=negative.cross_attn_cond,
-                       negative_cross_attn_mask=negative.cross_attn_mask)
+        return replace(
+            self, negative_cross_attn_cond=negative.cross_attn_cond, negative_cross_attn_mask=negative.cross_attn_mask
+        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def route_inputs(routing: Routing, cond: Mapping[str, ConditioningEntry]) -> Bac
     if routing.global_cond_ids:
         route = "global_cond_ids"
         values = [_entry(cond, id_, route)[0] for id_ in routing.global_cond_ids]
-        _check_agree({id_: v.dim() for id_, v in zip(routing.global_cond_ids, values)}, "rank", route)
+        _check_agree({id_: v.dim() for id_, v in zip(routing.global_cond_ids, values, strict=True)}, "rank", route)
         global_cond = torch.cat(values, dim=-1)  # [B, 1, sum D] or [B, sum D]
         if global_cond.dim() == 3:
             global_cond = global_cond.squeeze(1)  # [B, sum D] (a no-op when there is more than one token)
@@ -153,7 +154,9 @@ def route_inputs(routing: Routing, cond: Mapping[str, ConditioningEntry]) -> Bac
     if routing.input_concat_ids:
         route = "input_concat_ids"
         values = [_entry(cond, id_, route)[0] for id_ in routing.input_concat_ids]
-        _check_agree({id_: v.shape[-1] for id_, v in zip(routing.input_concat_ids, values)}, "length", route)
+        _check_agree(
+            {id_: v.shape[-1] for id_, v in zip(routing.input_concat_ids, values, strict=True)}, "length", route
+        )
         input_concat_cond = torch.cat(values, dim=1)  # [B, sum C, L']
 
     if routing.prepend_cond_ids:
@@ -165,7 +168,9 @@ def route_inputs(routing: Routing, cond: Mapping[str, ConditioningEntry]) -> Bac
                 raise ValueError(f"`{route}` inputs must be [B, N, D] tokens; `{id_}` is {tuple(value.shape)}")
             values.append(value)
             masks.append(_require_mask(mask, id_, route))
-        _check_agree({id_: v.shape[-1] for id_, v in zip(routing.prepend_cond_ids, values)}, "token width", route)
+        _check_agree(
+            {id_: v.shape[-1] for id_, v in zip(routing.prepend_cond_ids, values, strict=True)}, "token width", route
+        )
         prepend_cond = torch.cat(values, dim=1)  # [B, sum N, D]
         prepend_mask = torch.cat(masks, dim=1)  # [B, sum N]
 

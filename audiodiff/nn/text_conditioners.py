@@ -73,14 +73,14 @@ class T5Conditioner(ExternalEncoderConditioner):
     def __init__(
         self,
         *,
-        output_dim: int,                                    # D, the width consumers receive
-        t5_model_name: str = "t5-base",                     # hub name; selects the width from T5_ENCODER_WIDTHS
-        max_length: int = 128,                              # tokens, padded and truncated to exactly this
-        enable_grad: bool = False,                          # train the encoder (its weights join the state dict)
-        project_out: bool = False,                          # force proj_out even when widths agree
-        model_path: str | os.PathLike[str] | None = None,   # local folder to load from instead of the HF cache
-        cache_dir: str | os.PathLike[str] | None = None,    # HF cache folder (default: the standard one)
-        width: int | None = None,                           # encoder width, for a model not in the table
+        output_dim: int,  # D, the width consumers receive
+        t5_model_name: str = "t5-base",  # hub name; selects the width from T5_ENCODER_WIDTHS
+        max_length: int = 128,  # tokens, padded and truncated to exactly this
+        enable_grad: bool = False,  # train the encoder (its weights join the state dict)
+        project_out: bool = False,  # force proj_out even when widths agree
+        model_path: str | os.PathLike[str] | None = None,  # local folder to load from instead of the HF cache
+        cache_dir: str | os.PathLike[str] | None = None,  # HF cache folder (default: the standard one)
+        width: int | None = None,  # encoder width, for a model not in the table
     ) -> None:
         if width is None:
             if t5_model_name not in T5_MODEL_NAMES:
@@ -180,14 +180,14 @@ class TokenizerLUTConditioner(Conditioner):
     def __init__(
         self,
         *,
-        output_dim: int,                                        # D
-        tokenizer_name: str,                                    # hub name (local cache only) or a label
-        vocab_size: int,                                        # len(tokenizer) with special tokens (see below)
-        max_length: int = 1024,                                 # tokens, padded and truncated to exactly this
-        use_abs_pos_emb: bool = False,                          # add a learned position table after masking
-        project_out: bool = False,                              # add proj_out (D -> D)
-        special_tokens: Sequence[str] = (),                     # added to the tokenizer as additional specials
-        tokenizer_path: str | os.PathLike[str] | None = None,   # local tokenizer folder (else the HF cache)
+        output_dim: int,  # D
+        tokenizer_name: str,  # hub name (local cache only) or a label
+        vocab_size: int,  # len(tokenizer) with special tokens (see below)
+        max_length: int = 1024,  # tokens, padded and truncated to exactly this
+        use_abs_pos_emb: bool = False,  # add a learned position table after masking
+        project_out: bool = False,  # add proj_out (D -> D)
+        special_tokens: Sequence[str] = (),  # added to the tokenizer as additional specials
+        tokenizer_path: str | os.PathLike[str] | None = None,  # local tokenizer folder (else the HF cache)
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(dim=output_dim, output_dim=output_dim, project_out=project_out)

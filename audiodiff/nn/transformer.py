@@ -288,9 +288,7 @@ class TransformerBlock(nn.Module):
             h = self.self_attn(h, rotary=rotary, sliding_window=sliding_window)
             x = x + self.self_attn_scale(h * torch.sigmoid(1 - gate_self))
         else:
-            x = x + self.self_attn_scale(
-                self.self_attn(self.pre_norm(x), rotary=rotary, sliding_window=sliding_window)
-            )
+            x = x + self.self_attn_scale(self.self_attn(self.pre_norm(x), rotary=rotary, sliding_window=sliding_window))
         if context is not None and self.cross_attend:
             x = x + self.cross_attn_scale(self.cross_attn(self.cross_attend_norm(x), context=context))
         if self.conformer is not None:

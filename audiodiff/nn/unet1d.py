@@ -53,24 +53,24 @@ class UNet1d(nn.Module):
     def __init__(
         self,
         *,
-        in_channels: int,                               # channels of x (input-concat channels are extra)
-        channels: int,                                  # base width
-        multipliers: Sequence[int],                     # width of level i = channels * multipliers[i]
-        factors: Sequence[int],                         # downsampling factor per level, len(multipliers) - 1
-        num_blocks: Sequence[int],                      # ResNet blocks per level, len(multipliers) - 1
-        attentions: Sequence[int],                      # Transformer1d blocks per level; the bottleneck uses the last
+        in_channels: int,  # channels of x (input-concat channels are extra)
+        channels: int,  # base width
+        multipliers: Sequence[int],  # width of level i = channels * multipliers[i]
+        factors: Sequence[int],  # downsampling factor per level, len(multipliers) - 1
+        num_blocks: Sequence[int],  # ResNet blocks per level, len(multipliers) - 1
+        attentions: Sequence[int],  # Transformer1d blocks per level; the bottleneck uses the last
         attention: AttentionOptions = AttentionOptions(),  # heads / head width / feed-forward multiplier
-        patch_size: int = 1,                            # length folded into channels by to_in / to_out
-        resnet_groups: int = 8,                         # GroupNorm groups of the ResNet blocks
-        use_context_time: bool = True,                  # diffusion time modulates every ResNet block
-        kernel_multiplier_downsample: int = 2,          # downsample kernel = factor * this + 1
-        use_nearest_upsample: bool = False,             # nearest + conv instead of a transposed conv
-        use_skip_scale: bool = True,                    # skips scaled by 2^-1/2
-        use_stft: bool = False,                         # not supported (ValueError when True)
-        use_stft_context: bool = False,                 # not supported (ValueError when True)
-        out_channels: int | None = None,                # defaults to in_channels
-        context_features: int | None = None,            # width of the global vector; None ignores global_cond
-        context_features_multiplier: int = 4,           # mapping width = channels * this
+        patch_size: int = 1,  # length folded into channels by to_in / to_out
+        resnet_groups: int = 8,  # GroupNorm groups of the ResNet blocks
+        use_context_time: bool = True,  # diffusion time modulates every ResNet block
+        kernel_multiplier_downsample: int = 2,  # downsample kernel = factor * this + 1
+        use_nearest_upsample: bool = False,  # nearest + conv instead of a transposed conv
+        use_skip_scale: bool = True,  # skips scaled by 2^-1/2
+        use_stft: bool = False,  # not supported (ValueError when True)
+        use_stft_context: bool = False,  # not supported (ValueError when True)
+        out_channels: int | None = None,  # defaults to in_channels
+        context_features: int | None = None,  # width of the global vector; None ignores global_cond
+        context_features_multiplier: int = 4,  # mapping width = channels * this
         context_channels: Sequence[int] | None = None,  # [input-concat channels] (only level 0 can be fed)
         context_embedding_features: int | None = None,  # cross-attention token width (set by UNetCFG1d)
     ) -> None:
@@ -192,21 +192,21 @@ class UNet1d(nn.Module):
 
     def run_unet(
         self,
-        x: Tensor,                                      # [B, C_in, L]
-        time: Tensor,                                   # [B]
+        x: Tensor,  # [B, C_in, L]
+        time: Tensor,  # [B]
         *,
-        features: Tensor | None = None,                 # [B, context_features]
-        channels: Tensor | None = None,                 # [B, context_channels[0], L]
-        embedding: Tensor | None = None,                # [B, N, context_embedding_features]
-        embedding_mask: Tensor | None = None,           # [B, N] (1 = keep the token's key and value)
-    ) -> Tensor:                                        # [B, C_out, L]
+        features: Tensor | None = None,  # [B, context_features]
+        channels: Tensor | None = None,  # [B, context_channels[0], L]
+        embedding: Tensor | None = None,  # [B, N, context_embedding_features]
+        embedding_mask: Tensor | None = None,  # [B, N] (1 = keep the token's key and value)
+    ) -> Tensor:  # [B, C_out, L]
         """One pass of the U-Net on already-assembled conditioning (no CFG)."""
         self._check_inputs(x, time, features, channels, embedding)
-        time = time.to(x.dtype)                         # a float32 t must not promote a reduced-precision network
+        time = time.to(x.dtype)  # a float32 t must not promote a reduced-precision network
         if self.input_concat_channels > 0:
-            x = torch.cat([x, channels], dim=1)         # [B, C_in + C_cat, L]
-        mapping = self._mapping(time, features)         # [B, M] or None
-        x = self.to_in(x, mapping)                      # [B, W0, L / patch]
+            x = torch.cat([x, channels], dim=1)  # [B, C_in + C_cat, L]
+        mapping = self._mapping(time, features)  # [B, M] or None
+        x = self.to_in(x, mapping)  # [B, W0, L / patch]
         skips: list[Tensor | list[Tensor]] = [x]
         for down in self.downsamples:
             x, level_skips = down(x, mapping=mapping, context=embedding, context_mask=embedding_mask)
@@ -214,16 +214,16 @@ class UNet1d(nn.Module):
         x = self.bottleneck(x, mapping=mapping, context=embedding, context_mask=embedding_mask)
         for up in self.upsamples:
             x = up(x, skips=skips.pop(), mapping=mapping, context=embedding, context_mask=embedding_mask)
-        x = x + skips.pop()                             # the to_in output skips the whole U-Net
-        return self.to_out(x, mapping)                  # [B, C_out, L]
+        x = x + skips.pop()  # the to_in output skips the whole U-Net
+        return self.to_out(x, mapping)  # [B, C_out, L]
 
     def _mapping(self, time: Tensor, features: Tensor | None) -> Tensor | None:
         """Sum of the time and global-feature embeddings, through the shared mapping MLP."""
         items = []
         if self.to_time is not None:
-            items.append(self.to_time(time))            # [B, M]
+            items.append(self.to_time(time))  # [B, M]
         if self.to_features is not None:
-            items.append(self.to_features(features))    # [B, M]
+            items.append(self.to_features(features))  # [B, M]
         if not items:
             return None
         return self.to_mapping(torch.stack(items).sum(dim=0))
@@ -288,9 +288,9 @@ class UNetCFG1d(UNet1d):
     def __init__(
         self,
         *,
-        context_embedding_max_length: int,              # rows of the null table (+1 with use_xattn_time)
-        context_embedding_features: int,                # cross-attention token width
-        use_xattn_time: bool = False,                   # append a diffusion-time token to the cross-attention tokens
+        context_embedding_max_length: int,  # rows of the null table (+1 with use_xattn_time)
+        context_embedding_features: int,  # cross-attention token width
+        use_xattn_time: bool = False,  # append a diffusion-time token to the cross-attention tokens
         in_channels: int,
         channels: int,
         multipliers: Sequence[int],
@@ -344,7 +344,7 @@ class UNetCFG1d(UNet1d):
             self.to_time_embedding = nn.Sequential(
                 TimePositionalEmbedding(channels, context_embedding_features), nn.GELU()
             )
-            context_embedding_max_length += 1           # one more row for the time token
+            context_embedding_max_length += 1  # one more row for the time token
         self.fixed_embedding = FixedEmbedding(context_embedding_max_length, context_embedding_features)
         # the modules added here are halved too, as the reference wrapper halves the whole network
         _scale_parameters(self.fixed_embedding, _INIT_PARAMETER_SCALE)
@@ -369,7 +369,7 @@ class UNetCFG1d(UNet1d):
         scale_phi = guidance.scale_phi  # the rescale blend (None: the reference default)
         embedding, mask = self._tokens(cross_attn_cond, cross_attn_mask, t)  # [B, N', E], [B, N'] or None
         batch, length = embedding.shape[:2]
-        null = self.fixed_embedding(batch, length)      # [B, N', E]
+        null = self.fixed_embedding(batch, length)  # [B, N', E]
         if cfg_dropout_prob > 0.0:
             # training-time CFG dropout: whole items switch to the null tokens
             dropped = torch.rand(batch, device=embedding.device) < cfg_dropout_prob  # [B]
@@ -408,7 +408,7 @@ class UNetCFG1d(UNet1d):
             channels=doubled(input_concat_cond),
             embedding=torch.cat([embedding, uncond], dim=0),
             embedding_mask=doubled(mask),
-        )                                               # [2B, C_out, L]
+        )  # [2B, C_out, L]
         cond_out, uncond_out = out.chunk(2, dim=0)
         guided = uncond_out + (cond_out - uncond_out) * cfg_scale
         if not rescale_cfg:
@@ -471,9 +471,14 @@ def _check_geometry(
     needs_even_channels: bool,
 ) -> None:
     """Reject U-Net geometries the reference would fail on, at build or at the first forward (spec C60)."""
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("channels", channels),
-                        ("patch_size", patch_size), ("resnet_groups", resnet_groups),
-                        ("context_features_multiplier", context_features_multiplier)):
+    for name, value in (
+        ("in_channels", in_channels),
+        ("out_channels", out_channels),
+        ("channels", channels),
+        ("patch_size", patch_size),
+        ("resnet_groups", resnet_groups),
+        ("context_features_multiplier", context_features_multiplier),
+    ):
         if value < 1:
             raise ValueError(f"`{name}` must be >= 1, got `{value}`")
     if len(multipliers) < 1:
@@ -506,9 +511,7 @@ def _check_geometry(
     if any(c < 0 for c in context_channels):
         raise ValueError("`context_channels` entries must be >= 0")
     if any(c != 0 for c in context_channels[1:]):
-        raise ValueError(
-            "only `context_channels[0]` (the input-concat channels) can be fed; later entries must be 0"
-        )
+        raise ValueError("only `context_channels[0]` (the input-concat channels) can be fed; later entries must be 0")
 
     widths = [channels * m for m in multipliers]
     if widths[0] % patch_size != 0:

@@ -19,9 +19,9 @@ from torch import Tensor, nn
 class AttentionOptions:
     """Attention settings shared by every Transformer1d of an adp U-Net (upstream `attention_*` keys)."""
 
-    heads: int | None = None                            # heads per attention; or derived from `features`
-    features: int | None = None                         # width per head; or derived from `heads`
-    multiplier: int | None = None                       # feed-forward hidden width = block width * multiplier
+    heads: int | None = None  # heads per attention; or derived from `features`
+    features: int | None = None  # width per head; or derived from `heads`
+    multiplier: int | None = None  # feed-forward hidden width = block width * multiplier
 
     def resolve(self, channels: int) -> tuple[int, int]:
         """(heads, head width) at a block of `channels` width; a missing one is `channels // the other`."""
@@ -87,7 +87,7 @@ class ConvBlock1d(nn.Module):
     def forward(self, x: Tensor, scale_shift: tuple[Tensor, Tensor] | None = None) -> Tensor:
         x = self.groupnorm(x)
         if scale_shift is not None:
-            scale, shift = scale_shift                  # [B, C, 1] each
+            scale, shift = scale_shift  # [B, C, 1] each
             x = x * (scale + 1) + shift
         return self.project(self.activation(x))
 
@@ -133,7 +133,7 @@ class Patcher(nn.Module):
         self.block = ResnetBlock1d(in_channels, out_channels // patch_size, 1, mapping_features)
 
     def forward(self, x: Tensor, mapping: Tensor | None) -> Tensor:  # [B, C_in, L] -> [B, C_out, L / p]
-        x = self.block(x, mapping)                      # [B, C_out / p, L]
+        x = self.block(x, mapping)  # [B, C_out / p, L]
         b, c, length = x.shape
         p = self.patch_size
         return x.view(b, c, length // p, p).permute(0, 1, 3, 2).reshape(b, c * p, length // p)
@@ -165,7 +165,7 @@ class MultiHeadOutput(nn.Module):
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:  # [B, N, H*D], [B, M, H*D] x2 -> [B, N, F]
         b, n, _ = q.shape
         q, k, v = (t.unflatten(-1, (self.num_heads, -1)).transpose(1, 2) for t in (q, k, v))  # [B, H, *, D]
-        out = F.scaled_dot_product_attention(q, k, v)   # [B, H, N, D], scale D^-1/2
+        out = F.scaled_dot_product_attention(q, k, v)  # [B, H, N, D], scale D^-1/2
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -184,8 +184,8 @@ class Attention(nn.Module):
         self.attention = MultiHeadOutput(features, head_features, num_heads)
 
     def forward(self, x: Tensor, context: Tensor | None = None, context_mask: Tensor | None = None) -> Tensor:
-        context = x if context is None else context     # [B, M, D_ctx]
-        q = self.to_q(self.norm(x))                     # [B, N, H*D]
+        context = x if context is None else context  # [B, M, D_ctx]
+        q = self.to_q(self.norm(x))  # [B, N, H*D]
         k, v = self.to_kv(self.norm_context(context)).chunk(2, dim=-1)  # [B, M, H*D] each
         if context_mask is not None:
             # the reference multiplies K and V by the mask instead of excluding tokens from the softmax
@@ -243,10 +243,10 @@ class Transformer1d(nn.Module):
         )
 
     def forward(self, x: Tensor, context: Tensor | None, context_mask: Tensor | None) -> Tensor:  # [B, C, L]
-        x = self.to_in(x)                               # [B, L, C]
+        x = self.to_in(x)  # [B, L, C]
         for block in self.blocks:
             x = block(x, context, context_mask)
-        return self.to_out(x)                           # [B, C, L]
+        return self.to_out(x)  # [B, C, L]
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -257,7 +257,7 @@ class LearnedPositionalEmbedding(nn.Module):
         self.weights = nn.Parameter(torch.randn(dim // 2))
 
     def forward(self, x: Tensor) -> Tensor:  # [B] -> [B, dim + 1]
-        x = x.unsqueeze(-1)                             # [B, 1]
+        x = x.unsqueeze(-1)  # [B, 1]
         freqs = x * self.weights.unsqueeze(0) * 2 * math.pi  # [B, dim / 2]
         return torch.cat([x, freqs.sin(), freqs.cos()], dim=-1)
 
@@ -300,7 +300,7 @@ class DownsampleBlock1d(nn.Module):
     def forward(
         self, x: Tensor, *, mapping: Tensor | None, context: Tensor | None, context_mask: Tensor | None
     ) -> tuple[Tensor, list[Tensor]]:
-        x = self.downsample(x)                          # [B, C_out, L / factor]
+        x = self.downsample(x)  # [B, C_out, L / factor]
         skips = []
         for block in self.blocks:
             x = block(x, mapping)
@@ -354,7 +354,7 @@ class UpsampleBlock1d(nn.Module):
             x = block(x, mapping)
         if self.uses_transformer:
             x = self.transformer(x, context, context_mask)
-        return self.upsample(x)                         # [B, C_out, L * factor]
+        return self.upsample(x)  # [B, C_out, L * factor]
 
 
 class BottleneckBlock1d(nn.Module):

@@ -67,32 +67,65 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
     model = launch.build_trainable_model(spec, options, preflight, gradient_checkpointing=False)
     channels = model.out_channels
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else None
-    losses = AutoencoderLosses(training.loss_configs, channels=channels, sample_rate=spec.sample_rate,
-                               bottleneck_type=bottleneck)
+    losses = AutoencoderLosses(
+        training.loss_configs, channels=channels, sample_rate=spec.sample_rate, bottleneck_type=bottleneck
+    )
     settings = AutoencoderSettings.from_spec(training, seed=options.seed, clip_grad_norm=options.gradient_clip_val)
     train_files, demo_files = hold_back(preflight.scan.files)
-    module = AutoencoderTrainer(model, losses, settings, group_factory=_group_factory(training, plan),
-                                loader_factory=_loader_factory(spec, preflight, options, plan, train_files),
-                                use_schedulers=_schedulers_used(training, losses.discriminator is not None))
+    module = AutoencoderTrainer(
+        model,
+        losses,
+        settings,
+        group_factory=_group_factory(training, plan),
+        loader_factory=_loader_factory(spec, preflight, options, plan, train_files),
+        use_schedulers=_schedulers_used(training, losses.discriminator is not None),
+    )
     stop = StopRequest(notify=echo if is_rank_zero() else (lambda message: None))
     config = config_for_checkpoint(preflight.model.document.data)
     checkpoints = CheckpointCallback(
-        plan.checkpoints, every=options.checkpoint_every, keep=options.keep_checkpoints,
-        embed={"model_config": config, "schema_version": LATEST_VERSION, **stamp_checkpoint_metadata(),
-               "audiodiff": {"dataset_config": preflight.dataset.document.data, "seed": options.seed,
-                             "batch_size": options.batch_size}},
-        export=_exporter(config), stop=stop)
+        plan.checkpoints,
+        every=options.checkpoint_every,
+        keep=options.keep_checkpoints,
+        embed={
+            "model_config": config,
+            "schema_version": LATEST_VERSION,
+            **stamp_checkpoint_metadata(),
+            "audiodiff": {
+                "dataset_config": preflight.dataset.document.data,
+                "seed": options.seed,
+                "batch_size": options.batch_size,
+            },
+        },
+        export=_exporter(config),
+        stop=stop,
+    )
     clips = _demo_clips(spec, preflight, demo_files, options.seed)
-    demos = ReconstructionDemos(clips, output / "demos", every=training.demo.demo_every, sample_rate=spec.sample_rate,
-                                metrics=build_eval_metrics(training.eval_loss_configs, sample_rate=spec.sample_rate))
+    demos = ReconstructionDemos(
+        clips,
+        output / "demos",
+        every=training.demo.demo_every,
+        sample_rate=spec.sample_rate,
+        metrics=build_eval_metrics(training.eval_loss_configs, sample_rate=spec.sample_rate),
+    )
     trainer = pl.Trainer(
-        accelerator=plan.accelerator, devices=options.devices, num_nodes=options.num_nodes,
-        strategy=_strategy(plan), precision=plan.precision, max_steps=options.max_steps or -1, max_epochs=-1,
+        accelerator=plan.accelerator,
+        devices=options.devices,
+        num_nodes=options.num_nodes,
+        strategy=_strategy(plan),
+        precision=plan.precision,
+        max_steps=options.max_steps or -1,
+        max_epochs=-1,
         callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
         logger=launch.make_logger(options, output, echo, launch.step_of(plan.resume_from)),
-        plugins=[AtomicCheckpointIO()], enable_checkpointing=False, enable_progress_bar=options.progress,
-        enable_model_summary=False, use_distributed_sampler=False, num_sanity_val_steps=0, limit_val_batches=0,
-        log_every_n_steps=1, default_root_dir=str(output),
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+        enable_progress_bar=options.progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=1,
+        default_root_dir=str(output),
     )
     if trainer.is_global_zero:
         echo(_summary(options, plan, model, module, train_files, demo_files))
@@ -108,18 +141,27 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         from audiodiff.diagnostics.model import Diagnostic
         from audiodiff.diagnostics.render import FileResult
 
-        diagnostic = Diagnostic(codes.DATASET_EMPTY, f"training ran out of readable files: {error}", "/datasets",
-                                path=preflight.dataset.path,
-                                help="check the files' permissions and contents, then `--resume`")
+        diagnostic = Diagnostic(
+            codes.DATASET_EMPTY,
+            f"training ran out of readable files: {error}",
+            "/datasets",
+            path=preflight.dataset.path,
+            help="check the files' permissions and contents, then `--resume`",
+        )
         raise RunError([FileResult(preflight.dataset.path, [diagnostic])]) from None
     first_final = loss_summary(module.history)
     saved = list_checkpoints(plan.checkpoints)
     last = saved[-1] if saved else None
     return RunOutcome(
-        steps=trainer.global_step, first_loss=first_final[0] if first_final else None,
-        final_loss=first_final[1] if first_final else None, checkpoint=last[1] if last else None,
-        exported=exported_path(plan.checkpoints, last[0]) if last else None, stopped_early=stop.requested,
-        seconds=time.monotonic() - start, skipped_files=len(preflight.scan.skipped))
+        steps=trainer.global_step,
+        first_loss=first_final[0] if first_final else None,
+        final_loss=first_final[1] if first_final else None,
+        checkpoint=last[1] if last else None,
+        exported=exported_path(plan.checkpoints, last[0]) if last else None,
+        stopped_early=stop.requested,
+        seconds=time.monotonic() - start,
+        skipped_files=len(preflight.scan.skipped),
+    )
 
 
 def _schedulers_used(training: Any, adversarial: bool) -> bool:
@@ -140,14 +182,26 @@ def _group_factory(training: Any, plan: RunPlan):
 
 
 def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPlan, files: list[Any]):
-    dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
-                           channels=spec.audio_channels, random_crop=preflight.dataset_spec.random_crop,
-                           seed=options.seed, metadata_modules=preflight.metadata_modules)
+    dataset = AudioDataset(
+        files,
+        sample_rate=spec.sample_rate,
+        sample_size=spec.sample_size,
+        channels=spec.audio_channels,
+        random_crop=preflight.dataset_spec.random_crop,
+        seed=options.seed,
+        metadata_modules=preflight.metadata_modules,
+    )
     workers = options.num_workers if options.num_workers is not None else (0 if plan.accelerator == "cpu" else 2)
 
     def factory(start_batch: int, rank: int, world_size: int):
-        sampler = StreamBatchSampler(len(dataset), options.batch_size, seed=options.seed, rank=rank,
-                                     world_size=world_size, start_batch=start_batch)
+        sampler = StreamBatchSampler(
+            len(dataset),
+            options.batch_size,
+            seed=options.seed,
+            rank=rank,
+            world_size=world_size,
+            start_batch=start_batch,
+        )
         return make_loader(dataset, sampler, num_workers=workers)
 
     return factory
@@ -155,9 +209,15 @@ def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPla
 
 def _demo_clips(spec: Any, preflight: Any, files: list[Any], seed: int) -> torch.Tensor:
     """The held-back clips, each cropped from its start: `[N, C, sample_size]`."""
-    dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
-                           channels=spec.audio_channels, random_crop=False, seed=seed,
-                           metadata_modules=preflight.metadata_modules)
+    dataset = AudioDataset(
+        files,
+        sample_rate=spec.sample_rate,
+        sample_size=spec.sample_size,
+        channels=spec.audio_channels,
+        random_crop=False,
+        seed=seed,
+        metadata_modules=preflight.metadata_modules,
+    )
     return torch.stack([dataset[index][0] for index in range(min(len(files), 8))])
 
 
@@ -166,8 +226,9 @@ def _strategy(plan: RunPlan) -> Any:
         from pytorch_lightning.strategies import DDPStrategy
 
         # each step trains one of the two networks: the other's parameters get no gradient that step
-        return DDPStrategy(find_unused_parameters=True,
-                           process_group_backend="gloo" if plan.accelerator == "cpu" else None)
+        return DDPStrategy(
+            find_unused_parameters=True, process_group_backend="gloo" if plan.accelerator == "cpu" else None
+        )
     return plan.strategy if plan.strategy != "fsdp" else "auto"
 
 
@@ -181,38 +242,63 @@ def _exporter(config: dict[str, Any]):
     return export
 
 
-def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, module: AutoencoderTrainer,
-             train_files: list[Any], demo_files: list[Any]) -> str:
+def _summary(
+    options: RunOptions,
+    plan: RunPlan,
+    model: torch.nn.Module,
+    module: AutoencoderTrainer,
+    train_files: list[Any],
+    demo_files: list[Any],
+) -> str:
     spec = plan.preflight.spec
     training = spec.training
     discriminator = module.discriminator
-    critic = "none" if discriminator is None else \
-        f"`{training.loss_configs.discriminator.type if training.loss_configs else 'encodec'}` " \
+    critic = (
+        "none"
+        if discriminator is None
+        else f"`{training.loss_configs.discriminator.type if training.loss_configs else 'encodec'}` "
         f"({count(sum(p.numel() for p in discriminator.parameters()))} parameters)"
+    )
     terms = ", ".join(f"{term.name} x{term.weight:g}" for term in module.losses.terms)
     groups = autoencoder_groups(training)
-    optimizers = "; ".join(f"{name}: {group.optimizer.type} lr {group.optimizer.config.lr:g}"
-                           + (f" + {group.scheduler.type}" if group.scheduler and module._use_schedulers else "")
-                           for name, group in groups.items() if name in ("autoencoder", "discriminator"))
+    optimizers = "; ".join(
+        f"{name}: {group.optimizer.type} lr {group.optimizer.config.lr:g}"
+        + (f" + {group.scheduler.type}" if group.scheduler and module._use_schedulers else "")
+        for name, group in groups.items()
+        if name in ("autoencoder", "discriminator")
+    )
     steps = f"{options.max_steps} steps" if options.max_steps else "until stopped (Ctrl-C saves and stops)"
     lines = [
-        SummaryLine("model", f"autoencoder, `{spec.model.encoder.type}` encoder, "
-                             f"`{spec.model.bottleneck.type if spec.model.bottleneck else 'no'}` bottleneck, x"
-                             f"{spec.model.downsampling_ratio} to {spec.model.latent_dim} channels; "
-                             f"{count(sum(p.numel() for p in model.parameters()))} parameters"),
+        SummaryLine(
+            "model",
+            f"autoencoder, `{spec.model.encoder.type}` encoder, "
+            f"`{spec.model.bottleneck.type if spec.model.bottleneck else 'no'}` bottleneck, x"
+            f"{spec.model.downsampling_ratio} to {spec.model.latent_dim} channels; "
+            f"{count(sum(p.numel() for p in model.parameters()))} parameters",
+        ),
         SummaryLine("losses", f"{terms}; discriminator {critic}"),
-        SummaryLine("data", f"{len(train_files)} audio files for training, {len(demo_files)} held back for demos; "
-                            f"{spec.audio_channels} ch at {spec.sample_rate} Hz, crops of {spec.sample_size}; "
-                            f"batch {options.batch_size}"),
-        SummaryLine("training", f"{steps}; {optimizers}; warm-up {training.warmup_steps} steps; EMA "
-                                f"{'on' if training.use_ema else 'off'}; precision {plan.precision}; seed "
-                                f"{options.seed}"),
-        SummaryLine("demos", f"every {training.demo.demo_every} steps: reconstructions of the held-back clips, "
-                             "SI-SDR and STFT distance"),
-        SummaryLine("outputs", f"{options.output}/ (checkpoints/ every {options.checkpoint_every} steps, last "
-                               f"{options.keep_checkpoints} kept; demos/; logs/)"),
+        SummaryLine(
+            "data",
+            f"{len(train_files)} audio files for training, {len(demo_files)} held back for demos; "
+            f"{spec.audio_channels} ch at {spec.sample_rate} Hz, crops of {spec.sample_size}; "
+            f"batch {options.batch_size}",
+        ),
+        SummaryLine(
+            "training",
+            f"{steps}; {optimizers}; warm-up {training.warmup_steps} steps; EMA "
+            f"{'on' if training.use_ema else 'off'}; precision {plan.precision}; seed "
+            f"{options.seed}",
+        ),
+        SummaryLine(
+            "demos",
+            f"every {training.demo.demo_every} steps: reconstructions of the held-back clips, SI-SDR and STFT distance",
+        ),
+        SummaryLine(
+            "outputs",
+            f"{options.output}/ (checkpoints/ every {options.checkpoint_every} steps, last "
+            f"{options.keep_checkpoints} kept; demos/; logs/)",
+        ),
     ]
     if plan.resume_from is not None:
         lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))
-    return render_summary(f"audiodiff run {plan.preflight.model.path} --dataset {plan.preflight.dataset.path}",
-                          lines)
+    return render_summary(f"audiodiff run {plan.preflight.model.path} --dataset {plan.preflight.dataset.path}", lines)

@@ -27,8 +27,11 @@ BOTTLENECK_TERMS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
     "rvq": (("quantizer_loss", "quantizer_loss", 1.0),),
     "rvq_vae": (("kl_loss", "kl", None), ("quantizer_loss", "quantizer_loss", 1.0)),
     "dac_rvq": (("codebook_loss", "vq/codebook_loss", 1.0), ("commitment_loss", "vq/commitment_loss", 0.25)),
-    "dac_rvq_vae": (("kl_loss", "kl", None), ("codebook_loss", "vq/codebook_loss", 1.0),
-                    ("commitment_loss", "vq/commitment_loss", 0.25)),
+    "dac_rvq_vae": (
+        ("kl_loss", "kl", None),
+        ("codebook_loss", "vq/codebook_loss", 1.0),
+        ("commitment_loss", "vq/commitment_loss", 0.25),
+    ),
     "wasserstein": (("mmd_loss", "mmd", None),),
 }
 
@@ -53,30 +56,53 @@ def build_discriminator(spec: losses_spec.DiscriminatorSpec, *, channels: int) -
     if isinstance(spec, losses_spec.EncodecDiscriminatorSpec):
         c = spec.config
         return EncodecDiscriminator(
-            c.filters, in_channels=channels, n_ffts=c.n_ffts, hop_lengths=c.hop_lengths, win_lengths=c.win_lengths,
-            normalize_losses=c.normalize_losses, out_channels=c.out_channels, max_filters=c.max_filters,
-            filters_scale=c.filters_scale, kernel_size=c.kernel_size, dilations=c.dilations, stride=c.stride,
-            negative_slope=c.activation_params.negative_slope, spec_scale_pow=c.spec_scale_pow)
+            c.filters,
+            in_channels=channels,
+            n_ffts=c.n_ffts,
+            hop_lengths=c.hop_lengths,
+            win_lengths=c.win_lengths,
+            normalize_losses=c.normalize_losses,
+            out_channels=c.out_channels,
+            max_filters=c.max_filters,
+            filters_scale=c.filters_scale,
+            kernel_size=c.kernel_size,
+            dilations=c.dilations,
+            stride=c.stride,
+            negative_slope=c.activation_params.negative_slope,
+            spec_scale_pow=c.spec_scale_pow,
+        )
     if isinstance(spec, losses_spec.OobleckDiscriminatorSpec):
         return OobleckDiscriminator(in_channels=spec.config.in_channels)
     if isinstance(spec, losses_spec.DACDiscriminatorSpec):
         c = spec.config
-        return DACDiscriminator(channels=channels, periods=c.periods, fft_sizes=c.fft_sizes,
-                                bands=c.bands, use_hinge=c.use_hinge)
+        return DACDiscriminator(
+            channels=channels, periods=c.periods, fft_sizes=c.fft_sizes, bands=c.bands, use_hinge=c.use_hinge
+        )
     raise ValueError(f"the `{spec.type}` discriminator cannot be built by audiodiff")
 
 
 def stft_options(config: losses_spec.STFTOptions, sample_rate: int) -> dict[str, object]:
     if config.scale is not None:
         raise ValueError(f"`scale: {config.scale}` STFT losses need librosa filter banks, which audiodiff does not use")
-    return {"window": config.window, "w_sc": config.w_sc, "w_log_mag": config.w_log_mag, "w_lin_mag": config.w_lin_mag,
-                "w_phs": config.w_phs, "sample_rate": sample_rate, "perceptual_weighting": config.perceptual_weighting,
-                "scale_invariance": config.scale_invariance, "eps": config.eps, "log_eps": config.log_eps,
-                "log_fac": config.log_fac, "mag_distance": config.mag_distance}
+    return {
+        "window": config.window,
+        "w_sc": config.w_sc,
+        "w_log_mag": config.w_log_mag,
+        "w_lin_mag": config.w_lin_mag,
+        "w_phs": config.w_phs,
+        "sample_rate": sample_rate,
+        "perceptual_weighting": config.perceptual_weighting,
+        "scale_invariance": config.scale_invariance,
+        "eps": config.eps,
+        "log_eps": config.log_eps,
+        "log_fac": config.log_fac,
+        "mag_distance": config.mag_distance,
+    }
 
 
-def spectral_terms(spectral: losses_spec.SpectralLossSpec, *, channels: int, sample_rate: int
-                   ) -> tuple[list[Term], list[nn.Module]]:
+def spectral_terms(
+    spectral: losses_spec.SpectralLossSpec, *, channels: int, sample_rate: int
+) -> tuple[list[Term], list[nn.Module]]:
     """Multi-resolution STFT terms: sum-and-difference plus half-weighted left and right for stereo, else one."""
     from audiodiff.nn.reconstruction_losses import (
         MultiResolutionSTFTLoss,
@@ -91,12 +117,19 @@ def spectral_terms(spectral: losses_spec.SpectralLossSpec, *, channels: int, sam
     # reconstruction's magnitude, not the original's; kept for parity
     if channels != 2:
         return [Term("mrstft_loss", weight, lambda v: per_channel(v["reals"], v["decoded"]), spectral.decay)], [
-            per_channel]
+            per_channel
+        ]
     stereo = SumAndDifferenceSTFTLoss(c.fft_sizes, c.hop_sizes, c.win_lengths, **options)
     terms = [Term("mrstft_loss", weight, lambda v: stereo(v["reals"], v["decoded"]), spectral.decay)]
     for index, side in enumerate(("left", "right")):
-        terms.append(Term(f"stft_loss_{side}", weight / 2, lambda v, i=index: per_channel(
-            v["reals"][:, i:i + 1], v["decoded"][:, i:i + 1]), spectral.decay))
+        terms.append(
+            Term(
+                f"stft_loss_{side}",
+                weight / 2,
+                lambda v, i=index: per_channel(v["reals"][:, i : i + 1], v["decoded"][:, i : i + 1]),
+                spectral.decay,
+            )
+        )
     return terms, [stereo, per_channel]
 
 
@@ -104,11 +137,13 @@ def time_terms(time: losses_spec.TimeLossSpec) -> list[Term]:
     """Time-domain L1 and L2 distances, each only with a positive weight."""
     terms = []
     if time.weights.l1 is not None and time.weights.l1 > 0:
-        terms.append(Term("l1_time_loss", time.weights.l1, lambda v: (v["reals"] - v["decoded"]).abs().mean(),
-                          time.decay))
+        terms.append(
+            Term("l1_time_loss", time.weights.l1, lambda v: (v["reals"] - v["decoded"]).abs().mean(), time.decay)
+        )
     if time.weights.l2 is not None and time.weights.l2 > 0:
-        terms.append(Term("l2_time_loss", time.weights.l2, lambda v: ((v["reals"] - v["decoded"]) ** 2).mean(),
-                          time.decay))
+        terms.append(
+            Term("l2_time_loss", time.weights.l2, lambda v: ((v["reals"] - v["decoded"]) ** 2).mean(), time.decay)
+        )
     return terms
 
 
@@ -119,8 +154,11 @@ def bottleneck_terms(bottleneck: losses_spec.BottleneckLossSpec | None, bottlene
     for name, key, fixed in BOTTLENECK_TERMS.get(bottleneck_type or "", ()):
         weight = fixed
         if weight is None:
-            weight = (weights.kl if weights.kl is not None else DEFAULT_KL_WEIGHT) if key == "kl" else (
-                weights.mmd if weights.mmd is not None else DEFAULT_MMD_WEIGHT)
+            weight = (
+                (weights.kl if weights.kl is not None else DEFAULT_KL_WEIGHT)
+                if key == "kl"
+                else (weights.mmd if weights.mmd is not None else DEFAULT_MMD_WEIGHT)
+            )
         terms.append(Term(name, weight, lambda v, k=key: v[k]))
     return terms
 
@@ -128,18 +166,22 @@ def bottleneck_terms(bottleneck: losses_spec.BottleneckLossSpec | None, bottlene
 def adversarial_terms(discriminator: losses_spec.DiscriminatorSpec) -> list[Term]:
     weights = discriminator.weights
     adversarial = weights.adversarial if weights.adversarial is not None else losses_spec.DEFAULT_ADVERSARIAL
-    matching = weights.feature_matching if weights.feature_matching is not None else \
-        losses_spec.DEFAULT_FEATURE_MATCHING
-    return [Term("loss_adv", adversarial, lambda v: v["loss_adv"]),
-            Term("feature_matching_loss", matching, lambda v: v["feature_matching_distance"])]
+    matching = (
+        weights.feature_matching if weights.feature_matching is not None else losses_spec.DEFAULT_FEATURE_MATCHING
+    )
+    return [
+        Term("loss_adv", adversarial, lambda v: v["loss_adv"]),
+        Term("feature_matching_loss", matching, lambda v: v["feature_matching_distance"]),
+    ]
 
 
 class AutoencoderLosses(nn.Module):
     """The generator's weighted terms and the discriminator (not a submodule here: the trainer owns it, under the
     name upstream's checkpoints use)."""
 
-    def __init__(self, configs: LossConfigsSpec | None, *, channels: int, sample_rate: int,
-                 bottleneck_type: str | None) -> None:
+    def __init__(
+        self, configs: LossConfigsSpec | None, *, channels: int, sample_rate: int, bottleneck_type: str | None
+    ) -> None:
         super().__init__()
         configs = configs if configs is not None else default_loss_configs()
         terms: list[Term] = []
@@ -178,8 +220,9 @@ class AutoencoderLosses(nn.Module):
         return total, parts
 
 
-def build_eval_metrics(configs: losses_spec.EvalLossConfigsSpec | None, *, sample_rate: int
-                       ) -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
+def build_eval_metrics(
+    configs: losses_spec.EvalLossConfigsSpec | None, *, sample_rate: int
+) -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
     """Metrics of reconstructions against their originals, `(decoded, reals) -> value`: `sisdr` (dB, higher is
     better) and `mrstft` (the distance at the default resolutions) always, `stft` when configured."""
     from audiodiff.nn.reconstruction_losses import (
@@ -191,8 +234,9 @@ def build_eval_metrics(configs: losses_spec.EvalLossConfigsSpec | None, *, sampl
     configs = configs or losses_spec.EvalLossConfigsSpec()
     zero_mean = configs.sisdr.zero_mean if configs.sisdr is not None else True
     eps = configs.sisdr.eps if configs.sisdr is not None else 1e-8
-    distance = MultiResolutionSTFTLoss(losses_spec.DEFAULT_SCALES[1:], losses_spec.DEFAULT_HOPS[1:],
-                                       losses_spec.DEFAULT_SCALES[1:])
+    distance = MultiResolutionSTFTLoss(
+        losses_spec.DEFAULT_SCALES[1:], losses_spec.DEFAULT_HOPS[1:], losses_spec.DEFAULT_SCALES[1:]
+    )
     metrics: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
         "sisdr": lambda decoded, reals: si_sdr(decoded, reals, zero_mean=zero_mean, eps=eps).mean(),
         "mrstft": distance,

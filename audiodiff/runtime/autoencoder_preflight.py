@@ -16,44 +16,86 @@ def autoencoder_trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Dia
     training = spec.training
     found = []
     if pretransform_ckpt is not None:
-        found.append(Diagnostic(codes.RUN_SETTING, "`--pretransform-ckpt` loads a diffusion model's pretransform, and "
-                                "this config trains an autoencoder", "/model", help="drop `--pretransform-ckpt`"))
+        found.append(
+            Diagnostic(
+                codes.RUN_SETTING,
+                "`--pretransform-ckpt` loads a diffusion model's pretransform, and this config trains an autoencoder",
+                "/model",
+                help="drop `--pretransform-ckpt`",
+            )
+        )
     if training.teacher_model is not None:
-        found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, "distillation from a teacher autoencoder is not "
-                                "supported by `audiodiff run`", "/training/teacher_model",
-                                help="remove `teacher_model` to train the autoencoder on its own"))
+        found.append(
+            Diagnostic(
+                codes.TRAINING_UNSUPPORTED,
+                "distillation from a teacher autoencoder is not supported by `audiodiff run`",
+                "/training/teacher_model",
+                help="remove `teacher_model` to train the autoencoder on its own",
+            )
+        )
     configs = training.loss_configs
     if configs is None and spec.sample_size < max(DEFAULT_SCALES):
-        found.append(Diagnostic(codes.STFT_RESOLUTIONS, f"the default losses analyse windows of up to "
-                                f"{max(DEFAULT_SCALES)} samples, longer than `sample_size` {spec.sample_size}",
-                                "/sample_size", help="give `training.loss_configs` with shorter `fft_sizes` and "
-                                "`n_ffts`, or train on longer clips"))
+        found.append(
+            Diagnostic(
+                codes.STFT_RESOLUTIONS,
+                f"the default losses analyse windows of up to "
+                f"{max(DEFAULT_SCALES)} samples, longer than `sample_size` {spec.sample_size}",
+                "/sample_size",
+                help="give `training.loss_configs` with shorter `fft_sizes` and `n_ffts`, or train on longer clips",
+            )
+        )
     if configs is not None:
         if configs.discriminator is not None:
             status, reason = lookup("discriminator", configs.discriminator.type).availability()
             if status != "buildable":
-                found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, f"the `{configs.discriminator.type}` "
-                                        f"discriminator cannot be trained by audiodiff: {reason}",
-                                        "/training/loss_configs/discriminator/type",
-                                        help="use `encodec`, `oobleck` or `dac`"))
+                found.append(
+                    Diagnostic(
+                        codes.TRAINING_UNSUPPORTED,
+                        f"the `{configs.discriminator.type}` discriminator cannot be trained by audiodiff: {reason}",
+                        "/training/loss_configs/discriminator/type",
+                        help="use `encodec`, `oobleck` or `dac`",
+                    )
+                )
         for name in ("mrmel", "hubert"):
             entry = getattr(configs, name)
             if entry is not None and any(weight > 0 for weight in entry.weights.values()):
-                found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, f"the `{name}` loss is not built by audiodiff: "
-                                        f"{lookup('loss', name).availability()[1]}", f"/training/loss_configs/{name}",
-                                        help=f"remove `{name}` or set its weight to 0"))
+                found.append(
+                    Diagnostic(
+                        codes.TRAINING_UNSUPPORTED,
+                        f"the `{name}` loss is not built by audiodiff: {lookup('loss', name).availability()[1]}",
+                        f"/training/loss_configs/{name}",
+                        help=f"remove `{name}` or set its weight to 0",
+                    )
+                )
         if configs.spectral is not None and configs.spectral.config.scale is not None:
-            found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, f"`scale: {configs.spectral.config.scale}` spectral "
-                                    "losses need librosa's filter banks, which audiodiff does not use",
-                                    "/training/loss_configs/spectral/config/scale", help="remove `scale`"))
+            found.append(
+                Diagnostic(
+                    codes.TRAINING_UNSUPPORTED,
+                    f"`scale: {configs.spectral.config.scale}` spectral "
+                    "losses need librosa's filter banks, which audiodiff does not use",
+                    "/training/loss_configs/spectral/config/scale",
+                    help="remove `scale`",
+                )
+            )
     metrics = training.eval_loss_configs
     if metrics is not None:
         for name in ("mel", "pesq"):
             if getattr(metrics, name) is not None:
-                found.append(Diagnostic(codes.SETTING_IGNORED, f"the `{name}` metric is not computed by audiodiff: "
-                                        f"{lookup('eval_metric', name).availability()[1]}",
-                                        f"/training/eval_loss_configs/{name}", severity=Severity.WARNING))
+                found.append(
+                    Diagnostic(
+                        codes.SETTING_IGNORED,
+                        f"the `{name}` metric is not computed by audiodiff: "
+                        f"{lookup('eval_metric', name).availability()[1]}",
+                        f"/training/eval_loss_configs/{name}",
+                        severity=Severity.WARNING,
+                    )
+                )
         if metrics.stft is not None and metrics.stft.scale is not None:
-            found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, "`scale` STFT metrics need librosa's filter banks",
-                                    "/training/eval_loss_configs/stft/scale"))
+            found.append(
+                Diagnostic(
+                    codes.TRAINING_UNSUPPORTED,
+                    "`scale` STFT metrics need librosa's filter banks",
+                    "/training/eval_loss_configs/stft/scale",
+                )
+            )
     return found

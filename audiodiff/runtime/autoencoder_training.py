@@ -42,11 +42,16 @@ class AutoencoderSettings:
 
     @classmethod
     def from_spec(cls, training: Any, *, seed: int, clip_grad_norm: float | None = None) -> AutoencoderSettings:
-        return cls(warmup_steps=training.warmup_steps, warmup_mode=training.warmup_mode,
-                   encoder_freeze_on_warmup=training.encoder_freeze_on_warmup,
-                   force_input_mono=training.force_input_mono, latent_mask_ratio=training.latent_mask_ratio,
-                   use_ema=training.use_ema,
-                   clip_grad_norm=training.clip_grad_norm if clip_grad_norm is None else clip_grad_norm, seed=seed)
+        return cls(
+            warmup_steps=training.warmup_steps,
+            warmup_mode=training.warmup_mode,
+            encoder_freeze_on_warmup=training.encoder_freeze_on_warmup,
+            force_input_mono=training.force_input_mono,
+            latent_mask_ratio=training.latent_mask_ratio,
+            use_ema=training.use_ema,
+            clip_grad_norm=training.clip_grad_norm if clip_grad_norm is None else clip_grad_norm,
+            seed=seed,
+        )
 
 
 def trim_to_shortest(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -56,16 +61,24 @@ def trim_to_shortest(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class AutoencoderTrainer(pl.LightningModule):
-    def __init__(self, autoencoder: nn.Module, losses: AutoencoderLosses, settings: AutoencoderSettings, *,
-                 group_factory: GroupFactory, loader_factory: Callable[[int, int, int], Any] | None = None,
-                 use_schedulers: bool = True) -> None:
+    def __init__(
+        self,
+        autoencoder: nn.Module,
+        losses: AutoencoderLosses,
+        settings: AutoencoderSettings,
+        *,
+        group_factory: GroupFactory,
+        loader_factory: Callable[[int, int, int], Any] | None = None,
+        use_schedulers: bool = True,
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False  # two optimizers, stepped by hand
         self.autoencoder = autoencoder
         self.discriminator = losses.discriminator  # upstream's name: Lightning checkpoints hold `discriminator.*`
         self.losses = losses
-        self.autoencoder_ema = EMA(autoencoder, beta=0.9999, power=0.75, update_every=1,
-                                   update_after_step=1) if settings.use_ema else None
+        self.autoencoder_ema = (
+            EMA(autoencoder, beta=0.9999, power=0.75, update_every=1, update_after_step=1) if settings.use_ema else None
+        )
         self.settings = settings
         self._group_factory = group_factory
         self._loader_factory = loader_factory
@@ -81,12 +94,14 @@ class AutoencoderTrainer(pl.LightningModule):
     # --- Lightning plumbing ---------------------------------------------------------------------------------------
 
     def configure_optimizers(self) -> Any:
-        generator, generator_schedule = self._group_factory("autoencoder", self.autoencoder.parameters(),
-                                                            self._use_schedulers)
+        generator, generator_schedule = self._group_factory(
+            "autoencoder", self.autoencoder.parameters(), self._use_schedulers
+        )
         if self.discriminator is None:
             return ([generator], [generator_schedule]) if generator_schedule is not None else generator
-        critic, critic_schedule = self._group_factory("discriminator", self.discriminator.parameters(),
-                                                      self._use_schedulers)
+        critic, critic_schedule = self._group_factory(
+            "discriminator", self.discriminator.parameters(), self._use_schedulers
+        )
         if generator_schedule is not None and critic_schedule is not None:
             return [generator, critic], [generator_schedule, critic_schedule]
         return [generator, critic]
@@ -131,8 +146,7 @@ class AutoencoderTrainer(pl.LightningModule):
             latents = torch.where(torch.rand_like(latents) < settings.latent_mask_ratio, 0, latents)
         decoded, reals = trim_to_shortest(self.autoencoder.decode(latents), reals)  # [B, C, T]
         discriminator = self.discriminator
-        trains_critic = discriminator is not None and step % 2 == 1 and (
-            settings.warmup_mode == "adv" or warmed_up)
+        trains_critic = discriminator is not None and step % 2 == 1 and (settings.warmup_mode == "adv" or warmed_up)
         generator_opt, critic_opt = self._optimizers()
         generator_schedule, critic_schedule = self._schedulers()
         if trains_critic:
@@ -144,10 +158,17 @@ class AutoencoderTrainer(pl.LightningModule):
             critic_opt.step()
             if critic_schedule is not None:
                 critic_schedule.step()
-            self.log("train/discriminator_loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False,
-                     batch_size=len(reals))
-            self.log("train/disc_lr", critic_opt.param_groups[0]["lr"], on_step=True, on_epoch=False,
-                     batch_size=len(reals))
+            self.log(
+                "train/discriminator_loss",
+                loss.detach(),
+                prog_bar=True,
+                on_step=True,
+                on_epoch=False,
+                batch_size=len(reals),
+            )
+            self.log(
+                "train/disc_lr", critic_opt.param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=len(reals)
+            )
             self.discriminator_history.append((step + 1, float(loss.detach())))
             return loss
         values = {"reals": reals, "decoded": decoded, **info}

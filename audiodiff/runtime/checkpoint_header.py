@@ -24,8 +24,23 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024
 MAX_CONFIG_DEPTH = 64  # the config reader's limit (schema.source.MAX_DEPTH)
 
 # bytes per element of each safetensors dtype
-DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-               "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+DTYPE_SIZES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: `"²".isdigit()` is true, but `int("²")` fails
 
@@ -95,13 +110,18 @@ def _entry(name: str, info: Any, data_bytes: int) -> TensorEntry:
         raise HeaderError(f"tensor `{shown}` has an unknown dtype `{str(dtype)[:20]}`")
     if not isinstance(shape, list) or len(shape) > 16 or not all(_is_count(d) for d in shape):
         raise HeaderError(f"tensor `{shown}` has a shape that is not a list of at most 16 non-negative integers")
-    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets)
-            or offsets[0] > offsets[1]):
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_is_count(o) for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
         raise HeaderError(f"tensor `{shown}` has malformed `data_offsets`")
     begin, end = offsets
     if end > data_bytes:
-        raise HeaderError(f"tensor `{shown}` ends at byte {end} of the data, but the file holds only {data_bytes} "
-                          "(a truncated file?)")
+        raise HeaderError(
+            f"tensor `{shown}` ends at byte {end} of the data, but the file holds only {data_bytes} (a truncated file?)"
+        )
     expected = math.prod(shape) * DTYPE_SIZES[dtype]  # Python integers: a shape of 2**40 x 2**40 cannot overflow
     if end - begin != expected:
         raise HeaderError(f"tensor `{shown}` spans {end - begin} bytes, but its shape and dtype need {expected}")
@@ -140,8 +160,10 @@ def embedded_config(value: Any) -> dict[str, Any] | None:
     if _depth_exceeds(value, MAX_CONFIG_DEPTH):
         raise HeaderError(f"the embedded `model_config` nests deeper than {MAX_CONFIG_DEPTH} levels")
     if not _plain_json(value):
-        raise HeaderError("the embedded `model_config` holds values a JSON config cannot (non-string keys, "
-                          "non-finite numbers or objects)")
+        raise HeaderError(
+            "the embedded `model_config` holds values a JSON config cannot (non-string keys, "
+            "non-finite numbers or objects)"
+        )
     return value
 
 

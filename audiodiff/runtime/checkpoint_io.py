@@ -81,8 +81,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError("AtomicCheckpointIO takes no storage options")
         save_atomic(checkpoint, Path(path))
 
-    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
-                        ) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         location = map_location if map_location is not None else "cpu"
         return torch.load(Path(path), map_location=location, weights_only=True)
 
@@ -116,9 +117,17 @@ class CheckpointCallback(pl.Callback):
     """Saves every `every` optimizer steps, when a stop is requested (then stops), and after the last step;
     exports the model beside each checkpoint; keeps the newest `keep` of each."""
 
-    def __init__(self, folder: Path, *, every: int, keep: int, embed: dict[str, Any],
-                 export: Exporter | None = None, stop: StopRequest | None = None,
-                 accumulate_grad_batches: int = 1) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        every: int,
+        keep: int,
+        embed: dict[str, Any],
+        export: Exporter | None = None,
+        stop: StopRequest | None = None,
+        accumulate_grad_batches: int = 1,
+    ) -> None:
         if every < 1 or keep < 1:
             raise ValueError("checkpoints need `every` >= 1 and `keep` >= 1")
         self.folder = Path(folder)
@@ -155,8 +164,10 @@ class CheckpointCallback(pl.Callback):
         bad = non_finite_parameters(pl_module)
         if agree(trainer, bool(bad)):
             shown = ", ".join(f"`{name}`" for name in bad[:5]) or "another process's weights"
-            raise NonFiniteOutput(f"the weights hold NaN or infinite values at step {step} ({shown}); "
-                                  "no checkpoint was written for this step")
+            raise NonFiniteOutput(
+                f"the weights hold NaN or infinite values at step {step} ({shown}); "
+                "no checkpoint was written for this step"
+            )
         target = path
         try:
             trainer.save_checkpoint(path, weights_only=False)  # every rank takes part; global rank 0 writes

@@ -87,8 +87,15 @@ def read_checkpoint(path: str | os.PathLike, *, prefer_ema: bool = True, header_
 
 
 _SAFETENSORS_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
     "BOOL": torch.bool,
 }
 
@@ -103,8 +110,10 @@ def _read_safetensors(path: Path, prefer_ema: bool, header_only: bool) -> Checkp
         if unsupported:
             raise HeaderError(f"tensors of dtype {', '.join(unsupported)} are not read by audiodiff")
         if header_only:
-            state = {entry.name: torch.empty(entry.shape, dtype=_SAFETENSORS_DTYPES[entry.dtype], device="meta")
-                     for entry in header.tensors}
+            state = {
+                entry.name: torch.empty(entry.shape, dtype=_SAFETENSORS_DTYPES[entry.dtype], device="meta")
+                for entry in header.tensors
+            }
         else:
             state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, KeyError, TypeError, OverflowError, RuntimeError) as error:
@@ -164,20 +173,25 @@ def _normalise(path: str, kind: FileKind, state: Mapping[str, Tensor], prefer_em
     if keys and all(key.startswith(("encoder.", "decoder.", "bottleneck.")) for key in keys):
         return Checkpoint(path, "autoencoder" if kind != "lightning" else kind, "autoencoder", dict(state))
     if any(key.startswith("autoencoder.") for key in keys):  # an autoencoder's Lightning checkpoint
-        inner = {key.removeprefix("autoencoder."): value for key, value in state.items()
-                 if key.startswith("autoencoder.")}
+        inner = {
+            key.removeprefix("autoencoder."): value for key, value in state.items() if key.startswith("autoencoder.")
+        }
         dropped = [key for key in keys if not key.startswith("autoencoder.")]
         return Checkpoint(path, "lightning", "autoencoder", inner, dropped=dropped)
-    layout: Layout = "released" if any(key.startswith(("model.", "conditioner.", "pretransform.")) for key in keys) \
-        else "unknown"
+    layout: Layout = (
+        "released" if any(key.startswith(("model.", "conditioner.", "pretransform.")) for key in keys) else "unknown"
+    )
     return Checkpoint(path, kind, layout, dict(state))
 
 
 def _from_lightning(path: str, kind: FileKind, state: Mapping[str, Tensor], prefer_ema: bool) -> Checkpoint:
     released: dict[str, Tensor] = {}
     dropped: list[str] = []
-    ema = {key.removeprefix("diffusion_ema.ema_model."): value for key, value in state.items()
-           if key.startswith("diffusion_ema.ema_model.")}
+    ema = {
+        key.removeprefix("diffusion_ema.ema_model."): value
+        for key, value in state.items()
+        if key.startswith("diffusion_ema.ema_model.")
+    }
     for key, value in state.items():
         if key.startswith("diffusion."):
             released[key.removeprefix("diffusion.")] = value
@@ -187,8 +201,7 @@ def _from_lightning(path: str, kind: FileKind, state: Mapping[str, Tensor], pref
     if used_ema:  # the EMA copy wraps the backbone wrapper: `ema_model.<rest>` is `model.<rest>`
         for key, value in ema.items():
             released[f"model.{key}"] = value
-    return Checkpoint(path, "lightning", "lightning", released, has_ema=bool(ema), used_ema=used_ema,
-                      dropped=dropped)
+    return Checkpoint(path, "lightning", "lightning", released, has_ema=bool(ema), used_ema=used_ema, dropped=dropped)
 
 
 # --- writing ------------------------------------------------------------------------------------------------------
@@ -204,8 +217,9 @@ def released_state_dict(model: nn.Module, ema_backbone: nn.Module | None = None)
     return state
 
 
-def write_released(path: str | os.PathLike, state_dict: Mapping[str, Tensor], *, config: dict[str, Any] | None,
-                   schema_version: int) -> None:
+def write_released(
+    path: str | os.PathLike, state_dict: Mapping[str, Tensor], *, config: dict[str, Any] | None, schema_version: int
+) -> None:
     """Write a safetensors file in the released layout, carrying the config (when known) and the schema version.
     Atomic, and streamed to disk rather than built in memory (a 1 B-parameter model is several GB)."""
     from safetensors.torch import save_file
@@ -284,8 +298,9 @@ def coverage(model: nn.Module, state_dict: Mapping[str, Tensor]) -> CoverageRepo
     autoencoder = all(node_of_key(k) in ("encoder", "decoder", "bottleneck") for k in expected) and bool(expected)
     nodes: dict[str, NodeCoverage] = {}
     for key, shape in expected.items():
-        node = nodes.setdefault(node_of_key(key, autoencoder=autoencoder),
-                                NodeCoverage(node_of_key(key, autoencoder=autoencoder)))
+        node = nodes.setdefault(
+            node_of_key(key, autoencoder=autoencoder), NodeCoverage(node_of_key(key, autoencoder=autoencoder))
+        )
         if key not in state_dict:
             node.missing.append(key)
         elif tuple(state_dict[key].shape) != shape:
@@ -298,7 +313,9 @@ def coverage(model: nn.Module, state_dict: Mapping[str, Tensor]) -> CoverageRepo
     if conditioner is not None:
         for name, module in conditioner.conditioners.items():
             if not module.is_loaded:
-                reason = "frozen encoder weights are loaded separately, from a local path or the local Hugging Face cache"
+                reason = (
+                    "frozen encoder weights are loaded separately, from a local path or the local Hugging Face cache"
+                )
                 report.external.append((f"conditioning.{name}", reason))
     return report
 
@@ -316,8 +333,11 @@ def load_checkpoint_into(model: nn.Module, checkpoint: Checkpoint, *, allow_part
     if not report.complete and not allow_partial:
         raise PartialLoadError(report)
     expected = model.state_dict()
-    usable = {key: value for key, value in checkpoint.state_dict.items()
-              if key in expected and tuple(value.shape) == tuple(expected[key].shape)}
+    usable = {
+        key: value
+        for key, value in checkpoint.state_dict.items()
+        if key in expected and tuple(value.shape) == tuple(expected[key].shape)
+    }
     model.load_state_dict(usable, strict=report.complete)
     return report
 
@@ -329,12 +349,13 @@ def read_pretransform_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if checkpoint.layout == "autoencoder":
         return checkpoint
     prefix = "pretransform.model."
-    state = {key[len(prefix):]: value for key, value in checkpoint.state_dict.items() if key.startswith(prefix)}
+    state = {key[len(prefix) :]: value for key, value in checkpoint.state_dict.items() if key.startswith(prefix)}
     return Checkpoint(str(path), checkpoint.kind, "autoencoder", state)
 
 
-def load_pretransform_checkpoint(model: nn.Module, checkpoint: Checkpoint, *, allow_partial: bool = False
-                                 ) -> CoverageReport:
+def load_pretransform_checkpoint(
+    model: nn.Module, checkpoint: Checkpoint, *, allow_partial: bool = False
+) -> CoverageReport:
     """Load a separate autoencoder checkpoint (`encoder.*`, `decoder.*`) into a diffusion model's pretransform."""
     pretransform = getattr(model, "pretransform", None)
     if pretransform is None or not hasattr(pretransform, "model"):

@@ -63,8 +63,9 @@ class NoUsableItem(RuntimeError):
 class _StreamDataset(torch.utils.data.Dataset):
     """Resolves a key to an item; an unusable file is reported once and replaced by the next usable one."""
 
-    def __init__(self, files: list[DataFile], *, seed: int,
-                 metadata_modules: Mapping[str, MetadataModule] | None) -> None:
+    def __init__(
+        self, files: list[DataFile], *, seed: int, metadata_modules: Mapping[str, MetadataModule] | None
+    ) -> None:
         if not files:
             raise ValueError("a dataset needs at least one file")
         self.files = files
@@ -97,8 +98,10 @@ class _StreamDataset(torch.utils.data.Dataset):
                 continue
             info["stream_position"] = key.position
             return data, info, key.batch
-        raise NoUsableItem(f"no usable item near index {key.index}: every file tried failed to load "
-                           f"(first: {next(iter(self.failures.values()), 'rejected by the metadata module')})")
+        raise NoUsableItem(
+            f"no usable item near index {key.index}: every file tried failed to load "
+            f"(first: {next(iter(self.failures.values()), 'rejected by the metadata module')})"
+        )
 
     def load(self, entry: DataFile, rng: np.random.Generator) -> tuple[Tensor, dict[str, Any]]:
         raise NotImplementedError
@@ -107,9 +110,17 @@ class _StreamDataset(torch.utils.data.Dataset):
 class AudioDataset(_StreamDataset):
     """Crops of `sample_size` samples at `sample_rate` with `channels` channels, plus their metadata."""
 
-    def __init__(self, files: list[DataFile], *, sample_rate: int, sample_size: int, channels: int,
-                 random_crop: bool, seed: int = 0, metadata_modules: Mapping[str, MetadataModule] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        files: list[DataFile],
+        *,
+        sample_rate: int,
+        sample_size: int,
+        channels: int,
+        random_crop: bool,
+        seed: int = 0,
+        metadata_modules: Mapping[str, MetadataModule] | None = None,
+    ) -> None:
         super().__init__(files, seed=seed, metadata_modules=metadata_modules)
         self.sample_rate = sample_rate
         self.sample_size = sample_size
@@ -156,8 +167,15 @@ class AudioDataset(_StreamDataset):
 class LatentDataset(_StreamDataset):
     """Pre-encoded latents [C, crop_length] (cropped or zero-padded), plus their metadata."""
 
-    def __init__(self, files: list[DataFile], *, crop_length: int, random_crop: bool, seed: int = 0,
-                 metadata_modules: Mapping[str, MetadataModule] | None = None) -> None:
+    def __init__(
+        self,
+        files: list[DataFile],
+        *,
+        crop_length: int,
+        random_crop: bool,
+        seed: int = 0,
+        metadata_modules: Mapping[str, MetadataModule] | None = None,
+    ) -> None:
         super().__init__(files, seed=seed, metadata_modules=metadata_modules)
         self.crop_length = crop_length
         self.random_crop = random_crop
@@ -177,9 +195,9 @@ class LatentDataset(_StreamDataset):
         offset = int(rng.integers(0, frames - size + 1)) if self.random_crop and frames > size else 0
         length = min(size, frames - offset)
         crop = torch.zeros(latents.shape[0], size)
-        crop[:, :length] = latents[:, offset:offset + length]
+        crop[:, :length] = latents[:, offset : offset + length]
         padding_mask = torch.zeros(size)
-        padding_mask[:length] = mask[offset:offset + length]
+        padding_mask[:length] = mask[offset : offset + length]
         info = dict(entry.metadata)
         info.update(path=entry.path, relpath=entry.relpath, padding_mask=padding_mask)
         return crop, info
@@ -195,8 +213,17 @@ class StreamBatchSampler(torch.utils.data.Sampler):
     shards of one stream, and batch n of a run is the same whether or not the run was resumed before it.
     """
 
-    def __init__(self, size: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
-                 start_batch: int = 0, shuffle: bool = True) -> None:
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        *,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start_batch: int = 0,
+        shuffle: bool = True,
+    ) -> None:
         if size < 1 or batch_size < 1:
             raise ValueError("a stream needs at least one file and a positive batch size")
         if not 0 <= rank < world_size:
@@ -249,8 +276,9 @@ def ignore_interrupts(_worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def make_loader(dataset: _StreamDataset, sampler: StreamBatchSampler, *,
-                num_workers: int) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset: _StreamDataset, sampler: StreamBatchSampler, *, num_workers: int
+) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,

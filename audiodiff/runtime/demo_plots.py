@@ -50,8 +50,16 @@ def spectrogram_db(audio: object, sample_rate: int) -> tuple[np.ndarray, float, 
 
 
 def _draw_spectrogram(axes, levels: np.ndarray, duration: float, nyquist: float, top: float):
-    return axes.imshow(levels, origin="lower", aspect="auto", cmap="magma", extent=(0, duration, 0, nyquist),
-                       vmin=top - DYNAMIC_RANGE_DB, vmax=top, interpolation="nearest")
+    return axes.imshow(
+        levels,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, duration, 0, nyquist),
+        vmin=top - DYNAMIC_RANGE_DB,
+        vmax=top,
+        interpolation="nearest",
+    )
 
 
 def _png(figure) -> bytes:
@@ -105,16 +113,22 @@ class ReportRow:
     training_caption: str = "training example"
 
 
-def report_png(rows: Sequence[ReportRow], losses: Sequence[tuple[int, float]], sample_rate: int, *,
-               title: str = "") -> bytes:
+def report_png(
+    rows: Sequence[ReportRow], losses: Sequence[tuple[int, float]], sample_rate: int, *, title: str = ""
+) -> bytes:
     """Per row a training example and the generated clips as spectrograms on one shared dB scale, then the loss
     curve; PNG bytes. Needs matplotlib."""
     plt = _pyplot()
     columns = 1 + max((len(row.generated) for row in rows), default=1)
     figure = plt.figure(figsize=(2.9 * columns + 1.2, 2.3 * len(rows) + 2.8), layout="constrained")
     grid = figure.add_gridspec(len(rows) + 1, columns, height_ratios=[1.0] * len(rows) + [1.1])
-    spectra = [[spectrogram_db(clip, sample_rate) if clip is not None else None
-                for clip in [row.training] + [audio for _, audio in row.generated]] for row in rows]
+    spectra = [
+        [
+            spectrogram_db(clip, sample_rate) if clip is not None else None
+            for clip in [row.training] + [audio for _, audio in row.generated]
+        ]
+        for row in rows
+    ]
     top = max((float(s[0].max()) for line in spectra for s in line if s is not None), default=0.0)
     image = None
     for r, (row, line) in enumerate(zip(rows, spectra, strict=False)):
@@ -133,8 +147,7 @@ def report_png(rows: Sequence[ReportRow], losses: Sequence[tuple[int, float]], s
             if c == 0:
                 axes.set_ylabel(f"{row.label}\nfrequency (Hz)", fontsize=9)
     if image is not None:
-        figure.colorbar(image, ax=figure.axes, label="level (dB re full scale)", shrink=0.8, pad=0.01,
-                        location="right")
+        figure.colorbar(image, ax=figure.axes, label="level (dB re full scale)", shrink=0.8, pad=0.01, location="right")
     _draw_losses(figure.add_subplot(grid[len(rows), :]), losses)
     if title:
         figure.suptitle(title, fontsize=11)
@@ -154,7 +167,7 @@ def _draw_losses(axes, losses: Sequence[tuple[int, float]]) -> None:
     width = max(1, len(values) // 30)
     if width > 1:  # a centred moving average shows the trend through the batch-to-batch noise
         smooth = np.convolve(values, np.ones(width) / width, mode="valid")
-        axes.plot(steps[width // 2: width // 2 + len(smooth)], smooth, color="C0", label=f"mean of {width}")
+        axes.plot(steps[width // 2 : width // 2 + len(smooth)], smooth, color="C0", label=f"mean of {width}")
     axes.set_yscale("log")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="upper right", fontsize=8)

@@ -158,8 +158,12 @@ class DemoCallback(pl.Callback):
             for index, item in enumerate(audio):
                 stem = folder / f"demo_{index}_cfg_{scale:g}"
                 if not bool(torch.isfinite(item).all()):  # never written: NaN becomes full-scale noise in a WAV
-                    print(f"warning: demo {index} at cfg {scale:g}, step {step}, holds NaN or infinite samples; "
-                          "it was not written", file=sys.stderr, flush=True)
+                    print(
+                        f"warning: demo {index} at cfg {scale:g}, step {step}, holds NaN or infinite samples; "
+                        "it was not written",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     continue
                 write_bytes_atomic(stem.with_suffix(".wav"), wav_bytes(item, rate))
                 title = f"step {step}: {describe(self._label(index))}, CFG {scale:g}"
@@ -179,8 +183,9 @@ class DemoCallback(pl.Callback):
         rows = []
         for index in range(count):
             generated = [(f"generated, CFG {scale:g}", audio[index]) for scale, audio in audio_by_scale.items()]
-            rows.append(ReportRow(label=describe(self._label(index)), training=self.examples.get(index),
-                                  generated=generated))
+            rows.append(
+                ReportRow(label=describe(self._label(index)), training=self.examples.get(index), generated=generated)
+            )
         return rows
 
     def _label(self, index: int) -> dict[str, Any]:
@@ -199,8 +204,9 @@ REPORT_ROWS = 4
 
 def describe(metadata: dict[str, Any]) -> str:
     """A demo's conditioning in a few words: its values other than timing (`class=tone`)."""
-    parts = [f"{key}={value}" for key, value in metadata.items() if key not in TIMING_KEYS and not isinstance(
-        value, Tensor)]
+    parts = [
+        f"{key}={value}" for key, value in metadata.items() if key not in TIMING_KEYS and not isinstance(value, Tensor)
+    ]
     text = ", ".join(parts) or "unconditional"
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -230,14 +236,20 @@ def render_demos(module: Any, settings: DemoSettings, *, metadata: list[dict[str
     results = {}
     try:
         for scale in settings.cfg_scales:
+
             def denoise(x: Tensor, t: Tensor, scale: float = scale) -> Tensor:
                 if not metadata:
                     return backbone(x, t)
                 return backbone(x, t, inputs, Guidance(cfg_scale=scale))
 
-            latents = sample(denoise, noise, objective=settings.objective, settings=sampler,
-                             generator=torch.Generator(device=device).manual_seed(settings.seed),
-                             shift=getattr(module, "shift", None))
+            latents = sample(
+                denoise,
+                noise,
+                objective=settings.objective,
+                settings=sampler,
+                generator=torch.Generator(device=device).manual_seed(settings.seed),
+                shift=getattr(module, "shift", None),
+            )
             audio = model.pretransform.decode(latents) if model.pretransform is not None else latents
             results[float(scale)] = audio[..., : settings.sample_size].float().cpu()
     finally:
@@ -261,8 +273,9 @@ def wav_bytes(audio: Tensor, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def spectrogram_image(audio: Tensor, sample_rate: int, *, height: int = 256, dynamic_range_db: float = 80.0
-                      ) -> np.ndarray:
+def spectrogram_image(
+    audio: Tensor, sample_rate: int, *, height: int = 256, dynamic_range_db: float = 80.0
+) -> np.ndarray:
     """A log-magnitude spectrogram of the channel mean as an RGB image [H, W, 3] uint8 (low frequencies at the
     bottom, `dynamic_range_db` below the peak mapped to black, 256 <= W <= 1024 columns)."""
     mono = torch.nan_to_num(audio.float().mean(0))  # [T]
@@ -275,8 +288,9 @@ def spectrogram_image(audio: Tensor, sample_rate: int, *, height: int = 256, dyn
     top = float(decibels.max())
     level = ((decibels - (top - dynamic_range_db)) / dynamic_range_db).clamp(0, 1)  # [F, N] in [0, 1]
     width = min(max(level.shape[1], 256), 1024)  # readable for short demos, bounded for long ones
-    level = torch.nn.functional.interpolate(level[None, None], size=(height, width), mode="bilinear",
-                                            align_corners=False)[0, 0].flip(0)  # [H, W], low frequencies last
+    level = torch.nn.functional.interpolate(
+        level[None, None], size=(height, width), mode="bilinear", align_corners=False
+    )[0, 0].flip(0)  # [H, W], low frequencies last
     return _colormap(level.numpy())
 
 

@@ -28,12 +28,12 @@ class EMA(nn.Module):
         self,
         model: nn.Module,
         *,
-        beta: float = 0.9999,            # the largest decay ever used
-        power: float = 0.75,             # warm-up exponent
-        inv_gamma: float = 1.0,          # warm-up time scale, in updates
-        min_value: float = 0.0,          # the smallest decay once averaging has begun
-        update_every: int = 1,           # average on every n-th call only
-        update_after_step: int = 1,      # the first calls just copy the online weights
+        beta: float = 0.9999,  # the largest decay ever used
+        power: float = 0.75,  # warm-up exponent
+        inv_gamma: float = 1.0,  # warm-up time scale, in updates
+        min_value: float = 0.0,  # the smallest decay once averaging has begun
+        update_every: int = 1,  # average on every n-th call only
+        update_after_step: int = 1,  # the first calls just copy the online weights
     ) -> None:
         super().__init__()
         if not 0.0 <= min_value <= beta <= 1.0:
@@ -74,8 +74,9 @@ class EMA(nn.Module):
 
     def _tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         online = self.online_model
-        pairs = list(self._pairs(self._parameter_names, dict(self.ema_model.named_parameters()),
-                                 dict(online.named_parameters())))
+        pairs = list(
+            self._pairs(self._parameter_names, dict(self.ema_model.named_parameters()), dict(online.named_parameters()))
+        )
         pairs += self._pairs(self._buffer_names, dict(self.ema_model.named_buffers()), dict(online.named_buffers()))
         return pairs
 

@@ -84,8 +84,14 @@ def encode(options: EncodeOptions) -> tuple[int, Path]:
     pretransform.to(device).eval().requires_grad_(False)
     scale = float(getattr(pretransform, "scale", 1.0))
     files = [target.file for target in targets]
-    dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
-                           channels=spec.audio_channels, random_crop=False, metadata_modules=preflight.metadata_modules)
+    dataset = AudioDataset(
+        files,
+        sample_rate=spec.sample_rate,
+        sample_size=spec.sample_size,
+        channels=spec.audio_channels,
+        random_crop=False,
+        metadata_modules=preflight.metadata_modules,
+    )
     written: dict[Path, str] = {}  # latents file -> its dataset id
     latent_length = None
     for first in range(0, len(targets), options.batch_size):
@@ -112,8 +118,12 @@ def encode(options: EncodeOptions) -> tuple[int, Path]:
             write_text_atomic(target.metadata, json.dumps(metadata))
             written[target.latents] = target.file.dataset_id
     if not written:
-        diagnostic = Diagnostic(codes.DATASET_EMPTY, "no file of the dataset could be read for encoding",
-                                "/datasets", path=preflight.dataset.path)
+        diagnostic = Diagnostic(
+            codes.DATASET_EMPTY,
+            "no file of the dataset could be read for encoding",
+            "/datasets",
+            path=preflight.dataset.path,
+        )
         raise RunError([_result(preflight.dataset.path, [diagnostic], preflight)])
     ids = sorted(set(written.values()))
     dataset_config = {
@@ -164,8 +174,10 @@ def _pretransform(preflight: Preflight, pretransform_ckpt: Path | None) -> torch
         except CheckpointError as error:
             report = getattr(error, "report", None)
             detail = f"\n{report.render()}" if report is not None else ""
-            raise fail(codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE,
-                       f"`{pretransform_ckpt}` does not fit the pretransform: {error}{detail}") from None
+            raise fail(
+                codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE,
+                f"`{pretransform_ckpt}` does not fit the pretransform: {error}{detail}",
+            ) from None
     return pretransform
 
 
@@ -186,24 +198,39 @@ def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
         if folder is not None:
             folders[source.id] = folders.get(source.id, []) + [folder.resolve()]
         if source.id in (".", "..") or any(mark in source.id for mark in ("/", "\\", "\0")):
-            dataset_found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"the dataset id `{source.id}` cannot name "
-                                            "a folder of latents", join("", "datasets", index, "id"),
-                                            help="use an id without `/`, `\\`, and other than `.` or `..`"))
+            dataset_found.append(
+                Diagnostic(
+                    codes.DATASET_UNSUPPORTED,
+                    f"the dataset id `{source.id}` cannot name a folder of latents",
+                    join("", "datasets", index, "id"),
+                    help="use an id without `/`, `\\`, and other than `.` or `..`",
+                )
+            )
     targets: list[Target] = []
     claimed: dict[Path, DataFile] = {}
     for file in preflight.scan.files:
         relpath = PurePosixPath(os.path.normpath(file.relpath).replace(os.sep, "/"))
         if relpath.is_absolute() or relpath.parts[:1] == ("..",):
-            dataset_found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"`{file.relpath}` lies outside its dataset "
-                                            "folder, so its latents have no place in the output", "/datasets",
-                                            help="list files below the dataset's `path` in the manifest"))
+            dataset_found.append(
+                Diagnostic(
+                    codes.DATASET_UNSUPPORTED,
+                    f"`{file.relpath}` lies outside its dataset folder, so its latents have no place in the output",
+                    "/datasets",
+                    help="list files below the dataset's `path` in the manifest",
+                )
+            )
             continue
         target = Target.of(output, file, relpath)
         if target.latents in claimed:
-            dataset_found.append(Diagnostic(
-                codes.DATASET_UNSUPPORTED, f"`{claimed[target.latents].path}` and `{file.path}` would both be encoded "
-                f"to `{target.latents.relative_to(output)}`", "/datasets",
-                help="give each dataset its own id, and list each file once"))
+            dataset_found.append(
+                Diagnostic(
+                    codes.DATASET_UNSUPPORTED,
+                    f"`{claimed[target.latents].path}` and `{file.path}` would both be encoded "
+                    f"to `{target.latents.relative_to(output)}`",
+                    "/datasets",
+                    help="give each dataset its own id, and list each file once",
+                )
+            )
             continue
         claimed[target.latents] = file
         targets.append(target)
@@ -211,19 +238,31 @@ def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
     for folder in inputs:
         inside = [place for place in [output, *{t.latents.parent for t in targets}] if place.is_relative_to(folder)]
         if inside:
-            command_line.append(Diagnostic(codes.RUN_SETTING, f"`--output {options.output}` would write into the "
-                                           f"input folder `{folder}`", None, path=COMMAND_LINE,
-                                           help="choose an output folder outside every dataset folder"))
+            command_line.append(
+                Diagnostic(
+                    codes.RUN_SETTING,
+                    f"`--output {options.output}` would write into the input folder `{folder}`",
+                    None,
+                    path=COMMAND_LINE,
+                    help="choose an output folder outside every dataset folder",
+                )
+            )
             break
     if not options.overwrite:
         existing = [path for target in targets for path in (target.latents, target.metadata) if path.exists()]
         if (output / CONFIG_NAME).exists():
             existing.append(output / CONFIG_NAME)
         if existing:
-            command_line.append(Diagnostic(codes.RUN_SETTING, f"`{options.output}` already holds {len(existing)} of "
-                                           f"the files encode would write (first: `{existing[0]}`)", None,
-                                           path=COMMAND_LINE, help="pass `--force` to replace them, or choose "
-                                           "another `--output`"))
+            command_line.append(
+                Diagnostic(
+                    codes.RUN_SETTING,
+                    f"`{options.output}` already holds {len(existing)} of "
+                    f"the files encode would write (first: `{existing[0]}`)",
+                    None,
+                    path=COMMAND_LINE,
+                    help="pass `--force` to replace them, or choose another `--output`",
+                )
+            )
     results = []
     if dataset_found:
         results.append(_result(preflight.dataset.path, locate(preflight.dataset, dataset_found), preflight))
@@ -253,11 +292,22 @@ def _check(options: EncodeOptions) -> Preflight:
     if findings.has_errors or model.spec is None or dataset.spec is None:
         raise RunError(findings.results())
     if model.kind != "model" or pretransform_of(model.spec) is None:
-        findings.add(model.path, Diagnostic(codes.RUN_SETTING, "`encode` needs a model config with a "
-                                            "`pretransform` to encode with", "/model", path=model.path))
+        findings.add(
+            model.path,
+            Diagnostic(
+                codes.RUN_SETTING,
+                "`encode` needs a model config with a `pretransform` to encode with",
+                "/model",
+                path=model.path,
+            ),
+        )
     elif not isinstance(dataset.spec, AudioDirDatasetSpec):
-        findings.add(dataset.path, Diagnostic(codes.DATASET_UNSUPPORTED, "`encode` reads `audio_dir` datasets",
-                                              "/dataset_type", path=dataset.path))
+        findings.add(
+            dataset.path,
+            Diagnostic(
+                codes.DATASET_UNSUPPORTED, "`encode` reads `audio_dir` datasets", "/dataset_type", path=dataset.path
+            ),
+        )
     else:
         findings.extend(model.path, locate(model, pretransform_problems(model.spec, options.pretransform_ckpt)))
         if not findings.has_errors:
@@ -265,4 +315,3 @@ def _check(options: EncodeOptions) -> Preflight:
     if findings.has_errors:
         raise RunError(findings.results())
     return preflight
-

@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from audiodiff.diagnostics import codes
-from audiodiff.diagnostics.codes import Code
 from audiodiff.compiler.lower import max_generation_frames
 from audiodiff.compiler.materialize import objective_of
+from audiodiff.diagnostics import codes
+from audiodiff.diagnostics.codes import Code
 from audiodiff.nn.objectives import Objective
 from audiodiff.nn.routing import INPAINT_IDS, Guidance
 from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample, sampler_names
@@ -93,8 +93,10 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
     objective = objective_of(spec)
     name = request.sampler or objective.default_sampler
     if name not in sampler_names(objective) and name not in ("k-heun", "k-euler"):
-        raise RequestError(f"`{name}` is not a sampler for `{objective}` models",
-                           hint="choose one of " + ", ".join(f"`{n}`" for n in sampler_names(objective)))
+        raise RequestError(
+            f"`{name}` is not a sampler for `{objective}` models",
+            hint="choose one of " + ", ".join(f"`{n}`" for n in sampler_names(objective)),
+        )
     sigma_max = request.init_noise_level if request.init_audio is not None else None
     settings = SamplerSettings(sampler=name, steps=request.steps, sigma_max=sigma_max)
 
@@ -139,13 +141,17 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
         values["seconds_total"] = math.ceil(seconds) if kinds["seconds_total"] == "int" else seconds
     if request.prompt is not None:
         if "prompt" not in ids:
-            raise RequestError("this model has no `prompt` conditioner",
-                               hint="set its conditioners with `--cond ID=VALUE`: " + ", ".join(f"`{i}`" for i in ids))
+            raise RequestError(
+                "this model has no `prompt` conditioner",
+                hint="set its conditioners with `--cond ID=VALUE`: " + ", ".join(f"`{i}`" for i in ids),
+            )
         values["prompt"] = request.prompt
     for key, value in request.cond.items():
         if key not in ids and key not in conditioning.default_keys.values():
-            raise RequestError(f"`--cond {key}=...` names no conditioner of this model",
-                               hint="its conditioners are " + ", ".join(f"`{i}`" for i in ids))
+            raise RequestError(
+                f"`--cond {key}=...` names no conditioner of this model",
+                hint="its conditioners are " + ", ".join(f"`{i}`" for i in ids),
+            )
         values[key] = value
     for entry in conditioning.configs:
         if entry.id in values:
@@ -153,8 +159,10 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
     fallbacks = conditioning.default_keys
     missing = [i for i in ids if i not in values and fallbacks.get(i) not in values]
     if missing:
-        raise RequestError("missing conditioning for " + ", ".join(f"`{i}`" for i in missing),
-                           hint="give each with `--cond ID=VALUE`" + (" (or `--prompt`)" if "prompt" in missing else ""))
+        raise RequestError(
+            "missing conditioning for " + ", ".join(f"`{i}`" for i in missing),
+            hint="give each with `--cond ID=VALUE`" + (" (or `--prompt`)" if "prompt" in missing else ""),
+        )
     return [dict(values) for _ in range(request.batch)]
 
 
@@ -165,20 +173,29 @@ def _check_value(entry: Any, value: Any) -> None:
     options = getattr(entry.config, "options", None)  # a conditioner over a fixed list of values
     if options is not None and value not in options:
         # legal (it selects the "unknown" row), but on the command line it is almost always a typo
-        raise RequestError(f"`{value}` is not one of the options of `{entry.id}`",
-                           hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options))
+        raise RequestError(
+            f"`{value}` is not one of the options of `{entry.id}`",
+            hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options),
+        )
 
 
-def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan: Plan, *,
-             device: torch.device | str = "cpu",
-             callback: Callable[[int, int, Tensor], None] | None = None) -> Tensor:
+def generate(
+    model: torch.nn.Module,
+    spec: Any,
+    request: SampleRequest,
+    the_plan: Plan,
+    *,
+    device: torch.device | str = "cpu",
+    callback: Callable[[int, int, Tensor], None] | None = None,
+) -> Tensor:
     """Sample audio [B, C, samples] (decoded and trimmed) for a planned request, on `device` (the model is moved
     there). The initial noise is drawn on the CPU from the seed, so it is the same on every device."""
     device = torch.device(device)
     model.to(device)
     objective: Objective = model.diffusion_objective
-    noise = torch.randn(request.batch, model.io_channels, the_plan.latent_length,
-                        generator=torch.Generator().manual_seed(request.seed)).to(device)
+    noise = torch.randn(
+        request.batch, model.io_channels, the_plan.latent_length, generator=torch.Generator().manual_seed(request.seed)
+    ).to(device)
     generator = torch.Generator(device=device).manual_seed(request.seed + 1)  # for stochastic samplers
     conditional = hasattr(model, "conditioner")
     cond = model.conditioning_tensors(the_plan.metadata, device) if conditional else {}
@@ -186,8 +203,11 @@ def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan
         # plain generation of an inpainting model: nothing is kept (mask 0), so the masked input is silence
         cond["inpaint_mask"] = torch.zeros(request.batch, 1, the_plan.latent_length, device=device)
         cond["inpaint_masked_input"] = torch.zeros_like(noise)
-    negative = model.conditioning_tensors(the_plan.negative_metadata, device) if (
-        conditional and the_plan.negative_metadata is not None) else None
+    negative = (
+        model.conditioning_tensors(the_plan.negative_metadata, device)
+        if (conditional and the_plan.negative_metadata is not None)
+        else None
+    )
 
     guidance = Guidance(cfg_scale=the_plan.cfg_scale, rescale_cfg=True)
 
@@ -206,8 +226,16 @@ def generate(model: torch.nn.Module, spec: Any, request: SampleRequest, the_plan
     # the model's own time shift (rectified-flow schedules; upstream's generate leaves it out, see docs)
     shift = getattr(model, "distribution_shift", None) if objective.family == "flow" else None
     with torch.inference_mode():
-        latents = sample(denoise, noise, objective=objective, settings=the_plan.settings, generator=generator,
-                         init=init, shift=shift, callback=callback)
+        latents = sample(
+            denoise,
+            noise,
+            objective=objective,
+            settings=the_plan.settings,
+            generator=generator,
+            init=init,
+            shift=shift,
+            callback=callback,
+        )
         audio = model.pretransform.decode(latents) if model.pretransform is not None else latents
     return audio[..., : the_plan.samples].float().cpu()
 

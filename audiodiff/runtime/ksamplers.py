@@ -65,8 +65,9 @@ def _lagrange_integral(nodes: list[float], j: int, start: float, end: float) -> 
     return sum(c * (end ** (p + 1) - start ** (p + 1)) / (p + 1) for p, c in enumerate(coefficients))
 
 
-def sample_lms(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
-               order: int = 4) -> Tensor:
+def sample_lms(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None, order: int = 4
+) -> Tensor:
     """Linear multistep (Adams-Bashforth in sigma) on the probability-flow ODE, up to `order` past derivatives."""
     grid = [float(s) for s in sigmas.double().cpu()]
     derivatives: list[Tensor] = []
@@ -84,8 +85,9 @@ def sample_lms(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, 
 # --- DPM-2 and DPM-Solver++(2S) ancestral -------------------------------------------------------------------------
 
 
-def sample_dpm_2(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None,
-                 callback: Callback | None = None) -> Tensor:
+def sample_dpm_2(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """DPM-Solver-2 in sigma (Karras et al. 2022's variant): the derivative at the geometric midpoint sigma drives
     the whole step; Euler on the last step to sigma = 0."""
     for i in range(len(sigmas) - 1):
@@ -102,8 +104,9 @@ def sample_dpm_2(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None
     return x
 
 
-def sample_dpmpp_2s_ancestral(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None,
-                              callback: Callback | None = None, eta: float = 1.0) -> Tensor:
+def sample_dpmpp_2s_ancestral(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None, eta: float = 1.0
+) -> Tensor:
     """DPM-Solver++(2S) single-step second order down to sigma_down, then fresh noise sigma_up (stochastic)."""
     for i in range(len(sigmas) - 1):
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
@@ -155,21 +158,31 @@ class _DPMSolver:
         s1 = t + r1 * h
         u1 = x - self.sigma(s1) * torch.expm1(r1 * h) * eps
         eps_r1 = self.eps(cache, "eps_r1", u1, s1)
-        return (x - self.sigma(t_next) * torch.expm1(h) * eps
-                - self.sigma(t_next) / (2 * r1) * torch.expm1(h) * (eps_r1 - eps))
+        return (
+            x
+            - self.sigma(t_next) * torch.expm1(h) * eps
+            - self.sigma(t_next) / (2 * r1) * torch.expm1(h) * (eps_r1 - eps)
+        )
 
-    def step_3(self, x: Tensor, t: Tensor, t_next: Tensor, cache: dict[str, Tensor],
-               r1: float = 1 / 3, r2: float = 2 / 3) -> Tensor:
+    def step_3(
+        self, x: Tensor, t: Tensor, t_next: Tensor, cache: dict[str, Tensor], r1: float = 1 / 3, r2: float = 2 / 3
+    ) -> Tensor:
         h = t_next - t
         eps = self.eps(cache, "eps", x, t)
         s1, s2 = t + r1 * h, t + r2 * h
         u1 = x - self.sigma(s1) * torch.expm1(r1 * h) * eps
         eps_r1 = self.eps(cache, "eps_r1", u1, s1)
-        u2 = (x - self.sigma(s2) * torch.expm1(r2 * h) * eps
-              - self.sigma(s2) * (r2 / r1) * (torch.expm1(r2 * h) / (r2 * h) - 1) * (eps_r1 - eps))
+        u2 = (
+            x
+            - self.sigma(s2) * torch.expm1(r2 * h) * eps
+            - self.sigma(s2) * (r2 / r1) * (torch.expm1(r2 * h) / (r2 * h) - 1) * (eps_r1 - eps)
+        )
         eps_r2 = self.eps(cache, "eps_r2", u2, s2)
-        return (x - self.sigma(t_next) * torch.expm1(h) * eps
-                - self.sigma(t_next) / r2 * (torch.expm1(h) / h - 1) * (eps_r2 - eps))
+        return (
+            x
+            - self.sigma(t_next) * torch.expm1(h) * eps
+            - self.sigma(t_next) / r2 * (torch.expm1(h) / h - 1) * (eps_r2 - eps)
+        )
 
 
 def _sigma_range(sigmas: Tensor) -> tuple[Tensor, Tensor]:
@@ -178,8 +191,9 @@ def _sigma_range(sigmas: Tensor) -> tuple[Tensor, Tensor]:
     return positive[0].float().cpu(), positive[-1].float().cpu()
 
 
-def sample_dpm_fast(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None,
-                    callback: Callback | None = None) -> Tensor:
+def sample_dpm_fast(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """DPM-Solver-fast: len(sigmas) - 1 model evaluations spread over uniform steps in t = -ln sigma from sigma_max
     to sigma_min, mostly third order (Lu et al. 2022a, sec. 3.4). Ends at sigma_min, not at 0, as the reference."""
     evaluations = len(sigmas) - 1
@@ -211,8 +225,17 @@ class _StepSizeController:
         return factor >= self.accept_safety
 
 
-def sample_dpm_adaptive(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
-                        rtol: float = 0.01, atol: float = 0.01, h_init: float = 0.05) -> Tensor:
+def sample_dpm_adaptive(
+    denoise: Denoiser,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    generator=None,
+    callback: Callback | None = None,
+    rtol: float = 0.01,
+    atol: float = 0.01,
+    h_init: float = 0.05,
+) -> Tensor:
     """Adaptive DPM-Solver-23 (Lu et al. 2022a, sec. 3.3): each step compares a second- and a third-order
     solution and grows or shrinks the step in t = -ln sigma; integrates sigma_max -> sigma_min (the reference's
     tolerances, 0.01 both). The schedule's length does not matter, only its ends."""
@@ -242,8 +265,9 @@ def sample_dpm_adaptive(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generat
 # --- v-DDIM with CFG++ and the flow RK4 ---------------------------------------------------------------------------
 
 
-def sample_v_ddim_cfgpp(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
-                        callback: Callback | None = None) -> Tensor:
+def sample_v_ddim_cfgpp(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """DDIM (eta = 0) for v-prediction with CFG++ (Chung et al. 2024): the data estimate uses the guided v, the
     noise estimate the unguided one. `denoiser.model` may return `(guided, unguided)`; a plain tensor, or an
     unguided part of None (no guidance happened), makes this plain v-DDIM."""
@@ -267,8 +291,9 @@ def linear_times(steps: int, sigma_max: float = 1.0) -> Tensor:
     return torch.linspace(min(sigma_max, 1.0), 0, steps + 1)
 
 
-def sample_flow_rk4(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
-                    callback: Callback | None = None) -> Tensor:
+def sample_flow_rk4(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Classic fourth-order Runge-Kutta on the flow ODE dx/dt = v (four evaluations a step)."""
     model, ones = denoiser.model, x.new_ones(x.shape[0])
     for i in range(len(times) - 1):

@@ -50,10 +50,15 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     checkpointing = gradient_checkpointing(options, plan)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
     model = build_trainable_model(spec, options, preflight, gradient_checkpointing=checkpointing.enabled)
-    settings = TrainingSettings.from_spec(spec, seed=options.seed,
-                                          accumulate_grad_batches=options.accumulate_grad_batches)
-    module = DiffusionTrainer(model, settings, optimizer_factory=_optimizer_factory(spec, plan),
-                              loader_factory=_loader_factory(spec, preflight, options, plan))
+    settings = TrainingSettings.from_spec(
+        spec, seed=options.seed, accumulate_grad_batches=options.accumulate_grad_batches
+    )
+    module = DiffusionTrainer(
+        model,
+        settings,
+        optimizer_factory=_optimizer_factory(spec, plan),
+        loader_factory=_loader_factory(spec, preflight, options, plan),
+    )
     if plan.resume_from is not None:
         module.after_restore = lambda trained: _apply_changes(trained, spec, echo)
     stop = StopRequest(notify=echo if is_rank_zero() else (lambda message: None))
@@ -61,26 +66,53 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     config = config_for_checkpoint(preflight.model.document.data)
     version = LATEST_VERSION
     # the logger's hparams.yaml (and the checkpoint's `hyper_parameters`): the effective config, `--set` included
-    module.save_hyperparameters({"model_config": config, "dataset_config": preflight.dataset.document.data,
-                                 "overrides": [override.text for override in options.overrides]})
+    module.save_hyperparameters(
+        {
+            "model_config": config,
+            "dataset_config": preflight.dataset.document.data,
+            "overrides": [override.text for override in options.overrides],
+        }
+    )
     checkpoints = CheckpointCallback(
-        plan.checkpoints, every=options.checkpoint_every, keep=options.keep_checkpoints,
-        embed={"model_config": config, "schema_version": version, **stamp_checkpoint_metadata(),
-               "audiodiff": {"dataset_config": preflight.dataset.document.data, "seed": options.seed,
-                             "batch_size": options.batch_size}},
-        export=_exporter(config, version, fsdp=plan.strategy == "fsdp"), stop=stop,
-        accumulate_grad_batches=options.accumulate_grad_batches)
+        plan.checkpoints,
+        every=options.checkpoint_every,
+        keep=options.keep_checkpoints,
+        embed={
+            "model_config": config,
+            "schema_version": version,
+            **stamp_checkpoint_metadata(),
+            "audiodiff": {
+                "dataset_config": preflight.dataset.document.data,
+                "seed": options.seed,
+                "batch_size": options.batch_size,
+            },
+        },
+        export=_exporter(config, version, fsdp=plan.strategy == "fsdp"),
+        stop=stop,
+        accumulate_grad_batches=options.accumulate_grad_batches,
+    )
     demos = DemoCallback(DemoSettings.from_spec(spec), output / "demos", stop=stop)
     trainer = pl.Trainer(
-        accelerator=plan.accelerator, devices=options.devices, num_nodes=options.num_nodes,
-        strategy=_strategy(plan, model, spec), precision=plan.precision, max_steps=options.max_steps or -1,
-        max_epochs=-1, accumulate_grad_batches=options.accumulate_grad_batches,
+        accelerator=plan.accelerator,
+        devices=options.devices,
+        num_nodes=options.num_nodes,
+        strategy=_strategy(plan, model, spec),
+        precision=plan.precision,
+        max_steps=options.max_steps or -1,
+        max_epochs=-1,
+        accumulate_grad_batches=options.accumulate_grad_batches,
         gradient_clip_val=_clip(options, spec),
         callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
-        logger=make_logger(options, output, echo, step_of(plan.resume_from)), plugins=[AtomicCheckpointIO()],
+        logger=make_logger(options, output, echo, step_of(plan.resume_from)),
+        plugins=[AtomicCheckpointIO()],
         enable_checkpointing=False,
-        enable_progress_bar=options.progress, enable_model_summary=False, use_distributed_sampler=False,
-        num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=1, default_root_dir=str(output),
+        enable_progress_bar=options.progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=1,
+        default_root_dir=str(output),
     )
     if trainer.is_global_zero:
         echo(_summary(options, plan, model, preflight, checkpointing))
@@ -100,9 +132,13 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     except NoUsableItem as error:
         from audiodiff.diagnostics.render import FileResult
 
-        diagnostic = Diagnostic(codes.DATASET_EMPTY, f"training ran out of readable files: {error}", "/datasets",
-                                path=preflight.dataset.path,
-                                help="check the files' permissions and contents, then `--resume`")
+        diagnostic = Diagnostic(
+            codes.DATASET_EMPTY,
+            f"training ran out of readable files: {error}",
+            "/datasets",
+            path=preflight.dataset.path,
+            help="check the files' permissions and contents, then `--resume`",
+        )
         raise RunError([FileResult(preflight.dataset.path, [diagnostic])]) from None
     except OSError as error:  # a demo, a log row or a checkpoint folder that could not be written
         if error.errno not in _WRITE_ERRNOS:
@@ -118,10 +154,15 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     saved = list_checkpoints(plan.checkpoints)
     last = saved[-1] if saved else None
     return RunOutcome(
-        steps=trainer.global_step, first_loss=first_final[0] if first_final else None,
-        final_loss=first_final[1] if first_final else None, checkpoint=last[1] if last else None,
-        exported=exported_path(plan.checkpoints, last[0]) if last else None, stopped_early=stop.requested,
-        seconds=time.monotonic() - start, skipped_files=len(preflight.scan.skipped) if preflight.scan else 0)
+        steps=trainer.global_step,
+        first_loss=first_final[0] if first_final else None,
+        final_loss=first_final[1] if first_final else None,
+        checkpoint=last[1] if last else None,
+        exported=exported_path(plan.checkpoints, last[0]) if last else None,
+        stopped_early=stop.requested,
+        seconds=time.monotonic() - start,
+        skipped_files=len(preflight.scan.skipped) if preflight.scan else 0,
+    )
 
 
 def quiet_lightning() -> None:
@@ -140,7 +181,9 @@ def quiet_lightning() -> None:
 # --- the model ---------------------------------------------------------------------------------------------------
 
 
-def build_trainable_model(spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpointing: bool) -> torch.nn.Module:
+def build_trainable_model(
+    spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpointing: bool
+) -> torch.nn.Module:
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
 
     def fail(message: str, pointer: str | None, code=codes.NOT_BUILDABLE, help: str | None = None) -> RunError:
@@ -152,8 +195,9 @@ def build_trainable_model(spec: Any, options: RunOptions, preflight: Any, *, gra
         return RunError([FileResult(check.path, locate(check, [diagnostic]), check.result().line)])
 
     try:
-        model = build_model(spec, BuildOptions(t5_model_path=options.t5_path,
-                                               gradient_checkpointing=gradient_checkpointing))
+        model = build_model(
+            spec, BuildOptions(t5_model_path=options.t5_path, gradient_checkpointing=gradient_checkpointing)
+        )
     except BuildError as error:
         raise fail(f"{error.node_id} could not be built: {error.message}", error.pointer) from None
     if options.pretransform_ckpt is not None and model.pretransform is not None:
@@ -165,9 +209,12 @@ def build_trainable_model(spec: Any, options: RunOptions, preflight: Any, *, gra
                 try:
                     module.load_weights()
                 except Exception as error:  # missing files or packages of an external encoder
-                    raise fail(f"the weights of the `{name}` conditioner could not be loaded: {error}",
-                               "/model/conditioning", code=codes.RUN_SETTING,
-                               help="download them once (or pass `--t5-path`), then run again") from None
+                    raise fail(
+                        f"the weights of the `{name}` conditioner could not be loaded: {error}",
+                        "/model/conditioning",
+                        code=codes.RUN_SETTING,
+                        help="download them once (or pass `--t5-path`), then run again",
+                    ) from None
     return model
 
 
@@ -183,8 +230,11 @@ def _load_pretransform(model: torch.nn.Module, path: Path, fail: Callable[..., R
     except CheckpointError as error:
         report = getattr(error, "report", None)
         detail = f"\n{report.render()}" if report is not None else ""
-        raise fail(f"`{path}` does not fit the pretransform: {error}{detail}", "/model/pretransform",
-                   code=codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE) from None
+        raise fail(
+            f"`{path}` does not fit the pretransform: {error}{detail}",
+            "/model/pretransform",
+            code=codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE,
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -199,8 +249,9 @@ def gradient_checkpointing(options: RunOptions, plan: RunPlan) -> CheckpointingD
     """`--gradient-checkpointing`: `on`, `off`, or `auto`: on when one training step without it is estimated to
     exceed this device's memory budget (`audiodiff.compiler.memory`'s first-order estimate)."""
     if options.gradient_checkpointing in ("on", "off"):
-        return CheckpointingDecision(options.gradient_checkpointing == "on",
-                                     f"{options.gradient_checkpointing} (`--gradient-checkpointing`)")
+        return CheckpointingDecision(
+            options.gradient_checkpointing == "on", f"{options.gradient_checkpointing} (`--gradient-checkpointing`)"
+        )
     from audiodiff.compiler.memory import (
         estimate_memory,
         format_bytes,
@@ -214,14 +265,23 @@ def gradient_checkpointing(options: RunOptions, plan: RunPlan) -> CheckpointingD
         return CheckpointingDecision(False, "off (auto: this machine's memory size is unknown)")
     optimizer, states, use_ema = training_settings(spec)
     try:
-        estimate = estimate_memory(spec, batch_size=options.batch_size, precision=plan.precision,
-                                   optimizer=optimizer, optimizer_states=states, use_ema=use_ema)
+        estimate = estimate_memory(
+            spec,
+            batch_size=options.batch_size,
+            precision=plan.precision,
+            optimizer=optimizer,
+            optimizer_states=states,
+            use_ema=use_ema,
+        )
     except Exception as error:  # the estimate is advice: a precision or a part it does not model never stops a run
         return CheckpointingDecision(False, f"off (auto: no memory estimate: {error})")
     enabled = needs_gradient_checkpointing(estimate, budget)
-    return CheckpointingDecision(enabled, f"{'on' if enabled else 'off'} (auto: ~"
-                                 f"{format_bytes(estimate.training_total_unchecked)} a step without it, budget "
-                                 f"{format_bytes(budget)})")
+    return CheckpointingDecision(
+        enabled,
+        f"{'on' if enabled else 'off'} (auto: ~"
+        f"{format_bytes(estimate.training_total_unchecked)} a step without it, budget "
+        f"{format_bytes(budget)})",
+    )
 
 
 def memory_budget(accelerator: str, *, processes: int = 1) -> int | None:
@@ -261,19 +321,36 @@ def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPla
     files = preflight.scan.files
     data = preflight.dataset_spec
     if preflight.latent_length is not None:
-        dataset = LatentDataset(files, crop_length=preflight.latent_length, random_crop=data.random_crop,
-                                seed=options.seed, metadata_modules=preflight.metadata_modules)
+        dataset = LatentDataset(
+            files,
+            crop_length=preflight.latent_length,
+            random_crop=data.random_crop,
+            seed=options.seed,
+            metadata_modules=preflight.metadata_modules,
+        )
     else:
-        dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size,
-                               channels=spec.audio_channels, random_crop=data.random_crop, seed=options.seed,
-                               metadata_modules=preflight.metadata_modules)
+        dataset = AudioDataset(
+            files,
+            sample_rate=spec.sample_rate,
+            sample_size=spec.sample_size,
+            channels=spec.audio_channels,
+            random_crop=data.random_crop,
+            seed=options.seed,
+            metadata_modules=preflight.metadata_modules,
+        )
     workers = options.num_workers
     if workers is None:
         workers = 0 if plan.accelerator == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
 
     def factory(start_batch: int, rank: int, world_size: int):
-        sampler = StreamBatchSampler(len(dataset), options.batch_size, seed=options.seed, rank=rank,
-                                     world_size=world_size, start_batch=start_batch)
+        sampler = StreamBatchSampler(
+            len(dataset),
+            options.batch_size,
+            seed=options.seed,
+            rank=rank,
+            world_size=world_size,
+            start_batch=start_batch,
+        )
         return make_loader(dataset, sampler, num_workers=workers)
 
     return factory
@@ -286,8 +363,10 @@ def _strategy(plan: RunPlan, model: torch.nn.Module, spec: Any) -> Any:
     if plan.strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
-        return DDPStrategy(find_unused_parameters=may_leave_parameters_unused(spec, model),
-                           process_group_backend="gloo" if plan.accelerator == "cpu" else None)
+        return DDPStrategy(
+            find_unused_parameters=may_leave_parameters_unused(spec, model),
+            process_group_backend="gloo" if plan.accelerator == "cpu" else None,
+        )
     if plan.strategy == "fsdp":
         from pytorch_lightning.strategies import FSDPStrategy
 
@@ -305,8 +384,10 @@ def may_leave_parameters_unused(spec: Any, model: torch.nn.Module) -> bool:
     conditioner routed nowhere, and for `adp_cfg_1d`'s learned null embedding, which only CFG dropout uses."""
     routed = {i for ids in _routes(spec).values() for i in ids}
     conditioner = getattr(model, "conditioner", None)
-    if conditioner is not None and any(name not in routed and any(p.requires_grad for p in module.parameters())
-                                       for name, module in conditioner.conditioners.items()):
+    if conditioner is not None and any(
+        name not in routed and any(p.requires_grad for p in module.parameters())
+        for name, module in conditioner.conditioners.items()
+    ):
         return True
     backbone = backbone_of(spec)
     dropout = spec.training.cfg_dropout_prob if spec.model_type != "diffusion_uncond" else 0.0
@@ -366,8 +447,11 @@ def _exporter(config: dict[str, Any], version: int, *, fsdp: bool):
 
 def _last_good(plan: RunPlan) -> str:
     saved = list_checkpoints(plan.checkpoints)
-    return f"the last good checkpoint is `{saved[-1][1]}` (step {saved[-1][0]})" if saved else \
-        "no checkpoint had been written yet"
+    return (
+        f"the last good checkpoint is `{saved[-1][1]}` (step {saved[-1][0]})"
+        if saved
+        else "no checkpoint had been written yet"
+    )
 
 
 def non_finite_diagnostic(error: NonFiniteLossError, plan: RunPlan) -> Any:
@@ -377,12 +461,19 @@ def non_finite_diagnostic(error: NonFiniteLossError, plan: RunPlan) -> Any:
     if error.suspects:  # the data, not the optimisation, is out of scale: name it
         files = ", ".join(f"`{path}` (peak {peak:.3g})" for path, peak in error.suspects[:3])
         more = f" and {len(error.suspects) - 3} more" if len(error.suspects) > 3 else ""
-        advice = (f"the batch held values out of all scale in {files}{more}: check or remove those files (audio "
-                  f"should lie in [-1, 1]); {kept}")
+        advice = (
+            f"the batch held values out of all scale in {files}{more}: check or remove those files (audio "
+            f"should lie in [-1, 1]); {kept}"
+        )
     else:
         advice = f"{kept}; lower the learning rate or add warm-up, then continue with `--resume`"
-    diagnostic = Diagnostic(codes.NON_FINITE_LOSS, f"the loss is {error.value} at step {error.step}; training "
-                            f"stopped before that step changed the weights", None, path=COMMAND_LINE, help=advice)
+    diagnostic = Diagnostic(
+        codes.NON_FINITE_LOSS,
+        f"the loss is {error.value} at step {error.step}; training stopped before that step changed the weights",
+        None,
+        path=COMMAND_LINE,
+        help=advice,
+    )
     return FileResult(COMMAND_LINE, [diagnostic])
 
 
@@ -393,8 +484,9 @@ def _output_problem(code: Any, message: str, plan: RunPlan) -> Any:
     """A run stopped because an output could not (or must not) be written: say why, and what is still good."""
     from audiodiff.diagnostics.render import FileResult
 
-    diagnostic = Diagnostic(code, message, None, path=COMMAND_LINE,
-                            help=f"{_last_good(plan)}; fix the cause, then continue with `--resume`")
+    diagnostic = Diagnostic(
+        code, message, None, path=COMMAND_LINE, help=f"{_last_good(plan)}; fix the cause, then continue with `--resume`"
+    )
     return FileResult(COMMAND_LINE, [diagnostic])
 
 
@@ -404,10 +496,13 @@ def _unreadable_value(error: ConditioningError, preflight: Any) -> Any:
 
     files = ", ".join(f"`{path}`" for path in error.paths[:3]) + (" ..." if len(error.paths) > 3 else "")
     where = f" (in a batch of {files})" if len(error.paths) > 1 else ""
-    diagnostic = Diagnostic(codes.DATASET_METADATA, f"training stopped at step {error.step}: {error.message}{where}",
-                            "/datasets", path=preflight.dataset.path,
-                            help="fix the value (or the `custom_metadata_module` that produces it), then continue "
-                            "with `--resume`")
+    diagnostic = Diagnostic(
+        codes.DATASET_METADATA,
+        f"training stopped at step {error.step}: {error.message}{where}",
+        "/datasets",
+        path=preflight.dataset.path,
+        help="fix the value (or the `custom_metadata_module` that produces it), then continue with `--resume`",
+    )
     check = preflight.dataset
     return FileResult(check.path, locate(check, [diagnostic]), check.result().line)
 
@@ -417,24 +512,32 @@ def _unloadable(error: RuntimeError, plan: RunPlan) -> Any:
 
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     detail = "; ".join(lines[1:4]) if len(lines) > 1 else lines[0]
-    diagnostic = Diagnostic(codes.CHECKPOINT_PARTIAL, f"the weights in `{plan.resume_from.name}` do not fit the "
-                            f"changed model: {detail}", None, path=str(plan.resume_from),
-                            help="a forced resume keeps the architecture; start a new run to change it")
+    diagnostic = Diagnostic(
+        codes.CHECKPOINT_PARTIAL,
+        f"the weights in `{plan.resume_from.name}` do not fit the changed model: {detail}",
+        None,
+        path=str(plan.resume_from),
+        help="a forced resume keeps the architecture; start a new run to change it",
+    )
     return FileResult(str(plan.resume_from), [diagnostic])
 
 
 # --- the summary -------------------------------------------------------------------------------------------------
 
 
-def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflight: Any,
-             checkpointing: CheckpointingDecision) -> str:
+def _summary(
+    options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflight: Any, checkpointing: CheckpointingDecision
+) -> str:
     spec = preflight.spec
     backbone = backbone_of(spec)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     located = pretransform_of(spec)
-    pretransform = f", `{located[0].type}` pretransform (x{model.pretransform.downsampling_ratio})" \
-        if located is not None and model.pretransform is not None else ""
+    pretransform = (
+        f", `{located[0].type}` pretransform (x{model.pretransform.downsampling_ratio})"
+        if located is not None and model.pretransform is not None
+        else ""
+    )
     objective = diffusion_objective_of(spec)
     scan = preflight.scan
     skipped = f" ({len(scan.skipped)} unreadable, skipped)" if scan.skipped else ""
@@ -444,8 +547,10 @@ def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflig
     else:
         rates = sorted({f.sample_rate for f in scan.files})
         resampled = f", resampled from {'/'.join(str(r) for r in rates)} Hz" if rates != [spec.sample_rate] else ""
-        data = (f"{len(scan.files)} audio files{skipped}{resampled}, {spec.audio_channels} ch at "
-                f"{spec.sample_rate} Hz, crops of {spec.sample_size} samples ({seconds:.2f} s)")
+        data = (
+            f"{len(scan.files)} audio files{skipped}{resampled}, {spec.audio_channels} ch at "
+            f"{spec.sample_rate} Hz, crops of {spec.sample_size} samples ({seconds:.2f} s)"
+        )
     optimizer = describe(spec.training)
     schedule = f" + {optimizer.scheduler}" if optimizer.scheduler else " (constant)"
     steps = f"{options.max_steps} steps" if options.max_steps else "until stopped (Ctrl-C saves and stops)"
@@ -456,18 +561,33 @@ def _summary(options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflig
     if checkpointing.enabled and not backbone.capabilities.gradient_checkpointing:
         recompute += f" (no effect on `{backbone.type}` backbones: only `dit` recomputes its blocks)"
     lines = [
-        SummaryLine("model", f"{spec.model_type}, `{backbone.type}` backbone, `{objective}` objective{pretransform}; "
-                             f"{count(total)} parameters ({count(trainable)} trainable)"),
-        SummaryLine("data", f"{data}; batch {options.batch_size}" + (
-            f" x {options.accumulate_grad_batches} accumulated" if options.accumulate_grad_batches > 1 else "")),
-        SummaryLine("training", f"{steps}; {optimizer.optimizer} lr {optimizer.learning_rate:g}{schedule}; "
-                                f"EMA {'on' if spec.training.use_ema else 'off'}; precision {plan.precision}; "
-                                f"{where}; seed {options.seed}"),
+        SummaryLine(
+            "model",
+            f"{spec.model_type}, `{backbone.type}` backbone, `{objective}` objective{pretransform}; "
+            f"{count(total)} parameters ({count(trainable)} trainable)",
+        ),
+        SummaryLine(
+            "data",
+            f"{data}; batch {options.batch_size}"
+            + (f" x {options.accumulate_grad_batches} accumulated" if options.accumulate_grad_batches > 1 else ""),
+        ),
+        SummaryLine(
+            "training",
+            f"{steps}; {optimizer.optimizer} lr {optimizer.learning_rate:g}{schedule}; "
+            f"EMA {'on' if spec.training.use_ema else 'off'}; precision {plan.precision}; "
+            f"{where}; seed {options.seed}",
+        ),
         SummaryLine("memory", recompute),
-        SummaryLine("demos", f"every {demo.every} steps: {demo.num_demos} x cfg "
-                             f"{', '.join(f'{s:g}' for s in demo.cfg_scales)}, {demo.steps} sampler steps"),
-        SummaryLine("outputs", f"{options.output}/ (checkpoints/ every {options.checkpoint_every} steps, last "
-                               f"{options.keep_checkpoints} kept; demos/; logs/)"),
+        SummaryLine(
+            "demos",
+            f"every {demo.every} steps: {demo.num_demos} x cfg "
+            f"{', '.join(f'{s:g}' for s in demo.cfg_scales)}, {demo.steps} sampler steps",
+        ),
+        SummaryLine(
+            "outputs",
+            f"{options.output}/ (checkpoints/ every {options.checkpoint_every} steps, last "
+            f"{options.keep_checkpoints} kept; demos/; logs/)",
+        ),
     ]
     if plan.resume_from is not None:
         lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))

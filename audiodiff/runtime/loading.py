@@ -23,8 +23,15 @@ CHECKPOINT_SUFFIXES = (".ckpt", ".safetensors", ".pt", ".pth")
 class LoadRefused(Exception):
     """The config, the checkpoint or their fit refused; `diagnostics` say why, `detail` adds a coverage report."""
 
-    def __init__(self, path: str, diagnostics: Sequence[Diagnostic], *,
-                 line: Callable[[int], str | None] | None = None, detail: str | None = None, usage: bool = False):
+    def __init__(
+        self,
+        path: str,
+        diagnostics: Sequence[Diagnostic],
+        *,
+        line: Callable[[int], str | None] | None = None,
+        detail: str | None = None,
+        usage: bool = False,
+    ):
         super().__init__("; ".join(d.message for d in diagnostics))
         self.path = path
         self.diagnostics = list(diagnostics)
@@ -33,8 +40,16 @@ class LoadRefused(Exception):
         self.usage = usage  # a mistake in how the command was called (exit 2), not in the files
 
     @classmethod
-    def single(cls, path: str, code: Code, message: str, *, help: str | None = None, pointer: str | None = None,
-               detail: str | None = None) -> LoadRefused:
+    def single(
+        cls,
+        path: str,
+        code: Code,
+        message: str,
+        *,
+        help: str | None = None,
+        pointer: str | None = None,
+        detail: str | None = None,
+    ) -> LoadRefused:
         return cls(path, [Diagnostic(code, message, pointer, path=path, help=help)], detail=detail)
 
 
@@ -57,23 +72,32 @@ def resolve_source(source: Path, ckpt: Path | None, overrides: Sequence[Any] = (
     from_checkpoint = source.suffix in CHECKPOINT_SUFFIXES
     if from_checkpoint:
         if ckpt is not None:
-            raise LoadRefused(str(source), [Diagnostic(codes.RUN_SETTING,
-                                                       "give a config with `--ckpt`, or a checkpoint alone")],
-                              usage=True)
+            raise LoadRefused(
+                str(source),
+                [Diagnostic(codes.RUN_SETTING, "give a config with `--ckpt`, or a checkpoint alone")],
+                usage=True,
+            )
         ckpt = source
     if ckpt is None:
-        raise LoadRefused.single(str(source), codes.CHECKPOINT_PARTIAL, "no checkpoint given: the model would be random",
-                                 help="pass the trained weights with `--ckpt PATH`")
+        raise LoadRefused.single(
+            str(source),
+            codes.CHECKPOINT_PARTIAL,
+            "no checkpoint given: the model would be random",
+            help="pass the trained weights with `--ckpt PATH`",
+        )
     try:
         checkpoint = read_checkpoint(ckpt, header_only=True)  # names and shapes: tensors are read after the checks
     except CheckpointError as error:
         raise LoadRefused.single(str(ckpt), codes.CHECKPOINT_UNREADABLE, str(error)) from None
     if from_checkpoint:
         if checkpoint.config is None:
-            raise LoadRefused.single(str(source), codes.CHECKPOINT_UNREADABLE, "the checkpoint carries no config",
-                                     help="pass the model config first and the checkpoint with `--ckpt`")
-        check = check_text(json.dumps(checkpoint.config, indent=2), f"{source} (embedded config)",
-                           overrides=overrides)
+            raise LoadRefused.single(
+                str(source),
+                codes.CHECKPOINT_UNREADABLE,
+                "the checkpoint carries no config",
+                help="pass the model config first and the checkpoint with `--ckpt`",
+            )
+        check = check_text(json.dumps(checkpoint.config, indent=2), f"{source} (embedded config)", overrides=overrides)
     else:
         check = check_file(source, overrides=overrides)
     diagnostics = list(check.diagnostics)
@@ -82,12 +106,15 @@ def resolve_source(source: Path, ckpt: Path | None, overrides: Sequence[Any] = (
     if any(d.is_error for d in diagnostics) or check.spec is None:
         raise LoadRefused(check.path, diagnostics, line=check.result().line)
     if check.kind != "model":
-        raise LoadRefused.single(check.path, codes.RUN_SETTING, "a dataset config cannot be sampled; pass a model config")
+        raise LoadRefused.single(
+            check.path, codes.RUN_SETTING, "a dataset config cannot be sampled; pass a model config"
+        )
     return SamplingSource(check.spec, checkpoint, check.path)
 
 
-def load_model(source: SamplingSource, *, allow_partial: bool, t5_path: str | None,
-               on_partial: Callable[[str], None] | None = None) -> Any:
+def load_model(
+    source: SamplingSource, *, allow_partial: bool, t5_path: str | None, on_partial: Callable[[str], None] | None = None
+) -> Any:
     """The model with the checkpoint's weights, in eval mode, after its coverage was checked on the meta device.
     `on_partial` hears the report of what stays random when `allow_partial` lets an incomplete load through."""
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
@@ -98,15 +125,18 @@ def load_model(source: SamplingSource, *, allow_partial: bool, t5_path: str | No
     try:
         skeleton = build_model(spec, BuildOptions(device="meta", t5_model_path=t5_path))
     except BuildError as error:
-        raise LoadRefused.single(str(checkpoint.path), codes.NOT_BUILDABLE, error.message,
-                                 pointer=error.pointer) from None
+        raise LoadRefused.single(
+            str(checkpoint.path), codes.NOT_BUILDABLE, error.message, pointer=error.pointer
+        ) from None
     found = coverage(skeleton, checkpoint.state_dict)
     if not found.complete and not allow_partial:
         raise LoadRefused.single(
-            str(checkpoint.path), codes.CHECKPOINT_PARTIAL,
+            str(checkpoint.path),
+            codes.CHECKPOINT_PARTIAL,
             "the checkpoint does not cover the model: a partial load would leave weights random",
             help="fix the config or the checkpoint, or pass `--allow-partial` to sample anyway",
-            detail=f"coverage of {checkpoint.path}:\n{found.render()}")
+            detail=f"coverage of {checkpoint.path}:\n{found.render()}",
+        )
     try:
         full = read_checkpoint(checkpoint.path)
     except CheckpointError as error:
@@ -120,10 +150,12 @@ def load_model(source: SamplingSource, *, allow_partial: bool, t5_path: str | No
         try:
             conditioner.load_weights()
         except (MissingWeightsError, MissingExtraError) as error:
-            raise LoadRefused.single(str(full.path), codes.CHECKPOINT_PARTIAL,
-                                     f"external encoder weights are missing: {error}",
-                                     help="put the encoder in the local Hugging Face cache, or pass `--t5-path DIR`"
-                                     ) from None
+            raise LoadRefused.single(
+                str(full.path),
+                codes.CHECKPOINT_PARTIAL,
+                f"external encoder weights are missing: {error}",
+                help="put the encoder in the local Hugging Face cache, or pass `--t5-path DIR`",
+            ) from None
     model.eval()
     model.requires_grad_(False)  # sampling only; the caller's grad mode is left alone (it is per thread, and global)
     return model

@@ -50,15 +50,19 @@ def device_problem(device: str, machine: Machine) -> tuple[str, str] | None:
     """(message, help) when `device` is not a device string or names a device this machine lacks; None if usable."""
     match = DEVICE_PATTERN.match(device.strip().lower())
     if match is None:
-        return (f"`{device}` is not a device: use `cpu`, `cuda` or `cuda:N`",
-                "`cpu` always works" + (", and `cuda` is available here" if machine.cuda_devices else ""))
+        return (
+            f"`{device}` is not a device: use `cpu`, `cuda` or `cuda:N`",
+            "`cpu` always works" + (", and `cuda` is available here" if machine.cuda_devices else ""),
+        )
     kind, index = match.group(1), match.group(2)
     if kind == "cuda":
         if machine.cuda_devices == 0:
             return ("`cuda` was asked for, but torch sees no CUDA device on this machine", "use `--device cpu`")
         if index is not None and int(index) >= machine.cuda_devices:
-            problem = (f"`{device}` does not exist: this machine has {machine.cuda_devices} CUDA device(s), "
-                       f"`cuda:0` to `cuda:{machine.cuda_devices - 1}`")
+            problem = (
+                f"`{device}` does not exist: this machine has {machine.cuda_devices} CUDA device(s), "
+                f"`cuda:0` to `cuda:{machine.cuda_devices - 1}`"
+            )
             return problem, "use `--device cuda:0`"
     if kind == "mps" and not machine.mps:
         return ("`mps` was asked for, but torch sees no Apple GPU on this machine", "use `--device cpu`")

@@ -26,8 +26,16 @@ class InverseLR(LRScheduler):
     lr(s) = (1 - warmup^(s + 1)) * max(final_lr, base_lr * (1 + s / inv_gamma)^-power), s = steps taken so far.
     """
 
-    def __init__(self, optimizer: Optimizer, *, inv_gamma: float = 1.0, power: float = 1.0, warmup: float = 0.0,
-                 final_lr: float = 0.0, last_epoch: int = -1) -> None:
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        *,
+        inv_gamma: float = 1.0,
+        power: float = 1.0,
+        warmup: float = 0.0,
+        final_lr: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
         if not 0.0 <= warmup < 1.0:
             raise ValueError(f"InverseLR `warmup` must be in [0, 1), got {warmup}")
         if inv_gamma <= 0:
@@ -81,8 +89,9 @@ def describe(training: t.DiffusionTrainingSpec) -> OptimizerPlan:
     return OptimizerPlan(group.optimizer.type, group.optimizer.config.lr, scheduler)
 
 
-def build_optimizer(training: t.DiffusionTrainingSpec, parameters: Iterable[torch.nn.Parameter], *,
-                    fused: bool = False) -> tuple[Optimizer, LRScheduler | None]:
+def build_optimizer(
+    training: t.DiffusionTrainingSpec, parameters: Iterable[torch.nn.Parameter], *, fused: bool = False
+) -> tuple[Optimizer, LRScheduler | None]:
     """The optimizer (and scheduler, or None) that `training` describes. `fused` asks for torch's fused kernels
     (CUDA only), which is also what `FusedAdam` means here: DeepSpeed's FusedAdam computes the same update."""
     params = [p for p in parameters if p.requires_grad]
@@ -96,8 +105,13 @@ def build_optimizer(training: t.DiffusionTrainingSpec, parameters: Iterable[torc
     return optimizer, scheduler
 
 
-def build_group(group: t.OptimizerGroupSpec, parameters: Iterable[torch.nn.Parameter], *,
-                fused: bool = False, with_scheduler: bool = True) -> tuple[Optimizer, LRScheduler | None]:
+def build_group(
+    group: t.OptimizerGroupSpec,
+    parameters: Iterable[torch.nn.Parameter],
+    *,
+    fused: bool = False,
+    with_scheduler: bool = True,
+) -> tuple[Optimizer, LRScheduler | None]:
     """The optimizer (and scheduler) of one `optimizer_configs` entry over the trainable `parameters`."""
     params = [p for p in parameters if p.requires_grad]
     if not params:
@@ -114,8 +128,9 @@ def autoencoder_groups(training: t.AutoencoderTrainingSpec) -> dict[str, t.Optim
         return dict(training.optimizer_configs)
     if training.learning_rate is None:
         raise ValueError("the training section sets neither `learning_rate` nor `optimizer_configs`")
-    default = t.OptimizerGroupSpec(optimizer=t.AdamWOptimizerSpec(
-        type="AdamW", config=t.AdamWConfig(lr=training.learning_rate, betas=(0.8, 0.99))))
+    default = t.OptimizerGroupSpec(
+        optimizer=t.AdamWOptimizerSpec(type="AdamW", config=t.AdamWConfig(lr=training.learning_rate, betas=(0.8, 0.99)))
+    )
     return {"autoencoder": default, "discriminator": default}
 
 
@@ -141,11 +156,23 @@ def build_scheduler(spec: SchedulerSpec, optimizer: Optimizer) -> LRScheduler:
 # --- one builder per registered optimizer and scheduler type (the registry names them) ------------------------------
 
 
-def _adam_family(cls: type[Optimizer], spec: t.AdamOptimizerSpec | t.AdamWOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
+def _adam_family(
+    cls: type[Optimizer],
+    spec: t.AdamOptimizerSpec | t.AdamWOptimizerSpec,
+    params: list[torch.nn.Parameter],
+    fused: bool,
+) -> Optimizer:
     config = spec.config
-    return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
-               amsgrad=config.amsgrad, fused=config.fused if config.fused is not None else (fused or None),
-               foreach=config.foreach)
+    return cls(
+        params,
+        lr=config.lr,
+        betas=tuple(config.betas),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        amsgrad=config.amsgrad,
+        fused=config.fused if config.fused is not None else (fused or None),
+        foreach=config.foreach,
+    )
 
 
 def build_adam(spec: t.AdamOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
@@ -159,20 +186,33 @@ def build_adamw(spec: t.AdamWOptimizerSpec, params: list[torch.nn.Parameter], fu
 def build_fused_adam(spec: t.FusedAdamOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
     cls = torch.optim.AdamW if config.adam_w_mode else torch.optim.Adam
-    return cls(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps, weight_decay=config.weight_decay,
-               fused=fused or None)
+    return cls(
+        params,
+        lr=config.lr,
+        betas=tuple(config.betas),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        fused=fused or None,
+    )
 
 
 def build_sgd(spec: t.SGDOptimizerSpec, params: list[torch.nn.Parameter], fused: bool) -> Optimizer:
     config = spec.config
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, dampening=config.dampening,
-                           weight_decay=config.weight_decay, nesterov=config.nesterov)
+    return torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        dampening=config.dampening,
+        weight_decay=config.weight_decay,
+        nesterov=config.nesterov,
+    )
 
 
 def build_inverse_lr(spec: t.InverseLRSpec, optimizer: Optimizer) -> LRScheduler:
     config = spec.config
-    return InverseLR(optimizer, inv_gamma=config.inv_gamma, power=config.power, warmup=config.warmup,
-                     final_lr=config.final_lr)
+    return InverseLR(
+        optimizer, inv_gamma=config.inv_gamma, power=config.power, warmup=config.warmup, final_lr=config.final_lr
+    )
 
 
 def build_exponential_lr(spec: t.ExponentialLRSpec, optimizer: Optimizer) -> LRScheduler:
@@ -185,8 +225,9 @@ def build_cosine_lr(spec: t.CosineAnnealingLRSpec, optimizer: Optimizer) -> LRSc
 
 def build_linear_lr(spec: t.LinearLRSpec, optimizer: Optimizer) -> LRScheduler:
     config = spec.config
-    return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=config.start_factor,
-                                             end_factor=config.end_factor, total_iters=config.total_iters)
+    return torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=config.start_factor, end_factor=config.end_factor, total_iters=config.total_iters
+    )
 
 
 def build_step_lr(spec: t.StepLRSpec, optimizer: Optimizer) -> LRScheduler:
@@ -194,16 +235,17 @@ def build_step_lr(spec: t.StepLRSpec, optimizer: Optimizer) -> LRScheduler:
 
 
 def build_constant_lr(spec: t.ConstantLRSpec, optimizer: Optimizer) -> LRScheduler:
-    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=spec.config.factor,
-                                               total_iters=spec.config.total_iters)
+    return torch.optim.lr_scheduler.ConstantLR(
+        optimizer, factor=spec.config.factor, total_iters=spec.config.total_iters
+    )
 
 
 # --- resuming with changed hyper-parameters ------------------------------------------------------------------------
 
 
-
-def apply_hyperparameters(training: t.DiffusionTrainingSpec, optimizer: Optimizer,
-                          scheduler: LRScheduler | None) -> list[str]:
+def apply_hyperparameters(
+    training: t.DiffusionTrainingSpec, optimizer: Optimizer, scheduler: LRScheduler | None
+) -> list[str]:
     """After a resume restored the optimizer and scheduler state, make the config's current hyper-parameters take
     effect (restoring overwrote them with the checkpoint's). The base rate is rescaled, so a schedule keeps its
     position: the rate becomes current * new_base / old_base. Returns what changed, in words."""

@@ -46,8 +46,9 @@ def check_finite_audio(audio: Tensor, what: str = "the generated audio") -> None
     bad_items = [index for index, item in enumerate(flat) if not bool(torch.isfinite(item).all())]
     count = int((~torch.isfinite(flat)).sum())
     items = ", ".join(str(index) for index in bad_items[:8]) + (" ..." if len(bad_items) > 8 else "")
-    raise NonFiniteOutput(f"{what} holds {count} NaN or infinite sample(s) (batch item(s) {items}); "
-                          "nothing was written")
+    raise NonFiniteOutput(
+        f"{what} holds {count} NaN or infinite sample(s) (batch item(s) {items}); nothing was written"
+    )
 
 
 def check_finite_tensors(state: Mapping[str, Tensor], what: str = "the weights") -> None:
@@ -78,8 +79,9 @@ def write_failure(error: BaseException, path: Path) -> OutputWriteFailed | None:
         if error.errno in (errno.ENOSPC, errno.EDQUOT if hasattr(errno, "EDQUOT") else errno.ENOSPC):
             return OutputWriteFailed(Path(path), "the disk is full")
         if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return OutputWriteFailed(Path(path), f"permission denied ({error.strerror or error}); "
-                                                 f"is `{folder}` read-only?")
+            return OutputWriteFailed(
+                Path(path), f"permission denied ({error.strerror or error}); is `{folder}` read-only?"
+            )
         return OutputWriteFailed(Path(path), error.strerror or str(error))
     if isinstance(error, RuntimeError) and any(word in str(error).lower() for word in _WRITE_MESSAGES):
         return OutputWriteFailed(Path(path), f"{_space_hint(folder)} ({str(error).splitlines()[0][:200]})")

@@ -54,8 +54,11 @@ class Findings:
         return any(d.is_error for items in self.by_file.values() for d in items)
 
     def results(self) -> list[FileResult]:
-        return [FileResult(path, items, self.lines.get(path, lambda number: None))
-                for path, items in self.by_file.items() if items]
+        return [
+            FileResult(path, items, self.lines.get(path, lambda number: None))
+            for path, items in self.by_file.items()
+            if items
+        ]
 
 
 @dataclass
@@ -76,8 +79,14 @@ class Preflight:
         return self.dataset.spec
 
 
-def check_configs(model_path: Path, dataset_path: Path, *, allow_metadata_module: bool,
-                  pretransform_ckpt: Path | None, overrides: Sequence[Any] = ()) -> Preflight:
+def check_configs(
+    model_path: Path,
+    dataset_path: Path,
+    *,
+    allow_metadata_module: bool,
+    pretransform_ckpt: Path | None,
+    overrides: Sequence[Any] = (),
+) -> Preflight:
     """Both files through the validate pipeline, then the rules that need both, then the dataset's files.
     `overrides` (`--set`) apply to the model config, which is then checked, trained and embedded as overridden."""
     findings = Findings()
@@ -90,12 +99,26 @@ def check_configs(model_path: Path, dataset_path: Path, *, allow_metadata_module
     if model.has_errors or dataset.has_errors or model.spec is None or dataset.spec is None:
         return preflight
     if model.kind != "model":
-        findings.add(model.path, Diagnostic(codes.RUN_SETTING, "the first argument must be a model config, "
-                                            "and this is a dataset config", "", path=model.path))
+        findings.add(
+            model.path,
+            Diagnostic(
+                codes.RUN_SETTING,
+                "the first argument must be a model config, and this is a dataset config",
+                "",
+                path=model.path,
+            ),
+        )
         return preflight
     if dataset.kind != "dataset":
-        findings.add(dataset.path, Diagnostic(codes.RUN_SETTING, "`--dataset` must name a dataset config, and "
-                                              "this is a model config", "", path=dataset.path))
+        findings.add(
+            dataset.path,
+            Diagnostic(
+                codes.RUN_SETTING,
+                "`--dataset` must name a dataset config, and this is a model config",
+                "",
+                path=dataset.path,
+            ),
+        )
         return preflight
     model_diagnostics = _trainable(model.spec, pretransform_ckpt)
     if model.graph is not None:  # modules this machine cannot build (a missing extra, a download), as errors
@@ -126,28 +149,49 @@ def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagno
     found = []
     if spec.model_type not in TRAINABLE_MODEL_TYPES:
         what = {"diffusion_cond_inpaint": "inpainting models"}.get(spec.model_type, f"`{spec.model_type}` models")
-        found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, f"`audiodiff run` does not train {what} yet",
-                                "/model_type", help="train it with stable-audio-tools; audiodiff can validate, "
-                                "compile and sample it"))
+        found.append(
+            Diagnostic(
+                codes.TRAINING_UNSUPPORTED,
+                f"`audiodiff run` does not train {what} yet",
+                "/model_type",
+                help="train it with stable-audio-tools; audiodiff can validate, compile and sample it",
+            )
+        )
         return found
     training = spec.training
     if training is None:
-        found.append(Diagnostic(codes.TRAINING_SECTION_MISSING, "the config has no `training` section", "",
-                                help='add `"training": {"learning_rate": 1e-4}` (plain Adam, EMA on)'
-                                if spec.model_type != "autoencoder" else
-                                'add `"training": {"learning_rate": 1e-4}` (AdamW, default losses)'))
+        found.append(
+            Diagnostic(
+                codes.TRAINING_SECTION_MISSING,
+                "the config has no `training` section",
+                "",
+                help='add `"training": {"learning_rate": 1e-4}` (plain Adam, EMA on)'
+                if spec.model_type != "autoencoder"
+                else 'add `"training": {"learning_rate": 1e-4}` (AdamW, default losses)',
+            )
+        )
         return found
     if spec.model_type == "autoencoder":
         from audiodiff.runtime.autoencoder_preflight import autoencoder_trainable
 
         return autoencoder_trainable(spec, pretransform_ckpt)
     if training.arc is not None:
-        found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, "adversarial post-training (`arc`) is not supported "
-                                "by `audiodiff run`", "/training/arc", help="remove `arc` to train the plain "
-                                "diffusion objective"))
+        found.append(
+            Diagnostic(
+                codes.TRAINING_UNSUPPORTED,
+                "adversarial post-training (`arc`) is not supported by `audiodiff run`",
+                "/training/arc",
+                help="remove `arc` to train the plain diffusion objective",
+            )
+        )
     if training.inpainting is not None:
-        found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, "inpainting training is not supported by "
-                                "`audiodiff run` yet", "/training/inpainting"))
+        found.append(
+            Diagnostic(
+                codes.TRAINING_UNSUPPORTED,
+                "inpainting training is not supported by `audiodiff run` yet",
+                "/training/inpainting",
+            )
+        )
     found += pretransform_problems(spec, pretransform_ckpt)  # demos decode through it, pre-encoded or not
     return found
 
@@ -157,22 +201,41 @@ def pretransform_problems(spec: ModelConfig, pretransform_ckpt: Path | None) -> 
     located = pretransform_of(spec)
     if located is None:
         if pretransform_ckpt is not None:
-            return [Diagnostic(codes.RUN_SETTING, "`--pretransform-ckpt` was given, but the model has no "
-                               "pretransform to load it into", "/model", help="drop `--pretransform-ckpt`")]
+            return [
+                Diagnostic(
+                    codes.RUN_SETTING,
+                    "`--pretransform-ckpt` was given, but the model has no pretransform to load it into",
+                    "/model",
+                    help="drop `--pretransform-ckpt`",
+                )
+            ]
         return []
     pretransform, pointer = located
     found = []
     if pretransform_ckpt is not None and not Path(pretransform_ckpt).is_file():
-        found.append(Diagnostic(codes.CHECKPOINT_UNREADABLE, f"`--pretransform-ckpt {pretransform_ckpt}` does not "
-                                "exist", pointer))
+        found.append(
+            Diagnostic(
+                codes.CHECKPOINT_UNREADABLE, f"`--pretransform-ckpt {pretransform_ckpt}` does not exist", pointer
+            )
+        )
     if pretransform.type == "autoencoder" and pretransform_ckpt is None:
-        found.append(Diagnostic(codes.RUN_SETTING, "the `autoencoder` pretransform needs trained weights, and "
-                                "no `--pretransform-ckpt` was given", pointer,
-                                help="pass `--pretransform-ckpt AUTOENCODER.ckpt` (an autoencoder checkpoint "
-                                "or a released model that contains one)"))
+        found.append(
+            Diagnostic(
+                codes.RUN_SETTING,
+                "the `autoencoder` pretransform needs trained weights, and no `--pretransform-ckpt` was given",
+                pointer,
+                help="pass `--pretransform-ckpt AUTOENCODER.ckpt` (an autoencoder checkpoint "
+                "or a released model that contains one)",
+            )
+        )
     if pretransform.type not in ("autoencoder", "patched", "wavelet"):
-        found.append(Diagnostic(codes.TRAINING_UNSUPPORTED, f"the `{pretransform.type}` pretransform cannot be "
-                                "built for training by audiodiff", join(pointer, "type")))
+        found.append(
+            Diagnostic(
+                codes.TRAINING_UNSUPPORTED,
+                f"the `{pretransform.type}` pretransform cannot be built for training by audiodiff",
+                join(pointer, "type"),
+            )
+        )
     return found
 
 
@@ -198,41 +261,75 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
     spec, data = model.spec, dataset.spec
     found = []
     if not isinstance(data, (AudioDirDatasetSpec, PreEncodedDatasetSpec)):
-        found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"`audiodiff run` reads local `audio_dir` and "
-                                f"`pre_encoded` datasets, not `{data.dataset_type}` (WebDataset / S3 shards)",
-                                "/dataset_type", help="copy the audio to a local folder and use "
-                                '`"dataset_type": "audio_dir"`'))
+        found.append(
+            Diagnostic(
+                codes.DATASET_UNSUPPORTED,
+                f"`audiodiff run` reads local `audio_dir` and "
+                f"`pre_encoded` datasets, not `{data.dataset_type}` (WebDataset / S3 shards)",
+                "/dataset_type",
+                help='copy the audio to a local folder and use `"dataset_type": "audio_dir"`',
+            )
+        )
         return found
     pre_encoded_data = isinstance(data, PreEncodedDatasetSpec)
     if spec.model_type == "autoencoder":
         if pre_encoded_data:
-            found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, "an autoencoder trains on audio, and this dataset "
-                                    "holds pre-encoded latents", "/dataset_type",
-                                    help='use an `"audio_dir"` dataset of the audio itself'))
+            found.append(
+                Diagnostic(
+                    codes.DATASET_MODEL_MISMATCH,
+                    "an autoencoder trains on audio, and this dataset holds pre-encoded latents",
+                    "/dataset_type",
+                    help='use an `"audio_dir"` dataset of the audio itself',
+                )
+            )
         return found
     model_side = note(model, "the model config says `training.pre_encoded` here", "/training/pre_encoded")
     if spec.training.pre_encoded and not pre_encoded_data:
-        found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, "the model trains on pre-encoded latents "
-                                "(`training.pre_encoded: true`), but this dataset holds audio", "/dataset_type",
-                                help='encode the audio with `audiodiff encode` and use a `"pre_encoded"` dataset, or '
-                                'set `"pre_encoded": false` in the model config', related=(model_side,)))
+        found.append(
+            Diagnostic(
+                codes.DATASET_MODEL_MISMATCH,
+                "the model trains on pre-encoded latents (`training.pre_encoded: true`), but this dataset holds audio",
+                "/dataset_type",
+                help='encode the audio with `audiodiff encode` and use a `"pre_encoded"` dataset, or '
+                'set `"pre_encoded": false` in the model config',
+                related=(model_side,),
+            )
+        )
     if pre_encoded_data and not spec.training.pre_encoded:
-        found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, "this dataset holds pre-encoded latents, but the model "
-                                "config expects audio (`training.pre_encoded` is false)", "/dataset_type",
-                                help='set `"pre_encoded": true` in the model config\'s `training` section',
-                                related=(model_side,)))
+        found.append(
+            Diagnostic(
+                codes.DATASET_MODEL_MISMATCH,
+                "this dataset holds pre-encoded latents, but the model "
+                "config expects audio (`training.pre_encoded` is false)",
+                "/dataset_type",
+                help='set `"pre_encoded": true` in the model config\'s `training` section',
+                related=(model_side,),
+            )
+        )
     if pre_encoded_data and data.latent_crop_length is not None:
         ratio = _latent_ratio(spec)
         expected = spec.sample_size // ratio
         multiple = backbone_of(spec).length_multiple
         if data.latent_crop_length % multiple:
-            found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, f"`latent_crop_length` {data.latent_crop_length} "
-                                    f"is not a multiple of the backbone's {multiple}", "/latent_crop_length"))
+            found.append(
+                Diagnostic(
+                    codes.DATASET_MODEL_MISMATCH,
+                    f"`latent_crop_length` {data.latent_crop_length} is not a multiple of the backbone's {multiple}",
+                    "/latent_crop_length",
+                )
+            )
         elif data.latent_crop_length != expected:
-            found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, f"`latent_crop_length` is "
-                                    f"{data.latent_crop_length}, but demos generate {expected} latents "
-                                    f"(`sample_size` {spec.sample_size} / ratio {ratio})", "/latent_crop_length",
-                                    severity=Severity.WARNING, help=f"set it to {expected}, or change `sample_size`"))
+            found.append(
+                Diagnostic(
+                    codes.DATASET_MODEL_MISMATCH,
+                    f"`latent_crop_length` is "
+                    f"{data.latent_crop_length}, but demos generate {expected} latents "
+                    f"(`sample_size` {spec.sample_size} / ratio {ratio})",
+                    "/latent_crop_length",
+                    severity=Severity.WARNING,
+                    help=f"set it to {expected}, or change `sample_size`",
+                )
+            )
     return found
 
 
@@ -252,33 +349,53 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
         pointer = join("", "datasets", index)
         folder = resolve_folder(source.path, config_dir)
         if folder is None:
-            found.append(Diagnostic(codes.REFERENCED_FILE_MISSING, f"the dataset folder `{source.path}` does not "
-                                    "exist", join(pointer, "path"), severity=Severity.ERROR,
-                                    help="relative paths are read from the dataset config's folder, then from the "
-                                    "working directory"))
+            found.append(
+                Diagnostic(
+                    codes.REFERENCED_FILE_MISSING,
+                    f"the dataset folder `{source.path}` does not exist",
+                    join(pointer, "path"),
+                    severity=Severity.ERROR,
+                    help="relative paths are read from the dataset config's folder, then from the working directory",
+                )
+            )
             continue
         module_pointer = join(pointer, "custom_metadata_module")
         earlier = module_paths.setdefault(source.id, (source.custom_metadata_module, module_pointer))
         if earlier[0] != source.custom_metadata_module:
             # a module belongs to a dataset id: two sources of one id cannot each have their own
-            found.append(Diagnostic(codes.DATASET_UNSUPPORTED, f"two datasets share the id `{source.id}` but not "
-                                    "their `custom_metadata_module`", module_pointer,
-                                    help="give the datasets distinct ids", related=(
-                                        note(dataset, f"the other `{source.id}` dataset is here", earlier[1]),)))
+            found.append(
+                Diagnostic(
+                    codes.DATASET_UNSUPPORTED,
+                    f"two datasets share the id `{source.id}` but not their `custom_metadata_module`",
+                    module_pointer,
+                    help="give the datasets distinct ids",
+                    related=(note(dataset, f"the other `{source.id}` dataset is here", earlier[1]),),
+                )
+            )
         elif source.custom_metadata_module is not None and source.id not in preflight.metadata_modules:
-            module = _metadata_module(source.custom_metadata_module, config_dir, module_pointer,
-                                      allow_metadata_module, found)
+            module = _metadata_module(
+                source.custom_metadata_module, config_dir, module_pointer, allow_metadata_module, found
+            )
             if module is not None:
                 preflight.metadata_modules[source.id] = module
         manifest = None
         if getattr(source, "manifest", None) is not None:
             manifest = resolve_file(source.manifest, config_dir, folder)
             if manifest is None:
-                found.append(Diagnostic(codes.REFERENCED_FILE_MISSING, f"the manifest `{source.manifest}` does not "
-                                        "exist", join(pointer, "manifest"), severity=Severity.ERROR))
+                found.append(
+                    Diagnostic(
+                        codes.REFERENCED_FILE_MISSING,
+                        f"the manifest `{source.manifest}` does not exist",
+                        join(pointer, "manifest"),
+                        severity=Severity.ERROR,
+                    )
+                )
                 continue
-        part = scan_latents(folder, source.id, spec.latent_extension) if pre_encoded else \
-            scan_audio(folder, source.id, manifest)
+        part = (
+            scan_latents(folder, source.id, spec.latent_extension)
+            if pre_encoded
+            else scan_audio(folder, source.id, manifest)
+        )
         scan.files += part.files
         scan.skipped += part.skipped
     if (pre_encoded and spec.min_length_sec is not None) or (pre_encoded and spec.max_length_sec is not None):
@@ -289,24 +406,38 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
     findings.extend(dataset.path, locate(dataset, found))
 
 
-def _metadata_module(value: str, config_dir: Path, pointer: str, allowed: bool, found: list[Diagnostic]
-                     ) -> MetadataModule | None:
+def _metadata_module(
+    value: str, config_dir: Path, pointer: str, allowed: bool, found: list[Diagnostic]
+) -> MetadataModule | None:
     if not allowed:
-        found.append(Diagnostic(codes.METADATA_MODULE_NOT_ALLOWED, f"the dataset would run the Python file "
-                                f"`{value}` for every item", pointer, help="pass `--allow-metadata-module` if you "
-                                "trust it, or give the metadata as sidecar JSON files or a `manifest`"))
+        found.append(
+            Diagnostic(
+                codes.METADATA_MODULE_NOT_ALLOWED,
+                f"the dataset would run the Python file `{value}` for every item",
+                pointer,
+                help="pass `--allow-metadata-module` if you "
+                "trust it, or give the metadata as sidecar JSON files or a `manifest`",
+            )
+        )
         return None
     path = resolve_file(value, config_dir)
     if path is None:
-        found.append(Diagnostic(codes.REFERENCED_FILE_MISSING, f"`{value}` does not exist", pointer,
-                                severity=Severity.ERROR))
+        found.append(
+            Diagnostic(codes.REFERENCED_FILE_MISSING, f"`{value}` does not exist", pointer, severity=Severity.ERROR)
+        )
         return None
     module = MetadataModule(path)
     try:
         module.load()
     except Exception as error:  # the user's code: whatever it raises is reported, not shown as a traceback
-        found.append(Diagnostic(codes.METADATA_MODULE_NOT_ALLOWED, f"`{value}` could not be imported: "
-                                f"{type(error).__name__}: {error}", pointer, severity=Severity.ERROR))
+        found.append(
+            Diagnostic(
+                codes.METADATA_MODULE_NOT_ALLOWED,
+                f"`{value}` could not be imported: {type(error).__name__}: {error}",
+                pointer,
+                severity=Severity.ERROR,
+            )
+        )
         return None
     return module
 
@@ -326,10 +457,17 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
         reasons = Counter(item.reason.split(" (")[0] for item in scan.skipped)
         detail = "; ".join(f"{count} {reason}" for reason, count in reasons.most_common(3))
         kind = "latent arrays" if isinstance(data, PreEncodedDatasetSpec) else "audio files"
-        found.append(Diagnostic(codes.DATASET_EMPTY, f"the dataset holds no readable {kind}"
-                                + (f" ({len(scan.skipped)} skipped: {detail})" if scan.skipped else ""),
-                                "/datasets", help="point `path` at a folder of .wav / .flac / .ogg files"
-                                if kind == "audio files" else "make latents with `audiodiff encode`"))
+        found.append(
+            Diagnostic(
+                codes.DATASET_EMPTY,
+                f"the dataset holds no readable {kind}"
+                + (f" ({len(scan.skipped)} skipped: {detail})" if scan.skipped else ""),
+                "/datasets",
+                help="point `path` at a folder of .wav / .flac / .ogg files"
+                if kind == "audio files"
+                else "make latents with `audiodiff encode`",
+            )
+        )
         return found
     if isinstance(data, PreEncodedDatasetSpec):
         widths = Counter(entry.channels for entry in scan.files)
@@ -337,9 +475,14 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
         wrong = {width: count for width, count in widths.items() if width != expected}
         if wrong:
             width, count = max(wrong.items(), key=lambda item: item[1])
-            found.append(Diagnostic(codes.DATASET_MODEL_MISMATCH, f"{count} latent file(s) have {width} channels, "
-                                    f"but the model denoises {expected}", "/datasets", help="encode the audio with "
-                                    "this model's pretransform (`audiodiff encode`)"))
+            found.append(
+                Diagnostic(
+                    codes.DATASET_MODEL_MISMATCH,
+                    f"{count} latent file(s) have {width} channels, but the model denoises {expected}",
+                    "/datasets",
+                    help="encode the audio with this model's pretransform (`audiodiff encode`)",
+                )
+            )
         preflight.latent_length = data.latent_crop_length or _default_latent_length(spec)
     if check_values:
         # a metadata module may add or replace any value, so only files of datasets without one can be checked
@@ -392,17 +535,25 @@ def _conditioning_values(preflight: Preflight, files: list[DataFile]) -> list[Di
     for index, entry in enumerate(conditioning.configs):
         if entry.id in computed:
             continue
-        declared = note(preflight.model, f"the `{entry.id}` conditioner is declared here",
-                        join("", "model", "conditioning", "configs", index))
+        declared = note(
+            preflight.model,
+            f"the `{entry.id}` conditioner is declared here",
+            join("", "model", "conditioning", "configs", index),
+        )
         fallback = conditioning.default_keys.get(entry.id)
         values = [(f, conditioning_value(f.metadata, entry.id, fallback)) for f in files]
         missing = [f for f, value in values if value is NO_VALUE]
         if missing:
-            found.append(Diagnostic(
-                codes.DATASET_METADATA,
-                f"{len(missing)} of {total} training files have no `{entry.id}` value (first: `{missing[0].relpath}`)",
-                _source_pointer(data, missing[0]), help=f"add `\"{entry.id}\": ...` to each file's `<name>.json` "
-                "beside the audio, or to the dataset's `manifest`", related=(declared,)))
+            found.append(
+                Diagnostic(
+                    codes.DATASET_METADATA,
+                    f"{len(missing)} of {total} training files have no `{entry.id}` value (first: `{missing[0].relpath}`)",
+                    _source_pointer(data, missing[0]),
+                    help=f'add `"{entry.id}": ...` to each file\'s `<name>.json` '
+                    "beside the audio, or to the dataset's `manifest`",
+                    related=(declared,),
+                )
+            )
             continue
         if entry.id in conditioning.pre_encoded_keys:
             continue  # stored tensors, passed to the model as they are
@@ -410,23 +561,32 @@ def _conditioning_values(preflight: Preflight, files: list[DataFile]) -> list[Di
             wrong = [(f, problem) for f, value in values if (problem := value_problem(entry, value)) is not None]
             if wrong:
                 first, problem = wrong[0]
-                found.append(Diagnostic(
-                    codes.DATASET_METADATA,
-                    f"{len(wrong)} of {total} training files hold a `{entry.id}` value its conditioner cannot read "
-                    f"(first: `{first.relpath}`: {problem})", _source_pointer(data, first),
-                    help=f"fix the `{entry.id}` value in each file's `<name>.json` beside the audio, or in the "
-                    "dataset's `manifest`", related=(declared,)))
+                found.append(
+                    Diagnostic(
+                        codes.DATASET_METADATA,
+                        f"{len(wrong)} of {total} training files hold a `{entry.id}` value its conditioner cannot read "
+                        f"(first: `{first.relpath}`: {problem})",
+                        _source_pointer(data, first),
+                        help=f"fix the `{entry.id}` value in each file's `<name>.json` beside the audio, or in the "
+                        "dataset's `manifest`",
+                        related=(declared,),
+                    )
+                )
                 continue
         else:
             unknown = Counter(str(value) for _, value in values if value not in entry.config.options)
             if unknown:
                 value, count = unknown.most_common(1)[0]
-                found.append(Diagnostic(
-                    codes.DATASET_METADATA,
-                    f"{sum(unknown.values())} training files have a `{entry.id}` value outside its options "
-                    f"(e.g. `{value}`, {count}x); they all train the embedding of unknown values",
-                    "/datasets", severity=Severity.WARNING,
-                    help="options: " + ", ".join(f"`{option}`" for option in entry.config.options)))
+                found.append(
+                    Diagnostic(
+                        codes.DATASET_METADATA,
+                        f"{sum(unknown.values())} training files have a `{entry.id}` value outside its options "
+                        f"(e.g. `{value}`, {count}x); they all train the embedding of unknown values",
+                        "/datasets",
+                        severity=Severity.WARNING,
+                        help="options: " + ", ".join(f"`{option}`" for option in entry.config.options),
+                    )
+                )
     return found
 
 

@@ -58,8 +58,15 @@ def spectrogram_figure(reals: Tensor, decoded: Tensor, sample_rate: int) -> byte
         decibels = 20 * torch.log10(spectrum.clamp(min=1e-8)).numpy()
         top = float(decibels.max()) if top is None else top  # one scale for all three: the input's peak
         seconds = mono.numel() / sample_rate
-        image = axis.imshow(decibels, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
-                            extent=(0.0, seconds, 0.0, sample_rate / 2))
+        image = axis.imshow(
+            decibels,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - 80,
+            vmax=top,
+            extent=(0.0, seconds, 0.0, sample_rate / 2),
+        )
         axis.set_title(title)
         axis.set_ylabel("frequency (Hz)")
         figure.colorbar(image, ax=axis, label="dB")
@@ -73,8 +80,15 @@ def spectrogram_figure(reals: Tensor, decoded: Tensor, sample_rate: int) -> byte
 class ReconstructionDemos(pl.Callback):
     """Every `every` steps (right after the first, as upstream) and at the end, on global rank 0."""
 
-    def __init__(self, clips: Tensor, folder: Path, *, every: int, sample_rate: int,
-                 metrics: dict[str, Callable[[Tensor, Tensor], Tensor]]) -> None:
+    def __init__(
+        self,
+        clips: Tensor,
+        folder: Path,
+        *,
+        every: int,
+        sample_rate: int,
+        metrics: dict[str, Callable[[Tensor, Tensor], Tensor]],
+    ) -> None:
         self.clips = clips[:MAX_DEMOS]  # [N, C, T]
         self.folder = Path(folder)
         self.every = every
@@ -110,8 +124,11 @@ class ReconstructionDemos(pl.Callback):
         reals, decoded = reals.cpu(), decoded.cpu()
         for index in range(len(reals)):
             stem = folder / f"recon_{index}"
-            for suffix, audio in (("input", reals[index]), ("output", decoded[index]),
-                                  ("difference", decoded[index] - reals[index])):
+            for suffix, audio in (
+                ("input", reals[index]),
+                ("output", decoded[index]),
+                ("difference", decoded[index] - reals[index]),
+            ):
                 write_bytes_atomic(folder / f"recon_{index}_{suffix}.wav", _wav(audio, self.sample_rate))
             figure = spectrogram_figure(reals[index], decoded[index], self.sample_rate)
             if figure is None:  # no matplotlib: the plain image, without axes
@@ -137,6 +154,3 @@ def _wav(audio: Tensor, sample_rate: int) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, np.ascontiguousarray(samples), sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
-
-
-

@@ -33,13 +33,27 @@ _RULES: list[tuple[re.Pattern[str], ChangeKind, str]] = [
     (re.compile(r"^/training/log_loss_info$"), "safe", "logging only"),
     (re.compile(r"^/training/loss_configs(/|$)"), "safe", "not read for diffusion models"),
     (re.compile(r"^/training/learning_rate$"), "applied", "learning rate"),
-    (re.compile(r"^/training/optimizer_configs/[^/]+/optimizer/config/(" + "|".join(APPLIED_OPTIMIZER_SETTINGS)
-                + r")(/|$)"), "applied", "optimizer hyper-parameter"),
-    (re.compile(r"^/training/optimizer_configs/[^/]+/optimizer/config(/|$)"), "unsafe",
-     "resuming restores the optimizer with the checkpoint's value of this setting"),
+    (
+        re.compile(
+            r"^/training/optimizer_configs/[^/]+/optimizer/config/(" + "|".join(APPLIED_OPTIMIZER_SETTINGS) + r")(/|$)"
+        ),
+        "applied",
+        "optimizer hyper-parameter",
+    ),
+    (
+        re.compile(r"^/training/optimizer_configs/[^/]+/optimizer/config(/|$)"),
+        "unsafe",
+        "resuming restores the optimizer with the checkpoint's value of this setting",
+    ),
     (re.compile(r"^/training/optimizer_configs/[^/]+/scheduler/config(/|$)"), "applied", "scheduler constant"),
-    (re.compile(r"^/training/(cfg_dropout_prob|timestep_sampler|timestep_sampler_options|p_one_shot|mask_padding"
-                r"|mask_padding_dropout|clip_grad_norm)(/|$)"), "applied", "training hyper-parameter"),
+    (
+        re.compile(
+            r"^/training/(cfg_dropout_prob|timestep_sampler|timestep_sampler_options|p_one_shot|mask_padding"
+            r"|mask_padding_dropout|clip_grad_norm)(/|$)"
+        ),
+        "applied",
+        "training hyper-parameter",
+    ),
 ]
 
 

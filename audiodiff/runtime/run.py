@@ -96,17 +96,44 @@ def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> Ru
     try:
         with hold_run_folder(options.output) as lock:
             if lock.stale is not None:
-                echo(f"note: `{options.output}` was left locked by a run that ended without releasing it "
-                     f"({lock.stale.describe()}); taking it over")
+                echo(
+                    f"note: `{options.output}` was left locked by a run that ended without releasing it "
+                    f"({lock.stale.describe()}); taking it over"
+                )
             return _run(options, echo)
     except RunFolderLocked as locked:
-        raise RunError([FileResult(str(options.output), [Diagnostic(
-            codes.RUN_FOLDER_LOCKED, str(locked), None, path=str(options.output),
-            help="wait for that run to finish, stop it, or choose another `--output`")])]) from None
+        raise RunError(
+            [
+                FileResult(
+                    str(options.output),
+                    [
+                        Diagnostic(
+                            codes.RUN_FOLDER_LOCKED,
+                            str(locked),
+                            None,
+                            path=str(options.output),
+                            help="wait for that run to finish, stop it, or choose another `--output`",
+                        )
+                    ],
+                )
+            ]
+        ) from None
     except OSError as error:  # the folder cannot be created or the lock file written
-        raise RunError([FileResult(str(options.output), [Diagnostic(
-            codes.OUTPUT_WRITE_FAILED, f"`{options.output}` cannot be used as the run folder: "
-            f"{error.strerror or error}", None, path=str(options.output))])]) from None
+        raise RunError(
+            [
+                FileResult(
+                    str(options.output),
+                    [
+                        Diagnostic(
+                            codes.OUTPUT_WRITE_FAILED,
+                            f"`{options.output}` cannot be used as the run folder: {error.strerror or error}",
+                            None,
+                            path=str(options.output),
+                        )
+                    ],
+                )
+            ]
+        ) from None
 
 
 def _run(options: RunOptions, echo: Callable[[str], None]) -> RunOutcome:
@@ -131,8 +158,13 @@ def prepare(options: RunOptions, *, dry_run: bool = False) -> RunPlan:
     `dry_run` (`audiodiff run --check`) makes the same checks without importing torch or Lightning: the machine
     is read from the driver's device list instead of torch, and a resume is judged against the config that the
     checkpoint's exported `.safetensors` beside it carries."""
-    preflight = check_configs(options.config, options.dataset, allow_metadata_module=options.allow_metadata_module,
-                              pretransform_ckpt=options.pretransform_ckpt, overrides=options.overrides)
+    preflight = check_configs(
+        options.config,
+        options.dataset,
+        allow_metadata_module=options.allow_metadata_module,
+        pretransform_ckpt=options.pretransform_ckpt,
+        overrides=options.overrides,
+    )
     findings = preflight.findings
     plan = RunPlan(preflight, findings, Path(options.output) / "checkpoints")
     from audiodiff.runtime.machine import light_machine, torch_machine
@@ -160,11 +192,18 @@ def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diag
     plan.accelerator = accelerator
     world = options.devices * options.num_nodes
     if options.strategy == "fsdp" and accelerator != "gpu":
-        found.append(_setting("`--strategy fsdp` needs CUDA devices, and this run is on the CPU",
-                              help="use `--strategy ddp` for several CPU processes"))
+        found.append(
+            _setting(
+                "`--strategy fsdp` needs CUDA devices, and this run is on the CPU",
+                help="use `--strategy ddp` for several CPU processes",
+            )
+        )
     if accelerator == "gpu" and cuda and options.devices > machine.cuda_devices:
-        found.append(_setting(f"`--devices {options.devices}` asks for more GPUs than the "
-                              f"{machine.cuda_devices} this machine has"))
+        found.append(
+            _setting(
+                f"`--devices {options.devices}` asks for more GPUs than the {machine.cuda_devices} this machine has"
+            )
+        )
     plan.strategy = options.strategy if options.strategy != "auto" else ("ddp" if world > 1 else "auto")
     precision = options.precision
     if precision is None:
@@ -175,20 +214,32 @@ def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diag
     existing = _checkpoints_present(plan.checkpoints)
     if options.resume:
         if not existing:
-            found.append(_setting(f"`--resume` was given, but `{plan.checkpoints}` holds no checkpoint",
-                                  help="drop `--resume` to start a new run"))
+            found.append(
+                _setting(
+                    f"`--resume` was given, but `{plan.checkpoints}` holds no checkpoint",
+                    help="drop `--resume` to start a new run",
+                )
+            )
         else:
             from audiodiff.runtime.run_folder import latest_checkpoint
 
             plan.resume_from = latest_checkpoint(plan.checkpoints)
     elif existing:
-        found.append(_setting(f"`{options.output}` already holds checkpoints of an earlier run",
-                              help="pass `--resume` to continue it, or choose another `--output`"))
+        found.append(
+            _setting(
+                f"`{options.output}` already holds checkpoints of an earlier run",
+                help="pass `--resume` to continue it, or choose another `--output`",
+            )
+        )
     if options.force_resume and not options.resume:
         found.append(_setting("`--force-resume` only makes sense with `--resume`"))
     if options.gradient_checkpointing not in GRADIENT_CHECKPOINTING:
-        found.append(_setting(f"`--gradient-checkpointing {options.gradient_checkpointing}` is not one of "
-                              + ", ".join(f"`{choice}`" for choice in GRADIENT_CHECKPOINTING)))
+        found.append(
+            _setting(
+                f"`--gradient-checkpointing {options.gradient_checkpointing}` is not one of "
+                + ", ".join(f"`{choice}`" for choice in GRADIENT_CHECKPOINTING)
+            )
+        )
     return found
 
 
@@ -209,15 +260,28 @@ def _check_resume(plan: RunPlan, options: RunOptions, *, dry_run: bool = False) 
     try:
         payload = _dry_resume_payload(path) if dry_run else _resume_payload(path)
     except Exception as error:  # a damaged file is reported, never shown as a traceback
-        plan.findings.add(str(path), Diagnostic(codes.CHECKPOINT_UNREADABLE, f"the checkpoint could not be read: "
-                                                f"{str(error).splitlines()[0] if str(error) else error!r}", None,
-                                                path=str(path), help="delete it to resume from the one before"))
+        plan.findings.add(
+            str(path),
+            Diagnostic(
+                codes.CHECKPOINT_UNREADABLE,
+                f"the checkpoint could not be read: {str(error).splitlines()[0] if str(error) else error!r}",
+                None,
+                path=str(path),
+                help="delete it to resume from the one before",
+            ),
+        )
         return
     old = payload.get("model_config")
     if not isinstance(old, dict):
-        plan.findings.add(str(path), Diagnostic(codes.CHECKPOINT_UNREADABLE, "the checkpoint carries no "
-                                                "`model_config`, so the resume cannot be checked", None,
-                                                path=str(path)))
+        plan.findings.add(
+            str(path),
+            Diagnostic(
+                codes.CHECKPOINT_UNREADABLE,
+                "the checkpoint carries no `model_config`, so the resume cannot be checked",
+                None,
+                path=str(path),
+            ),
+        )
         return
     new = model.migration.data if model.migration is not None else model.document.data
     old_view, new_view = normalised(old), normalised(new)
@@ -225,10 +289,16 @@ def _check_resume(plan: RunPlan, options: RunOptions, *, dry_run: bool = False) 
     found = []
     for change in changes:
         if change.kind == "unsafe" and not options.force_resume:
-            found.append(Diagnostic(codes.RESUME_UNSAFE_CHANGE, f"`{change.pointer}` changed from {_value(change.old)}"
-                                    f" to {_value(change.new)} since `{path.name}` was written ({change.reason})",
-                                    change.pointer, help="undo the change, start a new run with another `--output`, "
-                                    "or pass `--force-resume` to resume anyway"))
+            found.append(
+                Diagnostic(
+                    codes.RESUME_UNSAFE_CHANGE,
+                    f"`{change.pointer}` changed from {_value(change.old)}"
+                    f" to {_value(change.new)} since `{path.name}` was written ({change.reason})",
+                    change.pointer,
+                    help="undo the change, start a new run with another `--output`, "
+                    "or pass `--force-resume` to resume anyway",
+                )
+            )
         else:
             note = "" if change.kind == "safe" else f" ({change.reason}, applied from the next step)"
             plan.applied.append(f"{change.describe()}{note}")
@@ -236,8 +306,10 @@ def _check_resume(plan: RunPlan, options: RunOptions, *, dry_run: bool = False) 
     previous = payload.get("audiodiff") if isinstance(payload.get("audiodiff"), dict) else {}
     for name, now in (("batch_size", options.batch_size), ("seed", options.seed)):
         if name in previous and previous[name] != now:
-            plan.applied.append(f"--{name.replace('_', '-')} {previous[name]} -> {now} (the data stream and noise "
-                                "continue differently from here)")
+            plan.applied.append(
+                f"--{name.replace('_', '-')} {previous[name]} -> {now} (the data stream and noise "
+                "continue differently from here)"
+            )
 
 
 def _resume_payload(path: Path) -> dict[str, Any]:
@@ -253,8 +325,10 @@ def _dry_resume_payload(path: Path) -> dict[str, Any]:
     twin = path.with_suffix(".safetensors")
     config = exported_config(twin)
     if config is None:
-        raise ValueError(f"`{twin.name}` (which carries the checkpoint's config for `run --check`) is missing or "
-                         "unreadable; run without `--check` to read the checkpoint itself")
+        raise ValueError(
+            f"`{twin.name}` (which carries the checkpoint's config for `run --check`) is missing or "
+            "unreadable; run without `--check` to read the checkpoint itself"
+        )
     return {"model_config": config}
 
 
@@ -266,6 +340,7 @@ def _value(value: Any) -> str:
 
 def is_rank_zero() -> bool:
     """Whether this process is the first of the run (global rank 0 on node 0), from the launcher's variables."""
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and \
-        int(os.environ.get("NODE_RANK", "0")) == 0
-
+    return (
+        int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+        and int(os.environ.get("NODE_RANK", "0")) == 0
+    )

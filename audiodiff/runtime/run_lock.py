@@ -64,13 +64,21 @@ def read_holder(path: Path) -> Holder:
     pid = data.get("pid")
     host = data.get("host")
     started = data.get("started")
-    return Holder(pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-                  host if isinstance(host, str) else None, started if isinstance(started, str) else None)
+    return Holder(
+        pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        host if isinstance(host, str) else None,
+        started if isinstance(started, str) else None,
+    )
 
 
 def _record() -> bytes:
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                       "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode()
+    return json.dumps(
+        {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    ).encode()
 
 
 @contextlib.contextmanager
@@ -85,8 +93,9 @@ def hold_run_folder(folder: str | os.PathLike[str]) -> Iterator[Lock]:
         with _exclusive_file(folder, path) as lock:
             yield lock
         return
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0),
-                         0o666)
+    descriptor = os.open(
+        path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o666
+    )
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -35,24 +35,41 @@ def _finite(name: str, value: float) -> Diagnostic | None:
     return None
 
 
-def option_problems(*, steps: int, cfg_scale: float, seconds: float | None, batch: int, seed: int,
-                    init_noise_level: float, cond: Sequence[str], sampler: str | None = None,
-                    t5_path: str | None = None) -> list[Diagnostic]:
+def option_problems(
+    *,
+    steps: int,
+    cfg_scale: float,
+    seconds: float | None,
+    batch: int,
+    seed: int,
+    init_noise_level: float,
+    cond: Sequence[str],
+    sampler: str | None = None,
+    t5_path: str | None = None,
+) -> list[Diagnostic]:
     """Every out-of-range number, empty name and repeated `--cond` id, all at once; no model or spec needed."""
     found: list[Diagnostic] = []
     if sampler is not None and not sampler.strip():
         found.append(_setting("`--sampler` is empty", help="leave it out for the objective's default sampler"))
     if t5_path is not None and not Path(t5_path).expanduser().is_dir():
-        found.append(_setting(f"`--t5-path {t5_path}` is not a folder", help="name a local T5 folder, or leave "
-                              "it out to use the local Hugging Face cache"))
+        found.append(
+            _setting(
+                f"`--t5-path {t5_path}` is not a folder",
+                help="name a local T5 folder, or leave it out to use the local Hugging Face cache",
+            )
+        )
     if not 1 <= steps <= MAX_STEPS:
         found.append(_setting(f"`--steps` must be between 1 and {MAX_STEPS:,}, got {steps}"))
     problem = _finite("--cfg-scale", cfg_scale)
     if problem is not None:
         found.append(problem)
     elif not 0 <= cfg_scale <= MAX_CFG_SCALE:
-        found.append(_setting(f"`--cfg-scale` must be between 0 and {MAX_CFG_SCALE:g}, got {cfg_scale:g}",
-                              help="1 turns guidance off; 3 to 7 is usual"))
+        found.append(
+            _setting(
+                f"`--cfg-scale` must be between 0 and {MAX_CFG_SCALE:g}, got {cfg_scale:g}",
+                help="1 turns guidance off; 3 to 7 is usual",
+            )
+        )
     if seconds is not None:
         problem = _finite("--seconds", seconds)
         if problem is not None:
@@ -72,8 +89,12 @@ def option_problems(*, steps: int, cfg_scale: float, seconds: float | None, batc
     for item in cond:
         key = item.partition("=")[0]
         if key in seen:
-            found.append(_setting(f"`--cond {key}=...` is given twice (`{seen[key]}` and `{item}`)",
-                                  help="give each conditioner one value"))
+            found.append(
+                _setting(
+                    f"`--cond {key}=...` is given twice (`{seen[key]}` and `{item}`)",
+                    help="give each conditioner one value",
+                )
+            )
         seen.setdefault(key, item)
     return found
 
@@ -125,8 +146,7 @@ class MemoryVerdict:
     longest_seconds: float | None  # the longest request that fits at this batch (None when it all fits)
 
 
-def memory_check(spec: Any, samples: int, batch: int, device: str, *, available: int | None = None
-                 ) -> MemoryVerdict:
+def memory_check(spec: Any, samples: int, batch: int, device: str, *, available: int | None = None) -> MemoryVerdict:
     """Whether sampling `samples` per clip fits in the device's free memory; if not, the longest length that does,
     found by bisection on the (monotone) estimate."""
     from audiodiff.compiler.params import count_model
@@ -156,10 +176,14 @@ def memory_diagnostic(verdict: MemoryVerdict, seconds: float, batch: int, device
         help = "even the shortest clip does not fit: free memory, or sample on another device"
     else:
         help = f"ask for at most {verdict.longest_seconds:.2f} seconds" + (
-            f" at `--batch {batch}`, or a smaller batch" if batch > 1 else "")
-    return _setting(f"{seconds:g} seconds × {batch} clip(s) would need about {format_bytes(verdict.needed)} on "
-                    f"`{device}`, which has {format_bytes(verdict.available)} free", help=help,
-                    code=codes.SAMPLE_LENGTH)
+            f" at `--batch {batch}`, or a smaller batch" if batch > 1 else ""
+        )
+    return _setting(
+        f"{seconds:g} seconds × {batch} clip(s) would need about {format_bytes(verdict.needed)} on "
+        f"`{device}`, which has {format_bytes(verdict.available)} free",
+        help=help,
+        code=codes.SAMPLE_LENGTH,
+    )
 
 
 # --- after sampling ------------------------------------------------------------------------------------------------

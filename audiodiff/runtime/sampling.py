@@ -43,8 +43,9 @@ def karras_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = 7
     return torch.cat([sigmas, sigmas.new_zeros([1])])
 
 
-def rectified_flow_times(steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None,
-                         length: int | None = None) -> Tensor:
+def rectified_flow_times(
+    steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None, length: int | None = None
+) -> Tensor:
     """t_i = sigmoid(-linspace(lambda_max, 2, steps + 1)) (a log-SNR grid), optionally shifted, with the endpoints
     pinned to sigma_max and 0: the first time must be the noise level the start was noised to."""
     sigma_max = min(sigma_max, 1.0)
@@ -57,8 +58,9 @@ def rectified_flow_times(steps: int, sigma_max: float = 1.0, shift: Distribution
     return times
 
 
-def ddim_times(steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None,
-               length: int | None = None) -> Tensor:
+def ddim_times(
+    steps: int, sigma_max: float = 1.0, shift: DistributionShift | None = None, length: int | None = None
+) -> Tensor:
     """t_i = linspace(min(sigma_max, 1), 0, steps + 1) for the v-DDIM sampler."""
     times = torch.linspace(min(sigma_max, 1.0), 0, steps + 1)
     if shift is not None and length is not None:
@@ -73,7 +75,9 @@ def _noise_like(x: Tensor, generator: torch.Generator | None) -> Tensor:
 # --- v samplers (sigma space) -------------------------------------------------------------------------------------
 
 
-def sample_euler(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+def sample_euler(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Euler's method on the probability-flow ODE (Karras et al. 2022, Alg. 1 without churn)."""
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
@@ -83,7 +87,9 @@ def sample_euler(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None
     return x
 
 
-def sample_heun(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+def sample_heun(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Heun's second-order method (Karras et al. 2022, Alg. 1); Euler on the last step to sigma = 0."""
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
@@ -99,8 +105,9 @@ def sample_heun(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None,
     return x
 
 
-def sample_dpmpp_2m(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None,
-                    callback: Callback | None = None) -> Tensor:
+def sample_dpmpp_2m(
+    denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022), multistep second order in lambda = -ln sigma."""
     previous = None
     for i in range(len(sigmas) - 1):
@@ -118,8 +125,16 @@ def sample_dpmpp_2m(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=N
     return x
 
 
-def sample_dpmpp_2m_sde(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
-                        eta: float = 1.0, s_noise: float = 1.0) -> Tensor:
+def sample_dpmpp_2m_sde(
+    denoise: Denoiser,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    generator=None,
+    callback: Callback | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
     """DPM-Solver++(2M) SDE with the midpoint correction (Lu et al. 2022; k-diffusion's variant)."""
     previous, h_last = None, None
     for i in range(len(sigmas) - 1):
@@ -141,8 +156,16 @@ def sample_dpmpp_2m_sde(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generat
     return x
 
 
-def sample_dpmpp_3m_sde(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generator=None, callback: Callback | None = None,
-                        eta: float = 1.0, s_noise: float = 1.0) -> Tensor:
+def sample_dpmpp_3m_sde(
+    denoise: Denoiser,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    generator=None,
+    callback: Callback | None = None,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+) -> Tensor:
     """DPM-Solver++(3M) SDE (k-diffusion's third-order multistep variant)."""
     denoised_1 = denoised_2 = None
     h_1 = h_2 = None
@@ -174,7 +197,9 @@ def sample_dpmpp_3m_sde(denoise: Denoiser, x: Tensor, sigmas: Tensor, *, generat
     return x
 
 
-def sample_v_ddim(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None) -> Tensor:
+def sample_v_ddim(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Deterministic DDIM (eta = 0) for v-prediction (Song et al. 2021; Salimans & Ho 2022); returns the last x0."""
     alphas, sigmas = torch.cos(times * (math.pi / 2)), torch.sin(times * (math.pi / 2))
     steps = len(times) - 1
@@ -192,8 +217,9 @@ def sample_v_ddim(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=Non
 # --- rectified-flow samplers (time space) -------------------------------------------------------------------------
 
 
-def sample_flow_euler(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
-                      callback: Callback | None = None) -> Tensor:
+def sample_flow_euler(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Euler on the flow ODE dx/dt = v."""
     for i in range(len(times) - 1):
         x = x + (times[i + 1] - times[i]) * denoiser.model(x, times[i].expand(x.shape[0]).to(x.dtype))
@@ -201,8 +227,9 @@ def sample_flow_euler(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator
     return x
 
 
-def sample_flow_heun(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
-                     callback: Callback | None = None) -> Tensor:
+def sample_flow_heun(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Heun's second-order method on the flow ODE; Euler on the last step to t = 0."""
     for i in range(len(times) - 1):
         step = times[i + 1] - times[i]
@@ -217,8 +244,9 @@ def sample_flow_heun(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=
     return x
 
 
-def sample_flow_dpmpp(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
-                      callback: Callback | None = None) -> Tensor:
+def sample_flow_dpmpp(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """DPM-Solver++(2M) for flows, multistep in lambda = ln((1 - t) / t) (golden README §4.5)."""
 
     def lam(t: Tensor) -> Tensor:
@@ -240,8 +268,9 @@ def sample_flow_dpmpp(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator
     return x
 
 
-def sample_flow_pingpong(denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None,
-                         callback: Callback | None = None) -> Tensor:
+def sample_flow_pingpong(
+    denoiser: Denoiser, x: Tensor, times: Tensor, *, generator=None, callback: Callback | None = None
+) -> Tensor:
     """Ping-pong: predict x0 = x - t v, then re-noise to the next time with fresh noise."""
     for i in range(len(times) - 1):
         t, t_next = times[i], times[i + 1]
@@ -304,17 +333,26 @@ class SamplerSettings:
     schedule: str = "polyexponential"  # or "karras" (sigma-space samplers only)
 
 
-def sample(model: Model, noise: Tensor, *, objective: Objective, settings: SamplerSettings,
-           generator: torch.Generator | None = None, init: Tensor | None = None,
-           shift: DistributionShift | None = None, callback: Callback | None = None) -> Tensor:
+def sample(
+    model: Model,
+    noise: Tensor,
+    *,
+    objective: Objective,
+    settings: SamplerSettings,
+    generator: torch.Generator | None = None,
+    init: Tensor | None = None,
+    shift: DistributionShift | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
     """Integrate from `noise` [B, C, L] (standard normal) to clean latents; `init` starts from partly noised data
     (audio-to-audio) at the noise level `settings.sigma_max`."""
     name = ALIASES.get(settings.sampler, settings.sampler)
     length = noise.shape[-1]
     family = SAMPLERS[objective.family]
     if name not in family:
-        raise ValueError(f"unknown sampler `{settings.sampler}` for `{objective.name}` models; "
-                         f"known: {sampler_names(objective)}")
+        raise ValueError(
+            f"unknown sampler `{settings.sampler}` for `{objective.name}` models; known: {sampler_names(objective)}"
+        )
     denoiser = objective.denoiser(model)  # wrapped once, for every step of every sampler
     if objective.family == "flow":
         sigma_max = min(settings.sigma_max if settings.sigma_max is not None else 1.0, 1.0)

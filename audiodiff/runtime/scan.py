@@ -98,8 +98,9 @@ def scan_audio(folder: Path, dataset_id: str, manifest: Path | None = None) -> D
         if info.frames <= 0 or info.samplerate <= 0:
             scan.skipped.append(SkippedFile(str(path), "no audio frames"))
             continue
-        scan.files.append(DataFile(str(path), relpath, dataset_id, info.frames, info.samplerate, info.channels,
-                                   metadata))
+        scan.files.append(
+            DataFile(str(path), relpath, dataset_id, info.frames, info.samplerate, info.channels, metadata)
+        )
     return scan
 
 
@@ -120,13 +121,15 @@ def scan_latents(folder: Path, dataset_id: str, extension: str = "npy") -> DataS
         if array.ndim != 2 or array.shape[1] == 0:
             scan.skipped.append(SkippedFile(str(path), f"latents must be [channels, frames], got {list(array.shape)}"))
             continue
-        scan.files.append(DataFile(str(path), relpath, dataset_id, int(array.shape[1]), 0, int(array.shape[0]),
-                                   metadata))
+        scan.files.append(
+            DataFile(str(path), relpath, dataset_id, int(array.shape[1]), 0, int(array.shape[0]), metadata)
+        )
     return scan
 
 
-def _candidates(folder: Path, extensions: tuple[str, ...], manifest: Path | None, scan: DataScan
-                ) -> Iterator[tuple[Path, str, dict[str, Any], str | None]]:
+def _candidates(
+    folder: Path, extensions: tuple[str, ...], manifest: Path | None, scan: DataScan
+) -> Iterator[tuple[Path, str, dict[str, Any], str | None]]:
     """(path, relpath, metadata, problem) of every file to consider, in a stable order."""
     from audiodiff.schema.reading import FileRefused, read_regular
     from audiodiff.schema.source import MAX_FILE_BYTES

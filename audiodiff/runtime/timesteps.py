@@ -21,8 +21,15 @@ class TimestepSampler:
     different times, and the points a batch gets do not depend on whether the run was resumed. The others use
     torch's global RNG (which the training step seeds per batch and rank)."""
 
-    def __init__(self, name: str, *, seed: int = 0, mean_logsnr: float = -1.2, std_logsnr: float = 2.0,
-                 left_truncation: float = 0.075) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        seed: int = 0,
+        mean_logsnr: float = -1.2,
+        std_logsnr: float = 2.0,
+        left_truncation: float = 0.075,
+    ) -> None:
         if name not in TIMESTEP_SAMPLERS:
             raise ValueError(f"unknown timestep sampler `{name}`; known: {', '.join(TIMESTEP_SAMPLERS)}")
         self.name = name
@@ -32,8 +39,15 @@ class TimestepSampler:
         self.left_truncation = left_truncation
         self._sobol: torch.quasirandom.SobolEngine | None = None
 
-    def __call__(self, batch_size: int, *, batch_number: int = -1, rank: int = 0, world_size: int = 1,
-                 device: torch.device | str = "cpu") -> Tensor:
+    def __call__(
+        self,
+        batch_size: int,
+        *,
+        batch_number: int = -1,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str = "cpu",
+    ) -> Tensor:
         """Times [batch_size] for the `batch_number`-th batch of rank `rank` of `world_size` (-1: continue where the
         last draw left off)."""
         if not 0 <= rank < world_size:

@@ -78,7 +78,7 @@ class TrainingSettings:
 
 def step_seed(seed: int, batch_number: int, rank: int) -> int:
     """A 63-bit seed for one step of one rank (SplitMix-style mixing, so neighbouring steps are unrelated)."""
-    value = (seed * 0x9E3779B97F4A7C15 + batch_number * 0xBF58476D1CE4E5B9 + rank * 0x94D049BB133111EB)
+    value = seed * 0x9E3779B97F4A7C15 + batch_number * 0xBF58476D1CE4E5B9 + rank * 0x94D049BB133111EB
     value &= (1 << 64) - 1
     value ^= value >> 31
     return value & ((1 << 63) - 1)
@@ -91,18 +91,29 @@ LoaderFactory = Callable[[int, int, int], Any]  # (start_batch, rank, world_size
 class DiffusionTrainer(pl.LightningModule):
     """Trains a ConditionedDiffusionModel (or an UnconditionedDiffusionModel) on the MSE to its objective's target."""
 
-    def __init__(self, model: nn.Module, settings: TrainingSettings, *, optimizer_factory: OptimizerFactory,
-                 loader_factory: LoaderFactory | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        settings: TrainingSettings,
+        *,
+        optimizer_factory: OptimizerFactory,
+        loader_factory: LoaderFactory | None = None,
+    ) -> None:
         super().__init__()
         self.diffusion = model
         # upstream: EMA(diffusion.model, beta=0.9999, power=3/4, update_every=1, update_after_step=1)
-        self.diffusion_ema = EMA(model.model, beta=0.9999, power=0.75, update_every=1,
-                                 update_after_step=1) if settings.use_ema else None
+        self.diffusion_ema = (
+            EMA(model.model, beta=0.9999, power=0.75, update_every=1, update_after_step=1) if settings.use_ema else None
+        )
         self.settings = settings
         self._optimizer_factory = optimizer_factory
         self._loader_factory = loader_factory
-        self.timesteps = TimestepSampler(settings.timestep_sampler, seed=settings.seed,
-                                         mean_logsnr=settings.mean_logsnr, std_logsnr=settings.std_logsnr)
+        self.timesteps = TimestepSampler(
+            settings.timestep_sampler,
+            seed=settings.seed,
+            mean_logsnr=settings.mean_logsnr,
+            std_logsnr=settings.std_logsnr,
+        )
         self.shift = getattr(model, "distribution_shift", None)  # the model's own (None: unshifted times)
         self.losses = LossWindows(LOSS_WINDOW)  # (step, loss) of this process, for the closing summary
         self.after_restore: Callable[[DiffusionTrainer], None] | None = None  # e.g. apply changed learning rates
@@ -154,8 +165,13 @@ class DiffusionTrainer(pl.LightningModule):
         if self.settings.log_loss_info:
             self._log_loss_by_noise_level(per_item.detach(), t)
         if self._trainer is not None and self.trainer.optimizers:
-            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False,
-                     batch_size=len(per_item))
+            self.log(
+                "train/lr",
+                self.trainer.optimizers[0].param_groups[0]["lr"],
+                on_step=True,
+                on_epoch=False,
+                batch_size=len(per_item),
+            )
         self.losses.append((step, float(loss.detach())))
         return loss
 
@@ -171,8 +187,9 @@ class DiffusionTrainer(pl.LightningModule):
             padding = F.interpolate(padding[:, None].float(), size=latents.shape[-1], mode="nearest")[:, 0]  # [B, L]
         size = latents.shape[0]
         world = self.trainer.world_size if self._trainer is not None else 1
-        t = self.timesteps(size, batch_number=batch_number, rank=self.global_rank, world_size=world,
-                           device=latents.device)  # [B]
+        t = self.timesteps(
+            size, batch_number=batch_number, rank=self.global_rank, world_size=world, device=latents.device
+        )  # [B]
         if self.shift is not None:
             t = self.shift(t, latents.shape[-1])
         if settings.p_one_shot > 0:
@@ -219,8 +236,10 @@ class DiffusionTrainer(pl.LightningModule):
                     with torch.no_grad():
                         conditioner([value], batch.data.device)
                 except ValueError as item_error:
-                    return ConditioningError(f"the `{name}` value {value!r} of `{path}` cannot be read by its "
-                                             f"conditioner ({item_error})", [path])
+                    return ConditioningError(
+                        f"the `{name}` value {value!r} of `{path}` cannot be read by its conditioner ({item_error})",
+                        [path],
+                    )
         return ConditioningError(str(error), [str(item.get("path", "?")) for item in batch.metadata])
 
     def _latents(self, data: Tensor) -> Tensor:
@@ -242,8 +261,14 @@ class DiffusionTrainer(pl.LightningModule):
             selected = gathered[bins == index, 1]
             if len(selected):
                 low, high = index / LOSS_BINS, (index + 1) / LOSS_BINS
-                self.log(f"loss_by_noise/{low:.1f}-{high:.1f}", selected.mean(), on_step=True, on_epoch=False,
-                         rank_zero_only=True, batch_size=len(selected))
+                self.log(
+                    f"loss_by_noise/{low:.1f}-{high:.1f}",
+                    selected.mean(),
+                    on_step=True,
+                    on_epoch=False,
+                    rank_zero_only=True,
+                    batch_size=len(selected),
+                )
 
     # --- sampling with the averaged weights ----------------------------------------------------------------------
 
@@ -303,4 +328,3 @@ def suspect_items(batch: TrainingBatch) -> list[tuple[str, float]]:
             metadata = batch.metadata[index] if index < len(batch.metadata) else {}
             found.append((str(metadata.get("path", f"batch item {index}")), peak))
     return found
-

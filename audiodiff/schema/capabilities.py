@@ -102,8 +102,12 @@ def _dit_position_budget(config: object) -> PositionBudget | None:
 
 
 DIT = BackboneCapabilities(
-    inputs=(RouteInput(CROSS_ATTENTION, "cond_token_dim"), RouteInput(GLOBAL, "global_cond_dim"),
-            RouteInput(PREPEND, "prepend_cond_dim"), RouteInput(INPUT_CONCAT, "input_concat_dim")),
+    inputs=(
+        RouteInput(CROSS_ATTENTION, "cond_token_dim"),
+        RouteInput(GLOBAL, "global_cond_dim"),
+        RouteInput(PREPEND, "prepend_cond_dim"),
+        RouteInput(INPUT_CONCAT, "input_concat_dim"),
+    ),
     model_types=CONDITIONED | UNCONDITIONED,
     guidance="with_token_routes",
     position_budget=_dit_position_budget,
@@ -112,9 +116,11 @@ DIT = BackboneCapabilities(
     adversarial_post_training=True,
 )
 UNET_CFG = BackboneCapabilities(
-    inputs=(RouteInput(CROSS_ATTENTION, "context_embedding_features"),
-            RouteInput(GLOBAL, "context_features", required_when_declared=True),
-            RouteInput(INPUT_CONCAT, "context_channels", resamples=False)),
+    inputs=(
+        RouteInput(CROSS_ATTENTION, "context_embedding_features"),
+        RouteInput(GLOBAL, "context_features", required_when_declared=True),
+        RouteInput(INPUT_CONCAT, "context_channels", resamples=False),
+    ),
     model_types=CONDITIONED,
     guidance="always",
     requires=(CROSS_ATTENTION,),
@@ -122,8 +128,10 @@ UNET_CFG = BackboneCapabilities(
     learned_null=True,
 )
 UNET = BackboneCapabilities(
-    inputs=(RouteInput(GLOBAL, "context_features", required_when_declared=True),
-            RouteInput(INPUT_CONCAT, "context_channels")),
+    inputs=(
+        RouteInput(GLOBAL, "context_features", required_when_declared=True),
+        RouteInput(INPUT_CONCAT, "context_channels"),
+    ),
     model_types=CONDITIONED | UNCONDITIONED,
 )
 UNET_UNCOND = BackboneCapabilities(inputs=UNET.inputs, model_types=UNCONDITIONED)  # `adp_uncond_1d`: adp_1d's alias

@@ -111,12 +111,14 @@ def diagnostics_from_validation_error(
     diagnostics = [_diagnostic(item, data, root, base_pointer) for item in items[:_CONVERTED]]
     diagnostics = _merge_union_branches(diagnostics)
     if len(items) > _CONVERTED:
-        diagnostics.append(Diagnostic(
-            codes.TOO_MANY_DIAGNOSTICS,
-            f"{len(items) - _CONVERTED} more schema errors in this file are not shown",
-            None,
-            help="fix the ones shown first; they usually share one cause",
-        ))
+        diagnostics.append(
+            Diagnostic(
+                codes.TOO_MANY_DIAGNOSTICS,
+                f"{len(items) - _CONVERTED} more schema errors in this file are not shown",
+                None,
+                help="fix the ones shown first; they usually share one cause",
+            )
+        )
     return diagnostics
 
 
@@ -216,9 +218,7 @@ def _diagnostic(item: ErrorDetails, data: Any, root: Any, base_pointer: str) -> 
     if kind == "finite_number":
         return Diagnostic(codes.NON_FINITE_NUMBER, "the number must be finite", pointer)
     if kind in _TYPE_NAMES:
-        return Diagnostic(
-            codes.WRONG_TYPE, f"expected {_TYPE_NAMES[kind]}, got {describe_value(value)}", pointer
-        )
+        return Diagnostic(codes.WRONG_TYPE, f"expected {_TYPE_NAMES[kind]}, got {describe_value(value)}", pointer)
     return Diagnostic(codes.INVALID_VALUE, _sentence(item.get("msg", "invalid value")), pointer)
 
 

@@ -103,7 +103,10 @@ def editor_schema(kind: Literal["model", "dataset"] = "model") -> dict[str, Any]
                 definitions.setdefault(name, definition)
         body = {key: value for key, value in single.items() if key not in ("$schema", "title")}
         definitions[f"version-{version}"] = _retarget(body, renamed)
-        is_version: dict[str, Any] = {"required": ["schema_version"], "properties": {"schema_version": {"const": version}}}
+        is_version: dict[str, Any] = {
+            "required": ["schema_version"],
+            "properties": {"schema_version": {"const": version}},
+        }
         if version == DIALECT_VERSION:  # an unversioned file is written in the stable-audio-tools dialect
             is_version = {"anyOf": [{"not": {"required": ["schema_version"]}}, is_version]}
         dispatch.append({"if": is_version, "then": {"$ref": f"#/$defs/version-{version}"}})
@@ -153,8 +156,9 @@ def _retarget(node: Any, renamed: dict[str, str]) -> Any:
         return [_retarget(item, renamed) for item in node]
     if not isinstance(node, dict):
         return node
-    return {key: renamed.get(value, value) if key == "$ref" else _retarget(value, renamed)
-            for key, value in node.items()}
+    return {
+        key: renamed.get(value, value) if key == "$ref" else _retarget(value, renamed) for key, value in node.items()
+    }
 
 
 def _pin_version(schema: dict[str, Any], roots: tuple[str, ...], version: int) -> None:

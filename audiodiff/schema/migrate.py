@@ -87,8 +87,9 @@ def migrate(data: dict[str, Any], target: int | None = None) -> MigrationResult:
     writer = _Writer(data)
     changes = _move(writer, detected.version, target)
     if detected.version != target:
-        changes.append(Change("version", "/schema_version", data.get("schema_version"), target,
-                              detected.version, target))
+        changes.append(
+            Change("version", "/schema_version", data.get("schema_version"), target, detected.version, target)
+        )
         writer.set_version(target)
     return MigrationResult(writer.data, detected.version, target, changes)
 
@@ -161,8 +162,9 @@ def _downgrade(writer: _Writer, migration: Migration) -> list[Change]:
         found, value = lookup(writer.data, step.path)
         if found and value == step.new:
             writer.set(step.path, step.old)
-            changes.append(Change("respelled", _pointer(step.path), step.new, step.old, migration.target,
-                                  migration.source, step))
+            changes.append(
+                Change("respelled", _pointer(step.path), step.new, step.old, migration.target, migration.source, step)
+            )
     return changes
 
 
@@ -204,14 +206,17 @@ def read_document(data: dict[str, Any]) -> ReadResult:
     if detected.version != LATEST_VERSION:
         writer.set_version(LATEST_VERSION)
         if detected.declared:
-            result.changes.append(Change("version", "/schema_version", detected.version, LATEST_VERSION,
-                                         detected.version, LATEST_VERSION))
-            result.advice.append(Diagnostic(
-                codes.MIGRATED_KEY,
-                f"schema version {detected.version} is read as version {LATEST_VERSION} after migrating it in memory",
-                "/schema_version",
-                help="`audiodiff migrate --write FILE` rewrites the file in the newest version",
-            ))
+            result.changes.append(
+                Change("version", "/schema_version", detected.version, LATEST_VERSION, detected.version, LATEST_VERSION)
+            )
+            result.advice.append(
+                Diagnostic(
+                    codes.MIGRATED_KEY,
+                    f"schema version {detected.version} is read as version {LATEST_VERSION} after migrating it in memory",
+                    "/schema_version",
+                    help="`audiodiff migrate --write FILE` rewrites the file in the newest version",
+                )
+            )
     result.data = writer.data
     return result
 

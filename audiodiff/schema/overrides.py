@@ -81,8 +81,11 @@ def parse(items: Sequence[str]) -> list[Override]:
             problems.append(_problem(item, f"`{path}` has an empty step", "write `a.b.c`, or a JSON pointer `/a/b/c`"))
             continue
         if _non_finite(raw.strip()):
-            problems.append(_problem(item, f"`{raw.strip()}` is not a valid config value: NaN and infinities are "
-                                     "refused, as in a file"))
+            problems.append(
+                _problem(
+                    item, f"`{raw.strip()}` is not a valid config value: NaN and infinities are refused, as in a file"
+                )
+            )
             continue
         found.append(Override(item, join("", *tokens), parse_value(raw)))
     if problems:
@@ -121,14 +124,21 @@ def _set(data: dict[str, Any], override: Override) -> Diagnostic | None:
                 node[token] = override.value
                 return None
             if token not in node:
-                return _problem(override.text, f"`{token}` does not exist in {_where(where)}",
-                                did_you_mean(token, [str(key) for key in node]) or _keys(node))
+                return _problem(
+                    override.text,
+                    f"`{token}` does not exist in {_where(where)}",
+                    did_you_mean(token, [str(key) for key in node]) or _keys(node),
+                )
             node = node[token]
         elif isinstance(node, list):
             if not token.isdigit() or int(token) >= len(node):
-                return _problem(override.text, f"`{token}` is not an index of the list at {where} (it holds "
-                                f"{len(node)} item(s): 0 to {len(node) - 1})" if node else
-                                f"the list at {where} is empty: there is no `{token}` to set")
+                return _problem(
+                    override.text,
+                    f"`{token}` is not an index of the list at {where} (it holds "
+                    f"{len(node)} item(s): 0 to {len(node) - 1})"
+                    if node
+                    else f"the list at {where} is empty: there is no `{token}` to set",
+                )
             if last:
                 node[int(token)] = override.value
                 return None
@@ -163,8 +173,18 @@ def relocate(diagnostics: Sequence[Diagnostic], overrides: Sequence[Override]) -
         if owner is None:
             moved.append(diagnostic)
             continue
-        moved.append(Diagnostic(diagnostic.code, diagnostic.message, diagnostic.pointer, owner.label, None,
-                                diagnostic.help, diagnostic.related, diagnostic.severity))
+        moved.append(
+            Diagnostic(
+                diagnostic.code,
+                diagnostic.message,
+                diagnostic.pointer,
+                owner.label,
+                None,
+                diagnostic.help,
+                diagnostic.related,
+                diagnostic.severity,
+            )
+        )
     return moved
 
 
@@ -195,5 +215,4 @@ def override_load(loaded: LoadResult, overrides: Sequence[Override]) -> LoadResu
         return LoadResult(None, (*loaded.diagnostics, *error.diagnostics))
     document = loaded.document
     values = {item.name: getattr(document, item.name) for item in fields(document) if item.init}
-    return LoadResult(OverriddenDocument(**{**values, "data": data, "overrides": tuple(overrides)}),
-                      loaded.diagnostics)
+    return LoadResult(OverriddenDocument(**{**values, "data": data, "overrides": tuple(overrides)}), loaded.diagnostics)

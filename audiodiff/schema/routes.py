@@ -36,13 +36,22 @@ class Route:
         return self.name
 
 
-CROSS_ATTENTION = Route("cross_attention_cond_ids", "cross_attention", "cross_attn_cond", "cross-attention",
-                        Axis.TOKENS, masked=True, token_symbol="N_cross")
+CROSS_ATTENTION = Route(
+    "cross_attention_cond_ids",
+    "cross_attention",
+    "cross_attn_cond",
+    "cross-attention",
+    Axis.TOKENS,
+    masked=True,
+    token_symbol="N_cross",
+)
 GLOBAL = Route("global_cond_ids", "global", "global_cond", "global", Axis.FEATURES, masked=False)
-PREPEND = Route("prepend_cond_ids", "prepend", "prepend_cond", "prepend", Axis.TOKENS, masked=True,
-                token_symbol="N_prepend")
-INPUT_CONCAT = Route("input_concat_ids", "input_concat", "input_concat_cond", "input-concat", Axis.CHANNELS,
-                     masked=False)
+PREPEND = Route(
+    "prepend_cond_ids", "prepend", "prepend_cond", "prepend", Axis.TOKENS, masked=True, token_symbol="N_prepend"
+)
+INPUT_CONCAT = Route(
+    "input_concat_ids", "input_concat", "input_concat_cond", "input-concat", Axis.CHANNELS, masked=False
+)
 
 ROUTES: tuple[Route, ...] = (CROSS_ATTENTION, GLOBAL, PREPEND, INPUT_CONCAT)  # the order of the graph's edges
 ROUTE_KEYS: tuple[str, ...] = tuple(route.key for route in ROUTES)

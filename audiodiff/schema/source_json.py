@@ -141,7 +141,7 @@ def scan_json(text: str, *, max_depth: int | None = None, stop_when_too_deep: bo
                 # the later value wins, so forget what the earlier one put under this pointer
                 earlier = extent.pop(pointer, None)
                 if earlier is not None:
-                    for stale in order[earlier[0]:earlier[1]]:
+                    for stale in order[earlier[0] : earlier[1]]:
                         positions.pop(stale, None)
             top.pending = (pointer, key_span)
             top.expect_key = False
@@ -231,11 +231,15 @@ def parse_json(text: str, path: str, *, max_depth: int) -> JsonOutcome:
         for pointer, key, first, again in scan.duplicates[:MAX_DIAGNOSTICS_PER_FILE]:
             diagnostics.append(duplicate_key_diagnostic(path, pointer, key, first, again))
         if len(scan.duplicates) > MAX_DIAGNOSTICS_PER_FILE:  # counted, not made: each costs spans and a note
-            diagnostics.append(Diagnostic(
-                codes.TOO_MANY_DIAGNOSTICS,
-                f"{len(scan.duplicates) - MAX_DIAGNOSTICS_PER_FILE} more duplicate keys in this file are not shown",
-                None, path, help="keep one entry per key",
-            ))
+            diagnostics.append(
+                Diagnostic(
+                    codes.TOO_MANY_DIAGNOSTICS,
+                    f"{len(scan.duplicates) - MAX_DIAGNOSTICS_PER_FILE} more duplicate keys in this file are not shown",
+                    None,
+                    path,
+                    help="keep one entry per key",
+                )
+            )
         for pointer, literal, span in scan.non_finite:
             diagnostics.append(non_finite_diagnostic(path, pointer, literal, span))
         if too_deep:

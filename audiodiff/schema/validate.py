@@ -86,7 +86,9 @@ def _validate_dataset(data: dict[str, Any], version: int) -> SchemaResult:
     try:
         spec = adapter.validate_python(data)
     except ValidationError as error:
-        return SchemaResult("dataset", version, diagnostics=diagnostics_from_validation_error(error, data, DatasetConfigSpec))
+        return SchemaResult(
+            "dataset", version, diagnostics=diagnostics_from_validation_error(error, data, DatasetConfigSpec)
+        )
     diagnostics = []
     for index, source in enumerate(getattr(spec, "datasets", ())):
         if getattr(source, "s3_path", None) is None and getattr(source, "path", None) is None:
@@ -136,11 +138,13 @@ def _oversized_integers(data: Any) -> list[Diagnostic]:
             # str() of a huge int is slow (and refused past 4300 digits): describe it by its size instead
             bits = abs(node).bit_length()
             shown = f"`{node}`" if bits <= 80 else f"a number of about {int(bits * 0.30103) + 1} digits"
-            found.append(Diagnostic(
-                codes.OUT_OF_RANGE,
-                f"{shown} is beyond any value a model setting can take (magnitude at most `{MAX_PLAUSIBLE_INT}`)",
-                join("", *path),
-            ))
+            found.append(
+                Diagnostic(
+                    codes.OUT_OF_RANGE,
+                    f"{shown} is beyond any value a model setting can take (magnitude at most `{MAX_PLAUSIBLE_INT}`)",
+                    join("", *path),
+                )
+            )
     return sorted(found, key=lambda diagnostic: diagnostic.pointer or "")
 
 
@@ -185,8 +189,9 @@ def _backbone_config_classes(model_type: str) -> dict[str, type]:
     return {"dit": DiTSpec, "adp_cfg_1d": UNetCFG1dSpec, "adp_1d": UNet1dSpec, "DAU1d": DAU1dSpec}
 
 
-def _backbone_config_of_another_type(diagnostics: list[Diagnostic], data: dict[str, Any], model_type: str
-                                     ) -> list[Diagnostic]:
+def _backbone_config_of_another_type(
+    diagnostics: list[Diagnostic], data: dict[str, Any], model_type: str
+) -> list[Diagnostic]:
     """A backbone `type` whose `config` is a valid config of another backbone the model type takes (`DAU1d` over a
     U-Net's settings: the docs list `DAU1d` for conditioned models) is one mistake, at the type, not a dozen
     unknown keys in the config."""
@@ -209,13 +214,15 @@ def _backbone_config_of_another_type(diagnostics: list[Diagnostic], data: dict[s
         return diagnostics
     kept = [d for d in diagnostics if d not in inside]
     names = " or ".join(f"`{name}`" for name in fits)
-    kept.append(Diagnostic(
-        codes.INVALID_VALUE,
-        f"`type` is `{tag}`, but `config` holds {names} settings ({len(inside)} findings in it are not about "
-        f"`{tag}` settings)",
-        where + "/type",
-        help=f'did you mean `"type": "{fits[0]}"`?',
-    ))
+    kept.append(
+        Diagnostic(
+            codes.INVALID_VALUE,
+            f"`type` is `{tag}`, but `config` holds {names} settings ({len(inside)} findings in it are not about "
+            f"`{tag}` settings)",
+            where + "/type",
+            help=f'did you mean `"type": "{fits[0]}"`?',
+        )
+    )
     return kept
 
 

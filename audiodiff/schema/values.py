@@ -25,8 +25,10 @@ def value_problem(entry: ConditionerSpec, value: Any) -> str | None:
         low, high = entry.config.min_val, entry.config.max_val
         row = min(max(int(value), low), high)  # upstream reads row `clamped value` of a max-min+1 row table
         if not 0 <= row <= high - low:
-            return (f"`{entry.id}` is an `int` conditioner with `min_val` {low}: upstream reads row {row} of its "
-                    f"{high - low + 1}-row table for {value!r}, which does not exist (AD217)")
+            return (
+                f"`{entry.id}` is an `int` conditioner with `min_val` {low}: upstream reads row {row} of its "
+                f"{high - low + 1}-row table for {value!r}, which does not exist (AD217)"
+            )
     # a `list` value outside `options` is legal: it selects the extra "unknown" row (index 0)
     if entry.type in TEXT_CONDITIONERS and not isinstance(value, str):
         return f"`{entry.id}` is a `{entry.type}` conditioner: it needs text, not {value!r}"

@@ -12,9 +12,9 @@ from typing import Any
 
 from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
+from audiodiff.schema.routes import ROUTES, Route
 from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
 from audiodiff.schema.v1.conditioning import ConditioningSpec
-from audiodiff.schema.routes import ROUTES, Route
 from audiodiff.schema.v1.pretransform import (
     AutoencoderModelSpec,
     AutoencoderPretransformSpec,
@@ -76,7 +76,10 @@ def backbone_of(spec: ModelConfig) -> BackboneView | None:
         return BackboneView(tag, spec.model.config, join("", "model", "config"), join("", "model", "type"))
     diffusion = spec.model.diffusion
     return BackboneView(
-        diffusion.type, diffusion.config, join("", "model", "diffusion", "config"), join("", "model", "diffusion", "type")
+        diffusion.type,
+        diffusion.config,
+        join("", "model", "diffusion", "config"),
+        join("", "model", "diffusion", "type"),
     )
 
 
@@ -99,7 +102,7 @@ def conditioning_of(spec: ModelConfig) -> ConditioningSpec | None:
 def routes_of(spec: ModelConfig) -> dict[Route, tuple[str, ...]]:
     """Route -> the ids of its routing list, in document order; empty for models without routing."""
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
-        return {route: () for route in ROUTES}
+        return dict.fromkeys(ROUTES, ())
     return {route: spec.model.diffusion.route_ids(route) for route in ROUTES}
 
 

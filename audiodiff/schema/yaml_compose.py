@@ -215,9 +215,7 @@ class Composer:
         pointer = self.slot_pointer()
         span = mark_span(event.start_mark, event.end_mark)
         if len(self.stack) >= self.max_depth:
-            self.emit(
-                codes.NESTING_TOO_DEEP, f"the document nests deeper than {self.max_depth} levels", pointer, span
-            )
+            self.emit(codes.NESTING_TOO_DEEP, f"the document nests deeper than {self.max_depth} levels", pointer, span)
             raise Stop
         problem = collection_tag_problem(event.tag, is_map)
         if problem is not None:
@@ -266,9 +264,7 @@ class Composer:
             )
             raise Stop
         if target is None:
-            self.emit(
-                codes.YAML_SYNTAX, f"invalid YAML: alias `*{name}` names no anchor defined before it", None, span
-            )
+            self.emit(codes.YAML_SYNTAX, f"invalid YAML: alias `*{name}` names no anchor defined before it", None, span)
             raise Stop
         if len(self.stack) + target.height > self.max_depth:
             self.emit(
@@ -376,7 +372,9 @@ class Composer:
             pointer,
             mark_span(again.start, again.end),
             help="keep one of the entries; a YAML reader silently keeps only the last one",
-            related=(Related(f"`{echo(key)}` first appears here", pointer, mark_span(first.start, first.end), self.path),),
+            related=(
+                Related(f"`{echo(key)}` first appears here", pointer, mark_span(first.start, first.end), self.path),
+            ),
         )
 
 

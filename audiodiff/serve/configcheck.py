@@ -33,8 +33,13 @@ def check_config(text: str, name: str = "config.json") -> ConfigReport:
     from audiodiff.diagnostics.render import json as json_renderer
 
     if len(text.encode("utf-8", errors="replace")) > MAX_TEXT_BYTES:
-        too_big = Diagnostic(codes.RUN_SETTING, f"the text is larger than {MAX_TEXT_BYTES // 1024} KiB", "", name,
-                             help="check large files with `audiodiff validate`")
+        too_big = Diagnostic(
+            codes.RUN_SETTING,
+            f"the text is larger than {MAX_TEXT_BYTES // 1024} KiB",
+            "",
+            name,
+            help="check large files with `audiodiff validate`",
+        )
         return ConfigReport(1, 0, [json_renderer.diagnostic_object(too_big, name)], None, [])
     check = check_text(text, name)
     diagnostics = list(check.diagnostics)
@@ -69,15 +74,19 @@ def diagnostics_html(report: ConfigReport) -> str:
     if not report.diagnostics:
         head = '<p class="ad-ok" id="ad-config-ok">no problems found</p>'
     else:
-        head = (f'<p class="ad-summary">{report.errors} error(s), {report.warnings} warning(s)</p>'
-                '<ol class="ad-diagnostics">')
+        head = (
+            f'<p class="ad-summary">{report.errors} error(s), {report.warnings} warning(s)</p>'
+            '<ol class="ad-diagnostics">'
+        )
         for item in report.diagnostics[:MAX_LISTED_DIAGNOSTICS]:
             where = f"{item['line']}:{item['column']}" if item.get("line") else "-"
             hint = f'<div class="ad-help">help: {esc(item["help"])}</div>' if item.get("help") else ""
-            head += (f'<li class="ad-{esc(item["severity"])}" data-line="{item.get("line") or ""}">'
-                     f'<code>{esc(where)}</code> {esc(item["severity"])} <b>{esc(item["code"])}</b> '
-                     f'[{esc(item["name"])}] {esc(item["message"])}'
-                     f'<div class="ad-pointer">at: <code>{esc(item.get("pointer") or "/")}</code></div>{hint}</li>')
+            head += (
+                f'<li class="ad-{esc(item["severity"])}" data-line="{item.get("line") or ""}">'
+                f"<code>{esc(where)}</code> {esc(item['severity'])} <b>{esc(item['code'])}</b> "
+                f"[{esc(item['name'])}] {esc(item['message'])}"
+                f'<div class="ad-pointer">at: <code>{esc(item.get("pointer") or "/")}</code></div>{hint}</li>'
+            )
         hidden = len(report.diagnostics) - MAX_LISTED_DIAGNOSTICS
         head += "</ol>" + (f"<p>{hidden} more not shown</p>" if hidden > 0 else "")
     marked: dict[int, str] = {}
@@ -90,8 +99,14 @@ def diagnostics_html(report: ConfigReport) -> str:
         kind = marked.get(number)
         attributes = f' class="ad-mark-{kind}" id="ad-line-{number}"' if kind else ""
         rows.append(f'<tr{attributes}><td class="ad-number">{number}</td><td><pre>{esc(line)}</pre></td></tr>')
-    listing = (f'<div class="ad-listing-box" style="overflow:auto; max-height:720px">'
-               f'<table class="ad-listing">{"".join(rows)}</table></div>') if rows else ""
+    listing = (
+        (
+            f'<div class="ad-listing-box" style="overflow:auto; max-height:720px">'
+            f'<table class="ad-listing">{"".join(rows)}</table></div>'
+        )
+        if rows
+        else ""
+    )
     return head + listing
 
 
@@ -102,35 +117,44 @@ def explanation_html(report: ConfigReport) -> str:
     if document is None:
         return "<p>no graph: fix the errors first</p>"
     total = document.get("total_params")
-    title = (f'<p class="ad-graph-title">{esc(str(document["model_type"]))}: '
-             f'{_count(total)} parameters in {len(document["nodes"])} modules</p>')
-    header = ('<table class="ad-nodes"><tr><th>module</th><th>kind</th><th>type</th><th>in</th><th>out</th>'
-              '<th>params</th><th>line</th></tr>')
+    title = (
+        f'<p class="ad-graph-title">{esc(str(document["model_type"]))}: '
+        f"{_count(total)} parameters in {len(document['nodes'])} modules</p>"
+    )
+    header = (
+        '<table class="ad-nodes"><tr><th>module</th><th>kind</th><th>type</th><th>in</th><th>out</th>'
+        "<th>params</th><th>line</th></tr>"
+    )
     out = [title, header]
     for node in document["nodes"]:
-        out.append(f'<tr><td><code>{esc(node["id"])}</code></td><td>{esc(node["kind"])}</td>'
-                   f'<td>{esc(node["type"])}</td><td>{esc(_ports(node["inputs"]))}</td>'
-                   f'<td>{esc(_ports(node["outputs"]))}</td><td class="ad-params">{_count(node.get("params"))}</td>'
-                   f'<td>{node.get("line") or "-"}</td></tr>')
+        out.append(
+            f"<tr><td><code>{esc(node['id'])}</code></td><td>{esc(node['kind'])}</td>"
+            f"<td>{esc(node['type'])}</td><td>{esc(_ports(node['inputs']))}</td>"
+            f'<td>{esc(_ports(node["outputs"]))}</td><td class="ad-params">{_count(node.get("params"))}</td>'
+            f"<td>{node.get('line') or '-'}</td></tr>"
+        )
     out.append("</table>")
     if document["routes"]:
         out.append('<table class="ad-routes"><tr><th>route</th><th>sources (width)</th><th>backbone expects</th></tr>')
         for route in document["routes"]:
-            sources = " + ".join(f'{esc(s["id"])} ({esc(str(s["width"]))})' for s in route["sources"])
-            out.append(f'<tr><td>{esc(route["route"])}</td><td>{sources}</td>'
-                       f'<td>{esc(str(route["backbone_width"]))}</td></tr>')
+            sources = " + ".join(f"{esc(s['id'])} ({esc(str(s['width']))})" for s in route["sources"])
+            out.append(
+                f"<tr><td>{esc(route['route'])}</td><td>{sources}</td><td>{esc(str(route['backbone_width']))}</td></tr>"
+            )
         out.append("</table>")
     out.append('<table class="ad-quantities"><tr><th>derived</th><th>value</th><th>from</th></tr>')
     for quantity in document["quantities"]:
-        value = "unbounded" if quantity["value"] is None else f'{quantity["value"]} {quantity.get("unit") or ""}'
-        out.append(f'<tr><td>{esc(quantity["name"])}</td><td>{esc(value.strip())}</td>'
-                   f'<td>{esc(str(quantity.get("source") or ""))}</td></tr>')
+        value = "unbounded" if quantity["value"] is None else f"{quantity['value']} {quantity.get('unit') or ''}"
+        out.append(
+            f"<tr><td>{esc(quantity['name'])}</td><td>{esc(value.strip())}</td>"
+            f"<td>{esc(str(quantity.get('source') or ''))}</td></tr>"
+        )
     out.append("</table>")
     return "".join(out)
 
 
 def _ports(ports: list[dict[str, Any]]) -> str:
-    return ", ".join(f'{port["name"]} ({", ".join(str(d) for d in port["shape"])})' for port in ports) or "-"
+    return ", ".join(f"{port['name']} ({', '.join(str(d) for d in port['shape'])})" for port in ports) or "-"
 
 
 def _count(value: Any) -> str:

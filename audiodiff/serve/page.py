@@ -66,64 +66,120 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
         with gr.Column(scale=1):
             fields = [_condition_input(field) for field in form.conditions]
             negative = gr.Textbox(label="negative prompt", elem_id="ad-negative", visible=form.negative_prompt)
-            seconds = gr.Number(value=form.seconds_default, label="seconds", elem_id="ad-seconds",
-                                info=f"at most {form.seconds_max:g} s for this model")
+            seconds = gr.Number(
+                value=form.seconds_default,
+                label="seconds",
+                elem_id="ad-seconds",
+                info=f"at most {form.seconds_max:g} s for this model",
+            )
             steps = gr.Slider(1, MAX_STEPS, value=50, step=1, label="steps", elem_id="ad-steps")
             samplers, default_sampler = _samplers(studio)
             sampler = gr.Dropdown(samplers, value=default_sampler, label="sampler", elem_id="ad-sampler")
-            cfg = gr.Slider(0, 15, value=6.0 if form.cfg else 1.0, step=0.5, label="CFG scale", elem_id="ad-cfg",
-                            visible=form.cfg)
+            cfg = gr.Slider(
+                0, 15, value=6.0 if form.cfg else 1.0, step=0.5, label="CFG scale", elem_id="ad-cfg", visible=form.cfg
+            )
             seed = gr.Number(value=0, precision=0, label="seed", elem_id="ad-seed")
             batch = gr.Slider(1, MAX_BATCH, value=1, step=1, label="batch", elem_id="ad-batch")
             with gr.Accordion("init audio (audio-to-audio)", open=False):
-                init_audio = gr.Audio(type="filepath", label="init audio", sources=["upload"],
-                                      elem_id="ad-init-audio")
+                init_audio = gr.Audio(type="filepath", label="init audio", sources=["upload"], elem_id="ad-init-audio")
                 init_noise = gr.Slider(0.01, 1.0, value=1.0, step=0.01, label="init noise level")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="ad-generate")
                 stop = gr.Button("Cancel", elem_id="ad-cancel")
         with gr.Column(scale=2):
             status = gr.HTML("", elem_id="ad-status")
-            players = [gr.Audio(label=f"item {index + 1}", type="filepath", interactive=False,
-                                visible=index == 0, elem_id=f"ad-audio-{index}") for index in range(MAX_BATCH)]
-            images = gr.Gallery(label="spectrograms", columns=1, height="auto", object_fit="contain",
-                                elem_id="ad-spectrograms")
-            command = gr.Textbox(label="the same take from the command line", buttons=["copy"],
-                                 interactive=False, elem_id="ad-command")
+            players = [
+                gr.Audio(
+                    label=f"item {index + 1}",
+                    type="filepath",
+                    interactive=False,
+                    visible=index == 0,
+                    elem_id=f"ad-audio-{index}",
+                )
+                for index in range(MAX_BATCH)
+            ]
+            images = gr.Gallery(
+                label="spectrograms", columns=1, height="auto", object_fit="contain", elem_id="ad-spectrograms"
+            )
+            command = gr.Textbox(
+                label="the same take from the command line", buttons=["copy"], interactive=False, elem_id="ad-command"
+            )
             downloads = gr.File(label="downloads", file_count="multiple", interactive=False, elem_id="ad-downloads")
     history = gr.State([])
 
     def generate(data: dict[Any, Any], request: gr.Request, progress: gr.Progress = gr.Progress()) -> list[Any]:
         conditions = [data[field] for field in fields]
-        negative_text, seconds_value, steps_value, sampler_name, cfg_scale, seed_value, batch_value, init_path, \
-            init_level, takes = (data[c] for c in (negative, seconds, steps, sampler, cfg, seed, batch, init_audio,
-                                                   init_noise, history))
+        (
+            negative_text,
+            seconds_value,
+            steps_value,
+            sampler_name,
+            cfg_scale,
+            seed_value,
+            batch_value,
+            init_path,
+            init_level,
+            takes,
+        ) = (data[c] for c in (negative, seconds, steps, sampler, cfg, seed, batch, init_audio, init_noise, history))
         flag = cancels.flag(request.session_hash or "")
         flag.clear()
         try:
-            take_request = _request(form, conditions, negative_text, seconds_value, steps_value, sampler_name,
-                                    cfg_scale, seed_value, batch_value, init_path, init_level)
-            take = studio.generate(take_request, progress=lambda done, total: progress((done, total), "sampling"),
-                                   cancel=flag)
+            take_request = _request(
+                form,
+                conditions,
+                negative_text,
+                seconds_value,
+                steps_value,
+                sampler_name,
+                cfg_scale,
+                seed_value,
+                batch_value,
+                init_path,
+                init_level,
+            )
+            take = studio.generate(
+                take_request, progress=lambda done, total: progress((done, total), "sampling"), cancel=flag
+            )
         except TakeRefused as refused:
             return _refused(str(refused), takes)
         except Cancelled:
             return _refused("cancelled", takes)
-        clipped = (f"; {take.clipped} sample(s) clipped at full scale" if take.clipped else "")
+        clipped = f"; {take.clipped} sample(s) clipped at full scale" if take.clipped else ""
         message = f'<p id="ad-take-done">take {take.number}: {take.summary}{clipped}</p>'
-        entry = {"number": take.number, "audio": [str(p) for p in take.audio], "summary": take.summary,
-                 "spectrograms": [str(p) for p in take.spectrograms], "command": take.command}
-        updates = [gr.update(value=str(take.audio[i]), visible=True) if i < len(take.audio)
-                   else gr.update(value=None, visible=False) for i in range(MAX_BATCH)]
+        entry = {
+            "number": take.number,
+            "audio": [str(p) for p in take.audio],
+            "summary": take.summary,
+            "spectrograms": [str(p) for p in take.spectrograms],
+            "command": take.command,
+        }
+        updates = [
+            gr.update(value=str(take.audio[i]), visible=True)
+            if i < len(take.audio)
+            else gr.update(value=None, visible=False)
+            for i in range(MAX_BATCH)
+        ]
         files = [str(p) for p in (*take.audio, *take.spectrograms)]
-        return [message, *updates, [str(p) for p in take.spectrograms], take.command, files,
-                [entry, *takes][:HISTORY_SHOWN]]
+        return [
+            message,
+            *updates,
+            [str(p) for p in take.spectrograms],
+            take.command,
+            files,
+            [entry, *takes][:HISTORY_SHOWN],
+        ]
 
     def _refused(text: str, takes: list[Any]) -> list[Any]:
         import html
 
-        return [f'<p class="ad-refusal" id="ad-refusal">{html.escape(text)}</p>',
-                *[gr.update() for _ in range(MAX_BATCH)], gr.update(), gr.update(), gr.update(), takes]
+        return [
+            f'<p class="ad-refusal" id="ad-refusal">{html.escape(text)}</p>',
+            *[gr.update() for _ in range(MAX_BATCH)],
+            gr.update(),
+            gr.update(),
+            gr.update(),
+            takes,
+        ]
 
     inputs = {*fields, negative, seconds, steps, sampler, cfg, seed, batch, init_audio, init_noise, history}
     outputs = [status, *players, images, command, downloads, history]
@@ -136,6 +192,7 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
     stop.click(cancel, None, None, queue=False, cancels=[event])
 
     with gr.Accordion("history: this page's takes, newest first", open=True):
+
         @gr.render(inputs=history)
         def show_history(takes: list[dict[str, Any]]) -> None:
             if not takes:
@@ -160,17 +217,36 @@ def _condition_input(field: Any) -> gr.components.Component:
     return gr.Textbox(label=label, lines=2, elem_id=element)
 
 
-def _request(form: Form, conditions: list[Any], negative: str | None, seconds: float | None, steps: float,
-             sampler: str | None, cfg: float, seed: float | None, batch: float, init_path: str | None,
-             init_level: float) -> TakeRequest:
+def _request(
+    form: Form,
+    conditions: list[Any],
+    negative: str | None,
+    seconds: float | None,
+    steps: float,
+    sampler: str | None,
+    cfg: float,
+    seed: float | None,
+    batch: float,
+    init_path: str | None,
+    init_level: float,
+) -> TakeRequest:
     if seconds is None:
         raise TakeRefused("give the length in seconds")
     if seed is None:
         raise TakeRefused("give a seed (a whole number)")
     values = {field.id: value for field, value in zip(form.conditions, conditions, strict=True)}
-    return TakeRequest(conditions=values, negative_prompt=negative or None, seconds=float(seconds),
-                       steps=int(steps), sampler=sampler, cfg_scale=float(cfg), seed=int(seed), batch=int(batch),
-                       init_audio=Path(init_path) if init_path else None, init_noise_level=float(init_level))
+    return TakeRequest(
+        conditions=values,
+        negative_prompt=negative or None,
+        seconds=float(seconds),
+        steps=int(steps),
+        sampler=sampler,
+        cfg_scale=float(cfg),
+        seed=int(seed),
+        batch=int(batch),
+        init_audio=Path(init_path) if init_path else None,
+        init_noise_level=float(init_level),
+    )
 
 
 def _samplers(studio: Studio) -> tuple[list[str], str]:
@@ -183,14 +259,21 @@ def _samplers(studio: Studio) -> tuple[list[str], str]:
 
 
 def _config_tab() -> None:
-    gr.Markdown("Paste or upload a model config: it is validated and explained as `audiodiff validate` and "
-                "`audiodiff compile --explain` would (no torch involved).")
+    gr.Markdown(
+        "Paste or upload a model config: it is validated and explained as `audiodiff validate` and "
+        "`audiodiff compile --explain` would (no torch involved)."
+    )
     with gr.Row():
         with gr.Column(scale=1):
-            upload = gr.File(label="upload a config", file_types=[".json", ".yaml", ".yml"], type="filepath",
-                             elem_id="ad-config-upload")
-            name = gr.Textbox(value="config.json", label="file name (its extension picks JSON or YAML)",
-                              elem_id="ad-config-name")
+            upload = gr.File(
+                label="upload a config",
+                file_types=[".json", ".yaml", ".yml"],
+                type="filepath",
+                elem_id="ad-config-upload",
+            )
+            name = gr.Textbox(
+                value="config.json", label="file name (its extension picks JSON or YAML)", elem_id="ad-config-name"
+            )
             text = gr.Code(language="json", label="config", interactive=True, lines=24, elem_id="ad-config-text")
             check = gr.Button("Check", variant="primary", elem_id="ad-config-check")
         with gr.Column(scale=1):
@@ -220,4 +303,3 @@ def _safe_name(name: str | None) -> str:
     """Only the extension of the name matters (JSON or YAML); the name is never opened as a path."""
     base = Path(name or "config.json").name
     return base if base.endswith((".json", ".yaml", ".yml")) else "config.json"
-

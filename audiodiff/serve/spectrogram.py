@@ -35,8 +35,9 @@ def write_spectrogram(path: Path, audio: object, sample_rate: int, *, title: str
     level, seconds, top = magnitude_db(mono, sample_rate)
     figure = Figure(figsize=(6.4, 3.2), dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    image = axes.imshow(level, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, top),
-                        vmin=-DYNAMIC_RANGE_DB, vmax=0)
+    image = axes.imshow(
+        level, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, top), vmin=-DYNAMIC_RANGE_DB, vmax=0
+    )
     axes.set_xlabel("time (s)")
     axes.set_ylabel("frequency (Hz)")
     if title:

@@ -67,9 +67,17 @@ class Take:
 class Studio:
     """A loaded model and the folder its takes are written to."""
 
-    def __init__(self, source: Path, ckpt: Path | None, *, takes_dir: Path, device: str = "cpu",
-                 allow_partial: bool = False, t5_path: str | None = None,
-                 max_seconds: float = DEFAULT_MAX_SECONDS):
+    def __init__(
+        self,
+        source: Path,
+        ckpt: Path | None,
+        *,
+        takes_dir: Path,
+        device: str = "cpu",
+        allow_partial: bool = False,
+        t5_path: str | None = None,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
+    ):
         self.source, self.ckpt = source, ckpt
         self.takes_dir = takes_dir
         self.device = device
@@ -78,22 +86,28 @@ class Studio:
         self.spec = self.resolved.spec
         self.form: Form = build_form(self.spec, max_seconds=_longest_request(self.spec, max_seconds))
         self.notes: list[str] = []
-        self.model = load_model(self.resolved, allow_partial=allow_partial, t5_path=t5_path,
-                                on_partial=self.notes.append)
+        self.model = load_model(
+            self.resolved, allow_partial=allow_partial, t5_path=t5_path, on_partial=self.notes.append
+        )
         self._numbers = itertools.count(1)
         self._number_lock = threading.Lock()
 
     def sample_request(self, request: TakeRequest) -> SampleRequest:
         """The request `audiodiff sample` would make of the same values; checks them as it does."""
-        for name, value in (("seconds", request.seconds), ("cfg scale", request.cfg_scale),
-                            ("init noise level", request.init_noise_level)):
+        for name, value in (
+            ("seconds", request.seconds),
+            ("cfg scale", request.cfg_scale),
+            ("init noise level", request.init_noise_level),
+        ):
             if value is not None and not math.isfinite(value):
                 raise TakeRefused(f"the {name} must be a finite number, got {value}")
         if not 1 <= request.batch <= MAX_BATCH:
             raise TakeRefused(f"the batch must be between 1 and {MAX_BATCH}, got {request.batch}")
         if request.seconds is not None and request.seconds > self.form.seconds_max:
-            raise TakeRefused(f"{request.seconds:g} s is longer than this model and page allow",
-                              hint=f"ask for at most {self.form.seconds_max:g} s")
+            raise TakeRefused(
+                f"{request.seconds:g} s is longer than this model and page allow",
+                hint=f"ask for at most {self.form.seconds_max:g} s",
+            )
         if request.cfg_scale < 0:
             raise TakeRefused(f"the CFG scale must not be negative, got {request.cfg_scale:g}")
         init = None
@@ -102,23 +116,40 @@ class Studio:
             from audiodiff.schema.views import generated_channels
 
             try:
-                init = read_audio(request.init_audio, sample_rate=self.spec.sample_rate,
-                                  channels=generated_channels(self.spec))
+                init = read_audio(
+                    request.init_audio, sample_rate=self.spec.sample_rate, channels=generated_channels(self.spec)
+                )
             except (OSError, RuntimeError, ValueError) as error:
                 raise TakeRefused(f"the init audio could not be read: {error}") from None
         cond = condition_values(self.form, request.conditions)
         if self.form.unsupported:
-            raise TakeRefused("this model is conditioned on audio signals ("
-                              + ", ".join(f"`{i}`" for i in self.form.unsupported) + "), which the page cannot give",
-                              hint="sample it with `audiodiff sample --cond`")
+            raise TakeRefused(
+                "this model is conditioned on audio signals ("
+                + ", ".join(f"`{i}`" for i in self.form.unsupported)
+                + "), which the page cannot give",
+                hint="sample it with `audiodiff sample --cond`",
+            )
         negative = request.negative_prompt or None
-        return SampleRequest(seconds=request.seconds, steps=request.steps, cfg_scale=request.cfg_scale,
-                             sampler=request.sampler or None, seed=request.seed, batch=request.batch,
-                             negative_prompt=negative, cond=cond, init_audio=init,
-                             init_noise_level=request.init_noise_level)
+        return SampleRequest(
+            seconds=request.seconds,
+            steps=request.steps,
+            cfg_scale=request.cfg_scale,
+            sampler=request.sampler or None,
+            seed=request.seed,
+            batch=request.batch,
+            negative_prompt=negative,
+            cond=cond,
+            init_audio=init,
+            init_noise_level=request.init_noise_level,
+        )
 
-    def generate(self, request: TakeRequest, *, progress: Callable[[int, int], None] | None = None,
-                 cancel: threading.Event | None = None) -> Take:
+    def generate(
+        self,
+        request: TakeRequest,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Take:
         import torch
 
         from audiodiff.runtime.audio import write_audio
@@ -140,19 +171,33 @@ class Studio:
         with torch.inference_mode():  # grad mode is per thread: the page's worker threads start with it on
             audio = generate(self.model, self.spec, sample_request, the_plan, device=self.device, callback=step)
         if not bool(torch.isfinite(audio).all()):
-            raise TakeRefused("the model produced non-finite samples (NaN or infinity); nothing was written",
-                              hint="check the checkpoint, or lower the CFG scale")
+            raise TakeRefused(
+                "the model produced non-finite samples (NaN or infinity); nothing was written",
+                hint="check the checkpoint, or lower the CFG scale",
+            )
         clipped = int((audio.abs() > 1).sum())
         with self._number_lock:
             number = next(self._numbers)
         folder = self.takes_dir / f"take_{number:04d}"
         folder.mkdir(parents=True, exist_ok=True)
         files = tuple(write_audio(folder / "take.wav", audio, self.spec.sample_rate))
-        images = tuple(write_spectrogram(path.with_suffix(".png"), item, self.spec.sample_rate,
-                                         title=f"take {number}" + (f", item {i + 1}" if len(files) > 1 else ""))
-                       for i, (path, item) in enumerate(zip(files, audio, strict=True)))
-        return Take(number, files, images, self.command(sample_request, the_plan.settings.sampler),
-                    self.summary(sample_request, the_plan.samples), clipped)
+        images = tuple(
+            write_spectrogram(
+                path.with_suffix(".png"),
+                item,
+                self.spec.sample_rate,
+                title=f"take {number}" + (f", item {i + 1}" if len(files) > 1 else ""),
+            )
+            for i, (path, item) in enumerate(zip(files, audio, strict=True))
+        )
+        return Take(
+            number,
+            files,
+            images,
+            self.command(sample_request, the_plan.settings.sampler),
+            self.summary(sample_request, the_plan.samples),
+            clipped,
+        )
 
     def command(self, request: SampleRequest, sampler: str) -> str:
         """The `audiodiff sample` command line that generates the same audio."""
@@ -165,8 +210,16 @@ class Studio:
             words += ["--negative-prompt", request.negative_prompt]
         if request.seconds is not None:
             words += ["--seconds", f"{request.seconds:g}"]
-        words += ["--steps", str(request.steps), "--sampler", sampler, "--cfg-scale", f"{request.cfg_scale:g}",
-                  "--seed", str(request.seed)]
+        words += [
+            "--steps",
+            str(request.steps),
+            "--sampler",
+            sampler,
+            "--cfg-scale",
+            f"{request.cfg_scale:g}",
+            "--seed",
+            str(request.seed),
+        ]
         if request.batch > 1:
             words += ["--batch", str(request.batch)]
         if self.allow_partial:
@@ -176,8 +229,10 @@ class Studio:
 
     def summary(self, request: SampleRequest, samples: int) -> str:
         values = ", ".join(f"{key}={value}" for key, value in request.cond.items())
-        return (f"{values or 'unconditioned'}; {samples / self.spec.sample_rate:.2f} s, {request.steps} steps, "
-                f"CFG {request.cfg_scale:g}, seed {request.seed}")
+        return (
+            f"{values or 'unconditioned'}; {samples / self.spec.sample_rate:.2f} s, {request.steps} steps, "
+            f"CFG {request.cfg_scale:g}, seed {request.seed}"
+        )
 
 
 def _cond_text(value: Any) -> str:

@@ -28,8 +28,14 @@ def _run(script: str, *extra: str, reference: bool = False) -> subprocess.Comple
     if not reference:
         environment.pop("AUDIODIFF_REFERENCE_PYTHON", None)
     arguments = [*TINY[script], *extra] if reference else [*TINY[script], "--no-reference", *extra]
-    return subprocess.run([sys.executable, str(BENCH / script), *arguments], capture_output=True, text=True,
-                          timeout=900, cwd=REPO, env=environment)
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+        env=environment,
+    )
 
 
 @pytest.mark.slow

@@ -42,11 +42,14 @@ def test_every_command_comes_from_its_own_module() -> None:
 
 
 def test_assembling_the_command_line_stays_light() -> None:
-    script = ("import json, sys\nimport audiodiff.cli.app\n"
-              "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-              "('audiodiff', 'torch', 'lightning', 'numpy', 'pydantic', 'rich', 'transformers'))))")
-    loaded = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                                       timeout=120).stdout)
+    script = (
+        "import json, sys\nimport audiodiff.cli.app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('audiodiff', 'torch', 'lightning', 'numpy', 'pydantic', 'rich', 'transformers'))))"
+    )
+    loaded = json.loads(
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120).stdout
+    )
     allowed = ("audiodiff.cli", "audiodiff.diagnostics", "audiodiff.runtime.atomic")
     heavy = [m for m in loaded if m != "audiodiff" and m != "audiodiff.runtime" and not m.startswith(allowed)]
     assert heavy == [], heavy

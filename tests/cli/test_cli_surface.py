@@ -75,8 +75,10 @@ def test_the_command_line_surface_matches_its_snapshot() -> None:
     expected = SNAPSHOT.read_text()
     if text != expected:
         diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), "snapshot", "now"))
-        pytest.fail("the command-line surface changed; if intended, rerun with AUDIODIFF_UPDATE_SNAPSHOTS=1 and "
-                    f"review tests/cli/cli_surface.json:\n{diff}")
+        pytest.fail(
+            "the command-line surface changed; if intended, rerun with AUDIODIFF_UPDATE_SNAPSHOTS=1 and "
+            f"review tests/cli/cli_surface.json:\n{diff}"
+        )
 
 
 def test_the_snapshot_sees_a_new_option() -> None:

@@ -43,39 +43,31 @@ RUN: dict[str, str] = {
     "audiodiff lint . --ignore AD703,AD901 --exclude 'legacy/'": "",
     "audiodiff compile model_config.json --explain": "",
     "audiodiff compile model_config.json --explain --format json --batch 4 --precision 32": "",
-    "audiodiff compile model_config.json --explain --format dot | dot -Tsvg > graph.svg":
-        "audiodiff compile model_config.json --explain --format dot",
+    "audiodiff compile model_config.json --explain --format dot | dot -Tsvg > graph.svg": "audiodiff compile model_config.json --explain --format dot",
     "audiodiff compile examples/toy_dit.json --explain --set model.diffusion.config.depth=8": "",
     "audiodiff migrate model_config.json": "",
     "audiodiff migrate configs/ --write": "",
     "audiodiff migrate configs/ --check": "",
     "audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --check": "",
-    "audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo --max-steps 500":
-        "audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo " + TINY_RUN,
+    "audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo --max-steps 500": "audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo "
+    + TINY_RUN,
     # the run folder a `--resume` continues, and the checkpoint names the help shows
     "audiodiff run model.json -d data.json -o runs/a --resume": "audiodiff run model.json -d data.json -o runs/a "
-                                                                "--resume --check",
-    "audiodiff run model.json -d data.json --set training.learning_rate=3e-4 --set model.diffusion.config.depth=8":
-        "audiodiff run model.json -d data.json --set training.learning_rate=3e-4 --set "
-        "model.diffusion.config.depth=8 --check",
-    "audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed":
-        "audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed --check",
+    "--resume --check",
+    "audiodiff run model.json -d data.json --set training.learning_rate=3e-4 --set model.diffusion.config.depth=8": "audiodiff run model.json -d data.json --set training.learning_rate=3e-4 --set "
+    "model.diffusion.config.depth=8 --check",
+    "audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed": "audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed --check",
     "audiodiff ckpt inspect runs/demo/checkpoints/step_0000500.ckpt": "",
     "audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors": "",
-    "audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler euler --seed 3 -o chirp.wav":
-        "audiodiff sample model.safetensors --cond class=chirp --steps 2 --sampler euler --seed 3 -o chirp.wav",
+    "audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler euler --seed 3 -o chirp.wav": "audiodiff sample model.safetensors --cond class=chirp --steps 2 --sampler euler --seed 3 -o chirp.wav",
 }
 
 SKIP: dict[str, str] = {
-    "audiodiff sample config.json --ckpt model.safetensors --prompt \"warm pads\" --seconds 10 -o pads.wav":
-        "needs a model with a `prompt` (T5) conditioner and its weights; the shipped example has class labels",
-    "audiodiff encode model.json --dataset data.json --output latents/ --pretransform-ckpt ae.ckpt":
-        "needs an `autoencoder` pretransform and its weights; the shipped example's pretransform is `patched`",
-    "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/last.safetensors":
-        "starts a web server (tests/serve covers it)",
+    'audiodiff sample config.json --ckpt model.safetensors --prompt "warm pads" --seconds 10 -o pads.wav': "needs a model with a `prompt` (T5) conditioner and its weights; the shipped example has class labels",
+    "audiodiff encode model.json --dataset data.json --output latents/ --pretransform-ckpt ae.ckpt": "needs an `autoencoder` pretransform and its weights; the shipped example's pretransform is `patched`",
+    "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/last.safetensors": "starts a web server (tests/serve covers it)",
     "audiodiff serve model.safetensors --port 7861": "starts a web server (tests/serve covers it)",
-    "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/<step>.safetensors":
-        "starts a web server (tests/serve covers it)",
+    "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/<step>.safetensors": "starts a web server (tests/serve covers it)",
 }
 
 PLACEHOLDER = re.compile(r"\b[A-Z]{3,}\b|\.\.\.")
@@ -115,8 +107,18 @@ def _workspace(folder: Path) -> None:
     examples.mkdir()
     for name in ("toy_dit.json", "toy_dataset.json"):
         shutil.copy(REPO / "examples" / name, examples / name)
-    subprocess.run([sys.executable, str(REPO / "examples" / "make_toy_dataset.py"), str(examples / "data" / "toy"),
-                    "--clips-per-class", "2"], capture_output=True, check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "make_toy_dataset.py"),
+            str(examples / "data" / "toy"),
+            "--clips-per-class",
+            "2",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     (folder / "data").symlink_to(examples / "data")
     for name in ("model_config.json", "model.json", "config.json"):
         shutil.copy(examples / "toy_dit.json", folder / name)

@@ -32,8 +32,19 @@ BASE: dict[str, list[str]] = {
     "lint": [MODEL],
     "migrate": [MODEL],
     "compile": [MODEL],
-    "sample": [MODEL, "--ckpt", "{ckpt}", "--seconds", "0.25", "--steps", "1", "-o", "{tmp}/out.wav",
-               "--cond", "class=tone"],
+    "sample": [
+        MODEL,
+        "--ckpt",
+        "{ckpt}",
+        "--seconds",
+        "0.25",
+        "--steps",
+        "1",
+        "-o",
+        "{tmp}/out.wav",
+        "--cond",
+        "class=tone",
+    ],
     "run": [MODEL, "-d", DATASET, "-o", "{tmp}/run", "--check"],
     "encode": [MODEL, "-d", DATASET, "-o", "{tmp}/latents"],
     "ckpt inspect": ["{ckpt}"],
@@ -44,54 +55,116 @@ BASE: dict[str, list[str]] = {
 
 # command -> option -> hostile values. Options that repeat a flag's meaning in another spelling share a row.
 TABLE: dict[str, dict[str, list[str]]] = {
-    "validate": {"--format": ["xml", ""], "--target": ["nope", "stable-audio-tools==9.9", ""],
-                 "--set": ["depth", "=1", "a..b=1", "x=nan", "modle.x=1", "model.diffusion.config.depth=-5",
-                           'model.diffusion.config.depth="deep"', "/model/diffusion/config/depth/x=1"]},
-    "lint": {"--format": ["xml"], "--exclude": ["[", "**/***"], "--select": ["AD9999", "nonsense", ""],
-             "--ignore": ["AD9999", ""], "--target": ["nope"]},
+    "validate": {
+        "--format": ["xml", ""],
+        "--target": ["nope", "stable-audio-tools==9.9", ""],
+        "--set": [
+            "depth",
+            "=1",
+            "a..b=1",
+            "x=nan",
+            "modle.x=1",
+            "model.diffusion.config.depth=-5",
+            'model.diffusion.config.depth="deep"',
+            "/model/diffusion/config/depth/x=1",
+        ],
+    },
+    "lint": {
+        "--format": ["xml"],
+        "--exclude": ["[", "**/***"],
+        "--select": ["AD9999", "nonsense", ""],
+        "--ignore": ["AD9999", ""],
+        "--target": ["nope"],
+    },
     "migrate": {"--to": INTEGERS},
-    "compile": {"--format": ["xml"], "--batch": INTEGERS, "--precision": ["64", "fp8", ""], "--target": ["nope"],
-                "--set": ["depth", "modle.x=1", "model.diffusion.config.depth=0", "sample_rate=1e400"]},
-    "sample": {"--ckpt": PATHS, "--prompt": ["x" * 10_000], "--negative-prompt": ["quiet"],
-               "--cond": ["class", "class=banjo", "nope=1", "seconds_total=nan", "seconds_total=-1"],
-               "--seconds": NUMBERS + ["1e9"], "--steps": INTEGERS + ["100000"],
-               "--cfg-scale": NUMBERS + ["1000"], "--sampler": ["dpmpp-2m", "nope", ""],
-               "--seed": INTEGERS + ["-5"], "--batch": INTEGERS + ["100000"],
-               "--output": ["x.mp3", "", "/nonexistent/dir/"],
-               "--out": ["x.mp3"], "--t5-path": ["/nonexistent"], "--init-audio": PATHS,
-               "--init-noise-level": NUMBERS, "--device": ["cuda", "cuda:7", "tpu", "gpu", "cpu:3", "", "mps"],
-               "--set": ["depth", "model.diffusion.config.depth=-1", "modle.x=1"]},
-    "run": {"--dataset": PATHS, "--output": ["/dev/null/x"], "--max-steps": INTEGERS, "--batch-size": INTEGERS,
-            "--precision": ["64", ""], "--devices": INTEGERS, "--num-nodes": INTEGERS, "--strategy": ["deepspeed"],
-            "--seed": ["abc", "1.5"], "--logger": ["wandb"], "--checkpoint-every": INTEGERS,
-            "--keep-checkpoints": INTEGERS, "--num-workers": ["-1", "abc"], "--accumulate-grad-batches": INTEGERS,
-            "--gradient-clip-val": ["nan", "inf", "-1", "abc"], "--pretransform-ckpt": PATHS,
-            "--t5-path": ["/nonexistent"], "--accelerator": ["tpu", "gpu"], "--gradient-checkpointing": ["sometimes"],
-            "--set": ["depth", "training.learning_rat=1", "training.learning_rate=-1"]},
-    "encode": {"--dataset": PATHS, "--output": ["/dev/null/x"], "--batch-size": INTEGERS,
-               "--pretransform-ckpt": PATHS},
+    "compile": {
+        "--format": ["xml"],
+        "--batch": INTEGERS,
+        "--precision": ["64", "fp8", ""],
+        "--target": ["nope"],
+        "--set": ["depth", "modle.x=1", "model.diffusion.config.depth=0", "sample_rate=1e400"],
+    },
+    "sample": {
+        "--ckpt": PATHS,
+        "--prompt": ["x" * 10_000],
+        "--negative-prompt": ["quiet"],
+        "--cond": ["class", "class=banjo", "nope=1", "seconds_total=nan", "seconds_total=-1"],
+        "--seconds": NUMBERS + ["1e9"],
+        "--steps": INTEGERS + ["100000"],
+        "--cfg-scale": NUMBERS + ["1000"],
+        "--sampler": ["dpmpp-2m", "nope", ""],
+        "--seed": INTEGERS + ["-5"],
+        "--batch": INTEGERS + ["100000"],
+        "--output": ["x.mp3", "", "/nonexistent/dir/"],
+        "--out": ["x.mp3"],
+        "--t5-path": ["/nonexistent"],
+        "--init-audio": PATHS,
+        "--init-noise-level": NUMBERS,
+        "--device": ["cuda", "cuda:7", "tpu", "gpu", "cpu:3", "", "mps"],
+        "--set": ["depth", "model.diffusion.config.depth=-1", "modle.x=1"],
+    },
+    "run": {
+        "--dataset": PATHS,
+        "--output": ["/dev/null/x"],
+        "--max-steps": INTEGERS,
+        "--batch-size": INTEGERS,
+        "--precision": ["64", ""],
+        "--devices": INTEGERS,
+        "--num-nodes": INTEGERS,
+        "--strategy": ["deepspeed"],
+        "--seed": ["abc", "1.5"],
+        "--logger": ["wandb"],
+        "--checkpoint-every": INTEGERS,
+        "--keep-checkpoints": INTEGERS,
+        "--num-workers": ["-1", "abc"],
+        "--accumulate-grad-batches": INTEGERS,
+        "--gradient-clip-val": ["nan", "inf", "-1", "abc"],
+        "--pretransform-ckpt": PATHS,
+        "--t5-path": ["/nonexistent"],
+        "--accelerator": ["tpu", "gpu"],
+        "--gradient-checkpointing": ["sometimes"],
+        "--set": ["depth", "training.learning_rat=1", "training.learning_rate=-1"],
+    },
+    "encode": {"--dataset": PATHS, "--output": ["/dev/null/x"], "--batch-size": INTEGERS, "--pretransform-ckpt": PATHS},
     "ckpt inspect": {"--format": ["xml"]},
     "ckpt export": {"--output": ["x.ckpt", "", "/dev/null/x.safetensors"], "--out": ["x.ckpt"]},
     "schema export": {"--version": INTEGERS, "--kind": ["model2", ""], "--output": ["/dev/null/x.json", ""]},
-    "serve": {"--ckpt": PATHS, "--host": ["", "evil host", "a;b"], "--port": INTEGERS + ["70000"],
-              "--device": ["cuda", "tpu", ""], "--t5-path": ["/nonexistent"], "--max-seconds": NUMBERS,
-              "--concurrency": INTEGERS + ["100"], "--output": ["/dev/null"]},
+    "serve": {
+        "--ckpt": PATHS,
+        "--host": ["", "evil host", "a;b"],
+        "--port": INTEGERS + ["70000"],
+        "--device": ["cuda", "tpu", ""],
+        "--t5-path": ["/nonexistent"],
+        "--max-seconds": NUMBERS,
+        "--concurrency": INTEGERS + ["100"],
+        "--output": ["/dev/null"],
+    },
 }
 
 # Values that are odd but legitimate, and accepted (exit 0): (command, [option, value]).
 ACCEPTED: list[tuple[str, list[str]]] = [
-    ("lint", ["--exclude", "["]), ("lint", ["--exclude", "**/***"]),  # patterns that match nothing
-    ("lint", ["--select", ""]), ("lint", ["--ignore", ""]),  # an empty list of codes
+    ("lint", ["--exclude", "["]),
+    ("lint", ["--exclude", "**/***"]),  # patterns that match nothing
+    ("lint", ["--select", ""]),
+    ("lint", ["--ignore", ""]),  # an empty list of codes
     ("sample", ["--cond", "seconds_total=-1"]),  # number conditioners clamp to their range, as upstream
-    ("sample", ["--cfg-scale", "0"]), ("sample", ["--seed", "0"]),
+    ("sample", ["--cfg-scale", "0"]),
+    ("sample", ["--seed", "0"]),
     # serve shows why a model could not be loaded on its page (and on stderr), and still serves the config tab
     *[("serve", ["--ckpt", value]) for value in PATHS],
 ]
 
 # Positional arguments get hostile values too.
 ARGUMENTS: dict[str, list[str]] = {
-    "validate": PATHS, "lint": PATHS, "migrate": PATHS, "compile": PATHS, "sample": PATHS, "run": PATHS,
-    "encode": PATHS, "ckpt inspect": PATHS + [MODEL, str(REPO / "README.md")], "ckpt export": PATHS + [MODEL],
+    "validate": PATHS,
+    "lint": PATHS,
+    "migrate": PATHS,
+    "compile": PATHS,
+    "sample": PATHS,
+    "run": PATHS,
+    "encode": PATHS,
+    "ckpt inspect": PATHS + [MODEL, str(REPO / "README.md")],
+    "ckpt export": PATHS + [MODEL],
 }
 
 
@@ -196,8 +269,7 @@ def test_hostile_values_give_a_diagnostic_not_a_traceback(command: str, extra, t
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"`audiodiff {' '.join(args)}` raised {result.exception!r}") from result.exception
     if result.exit_code == 0:  # accepted: only where the value is a legitimate one (a long prompt, say)
-        assert (command, extra) in ACCEPTED, \
-            f"`{' '.join(args)}` exited 0:\n{output}"
+        assert (command, extra) in ACCEPTED, f"`{' '.join(args)}` exited 0:\n{output}"
         return
     assert result.exit_code in (1, 2), (result.exit_code, output)
     assert output.strip(), "a refusal must say why"

@@ -35,7 +35,11 @@ def run_command(*args: str) -> tuple[int, list[str], str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     completed = subprocess.run(
         [sys.executable, "-c", WRAPPER, json.dumps(list(args))],
-        capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
     )
     marker = [line for line in completed.stderr.splitlines() if line.startswith("IMPORT-GUARD ")]
     assert marker, f"the wrapper did not finish:\n{completed.stderr}"
@@ -74,7 +78,11 @@ def test_the_guard_sees_torch_when_it_is_imported() -> None:
     script = "import sys, types\nsys.modules['torch'] = types.ModuleType('torch')\n" + WRAPPER
     completed = subprocess.run(
         [sys.executable, "-c", script, json.dumps(["schema", "export"])],
-        capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
     )
     marker = [line for line in completed.stderr.splitlines() if line.startswith("IMPORT-GUARD ")]
     assert "torch" in json.loads(marker[-1].removeprefix("IMPORT-GUARD "))["heavy"]

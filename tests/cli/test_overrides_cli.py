@@ -20,8 +20,9 @@ runner = CliRunner()
 
 def test_a_valid_override_changes_what_is_compiled() -> None:
     plain = json.loads(runner.invoke(app, ["compile", str(MODEL), "--explain", "--format", "json"]).stdout)
-    result = runner.invoke(app, ["compile", str(MODEL), "--explain", "--format", "json",
-                                 "--set", "model.diffusion.config.depth=2"])
+    result = runner.invoke(
+        app, ["compile", str(MODEL), "--explain", "--format", "json", "--set", "model.diffusion.config.depth=2"]
+    )
     assert result.exit_code == 0, result.output
     overridden = json.loads(result.stdout)
     assert overridden["total_params"] < plain["total_params"]  # two blocks fewer
@@ -29,8 +30,9 @@ def test_a_valid_override_changes_what_is_compiled() -> None:
 
 
 def test_explain_names_the_command_line_as_the_origin() -> None:
-    result = runner.invoke(app, ["compile", str(MODEL), "--explain", "--format", "json",
-                                 "--set", "/model/diffusion/config/depth=2"])
+    result = runner.invoke(
+        app, ["compile", str(MODEL), "--explain", "--format", "json", "--set", "/model/diffusion/config/depth=2"]
+    )
     settings = {s["pointer"]: s for s in json.loads(result.stdout)["settings"]}
     depth = settings["/model/diffusion/config/depth"]
     assert depth["value"] == 2 and depth["source"] == "command line (--set /model/diffusion/config/depth=2)"
@@ -55,8 +57,9 @@ def test_a_typo_in_the_last_key_is_the_schema_s_unknown_key_with_a_suggestion() 
 
 
 def test_a_bad_value_is_located_at_the_override() -> None:
-    result = runner.invoke(app, ["validate", str(MODEL), "--format", "json",
-                                 "--set", 'model.diffusion.config.depth="deep"'])
+    result = runner.invoke(
+        app, ["validate", str(MODEL), "--format", "json", "--set", 'model.diffusion.config.depth="deep"']
+    )
     assert result.exit_code == 1
     (entry,) = json.loads(result.stdout)["files"]
     (diagnostic,) = entry["diagnostics"]
@@ -66,8 +69,15 @@ def test_a_bad_value_is_located_at_the_override() -> None:
     assert text.startswith('--set model.diffusion.config.depth="deep": error AD103')
 
 
-@pytest.mark.parametrize("command", [["validate"], ["compile"], ["sample", "--ckpt", "m.safetensors", "-o", "a.wav"],
-                                     ["run", "-d", "d.json", "--check"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate"],
+        ["compile"],
+        ["sample", "--ckpt", "m.safetensors", "-o", "a.wav"],
+        ["run", "-d", "d.json", "--check"],
+    ],
+)
 def test_a_malformed_override_is_a_usage_error(command: list[str]) -> None:
     args = [command[0], str(MODEL), *command[1:], "--set", "depth"]
     result = runner.invoke(app, args)
@@ -89,8 +99,18 @@ def example(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("example")
     for name in ("toy_dit.json", "toy_dataset.json"):
         shutil.copy(REPO / "examples" / name, folder / name)
-    subprocess.run([sys.executable, str(REPO / "examples" / "make_toy_dataset.py"), str(folder / "data/toy"),
-                    "--clips-per-class", "1"], capture_output=True, check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "make_toy_dataset.py"),
+            str(folder / "data/toy"),
+            "--clips-per-class",
+            "1",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     return folder
 
 
@@ -101,4 +121,3 @@ def test_run_check_applies_overrides(example: Path) -> None:
     good = run_audiodiff(*base, "--set", "training.learning_rate=3e-4", cwd=example)
     assert good.exit_code == 0, good.stderr
     assert good.heavy == []
-

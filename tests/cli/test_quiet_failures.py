@@ -31,11 +31,17 @@ def test_compile_params_says_the_cross_check_ran() -> None:
     assert "built on torch's meta device; the parameters of" in result.output and "match" in result.output
 
 
-@pytest.mark.parametrize(("content", "kind"), [(b"RIFF\x24\x00\x00\x00WAVEfmt ", "a WAV (RIFF) audio file"),
-                                              (b"fLaC\x00\x00\x00\x22", "a FLAC audio file"),
-                                              (b'{"model_type": "x"}', "a text file")])
-def test_ckpt_inspect_of_another_kind_of_file_says_it_is_not_a_checkpoint(tmp_path: Path, content: bytes,
-                                                                           kind: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "a WAV (RIFF) audio file"),
+        (b"fLaC\x00\x00\x00\x22", "a FLAC audio file"),
+        (b'{"model_type": "x"}', "a text file"),
+    ],
+)
+def test_ckpt_inspect_of_another_kind_of_file_says_it_is_not_a_checkpoint(
+    tmp_path: Path, content: bytes, kind: str
+) -> None:
     path = tmp_path / "song.wav"
     path.write_bytes(content)
     result = runner.invoke(app, ["ckpt", "inspect", str(path)])

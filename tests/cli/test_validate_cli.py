@@ -99,7 +99,7 @@ def test_json_output_has_the_documented_shape() -> None:
     assert diagnostic["message"] == "`promt` is not a declared conditioner id"
     assert diagnostic["pointer"] == "/model/diffusion/cross_attention_cond_ids/0"
     line = ERROR_CASE.read_text().splitlines()[diagnostic["line"] - 1]
-    assert line[diagnostic["column"] - 1:].startswith('"promt"')
+    assert line[diagnostic["column"] - 1 :].startswith('"promt"')
     assert diagnostic["help"] == "did you mean `prompt`?"
     for related in diagnostic.get("related", []):
         # a note about another file adds its `path`; one about the same file does not repeat it
@@ -121,8 +121,12 @@ def test_json_counts_warnings_and_nulls_unknown_positions(tmp_path: Path) -> Non
 
 
 def test_json_pointer_of_parse_errors_is_the_root() -> None:
-    result = invoke(str(INVALID / "ad006-json-syntax-error" / "config.json"),
-                    str(INVALID / "ad007-yaml-syntax-error" / "config.yaml"), "--format", "json")
+    result = invoke(
+        str(INVALID / "ad006-json-syntax-error" / "config.json"),
+        str(INVALID / "ad007-yaml-syntax-error" / "config.yaml"),
+        "--format",
+        "json",
+    )
     found = [(d["code"], d["pointer"]) for entry in json.loads(result.stdout)["files"] for d in entry["diagnostics"]]
     assert ("AD006", "") in found and ("AD007", "") in found
 
@@ -166,7 +170,7 @@ def test_text_output_has_the_documented_layout() -> None:
     assert lines[2] == f"{number} | {source_line}"
     caret = lines[3]
     assert caret.startswith(f"{gutter} | ")
-    marks = caret[len(gutter) + 3:]
+    marks = caret[len(gutter) + 3 :]
     assert marks.index("^") == column - 1 and marks.strip() == "^" * len('"promt"')
     assert f"{gutter} = at: /model/diffusion/cross_attention_cond_ids/0" in lines
     assert f"{gutter} = help: did you mean `prompt`?" in lines
@@ -202,7 +206,11 @@ def test_real_process_prints_one_json_document_and_no_traceback() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     completed = subprocess.run(
         [sys.executable, "-m", "audiodiff", "validate", str(ERROR_CASE), str(CLEAN), "--format", "json"],
-        capture_output=True, text=True, timeout=120, cwd=REPO, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
     )
     assert completed.returncode == 1, completed.stderr
     assert "Traceback" not in completed.stderr

@@ -18,8 +18,11 @@ runner = CliRunner()
 
 def _dataset(folder: Path, kind: str) -> Path:
     path = folder / f"{kind}.json"
-    path.write_text(json.dumps({"schema_version": 2, "dataset_type": kind, "datasets": [
-        {"id": "clips", "path": str(folder)}]}, indent=2))
+    path.write_text(
+        json.dumps(
+            {"schema_version": 2, "dataset_type": kind, "datasets": [{"id": "clips", "path": str(folder)}]}, indent=2
+        )
+    )
     return path
 
 

@@ -35,8 +35,13 @@ def test_the_current_names_are_silent(received: dict, spelling: str) -> None:
     [
         (["sample", "m.json", "--out", "a.wav"], "sample", "out", "--out", "--output"),
         (["ckpt", "export", "x.ckpt", "--out", "m.safetensors"], "export", "out", "--out", "--output"),
-        (["encode", "m.json", "-d", "d.json", "-o", "latents", "--overwrite"], "encode", "overwrite", "--overwrite",
-         "--force"),
+        (
+            ["encode", "m.json", "-d", "d.json", "-o", "latents", "--overwrite"],
+            "encode",
+            "overwrite",
+            "--overwrite",
+            "--force",
+        ),
     ],
     ids=["sample-out", "export-out", "encode-overwrite"],
 )

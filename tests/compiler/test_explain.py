@@ -29,8 +29,9 @@ CONFIGS = {
 
 
 def _explain(relative: str, format: str) -> str:
-    result = CliRunner().invoke(app, ["compile", relative, "--explain", "--format", format, "--batch", "4"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        app, ["compile", relative, "--explain", "--format", format, "--batch", "4"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -65,10 +66,16 @@ def test_json_carries_the_documented_fields() -> None:
     assert isinstance(document["total_params"], int)
     for node in document["nodes"]:
         assert {"id", "kind", "type", "params", "inputs", "outputs", "origin", "line"} <= set(node)
-    assert sum(node["params"] for node in document["nodes"] if node["kind"] != "pretransform") == \
-        document["total_params"]
-    assert {q["name"] for q in document["quantities"]} >= {"latent_rate", "latent_length", "seconds_per_sample",
-                                                           "max_generation_length", "demo_audio_per_round"}
+    assert (
+        sum(node["params"] for node in document["nodes"] if node["kind"] != "pretransform") == document["total_params"]
+    )
+    assert {q["name"] for q in document["quantities"]} >= {
+        "latent_rate",
+        "latent_length",
+        "seconds_per_sample",
+        "max_generation_length",
+        "demo_audio_per_round",
+    }
     assert document["memory"]["training"]["total"] > document["memory"]["inference"]["total"] > 0
 
 
@@ -105,15 +112,32 @@ def test_explaining_a_stable_audio_sized_config_imports_no_torch(tmp_path: Path)
 def _stable_audio_sized() -> dict:
     """A Stable Audio Open 1.0-sized DiT with number conditioners, for clones without the shared corpus."""
     return {
-        "model_type": "diffusion_cond", "sample_rate": 44100, "sample_size": 2097152,
+        "model_type": "diffusion_cond",
+        "sample_rate": 44100,
+        "sample_size": 2097152,
         "model": {
             "io_channels": 64,
-            "conditioning": {"cond_dim": 768, "configs": [
-                {"id": "seconds_start", "type": "number", "config": {"min_val": 0, "max_val": 512}},
-                {"id": "seconds_total", "type": "number", "config": {"min_val": 0, "max_val": 512}}]},
-            "diffusion": {"type": "dit", "cross_attention_cond_ids": ["seconds_start", "seconds_total"],
-                          "global_cond_ids": ["seconds_start", "seconds_total"],
-                          "config": {"io_channels": 64, "embed_dim": 1536, "depth": 24, "num_heads": 24,
-                                     "cond_token_dim": 768, "project_cond_tokens": False, "global_cond_dim": 1536,
-                                     "transformer_type": "continuous_transformer"}}},
+            "conditioning": {
+                "cond_dim": 768,
+                "configs": [
+                    {"id": "seconds_start", "type": "number", "config": {"min_val": 0, "max_val": 512}},
+                    {"id": "seconds_total", "type": "number", "config": {"min_val": 0, "max_val": 512}},
+                ],
+            },
+            "diffusion": {
+                "type": "dit",
+                "cross_attention_cond_ids": ["seconds_start", "seconds_total"],
+                "global_cond_ids": ["seconds_start", "seconds_total"],
+                "config": {
+                    "io_channels": 64,
+                    "embed_dim": 1536,
+                    "depth": 24,
+                    "num_heads": 24,
+                    "cond_token_dim": 768,
+                    "project_cond_tokens": False,
+                    "global_cond_dim": 1536,
+                    "transformer_type": "continuous_transformer",
+                },
+            },
+        },
     }

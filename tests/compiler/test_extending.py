@@ -72,15 +72,24 @@ CONFIG: dict[str, Any] = {
     "audio_channels": 1,
     "model": {
         "io_channels": 1,
-        "conditioning": {"cond_dim": 16, "configs": [
-            {"id": "seconds_total", "type": "number", "config": {"min_val": 0, "max_val": 60}},
-        ]},
+        "conditioning": {
+            "cond_dim": 16,
+            "configs": [
+                {"id": "seconds_total", "type": "number", "config": {"min_val": 0, "max_val": 60}},
+            ],
+        },
         "diffusion": {
             "type": "dit",
             "cross_attention_cond_ids": ["seconds_total"],
             "global_cond_ids": ["seconds_total", "is_loop"],
-            "config": {"io_channels": 1, "embed_dim": 64, "depth": 1, "num_heads": 2, "cond_token_dim": 16,
-                       "global_cond_dim": 32},
+            "config": {
+                "io_channels": 1,
+                "embed_dim": 64,
+                "depth": 1,
+                "num_heads": 2,
+                "cond_token_dim": 16,
+                "global_cond_dim": 32,
+            },
         },
     },
 }
@@ -104,10 +113,12 @@ def _spec_with_bool() -> Any:
     spec = result.spec
     entry = BoolConditionerSpec.model_validate({"id": "is_loop", "type": "bool"})  # the spec validates its entry
     conditioning = spec.model.conditioning.model_copy(update={"configs": (*spec.model.conditioning.configs, entry)})
-    diffusion = spec.model.diffusion.model_copy(update={
-        "global_cond_ids": ("seconds_total", "is_loop"),
-        "config": spec.model.diffusion.config.model_copy(update={"global_cond_dim": 32}),
-    })
+    diffusion = spec.model.diffusion.model_copy(
+        update={
+            "global_cond_ids": ("seconds_total", "is_loop"),
+            "config": spec.model.diffusion.config.model_copy(update={"global_cond_dim": 32}),
+        }
+    )
     model = spec.model.model_copy(update={"conditioning": conditioning, "diffusion": diffusion})
     return spec.model_copy(update={"model": model})
 
@@ -140,8 +151,9 @@ def test_a_bool_conditioner_lowers_counts_and_builds(registered_bool: Entry) -> 
 
 def test_a_bool_conditioner_runs(registered_bool: Entry) -> None:
     model = build_model(_spec_with_bool())
-    cond = model.conditioning_tensors([{"seconds_total": 3, "is_loop": True}, {"seconds_total": 1, "is_loop": 0}],
-                                      "cpu")
+    cond = model.conditioning_tensors(
+        [{"seconds_total": 3, "is_loop": True}, {"seconds_total": 1, "is_loop": 0}], "cpu"
+    )
     value, mask = cond["is_loop"]
     assert value.shape == (2, 1, 16) and mask.all()
     assert not torch.equal(value[0], value[1])

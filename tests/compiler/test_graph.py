@@ -14,8 +14,7 @@ from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "toy_dit.json"
-VALID = sorted(path for path in (ROOT / "tests" / "corpus" / "valid").glob("*")
-               if "model_type" in path.read_text())
+VALID = sorted(path for path in (ROOT / "tests" / "corpus" / "valid").glob("*") if "model_type" in path.read_text())
 
 
 @pytest.mark.parametrize("path", [EXAMPLE, *VALID], ids=lambda p: p.name)
@@ -30,8 +29,12 @@ def test_json_round_trip(path: Path) -> None:
 def test_node_order_and_routes_follow_the_config() -> None:
     graph = check_file(EXAMPLE, check_paths=False).graph
     assert [node.id for node in graph.nodes] == [
-        "pretransform", "conditioning.class", "conditioning.seconds_start", "conditioning.seconds_total",
-        "diffusion.backbone", "diffusion.objective",
+        "pretransform",
+        "conditioning.class",
+        "conditioning.seconds_start",
+        "conditioning.seconds_total",
+        "diffusion.backbone",
+        "diffusion.objective",
     ]
     cross = [edge.source_node for edge in graph.route_edges(CROSS_ATTENTION)]
     assert cross == ["conditioning.class", "conditioning.seconds_start", "conditioning.seconds_total"]
@@ -46,7 +49,9 @@ def test_routing_order_is_layout(tmp_path: Path) -> None:
     path.write_text(json.dumps(config))
     graph = check_file(path, check_paths=False).graph
     assert [e.source_node for e in graph.route_edges(GLOBAL)] == [
-        "conditioning.seconds_total", "conditioning.seconds_start"]
+        "conditioning.seconds_total",
+        "conditioning.seconds_start",
+    ]
 
 
 def test_derived_quantities_of_the_example() -> None:

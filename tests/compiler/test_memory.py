@@ -21,35 +21,102 @@ from audiodiff.compiler.memory import (
 from audiodiff.compiler.params import count_model
 from audiodiff.schema.validate import validate_data
 
-CONDITIONING = {"cond_dim": 32, "configs": [
-    {"id": "prompt", "type": "number", "config": {}},
-    {"id": "seconds_total", "type": "int", "config": {"min_val": 0, "max_val": 64}},
-]}
-OOBLECK_VAE = {"type": "autoencoder", "config": {
-    "encoder": {"type": "oobleck", "config": {"in_channels": 2, "channels": 8, "c_mults": [1, 2], "strides": [2, 4],
-                                              "latent_dim": 16, "use_snake": True}},
-    "decoder": {"type": "oobleck", "config": {"out_channels": 2, "channels": 8, "c_mults": [1, 2], "strides": [2, 4],
-                                              "latent_dim": 8}},
-    "bottleneck": {"type": "vae"}, "latent_dim": 8, "downsampling_ratio": 8, "io_channels": 2}}
+CONDITIONING = {
+    "cond_dim": 32,
+    "configs": [
+        {"id": "prompt", "type": "number", "config": {}},
+        {"id": "seconds_total", "type": "int", "config": {"min_val": 0, "max_val": 64}},
+    ],
+}
+OOBLECK_VAE = {
+    "type": "autoencoder",
+    "config": {
+        "encoder": {
+            "type": "oobleck",
+            "config": {
+                "in_channels": 2,
+                "channels": 8,
+                "c_mults": [1, 2],
+                "strides": [2, 4],
+                "latent_dim": 16,
+                "use_snake": True,
+            },
+        },
+        "decoder": {
+            "type": "oobleck",
+            "config": {"out_channels": 2, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 8},
+        },
+        "bottleneck": {"type": "vae"},
+        "latent_dim": 8,
+        "downsampling_ratio": 8,
+        "io_channels": 2,
+    },
+}
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "dit": {"model_type": "diffusion_cond", "sample_rate": 8000, "sample_size": 2048, "model": {
-        "io_channels": 8, "conditioning": CONDITIONING, "pretransform": OOBLECK_VAE,
-        "diffusion": {"type": "dit", "cross_attention_cond_ids": ["prompt", "seconds_total"],
-                      "global_cond_ids": ["seconds_total"],
-                      "config": {"io_channels": 8, "embed_dim": 128, "depth": 3, "num_heads": 2, "cond_token_dim": 32,
-                                 "global_cond_dim": 32}}}},
-    "adp_cfg_1d": {"model_type": "diffusion_cond", "sample_rate": 8000, "sample_size": 256, "model": {
-        "io_channels": 8, "conditioning": CONDITIONING,
-        "diffusion": {"type": "adp_cfg_1d", "cross_attention_cond_ids": ["prompt", "seconds_total"],
-                      "config": {"in_channels": 8, "channels": 32, "multipliers": [1, 2, 2], "factors": [2, 2],
-                                 "num_blocks": [1, 1], "attentions": [0, 1, 1], "attention_heads": 2,
-                                 "attention_multiplier": 2, "context_embedding_features": 32,
-                                 "context_embedding_max_length": 2}}}},
-    "DAU1d": {"model_type": "diffusion_uncond", "sample_rate": 8000, "sample_size": 512, "model": {
-        "type": "DAU1d", "config": {"io_channels": 2, "depth": 4, "n_attn_layers": 2, "channels": [32, 32, 64, 64]}}},
-    "autoencoder": {"model_type": "autoencoder", "sample_rate": 8000, "sample_size": 1024,
-                    "model": OOBLECK_VAE["config"]},
+    "dit": {
+        "model_type": "diffusion_cond",
+        "sample_rate": 8000,
+        "sample_size": 2048,
+        "model": {
+            "io_channels": 8,
+            "conditioning": CONDITIONING,
+            "pretransform": OOBLECK_VAE,
+            "diffusion": {
+                "type": "dit",
+                "cross_attention_cond_ids": ["prompt", "seconds_total"],
+                "global_cond_ids": ["seconds_total"],
+                "config": {
+                    "io_channels": 8,
+                    "embed_dim": 128,
+                    "depth": 3,
+                    "num_heads": 2,
+                    "cond_token_dim": 32,
+                    "global_cond_dim": 32,
+                },
+            },
+        },
+    },
+    "adp_cfg_1d": {
+        "model_type": "diffusion_cond",
+        "sample_rate": 8000,
+        "sample_size": 256,
+        "model": {
+            "io_channels": 8,
+            "conditioning": CONDITIONING,
+            "diffusion": {
+                "type": "adp_cfg_1d",
+                "cross_attention_cond_ids": ["prompt", "seconds_total"],
+                "config": {
+                    "in_channels": 8,
+                    "channels": 32,
+                    "multipliers": [1, 2, 2],
+                    "factors": [2, 2],
+                    "num_blocks": [1, 1],
+                    "attentions": [0, 1, 1],
+                    "attention_heads": 2,
+                    "attention_multiplier": 2,
+                    "context_embedding_features": 32,
+                    "context_embedding_max_length": 2,
+                },
+            },
+        },
+    },
+    "DAU1d": {
+        "model_type": "diffusion_uncond",
+        "sample_rate": 8000,
+        "sample_size": 512,
+        "model": {
+            "type": "DAU1d",
+            "config": {"io_channels": 2, "depth": 4, "n_attn_layers": 2, "channels": [32, 32, 64, 64]},
+        },
+    },
+    "autoencoder": {
+        "model_type": "autoencoder",
+        "sample_rate": 8000,
+        "sample_size": 1024,
+        "model": OOBLECK_VAE["config"],
+    },
 }
 
 
@@ -62,8 +129,13 @@ def _spec(name: str, **changes: Any) -> Any:
 
 
 def _estimate(name: str, **options: Any) -> MemoryEstimate:
-    settings = {"batch_size": 2, "precision": "32", "optimizer": "AdamW", "use_ema": True,
-                "gradient_checkpointing": False}
+    settings = {
+        "batch_size": 2,
+        "precision": "32",
+        "optimizer": "AdamW",
+        "use_ema": True,
+        "gradient_checkpointing": False,
+    }
     settings.update(options)
     return estimate_memory(_spec(name), **settings)
 
@@ -272,10 +344,24 @@ def _saved_bytes(module: Any, *inputs: Any) -> int:
 
 UNCOND_BACKBONES = {
     "dit": ({"type": "dit", "config": {"in_channels": 8, "embed_dim": 128, "depth": 3, "num_heads": 2}}, 8),
-    "adp_1d": ({"type": "adp_1d", "config": {"in_channels": 4, "channels": 32, "multipliers": [1, 2, 2],
-                                              "factors": [2, 2], "num_blocks": [1, 2], "attentions": [0, 0, 0]}}, 4),
-    "DAU1d": ({"type": "DAU1d", "config": {"io_channels": 2, "depth": 4, "n_attn_layers": 0,
-                                           "channels": [32, 32, 64, 64]}}, 2),
+    "adp_1d": (
+        {
+            "type": "adp_1d",
+            "config": {
+                "in_channels": 4,
+                "channels": 32,
+                "multipliers": [1, 2, 2],
+                "factors": [2, 2],
+                "num_blocks": [1, 2],
+                "attentions": [0, 0, 0],
+            },
+        },
+        4,
+    ),
+    "DAU1d": (
+        {"type": "DAU1d", "config": {"io_channels": 2, "depth": 4, "n_attn_layers": 0, "channels": [32, 32, 64, 64]}},
+        2,
+    ),
 }
 
 
@@ -283,16 +369,19 @@ UNCOND_BACKBONES = {
 def test_activation_model_is_within_a_third_of_what_autograd_saves(name: str) -> None:
     torch = pytest.importorskip("torch")
     model, channels = UNCOND_BACKBONES[name]
-    spec = validate_data({"model_type": "diffusion_uncond", "sample_rate": 8000, "sample_size": 1024,
-                          "model": model}).spec
+    spec = validate_data(
+        {"model_type": "diffusion_uncond", "sample_rate": 8000, "sample_size": 1024, "model": model}
+    ).spec
     config = spec.model.config
     torch.manual_seed(0)
     if name == "dit":
         module = pytest.importorskip("audiodiff.nn.dit").DiffusionTransformer(
-            io_channels=8, embed_dim=128, depth=3, num_heads=2)
+            io_channels=8, embed_dim=128, depth=3, num_heads=2
+        )
     elif name == "adp_1d":
         module = pytest.importorskip("audiodiff.nn.unet1d").UNet1d(
-            in_channels=4, channels=32, multipliers=(1, 2, 2), factors=(2, 2), num_blocks=(1, 2), attentions=(0, 0, 0))
+            in_channels=4, channels=32, multipliers=(1, 2, 2), factors=(2, 2), num_blocks=(1, 2), attentions=(0, 0, 0)
+        )
     else:
         module = pytest.importorskip("audiodiff.nn.dau1d").DAU1d(**config.model_dump(exclude={"global_cond_dim"}))
     measured = _saved_bytes(module, torch.randn(2, channels, 1024), torch.rand(2))

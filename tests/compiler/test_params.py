@@ -99,8 +99,12 @@ def test_stable_audio_2_0_matches_spec_section_9() -> None:
     assert counts.parts["conditioner.conditioners.seconds_start."].params * 2 == 396_544
     assert counts.parts["pretransform."].params == 156_112_514
     assert counts.total.params == 1_213_337_602
-    assert counts.trainable == {"model.model.", "conditioner.conditioners.prompt.",
-                                "conditioner.conditioners.seconds_start.", "conditioner.conditioners.seconds_total."}
+    assert counts.trainable == {
+        "model.model.",
+        "conditioner.conditioners.prompt.",
+        "conditioner.conditioners.seconds_start.",
+        "conditioner.conditioners.seconds_total.",
+    }
     assert counts.backbone_count == counts.parts["model.model."]
 
 
@@ -108,10 +112,31 @@ def test_dit_matches_the_closed_formula_of_spec_section_8_2() -> None:
     # N = 128 + (256·E + E² + 2E) + c·C_e + C_e² + g·E + E² + E·C_in·P + io·P·E + C_in² + io²
     #     + depth·(4E² + 3mE² + 2mE + 3E) + X·(2E² + 2C_e² + E), m = 4, every layer cross-attending
     e, c, g, io, depth, m = 256, 48, 40, 16, 3, 4
-    spec = DiTSpec(io_channels=io, embed_dim=e, depth=depth, num_heads=4, cond_token_dim=c, project_cond_tokens=False,
-                   global_cond_dim=g)
-    expected = (128 + 256 * e + e * e + 2 * e + c * c + c * c + g * e + e * e + e * io + io * e + io * io + io * io
-                + depth * (4 * e * e + 3 * m * e * e + 2 * m * e + 3 * e) + depth * (2 * e * e + 2 * c * c + e))
+    spec = DiTSpec(
+        io_channels=io,
+        embed_dim=e,
+        depth=depth,
+        num_heads=4,
+        cond_token_dim=c,
+        project_cond_tokens=False,
+        global_cond_dim=g,
+    )
+    expected = (
+        128
+        + 256 * e
+        + e * e
+        + 2 * e
+        + c * c
+        + c * c
+        + g * e
+        + e * e
+        + e * io
+        + io * e
+        + io * io
+        + io * io
+        + depth * (4 * e * e + 3 * m * e * e + 2 * m * e + 3 * e)
+        + depth * (2 * e * e + 2 * c * c + e)
+    )
     assert backbone_params(spec) == expected
 
 
@@ -176,8 +201,9 @@ def test_golden_weights_match_per_prefix(case: Path) -> None:
 
 
 def _entry(kind: str, config: dict[str, Any], cond_dim: int = 32) -> tuple[Any, int]:
-    conditioning = ConditioningSpec.model_validate({"cond_dim": cond_dim, "configs": [{"id": "c", "type": kind,
-                                                                                       "config": config}]})
+    conditioning = ConditioningSpec.model_validate(
+        {"cond_dim": cond_dim, "configs": [{"id": "c", "type": kind, "config": config}]}
+    )
     entry = conditioning.configs[0]
     return entry, conditioning.output_dim(entry)
 
@@ -226,19 +252,29 @@ def test_unbuildable_specs_count_as_unknown() -> None:
     with pytest.raises(ValueError, match="attention"):
         backbone_count(no_heads)
     short = {"channels": 4, "c_mults": [1, 2, 4], "strides": [2, 2]}
-    model = AutoencoderModelSpec.model_validate({
-        "encoder": {"type": "oobleck", "config": short}, "decoder": {"type": "oobleck", "config": short},
-        "latent_dim": 8, "downsampling_ratio": 8, "io_channels": 2})
+    model = AutoencoderModelSpec.model_validate(
+        {
+            "encoder": {"type": "oobleck", "config": short},
+            "decoder": {"type": "oobleck", "config": short},
+            "latent_dim": 8,
+            "downsampling_ratio": 8,
+            "io_channels": 2,
+        }
+    )
     stages = autoencoder_params(model)
     assert stages.encoder is None and stages.decoder is None and stages.count is None
 
 
 def test_local_attention_codecs_are_unknown() -> None:
-    model = AutoencoderModelSpec.model_validate({
-        "encoder": {"type": "local_attn", "config": {"in_channels": 2, "out_channels": 8}},
-        "decoder": {"type": "oobleck", "config": {"latent_dim": 8, "channels": 4, "c_mults": [1], "strides": [2]}},
-        "latent_dim": 8, "downsampling_ratio": 16, "io_channels": 2,
-    })
+    model = AutoencoderModelSpec.model_validate(
+        {
+            "encoder": {"type": "local_attn", "config": {"in_channels": 2, "out_channels": 8}},
+            "decoder": {"type": "oobleck", "config": {"latent_dim": 8, "channels": 4, "c_mults": [1], "strides": [2]}},
+            "latent_dim": 8,
+            "downsampling_ratio": 16,
+            "io_channels": 2,
+        }
+    )
     stages = autoencoder_params(model)
     assert stages.encoder is None and stages.decoder is not None and stages.params is None
 
@@ -269,23 +305,49 @@ def _build_dit(spec: Any) -> Any:
         options: Any = _nn("legacy_xtransformers").XTransformerOptions()
     else:
         options = transformer.TransformerOptions(
-            **{name: getattr(spec, name) for name in (
-                "final_cross_attn_ix", "causal", "rotary_pos_emb", "zero_init_branch_outputs", "conformer",
-                "use_sinusoidal_emb", "use_abs_pos_emb", "abs_pos_emb_max_length", "num_memory_tokens",
-                "sliding_window", "remove_norms", "add_rope", "layer_scale")},
+            **{
+                name: getattr(spec, name)
+                for name in (
+                    "final_cross_attn_ix",
+                    "causal",
+                    "rotary_pos_emb",
+                    "zero_init_branch_outputs",
+                    "conformer",
+                    "use_sinusoidal_emb",
+                    "use_abs_pos_emb",
+                    "abs_pos_emb_max_length",
+                    "num_memory_tokens",
+                    "sliding_window",
+                    "remove_norms",
+                    "add_rope",
+                    "layer_scale",
+                )
+            },
             attn=transformer.AttentionOptions(**spec.attn_kwargs.model_dump()),
             ff=transformer.FeedForwardOptions(**spec.ff_kwargs.model_dump()),
             norm=transformer.NormOptions(**spec.norm_kwargs.model_dump()),
         )
-    keys = ("patch_size", "embed_dim", "depth", "num_heads", "cond_token_dim", "project_cond_tokens",
-            "global_cond_dim", "project_global_cond", "input_concat_dim", "prepend_cond_dim", "global_cond_type",
-            "timestep_cond_type", "timestep_embed_dim")
-    return lambda: dit.DiffusionTransformer(io_channels=spec.channels, transformer=options,
-                                            **{key: getattr(spec, key) for key in keys})
+    keys = (
+        "patch_size",
+        "embed_dim",
+        "depth",
+        "num_heads",
+        "cond_token_dim",
+        "project_cond_tokens",
+        "global_cond_dim",
+        "project_global_cond",
+        "input_concat_dim",
+        "prepend_cond_dim",
+        "global_cond_type",
+        "timestep_cond_type",
+        "timestep_embed_dim",
+    )
+    return lambda: dit.DiffusionTransformer(
+        io_channels=spec.channels, transformer=options, **{key: getattr(spec, key) for key in keys}
+    )
 
 
-DIT_BASE = {"io_channels": 8, "embed_dim": 128, "depth": 2, "num_heads": 2, "cond_token_dim": 32,
-            "global_cond_dim": 16}
+DIT_BASE = {"io_channels": 8, "embed_dim": 128, "depth": 2, "num_heads": 2, "cond_token_dim": 32, "global_cond_dim": 16}
 DIT_OPTIONS = {
     "defaults": {},
     "patching": {"patch_size": 2},
@@ -336,22 +398,50 @@ def test_dit_uncond_matches_the_module() -> None:
 
 def _build_unet(spec: UNet1dSpec) -> Any:
     unet1d = _nn("unet1d")
-    attention = unet1d.AttentionOptions(heads=spec.attention_heads, features=spec.attention_features,
-                                        multiplier=spec.attention_multiplier)
-    shared = ("in_channels", "channels", "multipliers", "factors", "num_blocks", "attentions", "patch_size",
-              "resnet_groups", "use_context_time", "kernel_multiplier_downsample", "use_nearest_upsample",
-              "use_skip_scale", "out_channels", "context_features", "context_features_multiplier", "context_channels")
+    attention = unet1d.AttentionOptions(
+        heads=spec.attention_heads, features=spec.attention_features, multiplier=spec.attention_multiplier
+    )
+    shared = (
+        "in_channels",
+        "channels",
+        "multipliers",
+        "factors",
+        "num_blocks",
+        "attentions",
+        "patch_size",
+        "resnet_groups",
+        "use_context_time",
+        "kernel_multiplier_downsample",
+        "use_nearest_upsample",
+        "use_skip_scale",
+        "out_channels",
+        "context_features",
+        "context_features_multiplier",
+        "context_channels",
+    )
     kwargs = {key: getattr(spec, key) for key in shared}
     if isinstance(spec, UNetCFG1dSpec):
-        kwargs.update(context_embedding_max_length=spec.context_embedding_max_length,
-                      context_embedding_features=spec.context_embedding_features, use_xattn_time=spec.use_xattn_time)
+        kwargs.update(
+            context_embedding_max_length=spec.context_embedding_max_length,
+            context_embedding_features=spec.context_embedding_features,
+            use_xattn_time=spec.use_xattn_time,
+        )
         return lambda: unet1d.UNetCFG1d(attention=attention, **kwargs)
-    return lambda: unet1d.UNet1d(attention=attention, context_embedding_features=spec.context_embedding_features,
-                                 **kwargs)
+    return lambda: unet1d.UNet1d(
+        attention=attention, context_embedding_features=spec.context_embedding_features, **kwargs
+    )
 
 
-UNET_BASE = {"in_channels": 4, "channels": 32, "multipliers": [1, 2, 2], "factors": [2, 2], "num_blocks": [1, 2],
-             "attentions": [0, 1, 1], "attention_heads": 2, "attention_multiplier": 2}
+UNET_BASE = {
+    "in_channels": 4,
+    "channels": 32,
+    "multipliers": [1, 2, 2],
+    "factors": [2, 2],
+    "num_blocks": [1, 2],
+    "attentions": [0, 1, 1],
+    "attention_heads": 2,
+    "attention_multiplier": 2,
+}
 UNET_OPTIONS = {
     "defaults": {},
     "global_and_concat": {"context_features": 12, "context_channels": [3]},
@@ -383,9 +473,15 @@ def test_adp_context_channels_below_the_top_widen_that_levels_first_block() -> N
 
 @pytest.mark.parametrize("xattn_time", [False, True])
 def test_adp_cfg_1d_matches_the_module(xattn_time: bool) -> None:
-    spec = UNetCFG1dSpec.model_validate({**UNET_BASE, "context_embedding_max_length": 7,
-                                         "context_embedding_features": 24, "use_xattn_time": xattn_time,
-                                         "context_features": 8})
+    spec = UNetCFG1dSpec.model_validate(
+        {
+            **UNET_BASE,
+            "context_embedding_max_length": 7,
+            "context_embedding_features": 24,
+            "use_xattn_time": xattn_time,
+            "context_features": 8,
+        }
+    )
     assert backbone_count(spec) == _meta_count(_build_unet(spec))
 
 
@@ -398,8 +494,7 @@ DAU_OPTIONS = {
     "no_attention": {"n_attn_layers": 0, "channels": [8, 16, 24, 24]},
     "all_attention": {"n_attn_layers": 4, "kernel_size": 3},
     "no_bias_snake": {"conv_bias": False, "use_snake": True},
-    "reference_shape": {"depth": 14, "n_attn_layers": 6, "channels": [8, 8, 16, 16] + [32] * 10,
-                        "strides": [2] * 13},
+    "reference_shape": {"depth": 14, "n_attn_layers": 6, "channels": [8, 8, 16, 16] + [32] * 10, "strides": [2] * 13},
 }
 
 
@@ -433,49 +528,101 @@ def _build_stage(stage: Any, *, decoder: bool) -> Any:
 
 # name -> (stage type, encoder config, decoder config); both stages of each pair are compared with the modules
 STAGES = {
-    "oobleck": ("oobleck", {"channels": 4, "c_mults": [1, 2, 3], "strides": [2, 3, 4, 5]},
-                {"channels": 4, "c_mults": [1, 2, 3], "strides": [2, 3, 4, 5]}),
-    "oobleck_snake_antialias": ("oobleck",
-                                {"channels": 4, "c_mults": [1, 2], "strides": [2, 4], "use_snake": True,
-                                 "antialias_activation": True},
-                                {"channels": 4, "c_mults": [1, 2], "strides": [2, 4], "use_snake": True,
-                                 "antialias_activation": True}),
-    "oobleck_nearest": ("oobleck", {"channels": 4, "c_mults": [1, 2], "strides": [2, 3]},
-                        {"channels": 4, "c_mults": [1, 2], "strides": [2, 3], "use_nearest_upsample": True,
-                         "final_tanh": False}),
-    "dac": ("dac", {"d_model": 4, "strides": [2, 4], "in_channels": 2, "latent_dim": 6},
-            {"latent_dim": 6, "channels": 24, "rates": [4, 2], "out_channels": 2}),
-    "dac_mono_unprojected": ("dac", {"d_model": 4, "strides": [2, 3, 2]}, {"latent_dim": 64, "channels": 10,
-                                                                          "rates": [3]}),
-    "seanet": ("seanet", {"n_filters": 4, "ratios": [2, 4], "dimension": 12, "lstm": 1},
-               {"n_filters": 4, "ratios": [2, 4], "dimension": 12, "lstm": 1}),
-    "seanet_no_lstm_true_skip": ("seanet",
-                                 {"n_filters": 4, "ratios": [3, 2], "lstm": 0, "true_skip": True, "compress": 1},
-                                 {"n_filters": 4, "ratios": [3, 2], "lstm": 0, "true_skip": True, "compress": 1}),
-    "seanet_group_norm": ("seanet", {"n_filters": 4, "ratios": [2, 2], "norm": "time_group_norm",
-                                     "n_residual_layers": 2},
-                          {"n_filters": 4, "ratios": [2, 2], "norm": "time_group_norm", "n_residual_layers": 2}),
-    "taae": ("taae", {"channels": 8, "c_mults": [1, 2], "strides": [2, 4], "transformer_depths": [1, 2]},
-             {"channels": 8, "c_mults": [1, 2], "strides": [2, 4], "transformer_depths": [1, 2]}),
-    "taae_snake_dilated_conformer": ("taae",
-                                     {"channels": 8, "c_mults": [1, 1], "strides": [2, 4], "transformer_depths": [1, 1],
-                                      "use_snake": True, "use_dilated_conv": True, "conformer": True,
-                                      "layer_scale": False},
-                                     {"channels": 8, "c_mults": [1, 1], "strides": [2, 4], "transformer_depths": [1, 1],
-                                      "use_snake": True, "use_dilated_conv": True, "conformer": True,
-                                      "layer_scale": False}),
-    "seanet_no_norm": ("seanet", {"n_filters": 4, "ratios": [2, 5], "norm": "none", "residual_kernel_size": 5,
-                                  "kernel_size": 3, "last_kernel_size": 5},
-                       {"n_filters": 4, "ratios": [5, 2], "norm": "none", "kernel_size": 5}),
+    "oobleck": (
+        "oobleck",
+        {"channels": 4, "c_mults": [1, 2, 3], "strides": [2, 3, 4, 5]},
+        {"channels": 4, "c_mults": [1, 2, 3], "strides": [2, 3, 4, 5]},
+    ),
+    "oobleck_snake_antialias": (
+        "oobleck",
+        {"channels": 4, "c_mults": [1, 2], "strides": [2, 4], "use_snake": True, "antialias_activation": True},
+        {"channels": 4, "c_mults": [1, 2], "strides": [2, 4], "use_snake": True, "antialias_activation": True},
+    ),
+    "oobleck_nearest": (
+        "oobleck",
+        {"channels": 4, "c_mults": [1, 2], "strides": [2, 3]},
+        {"channels": 4, "c_mults": [1, 2], "strides": [2, 3], "use_nearest_upsample": True, "final_tanh": False},
+    ),
+    "dac": (
+        "dac",
+        {"d_model": 4, "strides": [2, 4], "in_channels": 2, "latent_dim": 6},
+        {"latent_dim": 6, "channels": 24, "rates": [4, 2], "out_channels": 2},
+    ),
+    "dac_mono_unprojected": (
+        "dac",
+        {"d_model": 4, "strides": [2, 3, 2]},
+        {"latent_dim": 64, "channels": 10, "rates": [3]},
+    ),
+    "seanet": (
+        "seanet",
+        {"n_filters": 4, "ratios": [2, 4], "dimension": 12, "lstm": 1},
+        {"n_filters": 4, "ratios": [2, 4], "dimension": 12, "lstm": 1},
+    ),
+    "seanet_no_lstm_true_skip": (
+        "seanet",
+        {"n_filters": 4, "ratios": [3, 2], "lstm": 0, "true_skip": True, "compress": 1},
+        {"n_filters": 4, "ratios": [3, 2], "lstm": 0, "true_skip": True, "compress": 1},
+    ),
+    "seanet_group_norm": (
+        "seanet",
+        {"n_filters": 4, "ratios": [2, 2], "norm": "time_group_norm", "n_residual_layers": 2},
+        {"n_filters": 4, "ratios": [2, 2], "norm": "time_group_norm", "n_residual_layers": 2},
+    ),
+    "taae": (
+        "taae",
+        {"channels": 8, "c_mults": [1, 2], "strides": [2, 4], "transformer_depths": [1, 2]},
+        {"channels": 8, "c_mults": [1, 2], "strides": [2, 4], "transformer_depths": [1, 2]},
+    ),
+    "taae_snake_dilated_conformer": (
+        "taae",
+        {
+            "channels": 8,
+            "c_mults": [1, 1],
+            "strides": [2, 4],
+            "transformer_depths": [1, 1],
+            "use_snake": True,
+            "use_dilated_conv": True,
+            "conformer": True,
+            "layer_scale": False,
+        },
+        {
+            "channels": 8,
+            "c_mults": [1, 1],
+            "strides": [2, 4],
+            "transformer_depths": [1, 1],
+            "use_snake": True,
+            "use_dilated_conv": True,
+            "conformer": True,
+            "layer_scale": False,
+        },
+    ),
+    "seanet_no_norm": (
+        "seanet",
+        {
+            "n_filters": 4,
+            "ratios": [2, 5],
+            "norm": "none",
+            "residual_kernel_size": 5,
+            "kernel_size": 3,
+            "last_kernel_size": 5,
+        },
+        {"n_filters": 4, "ratios": [5, 2], "norm": "none", "kernel_size": 5},
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_codec_stages_match_the_modules(name: str) -> None:
     kind, encoder_config, decoder_config = STAGES[name]
-    model = AutoencoderModelSpec.model_validate({
-        "encoder": {"type": kind, "config": encoder_config}, "decoder": {"type": kind, "config": decoder_config},
-        "latent_dim": 6, "downsampling_ratio": 8, "io_channels": 2})
+    model = AutoencoderModelSpec.model_validate(
+        {
+            "encoder": {"type": kind, "config": encoder_config},
+            "decoder": {"type": kind, "config": decoder_config},
+            "latent_dim": 6,
+            "downsampling_ratio": 8,
+            "io_channels": 2,
+        }
+    )
     stages = autoencoder_params(model)
     assert stages.encoder_count == _meta_count(_build_stage(model.encoder, decoder=False))
     assert stages.decoder_count == _meta_count(_build_stage(model.decoder, decoder=True))
@@ -485,10 +632,14 @@ BOTTLENECKS = {
     "vae": {"type": "vae"},
     "tanh": {"type": "tanh"},
     "rvq": {"type": "rvq", "config": {"dim": 16, "codebook_size": 32, "num_quantizers": 3}},
-    "rvq_projected": {"type": "rvq_vae", "config": {"dim": 16, "codebook_size": 8, "num_quantizers": 2,
-                                                    "codebook_dim": 4}},
-    "dac_rvq": {"type": "dac_rvq", "config": {"input_dim": 16, "n_codebooks": 3, "codebook_size": 10,
-                                              "codebook_dim": 4}},
+    "rvq_projected": {
+        "type": "rvq_vae",
+        "config": {"dim": 16, "codebook_size": 8, "num_quantizers": 2, "codebook_dim": 4},
+    },
+    "dac_rvq": {
+        "type": "dac_rvq",
+        "config": {"input_dim": 16, "n_codebooks": 3, "codebook_size": 10, "codebook_dim": 4},
+    },
     "fsq_projected": {"type": "fsq", "config": {"levels": [3, 5, 4], "dim": 10, "num_codebooks": 2}},
     "fsq": {"type": "fsq", "config": {"levels": [3, 5]}},
     "dithered_fsq": {"type": "dithered_fsq", "config": {"dim": 4, "levels": 5}},
@@ -498,13 +649,26 @@ BOTTLENECKS = {
 @pytest.mark.parametrize("name", sorted(BOTTLENECKS))
 def test_bottlenecks_match_the_modules(name: str) -> None:
     module = _nn("bottleneck")
-    model = AutoencoderModelSpec.model_validate({
-        "encoder": {"type": "oobleck", "config": {}}, "decoder": {"type": "oobleck", "config": {}},
-        "bottleneck": BOTTLENECKS[name], "latent_dim": 6, "downsampling_ratio": 8, "io_channels": 2})
+    model = AutoencoderModelSpec.model_validate(
+        {
+            "encoder": {"type": "oobleck", "config": {}},
+            "decoder": {"type": "oobleck", "config": {}},
+            "bottleneck": BOTTLENECKS[name],
+            "latent_dim": 6,
+            "downsampling_ratio": 8,
+            "io_channels": 2,
+        }
+    )
     spec = model.bottleneck
-    classes = {"vae": "VAEBottleneck", "tanh": "TanhBottleneck", "rvq": "RVQBottleneck",
-               "rvq_vae": "RVQVAEBottleneck", "dac_rvq": "DACRVQBottleneck", "fsq": "FSQBottleneck",
-               "dithered_fsq": "DitheredFSQBottleneck"}
+    classes = {
+        "vae": "VAEBottleneck",
+        "tanh": "TanhBottleneck",
+        "rvq": "RVQBottleneck",
+        "rvq_vae": "RVQVAEBottleneck",
+        "dac_rvq": "DACRVQBottleneck",
+        "fsq": "FSQBottleneck",
+        "dithered_fsq": "DitheredFSQBottleneck",
+    }
     if spec.type.startswith("rvq"):
         pytest.importorskip("vector_quantize_pytorch")
     kwargs = spec.config.model_dump(exclude={"keep_num_codebooks_dim"}) if spec.type != "vae" else {}
@@ -534,8 +698,9 @@ def test_plain_conditioners_match_the_modules(name: str) -> None:
 def test_t5_projection_matches_the_module(width: int, project_out: bool) -> None:
     text = _nn("text_conditioners")
     entry, output_dim = _entry("t5", {"t5_model_name": "t5-base", "project_out": project_out}, width)
-    built = _meta_count(lambda: text.T5Conditioner(output_dim=output_dim, t5_model_name="t5-base",
-                                                  project_out=project_out))
+    built = _meta_count(
+        lambda: text.T5Conditioner(output_dim=output_dim, t5_model_name="t5-base", project_out=project_out)
+    )
     assert conditioner_count(entry, output_dim) == built
 
 
@@ -565,14 +730,25 @@ def test_source_mix_matches_the_module(save: bool) -> None:
     conditioners, pretransforms = _nn("conditioners"), _nn("pretransforms")
     pytest.importorskip("pywt")
     wavelet = {"type": "wavelet", "config": {"channels": 2, "levels": 2, "wavelet": "bior2.2"}}
-    config = {"sample_rate": 8000, "pretransform_config": wavelet, "source_keys": ["bass", "drums"],
-              "allow_null_source": True, "source_length": 16, "save_pretransform": save}
+    config = {
+        "sample_rate": 8000,
+        "pretransform_config": wavelet,
+        "source_keys": ["bass", "drums"],
+        "allow_null_source": True,
+        "source_length": 16,
+        "save_pretransform": save,
+    }
     entry, output_dim = _entry("source_mix", config)
 
     def build() -> Any:
         pretransform = pretransforms.WaveletPretransform(channels=2, levels=2, wavelet="bior2.2")
-        return conditioners.SourceMixConditioner(pretransform=pretransform, output_dim=output_dim,
-                                                 source_keys=("bass", "drums"), save_pretransform=save,
-                                                 allow_null_source=True, source_length=16)
+        return conditioners.SourceMixConditioner(
+            pretransform=pretransform,
+            output_dim=output_dim,
+            source_keys=("bass", "drums"),
+            save_pretransform=save,
+            allow_null_source=True,
+            source_length=16,
+        )
 
     assert conditioner_count(entry, output_dim) == _meta_count(build)

@@ -41,8 +41,12 @@ SCHEMA_SECTIONS = {
 
 
 def test_registry_is_a_bijection_with_the_schema_unions() -> None:
-    from_schema = {(kind, tag): member for kind, union in SCHEMA_UNIONS.items()
-                   for member in _members(union) for tag in _tags(member)}
+    from_schema = {
+        (kind, tag): member
+        for kind, union in SCHEMA_UNIONS.items()
+        for member in _members(union)
+        for tag in _tags(member)
+    }
     for kind, section in SCHEMA_SECTIONS.items():
         for name in section.model_fields:
             if (kind, name) in from_schema or name == "discriminator":

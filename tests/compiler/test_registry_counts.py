@@ -33,16 +33,24 @@ from audiodiff.nn.objectives import OBJECTIVES
 
 # Types whose module needs files or packages that are not part of a build (a T5 or CLAP model, a tokenizer, the
 # g2p lexicon): their counts are checked against the reference's layouts in `test_params.py` instead.
-EXTERNAL = {("conditioner", "t5"), ("conditioner", "clap_text"), ("conditioner", "clap_audio"),
-            ("conditioner", "lut"), ("conditioner", "phoneme")}
+EXTERNAL = {
+    ("conditioner", "t5"),
+    ("conditioner", "clap_text"),
+    ("conditioner", "clap_audio"),
+    ("conditioner", "lut"),
+    ("conditioner", "phoneme"),
+}
 
 Sample = tuple[str, dict[str, Any]]  # (name, the config object the entry's spec parses)
 
 
 def _backbone_samples(kind: str, tag: str) -> list[Sample]:
     if tag == "dit":
-        samples = [(name, {"type": "dit", "config": {**DIT_BASE, **options}}) for name, options in DIT_OPTIONS.items()
-                   if "transformer_type" not in options]
+        samples = [
+            (name, {"type": "dit", "config": {**DIT_BASE, **options}})
+            for name, options in DIT_OPTIONS.items()
+            if "transformer_type" not in options
+        ]
         if kind == "uncond_backbone":  # the unconditioned DiT names its width `in_channels`
             for _, data in samples:
                 data["config"]["in_channels"] = data["config"].pop("io_channels")
@@ -50,21 +58,45 @@ def _backbone_samples(kind: str, tag: str) -> list[Sample]:
     if tag in ("adp_1d", "adp_uncond_1d"):
         return [(name, {"type": tag, "config": {**UNET_BASE, **options}}) for name, options in UNET_OPTIONS.items()]
     if tag == "adp_cfg_1d":
-        return [(f"xattn_time={flag}", {"type": tag, "config": {
-            **UNET_BASE, "context_embedding_max_length": 7, "context_embedding_features": 24,
-            "use_xattn_time": flag, "context_features": 8}}) for flag in (False, True)]
+        return [
+            (
+                f"xattn_time={flag}",
+                {
+                    "type": tag,
+                    "config": {
+                        **UNET_BASE,
+                        "context_embedding_max_length": 7,
+                        "context_embedding_features": 24,
+                        "use_xattn_time": flag,
+                        "context_features": 8,
+                    },
+                },
+            )
+            for flag in (False, True)
+        ]
     if tag == "DAU1d":
         return [(name, {"type": tag, "config": {**DAU_BASE, **options}}) for name, options in DAU_OPTIONS.items()]
     return []
 
 
 _PRETRANSFORMS: dict[str, dict[str, Any]] = {
-    "autoencoder": {"type": "autoencoder", "config": {
-        "encoder": {"type": "oobleck", "config": {"channels": 4, "c_mults": [1, 2], "strides": [2, 2],
-                                                  "latent_dim": 8}},
-        "decoder": {"type": "oobleck", "config": {"channels": 4, "c_mults": [1, 2], "strides": [2, 2],
-                                                  "latent_dim": 4}},
-        "bottleneck": {"type": "vae"}, "latent_dim": 4, "downsampling_ratio": 4, "io_channels": 2}},
+    "autoencoder": {
+        "type": "autoencoder",
+        "config": {
+            "encoder": {
+                "type": "oobleck",
+                "config": {"channels": 4, "c_mults": [1, 2], "strides": [2, 2], "latent_dim": 8},
+            },
+            "decoder": {
+                "type": "oobleck",
+                "config": {"channels": 4, "c_mults": [1, 2], "strides": [2, 2], "latent_dim": 4},
+            },
+            "bottleneck": {"type": "vae"},
+            "latent_dim": 4,
+            "downsampling_ratio": 4,
+            "io_channels": 2,
+        },
+    },
     "wavelet": {"type": "wavelet", "config": {"channels": 2, "levels": 2, "wavelet": "bior4.4"}},
     "patched": {"type": "patched", "config": {"channels": 2, "patch_size": 4}},
 }
@@ -73,8 +105,10 @@ _PRETRANSFORMS: dict[str, dict[str, Any]] = {
 _MORE_BOTTLENECKS: dict[str, dict[str, Any]] = {
     "l2_norm": {"type": "l2_norm"},
     "wasserstein": {"type": "wasserstein", "config": {"noise_augment_dim": 3}},
-    "dac_rvq_vae": {"type": "dac_rvq_vae", "config": {"input_dim": 16, "n_codebooks": 2, "codebook_size": 8,
-                                                      "codebook_dim": 4}},
+    "dac_rvq_vae": {
+        "type": "dac_rvq_vae",
+        "config": {"input_dim": 16, "n_codebooks": 2, "codebook_size": 8, "codebook_dim": 4},
+    },
 }
 
 
@@ -86,17 +120,48 @@ def _samples(entry: Entry) -> list[Sample]:
         index = 1 if kind == "encoder" else 2
         return [(name, {"type": tag, "config": stage[index]}) for name, stage in STAGES.items() if stage[0] == tag]
     if kind == "bottleneck":
-        return [(name, sample) for name, sample in {**BOTTLENECKS, **_MORE_BOTTLENECKS}.items() if sample["type"] == tag]
+        return [
+            (name, sample) for name, sample in {**BOTTLENECKS, **_MORE_BOTTLENECKS}.items() if sample["type"] == tag
+        ]
     if kind == "conditioner":
-        plain = [(name, {"id": "c", "type": tag, "config": config}) for name, (t, config, _) in CONDITIONERS.items()
-                 if t == tag]
+        plain = [
+            (name, {"id": "c", "type": tag, "config": config})
+            for name, (t, config, _) in CONDITIONERS.items()
+            if t == tag
+        ]
         if tag == "pretransform":
-            return [("own_patched", {"id": "c", "type": tag, "config": {
-                "sample_rate": 16000, "output_dim": 8, "pretransform_config": _PRETRANSFORMS["patched"]}})]
+            return [
+                (
+                    "own_patched",
+                    {
+                        "id": "c",
+                        "type": tag,
+                        "config": {
+                            "sample_rate": 16000,
+                            "output_dim": 8,
+                            "pretransform_config": _PRETRANSFORMS["patched"],
+                        },
+                    },
+                )
+            ]
         if tag == "source_mix":
-            return [("two_sources", {"id": "c", "type": tag, "config": {
-                "sample_rate": 16000, "output_dim": 8, "source_keys": ["a", "b"], "allow_null_source": True,
-                "source_length": 16, "pretransform_config": _PRETRANSFORMS["patched"]}})]
+            return [
+                (
+                    "two_sources",
+                    {
+                        "id": "c",
+                        "type": tag,
+                        "config": {
+                            "sample_rate": 16000,
+                            "output_dim": 8,
+                            "source_keys": ["a", "b"],
+                            "allow_null_source": True,
+                            "source_length": 16,
+                            "pretransform_config": _PRETRANSFORMS["patched"],
+                        },
+                    },
+                )
+            ]
         return plain
     if kind == "pretransform" and tag in _PRETRANSFORMS:
         return [(tag, _PRETRANSFORMS[tag])]
@@ -111,8 +176,11 @@ def _checked_entries() -> Iterator[Entry]:
 
 
 def _cases() -> list[Any]:
-    return [pytest.param(entry, data, id=f"{entry.kind}-{entry.tag}-{name}")
-            for entry in _checked_entries() for name, data in _samples(entry)]
+    return [
+        pytest.param(entry, data, id=f"{entry.kind}-{entry.tag}-{name}")
+        for entry in _checked_entries()
+        for name, data in _samples(entry)
+    ]
 
 
 def _meta_count(build: Callable[[], torch.nn.Module]) -> ParamCount:

@@ -24,11 +24,14 @@ def _build(entry: HalfConditionerSpec, context: object) -> object:
     raise AssertionError("never built in these tests")
 
 
-@pytest.mark.parametrize(("pieces", "missing"), [
-    (dict(counter=count_number, lowering=lowering.lower_vector_conditioner), "builder"),
-    (dict(builder=_build, lowering=lowering.lower_vector_conditioner), "parameter counter"),
-    (dict(builder=_build, counter=count_number), "lowering"),
-])
+@pytest.mark.parametrize(
+    ("pieces", "missing"),
+    [
+        (dict(counter=count_number, lowering=lowering.lower_vector_conditioner), "builder"),
+        (dict(builder=_build, lowering=lowering.lower_vector_conditioner), "parameter counter"),
+        (dict(builder=_build, counter=count_number), "lowering"),
+    ],
+)
 def test_a_conditioner_missing_a_piece_is_refused_by_name(pieces: dict, missing: str) -> None:
     entry = Entry("conditioner", "half", HalfConditionerSpec, **pieces)
     assert entry.missing_pieces() == [missing]
@@ -49,15 +52,24 @@ def test_a_complete_entry_registers_and_a_duplicate_is_refused() -> None:
     try:
         assert register(entry) is entry and REGISTRY[("conditioner", "half")] is entry
         with pytest.raises(RegistryError, match="registered twice"):
-            register(Entry("conditioner", "half", HalfConditionerSpec, _build, count_number,
-                           lowering.lower_vector_conditioner))
+            register(
+                Entry(
+                    "conditioner", "half", HalfConditionerSpec, _build, count_number, lowering.lower_vector_conditioner
+                )
+            )
     finally:
         unregister("conditioner", "half")
     assert ("conditioner", "half") not in REGISTRY
 
 
 def test_unsupported_types_need_no_builder_but_say_why() -> None:
-    entry = Entry("conditioner", "later", HalfConditionerSpec, lowering=lowering.lower_vector_conditioner,
-                  status="unsupported", reason="not built yet")
+    entry = Entry(
+        "conditioner",
+        "later",
+        HalfConditionerSpec,
+        lowering=lowering.lower_vector_conditioner,
+        status="unsupported",
+        reason="not built yet",
+    )
     assert entry.missing_pieces() == []
     assert entry.availability() == ("unsupported", "not built yet")

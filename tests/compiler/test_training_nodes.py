@@ -36,8 +36,16 @@ def _spec(patch: dict | None = None, *, stereo: bool = False, bottleneck: str = 
 
 
 DISCRIMINATORS = {
-    "encodec": {"type": "encodec", "config": {"filters": 6, "n_ffts": [256, 64], "hop_lengths": [64, 16],
-                                              "win_lengths": [256, 64], "dilations": [1, 2]}},
+    "encodec": {
+        "type": "encodec",
+        "config": {
+            "filters": 6,
+            "n_ffts": [256, 64],
+            "hop_lengths": [64, 16],
+            "win_lengths": [256, 64],
+            "dilations": [1, 2],
+        },
+    },
     "oobleck_stereo": {"type": "oobleck", "config": {"in_channels": 2}},
     "dac": {"type": "dac", "config": {"periods": [2, 3], "fft_sizes": [256]}},
 }
@@ -52,7 +60,9 @@ def test_discriminator_counts_match_the_built_module(name: str) -> None:
     discriminator = spec.training.loss_configs.discriminator
     with torch.device("meta"):
         module = build_discriminator(discriminator, channels=2 if stereo else 1)
-    assert lookup("discriminator", discriminator.type).counter(discriminator, 2 if stereo else 1) == sum(p.numel() for p in module.parameters())
+    assert lookup("discriminator", discriminator.type).counter(discriminator, 2 if stereo else 1) == sum(
+        p.numel() for p in module.parameters()
+    )
 
 
 @pytest.mark.parametrize(("stereo", "bottleneck"), [(False, "vae"), (True, "vae"), (False, "wasserstein")])
@@ -60,8 +70,12 @@ def test_the_graph_lists_the_terms_the_runtime_trains(stereo: bool, bottleneck: 
     from audiodiff.runtime.autoencoder_losses import AutoencoderLosses
 
     spec = _spec(stereo=stereo, bottleneck=bottleneck)
-    losses = AutoencoderLosses(spec.training.loss_configs, channels=2 if stereo else 1, sample_rate=spec.sample_rate,
-                               bottleneck_type=spec.model.bottleneck.type)
+    losses = AutoencoderLosses(
+        spec.training.loss_configs,
+        channels=2 if stereo else 1,
+        sample_rate=spec.sample_rate,
+        bottleneck_type=spec.model.bottleneck.type,
+    )
     assert [(name, weight) for name, _, weight, _ in loss_terms(spec)] == [(t.name, t.weight) for t in losses.terms]
 
 

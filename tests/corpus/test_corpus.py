@@ -69,7 +69,9 @@ def load_expected(folder: Path) -> dict:
     assert isinstance(expected["structural"], bool)
     assert expected["diagnostics"], f"{folder.name}: a case lists at least one diagnostic"
     for item in expected["diagnostics"] + expected.get("upstream", []):
-        assert {"code", "pointer", "line"} <= set(item) <= {"code", "pointer", "line", "severity"}, f"{folder.name}: {item}"
+        assert {"code", "pointer", "line"} <= set(item) <= {"code", "pointer", "line", "severity"}, (
+            f"{folder.name}: {item}"
+        )
         assert item["code"] in codes.CODES, f"{folder.name}: unknown code {item['code']}"
     for code in expected.get("also", []):
         assert code in codes.CODES, f"{folder.name}: unknown code {code} under `also`"
@@ -131,11 +133,16 @@ def test_default_target_warns_where_the_upstream_target_fails() -> None:
             if code.upstream is None or code.upstream.always or code.severity != "warning":
                 continue
             assert item.get("severity") == "error", f"{folder.name}: {item}"
-            default = [d for d in expected["diagnostics"] if (d["code"], d["pointer"]) == (item["code"], item["pointer"])]
+            default = [
+                d for d in expected["diagnostics"] if (d["code"], d["pointer"]) == (item["code"], item["pointer"])
+            ]
             assert [d.get("severity") for d in default] == ["warning"], f"{folder.name}: default target must warn"
             for target in TARGETS:
-                messages = [d.message for d in check_file(case_config(folder), target=target).diagnostics
-                            if (d.code.id, d.pointer) == (item["code"], item["pointer"])]
+                messages = [
+                    d.message
+                    for d in check_file(case_config(folder), target=target).diagnostics
+                    if (d.code.id, d.pointer) == (item["code"], item["pointer"])
+                ]
                 assert messages and all(codes.UPSTREAM_LABEL in m for m in messages), (folder.name, target, messages)
             pairs += 1
     assert pairs >= 5, "the corpus shows the two judgements side by side for several codes"
@@ -147,9 +154,13 @@ def test_every_code_validate_can_emit_has_a_case() -> None:
         code for code in codes.CODES if not code.startswith(NOT_VALIDATE_FAMILIES) and code not in NOT_VALIDATE
     }
     covered = {item["code"] for folder in CASES for item in load_expected(folder)["diagnostics"]}
-    covered_upstream = {item["code"] for folder in CASES for item in expected_for(load_expected(folder), UPSTREAM_TARGET)}
+    covered_upstream = {
+        item["code"] for folder in CASES for item in expected_for(load_expected(folder), UPSTREAM_TARGET)
+    }
     upstream_only = {code for code in emittable if codes.CODES[code].upstream is not None}
-    assert not upstream_only - covered_upstream, f"codes without an upstream-target case: {upstream_only - covered_upstream}"
+    assert not upstream_only - covered_upstream, (
+        f"codes without an upstream-target case: {upstream_only - covered_upstream}"
+    )
     missing = sorted(emittable - covered - set(RUNTIME_ONLY))
     assert not missing, f"codes without an invalid case: {missing}"
     assert set(RUNTIME_ONLY) <= emittable
@@ -175,7 +186,10 @@ def test_valid_corpus_spans_the_config_surface() -> None:
     specs = [check.spec for check in checks]
     model_specs = [spec for spec, check in zip(specs, checks) if check.kind == "model"]
     assert {spec.model_type for spec in model_specs} == {
-        "diffusion_cond", "diffusion_cond_inpaint", "diffusion_uncond", "autoencoder",
+        "diffusion_cond",
+        "diffusion_cond_inpaint",
+        "diffusion_uncond",
+        "autoencoder",
     }
     backbones = {backbone_of(spec).type for spec in model_specs if backbone_of(spec)}
     assert backbones >= {"dit", "adp_cfg_1d", "adp_1d", "DAU1d"}
@@ -183,11 +197,16 @@ def test_valid_corpus_spans_the_config_surface() -> None:
         entry.type for spec in model_specs if conditioning_of(spec) for entry in conditioning_of(spec).configs
     }
     assert conditioners >= {"t5", "number", "int", "list", "pretransform"}
-    pretransforms = {spec.model.pretransform.type for spec in model_specs
-                     if spec.model_type != "autoencoder" and spec.model.pretransform is not None}
+    pretransforms = {
+        spec.model.pretransform.type
+        for spec in model_specs
+        if spec.model_type != "autoencoder" and spec.model.pretransform is not None
+    }
     assert pretransforms >= {"autoencoder", "wavelet", "patched"}
     assert {spec.dataset_type for spec, check in zip(specs, checks) if check.kind == "dataset"} >= {
-        "audio_dir", "pre_encoded", "s3",
+        "audio_dir",
+        "pre_encoded",
+        "s3",
     }
     assert {path.suffix for path in VALID} == {".json", ".yaml"}
 

@@ -27,12 +27,15 @@ def test_default_target() -> None:
     assert str(UPSTREAM_TARGET) == "stable-audio-tools==0.0.19"
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("stable-audio-tools==0.0.18", "0.0.19 only"),
-    ("stable-audio-tools==", "give a version"),
-    ("sat", "not a target runtime"),
-    ("audiodiff==1.0", "not a target runtime"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("stable-audio-tools==0.0.18", "0.0.19 only"),
+        ("stable-audio-tools==", "give a version"),
+        ("sat", "not a target runtime"),
+        ("audiodiff==1.0", "not a target runtime"),
+    ],
+)
 def test_unknown_targets_are_refused(text: str, fragment: str) -> None:
     with pytest.raises(TargetError, match=fragment):
         parse_target(text)
@@ -51,8 +54,8 @@ def test_every_upstream_record_is_well_formed() -> None:
 
 def test_judge_per_target() -> None:
     finding = Diagnostic(codes.TRANSFORMER_TYPE_REMOVED, "removed", "/model/diffusion/config/transformer_type")
-    default, = judge([finding], DEFAULT_TARGET)
-    upstream, = judge([finding], UPSTREAM_TARGET)
+    (default,) = judge([finding], DEFAULT_TARGET)
+    (upstream,) = judge([finding], UPSTREAM_TARGET)
     assert default.effective_severity is Severity.WARNING and upstream.effective_severity is Severity.ERROR
     for judged in (default, upstream):
         assert judged.message == "removed (stable-audio-tools 0.0.19 fails at build)"
@@ -62,7 +65,7 @@ def test_judge_per_target() -> None:
 def test_always_failing_upstream_stays_a_warning() -> None:
     finding = Diagnostic(codes.UNBUILDABLE_UPSTREAM, "use_snake", "/model/type")
     for target in (DEFAULT_TARGET, UPSTREAM_TARGET):
-        judged, = judge([finding], target)
+        (judged,) = judge([finding], target)
         assert judged.effective_severity is Severity.WARNING
         assert "cannot build this for any config" in judged.message
     assert severity_for(codes.UNBUILDABLE_UPSTREAM, UPSTREAM_TARGET) is Severity.WARNING

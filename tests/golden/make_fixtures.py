@@ -35,42 +35,88 @@ LENGTH = 64
 BOTTLENECKS: dict[str, tuple[dict | None, int, int, str]] = {
     "tanh": ({"type": "tanh", "config": {"scale": 0.5}}, LATENT, LATENT, "tanh soft clip, scale 0.5"),
     "l2_norm": ({"type": "l2_norm"}, LATENT, LATENT, "L2 normalisation over channels"),
-    "wasserstein": ({"type": "wasserstein", "config": {"use_tanh": True, "tanh_scale": 2.0}}, LATENT, LATENT,
-                    "Wasserstein bottleneck with its tanh clip (no noise channels: those are random)"),
+    "wasserstein": (
+        {"type": "wasserstein", "config": {"use_tanh": True, "tanh_scale": 2.0}},
+        LATENT,
+        LATENT,
+        "Wasserstein bottleneck with its tanh clip (no noise channels: those are random)",
+    ),
     # upstream's FSQ fails at encode with one codebook (AD413): two codebooks of levels [3, 5] read the 4 channels
-    "fsq": ({"type": "fsq", "config": {"levels": [3, 5], "num_codebooks": 2, "dim": LATENT}}, LATENT, LATENT,
-            "FSQ, two codebooks with levels [3, 5]"),
-    "dithered_fsq": ({"type": "dithered_fsq", "config": {"dim": LATENT, "levels": 7, "dither_inference": False}},
-                     LATENT, LATENT, "dithered FSQ, 7 levels, no dither at inference (the dither is random)"),
-    "dac_rvq": ({"type": "dac_rvq", "config": {"input_dim": LATENT, "n_codebooks": 2, "codebook_size": 16,
-                                               "codebook_dim": 3}}, LATENT, LATENT,
-                "DAC residual VQ, 2 codebooks of 16 codes, 3-wide factorised codes"),
-    "rvq": ({"type": "rvq", "config": {"dim": LATENT, "codebook_size": 16, "num_quantizers": 2}}, LATENT, LATENT,
-            "vector-quantize-pytorch residual VQ, 2 quantizers of 16 codes (codebooks marked initialised)"),
+    "fsq": (
+        {"type": "fsq", "config": {"levels": [3, 5], "num_codebooks": 2, "dim": LATENT}},
+        LATENT,
+        LATENT,
+        "FSQ, two codebooks with levels [3, 5]",
+    ),
+    "dithered_fsq": (
+        {"type": "dithered_fsq", "config": {"dim": LATENT, "levels": 7, "dither_inference": False}},
+        LATENT,
+        LATENT,
+        "dithered FSQ, 7 levels, no dither at inference (the dither is random)",
+    ),
+    "dac_rvq": (
+        {"type": "dac_rvq", "config": {"input_dim": LATENT, "n_codebooks": 2, "codebook_size": 16, "codebook_dim": 3}},
+        LATENT,
+        LATENT,
+        "DAC residual VQ, 2 codebooks of 16 codes, 3-wide factorised codes",
+    ),
+    "rvq": (
+        {"type": "rvq", "config": {"dim": LATENT, "codebook_size": 16, "num_quantizers": 2}},
+        LATENT,
+        LATENT,
+        "vector-quantize-pytorch residual VQ, 2 quantizers of 16 codes (codebooks marked initialised)",
+    ),
     "none": (None, LATENT, LATENT, "no bottleneck"),
 }
 
 
 def config_for(bottleneck: dict | None, encoder_out: int, decoder_in: int) -> dict:
     model = {
-        "encoder": {"type": "oobleck", "config": {"in_channels": CHANNELS, "channels": 4, "c_mults": [1, 2],
-                                                   "strides": [2, 2], "latent_dim": encoder_out, "use_snake": True}},
-        "decoder": {"type": "oobleck", "config": {"out_channels": CHANNELS, "channels": 4, "c_mults": [1, 2],
-                                                   "strides": [2, 2], "latent_dim": decoder_in, "use_snake": True,
-                                                   "final_tanh": False}},
-        "latent_dim": LATENT, "downsampling_ratio": RATIO, "io_channels": CHANNELS,
+        "encoder": {
+            "type": "oobleck",
+            "config": {
+                "in_channels": CHANNELS,
+                "channels": 4,
+                "c_mults": [1, 2],
+                "strides": [2, 2],
+                "latent_dim": encoder_out,
+                "use_snake": True,
+            },
+        },
+        "decoder": {
+            "type": "oobleck",
+            "config": {
+                "out_channels": CHANNELS,
+                "channels": 4,
+                "c_mults": [1, 2],
+                "strides": [2, 2],
+                "latent_dim": decoder_in,
+                "use_snake": True,
+                "final_tanh": False,
+            },
+        },
+        "latent_dim": LATENT,
+        "downsampling_ratio": RATIO,
+        "io_channels": CHANNELS,
     }
     if bottleneck is not None:
         model["bottleneck"] = bottleneck
-    return {"model_type": "autoencoder", "sample_rate": 16000, "sample_size": LENGTH, "audio_channels": CHANNELS,
-            "model": model, "training": {"learning_rate": 1e-4, "warmup_steps": 0, "use_ema": False,
-                                         "demo": {"demo_every": 2000}}}
+    return {
+        "model_type": "autoencoder",
+        "sample_rate": 16000,
+        "sample_size": LENGTH,
+        "audio_channels": CHANNELS,
+        "model": model,
+        "training": {"learning_rate": 1e-4, "warmup_steps": 0, "use_ema": False, "demo": {"demo_every": 2000}},
+    }
 
 
-OUTPUTS = {"output.decoded": ("decoded", "decode(latents)"),
-           "output.pre_bottleneck": ("pre_bottleneck", "the encoder output, before the bottleneck"),
-           "output.latent_sample": ("latents", "the bottleneck's encode of pre_bottleneck"),
-           "output.reconstruction": ("reconstruction", "decode(latent_sample)")}
+OUTPUTS = {
+    "output.decoded": ("decoded", "decode(latents)"),
+    "output.pre_bottleneck": ("pre_bottleneck", "the encoder output, before the bottleneck"),
+    "output.latent_sample": ("latents", "the bottleneck's encode of pre_bottleneck"),
+    "output.reconstruction": ("reconstruction", "decode(latent_sample)"),
+}
 
 
 def main() -> int:
@@ -86,11 +132,23 @@ def main() -> int:
             generator = torch.Generator().manual_seed(seed)
             folder = work / f"autoencoder_oobleck_{name}"
             folder.mkdir()
-            save_file({"audio": torch.randn(2, CHANNELS, LENGTH, generator=generator),
-                       "latents": torch.randn(2, LATENT, LENGTH // RATIO, generator=generator)},
-                      str(folder / "inputs.safetensors"))
-            cases.append({"name": folder.name, "seed": seed, "call": "autoencoder", "kwargs": {"seed": seed},
-                          "metadata": [], "config": config_for(bottleneck, encoder_out, decoder_in)})
+            save_file(
+                {
+                    "audio": torch.randn(2, CHANNELS, LENGTH, generator=generator),
+                    "latents": torch.randn(2, LATENT, LENGTH // RATIO, generator=generator),
+                },
+                str(folder / "inputs.safetensors"),
+            )
+            cases.append(
+                {
+                    "name": folder.name,
+                    "seed": seed,
+                    "call": "autoencoder",
+                    "kwargs": {"seed": seed},
+                    "metadata": [],
+                    "config": config_for(bottleneck, encoder_out, decoder_in),
+                }
+            )
         (work / "cases.json").write_text(json.dumps(cases))
         subprocess.run([str(python), str(RUNNER), str(work)], check=True)
         results = json.loads((work / "results.json").read_text())
@@ -127,9 +185,9 @@ def _write(case: dict, record: dict, description: str, source: Path, target: Pat
         "atol": 1e-4,
         "rtol": 1e-4,
         "notes": "Made by tests/golden/make_fixtures.py: the reference built the config, gave every floating "
-                 "parameter seeded random values at the shared set's scales (EMA codebooks: random codes, marked "
-                 "initialised) and computed the outputs on CPU in float32. No VAE noise: the bottleneck is "
-                 f"deterministic. {parameters} parameters.",
+        "parameter seeded random values at the shared set's scales (EMA codebooks: random codes, marked "
+        "initialised) and computed the outputs on CPU in float32. No VAE noise: the bottleneck is "
+        f"deterministic. {parameters} parameters.",
         "state_dict_buffers": record["buffers"],
         "seed": case["seed"],
         "reference": "stable-audio-tools commit 50049e3, torch 2.13.0+cpu, CPU, float32",

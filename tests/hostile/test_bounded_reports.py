@@ -31,8 +31,12 @@ def _unknown_keys(count: int) -> str:
 
 def _render_all(check) -> dict[str, str]:
     result = check.result()
-    return {"text": text.render([result]), "github": github.render([result]),
-            "junit": junit.render([result]), "json": json_renderer.render([result])}
+    return {
+        "text": text.render([result]),
+        "github": github.render([result]),
+        "junit": junit.render([result]),
+        "json": json_renderer.render([result]),
+    }
 
 
 def test_thousands_of_unknown_keys_give_a_bounded_report():
@@ -49,13 +53,15 @@ def test_thousands_of_unknown_keys_give_a_bounded_report():
 
 
 def test_the_count_of_hidden_diagnostics_is_exact_once_they_are_made():
-    made = [Diagnostic(codes.UNKNOWN_KEY, f"unknown key `k{index}`", f"/k{index}", "a.json", Span(1, index + 1))
-            for index in range(250)]
+    made = [
+        Diagnostic(codes.UNKNOWN_KEY, f"unknown key `k{index}`", f"/k{index}", "a.json", Span(1, index + 1))
+        for index in range(250)
+    ]
     made.append(Diagnostic(codes.MISSING_SCHEMA_VERSION, "no version", "", "a.json", Span(1, 9999)))
     capped = cap_diagnostics(made, limit=10)
     kept = [d for d in capped if d.code is not codes.TOO_MANY_DIAGNOSTICS]
     assert len(kept) == 10 and all(d.is_error for d in kept)  # errors before warnings
-    note, = [d for d in capped if d.code is codes.TOO_MANY_DIAGNOSTICS]
+    (note,) = [d for d in capped if d.code is codes.TOO_MANY_DIAGNOSTICS]
     assert note.message.startswith("241 more diagnostics") and "240 errors, 1 warning" in note.message
 
 
@@ -86,8 +92,9 @@ def test_a_huge_unknown_key_is_truncated_in_the_message():
 
 def test_a_long_minified_line_is_windowed_before_tabs_are_expanded():
     line = "\t" * 500_000 + '"x"'
-    result = FileResult("a.json", [Diagnostic(codes.JSON_SYNTAX, "bad", None, "a.json", Span(1, 500_001))],
-                        line=lambda number: line)
+    result = FileResult(
+        "a.json", [Diagnostic(codes.JSON_SYNTAX, "bad", None, "a.json", Span(1, 500_001))], line=lambda number: line
+    )
     snippet_lines = text.render([result]).splitlines()
     assert max(len(row) for row in snippet_lines) < 200
     assert any(row.rstrip().endswith("^") for row in snippet_lines)
@@ -132,4 +139,4 @@ def test_escape_sequences_in_the_snippet_become_one_character_each():
     caret_line = rows[rows.index(source_line) + 1]
     assert source_line == '1 | {"a\ufffd[2J": 1}'
     start = caret_line.index("^")
-    assert source_line[start:start + caret_line.count("^")] == '"a\ufffd[2J"'  # the caret still sits under the key
+    assert source_line[start : start + caret_line.count("^")] == '"a\ufffd[2J"'  # the caret still sits under the key

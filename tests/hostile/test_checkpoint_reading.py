@@ -42,10 +42,11 @@ MALFORMED_HEADERS = {
     "schema_version an integer": {**_good_entry(), "__metadata__": {"schema_version": 2}},
     "model_config an object": {**_good_entry(), "__metadata__": {"model_config": {"model_type": "x"}}},
     "model_config NaN": {**_good_entry(), "__metadata__": {"model_config": "NaN"}},
-    "model_config nested 1,500 deep": {**_good_entry(),
-                                       "__metadata__": {"model_config": "[" * 1500 + "]" * 1500}},
-    "model_config too deep for the reader": {**_good_entry(), "__metadata__": {
-        "model_config": json.dumps({"model_type": "x", "model": json.loads("[" * 100 + "]" * 100)})}},
+    "model_config nested 1,500 deep": {**_good_entry(), "__metadata__": {"model_config": "[" * 1500 + "]" * 1500}},
+    "model_config too deep for the reader": {
+        **_good_entry(),
+        "__metadata__": {"model_config": json.dumps({"model_type": "x", "model": json.loads("[" * 100 + "]" * 100)})},
+    },
 }
 
 
@@ -129,8 +130,11 @@ def test_legacy_non_zip_tensor_only_files_are_read(tmp_path):
 
 def test_a_legacy_file_with_a_pickled_object_is_still_refused(tmp_path):
     path = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {"model.w": torch.ones(1)}, "extra": CheckpointError("x")}, path,
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        {"state_dict": {"model.w": torch.ones(1)}, "extra": CheckpointError("x")},
+        path,
+        _use_new_zipfile_serialization=False,
+    )
     with pytest.raises(CheckpointError, match="never unpickles"):
         read_checkpoint(path)
 

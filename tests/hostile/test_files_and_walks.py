@@ -25,8 +25,15 @@ CONFIG = {"model_type": "autoencoder", "sample_rate": 44100, "sample_size": 6553
 
 def audiodiff(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
-    return subprocess.run([sys.executable, "-m", "audiodiff", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=environment, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "audiodiff", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        check=False,
+    )
 
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
@@ -108,8 +115,11 @@ def test_a_link_to_a_folder_outside_is_walked_once(tmp_path):
 @pytest.mark.parametrize("command", ["validate", "lint", "migrate"])
 def test_symlink_loops_report_the_file_once(tmp_path, command):
     _symlink_loops(tmp_path)
-    result = audiodiff(command, ".", "--format", "json", cwd=tmp_path, timeout=60) if command != "migrate" else \
-        audiodiff(command, ".", cwd=tmp_path, timeout=60)
+    result = (
+        audiodiff(command, ".", "--format", "json", cwd=tmp_path, timeout=60)
+        if command != "migrate"
+        else audiodiff(command, ".", cwd=tmp_path, timeout=60)
+    )
     assert "Traceback" not in result.stderr
     if command == "migrate":
         assert result.stdout.count("+++ b/l/model.json") == 1
@@ -160,5 +170,5 @@ def test_load_file_names_what_a_non_regular_path_is(tmp_path):
     if not hasattr(os, "mkfifo"):
         pytest.skip("named pipes are POSIX")
     os.mkfifo(tmp_path / "p.yaml")
-    diagnostic, = load_file(tmp_path / "p.yaml").diagnostics
+    (diagnostic,) = load_file(tmp_path / "p.yaml").diagnostics
     assert diagnostic.code is codes.FILE_NOT_FOUND and "named pipe" in diagnostic.message

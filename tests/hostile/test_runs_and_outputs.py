@@ -38,9 +38,13 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 # --- one writer per run folder ----------------------------------------------------------------------------------
 
+
 def test_a_second_holder_is_refused_naming_the_first(tmp_path):
-    with hold_run_folder(tmp_path / "run"), pytest.raises(RunFolderLocked) as refused, \
-            hold_run_folder(tmp_path / "run"):
+    with (
+        hold_run_folder(tmp_path / "run"),
+        pytest.raises(RunFolderLocked) as refused,
+        hold_run_folder(tmp_path / "run"),
+    ):
         pass
     holder = refused.value.holder
     assert holder.pid == os.getpid() and holder.host == socket.gethostname()
@@ -53,10 +57,19 @@ def test_a_run_into_a_folder_another_process_holds_is_refused(tmp_path):
     model, dataset = write_configs(tmp_path)
     output = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", ("import sys, time\nfrom audiodiff.runtime.run_lock import hold_run_folder\n"
-                                f"with hold_run_folder({str(output)!r}):\n    print('held', flush=True)\n"
-                                "    time.sleep(120)\n")],
-        env={**os.environ, "PYTHONPATH": str(REPOSITORY)}, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\nfrom audiodiff.runtime.run_lock import hold_run_folder\n"
+                f"with hold_run_folder({str(output)!r}):\n    print('held', flush=True)\n"
+                "    time.sleep(120)\n"
+            ),
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunError) as raised:
@@ -76,6 +89,7 @@ def test_a_run_into_a_folder_another_process_holds_is_refused(tmp_path):
 
 # --- outputs checked before they are written --------------------------------------------------------------------
 
+
 def test_non_finite_audio_is_never_written(tmp_path):
     audio = torch.zeros(2, 1, 100)
     audio[1, 0, 5] = float("nan")
@@ -86,8 +100,9 @@ def test_non_finite_audio_is_never_written(tmp_path):
 
 def test_non_finite_weights_are_never_written(tmp_path):
     with pytest.raises(NonFiniteOutput, match="model.w"):
-        write_released(tmp_path / "w.safetensors", {"model.w": torch.tensor([1.0, float("inf")])}, config=None,
-                       schema_version=2)
+        write_released(
+            tmp_path / "w.safetensors", {"model.w": torch.tensor([1.0, float("inf")])}, config=None, schema_version=2
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -114,6 +129,7 @@ def test_weights_that_go_non_finite_stop_the_run_before_a_checkpoint(tmp_path, m
 
 # --- write failures during training -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("failure", ["disk full", "read-only"])
 def test_a_failed_checkpoint_write_names_the_cause_and_the_last_good_checkpoint(tmp_path, monkeypatch, failure):
     model, dataset = write_configs(tmp_path)
@@ -134,8 +150,11 @@ def test_a_failed_checkpoint_write_names_the_cause_and_the_last_good_checkpoint(
         run(options(model, dataset, output, max_steps=6, checkpoint_every=2), **QUIET)
     diagnostic = raised.value.results[0].diagnostics[0]
     assert diagnostic.code.id == "AD822"
-    assert ("write failed" in diagnostic.message or "disk is full" in diagnostic.message) if failure == "disk full" \
+    assert (
+        ("write failed" in diagnostic.message or "disk is full" in diagnostic.message)
+        if failure == "disk full"
         else "permission denied" in diagnostic.message
+    )
     assert "step_0000002.ckpt" in diagnostic.help
     monkeypatch.undo()
     saved = list_checkpoints(output / "checkpoints")
@@ -146,15 +165,26 @@ def test_a_failed_checkpoint_write_names_the_cause_and_the_last_good_checkpoint(
 
 # --- pruning orphans and file modes -----------------------------------------------------------------------------
 
+
 def test_an_export_orphaned_by_an_interrupted_prune_is_removed_at_the_next_start(tmp_path):
-    for name in ("step_0000004.ckpt", "step_0000004.safetensors", "step_0000006.ckpt", "step_0000006.safetensors",
-                 "step_0000002.safetensors", "notes.safetensors"):
+    for name in (
+        "step_0000004.ckpt",
+        "step_0000004.safetensors",
+        "step_0000006.ckpt",
+        "step_0000006.safetensors",
+        "step_0000002.safetensors",
+        "notes.safetensors",
+    ):
         (tmp_path / name).write_bytes(b"x")
     removed = remove_temporaries(tmp_path)
     assert [path.name for path in removed] == ["step_0000002.safetensors"]
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "notes.safetensors", "step_0000004.ckpt", "step_0000004.safetensors", "step_0000006.ckpt",
-        "step_0000006.safetensors"]
+        "notes.safetensors",
+        "step_0000004.ckpt",
+        "step_0000004.safetensors",
+        "step_0000006.ckpt",
+        "step_0000006.safetensors",
+    ]
 
 
 def test_pruning_removes_the_export_before_its_checkpoint(tmp_path):
@@ -189,6 +219,7 @@ def test_exported_weights_follow_the_umask(tmp_path, umask, mode):
 
 
 # --- a non-finite loss caused by the data ---------------------------------------------------------------------
+
 
 def test_huge_but_finite_audio_is_named_as_the_cause(tmp_path):
     model, dataset = write_configs(tmp_path)

@@ -33,7 +33,7 @@ def _sections() -> dict[str, str]:
 
 def _bases() -> dict[str, Any]:
     return {
-        info.strip()[len("base="):]: json.loads(content)
+        info.strip()[len("base=") :]: json.loads(content)
         for _, info, content in _FENCE.findall(DOCS.read_text(encoding="utf-8"))
         if info.strip().startswith("base=")
     }
@@ -66,7 +66,7 @@ def _examples() -> list[tuple[str, str, str]]:
         for language, info, content in _FENCE.findall(body):
             info = info.strip()
             if info.startswith("patch="):
-                document = merge_patch(bases[info[len("patch="):]], json.loads(content))
+                document = merge_patch(bases[info[len("patch=") :]], json.loads(content))
                 examples.append((code, "example.json", json.dumps(document, indent=2)))
             elif info == "raw":
                 examples.append((code, f"example.{language}", content))
@@ -119,13 +119,28 @@ def test_base_configs_are_clean():
 def test_most_codes_have_a_checked_example():
     checked = {code for code, _, _ in _examples()}
     # those that need a file on disk, a second file, a built module or a running command (all of AD8xx)
-    allowed = {"AD001", "AD002", "AD003", "AD004", "AD005", "AD017", "AD018", "AD520", "AD610", "AD612", "AD613", "AD614", "AD706",
-               "AD902"}
+    allowed = {
+        "AD001",
+        "AD002",
+        "AD003",
+        "AD004",
+        "AD005",
+        "AD017",
+        "AD018",
+        "AD520",
+        "AD610",
+        "AD612",
+        "AD613",
+        "AD614",
+        "AD706",
+        "AD902",
+    }
     unchecked = {code for code in set(codes.CODES) - checked if not code.startswith("AD8")}
     assert unchecked <= allowed, sorted(unchecked - allowed)
 
 
-@pytest.mark.parametrize("code, name, text", _examples(),
-                         ids=lambda value: value if str(value).startswith("AD") else "")
+@pytest.mark.parametrize(
+    "code, name, text", _examples(), ids=lambda value: value if str(value).startswith("AD") else ""
+)
 def test_example_reports_its_code(code, name, text):
     assert code in _lint_codes(text, name)

@@ -57,7 +57,9 @@ def test_missing_schema_version_and_migration_advice(tmp_path):
     _write(tmp_path, "model.json", document)
     _, report = _lint(tmp_path)
     assert sorted(_codes(report, "model.json")) == [
-        ("AD310", "/model/diffusion/config"), ("AD703", ""), ("AD901", "/training"),
+        ("AD310", "/model/diffusion/config"),
+        ("AD703", ""),
+        ("AD901", "/training"),
     ]
     entry = report["files"][0]
     ad703 = next(d for d in entry["diagnostics"] if d["code"] == "AD703")
@@ -100,9 +102,13 @@ def test_seconds_start_with_random_crops_of_latents_is_reported_on_both_files(tm
 
 
 def test_non_canonical_spelling(tmp_path):
-    _write(tmp_path, "u.yaml", "model_type: diffusion_uncond\nsample_rate: 16000\nsample_size: 16384\n"
-           "audio_channels: 1\nmodel:\n  type: adp_uncond_1d\n  config: {in_channels: 1, channels: 32, "
-           "multipliers: [1, 2], factors: [2], num_blocks: [1], attentions: [0, 0]}\n")
+    _write(
+        tmp_path,
+        "u.yaml",
+        "model_type: diffusion_uncond\nsample_rate: 16000\nsample_size: 16384\n"
+        "audio_channels: 1\nmodel:\n  type: adp_uncond_1d\n  config: {in_channels: 1, channels: 32, "
+        "multipliers: [1, 2], factors: [2], num_blocks: [1], attentions: [0, 0]}\n",
+    )
     _, report = _lint(tmp_path)
     assert ("AD702", "/model/type") in _codes(report, "u.yaml")
 
@@ -116,8 +122,11 @@ def test_ignore_select_and_per_file_ignores(tmp_path):
     assert ("AD703", "") not in _codes(report, "a.json")
     _, report = _lint(tmp_path, "--select", "AD9")
     assert {code for entry in report["files"] for code, _ in _codes(report, entry["path"])} <= {"AD901"}
-    _write(tmp_path, "pyproject.toml",
-           '[tool.audiodiff]\nignore = ["AD901"]\n[tool.audiodiff.per-file-ignores]\n"configs/upstream/" = ["AD703"]\n')
+    _write(
+        tmp_path,
+        "pyproject.toml",
+        '[tool.audiodiff]\nignore = ["AD901"]\n[tool.audiodiff.per-file-ignores]\n"configs/upstream/" = ["AD703"]\n',
+    )
     _, report = _lint(tmp_path / "configs")
     assert _codes(report, "b.json") == []
     assert _codes(report, "a.json") == [("AD703", "")]

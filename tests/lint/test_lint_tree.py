@@ -35,8 +35,9 @@ def test_lints_a_thousand_configs_in_one_run(tree, monkeypatch):
 
     invalid = [entry for entry in files if not entry["valid"]]
     assert len(invalid) == tree.invalid == 500
-    files_with = Counter(code for entry in invalid for code in {d["code"] for d in entry["diagnostics"]
-                                                                 if d["severity"] == "error"})
+    files_with = Counter(
+        code for entry in invalid for code in {d["code"] for d in entry["diagnostics"] if d["severity"] == "error"}
+    )
     for code, count in tree.expected_codes.items():
         assert files_with[code] == count, code
     assert report["errors"] == sum(1 for entry in files for d in entry["diagnostics"] if d["severity"] == "error")
@@ -59,8 +60,7 @@ def test_excludes_and_selection(tree, monkeypatch):
     monkeypatch.chdir(tree.root)
     everything = json.loads(runner.invoke(app, ["lint", ".", "--format", "json", "--exclude", "project[1-6]/"]).stdout)
     assert {entry["path"].split("/")[0] for entry in everything["files"]} == {"project0"}
-    selected = json.loads(runner.invoke(
-        app, ["lint", "project0", "--format", "json", "--select", "AD201"]).stdout)
+    selected = json.loads(runner.invoke(app, ["lint", "project0", "--format", "json", "--select", "AD201"]).stdout)
     codes = {d["code"] for entry in selected["files"] for d in entry["diagnostics"]}
     assert codes == {"AD201"}
     assert len(selected["files"]) == len(everything["files"])  # selection filters diagnostics, not files

@@ -56,8 +56,13 @@ def test_lint_hook_fails_on_a_broken_config_and_passes_on_the_fixed_one(tmp_path
     (repo / "models" / "dit.json").write_text(json.dumps(broken, indent=2))
     (repo / "package.json").write_text('{"name": "site"}')
 
-    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "cache"), GIT_CONFIG_GLOBAL=os.devnull,
-               GIT_CONFIG_NOSYSTEM="1", PRE_COMMIT_COLOR="never")
+    env = dict(
+        os.environ,
+        PRE_COMMIT_HOME=str(tmp_path / "cache"),
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        PRE_COMMIT_COLOR="never",
+    )
     assert _run(["git", "init", "-q"], repo, env).returncode == 0
     assert _run(["git", "add", "-A"], repo, env).returncode == 0
     failed = _run([str(BIN / "pre-commit"), "run", "--all-files"], repo, env)

@@ -30,8 +30,9 @@ def test_nearest_table_wins_and_the_search_stops_at_the_repository_root(tmp_path
 
 
 def test_settings_combine_file_and_command_line(tmp_path):
-    _write(tmp_path / "pyproject.toml",
-           "[tool.audiodiff]\nselect = ['AD2']\nignore = ['AD202']\nmax-demo-seconds = 90\n")
+    _write(
+        tmp_path / "pyproject.toml", "[tool.audiodiff]\nselect = ['AD2']\nignore = ['AD202']\nmax-demo-seconds = 90\n"
+    )
     settings = load_settings([tmp_path], ignore=["AD201"], cwd=tmp_path)
     assert settings.source == str(tmp_path / "pyproject.toml")
     assert settings.max_demo_seconds == 90.0
@@ -43,13 +44,16 @@ def test_settings_combine_file_and_command_line(tmp_path):
     assert replaced.reports(codes.CODES["AD703"], path) and not replaced.reports(codes.CODES["AD203"], path)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[tool.audiodiff]\nstrict = 'yes'\n", "`strict` must be true or false"),
-    ("[tool.audiodiff]\nignore = 'AD7x'\n", "matches no diagnostic code"),
-    ("[tool.audiodiff]\nmax-demo-seconds = -1\n", "positive number"),
-    ("[tool.audiodiff]\nper-file-ignores = ['a']\n", "table of pattern"),
-    ("[tool.audiodiff\n", "cannot read it"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[tool.audiodiff]\nstrict = 'yes'\n", "`strict` must be true or false"),
+        ("[tool.audiodiff]\nignore = 'AD7x'\n", "matches no diagnostic code"),
+        ("[tool.audiodiff]\nmax-demo-seconds = -1\n", "positive number"),
+        ("[tool.audiodiff]\nper-file-ignores = ['a']\n", "table of pattern"),
+        ("[tool.audiodiff\n", "cannot read it"),
+    ],
+)
 def test_bad_settings_are_usage_errors(tmp_path, text, message):
     _write(tmp_path / "pyproject.toml", text)
     with pytest.raises(SettingsError, match=message):

@@ -40,8 +40,10 @@ def lint_json(*args: str) -> tuple[int, dict]:
 def test_every_file_is_reported_or_skipped_with_a_reason(tree: Path) -> None:
     code, report = lint_json()
     assert code == 1
-    reported = {entry["path"]: [d["code"] for d in entry["diagnostics"] if d["severity"] == "error"]
-                for entry in report["files"]}
+    reported = {
+        entry["path"]: [d["code"] for d in entry["diagnostics"] if d["severity"] == "error"]
+        for entry in report["files"]
+    }
     skipped = {item["path"]: item["reason"] for item in report["skipped"]}
     assert reported == {
         "configs/good.json": [],
@@ -56,8 +58,12 @@ def test_every_file_is_reported_or_skipped_with_a_reason(tree: Path) -> None:
     }
     every = {path.relative_to(tree).as_posix() for path in (tree / "configs").iterdir()}
     assert set(reported) | set(skipped) == every
-    assert all(d["pointer"] == "" for entry in report["files"] if entry["path"] != "configs/good.json"
-               for d in entry["diagnostics"])  # parse errors are about the root: a string, never null
+    assert all(
+        d["pointer"] == ""
+        for entry in report["files"]
+        if entry["path"] != "configs/good.json"
+        for d in entry["diagnostics"]
+    )  # parse errors are about the root: a string, never null
 
 
 def test_verbose_text_lists_the_skipped_files(tree: Path) -> None:
@@ -66,8 +72,11 @@ def test_verbose_text_lists_the_skipped_files(tree: Path) -> None:
     assert "empty file" not in quiet.stdout
     verbose = runner.invoke(app, ["lint", ".", "-v"]).stdout
     assert "Skipped 3 files that are not a model or dataset config:" in verbose
-    for line in ("  configs/empty.json: empty file", "  configs/binary.json: binary content (NUL bytes)",
-                 "  configs/package.json: no `model_type` or `dataset_type` key"):
+    for line in (
+        "  configs/empty.json: empty file",
+        "  configs/binary.json: binary content (NUL bytes)",
+        "  configs/package.json: no `model_type` or `dataset_type` key",
+    ):
         assert line in verbose.splitlines()
 
 

@@ -26,8 +26,9 @@ def test_lint_and_migrate_stay_torch_free(tmp_path: Path):
     (tmp_path / "model.json").write_text(json.dumps(DIT_COND))
     (tmp_path / "uncond.json").write_text(json.dumps(UNET_UNCOND))
     (tmp_path / "broken.json").write_text('{"model_type": ')
-    completed = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                               timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr
     assert "HEAVY []" in completed.stdout, completed.stdout[-2000:]
     assert '"version": "2.1.0"' in completed.stdout  # the runs really happened

@@ -61,8 +61,11 @@ def test_write_rewrites_in_place_and_check_then_passes(tmp_path):
 
 
 def test_to_version_one_downgrades(tmp_path):
-    path = _write(tmp_path, "u.json", json.dumps(
-        {"schema_version": 2, "model_type": "diffusion_uncond", "model": {"type": "adp_1d"}}, indent=2))
+    path = _write(
+        tmp_path,
+        "u.json",
+        json.dumps({"schema_version": 2, "model_type": "diffusion_uncond", "model": {"type": "adp_1d"}}, indent=2),
+    )
     result = runner.invoke(app, ["migrate", str(path), "--to", "1", "--write"])
     assert result.exit_code == 0, result.output
     data = json.loads(path.read_text())

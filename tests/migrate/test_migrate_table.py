@@ -27,16 +27,20 @@ DIT_V1 = {
     "model": {
         "io_channels": 64,
         "pretransform": {"type": "patched", "config": {"channels": 1, "patch_size": 64}},
-        "conditioning": {"cond_dim": 64, "configs": [
-            {"id": "prompt", "type": "list", "config": {"options": ["a", "b"]}}]},
+        "conditioning": {
+            "cond_dim": 64,
+            "configs": [{"id": "prompt", "type": "list", "config": {"options": ["a", "b"]}}],
+        },
         "diffusion": {
             "type": "dit",
             "cross_attention_cond_ids": ["prompt"],
             "config": {"io_channels": 64, "embed_dim": 128, "depth": 2, "num_heads": 4, "cond_token_dim": 64},
         },
     },
-    "training": {"learning_rate": 1e-4,
-                 "demo": {"num_demos": 1, "demo_cond": [{"prompt": "a"}], "demo_cfg_scales": [3]}},
+    "training": {
+        "learning_rate": 1e-4,
+        "demo": {"num_demos": 1, "demo_cond": [{"prompt": "a"}], "demo_cfg_scales": [3]},
+    },
 }
 
 UNCOND_V1 = {
@@ -46,8 +50,14 @@ UNCOND_V1 = {
     "audio_channels": 1,
     "model": {
         "type": "adp_uncond_1d",
-        "config": {"in_channels": 1, "channels": 32, "multipliers": [1, 2], "factors": [2], "num_blocks": [1],
-                   "attentions": [0, 0]},
+        "config": {
+            "in_channels": 1,
+            "channels": 32,
+            "multipliers": [1, 2],
+            "factors": [2],
+            "num_blocks": [1],
+            "attentions": [0, 0],
+        },
     },
 }
 
@@ -72,8 +82,12 @@ def test_upgrade_writes_out_the_defaults_whose_meaning_changed():
     assert data["model"]["diffusion"]["diffusion_objective"] == "v"
     assert data["training"]["use_ema"] is True
     pointers = [change.pointer for change in result.changes]
-    assert pointers == ["/model/diffusion/config/transformer_type", "/model/diffusion/diffusion_objective",
-                        "/training/use_ema", "/schema_version"]
+    assert pointers == [
+        "/model/diffusion/config/transformer_type",
+        "/model/diffusion/diffusion_objective",
+        "/training/use_ema",
+        "/schema_version",
+    ]
     # objects off the changed paths are shared, not copied
     assert data["model"]["conditioning"] is DIT_V1["model"]["conditioning"]
 

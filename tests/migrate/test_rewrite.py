@@ -16,23 +16,16 @@ def _migrated(text: str, name: str, target: int | None = None) -> str:
 
 
 def test_json_indented_keeps_indentation_and_order():
-    text = (
-        '{\n'
-        '    "model_type": "autoencoder",\n'
-        '    "training": {\n'
-        '        "learning_rate": 1e-4\n'
-        '    }\n'
-        '}\n'
-    )
+    text = '{\n    "model_type": "autoencoder",\n    "training": {\n        "learning_rate": 1e-4\n    }\n}\n'
     assert _migrated(text, "a.json") == (
-        '{\n'
+        "{\n"
         '    "schema_version": 2,\n'
         '    "model_type": "autoencoder",\n'
         '    "training": {\n'
         '        "learning_rate": 1e-4,\n'
         '        "use_ema": false\n'
-        '    }\n'
-        '}\n'
+        "    }\n"
+        "}\n"
     )
 
 
@@ -53,18 +46,18 @@ def test_json_tabs_and_crlf():
 
 def test_json_key_placed_after_its_sibling():
     text = (
-        '{\n'
+        "{\n"
         '  "model_type": "diffusion_cond",\n'
         '  "model": {\n'
         '    "diffusion": {\n'
         '      "type": "adp_cfg_1d",\n'
         '      "config": {}\n'
-        '    }\n'
-        '  }\n'
-        '}'
+        "    }\n"
+        "  }\n"
+        "}"
     )
     assert _migrated(text, "a.json") == (
-        '{\n'
+        "{\n"
         '  "schema_version": 2,\n'
         '  "model_type": "diffusion_cond",\n'
         '  "model": {\n'
@@ -72,9 +65,9 @@ def test_json_key_placed_after_its_sibling():
         '      "type": "adp_cfg_1d",\n'
         '      "diffusion_objective": "v",\n'
         '      "config": {}\n'
-        '    }\n'
-        '  }\n'
-        '}'
+        "    }\n"
+        "  }\n"
+        "}"
     )
 
 

@@ -247,9 +247,11 @@ def test_multi_conditioner_fallback_sticks_for_the_rest_of_the_batch() -> None:
     """As in the reference: once an item falls back to the default key, later items read the default key too."""
     multi = small_multi(default_keys={"genre": "style"})
     table_g = multi.conditioners["genre"].embedder.weight
-    batch = [{"seconds": 1, "genre": "a", "style": "x"},  # own key: "a" -> row 1
-             {"seconds": 1, "style": "x"},                # falls back: "x" is unknown -> row 0
-             {"seconds": 1, "genre": "a", "style": "x"}]  # has `genre`, but reads `style` from now on -> row 0
+    batch = [
+        {"seconds": 1, "genre": "a", "style": "x"},  # own key: "a" -> row 1
+        {"seconds": 1, "style": "x"},  # falls back: "x" is unknown -> row 0
+        {"seconds": 1, "genre": "a", "style": "x"},
+    ]  # has `genre`, but reads `style` from now on -> row 0
     outputs = multi(batch, "cpu")
     torch.testing.assert_close(outputs["genre"][0][:, 0], table_g[torch.tensor([1, 0, 0])])
     with pytest.raises(MissingConditionerInputError) as caught:

@@ -30,12 +30,12 @@ def test_golden_parity() -> None:
     net = DAU1d(**model["config"])
     prefix = "model."
     weights = load_file(folder / "weights.safetensors")
-    net.load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, strict=True)
+    net.load_state_dict({k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}, strict=True)
     net.eval()
     # the fixed resampling kernels are persistent buffers, as the reference stores them
     buffers = {prefix + name for name, _ in net.named_buffers()}
     assert buffers == set(spec["state_dict_buffers"])
-    assert set(net.state_dict()) == {k[len(prefix):] for k in weights}
+    assert set(net.state_dict()) == {k[len(prefix) :] for k in weights}
 
     io = load_file(folder / "io.safetensors")
     with torch.no_grad():
@@ -84,7 +84,7 @@ def test_attention_levels_and_resampling_layout() -> None:
     # depth 3, n_attn_layers 1: levels i >= 2 get attention, i.e. both inner levels
     assert sum("qkv_proj.weight" in key for key in tiny().state_dict()) == 2 * 6
     learned = tiny(learned_resample=True, strides=[4, 3]).state_dict()
-    assert learned["net.3.main.0.weight"].shape == (32, 32, 9)   # strided conv, kernel 2 * 4 + 1
+    assert learned["net.3.main.0.weight"].shape == (32, 32, 9)  # strided conv, kernel 2 * 4 + 1
     assert learned["net.3.main.14.weight"].shape == (32, 32, 8)  # transposed conv, kernel 2 * 4
     assert not any(key.endswith(".kernel") for key in learned)
     x = torch.randn(2, 2, 24)
@@ -109,9 +109,18 @@ def test_input_concat_is_linearly_resized_and_other_inputs_ignored() -> None:
     g = torch.Generator().manual_seed(0)
     x, t, cond = torch.randn(2, 2, 32, generator=g), torch.rand(2, generator=g), torch.randn(2, 3, 16, generator=g)
     with torch.no_grad():
-        short = keyword_call(net, x, t, input_concat_cond=cond, cross_attn_cond=torch.randn(2, 4, 8), global_cond=torch.randn(2, 8),
-                    cfg_scale=4.0)
-        resized = keyword_call(net, x, t, input_concat_cond=F.interpolate(cond, size=32, mode="linear", align_corners=False))
+        short = keyword_call(
+            net,
+            x,
+            t,
+            input_concat_cond=cond,
+            cross_attn_cond=torch.randn(2, 4, 8),
+            global_cond=torch.randn(2, 8),
+            cfg_scale=4.0,
+        )
+        resized = keyword_call(
+            net, x, t, input_concat_cond=F.interpolate(cond, size=32, mode="linear", align_corners=False)
+        )
     torch.testing.assert_close(short, resized)
 
 
@@ -130,7 +139,9 @@ def test_global_conditioning_extension() -> None:
     x, t = torch.randn(2, 2, 32, generator=g), torch.rand(2, generator=g)
     first, second = torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)
     with torch.no_grad():
-        assert not torch.allclose(keyword_call(net, x, t, global_cond=first), keyword_call(net, x, t, global_cond=second))
+        assert not torch.allclose(
+            keyword_call(net, x, t, global_cond=first), keyword_call(net, x, t, global_cond=second)
+        )
     with pytest.raises(ValueError, match="global vector"):
         net(x, t)
 
@@ -150,7 +161,6 @@ def test_snake_activations() -> None:
     h = block[1](block[0](torch.randn(1, 2 + 16, 8)))
     alpha = block[2].alpha
     torch.testing.assert_close(block[2](h), h + torch.sin(alpha * h) ** 2 / (alpha + 1e-9))
-
 
 
 @pytest.mark.parametrize("use_snake", [False, True])

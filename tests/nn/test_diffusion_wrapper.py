@@ -30,8 +30,9 @@ class RecordingBackbone(nn.Module):
         self.weight = nn.Parameter(torch.zeros(1))
         self.calls: list[dict[str, Any]] = []
 
-    def forward(self, x: Tensor, t: Tensor, inputs: BackboneInputs = BackboneInputs(),
-                guidance: Guidance = Guidance()) -> Tensor:
+    def forward(
+        self, x: Tensor, t: Tensor, inputs: BackboneInputs = BackboneInputs(), guidance: Guidance = Guidance()
+    ) -> Tensor:
         flat = {field.name: getattr(inputs, field.name) for field in fields(inputs)}
         flat.update({field.name: getattr(guidance, field.name) for field in fields(guidance)})
         self.calls.append({"x": x, "t": t, **flat})
@@ -85,7 +86,8 @@ def dit_backbone(case: GoldenCase) -> nn.Module:
     if options.pop("transformer_type", "continuous_transformer") != "continuous_transformer":
         raise NotImplementedError("test mapping covers the continuous transformer only")
     return DiffusionTransformer(
-        **options, diffusion_objective=objective_named(diffusion.get("diffusion_objective", "v")),
+        **options,
+        diffusion_objective=objective_named(diffusion.get("diffusion_objective", "v")),
         transformer=TransformerOptions(),
     )
 
@@ -178,8 +180,13 @@ def test_routing_prepend_and_negative_names() -> None:
     }
     model = wrapper(Routing(cross_attention_cond_ids=("a",), global_cond_ids=("a",), prepend_cond_ids=("b", "a")))
     routed = model.get_conditioning_inputs(cond)
-    assert set(routed.tensors()) == {"cross_attn_cond", "cross_attn_mask", "global_cond", "prepend_cond",
-                                     "prepend_cond_mask"}
+    assert set(routed.tensors()) == {
+        "cross_attn_cond",
+        "cross_attn_mask",
+        "global_cond",
+        "prepend_cond",
+        "prepend_cond_mask",
+    }
     torch.testing.assert_close(routed.prepend_cond, torch.cat([cond["b"][0], cond["a"][0]], 1))
     torch.testing.assert_close(routed.prepend_cond_mask, torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
     assert routed.input_concat_cond is None
@@ -191,7 +198,9 @@ def test_routing_prepend_and_negative_names() -> None:
 
 def test_routing_errors_are_clear() -> None:
     b = 2
-    model = wrapper(Routing(cross_attention_cond_ids=("a", "b"), global_cond_ids=("a", "v"), input_concat_ids=("s", "u")))
+    model = wrapper(
+        Routing(cross_attention_cond_ids=("a", "b"), global_cond_ids=("a", "v"), input_concat_ids=("s", "u"))
+    )
     good = {
         "a": (torch.randn(b, 1, 4), torch.ones(b, 1)),
         "b": (torch.randn(b, 1, 4), torch.ones(b, 1)),
@@ -249,7 +258,9 @@ def plumbing_model() -> tuple[ConditionedDiffusionModel, RecordingBackbone]:
         backbone=backbone,
         conditioner=conditioner,
         routing=Routing(
-            cross_attention_cond_ids=("prompt", "seconds"), global_cond_ids=("seconds",), input_concat_ids=("inpaint_mask",)
+            cross_attention_cond_ids=("prompt", "seconds"),
+            global_cond_ids=("seconds",),
+            input_concat_ids=("inpaint_mask",),
         ),
         io_channels=4,
         sample_rate=8000,
@@ -354,7 +365,9 @@ def test_conditioned_key_layout_and_meta_build() -> None:
     ]
     assert all(p.is_meta for p in model.parameters())
     assert isinstance(model.model, BackboneWrapper) and model.supports_cfg
-    assert model.diffusion_objective == objective_named("rectified_flow") and model.routing.global_cond_ids == ("seconds_total",)
+    assert model.diffusion_objective == objective_named("rectified_flow") and model.routing.global_cond_ids == (
+        "seconds_total",
+    )
     assert wrapper(Routing()).conditioning_tensors([{}], "cpu") == {}
 
 

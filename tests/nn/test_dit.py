@@ -95,7 +95,9 @@ def test_stable_audio_2_0_layout_and_parameter_count() -> None:
     kwargs = dict(diffusion["config"])
     assert kwargs.pop("transformer_type") == "continuous_transformer"
     with torch.device("meta"):
-        model = DiffusionTransformer(**kwargs, diffusion_objective=objective_named(diffusion.get("diffusion_objective", "v")))
+        model = DiffusionTransformer(
+            **kwargs, diffusion_objective=objective_named(diffusion.get("diffusion_objective", "v"))
+        )
     prefix = "model.model."
     expected = {k[len(prefix) :]: tuple(v) for k, v in layout["state_dict"].items() if k.startswith(prefix)}
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected
@@ -318,8 +320,15 @@ def test_unconditional_dit() -> None:
 def test_builds_on_meta() -> None:
     with torch.device("meta"):
         model = DiffusionTransformer(
-            io_channels=IO, embed_dim=64, depth=2, num_heads=2, cond_token_dim=16, global_cond_dim=12,
-            prepend_cond_dim=10, input_concat_dim=3, global_cond_type="adaLN",
+            io_channels=IO,
+            embed_dim=64,
+            depth=2,
+            num_heads=2,
+            cond_token_dim=16,
+            global_cond_dim=12,
+            prepend_cond_dim=10,
+            input_concat_dim=3,
+            global_cond_type="adaLN",
         )
     assert all(p.is_meta for p in model.parameters())
 
@@ -355,8 +364,15 @@ def one_thread() -> Any:
 def test_overfits_a_fixed_batch(one_thread: None) -> None:
     torch.manual_seed(0)
     model = DiffusionTransformer(
-        io_channels=IO, embed_dim=64, depth=2, num_heads=2, cond_token_dim=16, global_cond_dim=12,
-        prepend_cond_dim=10, input_concat_dim=3, gradient_checkpointing=True,
+        io_channels=IO,
+        embed_dim=64,
+        depth=2,
+        num_heads=2,
+        cond_token_dim=16,
+        global_cond_dim=12,
+        prepend_cond_dim=10,
+        input_concat_dim=3,
+        gradient_checkpointing=True,
     ).train()
     data = inputs(batch=4, seed=5)
     target = torch.randn(4, IO, L, generator=torch.Generator().manual_seed(6))
@@ -414,8 +430,14 @@ def test_x_transformers_builds_in_the_old_layout() -> None:
     torch.testing.assert_close(call(clone, data), call(model, data))
     with torch.device("meta"):
         meta = DiffusionTransformer(
-            io_channels=IO, embed_dim=64, depth=2, num_heads=2, cond_token_dim=64, global_cond_dim=12,
-            prepend_cond_dim=10, transformer=XTransformerOptions(),
+            io_channels=IO,
+            embed_dim=64,
+            depth=2,
+            num_heads=2,
+            cond_token_dim=64,
+            global_cond_dim=12,
+            prepend_cond_dim=10,
+            transformer=XTransformerOptions(),
         )
     assert {k: tuple(v.shape) for k, v in meta.state_dict().items()} == keys
 

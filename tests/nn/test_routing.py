@@ -55,8 +55,15 @@ def test_route_inputs_concatenate_on_each_routes_axis() -> None:
         "b": (torch.randn(b, 3, 4), torch.ones(b, 3)),
         "c": torch.randn(b, 2, 8),
     }
-    inputs = route_inputs(Routing(cross_attention_cond_ids=("a", "b"), global_cond_ids=("a",),
-                                  prepend_cond_ids=("b",), input_concat_ids=("c", "c")), cond)
+    inputs = route_inputs(
+        Routing(
+            cross_attention_cond_ids=("a", "b"),
+            global_cond_ids=("a",),
+            prepend_cond_ids=("b",),
+            input_concat_ids=("c", "c"),
+        ),
+        cond,
+    )
     assert inputs.cross_attn_cond.shape == (b, 4, 4)  # tokens: widths agree, counts add
     assert inputs.global_cond.shape == (b, 4)  # features
     assert inputs.prepend_cond.shape == (b, 3, 4)
@@ -66,5 +73,6 @@ def test_route_inputs_concatenate_on_each_routes_axis() -> None:
 
 
 def test_guidance_defaults_are_the_eval_settings() -> None:
-    assert Guidance() == Guidance(cfg_scale=1.0, cfg_dropout_prob=0.0, rescale_cfg=False, scale_phi=None,
-                                  cfg_interval=(0.0, 1.0))
+    assert Guidance() == Guidance(
+        cfg_scale=1.0, cfg_dropout_prob=0.0, rescale_cfg=False, scale_phi=None, cfg_interval=(0.0, 1.0)
+    )

@@ -45,8 +45,9 @@ def test_compiler_counts_what_is_built() -> None:
 def test_taae_round_trip_shapes_with_snake_at_equal_widths() -> None:
     config = copy.deepcopy(LAYOUT["config"])
     for stage in ("encoder", "decoder"):
-        config["model"][stage]["config"].update(use_snake=True, c_mults=[1, 1], use_dilated_conv=False,
-                                                conformer=False, layer_scale=False)
+        config["model"][stage]["config"].update(
+            use_snake=True, c_mults=[1, 1], use_dilated_conv=False, conformer=False, layer_scale=False
+        )
     _, model = _model(config)
     audio = torch.randn(2, 1, 32)
     with torch.no_grad():

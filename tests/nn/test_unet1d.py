@@ -54,7 +54,7 @@ def test_golden_parity(case: str) -> None:
     spec = json.loads((folder / "case.json").read_text())
     net, prefix = build_golden_backbone(json.loads((folder / "config.json").read_text()))
     weights = load_file(folder / "weights.safetensors")
-    state = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    state = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
     net.load_state_dict(state, strict=True)
     net.eval()
 
@@ -109,7 +109,7 @@ def test_stable_audio_1_0_layout_on_meta() -> None:
         pytest.skip("golden layouts not available")
     layout = json.loads(path.read_text())
     prefix = "model.model."
-    expected = {k[len(prefix):]: list(v) for k, v in layout["state_dict"].items() if k.startswith(prefix)}
+    expected = {k[len(prefix) :]: list(v) for k, v in layout["state_dict"].items() if k.startswith(prefix)}
     with torch.device("meta"):
         net = UNetCFG1d(**unet_kwargs(layout["config"]["model"]["diffusion"]["config"]))
     actual = {k: list(v.shape) for k, v in net.state_dict().items()}
@@ -218,7 +218,9 @@ def test_masked_tokens_do_not_matter() -> None:
             torch.testing.assert_close(a, b)
         # an unmasked token does matter
         changed[0, 0] = torch.randn(16) * 3
-        assert not torch.allclose(keyword_call(net, **inputs), keyword_call(net, **dict(inputs, cross_attn_cond=changed)))
+        assert not torch.allclose(
+            keyword_call(net, **inputs), keyword_call(net, **dict(inputs, cross_attn_cond=changed))
+        )
 
 
 def test_cfg_matches_two_explicit_passes() -> None:
@@ -227,32 +229,51 @@ def test_cfg_matches_two_explicit_passes() -> None:
     null = net.fixed_embedding.embedding.weight[:4].expand(2, -1, -1)
     mask = inputs["cross_attn_mask"]
     with torch.no_grad():
-        cond = net.run_unet(inputs["x"], inputs["t"], features=inputs["global_cond"],
-                            embedding=inputs["cross_attn_cond"], embedding_mask=mask)
-        uncond = net.run_unet(inputs["x"], inputs["t"], features=inputs["global_cond"], embedding=null,
-                              embedding_mask=mask)
+        cond = net.run_unet(
+            inputs["x"],
+            inputs["t"],
+            features=inputs["global_cond"],
+            embedding=inputs["cross_attn_cond"],
+            embedding_mask=mask,
+        )
+        uncond = net.run_unet(
+            inputs["x"], inputs["t"], features=inputs["global_cond"], embedding=null, embedding_mask=mask
+        )
         guided = uncond + (cond - uncond) * 4.0
         torch.testing.assert_close(keyword_call(net, **inputs), cond)
         torch.testing.assert_close(keyword_call(net, **inputs, cfg_scale=4.0), guided, atol=1e-5, rtol=1e-5)
         rescaled = guided * cond.std(dim=1, keepdim=True) / guided.std(dim=1, keepdim=True)
         torch.testing.assert_close(
-            keyword_call(net, **inputs, cfg_scale=4.0, rescale_cfg=True), 0.4 * rescaled + 0.6 * guided, atol=1e-5, rtol=1e-5
+            keyword_call(net, **inputs, cfg_scale=4.0, rescale_cfg=True),
+            0.4 * rescaled + 0.6 * guided,
+            atol=1e-5,
+            rtol=1e-5,
         )
         torch.testing.assert_close(
             keyword_call(net, **inputs, cfg_scale=4.0, rescale_cfg=True, scale_phi=1.0), rescaled, atol=1e-5, rtol=1e-5
         )
         # negative tokens replace the null rows; masked-out negative tokens fall back to them
         negative = torch.randn(2, 4, 16)
-        neg_out = net.run_unet(inputs["x"], inputs["t"], features=inputs["global_cond"], embedding=negative,
-                               embedding_mask=mask)
-        torch.testing.assert_close(
-            keyword_call(net, **inputs, cfg_scale=4.0, negative_cross_attn_cond=negative),
-            neg_out + (cond - neg_out) * 4.0, atol=1e-5, rtol=1e-5,
+        neg_out = net.run_unet(
+            inputs["x"], inputs["t"], features=inputs["global_cond"], embedding=negative, embedding_mask=mask
         )
         torch.testing.assert_close(
-            keyword_call(net, **inputs, cfg_scale=4.0, negative_cross_attn_cond=negative,
-                negative_cross_attn_mask=torch.zeros(2, 4)),
-            guided, atol=1e-5, rtol=1e-5,
+            keyword_call(net, **inputs, cfg_scale=4.0, negative_cross_attn_cond=negative),
+            neg_out + (cond - neg_out) * 4.0,
+            atol=1e-5,
+            rtol=1e-5,
+        )
+        torch.testing.assert_close(
+            keyword_call(
+                net,
+                **inputs,
+                cfg_scale=4.0,
+                negative_cross_attn_cond=negative,
+                negative_cross_attn_mask=torch.zeros(2, 4),
+            ),
+            guided,
+            atol=1e-5,
+            rtol=1e-5,
         )
         # full CFG dropout conditions on the null rows only
         torch.testing.assert_close(keyword_call(net, **inputs, cfg_dropout_prob=1.0), uncond)
@@ -266,8 +287,14 @@ def test_xattn_time_token() -> None:
     assert state["to_time_embedding.0.1.weight"].shape == (16, 33)
     inputs = tiny_inputs()
     with torch.no_grad():
-        out = keyword_call(net, **inputs, cfg_scale=3.0, rescale_cfg=True, negative_cross_attn_cond=torch.randn(2, 4, 16),
-                  negative_cross_attn_mask=torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool))
+        out = keyword_call(
+            net,
+            **inputs,
+            cfg_scale=3.0,
+            rescale_cfg=True,
+            negative_cross_attn_cond=torch.randn(2, 4, 16),
+            negative_cross_attn_mask=torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.bool),
+        )
         other_time = keyword_call(net, **dict(inputs, t=inputs["t"] * 0.5), cfg_scale=3.0)
     assert out.shape == (2, 4, 16) and torch.isfinite(out).all()
     assert not torch.allclose(keyword_call(net, **inputs, cfg_scale=3.0), other_time)
@@ -303,8 +330,17 @@ def test_adp_1d_resamples_input_concat_and_ignores_cross_attention() -> None:
     with torch.no_grad():
         half = keyword_call(net, x, t, global_cond=features, input_concat_cond=cond)
         full = keyword_call(net, x, t, global_cond=features, input_concat_cond=cond.repeat_interleave(2, dim=-1))
-        ignored = keyword_call(net, x, t, global_cond=features, input_concat_cond=cond, cross_attn_cond=torch.randn(2, 3, 16),
-                      prepend_cond=torch.randn(2, 2, 16), cfg_scale=5.0, rescale_cfg=True)
+        ignored = keyword_call(
+            net,
+            x,
+            t,
+            global_cond=features,
+            input_concat_cond=cond,
+            cross_attn_cond=torch.randn(2, 3, 16),
+            prepend_cond=torch.randn(2, 2, 16),
+            cfg_scale=5.0,
+            rescale_cfg=True,
+        )
     assert half.shape == (2, 4, 32)
     torch.testing.assert_close(half, full)
     torch.testing.assert_close(half, ignored)
@@ -313,14 +349,21 @@ def test_adp_1d_resamples_input_concat_and_ignores_cross_attention() -> None:
 
 
 def test_uncond_builds_without_mapping_and_nearest_matches_reference_rule() -> None:
-    net = UNet1d(in_channels=2, channels=8, multipliers=[1, 2], factors=[4], num_blocks=[1], attentions=[0, 0],
-                 resnet_groups=4, use_context_time=False)
+    net = UNet1d(
+        in_channels=2,
+        channels=8,
+        multipliers=[1, 2],
+        factors=[4],
+        num_blocks=[1],
+        attentions=[0, 0],
+        resnet_groups=4,
+        use_context_time=False,
+    )
     assert not any(key.startswith("to_mapping") for key in net.state_dict())
     assert net(torch.randn(1, 2, 8), torch.rand(1)).shape == (1, 2, 8)
     src = torch.arange(5.0).view(1, 1, 5)
     resized = F.interpolate(src, size=12, mode="nearest")
     assert resized.flatten().tolist() == [float(i * 5 // 12) for i in range(12)]
-
 
 
 def test_tiny_cfg_overfits_and_every_parameter_learns() -> None:

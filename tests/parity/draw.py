@@ -29,17 +29,45 @@ class Case:
     options: list[str] = field(default_factory=list)
 
 
-V_SAMPLERS = ["k-heun", "k-lms", "k-dpmpp-2s-ancestral", "k-dpm-2", "k-dpm-fast", "k-dpm-adaptive", "dpmpp-2m-sde",
-              "dpmpp-3m-sde", "dpmpp-2m", "v-ddim", "v-ddim-cfgpp"]
+V_SAMPLERS = [
+    "k-heun",
+    "k-lms",
+    "k-dpmpp-2s-ancestral",
+    "k-dpm-2",
+    "k-dpm-fast",
+    "k-dpm-adaptive",
+    "dpmpp-2m-sde",
+    "dpmpp-3m-sde",
+    "dpmpp-2m",
+    "v-ddim",
+    "v-ddim-cfgpp",
+]
 FLOW_SAMPLERS = ["euler", "rk4", "dpmpp", "pingpong"]
-BOTTLENECKS = ["vae", "tanh", "l2_norm", "wasserstein", "fsq", "dithered_fsq", "dac_rvq", "dac_rvq_vae", "rvq",
-               "rvq_vae", None]
+BOTTLENECKS = [
+    "vae",
+    "tanh",
+    "l2_norm",
+    "wasserstein",
+    "fsq",
+    "dithered_fsq",
+    "dac_rvq",
+    "dac_rvq_vae",
+    "rvq",
+    "rvq_vae",
+    None,
+]
 HALVING = {"vae", "dac_rvq_vae", "rvq_vae"}
 
 
 def _root(model_type: str, model: dict[str, Any], sample_size: int, channels: int = 1) -> dict[str, Any]:
-    return {"model_type": model_type, "sample_rate": 16000, "sample_size": sample_size, "audio_channels": channels,
-            "model": model, "training": {"learning_rate": 1e-4}}
+    return {
+        "model_type": model_type,
+        "sample_rate": 16000,
+        "sample_size": sample_size,
+        "audio_channels": channels,
+        "model": model,
+        "training": {"learning_rate": 1e-4},
+    }
 
 
 # --- conditioners -------------------------------------------------------------------------------------------------
@@ -94,9 +122,14 @@ def _width(entry: dict, cond_dim: int) -> int:
 
 def _dit_config(rng: random.Random, io: int, options: list[str]) -> dict[str, Any]:
     embed, heads = rng.choice([(64, 2), (64, 1), (32, 1)])
-    config: dict[str, Any] = {"io_channels": io, "embed_dim": embed, "depth": rng.choice([1, 2]), "num_heads": heads,
-                              # `x-transformers` was removed upstream in 0.0.19: drawn rarely, recorded there
-                              "transformer_type": rng.choice(["continuous_transformer"] * 11 + ["x-transformers"])}
+    config: dict[str, Any] = {
+        "io_channels": io,
+        "embed_dim": embed,
+        "depth": rng.choice([1, 2]),
+        "num_heads": heads,
+        # `x-transformers` was removed upstream in 0.0.19: drawn rarely, recorded there
+        "transformer_type": rng.choice(["continuous_transformer"] * 11 + ["x-transformers"]),
+    }
     options.append(f"dit.transformer_type={config['transformer_type']}")
     if rng.random() < 0.4:
         config["patch_size"] = 2
@@ -169,8 +202,10 @@ def draw_dit_denoise(rng: random.Random, case: Case) -> None:
     case.kwargs = {"guided": True, "cfg_scale": scale, "rescale_cfg": False}
     case.options += [f"objective={objective}", f"cfg_scale={'1' if scale == 1 else '>1'}", "backbone=dit"]
     generator = torch.Generator().manual_seed(case.seed)
-    case.inputs = {"x": torch.randn(batch, io, length, generator=generator),
-                   "t": torch.rand(batch, generator=generator)}
+    case.inputs = {
+        "x": torch.randn(batch, io, length, generator=generator),
+        "t": torch.rand(batch, generator=generator),
+    }
 
 
 def draw_dit_uncond(rng: random.Random, case: Case) -> None:
@@ -182,7 +217,10 @@ def draw_dit_uncond(rng: random.Random, case: Case) -> None:
     case.options.append("backbone=dit(uncond)")
     generator = torch.Generator().manual_seed(case.seed)
     batch = rng.randint(1, 3)
-    case.inputs = {"x": torch.randn(batch, io, length, generator=generator), "t": torch.rand(batch, generator=generator)}
+    case.inputs = {
+        "x": torch.randn(batch, io, length, generator=generator),
+        "t": torch.rand(batch, generator=generator),
+    }
 
 
 def draw_sample(rng: random.Random, case: Case) -> None:
@@ -200,8 +238,15 @@ def draw_sample(rng: random.Random, case: Case) -> None:
         sigma_max = 1.0
     case.call = "sample"
     case.metadata = _metadata(rng, configs, rng.randint(1, 2))
-    case.kwargs = {"sampler": sampler, "steps": steps, "sigma_min": 0.01, "sigma_max": sigma_max, "rho": 1.0,
-                   "cfg_scale": rng.choice([1.0, 3.0]) if guided else 1.0, "seed": case.seed}
+    case.kwargs = {
+        "sampler": sampler,
+        "steps": steps,
+        "sigma_min": 0.01,
+        "sigma_max": sigma_max,
+        "rho": 1.0,
+        "cfg_scale": rng.choice([1.0, 3.0]) if guided else 1.0,
+        "seed": case.seed,
+    }
     case.options += [f"sampler={sampler}", f"objective={objective}"]
     generator = torch.Generator().manual_seed(case.seed)
     case.inputs = {"noise": torch.randn(len(case.metadata), io, length, generator=generator)}
@@ -213,9 +258,17 @@ def draw_sample(rng: random.Random, case: Case) -> None:
 def draw_unet(rng: random.Random, case: Case) -> None:
     kind = rng.choice(["adp_cfg_1d", "adp_1d", "adp_uncond_1d"])
     io, length = 4, rng.choice([16, 32])
-    unet: dict[str, Any] = {"in_channels": io, "channels": 16, "multipliers": [1, 2, 2], "factors": [2, 2],
-                            "num_blocks": [1, 1], "attentions": [0, rng.choice([0, 1]), 1], "attention_heads": 2,
-                            "attention_multiplier": 2, "resnet_groups": rng.choice([4, 8])}
+    unet: dict[str, Any] = {
+        "in_channels": io,
+        "channels": 16,
+        "multipliers": [1, 2, 2],
+        "factors": [2, 2],
+        "num_blocks": [1, 1],
+        "attentions": [0, rng.choice([0, 1]), 1],
+        "attention_heads": 2,
+        "attention_multiplier": 2,
+        "resnet_groups": rng.choice([4, 8]),
+    }
     case.options.append(f"backbone={kind}")
     if rng.random() < 0.3:
         unet["use_nearest_upsample"] = True
@@ -224,7 +277,10 @@ def draw_unet(rng: random.Random, case: Case) -> None:
         unet["kernel_multiplier_downsample"] = 2
     generator = torch.Generator().manual_seed(case.seed)
     batch = rng.randint(1, 2)
-    case.inputs = {"x": torch.randn(batch, io, length, generator=generator), "t": torch.rand(batch, generator=generator)}
+    case.inputs = {
+        "x": torch.randn(batch, io, length, generator=generator),
+        "t": torch.rand(batch, generator=generator),
+    }
     if kind == "adp_uncond_1d":
         unet["attention_features"] = 16
         case.config = _root("diffusion_uncond", {"type": kind, "config": unet}, length)
@@ -232,8 +288,7 @@ def draw_unet(rng: random.Random, case: Case) -> None:
         return
     cond_dim = 16
     configs, ids = _conditioners(rng, rng.randint(1, 2), case.options)
-    configs = [dict(entry, config={k: v for k, v in entry["config"].items() if k != "output_dim"})
-               for entry in configs]
+    configs = [dict(entry, config={k: v for k, v in entry["config"].items() if k != "output_dim"}) for entry in configs]
     diffusion: dict[str, Any] = {"type": kind, "config": unet}
     scale = 1.0
     if kind == "adp_cfg_1d":
@@ -304,42 +359,95 @@ def draw_autoencoder(rng: random.Random, case: Case) -> None:
     case.options.append(f"autoencoder={kind}")
     if kind == "oobleck":
         snake = rng.random() < 0.7
-        encoder = {"type": "oobleck", "config": {"in_channels": channels, "channels": 8, "c_mults": [1, 2],
-                                                  "strides": [2, 2], "latent_dim": encoder_out, "use_snake": snake}}
-        decoder = {"type": "oobleck", "config": {"out_channels": channels, "channels": 8, "c_mults": [1, 2],
-                                                  "strides": [2, 2], "latent_dim": decoder_in, "use_snake": snake,
-                                                  "final_tanh": rng.random() < 0.3}}
+        encoder = {
+            "type": "oobleck",
+            "config": {
+                "in_channels": channels,
+                "channels": 8,
+                "c_mults": [1, 2],
+                "strides": [2, 2],
+                "latent_dim": encoder_out,
+                "use_snake": snake,
+            },
+        }
+        decoder = {
+            "type": "oobleck",
+            "config": {
+                "out_channels": channels,
+                "channels": 8,
+                "c_mults": [1, 2],
+                "strides": [2, 2],
+                "latent_dim": decoder_in,
+                "use_snake": snake,
+                "final_tanh": rng.random() < 0.3,
+            },
+        }
         if rng.random() < 0.3:
             decoder["config"]["use_nearest_upsample"] = True
             case.options.append("oobleck.use_nearest_upsample")
         case.options.append(f"oobleck.use_snake={snake}")
         ratio = 4
     elif kind == "dac":
-        encoder = {"type": "dac", "config": {"in_channels": channels, "d_model": 4, "strides": [2, 2],
-                                              "latent_dim": encoder_out}}
-        decoder = {"type": "dac", "config": {"out_channels": channels, "latent_dim": decoder_in, "channels": 16,
-                                              "rates": [2, 2]}}
+        encoder = {
+            "type": "dac",
+            "config": {"in_channels": channels, "d_model": 4, "strides": [2, 2], "latent_dim": encoder_out},
+        }
+        decoder = {
+            "type": "dac",
+            "config": {"out_channels": channels, "latent_dim": decoder_in, "channels": 16, "rates": [2, 2]},
+        }
         ratio = 4
     elif kind == "taae":
         snake = rng.random() < 0.3
         # upstream's snake activations are sized for the wrong side of a width change: snake only at one width
         mults = [1, 1] if snake else [1, 2]
-        shared = {"channels": 8, "c_mults": mults, "strides": [2, 2], "transformer_depths": [1, rng.choice([1, 2])],
-                  "use_snake": snake, "use_dilated_conv": rng.random() < 0.3, "conformer": rng.random() < 0.3,
-                  "layer_scale": rng.random() < 0.7}
+        shared = {
+            "channels": 8,
+            "c_mults": mults,
+            "strides": [2, 2],
+            "transformer_depths": [1, rng.choice([1, 2])],
+            "use_snake": snake,
+            "use_dilated_conv": rng.random() < 0.3,
+            "conformer": rng.random() < 0.3,
+            "layer_scale": rng.random() < 0.7,
+        }
         encoder = {"type": "taae", "config": {"in_channels": channels, "latent_dim": encoder_out, **shared}}
         decoder = {"type": "taae", "config": {"out_channels": channels, "latent_dim": decoder_in, **shared}}
-        case.options += [f"taae.{key}={shared[key]}" for key in ("use_snake", "use_dilated_conv", "conformer",
-                                                                  "layer_scale")]
+        case.options += [
+            f"taae.{key}={shared[key]}" for key in ("use_snake", "use_dilated_conv", "conformer", "layer_scale")
+        ]
         ratio = 4
     else:
-        encoder = {"type": "seanet", "config": {"channels": channels, "dimension": encoder_out, "n_filters": 4,
-                                                 "ratios": [2, 2], "n_residual_layers": 1, "lstm": 0}}
-        decoder = {"type": "seanet", "config": {"channels": channels, "dimension": decoder_in, "n_filters": 4,
-                                                 "ratios": [2, 2], "n_residual_layers": 1, "lstm": 0}}
+        encoder = {
+            "type": "seanet",
+            "config": {
+                "channels": channels,
+                "dimension": encoder_out,
+                "n_filters": 4,
+                "ratios": [2, 2],
+                "n_residual_layers": 1,
+                "lstm": 0,
+            },
+        }
+        decoder = {
+            "type": "seanet",
+            "config": {
+                "channels": channels,
+                "dimension": decoder_in,
+                "n_filters": 4,
+                "ratios": [2, 2],
+                "n_residual_layers": 1,
+                "lstm": 0,
+            },
+        }
         ratio = 4
-    model: dict[str, Any] = {"encoder": encoder, "decoder": decoder, "latent_dim": latent,
-                             "downsampling_ratio": ratio, "io_channels": channels}
+    model: dict[str, Any] = {
+        "encoder": encoder,
+        "decoder": decoder,
+        "latent_dim": latent,
+        "downsampling_ratio": ratio,
+        "io_channels": channels,
+    }
     if bottleneck is not None:
         model["bottleneck"] = bottleneck
     length = ratio * rng.choice([4, 8])
@@ -348,8 +456,10 @@ def draw_autoencoder(rng: random.Random, case: Case) -> None:
     case.kwargs = {"seed": case.seed}
     generator = torch.Generator().manual_seed(case.seed)
     batch = rng.randint(1, 2)
-    case.inputs = {"audio": torch.randn(batch, channels, length, generator=generator),
-                   "latents": torch.randn(batch, latent, length // ratio, generator=generator)}
+    case.inputs = {
+        "audio": torch.randn(batch, channels, length, generator=generator),
+        "latents": torch.randn(batch, latent, length // ratio, generator=generator),
+    }
 
 
 def draw_conditioners(rng: random.Random, case: Case) -> None:

@@ -109,11 +109,17 @@ def _call(model, case: Case, io: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample
 
     if case.call == "conditioners":
-        return {f"cond.{key}.{part}": (value if part == "value" else mask.float())
-                for key, (value, mask) in _conditioning(model, case).items() for part in ("value", "mask")}
+        return {
+            f"cond.{key}.{part}": (value if part == "value" else mask.float())
+            for key, (value, mask) in _conditioning(model, case).items()
+            for part in ("value", "mask")
+        }
     if case.call == "denoise":
-        guidance = (Guidance(cfg_scale=case.kwargs["cfg_scale"], rescale_cfg=case.kwargs["rescale_cfg"])
-                    if case.kwargs.get("guided") else Guidance())
+        guidance = (
+            Guidance(cfg_scale=case.kwargs["cfg_scale"], rescale_cfg=case.kwargs["rescale_cfg"])
+            if case.kwargs.get("guided")
+            else Guidance()
+        )
         return {"out": model(io["x"], io["t"], _conditioning(model, case), guidance=guidance)}
     if case.call == "uncond":
         return {"out": model(io["x"], io["t"])}
@@ -139,8 +145,13 @@ def _call(model, case: Case, io: dict[str, torch.Tensor]) -> dict[str, torch.Ten
             return model.forward_with_unguided(x, t, cond, guidance=guidance)
         return model(x, t, cond, guidance=guidance)
 
-    settings = SamplerSettings(kwargs["sampler"], steps=kwargs["steps"], sigma_min=kwargs["sigma_min"],
-                               sigma_max=kwargs["sigma_max"], rho=kwargs["rho"])
+    settings = SamplerSettings(
+        kwargs["sampler"],
+        steps=kwargs["steps"],
+        sigma_min=kwargs["sigma_min"],
+        sigma_max=kwargs["sigma_max"],
+        rho=kwargs["rho"],
+    )
     torch.manual_seed(kwargs["seed"])  # stochastic samplers draw from the global generator, as the reference
     return {"out": sample(denoise, io["noise"], objective=model.diffusion_objective, settings=settings)}
 
@@ -155,8 +166,9 @@ def _compare(case: Case, model, folder: Path, record: dict) -> Outcome:
         with torch.no_grad():
             actual = _call(model, case, io)
     except Exception as error:  # noqa: BLE001
-        return Outcome(case, "disagree", f"audiodiff failed where the reference ran: {type(error).__name__}: "
-                       f"{error}"[:600])
+        return Outcome(
+            case, "disagree", f"audiodiff failed where the reference ran: {type(error).__name__}: {error}"[:600]
+        )
     expected = load_file(folder / "outputs.safetensors")
     tolerance = SAMPLE_TOLERANCE if case.call == "sample" else FORWARD_TOLERANCE
     worst, failures = 0.0, []
@@ -173,8 +185,12 @@ def _compare(case: Case, model, folder: Path, record: dict) -> Outcome:
     if failures:
         return Outcome(case, "disagree", "; ".join(failures), max_error=worst)
     if record.get("export_load") != "ok":
-        return Outcome(case, "disagree", f"our export does not load strictly into the reference: "
-                       f"{record.get('export_load')}"[:600], max_error=worst)
+        return Outcome(
+            case,
+            "disagree",
+            f"our export does not load strictly into the reference: {record.get('export_load')}"[:600],
+            max_error=worst,
+        )
     return Outcome(case, "agree", max_error=worst)
 
 
@@ -190,30 +206,48 @@ def run(draws: int, *, base_seed: int = 0, python: Path | None = None, keep: Pat
         for index in range(draws):
             case = draw(index, base_seed)
             prepared.append((case, *_prepare(case, folder / case.name)))
-        cases = [{"name": c.name, "seed": c.seed, "config": c.config, "call": c.call, "kwargs": c.kwargs,
-                  "metadata": c.metadata} for c, *_ in prepared]
+        cases = [
+            {
+                "name": c.name,
+                "seed": c.seed,
+                "config": c.config,
+                "call": c.call,
+                "kwargs": c.kwargs,
+                "metadata": c.metadata,
+            }
+            for c, *_ in prepared
+        ]
         (folder / "cases.json").write_text(json.dumps(cases))
-        completed = subprocess.run([str(python), str(RUNNER), str(folder)], capture_output=True, text=True,
-                                   timeout=3600, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        completed = subprocess.run(
+            [str(python), str(RUNNER), str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
         if completed.returncode != 0:
             raise RuntimeError(f"the reference runner failed:\n{completed.stderr[-4000:]}")
         results = json.loads((folder / "results.json").read_text())
-        return [_classify(case, model, errors, codes, build_error, results[case.name], folder / case.name)
-                for case, _spec, model, errors, codes, build_error in prepared]
+        return [
+            _classify(case, model, errors, codes, build_error, results[case.name], folder / case.name)
+            for case, _spec, model, errors, codes, build_error in prepared
+        ]
     finally:
         if keep is None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _classify(case: Case, model, errors: list[str], codes: list[str], build_error: str, record: dict,
-              folder: Path) -> Outcome:
+def _classify(
+    case: Case, model, errors: list[str], codes: list[str], build_error: str, record: dict, folder: Path
+) -> Outcome:
     reference_ok = record.get("status") == "ok"
     ours_refused = bool(errors or build_error)
     if ours_refused:
         why = "; ".join(errors) or build_error
         if not reference_ok:
-            return Outcome(case, "both_refuse", f"ours: {why[:300]} | reference: {record.get('error', '')[:300]}",
-                           codes)
+            return Outcome(
+                case, "both_refuse", f"ours: {why[:300]} | reference: {record.get('error', '')[:300]}", codes
+            )
         return Outcome(case, "disagree", f"audiodiff refuses what the reference runs: {why[:600]}", codes)
     if not reference_ok:
         # the draw may still fail on our side at run time: then both refuse
@@ -221,8 +255,13 @@ def _classify(case: Case, model, errors: list[str], codes: list[str], build_erro
             with torch.no_grad():
                 _call(model, case, load_file(folder / "inputs.safetensors"))
         except Exception as error:  # noqa: BLE001
-            return Outcome(case, "both_refuse", f"ours at run time: {type(error).__name__}: {error}"[:300]
-                           + f" | reference: {record.get('error', '')[:300]}", codes)
+            return Outcome(
+                case,
+                "both_refuse",
+                f"ours at run time: {type(error).__name__}: {error}"[:300]
+                + f" | reference: {record.get('error', '')[:300]}",
+                codes,
+            )
         return Outcome(case, "reference_cannot_run", record.get("error", "")[:600], codes)
     if case.call == "sample" and case.kwargs["sampler"] in STOCHASTIC_DIFFERENT_SOURCE:
         return Outcome(case, "incomparable", "Brownian-tree noise in the reference, Gaussian draws here", codes)
@@ -233,8 +272,12 @@ def _classify(case: Case, model, errors: list[str], codes: list[str], build_erro
 
 def report(outcomes: list[Outcome]) -> str:
     counts = Counter(outcome.status for outcome in outcomes)
-    lines = [f"parity: {len(outcomes)} draws: " + ", ".join(f"{counts[s]} {s}" for s in
-             ("agree", "both_refuse", "reference_cannot_run", "incomparable", "disagree"))]
+    lines = [
+        f"parity: {len(outcomes)} draws: "
+        + ", ".join(
+            f"{counts[s]} {s}" for s in ("agree", "both_refuse", "reference_cannot_run", "incomparable", "disagree")
+        )
+    ]
     covered = Counter(option for outcome in outcomes if outcome.status == "agree" for option in outcome.case.options)
     lines.append("options seen agreeing: " + ", ".join(f"{k} ({v})" for k, v in sorted(covered.items())))
     lines.append("registered types never agreeing in these draws: " + ", ".join(_uncovered(covered)))
@@ -247,13 +290,21 @@ def report(outcomes: list[Outcome]) -> str:
             notes = EXPLANATIONS if status == "disagree" else RECORDED
             explained = next((text for option, text in notes.items() if option in outcome.case.options), "")
             codes = f" [validate: {', '.join(outcome.codes)}]" if outcome.codes else ""
-            lines.append(f"{outcome.case.name} options={','.join(outcome.case.options)}{codes}: {outcome.detail}"
-                         + (f"\n    explained: {explained}" if explained else ""))
+            lines.append(
+                f"{outcome.case.name} options={','.join(outcome.case.options)}{codes}: {outcome.detail}"
+                + (f"\n    explained: {explained}" if explained else "")
+            )
     return "\n".join(lines)
 
 
-_OPTION_PREFIX = {"backbone": "backbone", "uncond_backbone": "backbone", "conditioner": "conditioner",
-                  "encoder": "autoencoder", "decoder": "autoencoder", "bottleneck": "bottleneck"}
+_OPTION_PREFIX = {
+    "backbone": "backbone",
+    "uncond_backbone": "backbone",
+    "conditioner": "conditioner",
+    "encoder": "autoencoder",
+    "decoder": "autoencoder",
+    "bottleneck": "bottleneck",
+}
 
 
 def _uncovered(covered: Counter) -> list[str]:
@@ -278,13 +329,16 @@ def main(argv: list[str]) -> int:
     arguments = parser.parse_args(argv)
     python = reference_python()
     if python is None:
-        print("parity: skipped: no reference environment (make one with ../shared/tools/reference-env.sh and "
-              "point AUDIODIFF_REFERENCE_PYTHON at its python)")
+        print(
+            "parity: skipped: no reference environment (make one with ../shared/tools/reference-env.sh and "
+            "point AUDIODIFF_REFERENCE_PYTHON at its python)"
+        )
         return 0
     outcomes = run(arguments.draws, base_seed=arguments.seed, python=python, keep=arguments.keep)
     print(report(outcomes))
-    unexplained = [o for o in outcomes if o.status == "disagree"
-                   and not any(option in EXPLANATIONS for option in o.case.options)]
+    unexplained = [
+        o for o in outcomes if o.status == "disagree" and not any(option in EXPLANATIONS for option in o.case.options)
+    ]
     return 1 if unexplained else 0
 
 

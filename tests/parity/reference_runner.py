@@ -77,8 +77,16 @@ def run_conditioners(model, case, io):
 
 
 def _guidance(case):
-    return dict(cfg_scale=case["kwargs"].get("cfg_scale", 1.0), cfg_dropout_prob=0.0, batch_cfg=True,
-                rescale_cfg=case["kwargs"].get("rescale_cfg", False)) if case["kwargs"].get("guided") else {}
+    return (
+        dict(
+            cfg_scale=case["kwargs"].get("cfg_scale", 1.0),
+            cfg_dropout_prob=0.0,
+            batch_cfg=True,
+            rescale_cfg=case["kwargs"].get("rescale_cfg", False),
+        )
+        if case["kwargs"].get("guided")
+        else {}
+    )
 
 
 def run_denoise(model, case, io):
@@ -115,17 +123,39 @@ def run_sample(model, case, io):
     guidance = dict(cfg_scale=kwargs["cfg_scale"], batch_cfg=True, rescale_cfg=True)
     torch.manual_seed(kwargs["seed"])
     if model.diffusion_objective == "v":
-        out = sample_k(model.model, io["noise"], steps=kwargs["steps"], sampler_type=kwargs["sampler"],
-                       sigma_min=kwargs["sigma_min"], sigma_max=kwargs["sigma_max"], rho=kwargs["rho"],
-                       device="cpu", **inputs, **guidance)
+        out = sample_k(
+            model.model,
+            io["noise"],
+            steps=kwargs["steps"],
+            sampler_type=kwargs["sampler"],
+            sigma_min=kwargs["sigma_min"],
+            sigma_max=kwargs["sigma_max"],
+            rho=kwargs["rho"],
+            device="cpu",
+            **inputs,
+            **guidance,
+        )
     else:
-        out = sample_rf(model.model, io["noise"], steps=kwargs["steps"], sampler_type=kwargs["sampler"],
-                        sigma_max=kwargs["sigma_max"], device="cpu", **inputs, **guidance)
+        out = sample_rf(
+            model.model,
+            io["noise"],
+            steps=kwargs["steps"],
+            sampler_type=kwargs["sampler"],
+            sigma_max=kwargs["sigma_max"],
+            device="cpu",
+            **inputs,
+            **guidance,
+        )
     return {"out": out}
 
 
-CALLS = {"conditioners": run_conditioners, "denoise": run_denoise, "uncond": run_uncond,
-         "autoencoder": run_autoencoder, "sample": run_sample}
+CALLS = {
+    "conditioners": run_conditioners,
+    "denoise": run_denoise,
+    "uncond": run_uncond,
+    "autoencoder": run_autoencoder,
+    "sample": run_sample,
+}
 
 
 def main(folder: Path) -> None:
@@ -157,20 +187,22 @@ def main(folder: Path) -> None:
             except Exception as error:  # noqa: BLE001
                 record["export_load"] = f"{type(error).__name__}: {error}"[:2000]
         randomise(model, case["seed"])
-        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()},
-                  str(where / "weights.safetensors"))
-        record["buffers"] = sorted(name for name, _ in model.named_buffers()
-                                   if name in model.state_dict())
+        save_file(
+            {k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(where / "weights.safetensors")
+        )
+        record["buffers"] = sorted(name for name, _ in model.named_buffers() if name in model.state_dict())
         io = load_file(where / "inputs.safetensors")
         try:
             with torch.no_grad():
                 outputs = CALLS[case["call"]](model, case, io)
-            save_file({k: v.detach().float().contiguous() for k, v in outputs.items()},
-                      str(where / "outputs.safetensors"))
+            save_file(
+                {k: v.detach().float().contiguous() for k, v in outputs.items()}, str(where / "outputs.safetensors")
+            )
             record["status"] = "ok"
         except Exception as error:  # noqa: BLE001
-            record.update(status="run_error", error=f"{type(error).__name__}: {error}",
-                          trace=traceback.format_exc(limit=-3))
+            record.update(
+                status="run_error", error=f"{type(error).__name__}: {error}", trace=traceback.format_exc(limit=-3)
+            )
         record["seconds"] = round(time.perf_counter() - started, 3)
     (folder / "results.json").write_text(json.dumps(results, indent=1))
 

@@ -28,11 +28,16 @@ def test_draws_are_seeded_and_cover_every_family() -> None:
 def test_reference_and_audiodiff_agree_on_drawn_configs(tmp_path) -> None:
     python = reference_python()
     if python is None:
-        pytest.skip("reference environment not found: run ../shared/tools/reference-env.sh and set "
-                    "AUDIODIFF_REFERENCE_PYTHON to its python (default ../refenv/bin/python)")
+        pytest.skip(
+            "reference environment not found: run ../shared/tools/reference-env.sh and set "
+            "AUDIODIFF_REFERENCE_PYTHON to its python (default ../refenv/bin/python)"
+        )
     outcomes = run(DRAWS, base_seed=7, python=python, keep=tmp_path / "exchange")
     text = report(outcomes)
     assert any(outcome.status == "agree" for outcome in outcomes), text
-    unexplained = [outcome for outcome in outcomes if outcome.status == "disagree"
-                   and not any(option in EXPLANATIONS for option in outcome.case.options)]
+    unexplained = [
+        outcome
+        for outcome in outcomes
+        if outcome.status == "disagree" and not any(option in EXPLANATIONS for option in outcome.case.options)
+    ]
     assert not unexplained, text

@@ -57,7 +57,10 @@ def test_json_counts(monkeypatch):
     assert report["skipped"] == [{"path": "notes.json", "reason": "no `model_type` or `dataset_type` key"}]
     assert (report["errors"], report["warnings"]) == (3, 8)
     assert sorted(entry["path"] for entry in report["files"] if not entry["valid"]) == [
-        "datasets/broken.yaml", "models/dit heads, v2.json", "models/dit_typo.json"]
+        "datasets/broken.yaml",
+        "models/dit heads, v2.json",
+        "models/dit_typo.json",
+    ]
 
 
 def test_sarif_is_valid_sarif_2_1_0(monkeypatch):
@@ -68,8 +71,9 @@ def test_sarif_is_valid_sarif_2_1_0(monkeypatch):
     rules = run["tool"]["driver"]["rules"]
     results = run["results"]
     assert [rule["id"] for rule in rules] == sorted({result["ruleId"] for result in results})
-    assert all(rule["helpUri"].endswith("docs/codes.md#" + rule["id"].lower()) and rule["help"]["text"]
-               for rule in rules)
+    assert all(
+        rule["helpUri"].endswith("docs/codes.md#" + rule["id"].lower()) and rule["help"]["text"] for rule in rules
+    )
     assert len(results) == 11
     for result in results:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
@@ -100,8 +104,10 @@ def test_github_annotations(monkeypatch):
     assert len(lines) == 11
     assert all(line.startswith(("::error ", "::warning ")) for line in lines)
     typo = next(line for line in lines if "AD201" in line)
-    assert typo.startswith("::error file=models/dit_typo.json,line=19,col=36,endLine=19,endColumn=43,"
-                           "title=AD201 unknown-conditioner-id::`promt` is not a declared conditioner id%0A")
+    assert typo.startswith(
+        "::error file=models/dit_typo.json,line=19,col=36,endLine=19,endColumn=43,"
+        "title=AD201 unknown-conditioner-id::`promt` is not a declared conditioner id%0A"
+    )
     assert "help: did you mean `prompt`?" in typo
     # `,` and `:` are escaped in properties so the file name with a comma survives
     assert any(line.startswith("::error file=models/dit heads%2C v2.json,") for line in lines)

@@ -35,14 +35,35 @@ def main() -> None:
     def report(self):
         state = {key: value.detach().cpu().clone() for key, value in self.state_dict().items()}
         reports.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": state, "seen": seen, "times": times, "world": self.trainer.world_size,
-                    "step": self.trainer.global_step}, reports / f"rank{self.global_rank}.pt")
+        torch.save(
+            {
+                "state": state,
+                "seen": seen,
+                "times": times,
+                "world": self.trainer.world_size,
+                "step": self.trainer.global_step,
+            },
+            reports / f"rank{self.global_rank}.pt",
+        )
 
     training.DiffusionTrainer.training_step = recording_step
     training.DiffusionTrainer.compute_loss = recording_loss
     training.DiffusionTrainer.on_train_end = report
-    run(RunOptions(config=model, dataset=dataset, output=output, max_steps=3, batch_size=2, devices=2,
-                   strategy="ddp", logger="csv", checkpoint_every=3, seed=11, progress=False))
+    run(
+        RunOptions(
+            config=model,
+            dataset=dataset,
+            output=output,
+            max_steps=3,
+            batch_size=2,
+            devices=2,
+            strategy="ddp",
+            logger="csv",
+            checkpoint_every=3,
+            seed=11,
+            progress=False,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ def _load(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
 def _close(ours: torch.Tensor, theirs: torch.Tensor, case: dict, what: str) -> None:
     tolerance = case["tolerance"]
     assert torch.allclose(ours.float(), theirs.float(), rtol=tolerance["rtol"], atol=tolerance["atol"]), (
-        f"{case['name']} {what}: audiodiff {ours.tolist()} vs reference {theirs.tolist()}")
+        f"{case['name']} {what}: audiodiff {ours.tolist()} vs reference {theirs.tolist()}"
+    )
 
 
 def _stft_options(args: dict) -> dict:
@@ -103,12 +104,19 @@ def test_matches_the_reference(folder: Path) -> None:
         from audiodiff.runtime.autoencoder_losses import AutoencoderLosses
         from audiodiff.schema.v1.autoencoder_training import LossConfigsSpec
 
-        configs = None if args["loss_config"] is None else LossConfigsSpec.model_validate(
-            args["loss_config"], strict=False)
-        losses = AutoencoderLosses(configs, channels=args["out_channels"], sample_rate=args["sample_rate"],
-                                   bottleneck_type="vae")
-        values = {"reals": reals, "decoded": fakes, "kl": io["input.kl"], "loss_adv": io["input.loss_adv"],
-                  "feature_matching_distance": io["input.feature_matching_distance"]}
+        configs = (
+            None if args["loss_config"] is None else LossConfigsSpec.model_validate(args["loss_config"], strict=False)
+        )
+        losses = AutoencoderLosses(
+            configs, channels=args["out_channels"], sample_rate=args["sample_rate"], bottleneck_type="vae"
+        )
+        values = {
+            "reals": reals,
+            "decoded": fakes,
+            "kl": io["input.kl"],
+            "loss_adv": io["input.loss_adv"],
+            "feature_matching_distance": io["input.feature_matching_distance"],
+        }
         total, parts = losses.generator_loss(values)
         assert list(parts) == case["terms"]
         for name, value in parts.items():

@@ -34,7 +34,7 @@ def test_a_resumed_run_continues_both_optimizers_and_schedulers_exactly(tmp_path
     assert any(key.startswith("autoencoder_ema.ema_model.") for key in a["state_dict"])
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key  # both networks, EMA, decayed loss weights
-    assert float(a["state_dict"]["losses.weight_mrstft_loss"]) == pytest.approx(0.999 ** 3)  # 3 generator steps
+    assert float(a["state_dict"]["losses.weight_mrstft_loss"]) == pytest.approx(0.999**3)  # 3 generator steps
     assert len(a["optimizer_states"]) == len(b["optimizer_states"]) == 2
     for optimizer_a, optimizer_b, steps in zip(a["optimizer_states"], b["optimizer_states"], (3, 3), strict=True):
         for index, slot in optimizer_a["state"].items():
@@ -91,8 +91,12 @@ def test_the_export_is_an_autoencoder_checkpoint_that_encode_reads(tmp_path: Pat
     assert {key.split(".")[0] for key in checkpoint.state_dict} == {"encoder", "decoder"}
     demos = tmp_path / "out" / "demos"
     first = demos / "step_0000001"
-    assert {p.name for p in first.iterdir()} >= {"recon_0_input.wav", "recon_0_output.wav", "recon_0_difference.wav",
-                                                 "recon_0.png"}
+    assert {p.name for p in first.iterdir()} >= {
+        "recon_0_input.wav",
+        "recon_0_output.wav",
+        "recon_0_difference.wav",
+        "recon_0.png",
+    }
     lines = (demos / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"sisdr"' in lines[0] and '"mrstft"' in lines[0]
 
@@ -109,8 +113,22 @@ def test_sigkill_leaves_only_complete_checkpoints_and_the_run_resumes(tmp_path: 
     model, dataset = write_autoencoder_configs(tmp_path)
     output = tmp_path / "run"
     folder = output / "checkpoints"
-    common = ["--dataset", str(dataset), "--output", str(output), "--batch-size", "2", "--logger", "csv",
-              "--checkpoint-every", "2", "--keep-checkpoints", "2", "--seed", "5"]
+    common = [
+        "--dataset",
+        str(dataset),
+        "--output",
+        str(output),
+        "--batch-size",
+        "2",
+        "--logger",
+        "csv",
+        "--checkpoint-every",
+        "2",
+        "--keep-checkpoints",
+        "2",
+        "--seed",
+        "5",
+    ]
     process = cli("run", str(model), *common, "--max-steps", "100000", wait=False)
     try:
         deadline = time.monotonic() + 600

@@ -37,22 +37,37 @@ CONFIG = {
         "pretransform": {
             "type": "autoencoder",
             "config": {
-                "encoder": {"type": "oobleck", "config": {"in_channels": 1, "channels": 4, "c_mults": [1, 2],
-                                                          "strides": [2, 2], "latent_dim": 8}},
-                "decoder": {"type": "oobleck", "config": {"out_channels": 1, "channels": 4, "c_mults": [1, 2],
-                                                          "strides": [2, 2], "latent_dim": 4}},
+                "encoder": {
+                    "type": "oobleck",
+                    "config": {"in_channels": 1, "channels": 4, "c_mults": [1, 2], "strides": [2, 2], "latent_dim": 8},
+                },
+                "decoder": {
+                    "type": "oobleck",
+                    "config": {"out_channels": 1, "channels": 4, "c_mults": [1, 2], "strides": [2, 2], "latent_dim": 4},
+                },
                 "bottleneck": {"type": "vae"},
-                "latent_dim": 4, "downsampling_ratio": 4, "io_channels": 1,
+                "latent_dim": 4,
+                "downsampling_ratio": 4,
+                "io_channels": 1,
             },
         },
-        "conditioning": {"cond_dim": 16, "configs": [
-            {"id": "level", "type": "number", "config": {"min_val": 0, "max_val": 1}},
-        ]},
+        "conditioning": {
+            "cond_dim": 16,
+            "configs": [
+                {"id": "level", "type": "number", "config": {"min_val": 0, "max_val": 1}},
+            ],
+        },
         "diffusion": {
             "type": "dit",
             "cross_attention_cond_ids": ["level"],
-            "config": {"io_channels": 4, "embed_dim": 32, "depth": 1, "num_heads": 1, "cond_token_dim": 16,
-                       "transformer_type": "continuous_transformer"},
+            "config": {
+                "io_channels": 4,
+                "embed_dim": 32,
+                "depth": 1,
+                "num_heads": 1,
+                "cond_token_dim": 16,
+                "transformer_type": "continuous_transformer",
+            },
         },
     },
 }
@@ -96,7 +111,11 @@ def test_lightning_layout_takes_the_ema_backbone(tmp_path: Path, spec, model) ->
 
     checkpoint = read_checkpoint(path)
     assert (checkpoint.kind, checkpoint.layout, checkpoint.has_ema, checkpoint.used_ema) == (
-        "lightning", "lightning", True, True)
+        "lightning",
+        "lightning",
+        True,
+        True,
+    )
     assert checkpoint.extra["global_step"] == 10 and checkpoint.config == CONFIG
     assert "diffusion_ema.step" in checkpoint.dropped and "losses.losses.0.weight" in checkpoint.dropped
     for key, value in ema.state_dict().items():
@@ -126,8 +145,9 @@ def test_partial_checkpoint_is_refused_with_a_report_naming_the_keys(spec, model
 
     with pytest.raises(PartialLoadError):
         load_checkpoint_into(build_model(spec), Checkpoint("x", "released", "released", state))
-    partial = load_checkpoint_into(build_model(spec), Checkpoint("x", "released", "released", state),
-                                   allow_partial=True)
+    partial = load_checkpoint_into(
+        build_model(spec), Checkpoint("x", "released", "released", state), allow_partial=True
+    )
     assert not partial.complete
 
 

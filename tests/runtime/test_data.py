@@ -71,12 +71,16 @@ def test_corrupt_empty_and_badly_described_files_are_skipped_and_counted(folder:
 
 def test_manifest_lists_files_and_their_values(folder: Path):
     manifest = folder / "meta.jsonl"
-    manifest.write_text("\n".join([
-        json.dumps({"path": "a.wav", "class": "noise"}),
-        json.dumps({"path": "missing.wav", "class": "tone"}),
-        "{broken",
-        "",
-    ]))
+    manifest.write_text(
+        "\n".join(
+            [
+                json.dumps({"path": "a.wav", "class": "noise"}),
+                json.dumps({"path": "missing.wav", "class": "tone"}),
+                "{broken",
+                "",
+            ]
+        )
+    )
     scan = scan_audio(folder, "set", manifest)
     assert [(f.relpath, f.metadata) for f in scan.files] == [("a.wav", {"class": "noise"})]
     reasons = sorted(item.reason for item in scan.skipped)
@@ -85,8 +89,9 @@ def test_manifest_lists_files_and_their_values(folder: Path):
 
 def test_resampling_channels_padding_and_seconds(folder: Path):
     files = {f.relpath: f for f in scan_audio(folder, "set").files}
-    dataset = AudioDataset([files["a.wav"], files["sub/b.flac"]], sample_rate=8000, sample_size=8000, channels=1,
-                           random_crop=False)
+    dataset = AudioDataset(
+        [files["a.wav"], files["sub/b.flac"]], sample_rate=8000, sample_size=8000, channels=1, random_crop=False
+    )
     short, info, _ = dataset[0]  # 0.5 s at 16 kHz -> 4000 samples at 8 kHz, padded to 8000
     assert short.shape == (1, 8000)
     assert info["padding_mask"].sum().item() == 4000 and info["padding_mask"][4000:].sum() == 0
@@ -171,12 +176,12 @@ def test_latent_dataset_crops_pads_and_keeps_masks(tmp_path: Path):
     assert len(starts) > 1 and starts <= set(range(7))
 
 
-METADATA_MODULE = '''
+METADATA_MODULE = """
 def get_custom_metadata(info, audio):
     if info["relpath"].endswith(".ogg"):
         return {"__reject__": True}
     return {"prompt": "loud" if float(audio.abs().max()) > 0.3 else "quiet", "from_module": True}
-'''
+"""
 
 
 def test_metadata_module_is_applied_honours_rejects_and_pickles(folder: Path, tmp_path: Path):
@@ -186,8 +191,9 @@ def test_metadata_module_is_applied_honours_rejects_and_pickles(folder: Path, tm
     clone = pickle.loads(pickle.dumps(module))
     assert clone._function is None and clone.module_name == module.module_name
     files = scan_audio(folder, "set").files  # a.wav, c.ogg, sub/b.flac
-    dataset = AudioDataset(files, sample_rate=8000, sample_size=400, channels=1, random_crop=False,
-                           metadata_modules={"set": clone})
+    dataset = AudioDataset(
+        files, sample_rate=8000, sample_size=400, channels=1, random_crop=False, metadata_modules={"set": clone}
+    )
     _, info, _ = dataset[1]  # c.ogg is rejected: the next file stands in
     assert info["relpath"] == "sub/b.flac" and info["from_module"] and info["prompt"] == "loud"
 
@@ -197,9 +203,20 @@ def test_metadata_module_works_in_spawned_workers(folder: Path, tmp_path: Path):
     path = tmp_path / "meta.py"
     path.write_text(METADATA_MODULE)
     files = [f for f in scan_audio(folder, "set").files if f.relpath == "a.wav"]
-    dataset = AudioDataset(files, sample_rate=8000, sample_size=400, channels=1, random_crop=False,
-                           metadata_modules={"set": MetadataModule(path)})
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=StreamBatchSampler(1, 2, seed=0), collate_fn=collate,
-                                         num_workers=1, multiprocessing_context="spawn")
+    dataset = AudioDataset(
+        files,
+        sample_rate=8000,
+        sample_size=400,
+        channels=1,
+        random_crop=False,
+        metadata_modules={"set": MetadataModule(path)},
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=StreamBatchSampler(1, 2, seed=0),
+        collate_fn=collate,
+        num_workers=1,
+        multiprocessing_context="spawn",
+    )
     batch = next(iter(loader))
     assert [item["from_module"] for item in batch.metadata] == [True, True]

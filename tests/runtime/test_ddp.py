@@ -22,9 +22,20 @@ def test_two_processes_train_on_different_shards_and_end_identical(tmp_path: Pat
     for name in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         environment.pop(name, None)
     result = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("ddp_driver.py")), str(model), str(dataset),
-         str(tmp_path / "run"), str(reports)],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(Path(__file__).with_name("ddp_driver.py")),
+            str(model),
+            str(dataset),
+            str(tmp_path / "run"),
+            str(reports),
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     ranks = [torch.load(reports / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [3, 3]
@@ -41,22 +52,46 @@ def test_two_processes_train_on_different_shards_and_end_identical(tmp_path: Pat
     assert (tmp_path / "run" / "checkpoints" / "step_0000003.ckpt").is_file()  # written once, by rank 0
 
 
-UNET = {"type": "adp_cfg_1d", "global_cond_ids": None,
-        "cross_attention_cond_ids": ["class", "seconds_start", "seconds_total"],
-        "config": {"in_channels": 16, "channels": 16, "multipliers": [1, 2], "factors": [2], "num_blocks": [1],
-                   "attentions": [0, 1], "attention_heads": 2, "attention_features": 8, "attention_multiplier": 2,
-                   "context_embedding_features": 32, "context_embedding_max_length": 4, "resnet_groups": 8,
-                   "use_context_time": True, "embed_dim": None, "depth": None, "num_heads": None,
-                   "cond_token_dim": None, "global_cond_dim": None, "transformer_type": None, "io_channels": None}}
+UNET = {
+    "type": "adp_cfg_1d",
+    "global_cond_ids": None,
+    "cross_attention_cond_ids": ["class", "seconds_start", "seconds_total"],
+    "config": {
+        "in_channels": 16,
+        "channels": 16,
+        "multipliers": [1, 2],
+        "factors": [2],
+        "num_blocks": [1],
+        "attentions": [0, 1],
+        "attention_heads": 2,
+        "attention_features": 8,
+        "attention_multiplier": 2,
+        "context_embedding_features": 32,
+        "context_embedding_max_length": 4,
+        "resnet_groups": 8,
+        "use_context_time": True,
+        "embed_dim": None,
+        "depth": None,
+        "num_heads": None,
+        "cond_token_dim": None,
+        "global_cond_dim": None,
+        "transformer_type": None,
+        "io_channels": None,
+    },
+}
 
 
-@pytest.mark.parametrize(("backbone", "dropout", "unused"), [
-    ("adp_cfg_1d", 0.0, True),  # the learned null embedding only enters through CFG dropout
-    ("adp_cfg_1d", 0.1, False),
-    ("dit", 0.0, False),
-])
-def test_ddp_searches_for_unused_parameters_when_a_step_can_leave_some(tmp_path: Path, backbone: str, dropout: float,
-                                                                       unused: bool):
+@pytest.mark.parametrize(
+    ("backbone", "dropout", "unused"),
+    [
+        ("adp_cfg_1d", 0.0, True),  # the learned null embedding only enters through CFG dropout
+        ("adp_cfg_1d", 0.1, False),
+        ("dit", 0.0, False),
+    ],
+)
+def test_ddp_searches_for_unused_parameters_when_a_step_can_leave_some(
+    tmp_path: Path, backbone: str, dropout: float, unused: bool
+):
     from audiodiff.compiler.materialize import BuildOptions, build_model
     from audiodiff.compiler.pipeline import check_file
     from audiodiff.runtime.launch import may_leave_parameters_unused

@@ -54,8 +54,10 @@ def test_the_report_has_a_row_per_demo_and_a_column_per_clip_plus_the_loss_curve
     rate = 4000
     t = np.arange(rate) / rate
     tone = np.sin(2 * np.pi * 440 * t)
-    rows = [ReportRow("class=tone", tone, [("cfg 1", tone * 0.5), ("cfg 4", tone)]),
-            ReportRow("class=noise", None, [("cfg 1", np.random.default_rng(0).standard_normal(rate) * 0.1)])]
+    rows = [
+        ReportRow("class=tone", tone, [("cfg 1", tone * 0.5), ("cfg 4", tone)]),
+        ReportRow("class=noise", None, [("cfg 1", np.random.default_rng(0).standard_normal(rate) * 0.1)]),
+    ]
     losses = [(step, 1.0 / step) for step in range(1, 200)]
     small = _png_size(report_png(rows, losses, rate, title="step 10"))
     wider = _png_size(report_png([ReportRow("a", tone, [("x", tone)] * 4)], [], rate))
@@ -77,10 +79,20 @@ def test_the_loss_history_stays_bounded_and_covers_the_whole_run(tmp_path: Path)
 
 
 def _settings(every: int) -> DemoSettings:
-    cond = ({"class": "tone", "seconds_start": 0, "seconds_total": 1},
-            {"class": "noise", "seconds_start": 0, "seconds_total": 1})
-    return DemoSettings(every=every, steps=2, num_demos=2, cond=cond, cfg_scales=(1.0, 3.0), sample_size=64,
-                        sample_rate=4000, objective=objective_named("v"))
+    cond = (
+        {"class": "tone", "seconds_start": 0, "seconds_total": 1},
+        {"class": "noise", "seconds_start": 0, "seconds_total": 1},
+    )
+    return DemoSettings(
+        every=every,
+        steps=2,
+        num_demos=2,
+        cond=cond,
+        cfg_scales=(1.0, 3.0),
+        sample_size=64,
+        sample_rate=4000,
+        objective=objective_named("v"),
+    )
 
 
 class _Recording(DemoCallback):

@@ -33,8 +33,13 @@ def test_the_example_dataset_is_found_from_its_config_wherever_the_command_runs(
 @pytest.mark.slow
 def test_the_shipped_example_trains_demos_checkpoints_and_samples(tmp_path: Path):
     data = tmp_path / "toy"
-    made = subprocess.run([sys.executable, str(EXAMPLES / "make_toy_dataset.py"), str(data), "--clips-per-class", "3"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    made = subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_toy_dataset.py"), str(data), "--clips-per-class", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert made.returncode == 0, made.stderr
     config = json.loads((EXAMPLES / "toy_dit.json").read_text())
     # demo settings are not training state: made small here so the test renders two rounds quickly
@@ -47,8 +52,22 @@ def test_the_shipped_example_trains_demos_checkpoints_and_samples(tmp_path: Path
     dataset.write_text(json.dumps(dataset_config))
 
     output = tmp_path / "run"
-    result = cli("run", str(model), "--dataset", str(dataset), "--output", str(output), "--max-steps", "3",
-                 "--batch-size", "2", "--checkpoint-every", "3", "--logger", "csv")
+    result = cli(
+        "run",
+        str(model),
+        "--dataset",
+        str(dataset),
+        "--output",
+        str(output),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "3",
+        "--logger",
+        "csv",
+    )
     assert result.returncode == 0, result.stderr
     assert "trained to step 3" in result.stderr and "9 audio files" in result.stderr
 
@@ -72,8 +91,20 @@ def test_the_shipped_example_trains_demos_checkpoints_and_samples(tmp_path: Path
     assert exported.is_file()
 
     sample = tmp_path / "sample.wav"
-    result = cli("sample", str(model), "--ckpt", str(exported), "--seconds", "1", "--cond", "class=tone",
-                 "--steps", "4", "--output", str(sample))
+    result = cli(
+        "sample",
+        str(model),
+        "--ckpt",
+        str(exported),
+        "--seconds",
+        "1",
+        "--cond",
+        "class=tone",
+        "--steps",
+        "4",
+        "--output",
+        str(sample),
+    )
     assert result.returncode == 0, result.stderr
     assert soundfile.info(sample).samplerate == config["sample_rate"]
     assert soundfile.info(sample).frames == config["sample_rate"]  # one second
@@ -106,6 +137,6 @@ def test_the_demo_measures_tell_tones_chirps_and_noise_bursts_from_noise_and_fro
     assert not white.meets("tone") and not white.meets("chirp") and not white.meets("noise")
     classify = measure.NearestCentroid({name: items[:3] for name, items in measured.items()})
     assert [classify(m) for name in measure.CLASSES for m in measured[name][3:]] == [
-        name for name in measure.CLASSES for _ in range(3)]
+        name for name in measure.CLASSES for _ in range(3)
+    ]
     assert classify(white) == "noise"  # flat like the noise bursts, however it is gated
-

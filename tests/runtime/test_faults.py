@@ -78,18 +78,26 @@ def test_a_changed_architecture_is_refused_with_the_diff(tmp_path: Path):
 
 def test_a_forced_resume_across_an_architecture_change_says_what_does_not_fit(tmp_path: Path):
     with pytest.raises(RunError) as raised:
-        _resume_with(tmp_path, {"model": {"diffusion": {"config": {"embed_dim": 64, "num_heads": 2}}}},
-                     force_resume=True)
+        _resume_with(
+            tmp_path, {"model": {"diffusion": {"config": {"embed_dim": 64, "num_heads": 2}}}}, force_resume=True
+        )
     diagnostic = raised.value.results[0].diagnostics[0]
     assert diagnostic.code.id == "AD803" and "size mismatch" in diagnostic.message
 
 
 def test_changed_demos_and_learning_rate_are_accepted_and_applied(tmp_path: Path):
-    patch = {"training": {
-        "demo": {"demo_every": 3, "demo_cond": [{"class": "noise", "seconds_start": 0, "seconds_total": 2},
-                                                {"class": "tone", "seconds_start": 1, "seconds_total": 2}]},
-        "optimizer_configs": {"diffusion": {"optimizer": {"config": {"lr": 5e-4}}}},
-    }}
+    patch = {
+        "training": {
+            "demo": {
+                "demo_every": 3,
+                "demo_cond": [
+                    {"class": "noise", "seconds_start": 0, "seconds_total": 2},
+                    {"class": "tone", "seconds_start": 1, "seconds_total": 2},
+                ],
+            },
+            "optimizer_configs": {"diffusion": {"optimizer": {"config": {"lr": 5e-4}}}},
+        }
+    }
     outcome, messages = _resume_with(tmp_path, patch)
     assert outcome.steps == 4
     text = "\n".join(messages)
@@ -103,11 +111,13 @@ def test_changed_demos_and_learning_rate_are_accepted_and_applied(tmp_path: Path
 
 def test_an_optimizer_setting_a_resume_would_silently_drop_is_refused(tmp_path: Path):
     with pytest.raises(RunError) as raised:
-        _resume_with(tmp_path, {"training": {"optimizer_configs": {"diffusion": {"optimizer": {
-            "config": {"amsgrad": True}}}}}})
+        _resume_with(
+            tmp_path, {"training": {"optimizer_configs": {"diffusion": {"optimizer": {"config": {"amsgrad": True}}}}}}
+        )
     diagnostics = [d for result in raised.value.results for d in result.diagnostics]
     assert [(d.code.id, d.pointer) for d in diagnostics] == [
-        ("AD804", "/training/optimizer_configs/diffusion/optimizer/config/amsgrad")]
+        ("AD804", "/training/optimizer_configs/diffusion/optimizer/config/amsgrad")
+    ]
     assert "checkpoint's value" in diagnostics[0].message
 
 
@@ -120,11 +130,14 @@ def get_custom_metadata(info, audio):
 def test_a_value_no_conditioner_can_read_stops_the_run_with_a_diagnostic(tmp_path: Path):
     module = tmp_path / "meta.py"
     module.write_text(BREAKING_MODULE)  # preflight cannot see what a module returns: the training step catches it
-    model, dataset = write_configs(tmp_path, dataset_patch={"datasets": [
-        {"id": "clips", "path": str(tmp_path / "clips"), "custom_metadata_module": str(module)}]})
+    model, dataset = write_configs(
+        tmp_path,
+        dataset_patch={
+            "datasets": [{"id": "clips", "path": str(tmp_path / "clips"), "custom_metadata_module": str(module)}]
+        },
+    )
     with pytest.raises(RunError) as raised:
-        run(options(model, dataset, tmp_path / "run", max_steps=8, batch_size=4, allow_metadata_module=True),
-            **QUIET)
+        run(options(model, dataset, tmp_path / "run", max_steps=8, batch_size=4, allow_metadata_module=True), **QUIET)
     diagnostic = raised.value.results[0].diagnostics[0]
     assert diagnostic.code.id == "AD809" and raised.value.results[0].path == str(dataset)
     assert "training stopped at step" in diagnostic.message and "'fast'" in diagnostic.message
@@ -135,8 +148,21 @@ def test_a_value_no_conditioner_can_read_stops_the_run_with_a_diagnostic(tmp_pat
 def test_ctrl_c_saves_a_checkpoint_and_stops(tmp_path: Path):
     model, dataset = write_configs(tmp_path)
     output = tmp_path / "run"
-    process = cli("run", str(model), "--dataset", str(dataset), "--output", str(output), "--batch-size", "2",
-                  "--logger", "csv", "--checkpoint-every", "100000", wait=False)
+    process = cli(
+        "run",
+        str(model),
+        "--dataset",
+        str(dataset),
+        "--output",
+        str(output),
+        "--batch-size",
+        "2",
+        "--logger",
+        "csv",
+        "--checkpoint-every",
+        "100000",
+        wait=False,
+    )
     try:
         deadline = time.monotonic() + 900  # a hang guard, not a speed check: slow machines pass
         metrics = output / "logs" / "metrics.csv"

@@ -40,12 +40,15 @@ def test_int_timing_conditioners_get_whole_seconds() -> None:
     assert the_plan.metadata[0]["seconds_total"] == 2
 
 
-@pytest.mark.parametrize("cond, message", [
-    ({"class": "banjo"}, "not one of the options"),
-    ({"class": "tone", "seconds_total": "long"}, "needs a number"),
-    ({"class": "tone", "colour": 1}, "names no conditioner"),
-    ({}, "missing conditioning for `class`"),
-])
+@pytest.mark.parametrize(
+    "cond, message",
+    [
+        ({"class": "banjo"}, "not one of the options"),
+        ({"class": "tone", "seconds_total": "long"}, "needs a number"),
+        ({"class": "tone", "colour": 1}, "names no conditioner"),
+        ({}, "missing conditioning for `class`"),
+    ],
+)
 def test_bad_conditioning_is_refused_before_building(cond: dict, message: str) -> None:
     with pytest.raises(RequestError, match=message):
         plan(_spec(EXAMPLE), SampleRequest(seconds=1, cond=cond))
@@ -55,10 +58,20 @@ def test_the_cli_refuses_to_overwrite_and_reports_bad_values(tmp_path: Path) -> 
     out = tmp_path / "take.wav"
     out.write_bytes(b"precious")
     runner = CliRunner()
-    result = runner.invoke(app, ["sample", str(ROOT / "examples" / "toy_dit.json"), "--ckpt", "missing.ckpt",
-                                 "--output", str(out)])
+    result = runner.invoke(
+        app, ["sample", str(ROOT / "examples" / "toy_dit.json"), "--ckpt", "missing.ckpt", "--output", str(out)]
+    )
     assert result.exit_code == 1 and "exists already" in result.output
     assert out.read_bytes() == b"precious"
-    result = runner.invoke(app, ["sample", str(ROOT / "examples" / "toy_dit.json"), "--ckpt", "missing.ckpt",
-                                 "--output", str(tmp_path / "new.wav")])
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            str(ROOT / "examples" / "toy_dit.json"),
+            "--ckpt",
+            "missing.ckpt",
+            "--output",
+            str(tmp_path / "new.wav"),
+        ],
+    )
     assert result.exit_code == 1 and "AD802" in result.output  # the checkpoint is read before any build

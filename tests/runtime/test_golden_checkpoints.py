@@ -62,8 +62,20 @@ def test_sample_loads_golden_weights_and_refuses_a_doctored_copy(case_dir: Path,
     state[reshaped] = torch.zeros(*state[reshaped].shape, 2) if state[reshaped].dim() else torch.zeros(2)
     doctored = tmp_path / "doctored.safetensors"
     save_file(state, str(doctored))
-    refused = runner.invoke(app, ["sample", config, "--ckpt", str(doctored), *_cond_arguments(case_dir),
-                                  "--steps", "2", "--output", str(tmp_path / "never.wav")])
+    refused = runner.invoke(
+        app,
+        [
+            "sample",
+            config,
+            "--ckpt",
+            str(doctored),
+            *_cond_arguments(case_dir),
+            "--steps",
+            "2",
+            "--output",
+            str(tmp_path / "never.wav"),
+        ],
+    )
     assert refused.exit_code == 1
     assert "AD803" in refused.output
     assert removed in refused.output and reshaped in refused.output

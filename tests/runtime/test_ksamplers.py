@@ -13,8 +13,19 @@ from test_sampling import FLOW, SCALE, V, gaussian_flow, gaussian_v, point_mass_
 from audiodiff.runtime import ksamplers, sampling
 from audiodiff.runtime.sampling import SamplerSettings, sample
 
-REFERENCE_V_NAMES = ["k-heun", "k-lms", "k-dpmpp-2s-ancestral", "k-dpm-2", "k-dpm-fast", "k-dpm-adaptive",
-                     "dpmpp-2m-sde", "dpmpp-3m-sde", "dpmpp-2m", "v-ddim", "v-ddim-cfgpp"]
+REFERENCE_V_NAMES = [
+    "k-heun",
+    "k-lms",
+    "k-dpmpp-2s-ancestral",
+    "k-dpm-2",
+    "k-dpm-fast",
+    "k-dpm-adaptive",
+    "dpmpp-2m-sde",
+    "dpmpp-3m-sde",
+    "dpmpp-2m",
+    "v-ddim",
+    "v-ddim-cfgpp",
+]
 REFERENCE_FLOW_NAMES = ["euler", "rk4", "dpmpp", "pingpong"]
 
 
@@ -29,8 +40,13 @@ def test_new_v_samplers_recover_a_point_mass(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
     x0 = torch.randn(2, 3, 8, generator=generator)
     start = torch.randn(2, 3, 8, generator=generator)
-    out = sample(point_mass_v(x0), start, objective=V, settings=SamplerSettings(name, steps=12),
-                 generator=torch.Generator().manual_seed(1))
+    out = sample(
+        point_mass_v(x0),
+        start,
+        objective=V,
+        settings=SamplerSettings(name, steps=12),
+        generator=torch.Generator().manual_seed(1),
+    )
     torch.testing.assert_close(out, x0, atol=2e-3, rtol=1e-3)
 
 
@@ -45,12 +61,17 @@ def _ode_gain(sigma_end: float, sigma_max: float = 100.0) -> float:
     return sigma_max * math.sqrt(SCALE**2 + sigma_end**2) / math.sqrt(SCALE**2 + sigma_max**2)
 
 
-@pytest.mark.parametrize("name, sigma_end, tolerance", [
-    ("k-lms", 0.0, 0.005), ("k-dpm-2", 0.0, 0.01), ("k-dpm-fast", 0.01, 0.002),
-    # the reference runs the adaptive solver at rtol = atol = 0.01, loose enough to land 3% off the exact gain
-    # (its own k-diffusion gives 0.516 here too); the test pins the tolerance-driven accuracy, not more
-    ("k-dpm-adaptive", 0.01, 0.03),
-])
+@pytest.mark.parametrize(
+    "name, sigma_end, tolerance",
+    [
+        ("k-lms", 0.0, 0.005),
+        ("k-dpm-2", 0.0, 0.01),
+        ("k-dpm-fast", 0.01, 0.002),
+        # the reference runs the adaptive solver at rtol = atol = 0.01, loose enough to land 3% off the exact gain
+        # (its own k-diffusion gives 0.516 here too); the test pins the tolerance-driven accuracy, not more
+        ("k-dpm-adaptive", 0.01, 0.03),
+    ],
+)
 def test_deterministic_k_samplers_follow_the_gaussian_flow(name: str, sigma_end: float, tolerance: float) -> None:
     noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     out = sample(gaussian_v, noise, objective=V, settings=SamplerSettings(name, steps=30))
@@ -67,11 +88,21 @@ def test_rk4_follows_the_gaussian_flow_closely() -> None:
 
 def test_dpmpp_2s_ancestral_reaches_the_data_distribution() -> None:
     noise = torch.randn(8, 8, 256, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = sample(gaussian_v, noise, objective=V, settings=SamplerSettings("k-dpmpp-2s-ancestral", steps=30),
-                 generator=torch.Generator().manual_seed(1))
+    out = sample(
+        gaussian_v,
+        noise,
+        objective=V,
+        settings=SamplerSettings("k-dpmpp-2s-ancestral", steps=30),
+        generator=torch.Generator().manual_seed(1),
+    )
     assert abs(out.std().item() - SCALE) < 0.03, out.std().item()
-    again = sample(gaussian_v, noise, objective=V, settings=SamplerSettings("k-dpmpp-2s-ancestral", steps=30),
-                   generator=torch.Generator().manual_seed(1))
+    again = sample(
+        gaussian_v,
+        noise,
+        objective=V,
+        settings=SamplerSettings("k-dpmpp-2s-ancestral", steps=30),
+        generator=torch.Generator().manual_seed(1),
+    )
     torch.testing.assert_close(out, again, rtol=0, atol=0)
 
 
@@ -109,8 +140,9 @@ def test_cfgpp_takes_its_noise_estimate_from_the_unguided_prediction() -> None:
     x1 = alphas[1] * pred + sigmas[1] * eps
     torch.testing.assert_close(out, alphas[1] * x1 - sigmas[1] * 2 * x1)
     plain = sample(lambda x, t: 2 * x, x, objective=V, settings=SamplerSettings("v-ddim", steps=2))
-    unguided_none = sample(lambda x, t: (2 * x, None), x, objective=V,
-                           settings=SamplerSettings("v-ddim-cfgpp", steps=2))
+    unguided_none = sample(
+        lambda x, t: (2 * x, None), x, objective=V, settings=SamplerSettings("v-ddim-cfgpp", steps=2)
+    )
     torch.testing.assert_close(unguided_none, plain, rtol=0, atol=0)
 
 
@@ -126,14 +158,31 @@ def test_conditioned_dit_reports_its_unguided_half_for_cfgpp() -> None:
     from audiodiff.schema.validate import validate_data
 
     config = {
-        "model_type": "diffusion_cond", "sample_rate": 16000, "sample_size": 8, "audio_channels": 1,
-        "model": {"io_channels": 4,
-                  "conditioning": {"cond_dim": 8, "configs": [{"id": "n", "type": "number", "config": {}}]},
-                  "diffusion": {"type": "dit", "cross_attention_cond_ids": ["n"],
-                                "config": {"io_channels": 4, "embed_dim": 64, "depth": 1, "num_heads": 2,
-                                           "cond_token_dim": 8, "transformer_type": "continuous_transformer"}}},
-        "training": {"learning_rate": 1e-4, "pre_encoded": True,
-                     "demo": {"num_demos": 1, "demo_cond": [{"n": 0.5}], "demo_cfg_scales": [1]}},
+        "model_type": "diffusion_cond",
+        "sample_rate": 16000,
+        "sample_size": 8,
+        "audio_channels": 1,
+        "model": {
+            "io_channels": 4,
+            "conditioning": {"cond_dim": 8, "configs": [{"id": "n", "type": "number", "config": {}}]},
+            "diffusion": {
+                "type": "dit",
+                "cross_attention_cond_ids": ["n"],
+                "config": {
+                    "io_channels": 4,
+                    "embed_dim": 64,
+                    "depth": 1,
+                    "num_heads": 2,
+                    "cond_token_dim": 8,
+                    "transformer_type": "continuous_transformer",
+                },
+            },
+        },
+        "training": {
+            "learning_rate": 1e-4,
+            "pre_encoded": True,
+            "demo": {"num_demos": 1, "demo_cond": [{"n": 0.5}], "demo_cfg_scales": [1]},
+        },
     }
     torch.manual_seed(0)
     model = build_model(validate_data(config).spec).eval()

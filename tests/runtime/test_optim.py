@@ -53,7 +53,7 @@ def test_inverse_lr_floor_applies_before_the_warmup_factor():
     scheduler = InverseLR(optimizer, inv_gamma=1.0, power=1.0, warmup=0.5, final_lr=0.25)
     rates = _rates(optimizer, scheduler, 6)
     assert rates[0] == pytest.approx(0.5 * 1.0)
-    assert rates[5] == pytest.approx((1 - 0.5 ** 6) * 0.25)  # base / 6 < final_lr
+    assert rates[5] == pytest.approx((1 - 0.5**6) * 0.25)  # base / 6 < final_lr
 
 
 def test_inverse_lr_refuses_a_warmup_of_one():
@@ -72,10 +72,12 @@ def test_learning_rate_alone_means_constant_adam():
 def test_optimizer_configs_override_learning_rate_and_pass_their_settings():
     training = _training(
         learning_rate=1.0,
-        optimizer_configs={"diffusion": {
-            "optimizer": {"type": "AdamW", "config": {"lr": 2e-4, "betas": [0.9, 0.95], "weight_decay": 0.05}},
-            "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 100.0, "power": 0.5, "warmup": 0.9}},
-        }},
+        optimizer_configs={
+            "diffusion": {
+                "optimizer": {"type": "AdamW", "config": {"lr": 2e-4, "betas": [0.9, 0.95], "weight_decay": 0.05}},
+                "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 100.0, "power": 0.5, "warmup": 0.9}},
+            }
+        },
     )
     optimizer, scheduler = build_optimizer(training, _params())
     assert type(optimizer) is torch.optim.AdamW
@@ -93,16 +95,26 @@ def test_frozen_parameters_are_not_optimised():
 
 
 def test_cosine_and_linear_warmup_schedules():
-    cosine = _training(optimizer_configs={"diffusion": {
-        "optimizer": {"type": "SGD", "config": {"lr": 1.0}},
-        "scheduler": {"type": "CosineAnnealingLR", "config": {"T_max": 10}}}})
+    cosine = _training(
+        optimizer_configs={
+            "diffusion": {
+                "optimizer": {"type": "SGD", "config": {"lr": 1.0}},
+                "scheduler": {"type": "CosineAnnealingLR", "config": {"T_max": 10}},
+            }
+        }
+    )
     optimizer, scheduler = build_optimizer(cosine, _params())
     rates = _rates(optimizer, scheduler, 11)
     assert rates[0] == pytest.approx(1.0) and rates[5] == pytest.approx(0.5) and rates[10] == pytest.approx(0.0)
 
-    warmup = _training(optimizer_configs={"diffusion": {
-        "optimizer": {"type": "Adam", "config": {"lr": 1.0}},
-        "scheduler": {"type": "LinearLR", "config": {"start_factor": 0.1, "end_factor": 1.0, "total_iters": 9}}}})
+    warmup = _training(
+        optimizer_configs={
+            "diffusion": {
+                "optimizer": {"type": "Adam", "config": {"lr": 1.0}},
+                "scheduler": {"type": "LinearLR", "config": {"start_factor": 0.1, "end_factor": 1.0, "total_iters": 9}},
+            }
+        }
+    )
     optimizer, scheduler = build_optimizer(warmup, _params())
     rates = _rates(optimizer, scheduler, 12)
     assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0) and rates[11] == pytest.approx(1.0)
@@ -110,22 +122,35 @@ def test_cosine_and_linear_warmup_schedules():
 
 
 def test_fused_adam_is_the_same_update_as_adamw():
-    training = _training(optimizer_configs={"diffusion": {
-        "optimizer": {"type": "FusedAdam", "config": {"lr": 1e-3, "weight_decay": 0.1}}}})
+    training = _training(
+        optimizer_configs={
+            "diffusion": {"optimizer": {"type": "FusedAdam", "config": {"lr": 1e-3, "weight_decay": 0.1}}}
+        }
+    )
     optimizer, _ = build_optimizer(training, _params())
     assert type(optimizer) is torch.optim.AdamW and optimizer.param_groups[0]["weight_decay"] == 0.1
 
 
 def test_a_changed_learning_rate_keeps_the_schedule_position_after_restore():
-    old = _training(optimizer_configs={"diffusion": {
-        "optimizer": {"type": "AdamW", "config": {"lr": 1e-3}},
-        "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 10.0, "power": 1.0}}}})
+    old = _training(
+        optimizer_configs={
+            "diffusion": {
+                "optimizer": {"type": "AdamW", "config": {"lr": 1e-3}},
+                "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 10.0, "power": 1.0}},
+            }
+        }
+    )
     optimizer, scheduler = build_optimizer(old, _params())
     _rates(optimizer, scheduler, 5)
     before = optimizer.param_groups[0]["lr"]
-    new = _training(optimizer_configs={"diffusion": {
-        "optimizer": {"type": "AdamW", "config": {"lr": 5e-4, "betas": [0.8, 0.99]}},
-        "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 10.0, "power": 1.0}}}})
+    new = _training(
+        optimizer_configs={
+            "diffusion": {
+                "optimizer": {"type": "AdamW", "config": {"lr": 5e-4, "betas": [0.8, 0.99]}},
+                "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 10.0, "power": 1.0}},
+            }
+        }
+    )
     changed = apply_hyperparameters(new, optimizer, scheduler)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(before / 2)
     assert optimizer.param_groups[0]["betas"] == (0.8, 0.99)
@@ -162,6 +187,10 @@ def test_a_resume_calls_applied_exactly_the_optimizer_settings_it_applies(kind: 
         assert verdict == ("applied" if taken else "unsafe"), (name, verdict, now)
         if verdict == "unsafe":
             unsafe.add(name)
-    expected = {"Adam": {"amsgrad", "fused", "foreach"}, "AdamW": {"amsgrad", "fused", "foreach"},
-                "SGD": {"nesterov"}, "FusedAdam": {"adam_w_mode"}}[kind]
+    expected = {
+        "Adam": {"amsgrad", "fused", "foreach"},
+        "AdamW": {"amsgrad", "fused", "foreach"},
+        "SGD": {"nesterov"},
+        "FusedAdam": {"adam_w_mode"},
+    }[kind]
     assert unsafe == expected

@@ -79,8 +79,22 @@ def test_sigkill_in_the_middle_of_a_run_then_resume(tmp_path: Path):
     model, dataset = write_configs(tmp_path)
     output = tmp_path / "run"
     folder = output / "checkpoints"
-    common = ["--dataset", str(dataset), "--output", str(output), "--batch-size", "2", "--logger", "csv",
-              "--checkpoint-every", "3", "--keep-checkpoints", "2", "--seed", "5"]
+    common = [
+        "--dataset",
+        str(dataset),
+        "--output",
+        str(output),
+        "--batch-size",
+        "2",
+        "--logger",
+        "csv",
+        "--checkpoint-every",
+        "3",
+        "--keep-checkpoints",
+        "2",
+        "--seed",
+        "5",
+    ]
     process = cli("run", str(model), *common, "--max-steps", "100000", wait=False)
     try:
         deadline = time.monotonic() + 900  # a hang guard, not a speed check: slow machines pass

@@ -21,15 +21,25 @@ def example(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("example")
     for name in ("toy_dit.json", "toy_dataset.json"):
         shutil.copy(REPO / "examples" / name, folder / name)
-    made = subprocess.run([sys.executable, str(REPO / "examples" / "make_toy_dataset.py"), str(folder / "data/toy"),
-                           "--clips-per-class", "2"], capture_output=True, text=True, timeout=120, check=False)
+    made = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "make_toy_dataset.py"),
+            str(folder / "data/toy"),
+            "--clips-per-class",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert made.returncode == 0, made.stderr
     return folder
 
 
 def check(folder: Path, *extra: str):
-    return run_audiodiff("run", "toy_dit.json", "-d", "toy_dataset.json", "-o", "runs/a", "--check", *extra,
-                         cwd=folder)
+    return run_audiodiff("run", "toy_dit.json", "-d", "toy_dataset.json", "-o", "runs/a", "--check", *extra, cwd=folder)
 
 
 def test_the_shipped_example_passes_without_torch_and_without_a_run_folder(example: Path) -> None:

@@ -19,8 +19,9 @@ def test_no_module_imports_another_modules_private_names():
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("audiodiff"):
-                private = [alias.name for alias in node.names if alias.name.startswith("_")
-                           and not alias.name.startswith("__")]
+                private = [
+                    alias.name for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
                 if private:
                     found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} imports {private} from {node.module}")
     assert not found, "\n".join(found)
@@ -31,7 +32,11 @@ def test_the_objective_is_read_through_the_schema_view():
     for path in _modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             # `spec.model.diffusion.diffusion_objective` is wrong for unconditioned models: `diffusion_objective_of`
-            if isinstance(node, ast.Attribute) and node.attr == "diffusion_objective" and \
-                    isinstance(node.value, ast.Attribute) and node.value.attr == "diffusion":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "diffusion_objective"
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "diffusion"
+            ):
                 found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not found, found

@@ -25,27 +25,39 @@ SPEC = validate_data(json.loads((ROOT / "examples" / "toy_dit.json").read_text()
 GOOD = dict(steps=10, cfg_scale=4.0, seconds=1.0, batch=1, seed=0, init_noise_level=1.0, cond=["class=tone"])
 
 
-@pytest.mark.parametrize(("change", "phrase"), [
-    ({"steps": 0}, "`--steps` must be between 1"), ({"steps": 10**6}, "`--steps` must be between 1"),
-    ({"cfg_scale": float("nan")}, "`--cfg-scale` must be a finite number"),
-    ({"cfg_scale": -1.0}, "`--cfg-scale` must be between 0"), ({"seconds": float("inf")}, "`--seconds` must be a "
-                                                                                       "finite"),
-    ({"seconds": -1.0}, "`--seconds` must be positive"), ({"batch": 0}, "`--batch` must be between"),
-    ({"seed": -1}, "`--seed` must be between"), ({"init_noise_level": 0.0}, "must be positive"),
-    ({"cond": ["class=tone", "class=noise"]}, "is given twice"), ({"sampler": " "}, "`--sampler` is empty"),
-    ({"t5_path": "/nonexistent"}, "is not a folder"),
-])
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"steps": 0}, "`--steps` must be between 1"),
+        ({"steps": 10**6}, "`--steps` must be between 1"),
+        ({"cfg_scale": float("nan")}, "`--cfg-scale` must be a finite number"),
+        ({"cfg_scale": -1.0}, "`--cfg-scale` must be between 0"),
+        ({"seconds": float("inf")}, "`--seconds` must be a finite"),
+        ({"seconds": -1.0}, "`--seconds` must be positive"),
+        ({"batch": 0}, "`--batch` must be between"),
+        ({"seed": -1}, "`--seed` must be between"),
+        ({"init_noise_level": 0.0}, "must be positive"),
+        ({"cond": ["class=tone", "class=noise"]}, "is given twice"),
+        ({"sampler": " "}, "`--sampler` is empty"),
+        ({"t5_path": "/nonexistent"}, "is not a folder"),
+    ],
+)
 def test_each_out_of_range_value_is_named(change: dict, phrase: str) -> None:
     assert option_problems(**GOOD) == []
     (problem,) = option_problems(**{**GOOD, **change})
     assert phrase in problem.message and problem.path == "command line"
 
 
-@pytest.mark.parametrize(("device", "machine", "phrase"), [
-    ("cuda", Machine(0, False), "torch sees no CUDA device"), ("cuda:2", Machine(2, True), "does not exist"),
-    ("tpu", Machine(0, False), "is not a device"), ("mps", Machine(0, False), "no Apple GPU"),
-    ("cpu:1", Machine(0, False), "one CPU device"),
-])
+@pytest.mark.parametrize(
+    ("device", "machine", "phrase"),
+    [
+        ("cuda", Machine(0, False), "torch sees no CUDA device"),
+        ("cuda:2", Machine(2, True), "does not exist"),
+        ("tpu", Machine(0, False), "is not a device"),
+        ("mps", Machine(0, False), "no Apple GPU"),
+        ("cpu:1", Machine(0, False), "one CPU device"),
+    ],
+)
 def test_devices_are_checked_against_the_machine(device: str, machine: Machine, phrase: str) -> None:
     problem = device_problem(device, machine)
     assert problem is not None and phrase in problem[0]

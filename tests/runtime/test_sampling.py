@@ -46,8 +46,13 @@ def test_v_samplers_recover_a_point_mass(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
     x0 = torch.randn(2, 3, 8, generator=generator)
     start = torch.randn(2, 3, 8, generator=generator)
-    out = sample(point_mass_v(x0), start, objective=V, settings=SamplerSettings(name, steps=12),
-                 generator=torch.Generator().manual_seed(1))
+    out = sample(
+        point_mass_v(x0),
+        start,
+        objective=V,
+        settings=SamplerSettings(name, steps=12),
+        generator=torch.Generator().manual_seed(1),
+    )
     torch.testing.assert_close(out, x0, atol=2e-3, rtol=1e-3)
 
 
@@ -56,8 +61,13 @@ def test_flow_samplers_recover_a_point_mass(name: str) -> None:
     generator = torch.Generator().manual_seed(0)
     x0 = torch.randn(2, 3, 8, generator=generator)
     start = torch.randn(2, 3, 8, generator=generator)
-    out = sample(point_mass_flow(x0), start, objective=FLOW, settings=SamplerSettings(name, steps=10),
-                 generator=torch.Generator().manual_seed(1))
+    out = sample(
+        point_mass_flow(x0),
+        start,
+        objective=FLOW,
+        settings=SamplerSettings(name, steps=10),
+        generator=torch.Generator().manual_seed(1),
+    )
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 
@@ -66,8 +76,13 @@ def test_deterministic_samplers_repeat_and_stochastic_ones_follow_the_generator(
         return torch.tanh(x) * t[:, None, None]
 
     start = torch.randn(1, 2, 6, generator=torch.Generator().manual_seed(3))
-    run = lambda name, seed: sample(model, start, objective=V, settings=SamplerSettings(name, steps=6),  # noqa: E731
-                                    generator=torch.Generator().manual_seed(seed))
+    run = lambda name, seed: sample(
+        model,
+        start,
+        objective=V,
+        settings=SamplerSettings(name, steps=6),  # noqa: E731
+        generator=torch.Generator().manual_seed(seed),
+    )
     torch.testing.assert_close(run("dpmpp-2m", 0), run("dpmpp-2m", 1), rtol=0, atol=0)
     torch.testing.assert_close(run("dpmpp-2m-sde", 5), run("dpmpp-2m-sde", 5), rtol=0, atol=0)
     assert not torch.allclose(run("dpmpp-2m-sde", 5), run("dpmpp-2m-sde", 6))
@@ -125,8 +140,13 @@ def test_noising_targets() -> None:
 def test_init_audio_starts_from_a_partly_noised_signal() -> None:
     x0 = torch.randn(1, 2, 8, generator=torch.Generator().manual_seed(0))
     start = torch.randn(1, 2, 8, generator=torch.Generator().manual_seed(1))
-    out = sample(point_mass_flow(x0), start, objective=FLOW,
-                 settings=SamplerSettings("euler", steps=6, sigma_max=0.3), init=x0 + 0.01)
+    out = sample(
+        point_mass_flow(x0),
+        start,
+        objective=FLOW,
+        settings=SamplerSettings("euler", steps=6, sigma_max=0.3),
+        init=x0 + 0.01,
+    )
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 
@@ -134,14 +154,18 @@ def test_unknown_sampler_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown"):
         sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=V, settings=SamplerSettings("k-nonesuch", steps=2))
     with pytest.raises(ValueError, match="rectified_flow"):
-        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=FLOW,
-               settings=SamplerSettings("dpmpp-2m", steps=2))
+        sample(lambda x, t: x, torch.zeros(1, 1, 4), objective=FLOW, settings=SamplerSettings("dpmpp-2m", steps=2))
 
 
 def test_callback_sees_every_step() -> None:
     seen = []
-    sample(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 4), objective=V,
-           settings=SamplerSettings("dpmpp-2m", steps=5), callback=lambda i, n, x: seen.append((i, n)))
+    sample(
+        lambda x, t: torch.zeros_like(x),
+        torch.randn(1, 1, 4),
+        objective=V,
+        settings=SamplerSettings("dpmpp-2m", steps=5),
+        callback=lambda i, n, x: seen.append((i, n)),
+    )
     assert seen == [(i, 5) for i in range(5)]
 
 
@@ -178,8 +202,7 @@ def _gain(out: torch.Tensor, noise: torch.Tensor) -> float:
 V_EXACT = {"euler": 100 * SCALE / math.sqrt(SCALE**2 + 100**2), "v-ddim": SCALE}
 
 
-@pytest.mark.parametrize("name, tolerance", [("euler", 0.05), ("heun", 0.01), ("dpmpp-2m", 0.005),
-                                             ("v-ddim", 0.03)])
+@pytest.mark.parametrize("name, tolerance", [("euler", 0.05), ("heun", 0.01), ("dpmpp-2m", 0.005), ("v-ddim", 0.03)])
 def test_deterministic_v_samplers_follow_the_gaussian_flow(name: str, tolerance: float) -> None:
     noise = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     out = sample(gaussian_v, noise, objective=V, settings=SamplerSettings(name, steps=40))
@@ -201,8 +224,13 @@ def test_flow_samplers_follow_the_gaussian_flow() -> None:
 @pytest.mark.parametrize("name", ["dpmpp-2m-sde", "dpmpp-3m-sde"])
 def test_sde_samplers_reach_the_data_distribution(name: str) -> None:
     noise = torch.randn(8, 8, 256, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = sample(gaussian_v, noise, objective=V, settings=SamplerSettings(name, steps=30),
-                 generator=torch.Generator().manual_seed(1))
+    out = sample(
+        gaussian_v,
+        noise,
+        objective=V,
+        settings=SamplerSettings(name, steps=30),
+        generator=torch.Generator().manual_seed(1),
+    )
     assert abs(out.std().item() - SCALE) < 0.03, out.std().item()
     assert abs(out.mean().item()) < 0.02
 
@@ -217,6 +245,11 @@ def test_pingpong_follows_its_variance_recursion() -> None:
         shrink = (1 - t) * SCALE**2 / ((1 - t) ** 2 * SCALE**2 + t**2)
         variance = (1 - t_next) ** 2 * shrink**2 * variance + t_next**2
     noise = torch.randn(8, 8, 512, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = sample(gaussian_flow, noise, objective=FLOW, settings=SamplerSettings("pingpong", steps=steps),
-                 generator=torch.Generator().manual_seed(1))
+    out = sample(
+        gaussian_flow,
+        noise,
+        objective=FLOW,
+        settings=SamplerSettings("pingpong", steps=steps),
+        generator=torch.Generator().manual_seed(1),
+    )
     assert abs(out.std().item() - math.sqrt(variance)) < 0.01, (out.std().item(), math.sqrt(variance))

@@ -40,10 +40,10 @@ def _trainer_and_batch(tmp_path: Path, patch: dict | None = None, *, seed: int =
     settings = TrainingSettings.from_spec(spec, seed=seed)
     trainer = DiffusionTrainer(model, settings, optimizer_factory=lambda p: build_optimizer(spec.training, p))
     files = scan_audio(tmp_path / "clips", "clips").files
-    dataset = AudioDataset(files, sample_rate=spec.sample_rate, sample_size=spec.sample_size, channels=1,
-                           random_crop=True, seed=seed)
-    batch = next(iter(make_loader(dataset, StreamBatchSampler(len(files), 4, seed=seed, start_batch=3),
-                                  num_workers=0)))
+    dataset = AudioDataset(
+        files, sample_rate=spec.sample_rate, sample_size=spec.sample_size, channels=1, random_crop=True, seed=seed
+    )
+    batch = next(iter(make_loader(dataset, StreamBatchSampler(len(files), 4, seed=seed, start_batch=3), num_workers=0)))
     return trainer, batch
 
 
@@ -69,7 +69,7 @@ def test_a_step_is_a_pure_function_of_seed_and_batch_number(tmp_path: Path, obje
 def test_mask_padding_restricts_the_loss_to_real_audio(tmp_path: Path, monkeypatch):
     trainer, batch = _trainer_and_batch(tmp_path, {"training": {"mask_padding": True}})
     for item in batch.metadata:  # the second half of every item is padding
-        item["padding_mask"][batch.data.shape[-1] // 2:] = 0
+        item["padding_mask"][batch.data.shape[-1] // 2 :] = 0
     targets = {}
 
     class RecordingObjective(type(trainer.settings.objective)):  # type: ignore[misc]
@@ -82,7 +82,7 @@ def test_mask_padding_restricts_the_loss_to_real_audio(tmp_path: Path, monkeypat
 
     def perfect_on_real_audio(x, t, cond, **kwargs):
         wrong = torch.zeros_like(x)
-        wrong[..., x.shape[-1] // 2:] = 5.0  # errors only where the mask is 0
+        wrong[..., x.shape[-1] // 2 :] = 5.0  # errors only where the mask is 0
         return targets["target"] + wrong
 
     monkeypatch.setattr(trainer.diffusion, "forward", perfect_on_real_audio)
@@ -169,7 +169,7 @@ def test_a_short_run_trains_logs_loss_bins_and_updates_the_ema(tmp_path: Path):
     assert checkpoint["model_config"]["model_type"] == "diffusion_cond"
     assert checkpoint["schema_version"] == checkpoint["model_config"]["schema_version"] == LATEST_VERSION
     key = next(k for k in state if k.startswith("diffusion_ema.ema_model.model."))
-    online = state["diffusion." + key[len("diffusion_ema.ema_"):]]
+    online = state["diffusion." + key[len("diffusion_ema.ema_") :]]
     assert online.shape == state[key].shape and not torch.equal(online, state[key])  # averaged, lagging
 
 
@@ -184,8 +184,9 @@ def test_everything_is_checked_before_the_model_is_built(tmp_path: Path, monkeyp
         raise AssertionError("the model must not be built when a check fails")
 
     monkeypatch.setattr(materialize, "build_model", no_build)
-    model, dataset = write_configs(tmp_path, {"training": {"pre_encoded": True}},
-                                   {"datasets": [{"id": "x", "path": str(tmp_path / "nowhere")}]})
+    model, dataset = write_configs(
+        tmp_path, {"training": {"pre_encoded": True}}, {"datasets": [{"id": "x", "path": str(tmp_path / "nowhere")}]}
+    )
     with pytest.raises(RunError) as raised:
         run(options(model, dataset, tmp_path / "run", strategy="fsdp", precision="16-mixed"))
     found = _codes(raised.value)
@@ -287,8 +288,14 @@ def test_encode_keeps_every_file_apart_and_never_overwrites_without_being_asked(
     assert not (clips / "latents").exists()
 
     # two datasets of one id whose files share a relpath would write one target twice
-    dataset.write_text(json.dumps({"dataset_type": "audio_dir", "datasets": [
-        {"id": "clips", "path": str(clips)}, {"id": "clips", "path": str(more)}]}))
+    dataset.write_text(
+        json.dumps(
+            {
+                "dataset_type": "audio_dir",
+                "datasets": [{"id": "clips", "path": str(clips)}, {"id": "clips", "path": str(more)}],
+            }
+        )
+    )
     with pytest.raises(RunError) as raised:
         encode(EncodeOptions(config=model, dataset=dataset, output=tmp_path / "elsewhere"))
     diagnostic = raised.value.results[0].diagnostics[0]
@@ -321,8 +328,12 @@ def get_custom_metadata(info, audio):
 def test_custom_metadata_modules_run_only_when_the_run_opts_in(tmp_path: Path):
     module = tmp_path / "meta.py"
     module.write_text(METADATA_MODULE)
-    model, dataset = write_configs(tmp_path, dataset_patch={"datasets": [
-        {"id": "clips", "path": str(tmp_path / "clips"), "custom_metadata_module": str(module)}]})
+    model, dataset = write_configs(
+        tmp_path,
+        dataset_patch={
+            "datasets": [{"id": "clips", "path": str(tmp_path / "clips"), "custom_metadata_module": str(module)}]
+        },
+    )
     for sidecar in (tmp_path / "clips").glob("*.json"):
         sidecar.unlink()  # the module is now the only source of `class`
     assert not check_file(dataset).has_errors and not (tmp_path / "imported").exists()  # validate never runs it
@@ -330,17 +341,29 @@ def test_custom_metadata_modules_run_only_when_the_run_opts_in(tmp_path: Path):
         run(options(model, dataset, tmp_path / "run", max_steps=1))
     assert _codes(raised.value)[str(dataset)] == ["AD810"]
     assert not (tmp_path / "imported").exists()
-    outcome = run(options(model, dataset, tmp_path / "run", max_steps=1, allow_metadata_module=True),
-                  echo=lambda text: None)
+    outcome = run(
+        options(model, dataset, tmp_path / "run", max_steps=1, allow_metadata_module=True), echo=lambda text: None
+    )
     assert outcome.steps == 1 and (tmp_path / "imported").exists()
 
 
 UNCONDITIONED = {
-    "schema_version": 1, "model_type": "diffusion_uncond", "sample_rate": 8000, "sample_size": 1024,
+    "schema_version": 1,
+    "model_type": "diffusion_uncond",
+    "sample_rate": 8000,
+    "sample_size": 1024,
     "audio_channels": 1,
-    "model": {"type": "dit", "pretransform": {"type": "patched", "config": {"channels": 1, "patch_size": 16}},
-              "config": {"in_channels": 16, "embed_dim": 32, "depth": 1, "num_heads": 1,
-                         "transformer_type": "continuous_transformer"}},
+    "model": {
+        "type": "dit",
+        "pretransform": {"type": "patched", "config": {"channels": 1, "patch_size": 16}},
+        "config": {
+            "in_channels": 16,
+            "embed_dim": 32,
+            "depth": 1,
+            "num_heads": 1,
+            "transformer_type": "continuous_transformer",
+        },
+    },
     "training": {"learning_rate": 1e-3, "demo": {"demo_every": 2, "demo_steps": 2}},
 }
 
@@ -373,8 +396,8 @@ def test_demo_spectrograms_are_valid_pngs_that_show_the_sound():
     width, height = struct.unpack(">II", data[16:24])
     assert (height, width) == image.shape[:2] == (256, 256)
     idat = data.index(b"IDAT")
-    length = struct.unpack(">I", data[idat - 4:idat])[0]
-    rows = zlib.decompress(data[idat + 4: idat + 4 + length])
+    length = struct.unpack(">I", data[idat - 4 : idat])[0]
+    rows = zlib.decompress(data[idat + 4 : idat + 4 + length])
     assert len(rows) == height * (1 + 3 * width)
     brightness = image.astype(float).sum(-1)  # [H, W]; row 0 is the highest frequency
     assert brightness[:, 40].argmax() > brightness[:, 215].argmax()  # the bright line rises over time
@@ -382,11 +405,18 @@ def test_demo_spectrograms_are_valid_pngs_that_show_the_sound():
 
 
 AUTOENCODER = {
-    "encoder": {"type": "oobleck", "config": {"in_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4],
-                                              "latent_dim": 16}},
-    "decoder": {"type": "oobleck", "config": {"out_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4],
-                                              "latent_dim": 8}},
-    "bottleneck": {"type": "vae"}, "latent_dim": 8, "downsampling_ratio": 8, "io_channels": 1,
+    "encoder": {
+        "type": "oobleck",
+        "config": {"in_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 16},
+    },
+    "decoder": {
+        "type": "oobleck",
+        "config": {"out_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 8},
+    },
+    "bottleneck": {"type": "vae"},
+    "latent_dim": 8,
+    "downsampling_ratio": 8,
+    "io_channels": 1,
 }
 
 
@@ -397,8 +427,13 @@ def test_an_autoencoder_pretransform_needs_and_gets_its_weights(tmp_path: Path):
     from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
 
     replaced = {**AUTOENCODER, "channels": None, "patch_size": None}  # a merge patch: drop the patched keys
-    patch = {"model": {"io_channels": 8, "pretransform": {"type": "autoencoder", "config": replaced},
-                       "diffusion": {"config": {"io_channels": 8}}}}
+    patch = {
+        "model": {
+            "io_channels": 8,
+            "pretransform": {"type": "autoencoder", "config": replaced},
+            "diffusion": {"config": {"io_channels": 8}},
+        }
+    }
     model, dataset = write_configs(tmp_path, patch)
     with pytest.raises(RunError) as raised:
         run(options(model, dataset, tmp_path / "run", max_steps=1))
@@ -408,8 +443,9 @@ def test_an_autoencoder_pretransform_needs_and_gets_its_weights(tmp_path: Path):
     autoencoder = build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000)
     weights = tmp_path / "autoencoder.safetensors"
     save_file({key: value.contiguous() for key, value in autoencoder.state_dict().items()}, str(weights))
-    outcome = run(options(model, dataset, tmp_path / "run", max_steps=1, pretransform_ckpt=weights),
-                  echo=lambda text: None)
+    outcome = run(
+        options(model, dataset, tmp_path / "run", max_steps=1, pretransform_ckpt=weights), echo=lambda text: None
+    )
     exported = load_file(str(outcome.exported))
     for key, value in autoencoder.state_dict().items():
         assert torch.equal(exported[f"pretransform.model.{key}"], value), key  # frozen: still the loaded weights
@@ -429,8 +465,12 @@ def test_gradient_checkpointing_is_asked_for_or_decided_from_the_memory_estimate
 
     monkeypatch.setattr(materialize, "build_model", recording)
     summaries: dict[str, str] = {}
-    for name, setting, budget in (("on", "on", None), ("auto-small", "auto", 1), ("auto-large", "auto", 1 << 40),
-                                  ("off", "off", 1)):
+    for name, setting, budget in (
+        ("on", "on", None),
+        ("auto-small", "auto", 1),
+        ("auto-large", "auto", 1 << 40),
+        ("off", "off", 1),
+    ):
         monkeypatch.setattr(launch, "memory_budget", lambda accelerator, processes=1, budget=budget: budget)
         lines: list[str] = []
         run(options(model, dataset, tmp_path / name, max_steps=1, gradient_checkpointing=setting), echo=lines.append)
@@ -469,20 +509,37 @@ def test_encode_loads_the_pretransform_weights_from_an_autoencoder_or_a_whole_re
     from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
 
     replaced = {**AUTOENCODER, "channels": None, "patch_size": None}
-    model, dataset = write_configs(tmp_path, {"model": {"io_channels": 8, "pretransform": {
-        "type": "autoencoder", "config": replaced}, "diffusion": {"config": {"io_channels": 8}}}})
+    model, dataset = write_configs(
+        tmp_path,
+        {
+            "model": {
+                "io_channels": 8,
+                "pretransform": {"type": "autoencoder", "config": replaced},
+                "diffusion": {"config": {"io_channels": 8}},
+            }
+        },
+    )
     files = {}
     for seed in (5, 6):
         torch.manual_seed(seed)
-        state = {key: value.contiguous() for key, value in
-                 build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000).state_dict().items()}
+        state = {
+            key: value.contiguous()
+            for key, value in build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000)
+            .state_dict()
+            .items()
+        }
         files[seed] = tmp_path / f"autoencoder_{seed}.safetensors"
         save_file(state, str(files[seed]))
     released = tmp_path / "released.safetensors"  # the same weights as seed 5, inside a whole model's layout
     torch.manual_seed(5)
     state = build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000).state_dict()
-    save_file({**{f"pretransform.model.{key}": value.contiguous() for key, value in state.items()},
-               "model.unrelated": torch.zeros(2)}, str(released))
+    save_file(
+        {
+            **{f"pretransform.model.{key}": value.contiguous() for key, value in state.items()},
+            "model.unrelated": torch.zeros(2),
+        },
+        str(released),
+    )
 
     def latents(checkpoint: Path, name: str) -> np.ndarray:
         torch.manual_seed(0)  # the VAE bottleneck samples: the same draws for every encode

@@ -42,8 +42,13 @@ TINY_MODEL: dict[str, Any] = {
             "cross_attention_cond_ids": ["class", "seconds_start", "seconds_total"],
             "global_cond_ids": ["seconds_start", "seconds_total"],
             "config": {
-                "io_channels": 16, "embed_dim": 32, "depth": 1, "num_heads": 1, "cond_token_dim": 32,
-                "global_cond_dim": 64, "transformer_type": "continuous_transformer",
+                "io_channels": 16,
+                "embed_dim": 32,
+                "depth": 1,
+                "num_heads": 1,
+                "cond_token_dim": 32,
+                "global_cond_dim": 64,
+                "transformer_type": "continuous_transformer",
             },
         },
     },
@@ -51,12 +56,17 @@ TINY_MODEL: dict[str, Any] = {
         "use_ema": True,
         "cfg_dropout_prob": 0.1,
         "timestep_sampler": "logit_normal",
-        "optimizer_configs": {"diffusion": {
-            "optimizer": {"type": "AdamW", "config": {"lr": 1e-3}},
-            "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 1000, "power": 0.5, "warmup": 0.5}},
-        }},
+        "optimizer_configs": {
+            "diffusion": {
+                "optimizer": {"type": "AdamW", "config": {"lr": 1e-3}},
+                "scheduler": {"type": "InverseLR", "config": {"inv_gamma": 1000, "power": 0.5, "warmup": 0.5}},
+            }
+        },
         "demo": {
-            "demo_every": 1000, "demo_steps": 2, "num_demos": 2, "demo_cfg_scales": [1, 3],
+            "demo_every": 1000,
+            "demo_steps": 2,
+            "num_demos": 2,
+            "demo_cfg_scales": [1, 3],
             "demo_cond": [
                 {"class": "tone", "seconds_start": 0, "seconds_total": 1},
                 {"class": "noise", "seconds_start": 0, "seconds_total": 1},
@@ -96,8 +106,9 @@ def write_clips(folder: Path, count: int = 8, rate: int = 8000, seed: int = 0) -
     return written
 
 
-def write_configs(root: Path, model_patch: dict | None = None, dataset_patch: dict | None = None,
-                  clips: int = 8) -> tuple[Path, Path]:
+def write_configs(
+    root: Path, model_patch: dict | None = None, dataset_patch: dict | None = None, clips: int = 8
+) -> tuple[Path, Path]:
     """A model config, a dataset config and the clips, under `root`."""
     root.mkdir(parents=True, exist_ok=True)
     data = root / "clips"
@@ -105,8 +116,12 @@ def write_configs(root: Path, model_patch: dict | None = None, dataset_patch: di
         write_clips(data, clips)
     model_path, dataset_path = root / "model.json", root / "dataset.json"
     model_path.write_text(json.dumps(merge(TINY_MODEL, model_patch or {}), indent=2))
-    dataset = {"schema_version": 1, "dataset_type": "audio_dir", "datasets": [{"id": "clips", "path": str(data)}],
-               "random_crop": True}
+    dataset = {
+        "schema_version": 1,
+        "dataset_type": "audio_dir",
+        "datasets": [{"id": "clips", "path": str(data)}],
+        "random_crop": True,
+    }
     dataset_path.write_text(json.dumps(merge(dataset, dataset_patch or {}), indent=2))
     return model_path, dataset_path
 
@@ -114,19 +129,22 @@ def write_configs(root: Path, model_patch: dict | None = None, dataset_patch: di
 def options(model: Path, dataset: Path, output: Path, **settings: Any):
     from audiodiff.runtime.run import RunOptions
 
-    defaults: dict[str, Any] = dict(batch_size=2, logger="csv", checkpoint_every=2, keep_checkpoints=2, seed=7,
-                                    progress=False)
+    defaults: dict[str, Any] = dict(
+        batch_size=2, logger="csv", checkpoint_every=2, keep_checkpoints=2, seed=7, progress=False
+    )
     defaults.update(settings)
     return RunOptions(config=model, dataset=dataset, output=output, **defaults)
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 240, env: dict[str, str] | None = None,
-        wait: bool = True) -> Any:
+def cli(
+    *args: str, cwd: Path | None = None, timeout: float = 240, env: dict[str, str] | None = None, wait: bool = True
+) -> Any:
     """`python -m audiodiff ARGS` in a fresh process (one torch thread, as the suite runs)."""
     environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     environment.update(env or {})
     command = [sys.executable, "-m", "audiodiff", *args]
     if not wait:
-        return subprocess.Popen(command, cwd=cwd or REPO, env=environment, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            command, cwd=cwd or REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     return subprocess.run(command, cwd=cwd or REPO, env=environment, capture_output=True, text=True, timeout=timeout)

@@ -68,8 +68,11 @@ def test_editor_schema_is_draft_2020_12_without_discriminators(kind: str) -> Non
         elif isinstance(node, list):
             stack.extend(node)
     # tagged unions are if/then on the tag (`discriminator` is also the name of a training key: a property, kept)
-    assert not [node for node in nodes if isinstance(node.get("discriminator"), dict)
-                and "propertyName" in node["discriminator"]]
+    assert not [
+        node
+        for node in nodes
+        if isinstance(node.get("discriminator"), dict) and "propertyName" in node["discriminator"]
+    ]
     assert not [node for node in nodes if "oneOf" in node]
     assert sum(1 for node in nodes if "if" in node) >= 10
 
@@ -128,8 +131,13 @@ def _check_jsonschema() -> list[str]:
 
 
 def _run(schema: Path, files: list[Path]) -> subprocess.CompletedProcess:
-    return subprocess.run([*_check_jsonschema(), "--schemafile", str(schema), "--color", "never",
-                           *map(str, files)], capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [*_check_jsonschema(), "--schemafile", str(schema), "--color", "never", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _shared_configs() -> list[Path]:
@@ -170,32 +178,110 @@ def _json_path(pointer: str) -> str:
 
 # (name, base file, pointer edited, new value or ("rename", new key), where the first error must be, text in it)
 MISTAKES = [
-    ("typo-embed-dim", "dit_minimal.json", "/model/diffusion/config/embed_dim", ("rename", "embed_dimm"),
-     "/model/diffusion/config", "'embed_dimm' was unexpected"),
-    ("typo-demo-key", "dit_minimal.json", "/training/demo/demo_cfg_scales", ("rename", "demo_cfg_scale"),
-     "/training/demo", "'demo_cfg_scale' was unexpected"),
-    ("typo-yaml-unet", "uncond_adp_patched.yaml", "/model/config/num_blocks", ("rename", "num_block"),
-     "/model/config", "'num_block' was unexpected"),
-    ("wrong-type-depth", "dit_minimal.json", "/model/diffusion/config/depth", "4",
-     "/model/diffusion/config/depth", "is not of type 'integer'"),
-    ("wrong-type-num-demos", "dit_minimal.json", "/training/demo/num_demos", "1",
-     "/training/demo/num_demos", "is not of type 'integer'"),
-    ("wrong-type-learning-rate", "uncond_adp_patched.yaml", "/training/learning_rate", "2e-4",
-     "/training/learning_rate", "is not of type 'number'"),
-    ("wrong-type-conditioning", "dit_minimal.json", "/model/conditioning/cond_dim", [256],
-     "/model/conditioning/cond_dim", "is not of type 'integer'"),
-    ("wrong-tag-backbone", "dit_minimal.json", "/model/diffusion/type", "ditt",
-     "/model/diffusion/type", "'ditt' is not one of"),
-    ("wrong-tag-conditioner", "dit_minimal.json", "/model/conditioning/configs/1/type", "numbr",
-     "/model/conditioning/configs/1/type", "'numbr' is not one of"),
-    ("wrong-tag-pretransform", "dit_minimal.json", "/model/pretransform/type", "patchd",
-     "/model/pretransform/type", "'patchd' is not one of"),
-    ("wrong-tag-model-type", "dit_minimal.json", "/model_type", "diffusion_con",
-     "/model_type", "'diffusion_con' is not one of"),
-    ("wrong-tag-optimizer", "autoencoder_oobleck_vae.yaml", "/training/optimizer_configs/autoencoder/optimizer/type",
-     "Adamw", "/training/optimizer_configs/autoencoder/optimizer/type", "'Adamw' is not one of"),
-    ("wrong-tag-dataset", "dataset_audio_dir.yaml", "/dataset_type", "audio_folder",
-     "/dataset_type", "'audio_folder' is not one of"),
+    (
+        "typo-embed-dim",
+        "dit_minimal.json",
+        "/model/diffusion/config/embed_dim",
+        ("rename", "embed_dimm"),
+        "/model/diffusion/config",
+        "'embed_dimm' was unexpected",
+    ),
+    (
+        "typo-demo-key",
+        "dit_minimal.json",
+        "/training/demo/demo_cfg_scales",
+        ("rename", "demo_cfg_scale"),
+        "/training/demo",
+        "'demo_cfg_scale' was unexpected",
+    ),
+    (
+        "typo-yaml-unet",
+        "uncond_adp_patched.yaml",
+        "/model/config/num_blocks",
+        ("rename", "num_block"),
+        "/model/config",
+        "'num_block' was unexpected",
+    ),
+    (
+        "wrong-type-depth",
+        "dit_minimal.json",
+        "/model/diffusion/config/depth",
+        "4",
+        "/model/diffusion/config/depth",
+        "is not of type 'integer'",
+    ),
+    (
+        "wrong-type-num-demos",
+        "dit_minimal.json",
+        "/training/demo/num_demos",
+        "1",
+        "/training/demo/num_demos",
+        "is not of type 'integer'",
+    ),
+    (
+        "wrong-type-learning-rate",
+        "uncond_adp_patched.yaml",
+        "/training/learning_rate",
+        "2e-4",
+        "/training/learning_rate",
+        "is not of type 'number'",
+    ),
+    (
+        "wrong-type-conditioning",
+        "dit_minimal.json",
+        "/model/conditioning/cond_dim",
+        [256],
+        "/model/conditioning/cond_dim",
+        "is not of type 'integer'",
+    ),
+    (
+        "wrong-tag-backbone",
+        "dit_minimal.json",
+        "/model/diffusion/type",
+        "ditt",
+        "/model/diffusion/type",
+        "'ditt' is not one of",
+    ),
+    (
+        "wrong-tag-conditioner",
+        "dit_minimal.json",
+        "/model/conditioning/configs/1/type",
+        "numbr",
+        "/model/conditioning/configs/1/type",
+        "'numbr' is not one of",
+    ),
+    (
+        "wrong-tag-pretransform",
+        "dit_minimal.json",
+        "/model/pretransform/type",
+        "patchd",
+        "/model/pretransform/type",
+        "'patchd' is not one of",
+    ),
+    (
+        "wrong-tag-model-type",
+        "dit_minimal.json",
+        "/model_type",
+        "diffusion_con",
+        "/model_type",
+        "'diffusion_con' is not one of",
+    ),
+    (
+        "wrong-tag-optimizer",
+        "autoencoder_oobleck_vae.yaml",
+        "/training/optimizer_configs/autoencoder/optimizer/type",
+        "Adamw",
+        "/training/optimizer_configs/autoencoder/optimizer/type",
+        "'Adamw' is not one of",
+    ),
+    (
+        "wrong-tag-dataset",
+        "dataset_audio_dir.yaml",
+        "/dataset_type",
+        "audio_folder",
+        "/dataset_type",
+        "'audio_folder' is not one of",
+    ),
     ("unknown-version", "dit_minimal.json", "/schema_version", 3, "/schema_version", "3 is not one of [1, 2]"),
 ]
 

@@ -24,8 +24,18 @@ VALID = Path(__file__).resolve().parents[1] / "corpus" / "valid"
 DIT_VAE = json.loads((VALID / "dit_t5_oobleck_vae.json").read_text())  # DiT + number conditioners + VAE pretransform
 
 BACKBONE_TAGS = {"dit", "adp_cfg_1d", "adp_1d", "DAU1d"}
-CONDITIONER_TAGS = {"t5", "clap_text", "clap_audio", "int", "number", "list", "phoneme", "lut", "pretransform",
-                    "source_mix"}
+CONDITIONER_TAGS = {
+    "t5",
+    "clap_text",
+    "clap_audio",
+    "int",
+    "number",
+    "list",
+    "phoneme",
+    "lut",
+    "pretransform",
+    "source_mix",
+}
 PRETRANSFORM_TAGS = {"autoencoder", "wavelet", "pqmf", "dac_pretrained", "audiocraft_pretrained", "patched"}
 
 
@@ -101,8 +111,9 @@ def test_bottleneck_under_pretransform_drops_both_tags() -> None:
 
 def test_plain_union_branches_become_one_diagnostic() -> None:
     """`levels: int | list[int]` fails once per branch; the user sees one error naming both expectations."""
-    data = edited(DIT_VAE, "/model/pretransform/config/bottleneck",
-                  {"type": "dithered_fsq", "config": {"dim": 32, "levels": "8"}})
+    data = edited(
+        DIT_VAE, "/model/pretransform/config/bottleneck", {"type": "dithered_fsq", "config": {"dim": 32, "levels": "8"}}
+    )
     locs = raw_locs(data, DiffusionCondConfig)
     assert len([loc for loc in locs if "levels" in loc]) == 2  # one per union branch, each with a branch segment
     found = diagnostics(data)
@@ -262,10 +273,14 @@ AUTOENCODER = {
     "sample_size": 16384,
     "audio_channels": 1,
     "model": {
-        "encoder": {"type": "oobleck", "config": {"in_channels": 1, "channels": 32, "c_mults": [1, 2],
-                                                  "strides": [4, 4], "latent_dim": 16}},
-        "decoder": {"type": "oobleck", "config": {"out_channels": 1, "channels": 32, "c_mults": [1, 2],
-                                                  "strides": [4, 4], "latent_dim": 8}},
+        "encoder": {
+            "type": "oobleck",
+            "config": {"in_channels": 1, "channels": 32, "c_mults": [1, 2], "strides": [4, 4], "latent_dim": 16},
+        },
+        "decoder": {
+            "type": "oobleck",
+            "config": {"out_channels": 1, "channels": 32, "c_mults": [1, 2], "strides": [4, 4], "latent_dim": 8},
+        },
         "bottleneck": {"type": "vae"},
         "latent_dim": 8,
         "downsampling_ratio": 16,
@@ -277,9 +292,13 @@ AUTOENCODER = {
 def test_a_key_named_like_a_union_tag_does_not_hijack_the_pointer() -> None:
     """pydantic's loc carries the branch tag `dit`; a document key of that name must not be mistaken for it."""
     config = {
-        "model_type": "diffusion_cond", "sample_rate": 16000, "sample_size": 16384,
-        "model": {"io_channels": 8, "diffusion": {"type": "dit", "dit": {},
-                                                  "config": {"io_channels": 8, "depth": "four"}}},
+        "model_type": "diffusion_cond",
+        "sample_rate": 16000,
+        "sample_size": 16384,
+        "model": {
+            "io_channels": 8,
+            "diffusion": {"type": "dit", "dit": {}, "config": {"io_channels": 8, "depth": "four"}},
+        },
     }
     found = {(d.code.id, d.pointer) for d in validate_data(config).diagnostics}
     assert ("AD103", "/model/diffusion/config/depth") in found
@@ -288,9 +307,10 @@ def test_a_key_named_like_a_union_tag_does_not_hijack_the_pointer() -> None:
 
 def test_layer_counts_are_bounded_so_nothing_walks_a_billion_layers() -> None:
     config = {
-        "model_type": "diffusion_cond", "sample_rate": 16000, "sample_size": 16384,
-        "model": {"io_channels": 8, "diffusion": {"type": "dit", "config": {"io_channels": 8,
-                                                                            "depth": 2_147_483_647}}},
+        "model_type": "diffusion_cond",
+        "sample_rate": 16000,
+        "sample_size": 16384,
+        "model": {"io_channels": 8, "diffusion": {"type": "dit", "config": {"io_channels": 8, "depth": 2_147_483_647}}},
     }
     found = {(d.code.id, d.pointer) for d in validate_data(config).diagnostics}
     assert ("AD104", "/model/diffusion/config/depth") in found

@@ -114,7 +114,8 @@ def case_codes(folder: Path) -> tuple[bool, set[str]]:
 
 STRUCTURAL = [folder for folder in CASES if case_codes(folder)[0]]
 RULE_ONLY = [
-    folder for folder in CASES
+    folder
+    for folder in CASES
     if not case_codes(folder)[0]
     and all(code.startswith(RULE_FAMILIES) or code == "AD020" for code in case_codes(folder)[1])
 ]

@@ -37,8 +37,12 @@ def test_malformed_overrides_are_refused(text: str) -> None:
 
 def test_apply_sets_values_on_a_copy() -> None:
     before = copy.deepcopy(DATA)
-    result = apply(DATA, parse(["model.diffusion.config.depth=2", "model.diffusion.config.new_key=1",
-                                "model.conditioning.configs.0.id=y"]))
+    result = apply(
+        DATA,
+        parse(
+            ["model.diffusion.config.depth=2", "model.diffusion.config.new_key=1", "model.conditioning.configs.0.id=y"]
+        ),
+    )
     assert DATA == before  # the caller's data is never changed
     assert result["model"]["diffusion"]["config"] == {"depth": 2, "a.b": 1, "new_key": 1}
     assert result["model"]["conditioning"]["configs"] == [{"id": "y"}]

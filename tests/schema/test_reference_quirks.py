@@ -17,10 +17,14 @@ PATCHED_AUTOENCODER: dict[str, Any] = {
     "audio_channels": 1,
     "model": {
         "pretransform": {"type": "patched", "config": {"channels": 1, "patch_size": 4}},
-        "encoder": {"type": "oobleck", "config": {"in_channels": 4, "channels": 4, "c_mults": [1, 2],
-                                                   "strides": [2, 2], "latent_dim": 6}},
-        "decoder": {"type": "oobleck", "config": {"out_channels": 4, "channels": 4, "c_mults": [1, 2],
-                                                   "strides": [2, 2], "latent_dim": 3}},
+        "encoder": {
+            "type": "oobleck",
+            "config": {"in_channels": 4, "channels": 4, "c_mults": [1, 2], "strides": [2, 2], "latent_dim": 6},
+        },
+        "decoder": {
+            "type": "oobleck",
+            "config": {"out_channels": 4, "channels": 4, "c_mults": [1, 2], "strides": [2, 2], "latent_dim": 3},
+        },
         "bottleneck": {"type": "vae"},
         "latent_dim": 3,
         "downsampling_ratio": 16,
@@ -35,9 +39,16 @@ INPUT_CONCAT_DIT: dict[str, Any] = {
     "audio_channels": 1,
     "model": {
         "type": "dit",
-        "config": {"in_channels": 4, "embed_dim": 64, "depth": 1, "num_heads": 2, "patch_size": 1,
-                   "transformer_type": "continuous_transformer", "timestep_cond_type": "input_concat",
-                   "timestep_embed_dim": 1},
+        "config": {
+            "in_channels": 4,
+            "embed_dim": 64,
+            "depth": 1,
+            "num_heads": 2,
+            "patch_size": 1,
+            "transformer_type": "continuous_transformer",
+            "timestep_cond_type": "input_concat",
+            "timestep_embed_dim": 1,
+        },
     },
     "training": {"learning_rate": 1e-4},
 }
@@ -89,14 +100,28 @@ def _dit_with_int(min_val: int, max_val: int, demo_value: int) -> dict[str, Any]
         "audio_channels": 1,
         "model": {
             "io_channels": 4,
-            "conditioning": {"cond_dim": 8, "configs": [
-                {"id": "bpm", "type": "int", "config": {"min_val": min_val, "max_val": max_val}}]},
-            "diffusion": {"type": "dit", "global_cond_ids": ["bpm"],
-                          "config": {"io_channels": 4, "embed_dim": 64, "depth": 1, "num_heads": 2,
-                                     "global_cond_dim": 8, "transformer_type": "continuous_transformer"}},
+            "conditioning": {
+                "cond_dim": 8,
+                "configs": [{"id": "bpm", "type": "int", "config": {"min_val": min_val, "max_val": max_val}}],
+            },
+            "diffusion": {
+                "type": "dit",
+                "global_cond_ids": ["bpm"],
+                "config": {
+                    "io_channels": 4,
+                    "embed_dim": 64,
+                    "depth": 1,
+                    "num_heads": 2,
+                    "global_cond_dim": 8,
+                    "transformer_type": "continuous_transformer",
+                },
+            },
         },
-        "training": {"learning_rate": 1e-4, "pre_encoded": True,
-                     "demo": {"num_demos": 1, "demo_cond": [{"bpm": demo_value}], "demo_cfg_scales": [1]}},
+        "training": {
+            "learning_rate": 1e-4,
+            "pre_encoded": True,
+            "demo": {"num_demos": 1, "demo_cond": [{"bpm": demo_value}], "demo_cfg_scales": [1]},
+        },
     }
 
 

@@ -32,7 +32,8 @@ def test_shipped_config_validates(path: Path | None) -> None:
     errors = {(d.code.id, d.pointer) for d in check.diagnostics if d.is_error}
     assert errors == KNOWN_INCONSISTENT.get(path.name, set()), "\n".join(
         f"{d.code.id} {d.pointer} line {d.span.line if d.span else '?'}: {d.message}"
-        for d in check.diagnostics if d.is_error
+        for d in check.diagnostics
+        if d.is_error
     )
     if not errors:
         assert check.schema is not None and check.schema.ok

@@ -106,7 +106,7 @@ def test_json_positions(newline):
     result = load_text(JSON_SAMPLE.replace("\n", newline), "sample.json")
     assert result.diagnostics == ()
     document = result.document
-    assert document.data["model"]["na\"me"] == 'café "x"'
+    assert document.data["model"]['na"me'] == 'café "x"'
     assert document.data["model"]["ünï"] == [1, -0.0025, {"deep": [True, None]}]
     positions = document.source_map
     assert full(positions.get("/model_type").key) == (2, 3, 2, 15)
@@ -447,7 +447,7 @@ def test_non_finite_numbers_yaml(yaml_parser):
 
 
 def test_top_level_not_object(yaml_parser):
-    diagnostic = only(load_text('\n  [1, 2]', "x.json"), codes.TOP_LEVEL_NOT_OBJECT)
+    diagnostic = only(load_text("\n  [1, 2]", "x.json"), codes.TOP_LEVEL_NOT_OBJECT)
     assert diagnostic.pointer == "" and at(diagnostic.span) == (2, 3) and "a list" in diagnostic.message
     diagnostic = only(load_text("# hello\njust text\n", "x.yaml"), codes.TOP_LEVEL_NOT_OBJECT)
     assert at(diagnostic.span) == (2, 1) and "a string" in diagnostic.message

@@ -128,7 +128,7 @@ def mutated(draw: st.DrawFn, text: str) -> str | bytes:
             text = text[:at]
         else:
             depth = draw(st.sampled_from([2, 63, 64, 65, 200, 5000]))
-            opener = draw(st.sampled_from(["[", "{\"k\": ", "- ", "k:\n"]))
+            opener = draw(st.sampled_from(["[", '{"k": ', "- ", "k:\n"]))
             text = text[:at] + opener * depth + text[at:]
     if draw(st.booleans()):
         return text

@@ -37,8 +37,15 @@ FUZZ = settings(
 )
 
 WRONG_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=8), st.just([]), st.just({}), st.just([1, "x", None]), st.just({"type": "?"}),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.just([]),
+    st.just({}),
+    st.just([1, "x", None]),
+    st.just({"type": "?"}),
 )
 HUGE_NUMBERS = st.sampled_from([10**19, -(10**19), 2**63, 10**300, -(10**300), 10**1000, 1e308, -1e308, 5e-324, 0])
 
@@ -135,11 +142,11 @@ def damaged_bytes(draw) -> tuple[bytes, str]:
         elif action == "truncate":
             del raw[offset:]
         elif action == "cut":
-            del raw[offset:offset + draw(st.integers(1, 40))]
+            del raw[offset : offset + draw(st.integers(1, 40))]
         elif action == "flip" and offset < len(raw):
             raw[offset] = draw(st.integers(0, 255))
         elif action == "repeat":
-            raw[offset:offset] = raw[max(0, offset - 60):offset]
+            raw[offset:offset] = raw[max(0, offset - 60) : offset]
     return bytes(raw), format
 
 
@@ -152,14 +159,38 @@ def test_damaged_bytes_never_raise(damaged: tuple[bytes, str]) -> None:
 
 
 @settings(max_examples=300, deadline=None, database=None, derandomize=True)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["model_type", "dataset_type", "model", "diffusion", "config", "type", "sample_rate",
-                         "sample_size", "training", "datasets", "io_channels", "conditioning", "configs", "id"])
-        | st.text(max_size=5), children, max_size=5),
-    max_leaves=40,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "model_type",
+                        "dataset_type",
+                        "model",
+                        "diffusion",
+                        "config",
+                        "type",
+                        "sample_rate",
+                        "sample_size",
+                        "training",
+                        "datasets",
+                        "io_channels",
+                        "conditioning",
+                        "configs",
+                        "id",
+                    ]
+                )
+                | st.text(max_size=5),
+                children,
+                max_size=5,
+            )
+        ),
+        max_leaves=40,
+    )
+)
 def test_arbitrary_json_values_never_raise(value: Any) -> None:
     """Plain data straight into the validator (what a caller with an in-memory dict does)."""
     document = value if isinstance(value, dict) else {"model_type": "diffusion_cond", "model": value}

@@ -23,8 +23,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +59,12 @@ def _cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(config, checkpoint) of the shipped example trained for a few steps on a few synthesised clips."""
     folder = tmp_path_factory.mktemp("trained")
-    made = subprocess.run([sys.executable, str(EXAMPLES / "make_toy_dataset.py"), str(folder / "toy"),
-                           "--clips-per-class", "2"], capture_output=True, text=True, timeout=300)
+    made = subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_toy_dataset.py"), str(folder / "toy"), "--clips-per-class", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert made.returncode == 0, made.stderr
     config = json.loads((EXAMPLES / "toy_dit.json").read_text())
     config["training"]["demo"].update(demo_every=1000, demo_steps=2)  # no demo rounds worth waiting for
@@ -62,8 +73,22 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     dataset = json.loads((EXAMPLES / "toy_dataset.json").read_text())
     dataset["datasets"][0]["path"] = "toy"
     (folder / "toy_dataset.json").write_text(json.dumps(dataset))
-    result = _cli("run", str(model), "--dataset", str(folder / "toy_dataset.json"), "--output", str(folder / "run"),
-                  "--max-steps", "3", "--batch-size", "2", "--checkpoint-every", "3", "--logger", "csv")
+    result = _cli(
+        "run",
+        str(model),
+        "--dataset",
+        str(folder / "toy_dataset.json"),
+        "--output",
+        str(folder / "run"),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--checkpoint-every",
+        "3",
+        "--logger",
+        "csv",
+    )
     assert result.returncode == 0, result.stderr
     checkpoint = sorted((folder / "run" / "checkpoints").glob("*.safetensors"))[-1]
     return model, checkpoint
@@ -75,9 +100,12 @@ def server(trained, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("w") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "audiodiff", "serve", str(model), "--ckpt", str(checkpoint),
-                                    "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+        process = subprocess.Popen(
+            [sys.executable, "-m", "audiodiff", "serve", str(model), "--ckpt", str(checkpoint), "--port", str(port)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 300
@@ -117,12 +145,15 @@ def _set_number(page, element: str, value: str) -> None:
 
 def _audio_durations(page, element: str) -> list[float]:
     """Durations of the audio elements inside a player (Gradio's waveform keeps them in a shadow root)."""
-    return page.evaluate("""(id) => {
+    return page.evaluate(
+        """(id) => {
         const root = document.getElementById(id);
         const found = [...root.querySelectorAll('audio')];
         for (const host of root.querySelectorAll('*')) if (host.shadowRoot) found.push(...host.shadowRoot.querySelectorAll('audio'));
         return found.filter(a => a.src).map(a => a.duration);
-    }""", element)
+    }""",
+        element,
+    )
 
 
 def test_generate_listen_look_and_copy(server, browser, tmp_path: Path):
@@ -137,7 +168,9 @@ def test_generate_listen_look_and_copy(server, browser, tmp_path: Path):
 
     page.wait_for_function("(id) => true", arg="ad-audio-0")
     deadline = time.monotonic() + 30
-    while not (durations := [d for d in _audio_durations(page, "ad-audio-0") if d == d]) and time.monotonic() < deadline:
+    while (
+        not (durations := [d for d in _audio_durations(page, "ad-audio-0") if d == d]) and time.monotonic() < deadline
+    ):
         page.wait_for_timeout(250)
     assert durations and abs(durations[0] - 0.5) < 1e-3  # a playable source of exactly the asked length
 
@@ -169,8 +202,10 @@ def test_the_config_tab_shows_a_diagnostic_at_its_line(server, browser, tmp_path
     page.wait_for_selector("#ad-generate", timeout=120_000)
     page.get_by_role("tab", name="Config").click()
     page.locator("#ad-config-upload input[type=file]").set_input_files(str(broken))
-    page.wait_for_function("() => document.querySelector('#ad-config-name input, #ad-config-name textarea')"
-                           ".value === 'broken.json'", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('#ad-config-name input, #ad-config-name textarea').value === 'broken.json'",
+        timeout=60_000,
+    )
     page.locator("#ad-config-check").click()
     marked = page.locator(f"#ad-line-{line}")
     marked.wait_for(timeout=120_000)

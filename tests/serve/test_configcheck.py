@@ -48,9 +48,11 @@ def test_oversized_text_is_refused_without_parsing():
 
 
 def test_the_config_tab_never_imports_torch():
-    code = ("import sys; from audiodiff.serve.configcheck import check_config, diagnostics_html, explanation_html;"
-            f"r = check_config(open({str(EXAMPLE)!r}).read(), 'm.json'); explanation_html(r); diagnostics_html(r);"
-            "assert r.errors == 0; print('torch' in sys.modules)")
+    code = (
+        "import sys; from audiodiff.serve.configcheck import check_config, diagnostics_html, explanation_html;"
+        f"r = check_config(open({str(EXAMPLE)!r}).read(), 'm.json'); explanation_html(r); diagnostics_html(r);"
+        "assert r.errors == 0; print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

@@ -50,8 +50,11 @@ def test_numbers_become_bounded_sliders_and_ints_are_rounded():
 
 def test_text_conditioners_get_text_boxes_and_a_negative_prompt(tmp_path: Path):
     config = _example()
-    config["model"]["conditioning"]["configs"][0] = {"id": "prompt", "type": "t5",
-                                                     "config": {"t5_model_name": "t5-small", "max_length": 16}}
+    config["model"]["conditioning"]["configs"][0] = {
+        "id": "prompt",
+        "type": "t5",
+        "config": {"t5_model_name": "t5-small", "max_length": 16},
+    }
     config["model"]["diffusion"]["cross_attention_cond_ids"][0] = "prompt"
     config["training"]["demo"]["demo_cond"] = [{"prompt": "x", "seconds_start": 0, "seconds_total": 1}] * 3
     form = build_form(_spec(config), max_seconds=60)

@@ -32,8 +32,10 @@ def studio(model_files, tmp_path_factory) -> Studio:
 
 def test_a_take_writes_audio_of_the_asked_length_and_a_spectrogram(studio: Studio):
     progress: list[tuple[int, int]] = []
-    take = studio.generate(TakeRequest(conditions={"class": "chirp"}, seconds=0.5, steps=3, cfg_scale=4, seed=7,
-                                       batch=2), progress=lambda done, total: progress.append((done, total)))
+    take = studio.generate(
+        TakeRequest(conditions={"class": "chirp"}, seconds=0.5, steps=3, cfg_scale=4, seed=7, batch=2),
+        progress=lambda done, total: progress.append((done, total)),
+    )
     assert [p.name for p in take.audio] == ["take_1.wav", "take_2.wav"]  # batches are numbered from 1
     for path in take.audio:
         info = soundfile.info(str(path))
@@ -48,24 +50,28 @@ def test_the_shown_command_reproduces_the_take(studio: Studio, tmp_path: Path):
     words = shlex.split(take.command)
     assert words[:2] == ["audiodiff", "sample"] and words[-2:] == ["-o", "take.wav"]
     out = tmp_path / "again.wav"
-    result = subprocess.run([sys.executable, "-m", "audiodiff", *words[1:-2], "-o", str(out)], capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "audiodiff", *words[1:-2], "-o", str(out)], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     ours, _ = soundfile.read(str(take.audio[0]))
     theirs, _ = soundfile.read(str(out))
     np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize(("request_", "says"), [
-    (TakeRequest(conditions={"class": "tone"}, seconds=100.0), "at most 4 s"),
-    (TakeRequest(conditions={"class": "tone"}, seconds=math.nan), "finite"),
-    (TakeRequest(conditions={"class": "tone"}, cfg_scale=-1), "must not be negative"),
-    (TakeRequest(conditions={"class": "tone"}, cfg_scale=math.inf), "finite"),
-    (TakeRequest(conditions={"class": "tone"}, batch=9), "batch"),
-    (TakeRequest(conditions={"class": "drum"}, seconds=0.25), "not one of the options"),
-    (TakeRequest(conditions={"class": "tone"}, seconds=0.25, sampler="dpmpp-2m-sde"), "not a sampler"),
-    (TakeRequest(conditions={"class": "tone"}, seconds=0.25, steps=0), "at least 1"),
-])
+@pytest.mark.parametrize(
+    ("request_", "says"),
+    [
+        (TakeRequest(conditions={"class": "tone"}, seconds=100.0), "at most 4 s"),
+        (TakeRequest(conditions={"class": "tone"}, seconds=math.nan), "finite"),
+        (TakeRequest(conditions={"class": "tone"}, cfg_scale=-1), "must not be negative"),
+        (TakeRequest(conditions={"class": "tone"}, cfg_scale=math.inf), "finite"),
+        (TakeRequest(conditions={"class": "tone"}, batch=9), "batch"),
+        (TakeRequest(conditions={"class": "drum"}, seconds=0.25), "not one of the options"),
+        (TakeRequest(conditions={"class": "tone"}, seconds=0.25, sampler="dpmpp-2m-sde"), "not a sampler"),
+        (TakeRequest(conditions={"class": "tone"}, seconds=0.25, steps=0), "at least 1"),
+    ],
+)
 def test_requests_are_checked_as_sample_checks_them(studio: Studio, request_: TakeRequest, says: str):
     with pytest.raises(TakeRefused, match=says):
         studio.generate(request_)
@@ -81,8 +87,9 @@ def test_cancelling_stops_between_steps(studio: Studio):
             flag.set()
 
     with pytest.raises(Cancelled):
-        studio.generate(TakeRequest(conditions={"class": "noise"}, seconds=0.25, steps=50), progress=progress,
-                        cancel=flag)
+        studio.generate(
+            TakeRequest(conditions={"class": "noise"}, seconds=0.25, steps=50), progress=progress, cancel=flag
+        )
     assert seen == [1, 2]
 
 
@@ -106,8 +113,20 @@ def test_the_page_is_built_from_the_studio_without_serving(studio: Studio):
 
     page = build_page(studio, None, title="model.json")
     ids = {block.elem_id for block in page.blocks.values() if getattr(block, "elem_id", None)}
-    assert {"ad-cond-class", "ad-seconds", "ad-steps", "ad-sampler", "ad-cfg", "ad-generate", "ad-cancel",
-            "ad-audio-0", "ad-spectrograms", "ad-command", "ad-config-text", "ad-config-check"} <= ids
+    assert {
+        "ad-cond-class",
+        "ad-seconds",
+        "ad-steps",
+        "ad-sampler",
+        "ad-cfg",
+        "ad-generate",
+        "ad-cancel",
+        "ad-audio-0",
+        "ad-spectrograms",
+        "ad-command",
+        "ad-config-text",
+        "ad-config-check",
+    } <= ids
     sampler = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "ad-sampler")
     assert sampler.value == "euler" and ("euler", "euler") in sampler.choices  # the rectified-flow family
     refused = build_page(None, "<p>refused</p>", title="model.json")

@@ -89,9 +89,14 @@ def build_t5(entry: cond.T5ConditionerSpec, context: ConditionerBuild) -> nn.Mod
     from audiodiff.nn.text_conditioners import T5Conditioner
 
     config = entry.config
-    return T5Conditioner(output_dim=context.output_dim, t5_model_name=config.t5_model_name,
-                         max_length=config.max_length, enable_grad=config.enable_grad,
-                         project_out=config.project_out, model_path=context.t5_model_path)
+    return T5Conditioner(
+        output_dim=context.output_dim,
+        t5_model_name=config.t5_model_name,
+        max_length=config.max_length,
+        enable_grad=config.enable_grad,
+        project_out=config.project_out,
+        model_path=context.t5_model_path,
+    )
 
 
 def count_t5(entry: cond.T5ConditionerSpec, context: ConditionerCount) -> ParamCount | None:
@@ -110,10 +115,15 @@ def build_lut(entry: cond.LUTConditionerSpec, context: ConditionerBuild) -> nn.M
 
     config = entry.config
     vocab_size = tokenizer_vocabulary_size(config.tokenizer_name, config.special_tokens)
-    return TokenizerLUTConditioner(output_dim=context.output_dim, tokenizer_name=config.tokenizer_name,
-                                   vocab_size=vocab_size, max_length=config.max_length,
-                                   use_abs_pos_emb=config.use_abs_pos_emb, project_out=config.project_out,
-                                   special_tokens=config.special_tokens)
+    return TokenizerLUTConditioner(
+        output_dim=context.output_dim,
+        tokenizer_name=config.tokenizer_name,
+        vocab_size=vocab_size,
+        max_length=config.max_length,
+        use_abs_pos_emb=config.use_abs_pos_emb,
+        project_out=config.project_out,
+        special_tokens=config.special_tokens,
+    )
 
 
 def count_lut(entry: cond.LUTConditionerSpec, context: ConditionerCount) -> ParamCount | None:
@@ -128,8 +138,9 @@ def count_lut(entry: cond.LUTConditionerSpec, context: ConditionerCount) -> Para
 def build_phoneme(entry: cond.PhonemeConditionerSpec, context: ConditionerBuild) -> nn.Module:
     from audiodiff.nn.text_conditioners import PhonemeConditioner
 
-    return PhonemeConditioner(output_dim=context.output_dim, max_length=entry.config.max_length,
-                              project_out=entry.config.project_out)
+    return PhonemeConditioner(
+        output_dim=context.output_dim, max_length=entry.config.max_length, project_out=entry.config.project_out
+    )
 
 
 def count_phoneme(entry: cond.PhonemeConditionerSpec, context: ConditionerCount) -> ParamCount:
@@ -144,10 +155,16 @@ def build_clap_text(entry: cond.CLAPTextConditionerSpec, context: ConditionerBui
     from audiodiff.nn.clap_conditioners import CLAPTextConditioner
 
     config = entry.config
-    return CLAPTextConditioner(output_dim=context.output_dim, clap_ckpt_path=config.clap_ckpt_path,
-                               use_text_features=config.use_text_features, feature_layer_ix=config.feature_layer_ix,
-                               audio_model_type=config.audio_model_type, enable_fusion=config.enable_fusion,
-                               project_out=config.project_out, finetune=config.finetune)
+    return CLAPTextConditioner(
+        output_dim=context.output_dim,
+        clap_ckpt_path=config.clap_ckpt_path,
+        use_text_features=config.use_text_features,
+        feature_layer_ix=config.feature_layer_ix,
+        audio_model_type=config.audio_model_type,
+        enable_fusion=config.enable_fusion,
+        project_out=config.project_out,
+        finetune=config.finetune,
+    )
 
 
 def count_clap_text(entry: cond.CLAPTextConditionerSpec, context: ConditionerCount) -> ParamCount | None:
@@ -161,9 +178,13 @@ def build_clap_audio(entry: cond.CLAPAudioConditionerSpec, context: ConditionerB
     from audiodiff.nn.clap_conditioners import CLAPAudioConditioner
 
     config = entry.config
-    return CLAPAudioConditioner(output_dim=context.output_dim, clap_ckpt_path=config.clap_ckpt_path,
-                                audio_model_type=config.audio_model_type, enable_fusion=config.enable_fusion,
-                                project_out=config.project_out)
+    return CLAPAudioConditioner(
+        output_dim=context.output_dim,
+        clap_ckpt_path=config.clap_ckpt_path,
+        audio_model_type=config.audio_model_type,
+        enable_fusion=config.enable_fusion,
+        project_out=config.project_out,
+    )
 
 
 def count_clap_audio(entry: cond.CLAPAudioConditionerSpec, context: ConditionerCount) -> ParamCount:
@@ -186,22 +207,31 @@ def build_pretransform_conditioner(entry: cond.PretransformConditionerSpec, cont
     from audiodiff.nn.conditioners import PretransformConditioner
 
     config = entry.config
-    return PretransformConditioner(pretransform=_conditioner_pretransform(config, context),
-                                   output_dim=context.output_dim, save_pretransform=config.save_pretransform)
+    return PretransformConditioner(
+        pretransform=_conditioner_pretransform(config, context),
+        output_dim=context.output_dim,
+        save_pretransform=config.save_pretransform,
+    )
 
 
 def build_source_mix(entry: cond.SourceMixConditionerSpec, context: ConditionerBuild) -> nn.Module:
     from audiodiff.nn.conditioners import SourceMixConditioner
 
     config = entry.config
-    return SourceMixConditioner(pretransform=_conditioner_pretransform(config, context),
-                                output_dim=context.output_dim, source_keys=config.source_keys,
-                                save_pretransform=config.save_pretransform, pre_encoded=config.pre_encoded,
-                                allow_null_source=config.allow_null_source, source_length=config.source_length)
+    return SourceMixConditioner(
+        pretransform=_conditioner_pretransform(config, context),
+        output_dim=context.output_dim,
+        source_keys=config.source_keys,
+        save_pretransform=config.save_pretransform,
+        pre_encoded=config.pre_encoded,
+        allow_null_source=config.allow_null_source,
+        source_length=config.source_length,
+    )
 
 
-def _encoded(config: cond.PretransformConditionerConfig, context: ConditionerCount
-             ) -> tuple[PretransformSpec, int] | None:
+def _encoded(
+    config: cond.PretransformConditionerConfig, context: ConditionerCount
+) -> tuple[PretransformSpec, int] | None:
     pretransform = context.model_pretransform if config.use_model_pretransform else config.pretransform_config
     if pretransform is None:
         return None
@@ -209,8 +239,9 @@ def _encoded(config: cond.PretransformConditionerConfig, context: ConditionerCou
     return None if channels is None else (pretransform, channels)
 
 
-def _saved_pretransform(config: cond.PretransformConditionerConfig, pretransform: PretransformSpec,
-                        count: ParamCount) -> ParamCount | None:
+def _saved_pretransform(
+    config: cond.PretransformConditionerConfig, pretransform: PretransformSpec, count: ParamCount
+) -> ParamCount | None:
     if not config.save_pretransform:
         return count
     from audiodiff.compiler.params_codecs import pretransform_count
@@ -219,8 +250,9 @@ def _saved_pretransform(config: cond.PretransformConditionerConfig, pretransform
     return None if inner is None else count + inner
 
 
-def count_pretransform_conditioner(entry: cond.PretransformConditionerSpec, context: ConditionerCount
-                                   ) -> ParamCount | None:
+def count_pretransform_conditioner(
+    entry: cond.PretransformConditionerSpec, context: ConditionerCount
+) -> ParamCount | None:
     encoded = _encoded(entry.config, context)
     if encoded is None:
         return None
@@ -243,29 +275,92 @@ def count_source_mix(entry: cond.SourceMixConditionerSpec, context: ConditionerC
 
 # --- the entries ----------------------------------------------------------------------------------------------------
 
-_CLAP = dict(status="needs_extra", extra="clap", module="laion_clap",
-             reason="CLAP conditioners need the optional `laion_clap` package and a local CLAP checkpoint")
+_CLAP = dict(
+    status="needs_extra",
+    extra="clap",
+    module="laion_clap",
+    reason="CLAP conditioners need the optional `laion_clap` package and a local CLAP checkpoint",
+)
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("conditioner", "t5", cond.T5ConditionerSpec, build_t5, count_t5, lowering.lower_t5,
-          status="needs_extra", extra="t5", module="transformers",
-          reason="T5 conditioners need the optional `transformers` package (`pip install audiodiff[t5]`)"),
-    Entry("conditioner", "clap_text", cond.CLAPTextConditionerSpec, build_clap_text, count_clap_text,
-          lowering.lower_clap_text, **_CLAP),  # type: ignore[arg-type]
-    Entry("conditioner", "clap_audio", cond.CLAPAudioConditionerSpec, build_clap_audio, count_clap_audio,
-          lowering.lower_vector_conditioner, **_CLAP),  # type: ignore[arg-type]
+    Entry(
+        "conditioner",
+        "t5",
+        cond.T5ConditionerSpec,
+        build_t5,
+        count_t5,
+        lowering.lower_t5,
+        status="needs_extra",
+        extra="t5",
+        module="transformers",
+        reason="T5 conditioners need the optional `transformers` package (`pip install audiodiff[t5]`)",
+    ),
+    Entry(
+        "conditioner",
+        "clap_text",
+        cond.CLAPTextConditionerSpec,
+        build_clap_text,
+        count_clap_text,
+        lowering.lower_clap_text,
+        **_CLAP,
+    ),  # type: ignore[arg-type]
+    Entry(
+        "conditioner",
+        "clap_audio",
+        cond.CLAPAudioConditionerSpec,
+        build_clap_audio,
+        count_clap_audio,
+        lowering.lower_vector_conditioner,
+        **_CLAP,
+    ),  # type: ignore[arg-type]
     Entry("conditioner", "int", cond.IntConditionerSpec, build_int, count_int, lowering.lower_vector_conditioner),
-    Entry("conditioner", "number", cond.NumberConditionerSpec, build_number, count_number,
-          lowering.lower_vector_conditioner),
+    Entry(
+        "conditioner",
+        "number",
+        cond.NumberConditionerSpec,
+        build_number,
+        count_number,
+        lowering.lower_vector_conditioner,
+    ),
     Entry("conditioner", "list", cond.ListConditionerSpec, build_list, count_list, lowering.lower_vector_conditioner),
-    Entry("conditioner", "phoneme", cond.PhonemeConditionerSpec, build_phoneme, count_phoneme,
-          lowering.lower_phoneme, status="needs_extra", extra="phoneme", module="g2p_en",
-          reason="phoneme conditioners need the optional `g2p_en` package and its NLTK data"),
-    Entry("conditioner", "lut", cond.LUTConditionerSpec, build_lut, count_lut, lowering.lower_lut,
-          status="needs_extra", extra="t5", module="transformers",
-          reason="LUT conditioners need the optional `transformers` package for their tokenizer"),
-    Entry("conditioner", "pretransform", cond.PretransformConditionerSpec, build_pretransform_conditioner,
-          count_pretransform_conditioner, lowering.lower_signal_conditioner),
-    Entry("conditioner", "source_mix", cond.SourceMixConditionerSpec, build_source_mix, count_source_mix,
-          lowering.lower_source_mix_conditioner),
+    Entry(
+        "conditioner",
+        "phoneme",
+        cond.PhonemeConditionerSpec,
+        build_phoneme,
+        count_phoneme,
+        lowering.lower_phoneme,
+        status="needs_extra",
+        extra="phoneme",
+        module="g2p_en",
+        reason="phoneme conditioners need the optional `g2p_en` package and its NLTK data",
+    ),
+    Entry(
+        "conditioner",
+        "lut",
+        cond.LUTConditionerSpec,
+        build_lut,
+        count_lut,
+        lowering.lower_lut,
+        status="needs_extra",
+        extra="t5",
+        module="transformers",
+        reason="LUT conditioners need the optional `transformers` package for their tokenizer",
+    ),
+    Entry(
+        "conditioner",
+        "pretransform",
+        cond.PretransformConditionerSpec,
+        build_pretransform_conditioner,
+        count_pretransform_conditioner,
+        lowering.lower_signal_conditioner,
+    ),
+    Entry(
+        "conditioner",
+        "source_mix",
+        cond.SourceMixConditionerSpec,
+        build_source_mix,
+        count_source_mix,
+        lowering.lower_source_mix_conditioner,
+    ),
 )

@@ -41,8 +41,10 @@ def annotation(diagnostic: Diagnostic, path: str) -> str:
     for related in diagnostic.related:
         where = related.pointer or ""
         if related.span is not None:
-            where = f"{related.path + ':' if related.path not in (None, path) else ''}{related.span.line}:" \
-                    f"{related.span.column}" + (f" ({related.pointer})" if related.pointer else "")
+            where = (
+                f"{related.path + ':' if related.path not in (None, path) else ''}{related.span.line}:"
+                f"{related.span.column}" + (f" ({related.pointer})" if related.pointer else "")
+            )
         body.append(f"note: {related.message}" + (f": {where}" if where else ""))
     if diagnostic.help:
         body.append(f"help: {diagnostic.help}")

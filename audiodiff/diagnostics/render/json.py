@@ -70,8 +70,11 @@ def chunks(results: Sequence[FileResult], **extra: Any) -> Iterator[str]:
     the whole document (a lint over 100,000 files writes tens of MB)."""
     yield '{\n  "files": ['
     for index, result in enumerate(results):
-        entry = {"path": result.path, "valid": result.valid,
-                 "diagnostics": [diagnostic_object(d, result.path) for d in result.sorted()]}
+        entry = {
+            "path": result.path,
+            "valid": result.valid,
+            "diagnostics": [diagnostic_object(d, result.path) for d in result.sorted()],
+        }
         # an entry nests two levels down: json.dumps at indent 2, each line moved right by 4 (JSON strings never
         # hold a raw line break, so this cannot split one)
         text = _json.dumps(entry, indent=2, ensure_ascii=False).replace("\n", "\n    ")

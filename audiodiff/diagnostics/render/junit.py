@@ -27,10 +27,12 @@ def _xml_text(text: str) -> str:
 def render(results: Sequence[FileResult], *, tool: str = "lint") -> str:
     suite_name = f"audiodiff {tool}"
     failures = sum(1 for result in results if not result.valid)
-    root = ElementTree.Element("testsuites", name=suite_name, tests=str(len(results)), failures=str(failures),
-                               errors="0", skipped="0")
-    suite = ElementTree.SubElement(root, "testsuite", name=suite_name, tests=str(len(results)),
-                                   failures=str(failures), errors="0", skipped="0")
+    root = ElementTree.Element(
+        "testsuites", name=suite_name, tests=str(len(results)), failures=str(failures), errors="0", skipped="0"
+    )
+    suite = ElementTree.SubElement(
+        root, "testsuite", name=suite_name, tests=str(len(results)), failures=str(failures), errors="0", skipped="0"
+    )
     for result in results:
         path = _xml_text(sanitize(result.path))
         case = ElementTree.SubElement(suite, "testcase", classname=f"audiodiff.{tool}", name=path, file=path)
@@ -40,7 +42,8 @@ def render(results: Sequence[FileResult], *, tool: str = "lint") -> str:
         if errors:
             first = next(d for d in diagnostics if d.is_error)
             failure = ElementTree.SubElement(
-                case, "failure",
+                case,
+                "failure",
                 message=f"{plural(errors, 'error')} and {plural(warnings, 'warning')}",
                 type=first.code.id,
             )

@@ -51,8 +51,9 @@ def document(results: Sequence[FileResult], *, tool: str = "lint") -> dict[str, 
                 },
                 "automationDetails": {"id": f"audiodiff/{tool}/"},
                 "columnKind": "unicodeCodePoints",
-                "results": [_result(diagnostic, result.path, index[diagnostic.code.id])
-                            for result, diagnostic in pairs],
+                "results": [
+                    _result(diagnostic, result.path, index[diagnostic.code.id]) for result, diagnostic in pairs
+                ],
             }
         ],
     }
@@ -110,8 +111,10 @@ def _physical(path: str, span: Span | None) -> dict[str, Any]:
     region: dict[str, Any] = {"startLine": 1}
     if span is not None:
         region = {"startLine": span.line, "startColumn": span.column}
-        if span.end_line is not None and span.end_column is not None and (span.end_line, span.end_column) > (
-            span.line, span.column
+        if (
+            span.end_line is not None
+            and span.end_column is not None
+            and (span.end_line, span.end_column) > (span.line, span.column)
         ):
             region["endLine"] = span.end_line
             region["endColumn"] = span.end_column

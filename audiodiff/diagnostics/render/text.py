@@ -44,8 +44,12 @@ def location(path: str, diagnostic: Diagnostic) -> str:
 def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bool = False) -> str:
     code = diagnostic.code
     severity = diagnostic.effective_severity.value
-    lines = [(f"{location(sanitize(diagnostic.path or result.path), diagnostic)}: {severity} {code.id} "
-              f"[{code.name}] {sanitize(diagnostic.message)}")]
+    lines = [
+        (
+            f"{location(sanitize(diagnostic.path or result.path), diagnostic)}: {severity} {code.id} "
+            f"[{code.name}] {sanitize(diagnostic.message)}"
+        )
+    ]
     # the `=` lines align under the snippet's `|`
     gutter = " " * (len(str(diagnostic.span.line)) if diagnostic.span else 1)
     snippet = _snippet(diagnostic, result)
@@ -57,8 +61,10 @@ def render_diagnostic(diagnostic: Diagnostic, result: FileResult, *, verbose: bo
         where = sanitize(echo(related.pointer or "", _LONGEST_POINTER))
         if related.span is not None:
             same_file = related.path in (None, result.path)
-            place = f"{related.span.line}:{related.span.column}" if same_file else (
-                f"{sanitize(related.path or '')}:{related.span.line}:{related.span.column}"
+            place = (
+                f"{related.span.line}:{related.span.column}"
+                if same_file
+                else (f"{sanitize(related.path or '')}:{related.span.line}:{related.span.column}")
             )
             where = place + (f" ({where})" if where else "")
         lines.append(f"{gutter} = note: {sanitize(related.message)}" + (f": {where}" if where else ""))
@@ -94,7 +100,7 @@ def _snippet(diagnostic: Diagnostic, result: FileResult) -> list[str]:
     first = 0
     if length > SNIPPET_WIDTH:
         first = max(0, min(start - SNIPPET_WIDTH // 3, length - SNIPPET_WIDTH))
-    shown = _CONTROL_IN_LINE.sub("\ufffd", text[first:first + SNIPPET_WIDTH].expandtabs(1))
+    shown = _CONTROL_IN_LINE.sub("\ufffd", text[first : first + SNIPPET_WIDTH].expandtabs(1))
     width = max(1, min(width, max(length - start, 1)))
     if length > SNIPPET_WIDTH:
         prefix = "…" if first > 0 else ""

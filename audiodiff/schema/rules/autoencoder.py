@@ -31,7 +31,9 @@ def check(spec: ModelConfig, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
         check_autoencoder(spec.model, at("model"), report)
         if spec.audio_channels != autoencoder_io_channels(spec.model):
-            _audio_channels_error(spec.audio_channels, autoencoder_io_channels(spec.model), at("model", "io_channels"), report)
+            _audio_channels_error(
+                spec.audio_channels, autoencoder_io_channels(spec.model), at("model", "io_channels"), report
+            )
         return
     located = pretransform_of(spec)
     if located is None:
@@ -79,8 +81,10 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
                 f"the encoder downsamples by {encoder.ratio} but the decoder upsamples by {decoder.ratio}, as "
                 f"`downsampling_ratio` {model.downsampling_ratio} says",
                 encoder_strides,
-                related=(("the decoder's strides are set here", decoder_strides),
-                         ("`downsampling_ratio` is set here", pointer + "/downsampling_ratio")),
+                related=(
+                    ("the decoder's strides are set here", decoder_strides),
+                    ("`downsampling_ratio` is set here", pointer + "/downsampling_ratio"),
+                ),
             )
         else:
             report.add(
@@ -120,8 +124,8 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             codes.FSQ_SINGLE_CODEBOOK,
             "with one codebook, upstream's `fsq` bottleneck fails at every encode (its token indices lack the "
             "codebook axis it rearranges); audiodiff runs it",
-            f"{pointer}/bottleneck" + ("/config/num_codebooks" if bottleneck.config.explicitly_set("num_codebooks")
-                                       else "/config"),
+            f"{pointer}/bottleneck"
+            + ("/config/num_codebooks" if bottleneck.config.explicitly_set("num_codebooks") else "/config"),
             help="for a model the reference must also run, use `num_codebooks` of 2 or more",
         )
     noise_channels = 0
@@ -160,7 +164,11 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             decoder_pointer + _io_key(model.decoder.type, encoder=False),
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )
-    if model.pretransform is not None and model.pretransform.type in ("pqmf", "dac_pretrained", "audiocraft_pretrained"):
+    if model.pretransform is not None and model.pretransform.type in (
+        "pqmf",
+        "dac_pretrained",
+        "audiocraft_pretrained",
+    ):
         report.add(
             codes.PRETRANSFORM_UNUSABLE,
             f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
@@ -170,7 +178,11 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
 
 # bottleneck type -> the config key naming the width its quantizer reads (after any mean/scale split)
 _QUANTIZER_WIDTH_KEYS = {
-    "rvq": "dim", "rvq_vae": "dim", "dac_rvq": "input_dim", "dac_rvq_vae": "input_dim", "fsq": "dim",
+    "rvq": "dim",
+    "rvq_vae": "dim",
+    "dac_rvq": "input_dim",
+    "dac_rvq_vae": "input_dim",
+    "fsq": "dim",
     "dithered_fsq": "dim",
 }
 
@@ -241,7 +253,9 @@ def _check_without_pretransform(spec: ModelConfig, report: RuleReport) -> None:
         return
     backbone = backbone_of(spec)
     if backbone is not None and spec.audio_channels != backbone.channels:
-        _audio_channels_error(spec.audio_channels, backbone.channels, f"{backbone.pointer}/{backbone.channels_key}", report)
+        _audio_channels_error(
+            spec.audio_channels, backbone.channels, f"{backbone.pointer}/{backbone.channels_key}", report
+        )
 
 
 def _audio_channels_error(declared: int, consumed: int, consumer_pointer: str, report: RuleReport) -> None:

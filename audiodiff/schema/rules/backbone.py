@@ -66,9 +66,12 @@ def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
     # and by a channel mismatch in the input projection where the length happens to equal the width.
     if config.timestep_cond_type == "input_concat" and config.timestep_embed_dim != 1:
         width = config.timestep_embed_dim
-        problem = ("needs `timestep_embed_dim` upstream" if width is None else
-                   f"with `timestep_embed_dim: {width}` fails at the first forward upstream: it expands the timestep "
-                   "embedding along the wrong axis, which only a width of 1 survives")
+        problem = (
+            "needs `timestep_embed_dim` upstream"
+            if width is None
+            else f"with `timestep_embed_dim: {width}` fails at the first forward upstream: it expands the timestep "
+            "embedding along the wrong axis, which only a width of 1 survives"
+        )
         report.add(
             codes.TIMESTEP_INPUT_CONCAT,
             f"`timestep_cond_type: input_concat` {problem}",
@@ -112,8 +115,9 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
     config: UNet1dSpec = backbone.config
     where = backbone.pointer
     if not config.multipliers:
-        report.add(codes.UNET_GEOMETRY, "`multipliers` needs at least one entry (the input level)",
-                     where + "/multipliers")
+        report.add(
+            codes.UNET_GEOMETRY, "`multipliers` needs at least one entry (the input level)", where + "/multipliers"
+        )
         return
     levels = config.num_levels
     for key in ("factors", "num_blocks"):
@@ -217,7 +221,12 @@ def _check_channels(spec: ModelConfig, backbone: BackboneView, report: RuleRepor
             codes.LATENT_WIDTH,
             f"the backbone denoises {backbone.channels} channels, but the pretransform produces {latent}",
             backbone_pointer,
-            related=(("the pretransform's latent width comes from here", _latent_pointer(pretransform, pretransform_pointer)),),
+            related=(
+                (
+                    "the pretransform's latent width comes from here",
+                    _latent_pointer(pretransform, pretransform_pointer),
+                ),
+            ),
         )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.suggest import did_you_mean
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1.conditioning import T5_WIDTHS, ConditioningSpec
-from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, routes_of
 
 # Conditioners whose output is a token sequence rather than one vector per item (C48).
@@ -68,11 +68,11 @@ def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: Ru
                 codes.INT_CONDITIONER_OFFSET,
                 f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
                 f"`value - min_val`: values above {usable} have no row and fail at run time"
-                if config.min_val > 0 else
-                f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
+                if config.min_val > 0
+                else f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
                 "`value - min_val`: negative values have no row and fail at run time",
                 where + "/min_val",
-                help="use `\"min_val\": 0` and a `max_val` that covers the values (the table then has a row for each)",
+                help='use `"min_val": 0` and a `max_val` that covers the values (the table then has a row for each)',
             )
         if entry.type == "t5" and config.t5_model_name not in T5_WIDTHS:
             report.add(
@@ -178,9 +178,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                     pointer,
                 )
 
-    any_route = any(
-        conditioner_id not in INPAINT_IDS for ids in routes.values() for conditioner_id in ids
-    )
+    any_route = any(conditioner_id not in INPAINT_IDS for ids in routes.values() for conditioner_id in ids)
     if any_route and conditioning is None:
         first = next(route for route in ROUTES if any(i not in INPAINT_IDS for i in routes[route]))
         report.add(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.bounds import echo
 from audiodiff.schema.pointer import join
+from audiodiff.schema.routes import INPAINT_IDS
 from audiodiff.schema.rules import autoencoder_training
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.routes import INPAINT_IDS
 from audiodiff.schema.v1.root import AutoencoderConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of
@@ -143,8 +143,7 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
             if conditioner.id in entry and ids.count(conditioner.id) == 1:  # a duplicated id is AD202's
                 problem = value_problem(conditioner, entry[conditioner.id])
                 if problem is not None:
-                    report.add(codes.DEMO_COND_VALUE, f"demo {index}: {problem}",
-                               join(entry_pointer, conditioner.id))
+                    report.add(codes.DEMO_COND_VALUE, f"demo {index}: {problem}", join(entry_pointer, conditioner.id))
         for conditioner_id in ids:
             if conditioner_id in entry:
                 continue

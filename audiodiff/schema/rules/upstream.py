@@ -107,7 +107,8 @@ def _backbone_not_built(model_type: str, tag: str, pointer: str, report: RuleRep
     replacement = {"adp_1d": "adp_uncond_1d"}.get(tag) if model_type == "diffusion_uncond" else None
     report.add(
         codes.BACKBONE_NOT_BUILT_UPSTREAM,
-        f"the reference builds `{model_type}` backbones of type " + ", ".join(f"`{name}`" for name in accepted)
+        f"the reference builds `{model_type}` backbones of type "
+        + ", ".join(f"`{name}`" for name in accepted)
         + f" only, not `{tag}`",
         pointer,
         help=f'spell it `"{replacement}"` (the same U-Net)' if replacement else None,
@@ -125,5 +126,3 @@ def check_spelling(spec: ModelConfig | None, written: dict[str, Any], version: i
         if isinstance(tag, str) and tag not in _UPSTREAM_BACKBONES["diffusion_uncond"]:
             _backbone_not_built("diffusion_uncond", tag, at("model", "type"), report)
     return report.diagnostics
-
-

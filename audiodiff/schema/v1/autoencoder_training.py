@@ -215,12 +215,18 @@ def default_loss_configs() -> LossConfigsSpec:
     return LossConfigsSpec(
         discriminator=EncodecDiscriminatorSpec(
             type="encodec",
-            config=EncodecDiscriminatorConfig(filters=32, n_ffts=DEFAULT_SCALES, hop_lengths=DEFAULT_HOPS,
-                                              win_lengths=DEFAULT_SCALES),
-            weights=AdversarialWeightsSpec(adversarial=0.1, feature_matching=5.0)),
-        spectral=SpectralLossSpec(type="mrstft", config=MRSTFTConfig(
-            fft_sizes=DEFAULT_SCALES, hop_sizes=DEFAULT_HOPS, win_lengths=DEFAULT_SCALES,
-            perceptual_weighting=True), weights=MRSTFTWeightsSpec(mrstft=1.0)),
+            config=EncodecDiscriminatorConfig(
+                filters=32, n_ffts=DEFAULT_SCALES, hop_lengths=DEFAULT_HOPS, win_lengths=DEFAULT_SCALES
+            ),
+            weights=AdversarialWeightsSpec(adversarial=0.1, feature_matching=5.0),
+        ),
+        spectral=SpectralLossSpec(
+            type="mrstft",
+            config=MRSTFTConfig(
+                fft_sizes=DEFAULT_SCALES, hop_sizes=DEFAULT_HOPS, win_lengths=DEFAULT_SCALES, perceptual_weighting=True
+            ),
+            weights=MRSTFTWeightsSpec(mrstft=1.0),
+        ),
         time=TimeLossSpec(type="l1", weights=TimeWeightsSpec(l1=0.0)),
     )
 

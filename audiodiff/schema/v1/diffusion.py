@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from audiodiff.schema.routes import INPAINT_IDS, Route
 from audiodiff.schema.v1.backbones import (
     DAU1dSpec,
     DistributionShiftSpec,
@@ -18,7 +19,6 @@ from audiodiff.schema.v1.backbones import (
     UNet1dSpec,
     UNetCFG1dSpec,
 )
-from audiodiff.schema.routes import INPAINT_IDS, Route
 from audiodiff.schema.v1.base import PositiveInt, Spec, StrTuple
 from audiodiff.schema.v1.conditioning import ConditioningSpec
 from audiodiff.schema.v1.pretransform import PretransformSpec
@@ -102,4 +102,3 @@ DiffusionUncondModelSpec = Annotated[
     DiTUncondModelSpec | DAU1dUncondModelSpec | UNet1dUncondModelSpec,
     Field(discriminator="type"),
 ]
-
