@@ -25,11 +25,20 @@ Gradient checkpointing keeps only each block's input and recomputes one block at
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from audiodiff.schema.routes import CROSS_ATTENTION, PREPEND, Route
-from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
-from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio, routes_of
+from audiodiff.schema.v1 import pretransform as pre
+from audiodiff.schema.v1.backbones import BackboneSpec, DAU1dSpec, DiTBackboneSpec, DiTOptionsSpec, UNet1dSpec
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
+from audiodiff.schema.views import (
+    BackboneView,
+    backbone_of,
+    conditioning_of,
+    pretransform_of,
+    pretransform_ratio,
+    routes_of,
+)
 
 __all__ = ["Elements", "Geometry", "activation_elements", "codec_transient", "forward_elements", "guided"]
 
@@ -50,8 +59,8 @@ class Geometry:
     audio_length: int  # sample_size
 
     @classmethod
-    def of(cls, spec: Any, batch: int) -> Geometry:
-        if spec.model_type == "autoencoder":
+    def of(cls, spec: ModelConfig, batch: int) -> Geometry:
+        if isinstance(spec, AutoencoderConfig):
             return cls(
                 batch,
                 spec.model.latent_dim,
@@ -60,8 +69,7 @@ class Geometry:
             )
         located = pretransform_of(spec)
         ratio = (pretransform_ratio(located[0]) if located is not None else 1) or 1
-        backbone = backbone_of(spec)
-        return cls(batch, backbone.channels, max(1, spec.sample_size // ratio), spec.sample_size)
+        return cls(batch, _backbone(spec).channels, max(1, spec.sample_size // ratio), spec.sample_size)
 
     def with_batch(self, batch: int) -> Geometry:
         return Geometry(batch, self.channels, self.length, self.audio_length)
@@ -75,11 +83,11 @@ class Elements:
     formula: str
 
 
-def guided(spec: Any) -> bool:
+def guided(spec: ModelConfig) -> bool:
     """Whether sampling runs the backbone on a doubled (conditional + unconditional) batch."""
-    if spec.model_type not in ("diffusion_cond", "diffusion_cond_inpaint"):
-        return False
     backbone = backbone_of(spec)
+    if spec.model_type not in ("diffusion_cond", "diffusion_cond_inpaint") or backbone is None:
+        return False
     guidance = backbone.capabilities.guidance
     if guidance == "with_token_routes":
         routes = routes_of(spec)
@@ -87,7 +95,7 @@ def guided(spec: Any) -> bool:
     return guidance == "always"
 
 
-def _tokens(spec: Any, route: Route) -> int:
+def _tokens(spec: ModelConfig, route: Route) -> int:
     """Tokens a routing list contributes (T5 / LUT: max_length; CLAP features: 77; one per scalar conditioner)."""
     conditioning = conditioning_of(spec)
     if conditioning is None:
@@ -101,7 +109,7 @@ def _tokens(spec: Any, route: Route) -> int:
     return total
 
 
-def _token_count(entry: Any, output_dim: int) -> int:
+def _token_count(entry: ConditionerSpec, output_dim: int) -> int:
     """The tokens its registered lowering gives the conditioner's output; a length known only per batch (phoneme)
     is bounded by `max_length`, and channels-first signal conditioners count as one."""
     from audiodiff.compiler.lowering import ConditionerContext, Lowered
@@ -120,9 +128,9 @@ def _token_count(entry: Any, output_dim: int) -> int:
 # --- activations ---------------------------------------------------------------------------------------------------
 
 
-def activation_elements(spec: Any, g: Geometry, *, checkpointing: bool, fused: bool) -> Elements:
+def activation_elements(spec: ModelConfig, g: Geometry, *, checkpointing: bool, fused: bool) -> Elements:
     """Elements one training step keeps for backward (the backbone's, or an autoencoder's encoder and decoder)."""
-    if spec.model_type == "autoencoder":
+    if isinstance(spec, AutoencoderConfig):
         return _codec_training(spec, g, checkpointing)
     blocks = _backbone_blocks(spec, g, fused)
     if checkpointing:
@@ -133,7 +141,7 @@ def activation_elements(spec: Any, g: Geometry, *, checkpointing: bool, fused: b
     return Elements(stored, f"Σ over {len(blocks)} blocks of stored tensors")
 
 
-def forward_elements(spec: Any, g: Geometry, fused: bool) -> Elements:
+def forward_elements(spec: ModelConfig, g: Geometry, fused: bool) -> Elements:
     """Inference: no tensors are kept for backward; the live set is the inputs kept for skips plus one block."""
     blocks = _backbone_blocks(spec, g, fused)
     kept = sum(block.inputs for block in blocks if block.skip)
@@ -149,8 +157,15 @@ class _Block:
     skip: bool = False  # its input stays alive until the decoder side (U-Net skips)
 
 
-def _backbone_blocks(spec: Any, g: Geometry, fused: bool) -> list[_Block]:
-    config = backbone_of(spec).config
+def _backbone(spec: ModelConfig) -> BackboneView:
+    backbone = backbone_of(spec)
+    if backbone is None:
+        raise TypeError(f"a `{spec.model_type}` model has no diffusion backbone")
+    return backbone
+
+
+def _backbone_blocks(spec: ModelConfig, g: Geometry, fused: bool) -> list[_Block]:
+    config: BackboneSpec = _backbone(spec).config
     if isinstance(config, DiTOptionsSpec):
         return _dit_blocks(spec, config, g, fused)
     if isinstance(config, UNet1dSpec):
@@ -160,7 +175,7 @@ def _backbone_blocks(spec: Any, g: Geometry, fused: bool) -> list[_Block]:
     raise TypeError(f"no activation model for `{type(config).__name__}`")
 
 
-def _dit_blocks(spec: Any, config: DiTOptionsSpec, g: Geometry, fused: bool) -> list[_Block]:
+def _dit_blocks(spec: ModelConfig, config: DiTBackboneSpec, g: Geometry, fused: bool) -> list[_Block]:
     b, e = g.batch, config.embed_dim
     global_token = 1 if config.global_cond_type == "prepend" else 0
     n = config.num_memory_tokens + _tokens(spec, PREPEND) + global_token + g.length // config.patch_size
@@ -181,7 +196,7 @@ def _dit_blocks(spec: Any, config: DiTOptionsSpec, g: Geometry, fused: bool) -> 
     return blocks + [_Block(io, io, io)]
 
 
-def _unet_blocks(spec: Any, config: UNet1dSpec, g: Geometry, fused: bool) -> list[_Block]:
+def _unet_blocks(spec: ModelConfig, config: UNet1dSpec, g: Geometry, fused: bool) -> list[_Block]:
     b = g.batch
     context = _tokens(spec, CROSS_ATTENTION) if config.context_embedding_features else 0
     widths = [config.channels * multiplier for multiplier in config.multipliers]
@@ -217,7 +232,8 @@ def _unet_blocks(spec: Any, config: UNet1dSpec, g: Geometry, fused: bool) -> lis
 
 
 def _dau1d_blocks(config: DAU1dSpec, g: Geometry, fused: bool) -> list[_Block]:
-    b, blocks, length = g.batch, [], g.length
+    b, length = g.batch, g.length
+    blocks: list[_Block] = []
     attn_from = config.depth - config.n_attn_layers
     for level in range(1, config.depth + 1):
         c = config.channels[level - 1]
@@ -236,21 +252,21 @@ def _dau1d_blocks(config: DAU1dSpec, g: Geometry, fused: bool) -> list[_Block]:
 # --- codecs --------------------------------------------------------------------------------------------------------
 
 
-def _codec_levels(stage: Any) -> list[tuple[int, int]] | None:
+def _codec_levels(stage: pre.EncoderStage | pre.DecoderStage) -> list[tuple[int, int]] | None:
     """(channels, downsampling factor so far) of each level of an encoder or decoder, or None when unknown."""
     config = stage.config
-    if stage.type in ("oobleck", "taae"):
+    if isinstance(config, (pre.OobleckEncoderSpec, pre.OobleckDecoderSpec, pre.TAAEEncoderSpec, pre.TAAEDecoderSpec)):
         widths = [config.channels * m for m in (1, *config.c_mults)]
         factors = [1]
         for stride in config.strides[: len(config.c_mults)]:
             factors.append(factors[-1] * stride)
         return list(zip(widths, factors, strict=False))
-    if stage.type == "dac" and hasattr(config, "d_model"):
+    if isinstance(config, pre.DACEncoderSpec):
         factors = [1]
         for stride in config.strides:
             factors.append(factors[-1] * stride)
         return [(config.d_model * 2**i, factor) for i, factor in enumerate(factors)]
-    if stage.type == "dac":  # decoder: channels halve while the rates upsample, read from the latent side
+    if isinstance(config, pre.DACDecoderSpec):  # channels halve while the rates upsample, read from the latent side
         total = 1
         for rate in config.rates:
             total *= rate
@@ -259,7 +275,7 @@ def _codec_levels(stage: Any) -> list[tuple[int, int]] | None:
             factor //= rate
             levels.append((config.channels // 2 ** (i + 1), factor))
         return levels
-    if stage.type == "seanet":
+    if isinstance(config, pre.SEANetEncoderSpec):  # and the decoder, its subclass
         factors = [1]
         for ratio in config.ratios:
             factors.append(factors[-1] * ratio)
@@ -267,13 +283,15 @@ def _codec_levels(stage: Any) -> list[tuple[int, int]] | None:
     return None
 
 
-def codec_transient(spec: Any, g: Geometry, *, decode: bool, autoencoder: bool = False) -> Elements | None:
+def codec_transient(spec: ModelConfig, g: Geometry, *, decode: bool, autoencoder: bool = False) -> Elements | None:
     """The widest level of a no_grad encode (or decode): about three live tensors of B·C·T there."""
     if autoencoder:
+        if not isinstance(spec, AutoencoderConfig):
+            raise TypeError(f"a `{spec.model_type}` model is not an autoencoder")
         model, batch, length = spec.model, g.batch, g.audio_length
     else:
         located = pretransform_of(spec)
-        if located is None or located[0].type != "autoencoder":
+        if located is None or not isinstance(located[0], pre.AutoencoderPretransformSpec):
             return None
         pretransform = located[0]
         model = pretransform.config
@@ -291,7 +309,7 @@ def codec_transient(spec: Any, g: Geometry, *, decode: bool, autoencoder: bool =
     )
 
 
-def _codec_training(spec: Any, g: Geometry, checkpointing: bool) -> Elements:
+def _codec_training(spec: AutoencoderConfig, g: Geometry, checkpointing: bool) -> Elements:
     """Training an autoencoder: every encoder and decoder level stores ~12·B·C·T (discriminators not included)."""
     sizes = []
     for stage in (spec.model.encoder, spec.model.decoder):

@@ -15,6 +15,8 @@ from audiodiff.diagnostics.model import Diagnostic, Related, Severity
 from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES, Route
+from audiodiff.schema.v1.diffusion import DiffusionCondModelSpec
+from audiodiff.schema.v1.root import ModelConfig
 
 _BACKBONE = "diffusion.backbone"
 
@@ -29,7 +31,7 @@ def _width_key(backbone: Node, route: Route) -> str | None:
     return consumed.width_field if consumed is not None else None
 
 
-def check_graph(graph: Graph, spec: Any) -> list[Diagnostic]:
+def check_graph(graph: Graph, spec: ModelConfig) -> list[Diagnostic]:
     findings: list[Diagnostic] = []
     backbone = graph.node(_BACKBONE)
     if backbone is not None:
@@ -118,12 +120,19 @@ def _width_pointer(backbone: Node, route: Route) -> str:
     return join(backbone.origin, key) if key else backbone.origin
 
 
-def _error(findings: list, code, message: str, pointer: str, notes: list[tuple[str, str]], help: str | None = None):
+def _error(
+    findings: list[Diagnostic],
+    code: codes.Code,
+    message: str,
+    pointer: str,
+    notes: list[tuple[str, str]],
+    help: str | None = None,
+) -> None:
     related = tuple(Related(text, where) for text, where in notes)
     findings.append(Diagnostic(code, message, pointer, help=help, related=related))
 
 
-def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list) -> None:
+def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list[Diagnostic]) -> None:
     declared = backbone.attr("cross_width", 0)
     key = _width_key(backbone, CROSS_ATTENTION)
     if not routed:
@@ -168,7 +177,7 @@ def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list
         )
 
 
-def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None:
+def _check_global(backbone: Node, routed: list[_Routed], findings: list[Diagnostic]) -> None:
     declared = backbone.attr("global_width", 0)
     consumed = _capabilities(backbone).input(GLOBAL)
     key = consumed.width_field if consumed is not None else None
@@ -191,9 +200,11 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None
                 )
             )
         return
-    if any(entry.width is None or entry.layout not in ("vector",) for entry in routed):
+    widths = [entry.width for entry in routed if entry.layout == "vector"]
+    known = [width for width in widths if width is not None]
+    if len(known) != len(routed):
         return  # sequence conditioners in the global route are a rule error already (C48)
-    total = sum(entry.width for entry in routed)
+    total = sum(known)
     if key is None:
         return
     if declared != total:
@@ -209,7 +220,7 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list) -> None
         )
 
 
-def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> None:
+def _check_prepend(backbone: Node, routed: list[_Routed], findings: list[Diagnostic]) -> None:
     if not _capabilities(backbone).consumes(PREPEND):
         return  # rule AD204 already reports prepend routes on other backbones
     declared = backbone.attr("prepend_width", 0)
@@ -237,16 +248,18 @@ def _check_prepend(backbone: Node, routed: list[_Routed], findings: list) -> Non
         )
 
 
-def _input_concat_channels(entry: _Routed, spec: Any) -> int | None:
+def _input_concat_channels(entry: _Routed, spec: ModelConfig) -> int | None:
     if entry.node is None:  # an inpainting tensor supplied by the caller
-        return 1 if entry.id == "inpaint_mask" else spec.model.io_channels
+        if entry.id == "inpaint_mask":
+            return 1
+        return spec.model.io_channels if isinstance(spec.model, DiffusionCondModelSpec) else None
     if entry.layout == "signal":
         return entry.width
     tokens = entry.tokens
     return tokens if isinstance(tokens, int) else None  # a [B, N, D] tensor concatenates its N axis
 
 
-def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findings: list) -> None:
+def _check_input_concat(backbone: Node, routed: list[_Routed], spec: ModelConfig, findings: list[Diagnostic]) -> None:
     declared = backbone.attr("input_concat_channels", 0)
     consumed = _capabilities(backbone).input(INPUT_CONCAT)
     key = consumed.width_field if consumed is not None else None
@@ -262,9 +275,10 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
             )
         return
     channels = [_input_concat_channels(entry, spec) for entry in routed]
-    if any(c is None for c in channels) or key is None:
+    known = [c for c in channels if c is not None]
+    if len(known) != len(channels) or key is None:
         return
-    total = sum(channels)
+    total = sum(known)
     if consumed is not None and not consumed.resamples:
         unresampled = [entry for entry in routed if entry.node is not None and entry.layout != "signal"]
         if unresampled:
@@ -293,7 +307,9 @@ def _check_input_concat(backbone: Node, routed: list[_Routed], spec: Any, findin
         )
 
 
-def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Routed]], findings: list) -> None:
+def _check_positions(
+    graph: Graph, backbone: Node, routed: dict[Route, list[_Routed]], findings: list[Diagnostic]
+) -> None:
     capabilities = _capabilities(backbone)
     config = backbone.spec
     token_limit = backbone.attr("token_limit")
@@ -331,7 +347,7 @@ def _check_positions(graph: Graph, backbone: Node, routed: dict[Route, list[_Rou
                 )
 
 
-def _check_signal_conditioners(graph: Graph, findings: list) -> None:
+def _check_signal_conditioners(graph: Graph, findings: list[Diagnostic]) -> None:
     for node in graph.nodes_of("conditioner"):
         if node.attr("layout") != "signal" or node.type not in ("pretransform", "source_mix"):
             continue

@@ -6,11 +6,15 @@ modules on the meta device and compares, node by node, so a drift between the tw
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from audiodiff.compiler.graph import Graph
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Severity
+from audiodiff.schema.v1.root import ModelConfig
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def node_of_key(key: str, *, autoencoder: bool = False) -> str:
@@ -29,7 +33,7 @@ def node_of_key(key: str, *, autoencoder: bool = False) -> str:
     return key.split(".", 1)[0]
 
 
-def meta_parameter_counts(module: Any, *, autoencoder: bool = False) -> dict[str, int]:
+def meta_parameter_counts(module: nn.Module, *, autoencoder: bool = False) -> dict[str, int]:
     """Trainable-parameter elements per graph node of a (meta-device) module tree."""
     counts: dict[str, int] = {}
     for key, parameter in module.named_parameters():
@@ -38,7 +42,7 @@ def meta_parameter_counts(module: Any, *, autoencoder: bool = False) -> dict[str
     return counts
 
 
-def cross_check_params(spec: Any, graph: Graph) -> list[Diagnostic]:
+def cross_check_params(spec: ModelConfig, graph: Graph) -> list[Diagnostic]:
     """Build on the meta device and compare each node's parameters with its analytic count."""
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
 

@@ -10,12 +10,13 @@ The json document is a stable interface (documented in docs/explain.md): `total_
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from audiodiff.compiler.graph import Graph
+from audiodiff.compiler.graph import Graph, Port
 from audiodiff.schema.migrate import ReadResult
 from audiodiff.schema.overrides import ORIGIN, OverriddenDocument, Override
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES
@@ -212,11 +213,11 @@ def render_text(explanation: Explanation) -> str:
             out.append(f"  {route['route']:<16} {' + '.join(parts)}   backbone expects {route['backbone_width']}")
     out.append("")
     out.append("derived")
-    rows = []
+    derived = []
     for quantity in graph.quantities:
         shown = "unbounded" if quantity.value is None else f"{_format_value(quantity.value)} {quantity.unit}".strip()
-        rows.append((quantity.name, shown, quantity.source))
-    out.extend(_table(rows))
+        derived.append((quantity.name, shown, quantity.source))
+    out.extend(_table(derived))
     if explanation.memory:
         out.append("")
         out.extend(_memory_lines(explanation.memory))
@@ -241,7 +242,7 @@ def _memory_lines(memory: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _ports(ports) -> str:
+def _ports(ports: tuple[Port, ...]) -> str:
     if not ports:
         return "()"
     return " ".join(port.render() for port in ports[:1]) + (" ..." if len(ports) > 1 else "")
@@ -265,7 +266,7 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _table(rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
     if not rows:
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 from audiodiff.compiler import checks, lowering, params
 from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
@@ -18,8 +18,10 @@ from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.capabilities import PositionBudget
 from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES, Axis, Route
-from audiodiff.schema.v1.pretransform import AutoencoderPretransformSpec
-from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
+from audiodiff.schema.v1.backbones import BackboneSpec
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+from audiodiff.schema.v1.pretransform import AutoencoderModelSpec, AutoencoderPretransformSpec, PretransformSpec
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionConfig, DiffusionUncondConfig, ModelConfig
 from audiodiff.schema.views import (
     BackboneView,
     autoencoder_io_channels,
@@ -44,39 +46,60 @@ class LoweredGraph:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+class _StageParams(Protocol):
+    @property
+    def encoder(self) -> int | None: ...
+    @property
+    def bottleneck(self) -> int | None: ...
+    @property
+    def decoder(self) -> int | None: ...
+
+
+class _Counter(Protocol):
+    """The counts lowering puts on nodes: the `params` module, or `_Uncounted`."""
+
+    def backbone_params(self, config: BackboneSpec) -> int | None: ...
+    def conditioner_params(
+        self, entry: ConditionerSpec, output_dim: int, *, model_pretransform: PretransformSpec | None = None
+    ) -> int | None: ...
+    def autoencoder_params(self, model: AutoencoderModelSpec) -> _StageParams: ...
+    def pretransform_params(self, pretransform: PretransformSpec) -> int | _StageParams | None: ...
+
+
+@dataclass(frozen=True)
+class _NoStages:
+    encoder: None = None
+    bottleneck: None = None
+    decoder: None = None
+
+
 class _Uncounted:
     """Stands in for `params` when only the graph's contracts are wanted (validate, lint): every count is None."""
 
-    @staticmethod
-    def backbone_params(config: Any) -> None:
+    def backbone_params(self, config: BackboneSpec) -> None:
         return None
 
-    @staticmethod
-    def conditioner_params(entry: Any, output_dim: int, **options: Any) -> None:
+    def conditioner_params(
+        self, entry: ConditionerSpec, output_dim: int, *, model_pretransform: PretransformSpec | None = None
+    ) -> None:
         return None
 
-    @staticmethod
-    def autoencoder_params(model: Any) -> Any:
-        return _NoStages
+    def autoencoder_params(self, model: AutoencoderModelSpec) -> _NoStages:
+        return _NoStages()
 
-    @staticmethod
-    def pretransform_params(pretransform: Any) -> None:
+    def pretransform_params(self, pretransform: PretransformSpec) -> None:
         return None
 
 
-class _NoStages:
-    encoder = bottleneck = decoder = None
-
-
-def lower_spec(spec: Any, *, count_params: bool = True) -> LoweredGraph:
+def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
     """Lower a validated model config spec and check the graph's contracts. Without `count_params` the nodes carry
     no parameter counts, which is all `validate` and `lint` need (counting is most of lowering's cost)."""
-    counter: Any = params if count_params else _Uncounted
+    counter: _Counter = params if count_params else _Uncounted()
     if isinstance(spec, AutoencoderConfig):
-        nodes = _autoencoder_nodes(spec.model, "", join("", "model"), "T", counter)
-        edges = _chain(nodes)
-        nodes += training_nodes(spec, count_params=count_params)  # training only: outside the model's total
-        graph = Graph(spec.model_type, tuple(nodes), edges, tuple(_autoencoder_quantities(spec)))
+        codec = _autoencoder_nodes(spec.model, "", join("", "model"), "T", counter)
+        chain = _chain(codec)
+        codec += training_nodes(spec, count_params=count_params)  # training only: outside the model's total
+        graph = Graph(spec.model_type, tuple(codec), chain, tuple(_autoencoder_quantities(spec)))
         return LoweredGraph(graph, checks.check_graph(graph, spec))
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -132,7 +155,7 @@ def lower_spec(spec: Any, *, count_params: bool = True) -> LoweredGraph:
 # --- nodes --------------------------------------------------------------------------------------------------------
 
 
-def _pretransform_nodes(pretransform: Any, pointer: str, counter: Any) -> list[Node]:
+def _pretransform_nodes(pretransform: PretransformSpec, pointer: str, counter: _Counter) -> list[Node]:
     entry = lookup("pretransform", pretransform.type)
     ratio = pretransform_ratio(pretransform)
     channels = pretransform_io_channels(pretransform)
@@ -157,7 +180,9 @@ def _pretransform_nodes(pretransform: Any, pointer: str, counter: Any) -> list[N
     return nodes
 
 
-def _autoencoder_nodes(model: Any, prefix: str, pointer: str, audio_length: str, counter: Any) -> list[Node]:
+def _autoencoder_nodes(
+    model: AutoencoderModelSpec, prefix: str, pointer: str, audio_length: str, counter: _Counter
+) -> list[Node]:
     stages = counter.autoencoder_params(model)
     counts = (stages.encoder, stages.bottleneck, stages.decoder)
     encoder = lookup("encoder", model.encoder.type)
@@ -221,7 +246,7 @@ def _chain(nodes: list[Node]) -> tuple[Edge, ...]:
     )
 
 
-def _conditioner_nodes(spec: Any, latent_channels: int | None, ratio: int, counter: Any) -> list[Node]:
+def _conditioner_nodes(spec: ModelConfig, latent_channels: int | None, ratio: int, counter: _Counter) -> list[Node]:
     conditioning = conditioning_of(spec)
     if conditioning is None:
         return []
@@ -287,7 +312,7 @@ def _backbone_route_ports(backbone: BackboneView, length: str) -> tuple[tuple[Po
     return tuple(ports), tuple(attrs)
 
 
-def _route_edges(spec: Any) -> list[Edge]:
+def _route_edges(spec: DiffusionConfig) -> list[Edge]:
     edges = []
     routes = routes_of(spec)
     for route in ROUTES:
@@ -303,7 +328,7 @@ def _route_edges(spec: Any) -> list[Edge]:
     return edges
 
 
-def _objective_pointer(spec: Any) -> str:
+def _objective_pointer(spec: DiffusionConfig) -> str:
     if isinstance(spec, DiffusionUncondConfig):
         return join("", "model")
     if spec.model.diffusion.explicitly_set("diffusion_objective"):
@@ -314,7 +339,7 @@ def _objective_pointer(spec: Any) -> str:
 # --- quantities ---------------------------------------------------------------------------------------------------
 
 
-def _diffusion_quantities(spec: Any, ratio: int, backbone) -> list[Quantity]:
+def _diffusion_quantities(spec: DiffusionConfig, ratio: int, backbone: BackboneView) -> list[Quantity]:
     rate = spec.sample_rate
     ratio_source = "/model/pretransform" if ratio > 1 else "no pretransform"
     latent_length = spec.sample_size // ratio
@@ -350,7 +375,7 @@ def _diffusion_quantities(spec: Any, ratio: int, backbone) -> list[Quantity]:
     return quantities
 
 
-def _max_generation(spec: Any, ratio: int, backbone: BackboneView) -> Quantity:
+def _max_generation(spec: DiffusionConfig, ratio: int, backbone: BackboneView) -> Quantity:
     budget = backbone.capabilities.position_budget(backbone.config)
     if budget is not None:
         seconds = _number(Fraction(max_generation_frames(backbone, budget) * ratio, spec.sample_rate))
@@ -395,7 +420,7 @@ def _number(value: Fraction) -> int | float:
 # --- parameter counts (analytic, torch-free) ------------------------------------------------------------------------
 
 
-def _pretransform_params(pretransform: Any, counter: Any) -> int | None:
+def _pretransform_params(pretransform: PretransformSpec, counter: _Counter) -> int | None:
     count = counter.pretransform_params(pretransform)
     return count if isinstance(count, int) else None  # an autoencoder's stage counts sit on its stage nodes
 

@@ -8,12 +8,12 @@ in step).
 
 from __future__ import annotations
 
-from typing import Any
-
+from audiodiff.compiler.entry import Entry
 from audiodiff.compiler.graph import Node
 from audiodiff.compiler.registry import lookup
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1 import autoencoder_training as ae
+from audiodiff.schema.v1.root import AutoencoderConfig
 
 TRAINING_KINDS = ("discriminator", "loss")
 DEFAULT_KL_WEIGHT = 1e-6
@@ -33,7 +33,7 @@ _BOTTLENECK_TERMS: dict[str, tuple[tuple[str, str, float | None], ...]] = {
 }
 
 
-def loss_terms(spec: Any) -> list[tuple[str, str, float, str]]:
+def loss_terms(spec: AutoencoderConfig) -> list[tuple[str, str, float, str]]:
     """(term name, type tag, weight, pointer) of every generator loss term of an autoencoder's training."""
     training = spec.training
     configs = training.loss_configs if training is not None and training.loss_configs is not None else None
@@ -78,9 +78,12 @@ def loss_terms(spec: Any) -> list[tuple[str, str, float, str]]:
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else ""
     configured = losses.bottleneck.weights if losses.bottleneck is not None else ae.BottleneckWeightsSpec()
     for name, tag, fixed in _BOTTLENECK_TERMS.get(bottleneck, ()):
-        weight = fixed
-        if weight is None:
-            weight = _or(configured.kl, DEFAULT_KL_WEIGHT) if tag == "kl" else _or(configured.mmd, DEFAULT_MMD_WEIGHT)
+        if fixed is not None:
+            weight = fixed
+        elif tag == "kl":
+            weight = _or(configured.kl, DEFAULT_KL_WEIGHT)
+        else:
+            weight = _or(configured.mmd, DEFAULT_MMD_WEIGHT)
         terms.append(
             (
                 name,
@@ -94,11 +97,19 @@ def loss_terms(spec: Any) -> list[tuple[str, str, float, str]]:
     return terms
 
 
+def _discriminator_params(entry: Entry, discriminator: ae.DiscriminatorSpec, channels: int) -> int | None:
+    if entry.counter is None:
+        return None
+    count = entry.counter(discriminator, channels)
+    assert count is None or isinstance(count, int)  # discriminator counters give a parameter count
+    return count
+
+
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def training_nodes(spec: Any, *, count_params: bool) -> list[Node]:
+def training_nodes(spec: AutoencoderConfig, *, count_params: bool) -> list[Node]:
     """`training.discriminator` (when there is one) and `training.loss.<term>` nodes of an autoencoder config."""
     if spec.training is None:
         return []
@@ -111,7 +122,7 @@ def training_nodes(spec: Any, *, count_params: bool) -> list[Node]:
         status, reason = lookup("discriminator", discriminator.type).availability()
         pointer = join("", "training", "loss_configs", "discriminator") if configs is not None else join("", "training")
         entry = lookup("discriminator", discriminator.type)
-        count = entry.counter(discriminator, channels) if count_params and entry.counter is not None else None
+        count = _discriminator_params(entry, discriminator, channels) if count_params else None
         nodes.append(
             Node(
                 "training.discriminator",

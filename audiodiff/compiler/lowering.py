@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from audiodiff.compiler.graph import Port
+from audiodiff.compiler.graph import Dim, Port
+from audiodiff.schema.v1 import conditioning as cond
+from audiodiff.schema.v1 import pretransform as pre
+from audiodiff.schema.v1.backbones import BackboneSpec
 from audiodiff.schema.v1.conditioning import T5_WIDTHS
 
 B = "B"
@@ -36,7 +39,7 @@ class ConditionerContext:
 # Output: `value` [B, N, D] with N tokens of width D (or channels-first [B, C, T] for signal conditioners), `mask`.
 
 
-def _tokens(entry: Any, tokens: int | str, width: int, *, kind: str = "tokens") -> Lowered:
+def _tokens(entry: cond.ConditionerSpec, tokens: int | str, width: int, *, kind: str = "tokens") -> Lowered:
     return Lowered(
         inputs=(Port("values", (B,)),),
         outputs=(Port("value", (B, tokens, width)), Port("mask", (B, tokens))),
@@ -44,43 +47,45 @@ def _tokens(entry: Any, tokens: int | str, width: int, *, kind: str = "tokens") 
     )
 
 
-def lower_vector_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_vector_conditioner(entry: cond.ConditionerSpec, context: ConditionerContext) -> Lowered:
     """`number`, `int`, `list`, `clap_audio`: one token per item."""
     return _tokens(entry, 1, context.output_dim, kind="vector")
 
 
-def lower_t5(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_t5(entry: cond.T5ConditionerSpec, context: ConditionerContext) -> Lowered:
     lowered = _tokens(entry, entry.config.max_length, context.output_dim, kind="sequence")
     encoder_width = T5_WIDTHS.get(entry.config.t5_model_name)
     return Lowered(lowered.inputs, lowered.outputs, lowered.attrs + (("encoder_width", encoder_width),))
 
 
-def lower_clap_text(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_clap_text(entry: cond.CLAPTextConditionerSpec, context: ConditionerContext) -> Lowered:
     if entry.config.use_text_features:
         return _tokens(entry, 77, context.output_dim, kind="sequence")
     return _tokens(entry, 1, context.output_dim, kind="vector")
 
 
-def lower_lut(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_lut(entry: cond.LUTConditionerSpec, context: ConditionerContext) -> Lowered:
     return _tokens(entry, entry.config.max_length, context.output_dim, kind="sequence")
 
 
-def lower_phoneme(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_phoneme(entry: cond.PhonemeConditionerSpec, context: ConditionerContext) -> Lowered:
     # the length is the longest item of the batch: a symbol, not a number
     return _tokens(entry, f"N_{entry.id}", context.output_dim, kind="sequence")
 
 
-def lower_source_mix_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_source_mix_conditioner(entry: cond.SourceMixConditionerSpec, context: ConditionerContext) -> Lowered:
     """`source_mix`: like `pretransform`, with per-source heads that map C_enc -> D."""
     return _signal(entry, context, mixed=True)
 
 
-def lower_signal_conditioner(entry: Any, context: ConditionerContext) -> Lowered:
+def lower_signal_conditioner(entry: cond.PretransformConditionerSpec, context: ConditionerContext) -> Lowered:
     """`pretransform`: channels-first latents of audio, [B, C, T/r]."""
     return _signal(entry, context, mixed=False)
 
 
-def _signal(entry: Any, context: ConditionerContext, *, mixed: bool) -> Lowered:
+def _signal(
+    entry: cond.PretransformConditionerSpec | cond.SourceMixConditionerSpec, context: ConditionerContext, *, mixed: bool
+) -> Lowered:
     config = entry.config
     if config.use_model_pretransform or config.pretransform_config is None:
         channels, ratio = context.model_latent_channels, context.model_ratio
@@ -119,7 +124,7 @@ class StageContext:
 class BottleneckContext:
     in_channels: int
     latent_dim: int
-    latent_length: str
+    latent_length: Dim
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,7 @@ class BackboneContext:
     out_channels: int | None = None
 
 
-def lower_encoder(stage: Any, context: StageContext) -> Lowered:
+def lower_encoder(stage: pre.EncoderStage, context: StageContext) -> Lowered:
     config, audio_length = stage.config, context.audio_length
     return Lowered(
         inputs=(Port("audio", (B, config.input_channels, audio_length)),),
@@ -145,7 +150,7 @@ def lower_encoder(stage: Any, context: StageContext) -> Lowered:
     )
 
 
-def lower_decoder(stage: Any, context: StageContext) -> Lowered:
+def lower_decoder(stage: pre.DecoderStage, context: StageContext) -> Lowered:
     config, audio_length = stage.config, context.audio_length
     return Lowered(
         inputs=(Port("latents", (B, config.input_channels, _divide(audio_length, config.ratio))),),
@@ -162,17 +167,17 @@ def _bottleneck(context: BottleneckContext, *, discrete: bool) -> Lowered:
     )
 
 
-def lower_bottleneck(bottleneck: Any, context: BottleneckContext) -> Lowered:
+def lower_bottleneck(bottleneck: pre.Bottleneck, context: BottleneckContext) -> Lowered:
     """A continuous bottleneck (tanh, vae, l2_norm, wasserstein)."""
     return _bottleneck(context, discrete=False)
 
 
-def lower_discrete_bottleneck(bottleneck: Any, context: BottleneckContext) -> Lowered:
+def lower_discrete_bottleneck(bottleneck: pre.Bottleneck, context: BottleneckContext) -> Lowered:
     """A quantizing bottleneck (residual VQ, FSQ): its latents are codes."""
     return _bottleneck(context, discrete=True)
 
 
-def lower_pretransform(pretransform: Any, context: PretransformContext) -> Lowered:
+def lower_pretransform(pretransform: pre.PretransformSpec, context: PretransformContext) -> Lowered:
     ratio, audio_channels, latent_channels = context.ratio, context.audio_channels, context.latent_channels
     latent_length = _divide("T", ratio) if ratio else "T'"
     return Lowered(
@@ -185,7 +190,7 @@ def lower_pretransform(pretransform: Any, context: PretransformContext) -> Lower
 # --- backbones ------------------------------------------------------------------------------------------------------
 
 
-def lower_backbone(config: Any, context: BackboneContext) -> Lowered:
+def lower_backbone(config: BackboneSpec, context: BackboneContext) -> Lowered:
     channels, length = context.channels, context.length
     return Lowered(
         inputs=(Port("x", (B, channels, length)), Port("t", (B,))),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
@@ -20,8 +20,18 @@ from audiodiff.nn.errors import MissingExtraError
 from audiodiff.nn.objectives import Objective, objective_named
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1 import pretransform as pre
-from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig
+from audiodiff.schema.v1.backbones import BackboneSpec
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionConfig, DiffusionUncondConfig, ModelConfig
 from audiodiff.schema.views import backbone_of, conditioning_of, diffusion_objective_of, pretransform_of, routes_of
+
+if TYPE_CHECKING:
+    from audiodiff.nn.autoencoder import AudioAutoencoder
+    from audiodiff.nn.bottleneck import Bottleneck
+    from audiodiff.nn.conditioners import Conditioner, MultiConditioner
+    from audiodiff.nn.pretransforms import Pretransform
+
+_Module = TypeVar("_Module", bound=nn.Module)
 
 
 class BuildError(Exception):
@@ -54,12 +64,12 @@ def _building(node_id: str, pointer: str) -> Iterator[None]:
         raise BuildError(node_id, pointer, str(error)) from error
 
 
-def objective_of(spec: Any) -> Objective:
+def objective_of(spec: ModelConfig) -> Objective:
     """The objective of a model config (`v` for models that do not name one)."""
     return objective_named(diffusion_objective_of(spec))
 
 
-def build_model(spec: Any, options: BuildOptions = BuildOptions()) -> nn.Module:
+def build_model(spec: ModelConfig, options: BuildOptions = BuildOptions()) -> nn.Module:
     """The whole model of a validated model config: ConditionedDiffusionModel, UnconditionedDiffusionModel or
     AudioAutoencoder, with the reference's state-dict layout."""
     device = options.device
@@ -70,7 +80,7 @@ def build_model(spec: Any, options: BuildOptions = BuildOptions()) -> nn.Module:
         return _build_diffusion(spec, options)
 
 
-def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
+def _build_diffusion(spec: DiffusionConfig, options: BuildOptions) -> nn.Module:
     from audiodiff.nn.diffusion import (
         ConditionedDiffusionModel,
         DistributionShift,
@@ -87,6 +97,7 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
             pretransform = build_pretransform(pretransform_spec, spec.sample_rate)
         ratio = pretransform.downsampling_ratio
     backbone_view = backbone_of(spec)
+    assert backbone_view is not None  # a diffusion config always has a backbone
     with _building("diffusion.backbone", backbone_view.pointer):
         kind = "uncond_backbone" if isinstance(spec, DiffusionUncondConfig) else "backbone"
         tag = spec.model.type if isinstance(spec, DiffusionUncondConfig) else backbone_view.type
@@ -130,7 +141,7 @@ def _build_diffusion(spec: Any, options: BuildOptions) -> nn.Module:
 
 
 def build_backbone(
-    tag: str, config: Any, objective: Objective, options: BuildOptions, kind: str = "backbone"
+    tag: str, config: BackboneSpec, objective: Objective, options: BuildOptions, kind: str = "backbone"
 ) -> nn.Module:
     from audiodiff.compiler.entries.backbones import BackboneBuild
 
@@ -150,13 +161,15 @@ def _builder(kind: str, tag: str) -> Callable[..., nn.Module]:
 # --- conditioners -------------------------------------------------------------------------------------------------
 
 
-def build_conditioning(spec: Any, model_pretransform: nn.Module | None, options: BuildOptions) -> nn.Module | None:
+def build_conditioning(
+    spec: ModelConfig, model_pretransform: Pretransform | None, options: BuildOptions
+) -> MultiConditioner | None:
     from audiodiff.nn.conditioners import MultiConditioner
 
     conditioning = conditioning_of(spec)
     if conditioning is None:
         return None
-    conditioners = {}
+    conditioners: dict[str, Conditioner] = {}
     for index, entry in enumerate(conditioning.configs):
         pointer = join("", "model", "conditioning", "configs", index)
         with _building(f"conditioning.{entry.id}", pointer):
@@ -169,27 +182,34 @@ def build_conditioning(spec: Any, model_pretransform: nn.Module | None, options:
 
 
 def build_conditioner(
-    entry: Any, output_dim: int, sample_rate: int, model_pretransform: nn.Module | None, options: BuildOptions
-) -> nn.Module:
+    entry: ConditionerSpec,
+    output_dim: int,
+    sample_rate: int,
+    model_pretransform: Pretransform | None,
+    options: BuildOptions,
+) -> Conditioner:
     from audiodiff.compiler.entries.conditioners import ConditionerBuild
+    from audiodiff.nn.conditioners import Conditioner
 
     context = ConditionerBuild(output_dim, sample_rate, model_pretransform, options.t5_model_path)
-    return _builder("conditioner", entry.type)(entry, context)
+    return _made(Conditioner, _builder("conditioner", entry.type)(entry, context), entry.type)
 
 
 # --- pretransforms and autoencoders -------------------------------------------------------------------------------
 
 
-def build_pretransform(spec: Any, sample_rate: int) -> nn.Module:
-    return _builder("pretransform", spec.type)(spec, sample_rate)
+def build_pretransform(spec: pre.PretransformSpec, sample_rate: int) -> Pretransform:
+    from audiodiff.nn.pretransforms import Pretransform
+
+    return _made(Pretransform, _builder("pretransform", spec.type)(spec, sample_rate), spec.type)
 
 
-def build_autoencoder(model: pre.AutoencoderModelSpec, sample_rate: int) -> nn.Module:
+def build_autoencoder(model: pre.AutoencoderModelSpec, sample_rate: int) -> AudioAutoencoder:
     from audiodiff.nn.autoencoder import AudioAutoencoder
 
     encoder = _requires_grad(build_encoder(model.encoder), model.encoder.requires_grad)
     decoder = _requires_grad(build_decoder(model.decoder), model.decoder.requires_grad)
-    bottleneck = None
+    bottleneck: Bottleneck | None = None
     if model.bottleneck is not None:
         bottleneck = _requires_grad(build_bottleneck(model.bottleneck), model.bottleneck.requires_grad)
     nested = build_pretransform(model.pretransform, sample_rate) if model.pretransform is not None else None
@@ -208,19 +228,29 @@ def build_autoencoder(model: pre.AutoencoderModelSpec, sample_rate: int) -> nn.M
     )
 
 
-def _requires_grad(module: nn.Module, enabled: bool) -> nn.Module:
+def _requires_grad(module: _Module, enabled: bool) -> _Module:
     if not enabled:
         module.requires_grad_(False)
     return module
 
 
-def build_encoder(stage: Any) -> nn.Module:
+def build_encoder(stage: pre.EncoderStage) -> nn.Module:
     return _builder("encoder", stage.type)(stage)
 
 
-def build_decoder(stage: Any) -> nn.Module:
+def build_decoder(stage: pre.DecoderStage) -> nn.Module:
     return _builder("decoder", stage.type)(stage)
 
 
-def build_bottleneck(spec: Any) -> nn.Module:
-    return _builder("bottleneck", spec.type)(spec)
+def build_bottleneck(spec: pre.Bottleneck) -> Bottleneck:
+    from audiodiff.nn.bottleneck import Bottleneck
+
+    return _made(Bottleneck, _builder("bottleneck", spec.type)(spec), spec.type)
+
+
+def _made(expected: type[_Module], module: nn.Module, tag: str) -> _Module:
+    """A registered builder's module, checked to be of the kind its caller composes (a registry mistake is a
+    sentence naming the tag, not an AttributeError later)."""
+    if not isinstance(module, expected):
+        raise TypeError(f"the `{tag}` builder made a {type(module).__name__}, not a {expected.__name__}")
+    return module

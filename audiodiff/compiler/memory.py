@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from audiodiff.compiler.activations import Geometry, activation_elements, codec_transient, forward_elements, guided
+from audiodiff.compiler.graph import Graph
 from audiodiff.compiler.params import ModelCounts, count_model
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
+from audiodiff.schema.v1.training import DiffusionTrainingSpec, SGDConfig
 from audiodiff.schema.views import conditioning_of
 
 __all__ = [
@@ -143,7 +146,7 @@ def format_bytes(count: int) -> str:
 
 
 def estimate_memory(
-    spec: Any,
+    spec: ModelConfig,
     counts: ModelCounts | None = None,
     *,
     batch_size: int,
@@ -166,7 +169,7 @@ def estimate_memory(
         optimizer_states = OPTIMIZER_STATES[optimizer]
     counts = counts if counts is not None else count_model(spec)
     if pre_encoded is None:
-        pre_encoded = bool(getattr(getattr(spec, "training", None), "pre_encoded", False))
+        pre_encoded = isinstance(spec.training, DiffusionTrainingSpec) and spec.training.pre_encoded
     p = PRECISIONS[precision]
     assumptions = [
         "first-order model: allocator slack, CUDA context and framework workspaces are not included",
@@ -192,7 +195,7 @@ def estimate_memory(
 
 @dataclass(frozen=True)
 class _TrainingStep:
-    spec: Any
+    spec: ModelConfig
     counts: ModelCounts
     geometry: Geometry
     precision: Precision
@@ -259,7 +262,7 @@ class _TrainingStep:
 
 
 def _inference(
-    spec: Any, counts: ModelCounts, geometry: Geometry, p: Precision, fused: bool, assumptions: list[str]
+    spec: ModelConfig, counts: ModelCounts, geometry: Geometry, p: Precision, fused: bool, assumptions: list[str]
 ) -> MemoryBreakdown:
     """Weights in inference precision (16-bit under mixed precision), one forward's working set, the sampler, decode."""
     bytes_per = p.compute if p.mixed else p.weights
@@ -315,13 +318,13 @@ def _inference(
 # --- the summary `compile --explain` prints ------------------------------------------------------------------------
 
 
-def training_settings(spec: Any) -> tuple[str, int, bool]:
+def training_settings(spec: ModelConfig) -> tuple[str, int, bool]:
     """(optimizer tag, state tensors per parameter, EMA on) as the spec's `training` section sets them.
 
     Without `optimizer_configs` the reference trains with Adam; autoencoders optimise the `autoencoder` group.
     """
-    training = getattr(spec, "training", None)
-    autoencoder = spec.model_type == "autoencoder"
+    training = spec.training
+    autoencoder = isinstance(spec, AutoencoderConfig)
     use_ema = bool(training.use_ema) if training is not None else not autoencoder
     group = None
     if training is not None and training.optimizer_configs:
@@ -330,12 +333,12 @@ def training_settings(spec: Any) -> tuple[str, int, bool]:
         return "Adam", OPTIMIZER_STATES["Adam"], use_ema
     optimizer = group.optimizer
     config = optimizer.config
-    if optimizer.type == "SGD":
+    if isinstance(config, SGDConfig):
         return "SGD", 1 if config.momentum > 0 else 0, use_ema
     return optimizer.type, OPTIMIZER_STATES[optimizer.type] + (1 if getattr(config, "amsgrad", False) else 0), use_ema
 
 
-def estimate_for_graph(spec: Any, graph: Any, *, batch_size: int, precision: str) -> dict[str, Any]:
+def estimate_for_graph(spec: ModelConfig, graph: Graph | None, *, batch_size: int, precision: str) -> dict[str, Any]:
     """The estimate `compile --explain` shows: bytes per line and totals, with the spec's own optimizer and EMA.
 
     `graph` is the lowered graph of `spec`; its node counts are the ones used here, so it only serves as a guard that

@@ -7,7 +7,8 @@ reads like the module tree it describes. Nothing here imports torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from audiodiff.schema.v1.backbones import AttentionOptionsSpec, FeedForwardOptionsSpec, NormOptionsSpec
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def lstm(width: int, num_layers: int) -> ParamCount:
 # --- the continuous transformer's pieces (models/transformer.py), shared by the DiT and the TAAE codec ------------
 
 
-def transformer_norm(width: int, *, remove_norms: bool, norm: Any) -> ParamCount:
+def transformer_norm(width: int, *, remove_norms: bool, norm: NormOptionsSpec) -> ParamCount:
     """A block norm: DynamicTanh (alpha, gamma, beta) or the bias-free LayerNorm whose fixed parts are buffers."""
     if remove_norms:
         return ParamCount(1 + 2 * width)
@@ -93,7 +94,7 @@ def stable_layer_norm(width: int, *, bias: bool = False, fix_scale: bool = False
     return gamma + beta
 
 
-def attention(dim: int, head: int, *, context_width: int | None, attn: Any) -> ParamCount:
+def attention(dim: int, head: int, *, context_width: int | None, attn: AttentionOptionsSpec) -> ParamCount:
     """`Attention`: fused bias-free qkv (self) or q + kv (cross), bias-free out, optional q/k norms, feature scales."""
     five_or_three = 5 if attn.differential else 3
     if context_width is None:
@@ -111,7 +112,7 @@ def attention(dim: int, head: int, *, context_width: int | None, attn: Any) -> P
     return count
 
 
-def feed_forward(dim: int, ff: Any) -> ParamCount:
+def feed_forward(dim: int, ff: FeedForwardOptionsSpec) -> ParamCount:
     """`FeedForward`: SwiGLU (a biased Linear in, whatever `use_conv`/`no_bias`) or Linear/Conv + SiLU, then out."""
     hidden = int(dim * ff.mult)
     bias = not ff.no_bias
@@ -126,7 +127,7 @@ def feed_forward(dim: int, ff: Any) -> ParamCount:
     return count + linear(hidden, dim, bias=bias)
 
 
-def conformer_module(dim: int, norm: Any) -> ParamCount:
+def conformer_module(dim: int, norm: NormOptionsSpec) -> ParamCount:
     """`ConformerModule`: norms (never DynamicTanh), 1x1 conv, GLU, depthwise conv k17, norm, 1x1 conv."""
     norms = stable_layer_norm(dim, bias=norm.bias, fix_scale=norm.fix_scale) * 2
     return norms + conv(dim, dim, 1, bias=False) * 2 + linear(dim, 2 * dim) + conv(dim, dim, 17, bias=False, groups=dim)
@@ -142,9 +143,9 @@ def transformer_block(
     add_rope: bool,
     layer_scale: bool,
     conformer: bool,
-    attn: Any,
-    ff: Any,
-    norm: Any,
+    attn: AttentionOptionsSpec,
+    ff: FeedForwardOptionsSpec,
+    norm: NormOptionsSpec,
 ) -> ParamCount:
     """`TransformerBlock`: pre-norm self-attention, optional cross-attention and conformer, feed-forward."""
     block_norm = transformer_norm(dim, remove_norms=remove_norms, norm=norm)

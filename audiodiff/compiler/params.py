@@ -14,14 +14,16 @@ small layer vocabulary (`param_layers.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from audiodiff.compiler.entries.conditioners import G2P_EN_PHONEME_COUNT
 from audiodiff.compiler.param_layers import ParamCount
 from audiodiff.compiler.params_backbones import backbone_count, backbone_params
 from audiodiff.compiler.params_codecs import StageCounts, autoencoder_params, pretransform_count, pretransform_params
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+from audiodiff.schema.v1.pretransform import PretransformSpec
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 
 __all__ = [
     "G2P_EN_PHONEME_COUNT",
@@ -42,7 +44,11 @@ __all__ = [
 
 
 def conditioner_count(
-    entry: Any, output_dim: int, *, model_pretransform: Any = None, vocab_size: int | None = None
+    entry: ConditionerSpec,
+    output_dim: int,
+    *,
+    model_pretransform: PretransformSpec | None = None,
+    vocab_size: int | None = None,
 ) -> ParamCount | None:
     """State-dict elements under `conditioner.conditioners.<id>.`, by the counter of the entry's registered type;
     None when they depend on something not in the spec.
@@ -62,7 +68,11 @@ def conditioner_count(
 
 
 def conditioner_params(
-    entry: Any, output_dim: int, *, model_pretransform: Any = None, vocab_size: int | None = None
+    entry: ConditionerSpec,
+    output_dim: int,
+    *,
+    model_pretransform: PretransformSpec | None = None,
+    vocab_size: int | None = None,
 ) -> int | None:
     """Parameter count of a conditioner entry (None when unknown without loading, or not buildable)."""
     try:
@@ -90,7 +100,7 @@ class ModelCounts:
     trainable: frozenset[str] = field(default_factory=frozenset)
     backbone: str | None = None
 
-    def _sum(self, prefixes: Any) -> ParamCount:
+    def _sum(self, prefixes: Iterable[str]) -> ParamCount:
         total = ParamCount(0)
         for prefix in prefixes:
             count = self.parts.get(prefix)
@@ -115,13 +125,13 @@ class ModelCounts:
         return tuple(prefix for prefix, count in self.parts.items() if count is None)
 
 
-def count_model(spec: Any) -> ModelCounts:
+def count_model(spec: ModelConfig) -> ModelCounts:
     """Counts of a validated root model config (`SchemaResult.spec`)."""
     from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of
 
-    if spec.model_type == "autoencoder":
+    if isinstance(spec, AutoencoderConfig):
         stages = autoencoder_params(spec.model)
-        parts = {
+        codec_parts = {
             "encoder.": stages.encoder_count,
             "bottleneck.": stages.bottleneck_count,
             "decoder.": stages.decoder_count,
@@ -130,8 +140,9 @@ def count_model(spec: Any) -> ModelCounts:
         trainable = {"encoder.", "bottleneck.", "decoder."}
         if spec.model.pretransform is not None and spec.model.pretransform.enable_grad:
             trainable.add("pretransform.")
-        return ModelCounts(spec.model_type, parts, frozenset(trainable))
+        return ModelCounts(spec.model_type, codec_parts, frozenset(trainable))
     backbone = backbone_of(spec)
+    assert backbone is not None  # a diffusion model always has one
     # an unconditioned model keeps a backbone that is not `nested` (DAU1d) directly under `model.`; every other
     # backbone sits in a wrapper's `.model`
     unwrapped = not backbone.capabilities.nested and spec.model_type == "diffusion_uncond"
@@ -155,7 +166,7 @@ def count_model(spec: Any) -> ModelCounts:
     return ModelCounts(spec.model_type, parts, frozenset(trainable), prefix)
 
 
-def _unless_unbuildable(count: Any, *args: Any, **kwargs: Any) -> ParamCount | None:
+def _unless_unbuildable(count: Callable[..., ParamCount | None], *args: object, **kwargs: object) -> ParamCount | None:
     """The count, or None when the spec describes no buildable module (the rules report why)."""
     try:
         return count(*args, **kwargs)

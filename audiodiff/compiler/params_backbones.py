@@ -6,7 +6,6 @@ layer arithmetic is in `param_layers.py`, the public surface in `params.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from audiodiff.compiler.param_layers import (
     ParamCount,
@@ -18,7 +17,14 @@ from audiodiff.compiler.param_layers import (
     rotary_buffer,
     transformer_block,
 )
-from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec, UNetCFG1dSpec
+from audiodiff.schema.v1.backbones import (
+    BackboneSpec,
+    DAU1dSpec,
+    DiTBackboneSpec,
+    DiTOptionsSpec,
+    UNet1dSpec,
+    UNetCFG1dSpec,
+)
 
 TIMESTEP_FEATURES = 256  # DiT: FourierFeatures(1, 256) -> a [128, 1] frequency table
 XTRANSFORMERS_DIM_HEAD = 64  # legacy `x-transformers` DiT: x-transformers' default head width (not configurable)
@@ -28,7 +34,7 @@ XTRANSFORMERS_FF_MULT = 4
 # --- backbones -----------------------------------------------------------------------------------------------------
 
 
-def backbone_count(config: Any) -> ParamCount:
+def backbone_count(config: BackboneSpec) -> ParamCount:
     """Parameters and persistent buffers of a backbone spec (DiT, DiT uncond, adp U-Nets, DAU1d), by the counter of
     the registry entry whose config class this is."""
     from audiodiff.compiler.registry import backbone_entry_for
@@ -40,7 +46,7 @@ def backbone_count(config: Any) -> ParamCount:
     return result
 
 
-def count_dit(config: DiTOptionsSpec) -> ParamCount:
+def count_dit(config: DiTBackboneSpec) -> ParamCount:
     return _dit(config)
 
 
@@ -52,7 +58,7 @@ def count_dau1d(config: DAU1dSpec) -> ParamCount:
     return _dau1d(config)
 
 
-def backbone_params(config: Any) -> int | None:
+def backbone_params(config: BackboneSpec) -> int | None:
     """Parameter count of a backbone spec (buffers excluded); None when the spec describes no buildable network."""
     try:
         return backbone_count(config).params
@@ -60,7 +66,7 @@ def backbone_params(config: Any) -> int | None:
         return None  # the rules report why (attention keys missing, too few channel widths, ...)
 
 
-def _dit(spec: DiTOptionsSpec) -> ParamCount:
+def _dit(spec: DiTBackboneSpec) -> ParamCount:
     """`DiffusionTransformer` (spec §8.2): embeddings, 1x1 pre/post convs, then the transformer."""
     embed, io, patch = spec.embed_dim, spec.channels, spec.patch_size
     if spec.timestep_cond_type == "global":
@@ -152,9 +158,11 @@ def _unet(spec: UNet1dSpec) -> ParamCount:
     count = ParamCount(0)
     if mapping is not None:  # to_mapping: Linear, GELU, Linear, GELU
         count += linear(mapping, mapping) * 2
-    if spec.use_context_time:  # to_time: learned Fourier features (channels/2) + Linear(channels + 1, M)
+    if (
+        mapping is not None and spec.use_context_time
+    ):  # to_time: learned Fourier features (channels/2) + Linear(channels + 1, M)
         count += _time_embedding(channels, mapping)
-    if spec.context_features:
+    if mapping is not None and spec.context_features:
         count += linear(spec.context_features, mapping)
     if spec.use_stft:
         fft = spec.stft_num_fft if spec.stft_num_fft is not None else 1023
@@ -236,8 +244,13 @@ class _UNetAttention:
             raise ValueError(
                 "U-Net levels with attention need `attention_heads` or `attention_features`, and `attention_multiplier`"
             )
-        features = self.features if self.features is not None else channels // self.heads
-        heads = self.heads if self.heads is not None else channels // features
+        if self.features is not None:
+            features = self.features
+            heads = self.heads if self.heads is not None else channels // features
+        else:
+            assert self.heads is not None  # checked above: one of the two is given
+            heads = self.heads
+            features = channels // heads
         mid = heads * features
         attention = layer_norm(channels) * 2 + linear(channels, mid, bias=False) + linear(channels, 2 * mid, bias=False)
         attention += linear(mid, channels)  # attention.to_out

@@ -5,7 +5,6 @@ and the pretransform types (spec §4, §8.5). Torch-free; the layer arithmetic i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from audiodiff.compiler.param_layers import (
     NONE,
@@ -21,6 +20,11 @@ from audiodiff.compiler.param_layers import (
 from audiodiff.schema.v1 import pretransform as pre
 from audiodiff.schema.v1.backbones import AttentionOptionsSpec, FeedForwardOptionsSpec, NormOptionsSpec
 from audiodiff.schema.v1.pretransform import AutoencoderModelSpec, AutoencoderPretransformSpec
+
+# what a codec counter is looked up for: each is a `{type, config}` object of the registry's codec kinds
+CodecSpec = pre.PretransformSpec | pre.EncoderStage | pre.DecoderStage | pre.Bottleneck
+# the stages whose per-level lists follow `c_mults`
+_LevelledStage = pre.OobleckEncoderSpec | pre.OobleckDecoderSpec | pre.TAAEEncoderSpec | pre.TAAEDecoderSpec
 
 ANTIALIAS_FILTER_TAPS = 12  # alias-free-torch Activation1d: persistent up- and down-sampling filters [1, 1, 12]
 DILATIONS = (1, 3, 9)  # the three residual units of an Oobleck / DAC block
@@ -56,11 +60,10 @@ class StageCounts:
     @property
     def count(self) -> ParamCount | None:
         """The whole autoencoder (None when any part is unknown)."""
-        parts = (self.encoder_count, self.bottleneck_count, self.decoder_count, self.pretransform_count)
-        if any(part is None for part in parts):
-            return None
         total = NONE
-        for part in parts:
+        for part in (self.encoder_count, self.bottleneck_count, self.decoder_count, self.pretransform_count):
+            if part is None:
+                return None
             total += part
         return total
 
@@ -80,15 +83,19 @@ def autoencoder_params(model: AutoencoderModelSpec) -> StageCounts:
     return StageCounts(_or_none("encoder", model.encoder), bottleneck, _or_none("decoder", model.decoder), nested)
 
 
-def registered_count(kind: str, spec: Any) -> ParamCount | None:
+def registered_count(kind: str, spec: CodecSpec) -> ParamCount | None:
     """The count of one spec by its registry entry's counter (None when the entry has none: unsizable types)."""
     from audiodiff.compiler.registry import lookup
 
     counter = lookup(kind, spec.type).counter
-    return None if counter is None else counter(spec)  # type: ignore[return-value]
+    if counter is None:
+        return None
+    count = counter(spec)
+    assert count is None or isinstance(count, ParamCount)  # codec counters return a count or None (unknown)
+    return count
 
 
-def _or_none(kind: str, spec: Any) -> ParamCount | None:
+def _or_none(kind: str, spec: CodecSpec) -> ParamCount | None:
     try:
         return registered_count(kind, spec)
     except ValueError:
@@ -98,13 +105,13 @@ def _or_none(kind: str, spec: Any) -> ParamCount | None:
 # --- pretransforms -------------------------------------------------------------------------------------------------
 
 
-def pretransform_count(pretransform: Any) -> ParamCount | None:
+def pretransform_count(pretransform: pre.PretransformSpec) -> ParamCount | None:
     """State-dict elements under `pretransform.` (None for pretransforms that cannot be sized without weights:
     pqmf, unusable upstream, and the downloaded `dac_pretrained` / `audiocraft_pretrained`)."""
     return registered_count("pretransform", pretransform)
 
 
-def pretransform_params(pretransform: Any) -> int | StageCounts | None:
+def pretransform_params(pretransform: pre.PretransformSpec) -> int | StageCounts | None:
     """Parameters of a pretransform: one that holds an autoencoder gives its stage counts, the others a number."""
     if isinstance(pretransform, AutoencoderPretransformSpec):
         return autoencoder_params(pretransform.config)
@@ -129,7 +136,7 @@ def count_patched_pretransform(pretransform: pre.PatchedPretransformSpec) -> Par
 # --- encoders and decoders -----------------------------------------------------------------------------------------
 
 
-def _levels_checked(config: Any, per_level: tuple[str, ...]) -> None:
+def _levels_checked(config: _LevelledStage, per_level: tuple[str, ...]) -> None:
     """Oobleck / TAAE: every per-level list needs an entry for each of the `len(c_mults)` levels."""
     for name in per_level:
         if len(getattr(config, name)) < len(config.c_mults):
@@ -164,12 +171,12 @@ def count_seanet_decoder(stage: pre.SEANetDecoderStage) -> ParamCount:
 
 def count_taae_encoder(stage: pre.TAAEEncoderStage) -> ParamCount:
     _levels_checked(stage.config, ("strides", "transformer_depths"))
-    return _taae(stage.config, encoder=True)
+    return _taae(stage.config)
 
 
 def count_taae_decoder(stage: pre.TAAEDecoderStage) -> ParamCount:
     _levels_checked(stage.config, ("strides", "transformer_depths"))
-    return _taae(stage.config, encoder=False)
+    return _taae(stage.config)
 
 
 def _activation(channels: int, *, snake: bool, antialias: bool = False) -> ParamCount:
@@ -184,7 +191,7 @@ def _residual_unit(channels: int, snake: bool) -> ParamCount:
     return act * 2 + wn_conv(channels, channels, 7) + wn_conv(channels, channels, 1)
 
 
-def _oobleck_encoder(config: Any) -> ParamCount:
+def _oobleck_encoder(config: pre.OobleckEncoderSpec) -> ParamCount:
     widths = [config.channels * m for m in (1, *config.c_mults)]
     count = wn_conv(config.in_channels, widths[0], 7)
     for i, stride in enumerate(config.strides[: len(config.c_mults)]):
@@ -195,7 +202,7 @@ def _oobleck_encoder(config: Any) -> ParamCount:
     return count + wn_conv(widths[-1], config.latent_dim, 3)
 
 
-def _oobleck_decoder(config: Any) -> ParamCount:
+def _oobleck_decoder(config: pre.OobleckDecoderSpec) -> ParamCount:
     widths = [config.channels * m for m in (1, *config.c_mults)]
     count = wn_conv(config.latent_dim, widths[-1], 7)
     for i in range(len(config.c_mults), 0, -1):
@@ -219,7 +226,7 @@ def _dac_residual_unit(channels: int) -> ParamCount:
     return _snake1d(channels) * 2 + wn_conv(channels, channels, 7) + wn_conv(channels, channels, 1)
 
 
-def _dac_encoder(config: Any) -> ParamCount:
+def _dac_encoder(config: pre.DACEncoderSpec) -> ParamCount:
     """`DACEncoderWrapper`: DAC encoder with output width d_model·2^n, then a plain 1x1 conv to `latent_dim`."""
     width = config.d_model
     count = wn_conv(config.in_channels, width, 7)  # the wrapper swaps the first conv when in_channels != 1
@@ -233,7 +240,7 @@ def _dac_encoder(config: Any) -> ParamCount:
     return count
 
 
-def _dac_decoder(config: Any) -> ParamCount:
+def _dac_decoder(config: pre.DACDecoderSpec) -> ParamCount:
     """`DACDecoderWrapper`: WN conv k7 in, upsampling blocks halving the width, Snake + WN conv k7 out (then tanh)."""
     count = wn_conv(config.latent_dim, config.channels, 7)
     out_width = config.channels
@@ -245,7 +252,7 @@ def _dac_decoder(config: Any) -> ParamCount:
 
 
 def _seanet_conv(
-    config: Any, in_channels: int, out_channels: int, kernel: int, *, transpose: bool = False
+    config: pre.SEANetEncoderSpec, in_channels: int, out_channels: int, kernel: int, *, transpose: bool = False
 ) -> ParamCount:
     """EnCodec `SConv1d` / `SConvTranspose1d` with the config's norm (weight norm adds `weight_g`, group norm 2C)."""
     count = conv(in_channels, out_channels, kernel)
@@ -256,7 +263,7 @@ def _seanet_conv(
     return count
 
 
-def _seanet_resblocks(config: Any, dim: int) -> ParamCount:
+def _seanet_resblocks(config: pre.SEANetEncoderSpec, dim: int) -> ParamCount:
     """`n_residual_layers` SEANet residual blocks: conv k_res dim->dim/compress, conv k1 back, 1x1 shortcut conv."""
     hidden = dim // config.compress
     block = _seanet_conv(config, dim, hidden, config.residual_kernel_size) + _seanet_conv(config, hidden, dim, 1)
@@ -265,7 +272,7 @@ def _seanet_resblocks(config: Any, dim: int) -> ParamCount:
     return block * config.n_residual_layers
 
 
-def _seanet_encoder(config: Any) -> ParamCount:
+def _seanet_encoder(config: pre.SEANetEncoderSpec) -> ParamCount:
     """The SEANet encoder as stable-audio-tools builds it: the config's `ratios` are applied in the order written
     (its factory reverses them and EnCodec reverses them back)."""
     width = config.n_filters
@@ -278,7 +285,7 @@ def _seanet_encoder(config: Any) -> ParamCount:
     return count + _seanet_conv(config, width, config.dimension, config.last_kernel_size)
 
 
-def _seanet_decoder(config: Any) -> ParamCount:
+def _seanet_decoder(config: pre.SEANetDecoderSpec) -> ParamCount:
     width = config.n_filters * 2 ** len(config.ratios)
     count = _seanet_conv(config, config.dimension, width, config.kernel_size)
     if config.lstm:
@@ -290,7 +297,7 @@ def _seanet_decoder(config: Any) -> ParamCount:
     return count + _seanet_conv(config, config.n_filters, config.channels, config.last_kernel_size)
 
 
-def _taae(config: Any, *, encoder: bool) -> ParamCount:
+def _taae(config: pre.TAAEEncoderSpec | pre.TAAEDecoderSpec) -> ParamCount:
     """`TAAEEncoder` / `TAAEDecoder`: convolutional down/upsampling with windowed transformer blocks per level."""
     widths = [config.channels * m for m in config.c_mults]
     widths = [widths[0], *widths]
@@ -319,7 +326,7 @@ def _taae(config: Any, *, encoder: bool) -> ParamCount:
         return _residual_unit(channels, snake) * len(DILATIONS) if config.use_dilated_conv else NONE
 
     count = NONE
-    if encoder:
+    if isinstance(config, pre.TAAEEncoderSpec):
         count += wn_conv(config.in_channels, widths[0], 7)
         for i in range(len(config.c_mults)):
             wide, stride = widths[i + 1], config.strides[i]
@@ -340,7 +347,7 @@ def _taae(config: Any, *, encoder: bool) -> ParamCount:
 # --- bottlenecks ---------------------------------------------------------------------------------------------------
 
 
-def bottleneck_count(bottleneck: Any) -> ParamCount | None:
+def bottleneck_count(bottleneck: pre.Bottleneck) -> ParamCount | None:
     """Trainable parameters and persistent buffers of a bottleneck."""
     return registered_count("bottleneck", bottleneck)
 

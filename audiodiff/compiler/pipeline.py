@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiodiff.compiler.graph import Graph
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.bounds import cap_diagnostics
 from audiodiff.diagnostics.model import Diagnostic, Related
@@ -18,6 +19,9 @@ from audiodiff.diagnostics.render import FileResult
 from audiodiff.diagnostics.target import DEFAULT_TARGET, Target, judge
 from audiodiff.schema.migrate import ReadResult, read_document
 from audiodiff.schema.source import LoadResult, SourceDocument, load_file, load_text
+from audiodiff.schema.v1.base import Spec
+from audiodiff.schema.v1.dataset import DatasetConfigSpec
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.validate import SchemaResult, validate_data
 
 if TYPE_CHECKING:
@@ -43,15 +47,25 @@ class FileCheck:
     path: str
     document: SourceDocument | None
     schema: SchemaResult | None
-    graph: Any = None  # compiler.graph.Graph once lowering succeeded
+    graph: Graph | None = None  # once lowering succeeded
     diagnostics: list[Diagnostic] = field(default_factory=list)
     migration: ReadResult | None = None  # the document migrated in memory to the newest schema version
     raw_lines: list[str] | None = None  # the text's lines when it did not parse (for snippets)
     target: Target = DEFAULT_TARGET  # the runtime the findings were judged for
 
     @property
-    def spec(self) -> Any:
+    def spec(self) -> ModelConfig | DatasetConfigSpec | None:
         return self.schema.spec if self.schema is not None else None
+
+    @property
+    def model_spec(self) -> ModelConfig | None:
+        """The spec when the file is a valid model config."""
+        return self.schema.model_spec if self.schema is not None else None
+
+    @property
+    def dataset_spec(self) -> DatasetConfigSpec | None:
+        """The spec when the file is a valid dataset config."""
+        return self.schema.dataset_spec if self.schema is not None else None
 
     @property
     def kind(self) -> str | None:
@@ -190,17 +204,18 @@ def _check_loaded(
         diagnostics.extend(migration.diagnostics)
         if advice:
             diagnostics.extend(migration.advice)
-        schema = _validate_migrated(migration)
+        schema = _validate_migrated(migration.data, migration.version)
     check.schema = schema
     diagnostics.extend(schema.diagnostics)
-    if schema.spec is not None and schema.kind == "model":
+    model = schema.model_spec
+    if model is not None:
         from audiodiff.schema.rules.upstream import check_spelling
 
-        diagnostics.extend(check_spelling(schema.spec, document.data, migration.version))
-    if schema.ok and schema.kind == "model" and lower:
+        diagnostics.extend(check_spelling(model, document.data, migration.version))
+    if schema.ok and model is not None and lower:
         from audiodiff.compiler.lower import lower_spec  # torch-free
 
-        lowered = lower_spec(schema.spec, count_params=count_params)
+        lowered = lower_spec(model, count_params=count_params)
         check.graph = lowered.graph
         diagnostics.extend(lowered.diagnostics)
     if schema.spec is not None and check_paths:
@@ -210,11 +225,11 @@ def _check_loaded(
     return check
 
 
-def _validate_migrated(migration: ReadResult) -> SchemaResult:
+def _validate_migrated(data: dict[str, Any], version: int | None) -> SchemaResult:
     """Validate the in-memory newest-version document. The spec classes describe the body every version shares;
     `schema_version` is the envelope that `read_document` already checked, so it is left out here."""
-    body = {key: value for key, value in migration.data.items() if key != "schema_version"}
-    return replace(validate_data(body), version=migration.version)
+    body = {key: value for key, value in data.items() if key != "schema_version"}
+    return replace(validate_data(body), version=version)
 
 
 def locate(check: FileCheck, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
@@ -262,7 +277,7 @@ def _locate(diagnostics: list[Diagnostic], path: str, document: SourceDocument |
 # --- file paths inside a config -------------------------------------------------------------------------------------
 
 
-def referenced_paths(spec: Any) -> Iterator[tuple[str, str]]:
+def referenced_paths(spec: Spec) -> Iterator[tuple[str, str]]:
     """(pointer, path) for every local file path a config names."""
     yield from _walk_paths(spec, "")
 
@@ -280,7 +295,7 @@ _PATH_FIELDS = frozenset(
 )
 
 
-def _walk_paths(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+def _walk_paths(node: object, pointer: str) -> Iterator[tuple[str, str]]:
     from pydantic import BaseModel
 
     # only specs and tuples of specs can hold paths: scalars are never descended into (this runs on every file)
@@ -297,7 +312,7 @@ def _walk_paths(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
                 yield from _walk_paths(item, f"{pointer}/{index}")
 
 
-def _missing_paths(spec: Any, base: Path) -> list[Diagnostic]:
+def _missing_paths(spec: Spec, base: Path) -> list[Diagnostic]:
     found = []
     paths = list(referenced_paths(spec))
     by_pointer = dict(paths)

@@ -30,8 +30,8 @@ def file_rules(check: FileCheck, *, max_demo_seconds: float) -> list[Diagnostic]
     found: list[Diagnostic] = []
     if "schema_version" not in document.data:
         found.append(_missing_version(check))
-    spec = check.spec
-    if spec is not None and check.kind == "model":
+    spec = check.model_spec
+    if spec is not None:
         found.extend(_unrouted_conditioners(spec))
         found.extend(_long_demos(spec, max_demo_seconds))
     return found
@@ -126,11 +126,11 @@ class Place:
 
 def seconds_start_on_latents(check: FileCheck) -> Place | None:
     """Where a model that trains on pre-encoded latents routes a `seconds_start` conditioner."""
-    spec = check.spec
-    if check.kind != "model" or spec is None:
+    spec = check.model_spec
+    if spec is None:
         return None
-    training = getattr(spec, "training", None)
-    if training is None or not getattr(training, "pre_encoded", False):
+    training = spec.training
+    if not isinstance(training, DiffusionTrainingSpec) or not training.pre_encoded:
         return None
     conditioning = conditioning_of(spec)
     if conditioning is None:
@@ -144,8 +144,8 @@ def seconds_start_on_latents(check: FileCheck) -> Place | None:
 
 def random_latent_crops(check: FileCheck) -> Place | None:
     """Where a dataset config crops pre-encoded latents at random."""
-    spec = check.spec
-    if check.kind != "dataset" or spec is None or not spec.random_crop:
+    spec = check.dataset_spec
+    if spec is None or not spec.random_crop:
         return None
     if isinstance(spec, PreEncodedDatasetSpec) or (isinstance(spec, WebDatasetSpec) and spec.pre_encoded):
         return _place(check, "/random_crop" if spec.explicitly_set("random_crop") else "/dataset_type")

@@ -299,6 +299,15 @@ class SEANetEncoder(nn.Module):
         return self.model(x)
 
 
+# `final_activation` names a torch activation, built with its default arguments as EnCodec's decoder does
+_FINAL_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "Tanh": nn.Tanh,
+    "ELU": nn.ELU,
+    "ReLU": nn.ReLU,
+    "Sigmoid": nn.Sigmoid,
+}
+
+
 class SEANetDecoder(nn.Module):
     """SEANet decoder: latents `[B, dimension, L]` -> audio `[B, channels, L·prod(upsampling_ratios)]`.
 
@@ -316,7 +325,7 @@ class SEANetDecoder(nn.Module):
         upsampling_ratios: Sequence[int] = (8, 5, 4, 2),
         activation: Literal["ELU"] = "ELU",
         activation_alpha: float = 1.0,
-        final_activation: Literal["Tanh"] | None = None,
+        final_activation: Literal["Tanh", "ELU", "ReLU", "Sigmoid"] | None = None,
         norm: ConvNorm = "weight_norm",
         kernel_size: int = 7,
         last_kernel_size: int = 7,
@@ -367,8 +376,8 @@ class SEANetDecoder(nn.Module):
             mult //= 2
         model.append(nn.ELU(alpha=activation_alpha))
         model.append(SConv1d(n_filters, channels, last_kernel_size, **common))
-        if final_activation == "Tanh":
-            model.append(nn.Tanh())
+        if final_activation is not None:  # the torch activation of that name, default arguments (parameter-free)
+            model.append(_FINAL_ACTIVATIONS[final_activation]())
         self.model = nn.Sequential(*model)
 
     def forward(self, z: Tensor) -> Tensor:

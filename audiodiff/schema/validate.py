@@ -19,8 +19,8 @@ from audiodiff.schema.capabilities import BACKBONES, CONDITIONED
 from audiodiff.schema.errors import describe_value, diagnostics_from_validation_error
 from audiodiff.schema.pointer import join
 from audiodiff.schema.rules import check_rules
-from audiodiff.schema.v1.dataset import DatasetConfigSpec
-from audiodiff.schema.v1.root import ROOT_BY_MODEL_TYPE, SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TYPES
+from audiodiff.schema.v1.dataset import DATASET_CLASSES, DatasetConfigSpec
+from audiodiff.schema.v1.root import ROOT_BY_MODEL_TYPE, SUPPORTED_MODEL_TYPES, UNSUPPORTED_MODEL_TYPES, ModelConfig
 from audiodiff.schema.versions import detect_version
 
 DocumentKind = Literal["model", "dataset"]
@@ -35,12 +35,24 @@ _UNCOND_ONLY_BACKBONES = {tag for tag, caps in BACKBONES.items() if not caps.mod
 class SchemaResult:
     kind: DocumentKind | None
     version: int | None
-    spec: Any = None  # a root model config spec, a dataset spec, or None when the document is invalid
+    spec: ModelConfig | DatasetConfigSpec | None = None  # None when the document is invalid
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.spec is not None and not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def model_spec(self) -> ModelConfig | None:
+        """The spec when the document is a valid model config."""
+        spec = self.spec
+        return None if spec is None or isinstance(spec, DATASET_CLASSES) else spec
+
+    @property
+    def dataset_spec(self) -> DatasetConfigSpec | None:
+        """The spec when the document is a valid dataset config."""
+        spec = self.spec
+        return spec if isinstance(spec, DATASET_CLASSES) else None
 
 
 def document_kind(data: dict[str, Any]) -> DocumentKind | None:

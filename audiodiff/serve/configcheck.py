@@ -43,7 +43,7 @@ def check_config(text: str, name: str = "config.json") -> ConfigReport:
         return ConfigReport(1, 0, [json_renderer.diagnostic_object(too_big, name)], None, [])
     check = check_text(text, name)
     diagnostics = list(check.diagnostics)
-    if check.graph is not None:
+    if check.graph is not None and check.model_spec is not None:
         diagnostics.extend(locate(check, buildability(check.graph, strict=False)))
     from audiodiff.diagnostics.render import FileResult
 
@@ -51,11 +51,11 @@ def check_config(text: str, name: str = "config.json") -> ConfigReport:
     objects = [json_renderer.diagnostic_object(d, name) for d in ordered]
     errors = sum(1 for d in ordered if d.is_error)
     explanation = None
-    if check.graph is not None:
+    if check.graph is not None and check.model_spec is not None:
         from audiodiff.compiler.explain import explain, to_json
         from audiodiff.compiler.memory import estimate_for_graph
 
-        memory = estimate_for_graph(check.spec, check.graph, batch_size=1, precision="32")
+        memory = estimate_for_graph(check.model_spec, check.graph, batch_size=1, precision="32")
         version = check.schema.version if check.schema is not None else None
         explained = explain(name, check.graph, check.document, version, memory, check.migration)
         explanation = to_json(explained)

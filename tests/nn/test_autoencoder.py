@@ -633,3 +633,15 @@ def test_training_a_tiny_oobleck_on_a_tone_cuts_reconstruction_error(single_thre
         optimizer.step()
     after = reconstruction_error()
     assert after * 5 < before, f"reconstruction MSE went from {before:.3g} to {after:.3g}"
+
+
+@pytest.mark.parametrize("name", ["Tanh", "ELU", "ReLU", "Sigmoid"])
+def test_seanet_decoder_ends_with_the_named_final_activation(name: str) -> None:
+    """Every `final_activation` the schema accepts is applied (EnCodec appends `getattr(nn, name)()`); none adds
+    parameters, so the analytic counts are unaffected."""
+    plain = SEANetDecoder(channels=1, dimension=8, n_filters=4, n_residual_layers=1, upsampling_ratios=(2,), lstm=0)
+    decoder = SEANetDecoder(
+        channels=1, dimension=8, n_filters=4, n_residual_layers=1, upsampling_ratios=(2,), lstm=0, final_activation=name
+    )
+    assert type(decoder.model[-1]).__name__ == name
+    assert sum(p.numel() for p in decoder.parameters()) == sum(p.numel() for p in plain.parameters())

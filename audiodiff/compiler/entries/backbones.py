@@ -28,8 +28,9 @@ class BackboneBuild:
     gradient_checkpointing: bool = False
 
 
-def build_dit(config: bb.DiTOptionsSpec, context: BackboneBuild) -> nn.Module:
+def build_dit(config: bb.DiTBackboneSpec, context: BackboneBuild) -> nn.Module:
     from audiodiff.nn.dit import DiffusionTransformer
+    from audiodiff.nn.legacy_xtransformers import XTransformerOptions
     from audiodiff.nn.transformer import (
         AttentionOptions,
         FeedForwardOptions,
@@ -37,10 +38,9 @@ def build_dit(config: bb.DiTOptionsSpec, context: BackboneBuild) -> nn.Module:
         TransformerOptions,
     )
 
+    transformer: TransformerOptions | XTransformerOptions
     if config.transformer_type == "x-transformers":
-        from audiodiff.nn.legacy_xtransformers import XTransformerOptions
-
-        transformer: Any = XTransformerOptions()
+        transformer = XTransformerOptions()
     else:
         transformer = TransformerOptions(
             final_cross_attn_ix=config.final_cross_attn_ix,
@@ -52,7 +52,7 @@ def build_dit(config: bb.DiTOptionsSpec, context: BackboneBuild) -> nn.Module:
             use_abs_pos_emb=config.use_abs_pos_emb,
             abs_pos_emb_max_length=config.abs_pos_emb_max_length,
             num_memory_tokens=config.num_memory_tokens,
-            sliding_window=tuple(config.sliding_window) if config.sliding_window is not None else None,
+            sliding_window=_window(config.sliding_window),
             remove_norms=config.remove_norms,
             add_rope=config.add_rope,
             layer_scale=config.layer_scale,
@@ -94,6 +94,15 @@ def build_dit(config: bb.DiTOptionsSpec, context: BackboneBuild) -> nn.Module:
         transformer=transformer,
         gradient_checkpointing=context.gradient_checkpointing,
     )
+
+
+def _window(window: tuple[int, ...] | None) -> tuple[int, int] | None:
+    """`sliding_window` as the (left, right) pair the attention takes."""
+    if window is None:
+        return None
+    if len(window) != 2:
+        raise ValueError(f"`sliding_window` is a (left, right) pair, not {len(window)} numbers")
+    return window[0], window[1]
 
 
 def _unet_arguments(config: bb.UNet1dSpec) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from audiodiff.schema.views import pretransform_latent_channels
 if TYPE_CHECKING:
     from torch import nn
 
+    from audiodiff.nn.pretransforms import Pretransform
+
 G2P_EN_PHONEME_COUNT = 74  # len(g2p_en.G2p().phonemes): 4 specials + 70 stressed ARPAbet symbols
 CLAP_TEXT_WIDTHS = {True: 768, False: 512}  # RoBERTa hidden states (features) vs the CLAP text embedding
 CLAP_AUDIO_WIDTH = 512
@@ -33,7 +35,7 @@ class ConditionerBuild:
 
     output_dim: int  # `output_dim` of the entry, else `cond_dim`
     sample_rate: int
-    model_pretransform: nn.Module | None = None  # the model's built pretransform (`use_model_pretransform`)
+    model_pretransform: Pretransform | None = None  # the model's built pretransform (`use_model_pretransform`)
     t5_model_path: str | None = None  # a local T5 folder instead of the Hugging Face cache
 
 
@@ -194,12 +196,16 @@ def count_clap_audio(entry: cond.CLAPAudioConditionerSpec, context: ConditionerC
 # --- audio through a pretransform -------------------------------------------------------------------------------------
 
 
-def _conditioner_pretransform(config: cond.PretransformConditionerConfig, context: ConditionerBuild) -> nn.Module:
+def _conditioner_pretransform(config: cond.PretransformConditionerConfig, context: ConditionerBuild) -> Pretransform:
     """The model's own pretransform, or one built from `pretransform_config`."""
     if config.use_model_pretransform:
-        return context.model_pretransform  # type: ignore[return-value]  # the rules require one (C36)
+        if context.model_pretransform is None:  # the rules require one (C36)
+            raise ValueError("`use_model_pretransform` is set but the model has no pretransform")
+        return context.model_pretransform
     from audiodiff.compiler.materialize import build_pretransform
 
+    if config.pretransform_config is None:  # the rules require one of the two (C36)
+        raise ValueError("a pretransform conditioner needs `pretransform_config` or `use_model_pretransform`")
     return build_pretransform(config.pretransform_config, config.sample_rate)
 
 
@@ -275,12 +281,7 @@ def count_source_mix(entry: cond.SourceMixConditionerSpec, context: ConditionerC
 
 # --- the entries ----------------------------------------------------------------------------------------------------
 
-_CLAP = dict(
-    status="needs_extra",
-    extra="clap",
-    module="laion_clap",
-    reason="CLAP conditioners need the optional `laion_clap` package and a local CLAP checkpoint",
-)
+_CLAP_REASON = "CLAP conditioners need the optional `laion_clap` package and a local CLAP checkpoint"
 
 ENTRIES: tuple[Entry, ...] = (
     Entry(
@@ -302,8 +303,11 @@ ENTRIES: tuple[Entry, ...] = (
         build_clap_text,
         count_clap_text,
         lowering.lower_clap_text,
-        **_CLAP,
-    ),  # type: ignore[arg-type]
+        status="needs_extra",
+        extra="clap",
+        module="laion_clap",
+        reason=_CLAP_REASON,
+    ),
     Entry(
         "conditioner",
         "clap_audio",
@@ -311,8 +315,11 @@ ENTRIES: tuple[Entry, ...] = (
         build_clap_audio,
         count_clap_audio,
         lowering.lower_vector_conditioner,
-        **_CLAP,
-    ),  # type: ignore[arg-type]
+        status="needs_extra",
+        extra="clap",
+        module="laion_clap",
+        reason=_CLAP_REASON,
+    ),
     Entry("conditioner", "int", cond.IntConditionerSpec, build_int, count_int, lowering.lower_vector_conditioner),
     Entry(
         "conditioner",

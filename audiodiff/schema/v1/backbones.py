@@ -213,3 +213,7 @@ class DistributionShiftSpec(Spec):
     max_length: PositiveInt = 4096
     min_length: PositiveInt = 256
     use_sine: Bool = False
+
+
+DiTBackboneSpec = DiTSpec | DiTUncondSpec  # the two spellings of the DiT's channel count
+BackboneSpec = DiTSpec | DiTUncondSpec | UNetCFG1dSpec | UNet1dSpec | DAU1dSpec  # what a backbone `config` holds

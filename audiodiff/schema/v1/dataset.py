@@ -81,3 +81,4 @@ DatasetConfigSpec = Annotated[
     AudioDirDatasetSpec | PreEncodedDatasetSpec | WebDatasetSpec,
     Field(discriminator="dataset_type"),
 ]
+DATASET_CLASSES = (AudioDirDatasetSpec, PreEncodedDatasetSpec, WebDatasetSpec)  # for `isinstance`

@@ -53,6 +53,7 @@ class AutoencoderConfig(_ModelConfigBase):
 
 
 ModelConfig = DiffusionCondConfig | DiffusionCondInpaintConfig | DiffusionUncondConfig | AutoencoderConfig
+DiffusionConfig = DiffusionCondConfig | DiffusionCondInpaintConfig | DiffusionUncondConfig
 
 ROOT_BY_MODEL_TYPE: dict[str, type[ModelConfig]] = {
     "diffusion_cond": DiffusionCondConfig,
