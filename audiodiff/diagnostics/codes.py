@@ -348,6 +348,12 @@ TRAINING_SECTION_MISSING = _code("AD812", "training-section-missing", E, "`run` 
 RUN_FOLDER_LOCKED = _code("AD820", "run-folder-locked", E, "another run is writing to the same output folder")
 NON_FINITE_OUTPUT = _code("AD821", "non-finite-output", E, "NaN or infinite values would have been written")
 OUTPUT_WRITE_FAILED = _code("AD822", "output-write-failed", E, "an output file could not be written")
+SHARDS_NOT_FOUND = _code("AD830", "shards-not-found", E, "a WebDataset source lists no shards, or a shard is missing")
+SHARD_UNREADABLE = _code("AD831", "shard-unreadable", E, "a shard could not be opened or read")
+STORAGE_CLIENT_MISSING = _code("AD832", "storage-client-missing", E, "the client for a shard URL is not installed")
+STORAGE_CREDENTIALS = _code(
+    "AD833", "storage-credentials", E, "the storage service refused the credentials, or found none"
+)
 
 # --- AD9xx: versions and migration -------------------------------------------------------------------------------
 MIGRATED_KEY = _code("AD901", "migrated-key", W, "a key was migrated from an older schema version")

@@ -263,6 +263,8 @@ class TrainingBatch(NamedTuple):
     data: Tensor  # [B, C, T] audio, or [B, C, L] latents
     metadata: list[dict[str, Any]]  # one dict per item: conditioning values, padding_mask, seconds_*, path
     batch: int  # the batch's number in this rank's stream (-1 outside a stream)
+    # (name, reason) of what a shard stream skipped as unreadable since its previous batch (shard_data.py)
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 def collate(items: list[tuple[Tensor, dict[str, Any], int]]) -> TrainingBatch:

@@ -32,6 +32,14 @@ from audiodiff.runtime.outputs import NonFiniteOutput, OutputWriteFailed, write_
 from audiodiff.runtime.preflight import COMMAND_LINE
 from audiodiff.runtime.progress import RunProgressBar, SummaryLine, count, render_summary
 from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, RunPlan, is_rank_zero
+from audiodiff.runtime.shard_data import (
+    BAD_SHARD_FRACTION,
+    BAD_SHARD_MINIMUM,
+    ShardFailure,
+    resume_note,
+    shard_loader_factory,
+    shard_summary,
+)
 from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
 from audiodiff.schema.routes import Route
@@ -53,11 +61,12 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     settings = TrainingSettings.from_spec(
         spec, seed=options.seed, accumulate_grad_batches=options.accumulate_grad_batches
     )
+    loader_factory = _loader_factory(spec, preflight, options, plan)
     module = DiffusionTrainer(
         model,
         settings,
         optimizer_factory=_optimizer_factory(spec, plan),
-        loader_factory=_loader_factory(spec, preflight, options, plan),
+        loader_factory=loader_factory,
     )
     if plan.resume_from is not None:
         module.after_restore = lambda trained: _apply_changes(trained, spec, echo)
@@ -129,6 +138,8 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         raise RunError([_output_problem(codes.OUTPUT_WRITE_FAILED, str(error), plan)]) from None
     except ConditioningError as error:
         raise RunError([_unreadable_value(error, preflight)]) from None
+    except ShardFailure as error:
+        raise RunError([_shard_failure(error, preflight, plan)]) from None
     except NoUsableItem as error:
         from audiodiff.diagnostics.render import FileResult
 
@@ -151,6 +162,12 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         # only reachable with --force-resume: the checkpoint's weights do not fit the changed architecture
         raise RunError([_unloadable(error, plan)]) from None
     first_final = loss_summary(module.losses)
+    skipped = len(preflight.scan.skipped) if preflight.scan else 0
+    report = getattr(loader_factory, "report", None)  # what shard streams skipped, by name
+    if report is not None and (report.members or report.shards):
+        skipped += len(report.members) + len(report.shards)
+        if trainer.is_global_zero:
+            echo(f"  data: {report.describe()}")
     saved = list_checkpoints(plan.checkpoints)
     last = saved[-1] if saved else None
     return RunOutcome(
@@ -161,7 +178,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         exported=exported_path(plan.checkpoints, last[0]) if last else None,
         stopped_early=stop.requested,
         seconds=time.monotonic() - start,
-        skipped_files=len(preflight.scan.skipped) if preflight.scan else 0,
+        skipped_files=skipped,
     )
 
 
@@ -318,6 +335,11 @@ def _apply_changes(module: DiffusionTrainer, spec: Any, echo: Callable[[str], No
 
 
 def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPlan):
+    workers = data_workers(options, plan)
+    if preflight.shards is not None:  # a `wds` / `s3` dataset, streamed
+        return shard_loader_factory(
+            spec, preflight, batch_size=options.batch_size, seed=options.seed, num_workers=workers
+        )
     files = preflight.scan.files
     data = preflight.dataset_spec
     if preflight.latent_length is not None:
@@ -338,9 +360,6 @@ def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPla
             seed=options.seed,
             metadata_modules=preflight.metadata_modules,
         )
-    workers = options.num_workers
-    if workers is None:
-        workers = 0 if plan.accelerator == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
 
     def factory(start_batch: int, rank: int, world_size: int):
         sampler = StreamBatchSampler(
@@ -354,6 +373,30 @@ def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPla
         return make_loader(dataset, sampler, num_workers=workers)
 
     return factory
+
+
+def data_workers(options: RunOptions, plan: RunPlan) -> int:
+    workers = options.num_workers
+    if workers is None:
+        workers = 0 if plan.accelerator == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
+    return workers
+
+
+def _shard_failure(error: ShardFailure, preflight: Any, plan: RunPlan) -> Any:
+    from audiodiff.diagnostics.render import FileResult
+
+    # a data-loader worker's exception arrives as its traceback's text: its last line holds the message
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    message = lines[-1].split("ShardFailure: ", 1)[-1] if lines else str(error)
+    diagnostic = Diagnostic(
+        codes.SHARD_UNREADABLE,
+        f"training stopped: {message}",
+        "/datasets",
+        path=preflight.dataset.path,
+        help=f"a run stops once more than {BAD_SHARD_FRACTION:.0%} of the shards a worker opened (and at least "
+        f"{BAD_SHARD_MINIMUM}) failed; fix or remove them, then `--resume` ({_last_good(plan)})",
+    )
+    return FileResult(preflight.dataset.path, [diagnostic])
 
 
 # --- trainer pieces ------------------------------------------------------------------------------------------------
@@ -540,9 +583,13 @@ def _summary(
     )
     objective = diffusion_objective_of(spec)
     scan = preflight.scan
-    skipped = f" ({len(scan.skipped)} unreadable, skipped)" if scan.skipped else ""
+    skipped = f" ({len(scan.skipped)} unreadable, skipped)" if scan is not None and scan.skipped else ""
     seconds = spec.sample_size / spec.sample_rate
-    if preflight.latent_length is not None:
+    if preflight.shards is not None:
+        data = shard_summary(
+            preflight, spec, workers=data_workers(options, plan), world_size=options.devices * options.num_nodes
+        )
+    elif preflight.latent_length is not None:
         data = f"{len(scan.files)} latent files{skipped}, crops of {preflight.latent_length} latents"
     else:
         rates = sorted({f.sample_rate for f in scan.files})
@@ -591,7 +638,10 @@ def _summary(
     ]
     if plan.resume_from is not None:
         lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))
-    if scan.skipped:  # which files, and why: "3 unreadable" alone sends the user hunting
+    if preflight.shards is not None and plan.resume_from is not None:
+        world = options.devices * options.num_nodes
+        lines.append(SummaryLine("resume data", resume_note(preflight.shards, data_workers(options, plan), world)))
+    if scan is not None and scan.skipped:  # which files, and why: "3 unreadable" alone sends the user hunting
         from audiodiff.runtime.scan import skipped_files
 
         lines.append(SummaryLine("skipped", skipped_files(scan.skipped)))

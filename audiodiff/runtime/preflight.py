@@ -26,7 +26,7 @@ from audiodiff.runtime.scan import (
     scan_latents,
 )
 from audiodiff.schema.pointer import join
-from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, PreEncodedDatasetSpec
+from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, PreEncodedDatasetSpec, WebDatasetSpec
 from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
@@ -69,6 +69,7 @@ class Preflight:
     scan: DataScan | None = None
     metadata_modules: dict[str, MetadataModule] = field(default_factory=dict)  # dataset id -> its module
     latent_length: int | None = None  # crop length of pre-encoded latents
+    shards: list[Any] | None = None  # shards.ShardSource of each source of a `wds` / `s3` dataset
 
     @property
     def spec(self) -> Any:
@@ -131,7 +132,12 @@ def check_configs(
     findings.extend(dataset.path, locate(dataset, _pairing(model, dataset)))
     if findings.has_errors:
         return preflight
-    scan_dataset(preflight, allow_metadata_module)
+    if isinstance(dataset.spec, WebDatasetSpec):
+        from audiodiff.runtime.shard_preflight import check_shards
+
+        check_shards(preflight, allow_metadata_module)
+    else:
+        scan_dataset(preflight, allow_metadata_module)
     return preflight
 
 
@@ -251,8 +257,6 @@ def pairing_rules(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
         return []
     if model.kind != "model" or dataset.kind != "dataset" or getattr(model.spec, "training", None) is None:
         return []
-    if not isinstance(dataset.spec, (AudioDirDatasetSpec, PreEncodedDatasetSpec)):
-        return []
     return locate(dataset, _pairing(model, dataset))
 
 
@@ -260,19 +264,19 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
     """Rules between the two files (C6 pre_encoded on both sides; C4 / C5 latent lengths)."""
     spec, data = model.spec, dataset.spec
     found = []
-    if not isinstance(data, (AudioDirDatasetSpec, PreEncodedDatasetSpec)):
-        found.append(
-            Diagnostic(
-                codes.DATASET_UNSUPPORTED,
-                f"`audiodiff run` reads local `audio_dir` and "
-                f"`pre_encoded` datasets, not `{data.dataset_type}` (WebDataset / S3 shards)",
-                "/dataset_type",
-                help='copy the audio to a local folder and use `"dataset_type": "audio_dir"`',
-            )
-        )
-        return found
-    pre_encoded_data = isinstance(data, PreEncodedDatasetSpec)
+    pre_encoded_data = isinstance(data, PreEncodedDatasetSpec) or (
+        isinstance(data, WebDatasetSpec) and data.pre_encoded
+    )
     if spec.model_type == "autoencoder":
+        if isinstance(data, WebDatasetSpec) and not pre_encoded_data:
+            found.append(
+                Diagnostic(
+                    codes.DATASET_UNSUPPORTED,
+                    "`audiodiff run` trains autoencoders from local `audio_dir` datasets, not from shards yet",
+                    "/dataset_type",
+                    help='use an `"audio_dir"` dataset of the audio itself',
+                )
+            )
         if pre_encoded_data:
             found.append(
                 Diagnostic(
@@ -306,7 +310,7 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
                 related=(model_side,),
             )
         )
-    if pre_encoded_data and data.latent_crop_length is not None:
+    if pre_encoded_data and data.latent_crop_length is not None:  # both latent kinds have `latent_crop_length`
         ratio = _latent_ratio(spec)
         expected = spec.sample_size // ratio
         multiple = backbone_of(spec).length_multiple
@@ -373,7 +377,7 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
                 )
             )
         elif source.custom_metadata_module is not None and source.id not in preflight.metadata_modules:
-            module = _metadata_module(
+            module = load_metadata_module(
                 source.custom_metadata_module, config_dir, module_pointer, allow_metadata_module, found
             )
             if module is not None:
@@ -406,7 +410,7 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
     findings.extend(dataset.path, locate(dataset, found))
 
 
-def _metadata_module(
+def load_metadata_module(
     value: str, config_dir: Path, pointer: str, allowed: bool, found: list[Diagnostic]
 ) -> MetadataModule | None:
     if not allowed:
@@ -483,7 +487,7 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
                     help="encode the audio with this model's pretransform (`audiodiff encode`)",
                 )
             )
-        preflight.latent_length = data.latent_crop_length or _default_latent_length(spec)
+        preflight.latent_length = data.latent_crop_length or default_latent_length(spec)
     if check_values:
         # a metadata module may add or replace any value, so only files of datasets without one can be checked
         plain = [f for f in scan.files if f.dataset_id not in preflight.metadata_modules]
@@ -492,7 +496,7 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
     return found
 
 
-def _default_latent_length(spec: ModelConfig) -> int:
+def default_latent_length(spec: ModelConfig) -> int:
     return spec.sample_size // _latent_ratio(spec)
 
 

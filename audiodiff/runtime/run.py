@@ -205,6 +205,15 @@ def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diag
             )
         )
     plan.strategy = options.strategy if options.strategy != "auto" else ("ddp" if world > 1 else "auto")
+    shards = plan.preflight.shards
+    if shards is not None and sum(len(source.urls) for source in shards) < world:
+        found.append(
+            _setting(
+                f"the dataset has {sum(len(source.urls) for source in shards)} shard(s), fewer than the {world} "
+                "training processes (`--devices` x `--num-nodes`), so some would have nothing to read",
+                help="split the data into at least as many shards as processes",
+            )
+        )
     precision = options.precision
     if precision is None:
         precision = "32" if accelerator == "cpu" else ("bf16-mixed" if machine.bf16 else "16-mixed")

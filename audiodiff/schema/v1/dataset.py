@@ -17,6 +17,7 @@ from audiodiff.schema.v1.base import (
     FloatTuple,
     NonEmptyStr,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     Spec,
@@ -75,6 +76,8 @@ class WebDatasetSpec(_DatasetBase):
     pre_encoded: Bool = False
     latent_crop_length: PositiveInt | None = None
     resampled_shards: Bool = True
+    # audiodiff extension: samples each data-loader worker holds to shuffle across its shards (0 or 1: off)
+    shuffle_buffer: NonNegativeInt = 256
 
 
 DatasetConfigSpec = Annotated[
