@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audiodiff.compiler.facts import TokenShape
 from audiodiff.schema.routes import CROSS_ATTENTION, PREPEND, Route
 from audiodiff.schema.v1 import pretransform as pre
 from audiodiff.schema.v1.backbones import BackboneSpec, DAU1dSpec, DiTBackboneSpec, DiTOptionsSpec, UNet1dSpec
@@ -119,10 +120,10 @@ def _token_count(entry: ConditionerSpec, output_dim: int) -> int:
     assert lowering is not None
     shape = lowering(entry, ConditionerContext(output_dim, None, None))
     assert isinstance(shape, Lowered)
-    tokens = dict(shape.attrs).get("tokens")
-    if isinstance(tokens, int) and dict(shape.attrs).get("layout") != "signal":
-        return tokens
-    return int(getattr(entry.config, "max_length", 1)) if dict(shape.attrs).get("layout") != "signal" else 1
+    if not isinstance(shape.facts, TokenShape):
+        return 1
+    tokens = shape.facts.tokens
+    return tokens if isinstance(tokens, int) else int(getattr(entry.config, "max_length", 1))
 
 
 # --- activations ---------------------------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ related notes point at the routing entries whose conditioners deliver the other 
 
 from __future__ import annotations
 
-from typing import Any
-
+from audiodiff.compiler.facts import BackboneFacts, ConditionerFacts, Dim, SignalShape
 from audiodiff.compiler.graph import Graph, Node
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
@@ -23,6 +22,11 @@ _BACKBONE = "diffusion.backbone"
 
 def _capabilities(backbone: Node) -> BackboneCapabilities:
     return BACKBONES[backbone.type]
+
+
+def _declared(backbone: Node, route: Route) -> int:
+    """The width the backbone's config declares for `route` (0: none)."""
+    return backbone.facts.width(route) if isinstance(backbone.facts, BackboneFacts) else 0
 
 
 def _width_key(backbone: Node, route: Route) -> str | None:
@@ -50,10 +54,10 @@ def buildability(graph: Graph, *, strict: bool) -> list[Diagnostic]:
     for `compile --explain` they are warnings, since the graph and its counts do not need the package."""
     findings = []
     for node in graph.nodes:
-        status = node.attr("status", "buildable")
+        status, reason = node.availability
         if status == "buildable":
             continue
-        reason = node.attr("reason") or "it cannot be built here"
+        reason = reason or "it cannot be built here"
         if status == "needs_extra":
             findings.append(
                 Diagnostic(
@@ -89,18 +93,19 @@ class _Routed:
         self.pointer = edge_origin
         self.node = node
         self.id = source_id
+        self.facts = node.facts if node is not None and isinstance(node.facts, ConditionerFacts) else None
 
     @property
     def width(self) -> int | None:
-        return self.node.attr("width") if self.node is not None else None
+        return self.facts.width if self.facts is not None else None
 
     @property
-    def tokens(self) -> Any:
-        return self.node.attr("tokens") if self.node is not None else None
+    def tokens(self) -> Dim | None:
+        return self.facts.tokens if self.facts is not None else None
 
     @property
     def layout(self) -> str | None:
-        return self.node.attr("layout") if self.node is not None else None
+        return self.facts.layout if self.facts is not None else None
 
     def note(self, what: str) -> tuple[str, str]:
         return (f"`{self.id}` {what}", self.pointer)
@@ -133,7 +138,7 @@ def _error(
 
 
 def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list[Diagnostic]) -> None:
-    declared = backbone.attr("cross_width", 0)
+    declared = _declared(backbone, CROSS_ATTENTION)
     key = _width_key(backbone, CROSS_ATTENTION)
     if not routed:
         # a backbone that cannot run without cross-attention is reported by the rules (AD2xx) instead
@@ -178,7 +183,7 @@ def _check_cross_attention(backbone: Node, routed: list[_Routed], findings: list
 
 
 def _check_global(backbone: Node, routed: list[_Routed], findings: list[Diagnostic]) -> None:
-    declared = backbone.attr("global_width", 0)
+    declared = _declared(backbone, GLOBAL)
     consumed = _capabilities(backbone).input(GLOBAL)
     key = consumed.width_field if consumed is not None else None
     if not routed:
@@ -223,7 +228,7 @@ def _check_global(backbone: Node, routed: list[_Routed], findings: list[Diagnost
 def _check_prepend(backbone: Node, routed: list[_Routed], findings: list[Diagnostic]) -> None:
     if not _capabilities(backbone).consumes(PREPEND):
         return  # rule AD204 already reports prepend routes on other backbones
-    declared = backbone.attr("prepend_width", 0)
+    declared = _declared(backbone, PREPEND)
     key = _width_key(backbone, PREPEND)
     if not routed:
         if declared:
@@ -260,7 +265,7 @@ def _input_concat_channels(entry: _Routed, spec: ModelConfig) -> int | None:
 
 
 def _check_input_concat(backbone: Node, routed: list[_Routed], spec: ModelConfig, findings: list[Diagnostic]) -> None:
-    declared = backbone.attr("input_concat_channels", 0)
+    declared = _declared(backbone, INPUT_CONCAT)
     consumed = _capabilities(backbone).input(INPUT_CONCAT)
     key = consumed.width_field if consumed is not None else None
     if not routed:
@@ -312,11 +317,11 @@ def _check_positions(
 ) -> None:
     capabilities = _capabilities(backbone)
     config = backbone.spec
-    token_limit = backbone.attr("token_limit")
+    token_limit = backbone.facts.token_limit if isinstance(backbone.facts, BackboneFacts) else None
     if token_limit is not None and capabilities.token_limit_field is not None:
         key = capabilities.token_limit_field
-        tokens = [entry.tokens for entry in routed[CROSS_ATTENTION]]
-        if all(isinstance(t, int) for t in tokens):
+        tokens = [entry.tokens for entry in routed[CROSS_ATTENTION] if isinstance(entry.tokens, int)]
+        if len(tokens) == len(routed[CROSS_ATTENTION]):
             time_token = 1 if getattr(config, "use_xattn_time", False) else 0  # a time token and its table row
             total, limit = sum(tokens) + time_token, token_limit + time_token
             if total > limit:
@@ -332,8 +337,8 @@ def _check_positions(
     budget = capabilities.position_budget(config)
     latent = graph.quantity("latent_length")
     if budget is not None and latent is not None and isinstance(latent.value, int):
-        prepend_tokens = [entry.tokens for entry in routed[PREPEND]]
-        if all(isinstance(t, int) for t in prepend_tokens):
+        prepend_tokens = [entry.tokens for entry in routed[PREPEND] if isinstance(entry.tokens, int)]
+        if len(prepend_tokens) == len(routed[PREPEND]):
             count = budget.tokens(latent.value, sum(prepend_tokens))
             if count > budget.positions:
                 parts = "prepend + global" if budget.global_token else "prepend"
@@ -349,11 +354,14 @@ def _check_positions(
 
 def _check_signal_conditioners(graph: Graph, findings: list[Diagnostic]) -> None:
     for node in graph.nodes_of("conditioner"):
-        if node.attr("layout") != "signal" or node.type not in ("pretransform", "source_mix"):
+        facts = node.facts
+        if not isinstance(facts, ConditionerFacts) or not isinstance(facts.shape, SignalShape):
             continue
-        channels, output_dim = node.attr("encoded_channels"), node.attr("output_dim")
+        if node.type not in ("pretransform", "source_mix"):
+            continue
+        channels, output_dim = facts.shape.encoded_channels, facts.output_dim
         if node.type == "source_mix":
-            channels = node.attr("latent_channels")
+            channels = facts.shape.latent_channels
             if channels is not None and output_dim == channels:
                 # upstream's projection is then an identity without parameters, and the first forward takes the
                 # dtype of its first parameter (StopIteration); audiodiff needs no parameter there

@@ -16,10 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from audiodiff.compiler.facts import BackboneFacts, ConditionerFacts, LossFacts
 from audiodiff.compiler.graph import Graph, Port
 from audiodiff.schema.migrate import ReadResult
 from audiodiff.schema.overrides import ORIGIN, OverriddenDocument, Override
-from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES
+from audiodiff.schema.routes import ROUTES
 from audiodiff.schema.source import SourceDocument
 from audiodiff.schema.versions import LATEST_VERSION
 
@@ -154,25 +155,21 @@ def _routes(graph: Graph) -> list[dict[str, Any]]:
         sources = []
         for edge in edges:
             node = graph.node(edge.source_node)
+            facts = node.facts if node is not None else None
             sources.append(
                 {
                     "id": edge.source_node.split(".", 1)[-1],
                     "origin": edge.origin,
-                    "width": node.attr("width") if node is not None else None,
-                    "tokens": node.attr("tokens") if node is not None else None,
+                    "width": facts.width if isinstance(facts, ConditionerFacts) else None,
+                    "tokens": facts.tokens if isinstance(facts, ConditionerFacts) else None,
                 }
             )
-        expected = backbone.attr(_EXPECTED[route]) if backbone is not None else None
+        expected = (
+            backbone.facts.width(route) if backbone is not None and isinstance(backbone.facts, BackboneFacts) else None
+        )
         routes.append({"route": route.name, "sources": sources, "backbone_width": expected})
     return routes
 
-
-_EXPECTED = {
-    CROSS_ATTENTION: "cross_width",
-    GLOBAL: "global_width",
-    PREPEND: "prepend_width",
-    INPUT_CONCAT: "input_concat_channels",
-}
 
 # --- text ---------------------------------------------------------------------------------------------------------
 
@@ -187,8 +184,8 @@ def render_text(explanation: Explanation) -> str:
     rows = [("id", "kind", "type", "in -> out", "params", "line")]
     for node in graph.nodes:
         shapes = f"{_ports(node.inputs)} -> {_ports(node.outputs)}"
-        if node.kind == "loss":  # a weighted training term: its weight is what there is to see
-            shapes = f"weight {node.attr('weight'):g}"
+        if isinstance(node.facts, LossFacts):  # a weighted training term: its weight is what there is to see
+            shapes = f"weight {node.facts.weight:g}"
         elif node.kind == "discriminator":
             shapes = "training only"
         params = "-" if node.kind == "pretransform" and node.type == "autoencoder" else _count(node.params)

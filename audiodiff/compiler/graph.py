@@ -10,10 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiodiff.compiler.entry import Status
+from audiodiff.compiler.facts import Dim, Facts, NoFacts, PortRef, availability, facts_from_json
 from audiodiff.schema.routes import Route, route_named
+from audiodiff.schema.v1.autoencoder_training import DiscriminatorSpec
+from audiodiff.schema.v1.backbones import BackboneSpec
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+from audiodiff.schema.v1.pretransform import Bottleneck, DecoderStage, EncoderStage, PretransformSpec
 
-Dim = int | str  # an int, or a symbol such as "B", "T", "T/2048", "N_prompt"
+__all__ = ["Dim", "Edge", "Graph", "Node", "NodeSpec", "Port", "PortRef", "Quantity", "Shape"]
+
 Shape = tuple[Dim, ...]
+# the typed spec a node was made from
+NodeSpec = (
+    BackboneSpec | ConditionerSpec | PretransformSpec | EncoderStage | DecoderStage | Bottleneck | DiscriminatorSpec
+)
+QuantityValue = int | float | None  # None: unbounded or unknown
 
 
 @dataclass(frozen=True)
@@ -41,14 +53,15 @@ class Node:
     inputs: tuple[Port, ...] = ()
     outputs: tuple[Port, ...] = ()
     params: int | None = None  # analytic trainable parameter count; None when unknown without loading
-    spec: Any = field(default=None, compare=False, repr=False)  # the typed spec (not serialised)
-    attrs: tuple[tuple[str, Any], ...] = ()  # small JSON facts: widths, token counts, buildability
+    spec: NodeSpec | None = field(default=None, compare=False, repr=False)  # the typed spec (not serialised)
+    facts: Facts = field(
+        default_factory=NoFacts
+    )  # widths, token counts, buildability: a record per node kind (`facts.py`)
 
-    def attr(self, name: str, default: Any = None) -> Any:
-        for key, value in self.attrs:
-            if key == name:
-                return value
-        return default
+    @property
+    def availability(self) -> tuple[Status, str | None]:
+        """Whether its type can be built here, and the reason when not."""
+        return availability(self.facts)
 
     def output(self, name: str) -> Port | None:
         return next((port for port in self.outputs if port.name == name), None)
@@ -65,7 +78,7 @@ class Node:
             "params": self.params,
             "inputs": [port.to_json() for port in self.inputs],
             "outputs": [port.to_json() for port in self.outputs],
-            "attrs": dict(self.attrs),
+            "attrs": self.facts.to_json(),
         }
 
     @classmethod
@@ -78,21 +91,21 @@ class Node:
             inputs=tuple(Port.from_json(p) for p in data["inputs"]),
             outputs=tuple(Port.from_json(p) for p in data["outputs"]),
             params=data["params"],
-            attrs=tuple((key, _freeze(value)) for key, value in data.get("attrs", {}).items()),
+            facts=facts_from_json(data["kind"], data.get("attrs", {})),
         )
 
 
 @dataclass(frozen=True)
 class Edge:
-    source: str  # "node_id:port"
-    target: str  # "node_id:port"
+    source: PortRef
+    target: PortRef
     route: Route | None = None
     origin: str | None = None  # pointer of the routing-list entry that made this edge
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": self.source,
-            "target": self.target,
+            "source": str(self.source),
+            "target": str(self.target),
             "route": self.route.name if self.route is not None else None,
             "origin": self.origin,
         }
@@ -100,15 +113,15 @@ class Edge:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Edge:
         route = route_named(data["route"]) if data.get("route") else None
-        return cls(data["source"], data["target"], route, data.get("origin"))
+        return cls(PortRef.parse(data["source"]), PortRef.parse(data["target"]), route, data.get("origin"))
 
     @property
     def source_node(self) -> str:
-        return self.source.rsplit(":", 1)[0]
+        return self.source.node
 
     @property
     def target_node(self) -> str:
-        return self.target.rsplit(":", 1)[0]
+        return self.target.node
 
 
 @dataclass(frozen=True)
@@ -116,7 +129,7 @@ class Quantity:
     """A derived number with its unit and where it came from."""
 
     name: str
-    value: Any
+    value: QuantityValue
     unit: str = ""
     source: str = ""  # e.g. "/sample_size / /model/pretransform/config/downsampling_ratio"
 
@@ -156,9 +169,8 @@ class Graph:
             for node in self.nodes
             if node.kind not in ("pretransform", "objective", "discriminator", "loss")
         ]
-        if any(count is None for count in counts):
-            return None
-        return sum(counts)  # type: ignore[arg-type]
+        known = [count for count in counts if count is not None]
+        return sum(known) if len(known) == len(counts) else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -176,14 +188,7 @@ class Graph:
             nodes=tuple(Node.from_json(n) for n in data["nodes"]),
             edges=tuple(Edge.from_json(e) for e in data["edges"]),
             quantities=tuple(
-                Quantity(q["name"], _freeze(q["value"]), q.get("unit", ""), q.get("source", ""))
+                Quantity(q["name"], q["value"], q.get("unit", ""), q.get("source", ""))
                 for q in data.get("quantities", [])
             ),
         )
-
-
-def _freeze(value: Any) -> Any:
-    """JSON lists back to tuples so that a round-tripped graph compares equal."""
-    if isinstance(value, list):
-        return tuple(_freeze(item) for item in value)
-    return value

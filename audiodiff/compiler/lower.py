@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from audiodiff.compiler import checks, lowering, params
-from audiodiff.compiler.graph import Edge, Graph, Node, Port, Quantity
+from audiodiff.compiler.entry import Status
+from audiodiff.compiler.facts import (
+    BackboneFacts,
+    BottleneckShape,
+    CodecFacts,
+    ConditionerFacts,
+    ConditionerShape,
+    PretransformShape,
+    Shape,
+    SignalShape,
+    StageShape,
+    TokenShape,
+)
+from audiodiff.compiler.graph import Edge, Graph, Node, Port, PortRef, Quantity
 from audiodiff.compiler.lower_training import training_nodes
 from audiodiff.compiler.registry import Entry, lookup
 from audiodiff.diagnostics.model import Diagnostic
@@ -34,6 +47,8 @@ from audiodiff.schema.views import (
     pretransform_ratio,
     routes_of,
 )
+
+_ShapeT = TypeVar("_ShapeT", bound=Shape)
 
 BACKBONE_ID = "diffusion.backbone"
 OBJECTIVE_ID = "diffusion.objective"
@@ -119,7 +134,7 @@ def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
     kind = "uncond_backbone" if isinstance(spec, DiffusionUncondConfig) else "backbone"
     entry = lookup(kind, spec.model.type if isinstance(spec, DiffusionUncondConfig) else backbone.type)
     shape = _lower(entry, backbone.config, lowering.BackboneContext(backbone.channels, latent_length))
-    route_ports, route_attrs = _backbone_route_ports(backbone, latent_length)
+    route_ports, facts = _backbone_route_ports(backbone, latent_length, entry.availability()[0])
     nodes.append(
         Node(
             id=BACKBONE_ID,
@@ -130,7 +145,7 @@ def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
             outputs=shape.outputs,
             params=counter.backbone_params(backbone.config),
             spec=backbone.config,
-            attrs=route_attrs + (("status", entry.availability()[0]),),
+            facts=facts,
         )
     )
     objective = diffusion_objective_of(spec)
@@ -145,9 +160,9 @@ def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
         )
     )
     if located is not None:
-        edges.append(Edge(f"{PRETRANSFORM_ID}:latents", f"{BACKBONE_ID}:x"))
+        edges.append(Edge(PortRef(PRETRANSFORM_ID, "latents"), PortRef(BACKBONE_ID, "x")))
     edges.extend(_route_edges(spec))
-    edges.append(Edge(f"{BACKBONE_ID}:v", f"{OBJECTIVE_ID}:prediction"))
+    edges.append(Edge(PortRef(BACKBONE_ID, "v"), PortRef(OBJECTIVE_ID, "prediction")))
     graph = Graph(spec.model_type, tuple(nodes), tuple(edges), tuple(_diffusion_quantities(spec, ratio, backbone)))
     return LoweredGraph(graph, checks.check_graph(graph, spec))
 
@@ -172,7 +187,7 @@ def _pretransform_nodes(pretransform: PretransformSpec, pointer: str, counter: _
             shape.outputs,
             params=_pretransform_params(pretransform, counter),
             spec=pretransform,
-            attrs=shape.attrs + (("status", status), ("reason", reason)),
+            facts=CodecFacts(_shape(shape, PretransformShape), status, reason),
         )
     ]
     if isinstance(pretransform, AutoencoderPretransformSpec):  # its stages are nodes of their own
@@ -200,7 +215,7 @@ def _autoencoder_nodes(
             enc_shape.outputs,
             counts[0],
             model.encoder,
-            enc_shape.attrs + (("status", encoder.availability()[0]), ("reason", encoder.availability()[1])),
+            CodecFacts(_shape(enc_shape, StageShape), *encoder.availability()),
         )
     ]
     if model.bottleneck is not None:
@@ -220,7 +235,7 @@ def _autoencoder_nodes(
                 shape.outputs,
                 counts[1],
                 model.bottleneck,
-                shape.attrs + (("status", bottleneck.availability()[0]), ("reason", bottleneck.availability()[1])),
+                CodecFacts(_shape(shape, BottleneckShape), *bottleneck.availability()),
             )
         )
     nodes.append(
@@ -233,7 +248,7 @@ def _autoencoder_nodes(
             dec_shape.outputs,
             counts[2],
             model.decoder,
-            dec_shape.attrs + (("status", decoder.availability()[0]), ("reason", decoder.availability()[1])),
+            CodecFacts(_shape(dec_shape, StageShape), *decoder.availability()),
         )
     )
     return nodes
@@ -241,7 +256,7 @@ def _autoencoder_nodes(
 
 def _chain(nodes: list[Node]) -> tuple[Edge, ...]:
     return tuple(
-        Edge(f"{a.id}:{a.outputs[0].name}", f"{b.id}:{b.inputs[0].name}")
+        Edge(PortRef(a.id, a.outputs[0].name), PortRef(b.id, b.inputs[0].name))
         for a, b in zip(nodes, nodes[1:], strict=False)
     )
 
@@ -269,33 +284,26 @@ def _conditioner_nodes(spec: ModelConfig, latent_channels: int | None, ratio: in
                 outputs=shape.outputs,
                 params=counter.conditioner_params(entry, output_dim, model_pretransform=model_pretransform),
                 spec=entry,
-                attrs=shape.attrs + (("output_dim", output_dim), ("status", status), ("reason", reason)),
+                facts=ConditionerFacts(_conditioner_shape(shape), output_dim, status, reason),
             )
         )
     return nodes
 
 
-# the node facts that name each route's declared width (kept for `explain` and the JSON graph)
-WIDTH_FACTS = {
-    CROSS_ATTENTION: "cross_width",
-    GLOBAL: "global_width",
-    PREPEND: "prepend_width",
-    INPUT_CONCAT: "input_concat_channels",
-}
-
-
-def _backbone_route_ports(backbone: BackboneView, length: str) -> tuple[tuple[Port, ...], tuple[tuple[str, Any], ...]]:
+def _backbone_route_ports(
+    backbone: BackboneView, length: str, status: Status
+) -> tuple[tuple[Port, ...], BackboneFacts]:
     """The conditioning inputs the backbone's config declares, with the widths it expects (its capability record
     says which routes it consumes and which config field declares each width)."""
     config = backbone.config
     capabilities = backbone.capabilities
     b = lowering.B
     ports: list[Port] = []
-    attrs: list[tuple[str, Any]] = []
+    widths: dict[Route, int] = {}
     for route in ROUTES:
         consumed = capabilities.input(route)
         width = consumed.width(config) if consumed is not None else 0
-        attrs.append((WIDTH_FACTS[route], width))
+        widths[route] = width
         if not width:
             continue
         if route.axis is Axis.TOKENS:
@@ -305,11 +313,17 @@ def _backbone_route_ports(backbone: BackboneView, length: str) -> tuple[tuple[Po
         else:
             ports.append(Port(route.port, (b, width, length)))
     budget = capabilities.position_budget(config)
-    if budget is not None:
-        attrs.append(("position_limit", budget.positions))
-    if capabilities.token_limit_field is not None:
-        attrs.append(("token_limit", getattr(config, capabilities.token_limit_field)))
-    return tuple(ports), tuple(attrs)
+    token_limit = getattr(config, capabilities.token_limit_field) if capabilities.token_limit_field else None
+    facts = BackboneFacts(
+        cross_width=widths[CROSS_ATTENTION],
+        global_width=widths[GLOBAL],
+        prepend_width=widths[PREPEND],
+        input_concat_channels=widths[INPUT_CONCAT],
+        position_limit=budget.positions if budget is not None else None,
+        token_limit=token_limit,
+        status=status,
+    )
+    return tuple(ports), facts
 
 
 def _route_edges(spec: DiffusionConfig) -> list[Edge]:
@@ -317,13 +331,12 @@ def _route_edges(spec: DiffusionConfig) -> list[Edge]:
     routes = routes_of(spec)
     for route in ROUTES:
         for index, conditioner_id in enumerate(routes[route]):
-            source = (
-                f"inputs.{conditioner_id}:value"
-                if conditioner_id in INPAINT_IDS
-                else f"conditioning.{conditioner_id}:value"
+            source = PortRef(
+                f"inputs.{conditioner_id}" if conditioner_id in INPAINT_IDS else f"conditioning.{conditioner_id}",
+                "value",
             )
             edges.append(
-                Edge(source, f"{BACKBONE_ID}:{route.port}", route, join("", "model", "diffusion", route.key, index))
+                Edge(source, PortRef(BACKBONE_ID, route.port), route, join("", "model", "diffusion", route.key, index))
             )
     return edges
 
@@ -423,6 +436,19 @@ def _number(value: Fraction) -> int | float:
 def _pretransform_params(pretransform: PretransformSpec, counter: _Counter) -> int | None:
     count = counter.pretransform_params(pretransform)
     return count if isinstance(count, int) else None  # an autoencoder's stage counts sit on its stage nodes
+
+
+def _shape(lowered: lowering.Lowered, kind: type[_ShapeT]) -> _ShapeT:
+    """The lowering's shape facts, checked to be of the kind the node records."""
+    if not isinstance(lowered.facts, kind):
+        raise TypeError(f"a lowering gave {type(lowered.facts).__name__} facts, not {kind.__name__}")
+    return lowered.facts
+
+
+def _conditioner_shape(lowered: lowering.Lowered) -> ConditionerShape:
+    if isinstance(lowered.facts, SignalShape):
+        return lowered.facts
+    return _shape(lowered, TokenShape)
 
 
 def _lower(entry: Entry, spec: object, context: object) -> lowering.Lowered:

@@ -9,6 +9,7 @@ in step).
 from __future__ import annotations
 
 from audiodiff.compiler.entry import Entry
+from audiodiff.compiler.facts import DiscriminatorFacts, LossFacts
 from audiodiff.compiler.graph import Node
 from audiodiff.compiler.registry import lookup
 from audiodiff.schema.pointer import join
@@ -131,7 +132,7 @@ def training_nodes(spec: AutoencoderConfig, *, count_params: bool) -> list[Node]
                 pointer,
                 params=count,
                 spec=discriminator,
-                attrs=(("status", status), ("reason", reason), ("training_only", True)),
+                facts=DiscriminatorFacts(status, reason),
             )
         )
     for name, tag, weight, pointer in loss_terms(spec):
@@ -142,7 +143,7 @@ def training_nodes(spec: AutoencoderConfig, *, count_params: bool) -> list[Node]
                 tag,
                 pointer,
                 params=0,
-                attrs=(("weight", weight), ("training_only", True)),
+                facts=LossFacts(weight),
             )
         )
     return nodes

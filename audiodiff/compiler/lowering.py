@@ -8,8 +8,17 @@ what its shape depends on beyond it (a context per kind). The registry pairs eve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
+from audiodiff.compiler.facts import (
+    BottleneckShape,
+    PretransformShape,
+    Shape,
+    SignalShape,
+    StageShape,
+    T5Shape,
+    TokenShape,
+)
 from audiodiff.compiler.graph import Dim, Port
 from audiodiff.schema.v1 import conditioning as cond
 from audiodiff.schema.v1 import pretransform as pre
@@ -23,7 +32,7 @@ B = "B"
 class Lowered:
     inputs: tuple[Port, ...]
     outputs: tuple[Port, ...]
-    attrs: tuple[tuple[str, Any], ...] = ()
+    facts: Shape | None = None  # None: the node has no facts of its own (a backbone's come from its capabilities)
 
 
 @dataclass(frozen=True)
@@ -39,38 +48,42 @@ class ConditionerContext:
 # Output: `value` [B, N, D] with N tokens of width D (or channels-first [B, C, T] for signal conditioners), `mask`.
 
 
-def _tokens(entry: cond.ConditionerSpec, tokens: int | str, width: int, *, kind: str = "tokens") -> Lowered:
+def _tokens(tokens: Dim, width: int, *, kind: Literal["vector", "sequence"]) -> Lowered:
+    return _with_tokens(TokenShape(width, tokens, kind))
+
+
+def _with_tokens(shape: TokenShape) -> Lowered:
+    tokens, width = shape.tokens, shape.width
     return Lowered(
         inputs=(Port("values", (B,)),),
         outputs=(Port("value", (B, tokens, width)), Port("mask", (B, tokens))),
-        attrs=(("width", width), ("tokens", tokens), ("layout", kind)),
+        facts=shape,
     )
 
 
 def lower_vector_conditioner(entry: cond.ConditionerSpec, context: ConditionerContext) -> Lowered:
     """`number`, `int`, `list`, `clap_audio`: one token per item."""
-    return _tokens(entry, 1, context.output_dim, kind="vector")
+    return _tokens(1, context.output_dim, kind="vector")
 
 
 def lower_t5(entry: cond.T5ConditionerSpec, context: ConditionerContext) -> Lowered:
-    lowered = _tokens(entry, entry.config.max_length, context.output_dim, kind="sequence")
     encoder_width = T5_WIDTHS.get(entry.config.t5_model_name)
-    return Lowered(lowered.inputs, lowered.outputs, lowered.attrs + (("encoder_width", encoder_width),))
+    return _with_tokens(T5Shape(context.output_dim, entry.config.max_length, "sequence", encoder_width))
 
 
 def lower_clap_text(entry: cond.CLAPTextConditionerSpec, context: ConditionerContext) -> Lowered:
     if entry.config.use_text_features:
-        return _tokens(entry, 77, context.output_dim, kind="sequence")
-    return _tokens(entry, 1, context.output_dim, kind="vector")
+        return _tokens(77, context.output_dim, kind="sequence")
+    return _tokens(1, context.output_dim, kind="vector")
 
 
 def lower_lut(entry: cond.LUTConditionerSpec, context: ConditionerContext) -> Lowered:
-    return _tokens(entry, entry.config.max_length, context.output_dim, kind="sequence")
+    return _tokens(entry.config.max_length, context.output_dim, kind="sequence")
 
 
 def lower_phoneme(entry: cond.PhonemeConditionerSpec, context: ConditionerContext) -> Lowered:
     # the length is the longest item of the batch: a symbol, not a number
-    return _tokens(entry, f"N_{entry.id}", context.output_dim, kind="sequence")
+    return _tokens(f"N_{entry.id}", context.output_dim, kind="sequence")
 
 
 def lower_source_mix_conditioner(entry: cond.SourceMixConditionerSpec, context: ConditionerContext) -> Lowered:
@@ -102,13 +115,7 @@ def _signal(
     return Lowered(
         inputs=(Port("audio", (B, "C_audio", f"T_{entry.id}")),),
         outputs=(Port("value", (B, width, length)), Port("mask", (B, length))),
-        attrs=(
-            ("width", channels),
-            ("tokens", length),
-            ("layout", "signal"),
-            ("encoded_channels", channels),
-            ("latent_channels", latent),
-        ),
+        facts=SignalShape(channels, length, "signal", channels, latent),
     )
 
 
@@ -146,7 +153,7 @@ def lower_encoder(stage: pre.EncoderStage, context: StageContext) -> Lowered:
     return Lowered(
         inputs=(Port("audio", (B, config.input_channels, audio_length)),),
         outputs=(Port("features", (B, config.output_channels, _divide(audio_length, config.ratio))),),
-        attrs=(("ratio", config.ratio),),
+        facts=StageShape(config.ratio),
     )
 
 
@@ -155,7 +162,7 @@ def lower_decoder(stage: pre.DecoderStage, context: StageContext) -> Lowered:
     return Lowered(
         inputs=(Port("latents", (B, config.input_channels, _divide(audio_length, config.ratio))),),
         outputs=(Port("audio", (B, config.output_channels, audio_length)),),
-        attrs=(("ratio", config.ratio),),
+        facts=StageShape(config.ratio),
     )
 
 
@@ -163,7 +170,7 @@ def _bottleneck(context: BottleneckContext, *, discrete: bool) -> Lowered:
     return Lowered(
         inputs=(Port("features", (B, context.in_channels, context.latent_length)),),
         outputs=(Port("latents", (B, context.latent_dim, context.latent_length)),),
-        attrs=(("discrete", discrete),),
+        facts=BottleneckShape(discrete),
     )
 
 
@@ -183,7 +190,7 @@ def lower_pretransform(pretransform: pre.PretransformSpec, context: Pretransform
     return Lowered(
         inputs=(Port("audio", (B, audio_channels if audio_channels is not None else "C", "T")),),
         outputs=(Port("latents", (B, latent_channels if latent_channels is not None else "C", latent_length)),),
-        attrs=(("ratio", ratio), ("latent_channels", latent_channels)),
+        facts=PretransformShape(ratio, latent_channels),
     )
 
 

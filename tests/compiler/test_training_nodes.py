@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from audiodiff.compiler.facts import LossFacts
 from audiodiff.compiler.lower import lower_spec
 from audiodiff.compiler.lower_training import loss_terms
 from audiodiff.compiler.pipeline import check_text
@@ -85,5 +86,5 @@ def test_training_nodes_stay_out_of_the_model_total() -> None:
     assert discriminator is not None and discriminator.params and discriminator.params > 0
     model = sum(node.params for node in graph.nodes if node.kind in ("encoder", "bottleneck", "decoder"))
     assert graph.total_params == model
-    weights = {node.id: node.attr("weight") for node in graph.nodes_of("loss")}
+    weights = {node.id: node.facts.weight for node in graph.nodes_of("loss") if isinstance(node.facts, LossFacts)}
     assert weights["training.loss.loss_adv"] == 0.1 and weights["training.loss.kl_loss"] == 1e-4
