@@ -41,6 +41,9 @@ class SampleOptions:
     force: bool
     normalize: bool = False
     overrides: tuple[Any, ...] = ()  # schema.overrides.Override, applied to the model config
+    inpaint: Path | None = None  # audio whose `mask` regions are regenerated
+    mask: str | None = None  # START:END[,START:END...] seconds
+    continue_audio: Path | None = None  # audio kept at the start, the rest generated
 
 
 def command(
@@ -71,6 +74,15 @@ def command(
         False, "--normalize", help="Scale each clip to peak 1 instead of clipping what goes beyond full scale."
     ),
     overrides: list[str] = typer.Option([], "--set", metavar="PATH=VALUE", help=SET_HELP),
+    inpaint: Path | None = typer.Option(
+        None, "--inpaint", help="Audio to inpaint (inpainting models): the `--mask` regions are regenerated."
+    ),
+    mask: str | None = typer.Option(
+        None, "--mask", metavar="START:END[,START:END]", help="Seconds of the `--inpaint` audio to regenerate."
+    ),
+    continue_audio: Path | None = typer.Option(
+        None, "--continue", help="Audio to continue (inpainting models): kept at the start, the rest generated."
+    ),
 ) -> None:
     """Generate audio with a trained model; every setting is checked against the model first.
 
@@ -79,6 +91,10 @@ def command(
       audiodiff sample config.json --ckpt model.safetensors --prompt "warm pads" --seconds 10 -o pads.wav
 
       audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler euler --seed 3 -o chirp.wav
+
+      audiodiff sample inpaint.ckpt --prompt "rain" --inpaint take.wav --mask 1.5:2.5 -o fixed.wav
+
+      audiodiff sample inpaint.ckpt --prompt "rain" --continue intro.wav --seconds 20 -o longer.wav
     """
     output = renamed(output, out, old="--out", new="--output")
     if output is None:
@@ -103,6 +119,9 @@ def command(
         force=force,
         normalize=normalize,
         overrides=tuple(parse_overrides(overrides)),
+        inpaint=inpaint,
+        mask=mask,
+        continue_audio=continue_audio,
     )
     raise typer.Exit(run_sample(source, options))
 
@@ -125,6 +144,9 @@ def run_sample(source: Path, options: SampleOptions) -> int:
     )
     if problems:
         return report(COMMAND_LINE, problems)
+    spans = _mask_spans(options)
+    if spans is None:
+        return 2
     pairs: dict[str, Any] = {}
     for item in options.cond:
         key, sep, value = item.partition("=")
@@ -168,6 +190,15 @@ def run_sample(source: Path, options: SampleOptions) -> int:
             init = read_audio(options.init_audio, sample_rate=spec.sample_rate, channels=generated_channels(spec))
         except (OSError, RuntimeError, ValueError) as error:
             return fail(str(options.init_audio), codes.RUN_SETTING, f"the init audio could not be read: {error}")
+    known = None
+    known_path = options.inpaint or options.continue_audio
+    if known_path is not None:
+        from audiodiff.runtime.generate import read_known_audio
+
+        try:
+            known = read_known_audio(known_path, spec)
+        except RequestError as error:
+            return fail(str(known_path), error.code, str(error), help=error.hint)
     request = SampleRequest(
         seconds=options.seconds,
         steps=options.steps,
@@ -180,6 +211,9 @@ def run_sample(source: Path, options: SampleOptions) -> int:
         cond=pairs,
         init_audio=init,
         init_noise_level=options.init_noise_level,
+        known_audio=known,
+        mask_spans=tuple(spans),
+        continuation=options.continue_audio is not None,
     )
     try:
         the_plan = plan(spec, request)
@@ -219,7 +253,37 @@ def run_sample(source: Path, options: SampleOptions) -> int:
         )
     for path in written:
         print(f"wrote {path} ({seconds:.3f} s, {spec.sample_rate} Hz, {audio.shape[1]} channel(s))")
+    if the_plan.inpaint_mask is not None:
+        from audiodiff.runtime.generate import describe_mask
+
+        print(describe_mask(the_plan, spec))
     return 0
+
+
+def _mask_spans(options: SampleOptions) -> list[tuple[float, float]] | None:
+    """The `--mask` regions, after the usage rules of `--inpaint`, `--mask` and `--continue` (None: a usage error,
+    already reported)."""
+    from audiodiff.runtime.inpainting import parse_spans
+
+    def usage(message: str) -> None:
+        print(f"error: {message}", file=sys.stderr)
+
+    if options.inpaint is not None and options.continue_audio is not None:
+        usage("give `--inpaint` or `--continue`, not both")
+        return None
+    if options.mask is not None and options.inpaint is None:
+        usage("`--mask` says which seconds of the `--inpaint` audio to regenerate; give `--inpaint AUDIO` too")
+        return None
+    if options.inpaint is not None and options.mask is None:
+        usage("`--inpaint` needs `--mask START:END` (the seconds to regenerate, e.g. `--mask 1.5:2.5`)")
+        return None
+    if options.mask is None:
+        return []
+    try:
+        return parse_spans(options.mask)
+    except ValueError as error:
+        usage(f"`--mask`: {error}")
+        return None
 
 
 def _report_level(audio, *, normalize: bool):

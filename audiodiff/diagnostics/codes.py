@@ -354,6 +354,9 @@ STORAGE_CLIENT_MISSING = _code("AD832", "storage-client-missing", E, "the client
 STORAGE_CREDENTIALS = _code(
     "AD833", "storage-credentials", E, "the storage service refused the credentials, or found none"
 )
+INPAINT_REQUEST = _code(
+    "AD840", "inpaint-request", E, "the audio or mask to inpaint does not fit the model or the clip"
+)
 
 # --- AD9xx: versions and migration -------------------------------------------------------------------------------
 MIGRATED_KEY = _code("AD901", "migrated-key", W, "a key was migrated from an older schema version")

@@ -80,8 +80,17 @@ def _pyplot():
     return plt
 
 
-def spectrogram_png(audio: object, sample_rate: int, *, title: str | None = None) -> bytes:
-    """One spectrogram with labelled axes and a dB colour bar, as PNG bytes (the bare image without matplotlib)."""
+def _mark_spans(axes, spans: Sequence[tuple[float, float]]) -> None:
+    """Outline the generated regions of an inpainted clip (start, end in seconds) on a spectrogram."""
+    for start, end in spans:
+        axes.axvspan(start, end, facecolor="none", edgecolor="cyan", linewidth=1.2, linestyle="--")
+
+
+def spectrogram_png(
+    audio: object, sample_rate: int, *, title: str | None = None, spans: Sequence[tuple[float, float]] = ()
+) -> bytes:
+    """One spectrogram with labelled axes and a dB colour bar, as PNG bytes (the bare image without matplotlib).
+    `spans`: regions the model generated around known audio (inpainting), outlined."""
     if not have_matplotlib():
         import torch
 
@@ -92,6 +101,7 @@ def spectrogram_png(audio: object, sample_rate: int, *, title: str | None = None
     levels, duration, nyquist = spectrogram_db(audio, sample_rate)
     figure, axes = plt.subplots(figsize=(6, 3.2), layout="constrained")
     image = _draw_spectrogram(axes, levels, duration, nyquist, float(levels.max()))
+    _mark_spans(axes, spans)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("frequency (Hz)")
     if title:
@@ -111,6 +121,7 @@ class ReportRow:
     training: object | None
     generated: list[tuple[str, object]] = field(default_factory=list)  # (caption, audio)
     training_caption: str = "training example"
+    spans: list[tuple[float, float]] = field(default_factory=list)  # generated regions (inpainting), outlined
 
 
 def report_png(
@@ -141,6 +152,7 @@ def report_png(
                 axes.set_yticks([])
             else:
                 image = _draw_spectrogram(axes, *found, top)
+                _mark_spans(axes, row.spans)
                 axes.set_xlabel("time (s)", fontsize=8)
                 axes.tick_params(labelsize=7)
             axes.set_title(caption, fontsize=8)

@@ -10,6 +10,11 @@ kept in `DIR/demos/loss.csv`.
 Rounds fall on the multiples of `demo_every` and after the last step. Upstream renders a round right after the
 first step, so a demo that cannot run fails in seconds, not hours; here that first step runs a one-step, one-item
 smoke check instead, which writes nothing: a round of noise at step 1 shows nothing and costs a full round's time.
+Inpainting models (`diffusion_cond_inpaint` routing the inpainting tensors) take their demos from the latest
+training batch, as upstream does: its clips, with a mask that is the same at every round (the middle half regenerated
+for even demos, the second half for odd ones), conditioned on the items' own metadata; the generated regions are
+outlined in the spectrograms, and the report puts each original clip beside its inpainted versions.
+
 Round folders spell the step as checkpoints do (`step_0000500`); after Ctrl-C no round is rendered on the way
 out. Demo settings are not training state: a resumed run takes whatever the config says now.
 """
@@ -42,6 +47,7 @@ from audiodiff.runtime.demo_plots import (
     report_png,
     spectrogram_png,
 )
+from audiodiff.runtime.inpainting import demo_masks, generated_spans, inpaint_conditioning
 from audiodiff.runtime.run_folder import step_name
 from audiodiff.runtime.sampling import SamplerSettings, sample
 
@@ -59,22 +65,33 @@ class DemoSettings:
     cond_from_batch: bool = False
     pre_encoded: bool = False  # training data are latents: no audio examples for the report
     seed: int = 0  # the demo noise is the same at every round, so rounds are comparable
+    inpainting: bool = False  # demos inpaint clips of the latest batch (their audio and metadata)
+    ratio: int = 1  # audio samples per latent frame (the pretransform's downsampling)
 
     @classmethod
     def from_spec(cls, spec: Any) -> DemoSettings:
+        from audiodiff.schema.views import pretransform_of, pretransform_ratio, reads_inpainting
+
         demo = spec.training.demo
         conditioned = spec.model_type != "diffusion_uncond"
+        inpainting = spec.model_type == "diffusion_cond_inpaint" and reads_inpainting(spec)
+        if inpainting:
+            count = demo.num_demos or 8  # upstream's default for inpainting demos
+        else:
+            count = (demo.num_demos or len(demo.demo_cond) or 1) if conditioned else 8
         return cls(
             every=demo.demo_every,
             steps=demo.demo_steps,
-            num_demos=(demo.num_demos or len(demo.demo_cond) or 1) if conditioned else 8,
+            num_demos=count,
             cond=tuple(dict(item) for item in demo.demo_cond) if conditioned else (),
             cfg_scales=tuple(demo.demo_cfg_scales or (1.0,)) if conditioned else (1.0,),
             sample_size=spec.sample_size,
             sample_rate=spec.sample_rate,
             objective=objective_of(spec),
-            cond_from_batch=demo.demo_cond_from_batch if conditioned else False,
+            cond_from_batch=(demo.demo_cond_from_batch or inpainting) if conditioned else False,
             pre_encoded=bool(spec.training.pre_encoded),
+            inpainting=inpainting,
+            ratio=(pretransform_ratio(located[0]) or 1) if (located := pretransform_of(spec)) is not None else 1,
         )
 
 
@@ -88,12 +105,15 @@ class DemoCallback(pl.Callback):
         self.last_round: int | None = None
         self.smoke_checked = False
         self._batch_metadata: list[dict[str, Any]] | None = None
+        self._batch_data: Tensor | None = None  # [N, C, T] clips (or latents) of the latest batch, to inpaint
         self.losses = LossHistory()
         self.examples: dict[int, Tensor] = {}  # demo index -> a training clip [C, T] with that demo's conditioning
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.settings.cond_from_batch:
             self._batch_metadata = list(batch.metadata[: self.settings.num_demos])
+            if self.settings.inpainting:
+                self._batch_data = batch.data[: self.settings.num_demos].detach()
         step = trainer.global_step
         self._record(step, outputs, batch)
         if step < 1 or step == self.last_round or self._stopping:
@@ -135,7 +155,7 @@ class DemoCallback(pl.Callback):
             return
         metadata = self._metadata()[:1]
         quick = replace(self.settings, steps=1, num_demos=1, cfg_scales=self.settings.cfg_scales[:1])
-        render_demos(pl_module, quick, metadata=metadata)
+        render_demos(pl_module, quick, metadata=metadata, known=self._known(1))
 
     def render(self, trainer: pl.Trainer, pl_module: Any, step: int) -> list[Path]:
         self.last_round = step
@@ -146,11 +166,11 @@ class DemoCallback(pl.Callback):
             from torch.distributed.fsdp import FullyShardedDataParallel
 
             with FullyShardedDataParallel.summon_full_params(trainer.strategy.model, writeback=False):
-                audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata())
+                audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata(), known=self._known())
             if not trainer.is_global_zero:
                 return []
         else:
-            audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata())
+            audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata(), known=self._known())
         written = []
         folder = self.folder / step_name(step)
         rate = self.settings.sample_rate
@@ -167,26 +187,70 @@ class DemoCallback(pl.Callback):
                     continue
                 write_bytes_atomic(stem.with_suffix(".wav"), wav_bytes(item, rate))
                 title = f"step {step}: {describe(self._label(index))}, CFG {scale:g}"
-                write_bytes_atomic(stem.with_suffix(".png"), spectrogram_png(item, rate, title=title))
+                spans = self._spans(index)
+                if spans:
+                    title += " (outlined: generated)"
+                write_bytes_atomic(stem.with_suffix(".png"), spectrogram_png(item, rate, title=title, spans=spans))
                 written.append(stem.with_suffix(".wav"))
                 _log_media(trainer, f"demo_{index}/cfg_{scale:g}", item, spectrogram_image(item, rate), step, rate)
         write_bytes_atomic(self.folder / LOSS_FILE, loss_csv(self.losses))
         if have_matplotlib():
-            rows = self.report_rows(audio_by_scale)
+            rows = self.report_rows(audio_by_scale, pl_module)
             title = f"demos at step {step}: a training example beside the generated clips"
             write_bytes_atomic(folder / "report.png", report_png(rows, list(self.losses), rate, title=title))
         return written
 
-    def report_rows(self, audio_by_scale: dict[float, Tensor]) -> list[ReportRow]:
-        """One row per demo (the first REPORT_ROWS): its training example, then its clip at every CFG scale."""
+    def report_rows(self, audio_by_scale: dict[float, Tensor], module: Any = None) -> list[ReportRow]:
+        """One row per demo (the first REPORT_ROWS): its training example (inpainting: the clip it inpaints), then
+        its clip at every CFG scale."""
         count = min(REPORT_ROWS, min((len(audio) for audio in audio_by_scale.values()), default=0))
+        originals = self._originals(module) if self.settings.inpainting else None
         rows = []
         for index in range(count):
-            generated = [(f"generated, CFG {scale:g}", audio[index]) for scale, audio in audio_by_scale.items()]
+            verb = "inpainted" if originals is not None else "generated"
+            generated = [(f"{verb}, CFG {scale:g}", audio[index]) for scale, audio in audio_by_scale.items()]
+            if originals is not None:
+                rows.append(
+                    ReportRow(
+                        label=describe(self._label(index)),
+                        training=originals[index] if index < len(originals) else None,
+                        generated=generated,
+                        training_caption="original (outlined: regenerated)",
+                        spans=self._spans(index),
+                    )
+                )
+                continue
             rows.append(
                 ReportRow(label=describe(self._label(index)), training=self.examples.get(index), generated=generated)
             )
         return rows
+
+    def _known(self, count: int | None = None) -> Tensor | None:
+        """The clips (or latents) the inpainting demos start from; None for other models."""
+        if not self.settings.inpainting or self._batch_data is None:
+            return None
+        return self._batch_data if count is None else self._batch_data[:count]
+
+    def _spans(self, index: int) -> list[tuple[float, float]]:
+        """The generated regions (seconds) of inpainting demo `index`; none for other demos."""
+        if not self.settings.inpainting:
+            return []
+        ratio = self.settings.ratio
+        mask = demo_masks(index + 1, self.settings.sample_size // ratio)[index]
+        return generated_spans(mask, seconds_per_frame=ratio / self.settings.sample_rate)
+
+    def _originals(self, module: Any) -> Tensor | None:
+        """The inpainted clips as audio [N, C, T]: the batch's audio, or its latents decoded."""
+        known = self._known()
+        if known is None or module is None:
+            return None
+        if not self.settings.pre_encoded:
+            return known.float().cpu()
+        model = module.diffusion
+        with torch.no_grad():
+            latents = module.latents_of(known)
+            audio = model.pretransform.decode(latents) if model.pretransform is not None else latents
+        return audio[..., : self.settings.sample_size].float().cpu()
 
     def _label(self, index: int) -> dict[str, Any]:
         metadata = self._metadata()
@@ -198,7 +262,7 @@ class DemoCallback(pl.Callback):
         return [dict(item) for item in self.settings.cond]
 
 
-TIMING_KEYS = frozenset({"seconds_start", "seconds_total", "padding_mask", "path"})
+TIMING_KEYS = frozenset({"seconds_start", "seconds_total", "padding_mask", "path", "relpath", "timestamps"})
 REPORT_ROWS = 4
 
 
@@ -218,8 +282,11 @@ def _is_fsdp(trainer: pl.Trainer) -> bool:
 
 
 @torch.no_grad()
-def render_demos(module: Any, settings: DemoSettings, *, metadata: list[dict[str, Any]]) -> dict[float, Tensor]:
-    """Demo audio [num_demos, C, sample_size] for every CFG scale, sampled with the module's sampling backbone."""
+def render_demos(
+    module: Any, settings: DemoSettings, *, metadata: list[dict[str, Any]], known: Tensor | None = None
+) -> dict[float, Tensor]:
+    """Demo audio [num_demos, C, sample_size] for every CFG scale, sampled with the module's sampling backbone.
+    `known`: clips (or stored latents) [N, C, T] to inpaint under `demo_masks` (inpainting models)."""
     model = module.diffusion
     backbone = module.sampling_backbone
     device = next(model.parameters()).device
@@ -231,7 +298,10 @@ def render_demos(module: Any, settings: DemoSettings, *, metadata: list[dict[str
     noise = torch.randn(count, model.io_channels, settings.sample_size // ratio, generator=generator).to(device)
     inputs = NO_INPUTS
     if metadata:
-        inputs = model.get_conditioning_inputs(model.conditioning_tensors(metadata, device))
+        cond = model.conditioning_tensors(metadata, device)
+        if settings.inpainting:
+            cond = {**cond, **_inpaint_inputs(module, known, count, noise.shape[-1], device)}
+        inputs = model.get_conditioning_inputs(cond)
     sampler = SamplerSettings(sampler=settings.objective.demo_sampler, steps=settings.steps)
     results = {}
     try:
@@ -255,6 +325,17 @@ def render_demos(module: Any, settings: DemoSettings, *, metadata: list[dict[str
     finally:
         backbone.train(was_training)
     return results
+
+
+def _inpaint_inputs(module: Any, known: Tensor | None, count: int, length: int, device: Any) -> dict[str, Any]:
+    """The inpainting tensors of `count` demos of `length` frames: the known latents under the demo masks (all
+    generated, over silence, before any batch was seen)."""
+    masks = demo_masks(count, length).to(device)  # [N, 1, L]
+    if known is None:
+        return inpaint_conditioning(torch.zeros(count, module.diffusion.io_channels, length, device=device), masks * 0)
+    latents = module.latents_of(known[:count].to(device)).float()  # [N, C_io, L']
+    latents = torch.nn.functional.pad(latents[..., :length], (0, max(0, length - latents.shape[-1])))
+    return inpaint_conditioning(latents, masks)
 
 
 # --- files ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,11 @@
 
 The latent length comes from the requested seconds and the model's rates, rounded up to what the backbone
 accepts; the decoded audio is trimmed back to exactly the requested length.
+
+Inpainting models (`input_concat_ids` routing `inpaint_mask` and `inpaint_masked_input`) take known audio: either
+regions of it to regenerate (`--inpaint AUDIO --mask START:END`), or audio to continue (`--continue AUDIO`: kept at
+the start, the rest generated). The model keeps the known part by conditioning, as the reference does: the output is
+all generated, and reproduces the known audio only as well as the model learned to.
 """
 
 from __future__ import annotations
@@ -20,10 +25,25 @@ from audiodiff.compiler.materialize import objective_of
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
 from audiodiff.nn.objectives import Objective
-from audiodiff.nn.routing import INPAINT_IDS, Guidance
+from audiodiff.nn.routing import Guidance
+from audiodiff.runtime.inpainting import (
+    Span,
+    continuation_mask,
+    frame_mask,
+    generated_spans,
+    inpaint_conditioning,
+    routes_inpainting,
+)
 from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample, sampler_names
 from audiodiff.schema.values import value_problem
-from audiodiff.schema.views import BackboneView, backbone_of, conditioning_of, pretransform_of, pretransform_ratio
+from audiodiff.schema.views import (
+    BackboneView,
+    backbone_of,
+    conditioning_of,
+    pretransform_of,
+    pretransform_ratio,
+    reads_inpainting,
+)
 
 
 class RequestError(ValueError):
@@ -49,6 +69,9 @@ class SampleRequest:
     cond: Mapping[str, Any] = field(default_factory=dict)  # conditioner id -> value
     init_audio: Tensor | None = None  # [C, T] at the model's sample rate (audio-to-audio)
     init_noise_level: float = 1.0
+    known_audio: Tensor | None = None  # [C, T] at the model's sample rate: audio to inpaint or to continue
+    mask_spans: tuple[Span, ...] = ()  # regions of `known_audio` to regenerate (seconds)
+    continuation: bool = False  # keep all of `known_audio` at the start and generate what follows
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,7 @@ class Plan:
     metadata: list[dict[str, Any]]
     negative_metadata: list[dict[str, Any]] | None
     cfg_scale: float
+    inpaint_mask: Tensor | None = None  # [1, 1, latent_length]: 1 keep the known audio, 0 generate
 
 
 def parse_value(text: str) -> Any:
@@ -83,6 +107,8 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
     located = pretransform_of(spec)
     ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
     seconds = request.seconds if request.seconds is not None else spec.sample_size / spec.sample_rate
+    if request.known_audio is not None and request.seconds is None and not request.continuation:
+        seconds = request.known_audio.shape[-1] / spec.sample_rate  # inpainting keeps the audio's length
     if not math.isfinite(seconds) or seconds <= 0:
         raise RequestError(f"`--seconds` must be a positive number, got {seconds}", code=codes.SAMPLE_LENGTH)
     samples = max(1, round(seconds * spec.sample_rate))
@@ -107,7 +133,86 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
             raise RequestError("`--negative-prompt` needs a model with a `prompt` conditioner")
         negative = [dict(item, prompt=request.negative_prompt) for item in metadata]
     cfg_scale = request.cfg_scale if backbone.capabilities.cfg else 1.0
-    return Plan(samples, latent_length, settings, metadata, negative, cfg_scale)
+    mask = _inpaint_mask(spec, request, samples, latent_length, ratio)
+    return Plan(samples, latent_length, settings, metadata, negative, cfg_scale, mask)
+
+
+def _inpaint_mask(spec: Any, request: SampleRequest, samples: int, latent_length: int, ratio: int) -> Tensor | None:
+    """The frames to keep and to generate, after checking that the model inpaints and the request fits the clip."""
+    known = request.known_audio
+    if known is None:
+        return None
+    option = "--continue" if request.continuation else "--inpaint"
+    if not reads_inpainting(spec):
+        raise RequestError(
+            f"`{option}` needs an inpainting model, and this `{spec.model_type}` model takes no known audio",
+            hint="inpainting models are `diffusion_cond_inpaint` with "
+            '`"input_concat_ids": ["inpaint_mask", "inpaint_masked_input"]`',
+            code=codes.INPAINT_REQUEST,
+        )
+    rate = spec.sample_rate
+    clip = samples / rate
+    if request.continuation:
+        if known.shape[-1] >= samples:
+            raise RequestError(
+                f"the audio to continue lasts {known.shape[-1] / rate:.3f} s, so a {clip:.3f} s clip leaves "
+                "nothing to generate",
+                hint=f"ask for more with `--seconds` (more than {known.shape[-1] / rate:.3f})",
+                code=codes.INPAINT_REQUEST,
+            )
+        mask = continuation_mask(known.shape[-1], ratio=ratio, latent_length=latent_length)
+    else:
+        if not request.mask_spans:
+            raise RequestError("`--inpaint` needs `--mask START:END` (the seconds to regenerate)")
+        half_sample = 0.5 / rate
+        for start, end in request.mask_spans:
+            if end > clip + half_sample:
+                raise RequestError(
+                    f"`--mask {start:g}:{end:g}` ends after the {clip:.3f} s clip",
+                    hint=f"masks lie within 0:{clip:g}" + ("" if request.seconds else " (the length of the audio)"),
+                    code=codes.INPAINT_REQUEST,
+                )
+        mask = frame_mask(request.mask_spans, sample_rate=rate, ratio=ratio, latent_length=latent_length)
+    if bool((mask > 0.5).all()):  # frames the latent grid cannot split
+        raise RequestError("the mask covers no whole latent frame, so nothing would be generated")
+    return mask
+
+
+def read_known_audio(path: Any, spec: Any) -> Tensor:
+    """The audio to inpaint or continue, as [C, T] at the model's rate and channel count. A mono file is duplicated
+    to every channel; another channel count than the model's is refused (kept audio is not silently remixed)."""
+    import soundfile
+
+    from audiodiff.runtime.audio import read_audio
+    from audiodiff.schema.views import generated_channels
+
+    channels = generated_channels(spec)
+    try:
+        have = soundfile.info(str(path)).channels
+    except (OSError, RuntimeError) as error:
+        raise RequestError(f"the audio could not be read: {error}") from None
+    if have not in (1, channels):
+        raise RequestError(
+            f"the audio has {have} channels and the model generates {channels}",
+            hint=f"mix it to {channels} channel(s) (or mono) first",
+            code=codes.INPAINT_REQUEST,
+        )
+    try:
+        return read_audio(path, sample_rate=spec.sample_rate, channels=channels)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise RequestError(f"the audio could not be read: {error}") from None
+
+
+def describe_mask(the_plan: Plan, spec: Any) -> str:
+    """`generated 1.00-2.00 s of 3.00 s` for the sampling report."""
+    if the_plan.inpaint_mask is None:
+        return ""
+    located = pretransform_of(spec)
+    ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
+    spans = generated_spans(the_plan.inpaint_mask, seconds_per_frame=ratio / spec.sample_rate)
+    clip = the_plan.samples / spec.sample_rate
+    parts = ", ".join(f"{start:.2f}-{min(end, clip):.2f}" for start, end in spans)
+    return f"generated {parts} s of {clip:.2f} s, the rest kept from the known audio"
 
 
 def _check_length(backbone: BackboneView, latent_length: int, ratio: int, sample_rate: int) -> None:
@@ -199,10 +304,15 @@ def generate(
     generator = torch.Generator(device=device).manual_seed(request.seed + 1)  # for stochastic samplers
     conditional = hasattr(model, "conditioner")
     cond = model.conditioning_tensors(the_plan.metadata, device) if conditional else {}
-    if conditional and any(i in INPAINT_IDS for i in model.routing.input_concat_ids):
-        # plain generation of an inpainting model: nothing is kept (mask 0), so the masked input is silence
-        cond["inpaint_mask"] = torch.zeros(request.batch, 1, the_plan.latent_length, device=device)
-        cond["inpaint_masked_input"] = torch.zeros_like(noise)
+    if conditional and routes_inpainting(model):
+        if the_plan.inpaint_mask is None or request.known_audio is None:
+            # plain generation of an inpainting model: nothing is kept (mask 0), so the masked input is silence
+            mask = torch.zeros(request.batch, 1, the_plan.latent_length, device=device)
+            known = torch.zeros_like(noise)
+        else:
+            mask = the_plan.inpaint_mask.to(device).expand(request.batch, -1, -1)  # [B, 1, L]
+            known = _encode_init(model, request.known_audio, the_plan.latent_length, request.batch, device)
+        cond.update(inpaint_conditioning(known, mask))
     negative = (
         model.conditioning_tensors(the_plan.negative_metadata, device)
         if (conditional and the_plan.negative_metadata is not None)

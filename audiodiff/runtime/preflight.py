@@ -33,7 +33,7 @@ from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of
 
 COMMAND_LINE = "command line"
 LOADER_KEYS = frozenset({"seconds_start", "seconds_total"})  # the audio loader (not the latent one) computes these
-TRAINABLE_MODEL_TYPES = ("diffusion_cond", "diffusion_uncond", "autoencoder")
+TRAINABLE_MODEL_TYPES = ("diffusion_cond", "diffusion_cond_inpaint", "diffusion_uncond", "autoencoder")
 
 
 @dataclass
@@ -154,11 +154,10 @@ def note(check: FileCheck, message: str, pointer: str) -> Related:
 def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     found = []
     if spec.model_type not in TRAINABLE_MODEL_TYPES:
-        what = {"diffusion_cond_inpaint": "inpainting models"}.get(spec.model_type, f"`{spec.model_type}` models")
         found.append(
             Diagnostic(
                 codes.TRAINING_UNSUPPORTED,
-                f"`audiodiff run` does not train {what} yet",
+                f"`audiodiff run` does not train `{spec.model_type}` models yet",
                 "/model_type",
                 help="train it with stable-audio-tools; audiodiff can validate, compile and sample it",
             )
@@ -188,14 +187,6 @@ def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagno
                 "adversarial post-training (`arc`) is not supported by `audiodiff run`",
                 "/training/arc",
                 help="remove `arc` to train the plain diffusion objective",
-            )
-        )
-    if training.inpainting is not None:
-        found.append(
-            Diagnostic(
-                codes.TRAINING_UNSUPPORTED,
-                "inpainting training is not supported by `audiodiff run` yet",
-                "/training/inpainting",
             )
         )
     found += pretransform_problems(spec, pretransform_ckpt)  # demos decode through it, pre-encoded or not

@@ -28,6 +28,7 @@ from audiodiff.nn.routing import Guidance
 from audiodiff.runtime.data import TrainingBatch
 from audiodiff.runtime.ema import EMA
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, agree
+from audiodiff.runtime.inpainting import MaskSettings, inpaint_conditioning, random_masks
 from audiodiff.runtime.timesteps import TimestepSampler
 
 LOSS_BINS = 10
@@ -52,6 +53,7 @@ class TrainingSettings:
     use_ema: bool = True
     seed: int = 42
     accumulate_grad_batches: int = 1
+    inpainting: MaskSettings | None = None  # `training.inpainting`: random masks injected every step
 
     @classmethod
     def from_spec(cls, spec: Any, *, seed: int, accumulate_grad_batches: int = 1) -> TrainingSettings:
@@ -73,6 +75,9 @@ class TrainingSettings:
             use_ema=training.use_ema if conditioned else True,
             seed=seed,
             accumulate_grad_batches=accumulate_grad_batches,
+            inpainting=MaskSettings.from_spec(training.inpainting)
+            if conditioned and training.inpainting is not None
+            else None,
         )
 
 
@@ -182,7 +187,7 @@ class DiffusionTrainer(pl.LightningModule):
         data = batch.data  # [B, C, T] audio or [B, C, L] latents
         padding = torch.stack([item["padding_mask"] for item in batch.metadata]).to(data.device)  # [B, T]
         cond = self._conditioning(batch) if settings.conditioned else None
-        latents = self._latents(data)  # [B, C_io, L]
+        latents = self.latents_of(data)  # [B, C_io, L]
         if padding.shape[-1] != latents.shape[-1]:
             padding = F.interpolate(padding[:, None].float(), size=latents.shape[-1], mode="nearest")[:, 0]  # [B, L]
         size = latents.shape[0]
@@ -196,6 +201,10 @@ class DiffusionTrainer(pl.LightningModule):
             t = torch.where(torch.rand(size, device=t.device) < settings.p_one_shot, torch.ones_like(t), t)
         eps = torch.randn_like(latents)
         noised = settings.objective.noise(latents, eps, t)
+        if settings.inpainting is not None and cond is not None:
+            # the clean latents, partly hidden: the model learns to keep what the mask shows (spec §3.6)
+            mask = random_masks(padding, settings.inpainting).to(device=latents.device, dtype=latents.dtype)
+            cond = {**cond, **inpaint_conditioning(latents, mask)}  # mask [B, 1, L], masked input [B, C, L]
         if settings.conditioned:
             output = diffusion(noised.x_t, t, cond, guidance=Guidance(cfg_dropout_prob=settings.cfg_dropout_prob))
         else:
@@ -242,7 +251,8 @@ class DiffusionTrainer(pl.LightningModule):
                     )
         return ConditioningError(str(error), [str(item.get("path", "?")) for item in batch.metadata])
 
-    def _latents(self, data: Tensor) -> Tensor:
+    def latents_of(self, data: Tensor) -> Tensor:
+        """What the backbone denoises for a batch's data [B, C, T] (or stored latents): [B, C_io, L]."""
         pretransform = self.diffusion.pretransform
         if pretransform is None:
             return data

@@ -12,7 +12,7 @@ from typing import Any
 
 from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
-from audiodiff.schema.routes import ROUTES, Route
+from audiodiff.schema.routes import INPAINT_IDS, INPUT_CONCAT, ROUTES, Route
 from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
 from audiodiff.schema.v1.conditioning import ConditioningSpec
 from audiodiff.schema.v1.pretransform import (
@@ -104,6 +104,11 @@ def routes_of(spec: ModelConfig) -> dict[Route, tuple[str, ...]]:
     if isinstance(spec, (AutoencoderConfig, DiffusionUncondConfig)):
         return dict.fromkeys(ROUTES, ())
     return {route: spec.model.diffusion.route_ids(route) for route in ROUTES}
+
+
+def reads_inpainting(spec: ModelConfig) -> bool:
+    """Whether the model takes known audio and a mask: it routes the inpainting tensors through `input_concat_ids`."""
+    return any(id_ in INPAINT_IDS for id_ in routes_of(spec)[INPUT_CONCAT])
 
 
 def generated_channels(spec: ModelConfig) -> int:

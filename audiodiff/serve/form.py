@@ -10,7 +10,7 @@ from typing import Any
 from audiodiff.schema.v1.conditioning import IntConfig, ListConfig, NumberConfig
 from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_kind
-from audiodiff.schema.views import backbone_of, conditioning_of, diffusion_objective_of
+from audiodiff.schema.views import backbone_of, conditioning_of, diffusion_objective_of, reads_inpainting
 
 # conditioners the seconds field fills, as `audiodiff sample` does (start at 0, total = the requested length)
 SECONDS_IDS = ("seconds_start", "seconds_total")
@@ -46,6 +46,7 @@ class Form:
     cfg: bool  # whether the backbone applies classifier-free guidance
     negative_prompt: bool  # a `prompt` conditioner exists, so a negative prompt can be given
     objective: str
+    inpainting: bool = False  # the model takes known audio and a mask (`--inpaint` / `--continue`)
 
 
 def build_form(spec: ModelConfig, *, max_seconds: float) -> Form:
@@ -81,6 +82,7 @@ def build_form(spec: ModelConfig, *, max_seconds: float) -> Form:
         cfg=backbone is not None and backbone.capabilities.cfg,
         negative_prompt=conditioning is not None and "prompt" in conditioning.ids,
         objective=diffusion_objective_of(spec),
+        inpainting=reads_inpainting(spec),
     )
 
 

@@ -83,6 +83,15 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
             with gr.Accordion("init audio (audio-to-audio)", open=False):
                 init_audio = gr.Audio(type="filepath", label="init audio", sources=["upload"], elem_id="ad-init-audio")
                 init_noise = gr.Slider(0.01, 1.0, value=1.0, step=0.01, label="init noise level")
+            with gr.Accordion("inpainting (known audio)", open=True, visible=form.inpainting):
+                known_audio = gr.Audio(
+                    type="filepath", label="audio to inpaint or continue", sources=["upload"], elem_id="ad-known-audio"
+                )
+                mask = gr.Textbox(
+                    label="seconds to regenerate",
+                    placeholder="1.5:2.5 or 0:1,3:4; empty: continue the audio up to `seconds`",
+                    elem_id="ad-mask",
+                )
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="ad-generate")
                 stop = gr.Button("Cancel", elem_id="ad-cancel")
@@ -119,8 +128,26 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
             batch_value,
             init_path,
             init_level,
+            known_path,
+            mask_text,
             takes,
-        ) = (data[c] for c in (negative, seconds, steps, sampler, cfg, seed, batch, init_audio, init_noise, history))
+        ) = (
+            data[c]
+            for c in (
+                negative,
+                seconds,
+                steps,
+                sampler,
+                cfg,
+                seed,
+                batch,
+                init_audio,
+                init_noise,
+                known_audio,
+                mask,
+                history,
+            )
+        )
         flag = cancels.flag(request.session_hash or "")
         flag.clear()
         try:
@@ -136,6 +163,8 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
                 batch_value,
                 init_path,
                 init_level,
+                known_path,
+                mask_text,
             )
             take = studio.generate(
                 take_request, progress=lambda done, total: progress((done, total), "sampling"), cancel=flag
@@ -181,7 +210,21 @@ def _generate_tab(studio: Studio, cancels: Cancels) -> None:
             takes,
         ]
 
-    inputs = {*fields, negative, seconds, steps, sampler, cfg, seed, batch, init_audio, init_noise, history}
+    inputs = {
+        *fields,
+        negative,
+        seconds,
+        steps,
+        sampler,
+        cfg,
+        seed,
+        batch,
+        init_audio,
+        init_noise,
+        known_audio,
+        mask,
+        history,
+    }
     outputs = [status, *players, images, command, downloads, history]
     # a set of inputs makes Gradio pass one dict keyed by component; its annotation wants a set of Blocks
     event = run.click(generate, inputs, outputs, concurrency_id="generate")  # type: ignore[arg-type]
@@ -229,6 +272,8 @@ def _request(
     batch: float,
     init_path: str | None,
     init_level: float,
+    known_path: str | None = None,
+    mask_text: str | None = None,
 ) -> TakeRequest:
     if seconds is None:
         raise TakeRefused("give the length in seconds")
@@ -246,6 +291,8 @@ def _request(
         batch=int(batch),
         init_audio=Path(init_path) if init_path else None,
         init_noise_level=float(init_level),
+        known_audio=Path(known_path) if known_path else None,
+        mask=mask_text or "",
     )
 
 

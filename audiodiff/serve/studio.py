@@ -52,6 +52,8 @@ class TakeRequest:
     batch: int = 1
     init_audio: Path | None = None
     init_noise_level: float = 1.0
+    known_audio: Path | None = None  # inpainting models: audio to inpaint (with `mask`) or to continue (without)
+    mask: str = ""  # START:END[,START:END] seconds of `known_audio` to regenerate; empty: continue it
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,12 @@ class Studio:
                 hint="sample it with `audiodiff sample --cond`",
             )
         negative = request.negative_prompt or None
+        known, spans = self._known(request)
         return SampleRequest(
-            seconds=request.seconds,
+            seconds=None if spans else request.seconds,  # inpainting keeps the audio's length
+            known_audio=known,
+            mask_spans=tuple(spans),
+            continuation=known is not None and not spans,
             steps=request.steps,
             cfg_scale=request.cfg_scale,
             sampler=request.sampler or None,
@@ -142,6 +148,24 @@ class Studio:
             init_audio=init,
             init_noise_level=request.init_noise_level,
         )
+
+    def _known(self, request: TakeRequest) -> tuple[Any, list[tuple[float, float]]]:
+        """The known audio [C, T] and the spans to regenerate of an inpainting request (None, [] for others)."""
+        from audiodiff.runtime.generate import read_known_audio
+        from audiodiff.runtime.inpainting import parse_spans
+
+        if request.known_audio is None:
+            if request.mask.strip():
+                raise TakeRefused("a mask needs the audio it applies to", hint="upload the audio to inpaint")
+            return None, []
+        try:
+            spans = parse_spans(request.mask) if request.mask.strip() else []
+        except ValueError as error:
+            raise TakeRefused(f"the mask: {error}", hint="seconds to regenerate, as `1.5:2.5` or `0:1,3:4`") from None
+        try:
+            return read_known_audio(request.known_audio, self.spec), spans
+        except RequestError as error:
+            raise TakeRefused(str(error), error.hint) from None
 
     def generate(
         self,
@@ -194,13 +218,14 @@ class Studio:
             number,
             files,
             images,
-            self.command(sample_request, the_plan.settings.sampler),
+            self.command(sample_request, the_plan.settings.sampler, known_path=request.known_audio),
             self.summary(sample_request, the_plan.samples),
             clipped,
         )
 
-    def command(self, request: SampleRequest, sampler: str) -> str:
-        """The `audiodiff sample` command line that generates the same audio."""
+    def command(self, request: SampleRequest, sampler: str, *, known_path: Path | None = None) -> str:
+        """The `audiodiff sample` command line that generates the same audio (`known_path`: the file the known
+        audio of an inpainting request came from)."""
         words = ["audiodiff", "sample", str(self.source)]
         if self.ckpt is not None:
             words += ["--ckpt", str(self.ckpt)]
@@ -210,6 +235,12 @@ class Studio:
             words += ["--negative-prompt", request.negative_prompt]
         if request.seconds is not None:
             words += ["--seconds", f"{request.seconds:g}"]
+        if known_path is not None and request.known_audio is not None:
+            if request.mask_spans:
+                mask = ",".join(f"{start:g}:{end:g}" for start, end in request.mask_spans)
+                words += ["--inpaint", str(known_path), "--mask", mask]
+            else:
+                words += ["--continue", str(known_path)]
         words += [
             "--steps",
             str(request.steps),
@@ -229,9 +260,13 @@ class Studio:
 
     def summary(self, request: SampleRequest, samples: int) -> str:
         values = ", ".join(f"{key}={value}" for key, value in request.cond.items())
+        known = ""
+        if request.known_audio is not None:
+            spans = ", ".join(f"{start:g}-{end:g} s" for start, end in request.mask_spans)
+            known = f"; regenerated {spans}" if spans else "; continues the uploaded audio"
         return (
             f"{values or 'unconditioned'}; {samples / self.spec.sample_rate:.2f} s, {request.steps} steps, "
-            f"CFG {request.cfg_scale:g}, seed {request.seed}"
+            f"CFG {request.cfg_scale:g}, seed {request.seed}{known}"
         )
 
 

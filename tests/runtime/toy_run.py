@@ -76,6 +76,19 @@ TINY_MODEL: dict[str, Any] = {
 }
 
 
+# TINY_MODEL as an inpainting model: the mask and the masked latents on `input_concat_ids` (16 + 1 channels)
+INPAINT_PATCH: dict[str, Any] = {
+    "model_type": "diffusion_cond_inpaint",
+    "model": {
+        "diffusion": {
+            "input_concat_ids": ["inpaint_mask", "inpaint_masked_input"],
+            "config": {"input_concat_dim": 17},
+        }
+    },
+    "training": {"inpainting": {"mask_kwargs": {"max_mask_segments": 3}}},
+}
+
+
 def merge(base: Any, patch: Any) -> Any:
     """JSON merge patch (RFC 7386): objects merge, None deletes, anything else replaces."""
     if not isinstance(patch, dict):

@@ -131,3 +131,64 @@ def test_the_page_is_built_from_the_studio_without_serving(studio: Studio):
     assert sampler.value == "euler" and ("euler", "euler") in sampler.choices  # the rectified-flow family
     refused = build_page(None, "<p>refused</p>", title="model.json")
     assert "ad-load-refusal" in {getattr(b, "elem_id", None) for b in refused.blocks.values()}
+
+
+# --- inpainting models ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inpaint_studio(tmp_path_factory) -> Studio:
+    from studio_model import tiny_config
+
+    config = tiny_config()
+    config["model_type"] = "diffusion_cond_inpaint"
+    diffusion = config["model"]["diffusion"]
+    diffusion["input_concat_ids"] = ["inpaint_mask", "inpaint_masked_input"]
+    diffusion["config"]["input_concat_dim"] = diffusion["config"]["io_channels"] + 1
+    config["training"]["inpainting"] = {"mask_kwargs": {}}
+    folder = tmp_path_factory.mktemp("inpaint")
+    model, checkpoint = write_model(folder, config)
+    return Studio(model, checkpoint, takes_dir=folder / "takes", max_seconds=4)
+
+
+def test_an_inpainting_take_keeps_the_audio_length_and_shows_the_command(inpaint_studio: Studio, tmp_path: Path):
+    assert inpaint_studio.form.inpainting
+    known = tmp_path / "known.wav"
+    soundfile.write(known, np.zeros(4000, dtype=np.float32), 8000)  # 0.5 s
+    take = inpaint_studio.generate(
+        TakeRequest(conditions={"class": "tone"}, seconds=2.0, steps=2, known_audio=known, mask="0.1:0.3")
+    )
+    assert soundfile.info(str(take.audio[0])).frames == 4000  # the audio's length, not `seconds`
+    assert "regenerated 0.1-0.3 s" in take.summary
+    words = shlex.split(take.command)
+    assert words[words.index("--inpaint") + 1] == str(known) and words[words.index("--mask") + 1] == "0.1:0.3"
+    assert "--seconds" not in words
+    continued = inpaint_studio.generate(
+        TakeRequest(conditions={"class": "tone"}, seconds=1.0, steps=2, known_audio=known)
+    )
+    assert soundfile.info(str(continued.audio[0])).frames == 8000 and "--continue" in continued.command
+    with pytest.raises(TakeRefused, match="ends after"):
+        inpaint_studio.generate(TakeRequest(conditions={"class": "tone"}, steps=2, known_audio=known, mask="0.4:0.9"))
+    with pytest.raises(TakeRefused, match="upload the audio"):
+        inpaint_studio.generate(TakeRequest(conditions={"class": "tone"}, steps=2, mask="0.1:0.2"))
+
+
+def test_the_inpainting_fields_show_only_for_inpainting_models(studio: Studio, inpaint_studio: Studio):
+    pytest.importorskip("gradio", reason="gradio is not installed (the serve extra has it)")
+    from audiodiff.serve.page import build_page
+
+    def mask_visible(page) -> bool:
+        mask = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "ad-mask")
+        return all(getattr(parent, "visible", True) for parent in _parents(page, mask))
+
+    assert mask_visible(build_page(inpaint_studio, None, title="inpaint.json"))
+    assert not mask_visible(build_page(studio, None, title="model.json"))
+
+
+def _parents(page, block) -> list:
+    """The block and the blocks that contain it."""
+    chain, current = [], block
+    while current is not None:
+        chain.append(current)
+        current = getattr(current, "parent", None)
+    return chain
