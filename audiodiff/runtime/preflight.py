@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiodiff.compiler.pipeline import FileCheck, check_file, locate
 from audiodiff.diagnostics import codes
@@ -26,10 +26,13 @@ from audiodiff.runtime.scan import (
     scan_latents,
 )
 from audiodiff.schema.pointer import join
-from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, PreEncodedDatasetSpec, WebDatasetSpec
+from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, DatasetConfigSpec, PreEncodedDatasetSpec, WebDatasetSpec
 from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
+
+if TYPE_CHECKING:
+    from audiodiff.runtime.shards import ShardSource
 
 COMMAND_LINE = "command line"
 LOADER_KEYS = frozenset({"seconds_start", "seconds_total"})  # the audio loader (not the latent one) computes these
@@ -69,15 +72,23 @@ class Preflight:
     scan: DataScan | None = None
     metadata_modules: dict[str, MetadataModule] = field(default_factory=dict)  # dataset id -> its module
     latent_length: int | None = None  # crop length of pre-encoded latents
-    shards: list[Any] | None = None  # shards.ShardSource of each source of a `wds` / `s3` dataset
+    shards: list[ShardSource] | None = None  # each source of a `wds` / `s3` dataset
 
     @property
-    def spec(self) -> Any:
-        return self.model.spec
+    def spec(self) -> ModelConfig:
+        """The model config (what `run` trains: a preflight without errors has one)."""
+        spec = self.model.model_spec
+        if spec is None:
+            raise ValueError(f"{self.model.path} is not a valid model config")
+        return spec
 
     @property
-    def dataset_spec(self) -> Any:
-        return self.dataset.spec
+    def dataset_spec(self) -> DatasetConfigSpec:
+        """The dataset config (a preflight without errors has one)."""
+        spec = self.dataset.dataset_spec
+        if spec is None:
+            raise ValueError(f"{self.dataset.path} is not a valid dataset config")
+        return spec
 
 
 def check_configs(

@@ -31,7 +31,7 @@ import random
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +41,11 @@ from audiodiff.runtime.audio import adapt_channels
 from audiodiff.runtime.data import TrainingBatch, ignore_interrupts
 from audiodiff.runtime.scan import MetadataModule
 from audiodiff.runtime.shards import LATENT_MEMBER, ShardSource, audio_member, open_shard
+from audiodiff.schema.v1.dataset import WebDatasetSpec
+from audiodiff.schema.v1.root import ModelConfig
+
+if TYPE_CHECKING:
+    from audiodiff.runtime.preflight import Preflight
 
 BAD_SHARD_FRACTION = 0.1
 BAD_SHARD_MINIMUM = 3
@@ -391,10 +396,17 @@ def resume_note(sources: list[ShardSource], workers: int, world_size: int) -> st
     )
 
 
-def shard_summary(preflight: Any, spec: Any, *, workers: int, world_size: int) -> str:
-    """The summary's `data` line for shards."""
+def _shard_dataset(preflight: Preflight) -> WebDatasetSpec:
     data = preflight.dataset_spec
-    sources = preflight.shards
+    if not isinstance(data, WebDatasetSpec):
+        raise TypeError(f"shards are read from a `wds` / `s3` dataset, not `{data.dataset_type}`")
+    return data
+
+
+def shard_summary(preflight: Preflight, spec: ModelConfig, *, workers: int, world_size: int) -> str:
+    """The summary's `data` line for shards."""
+    data = _shard_dataset(preflight)
+    sources = preflight.shards or []
     shards = sum(len(source.urls) for source in sources)
     used = effective_workers(workers, shards, world_size, data.resampled_shards)
     split = (
@@ -451,13 +463,15 @@ class ShardLoaderFactory:
 
 
 def shard_loader_factory(
-    spec: Any, preflight: Any, *, batch_size: int, seed: int, num_workers: int
+    spec: ModelConfig, preflight: Preflight, *, batch_size: int, seed: int, num_workers: int
 ) -> ShardLoaderFactory:
     """The factory for a checked `wds` / `s3` dataset (`preflight.shards` listed, `latent_length` set when the
     shards hold latents)."""
-    data = preflight.dataset_spec
+    data = _shard_dataset(preflight)
     decode: AudioCrop | LatentCrop
     if data.pre_encoded:
+        if preflight.latent_length is None:
+            raise ValueError("the preflight of pre-encoded shards sets their crop length")
         decode = LatentCrop(preflight.latent_length, data.random_crop)
     else:
         decode = AudioCrop(spec.sample_rate, spec.sample_size, spec.audio_channels, data.random_crop)
@@ -465,5 +479,5 @@ def shard_loader_factory(
         batch_size=batch_size, seed=seed, shuffle_buffer=data.shuffle_buffer, resampled=data.resampled_shards
     )
     return ShardLoaderFactory(
-        preflight.shards, decode, settings, num_workers=num_workers, metadata_modules=preflight.metadata_modules
+        preflight.shards or [], decode, settings, num_workers=num_workers, metadata_modules=preflight.metadata_modules
     )
