@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from audiodiff.cli.options import renamed
+from audiodiff.cli.options import LatentFormat, renamed
 
 
 def command(
@@ -21,6 +21,10 @@ def command(
     allow_metadata_module: bool = typer.Option(
         False, "--allow-metadata-module", help="Run the dataset's `custom_metadata_module` (Python code)."
     ),
+    format: LatentFormat = typer.Option(
+        LatentFormat.npy, "--format", help="`npy`: a file per clip (`pre_encoded`); `wds`: WebDataset tar shards."
+    ),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Clips per shard (`--format wds`)."),
     force: bool = typer.Option(False, "--force", help="Replace latents an earlier encode wrote there."),
     overwrite: bool = typer.Option(False, "--overwrite", hidden=True, help="Old name of `--force`."),
 ) -> None:
@@ -28,8 +32,10 @@ def command(
 
     Each file's first `sample_size` samples become `<dataset id>/<relpath>.npy` latents [channels, frames]
     (`a.wav` -> `a.wav.npy`; unscaled, as stable-audio-tools stores them) with `<relpath>.json` metadata;
-    `DIR/dataset.json` is a ready dataset config. Existing files are never replaced without `--force`, and
-    the output may not lie inside a dataset folder.
+    `DIR/dataset.json` is a ready dataset config. With `--format wds` they go into
+    `<dataset id>/<dataset id>-000000.tar`, ... shards of `--shard-size` clips (an `npy` and a `json` member
+    each), and `DIR/dataset.json` is a `wds` config with `pre_encoded`. Existing files are never replaced
+    without `--force`, and the output may not lie inside a dataset folder.
 
     Example: audiodiff encode model.json --dataset data.json --output latents/ --pretransform-ckpt ae.ckpt
     """
@@ -43,6 +49,8 @@ def command(
             pretransform_ckpt=pretransform_ckpt,
             allow_metadata_module=allow_metadata_module,
             overwrite=force,
+            format=format.value,
+            shard_size=shard_size,
         )
     )
 
@@ -56,6 +64,8 @@ def run_encode(
     pretransform_ckpt: Path | None,
     allow_metadata_module: bool,
     overwrite: bool = False,
+    format: str = "npy",
+    shard_size: int = 1000,
 ) -> int:
     from audiodiff.diagnostics.render import text as text_renderer
     from audiodiff.runtime.encode import EncodeOptions, encode
@@ -69,14 +79,17 @@ def run_encode(
         pretransform_ckpt=pretransform_ckpt,
         allow_metadata_module=allow_metadata_module,
         overwrite=overwrite,
+        format=format,
+        shard_size=shard_size,
     )
     try:
         written, config_path = encode(options)
     except RunError as error:
         sys.stderr.write(text_renderer.render(error.results))
         return 1
+    what = "clips' latents into shards" if format == "wds" else "latent files"
     print(
-        f"wrote {written} latent files to {output}; train on them with `--dataset {config_path}` and "
+        f"wrote {written} {what} to {output}; train on them with `--dataset {config_path}` and "
         '`"pre_encoded": true` in the model\'s `training` section',
         file=sys.stderr,
     )

@@ -53,6 +53,11 @@ class LoggerKind(str, Enum):
     csv = "csv"
 
 
+class LatentFormat(str, Enum):
+    npy = "npy"
+    wds = "wds"
+
+
 class Accelerator(str, Enum):
     auto = "auto"
     cpu = "cpu"

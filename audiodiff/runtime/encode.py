@@ -57,6 +57,8 @@ class EncodeOptions:
     pretransform_ckpt: Path | None = None
     allow_metadata_module: bool = False
     overwrite: bool = False  # replace latents (and the dataset config) that an earlier encode wrote
+    format: str = "npy"  # npy: a file per clip (`pre_encoded`); wds: tar shards (`wds` with `pre_encoded`)
+    shard_size: int = 1000  # clips per shard (wds)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def encode(options: EncodeOptions) -> tuple[int, Path]:
         random_crop=False,
         metadata_modules=preflight.metadata_modules,
     )
-    written: dict[Path, str] = {}  # latents file -> its dataset id
+    sink = ShardSink(output, options.shard_size) if options.format == "wds" else FileSink()
+    written: dict[Path, str] = {}  # latents file (or shard member) -> its dataset id
     latent_length = None
     for first in range(0, len(targets), options.batch_size):
         batch = []
@@ -112,11 +115,11 @@ def encode(options: EncodeOptions) -> tuple[int, Path]:
             mask = F.interpolate(info["padding_mask"][None, None], size=latent_length, mode="nearest")[0, 0]  # [L]
             buffer = io.BytesIO()
             np.save(buffer, item_latents.numpy())
-            write_bytes_atomic(target.latents, buffer.getvalue())
             metadata = {key: value for key, value in info.items() if _is_json(value) and key != "stream_position"}
             metadata["padding_mask"] = [int(v) for v in mask.tolist()]
-            write_text_atomic(target.metadata, json.dumps(metadata))
+            sink.write(target, buffer.getvalue(), json.dumps(metadata))
             written[target.latents] = target.file.dataset_id
+    sink.close()
     if not written:
         diagnostic = Diagnostic(
             codes.DATASET_EMPTY,
@@ -126,13 +129,15 @@ def encode(options: EncodeOptions) -> tuple[int, Path]:
         )
         raise RunError([_result(preflight.dataset.path, [diagnostic], preflight)])
     ids = sorted(set(written.values()))
-    dataset_config = {
+    dataset_config: dict[str, Any] = {
         "schema_version": LATEST_VERSION,
         "dataset_type": "pre_encoded",
         "datasets": [{"id": dataset_id, "path": str((output / dataset_id).resolve())} for dataset_id in ids],
         "latent_crop_length": latent_length,
         "random_crop": False,
     }
+    if options.format == "wds":
+        dataset_config.update(dataset_type="wds", pre_encoded=True, resampled_shards=False)
     config_path = output / CONFIG_NAME
     write_text_atomic(config_path, json.dumps(dataset_config, indent=2) + "\n")
     return len(written), config_path
@@ -144,6 +149,61 @@ def _is_json(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+# --- where the latents are written ----------------------------------------------------------------------------
+
+
+class FileSink:
+    """`<relpath>.npy` and `<relpath>.json` beside it, each written atomically."""
+
+    def write(self, target: Target, latents: bytes, metadata: str) -> None:
+        write_bytes_atomic(target.latents, latents)
+        write_text_atomic(target.metadata, metadata)
+
+    def close(self) -> None:
+        pass
+
+
+class ShardSink:
+    """`DIR/<dataset id>/<dataset id>-000000.tar`, ... of `shard_size` clips each, through webdataset's writer: each
+    clip is a sample of an `npy` member (the latents [C, L]) and a `json` member (its metadata, `padding_mask` and
+    `relpath` included). Sample keys are relpaths with their dots replaced (a key ends at the first dot)."""
+
+    def __init__(self, output: Path, shard_size: int) -> None:
+        self.output = output
+        self.shard_size = shard_size
+        self.writers: dict[str, Any] = {}  # dataset id -> its ShardWriter
+
+    def write(self, target: Target, latents: bytes, metadata: str) -> None:
+        import webdataset
+
+        dataset_id = target.file.dataset_id
+        writer = self.writers.get(dataset_id)
+        if writer is None:
+            folder = self.output / dataset_id
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in shard_paths(self.output, dataset_id):  # only reached with `--force`: planning refused
+                stale.unlink()
+            writer = webdataset.ShardWriter(str(folder / f"{dataset_id}-%06d.tar"), maxcount=self.shard_size, verbose=0)
+            self.writers[dataset_id] = writer
+        relpath = target.latents.relative_to(self.output / dataset_id).as_posix()[: -len(".npy")]
+        extra = json.loads(metadata)
+        extra["relpath"] = relpath
+        writer.write({"__key__": shard_key(relpath), "npy": latents, "json": json.dumps(extra).encode()})
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+def shard_key(relpath: str) -> str:
+    """A sample key for a relpath: webdataset splits a member name at the first dot of its file name."""
+    return relpath.replace(".", "_")
+
+
+def shard_paths(output: Path, dataset_id: str) -> list[Path]:
+    return sorted((output / dataset_id).glob(f"{dataset_id}-*.tar"))
 
 
 # --- the pretransform ----------------------------------------------------------------------------------------------
@@ -249,7 +309,10 @@ def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
             )
             break
     if not options.overwrite:
-        existing = [path for target in targets for path in (target.latents, target.metadata) if path.exists()]
+        if options.format == "wds":
+            existing = [path for dataset_id in folders for path in shard_paths(output, dataset_id)]
+        else:
+            existing = [path for target in targets for path in (target.latents, target.metadata) if path.exists()]
         if (output / CONFIG_NAME).exists():
             existing.append(output / CONFIG_NAME)
         if existing:

@@ -2,7 +2,10 @@
 which diffusion times, and with which weights it ended. Lightning starts the second rank by running this file
 again, so the recording hooks below are in place on both ranks.
 
-    python tests/runtime/ddp_driver.py MODEL DATASET OUTPUT REPORTS
+    python tests/runtime/ddp_driver.py MODEL DATASET OUTPUT REPORTS [--nodes N]
+
+With `--nodes N` each process is one node of one device (Lightning reads NODE_RANK, MASTER_ADDR, ... from the
+environment), as a multi-node run is started by hand or by a cluster scheduler.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from audiodiff.runtime.run import RunOptions, run
 
 def main() -> None:
     model, dataset, output, reports = (Path(argument) for argument in sys.argv[1:5])
+    nodes = int(sys.argv[sys.argv.index("--nodes") + 1]) if "--nodes" in sys.argv else 1
     seen: list[list[str]] = []
+    paths: list[list[str]] = []
     times: list[list[float]] = []
     original_step = training.DiffusionTrainer.training_step
     original_loss = training.DiffusionTrainer.compute_loss
 
     def recording_step(self, batch, batch_idx):
         seen.append([item["relpath"] for item in batch.metadata])
+        paths.append([item["path"] for item in batch.metadata])
         return original_step(self, batch, batch_idx)
 
     def recording_loss(self, batch, **kwargs):
@@ -39,6 +45,7 @@ def main() -> None:
             {
                 "state": state,
                 "seen": seen,
+                "paths": paths,
                 "times": times,
                 "world": self.trainer.world_size,
                 "step": self.trainer.global_step,
@@ -56,7 +63,8 @@ def main() -> None:
             output=output,
             max_steps=3,
             batch_size=2,
-            devices=2,
+            devices=2 if nodes == 1 else 1,
+            num_nodes=nodes,
             strategy="ddp",
             logger="csv",
             checkpoint_every=3,

@@ -1,0 +1,106 @@
+"""Training from WebDataset shards end to end: `encode --format wds` writes latent shards that `run` trains on (and
+resumes), and two simulated nodes (two processes joined through Lightning's usual environment variables, gloo)
+each read their own shards and end with identical weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+from toy_run import REPO, cli, options, write_configs
+
+PRE_ENCODED = {"training": {"pre_encoded": True}}
+
+
+@pytest.mark.slow
+def test_encode_to_shards_then_train_and_resume_on_them(tmp_path: Path):
+    model, dataset = write_configs(tmp_path, clips=10)
+    latents = tmp_path / "latents"
+    encoded = cli("encode", str(model), "--dataset", str(dataset), "--output", str(latents), "--format", "wds",
+                  "--shard-size", "4")  # fmt: skip
+    assert encoded.returncode == 0, encoded.stdout + encoded.stderr
+    shards = sorted((latents / "clips").glob("*.tar"))
+    assert [path.name for path in shards] == ["clips-000000.tar", "clips-000001.tar", "clips-000002.tar"]
+    with tarfile.open(shards[0]) as archive:
+        names = archive.getnames()
+        first = json.loads(archive.extractfile(next(n for n in names if n.endswith(".json"))).read())  # type: ignore[union-attr]
+    assert len(names) == 8 and sorted({name.rsplit(".", 1)[1] for name in names}) == ["json", "npy"]  # 4 clips
+    assert (
+        first["class"] in ("tone", "noise") and len(first["padding_mask"]) == 64 and first["relpath"].endswith(".wav")
+    )
+    config = json.loads((latents / "dataset.json").read_text())
+    assert config["dataset_type"] == "wds" and config["pre_encoded"] is True and config["latent_crop_length"] == 64
+
+    from audiodiff.runtime.run import run
+
+    pre_encoded_model, _ = write_configs(tmp_path / "pre", PRE_ENCODED)
+    output, said = tmp_path / "run", []
+    outcome = run(options(pre_encoded_model, latents / "dataset.json", output, max_steps=2), echo=said.append)
+    assert outcome.steps == 2 and outcome.skipped_files == 0
+    assert "3 shards dealt to 1 process(es)" in said[0] and "latents, crops of 64" in said[0]
+    said.clear()
+    resumed = run(
+        options(pre_encoded_model, latents / "dataset.json", output, max_steps=4, resume=True), echo=said.append
+    )
+    assert resumed.steps == 4 and (output / "checkpoints" / "step_0000004.ckpt").is_file()
+    assert "resume data" in said[0] and "continue exactly where the checkpoint left them" in said[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_nodes_train_on_their_own_shards_and_end_identical(tmp_path: Path):
+    from shard_toy import write_shards
+
+    write_shards(tmp_path / "shards", shards=4, per_shard=3)
+    model, dataset = write_configs(
+        tmp_path,
+        {"training": {"timestep_sampler": "uniform"}},
+        {"dataset_type": "wds", "datasets": [{"id": "s", "path": "shards"}], "resampled_shards": False},
+    )
+    reports = tmp_path / "reports"
+    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    for name in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        environment.pop(name, None)
+    environment.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2", LOCAL_RANK="0")
+    driver = Path(__file__).with_name("ddp_driver.py")
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(driver),
+                str(model),
+                str(dataset),
+                str(tmp_path / "run"),
+                str(reports),
+                "--nodes",
+                "2",
+            ],
+            cwd=REPO,
+            env=dict(environment, NODE_RANK=str(node)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for node in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
+    ranks = [torch.load(reports / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [3, 3]
+    # one epoch deals 2 shards to each node: each node's items come from its own shards only
+    shards = [{path.split("#")[0] for step in r["paths"][:2] for path in step} for r in ranks]
+    assert len(shards[0]) == len(shards[1]) == 2 and not shards[0] & shards[1]
+    for key, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][key]), key
