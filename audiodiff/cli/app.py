@@ -13,7 +13,7 @@ from __future__ import annotations
 import typer
 
 from audiodiff import __version__
-from audiodiff.cli import ckpt, compile, encode, lint, migrate, run, sample, schema, serve, validate
+from audiodiff.cli import ckpt, compile, dataset, encode, lint, migrate, run, sample, schema, serve, validate
 
 app = typer.Typer(
     name="audiodiff",
@@ -48,6 +48,7 @@ app.command("serve")(serve.command)
 app.add_typer(ckpt.group, name="ckpt")
 app.command("run")(run.command)
 app.command("encode")(encode.command)
+app.add_typer(dataset.group, name="dataset")
 app.add_typer(schema.group, name="schema")
 
 
