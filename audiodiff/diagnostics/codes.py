@@ -302,6 +302,16 @@ SCHEDULER_UNPAIRED = _code(
 MONO_INPUT_CHANNELS = _code("AD521", "mono-input-channels", E, "`force_input_mono` needs a one-channel encoder")
 LOSS_WEIGHT = _code("AD522", "loss-weight", W, "a negative loss weight, or no reconstruction loss at all")
 DATASET_MODEL_MISMATCH = _code("AD520", "dataset-model-mismatch", E, "the dataset config and the model config disagree")
+INPAINT_MASK_PROBABILITIES = _code(
+    "AD525", "inpaint-mask-probabilities", E, "the inpainting mask kinds' probabilities must sum to 1"
+)
+INPAINT_DEMO_SETTINGS = _code(
+    "AD526",
+    "inpaint-demo-settings",
+    W,
+    "an inpainting model without `training.inpainting`",
+    Upstream("at the first demo"),
+)
 
 # --- AD6xx: graph contracts --------------------------------------------------------------------------------------
 CROSS_ATTENTION_WIDTH = _code(

@@ -13,7 +13,8 @@ smoke check instead, which writes nothing: a round of noise at step 1 shows noth
 Inpainting models (`diffusion_cond_inpaint` routing the inpainting tensors) take their demos from the latest
 training batch, as upstream does: its clips, with a mask that is the same at every round (the middle half regenerated
 for even demos, the second half for odd ones), conditioned on the items' own metadata; the generated regions are
-outlined in the spectrograms, and the report puts each original clip beside its inpainted versions.
+outlined in the spectrograms, and the report puts each original clip beside its inpainted versions. Like every
+demo here they sample the EMA weights (upstream's inpainting demo samples the online ones).
 
 Round folders spell the step as checkpoints do (`step_0000500`); after Ctrl-C no round is rendered on the way
 out. Demo settings are not training state: a resumed run takes whatever the config says now.
@@ -74,8 +75,10 @@ class DemoSettings:
 
         demo = spec.training.demo
         conditioned = spec.model_type != "diffusion_uncond"
+        # inpainting models' demos come from the latest batch, as upstream's (which reads no `demo_cond`)
+        from_batch = demo.demo_cond_from_batch or spec.model_type == "diffusion_cond_inpaint"
         inpainting = spec.model_type == "diffusion_cond_inpaint" and reads_inpainting(spec)
-        if inpainting:
+        if spec.model_type == "diffusion_cond_inpaint":
             count = demo.num_demos or 8  # upstream's default for inpainting demos
         else:
             count = (demo.num_demos or len(demo.demo_cond) or 1) if conditioned else 8
@@ -88,7 +91,7 @@ class DemoSettings:
             sample_size=spec.sample_size,
             sample_rate=spec.sample_rate,
             objective=objective_of(spec),
-            cond_from_batch=(demo.demo_cond_from_batch or inpainting) if conditioned else False,
+            cond_from_batch=from_batch if conditioned else False,
             pre_encoded=bool(spec.training.pre_encoded),
             inpainting=inpainting,
             ratio=(pretransform_ratio(located[0]) or 1) if (located := pretransform_of(spec)) is not None else 1,

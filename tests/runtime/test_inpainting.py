@@ -219,3 +219,23 @@ def test_a_model_that_does_not_inpaint_is_named(tmp_path: Path):
         app, ["sample", str(path), "--cond", "class=tone", "--continue", str(take), "-o", str(tmp_path / "x.wav")]
     )
     assert result.exit_code == 1 and "AD840" in result.output and "needs an inpainting model" in result.output
+
+
+def test_inpainting_trains_on_pre_encoded_latents_with_demos_of_the_decoded_clips(tmp_path: Path):
+    from audiodiff.runtime.encode import EncodeOptions, encode
+    from audiodiff.runtime.run import run
+    from toy_run import options
+
+    model, dataset = write_configs(tmp_path, INPAINT_PATCH)
+    _, latents = encode(EncodeOptions(config=model, dataset=dataset, output=tmp_path / "latents", batch_size=4))
+    demo = {"demo_every": 2, "demo_steps": 2, "num_demos": 2, "demo_cfg_scales": [2]}
+    pre_encoded, _ = write_configs(
+        tmp_path / "pre", merge(INPAINT_PATCH, {"training": {"pre_encoded": True, "demo": demo}})
+    )
+    outcome = run(options(pre_encoded, latents, tmp_path / "run", max_steps=2), echo=lambda text: None)
+    assert outcome.steps == 2
+    round_folder = tmp_path / "run" / "demos" / "step_0000002"
+    assert sorted(p.name for p in round_folder.glob("*.wav")) == ["demo_0_cfg_2.wav", "demo_1_cfg_2.wav"]
+    assert (round_folder / "report.png").read_bytes()[:4] == b"\x89PNG"
+    for wav in round_folder.glob("*.wav"):
+        assert soundfile.info(str(wav)).frames == 1024  # the model's sample_size, decoded from the latents

@@ -50,6 +50,40 @@ def check(spec, report: RuleReport) -> None:
         _check_uncond_ignored(training, report)
     if spec.model_type in ("diffusion_cond", "diffusion_cond_inpaint"):
         _check_demo(spec, training.demo, report)
+        _check_inpainting(spec, training, report)
+
+
+def _check_inpainting(spec, training, report: RuleReport) -> None:
+    """`training.inpainting` against the routing: masks that sum to 1, and settings that something reads (C70)."""
+    from audiodiff.schema.views import reads_inpainting
+
+    inpainting = training.inpainting
+    routed = reads_inpainting(spec)
+    if inpainting is not None:
+        probabilities = inpainting.mask_kwargs.mask_type_probabilities
+        if probabilities is not None and abs(sum(probabilities) - 1) > 1e-5:
+            report.add(
+                codes.INPAINT_MASK_PROBABILITIES,
+                f"`mask_type_probabilities` sum to {sum(probabilities):g}, not 1 (random segments, whole clip, "
+                "causal suffix)",
+                at("training", "inpainting", "mask_kwargs", "mask_type_probabilities"),
+                help="e.g. `[0.1, 0.8, 0.1]`, the default",
+            )
+        if not routed:
+            report.add(
+                codes.SETTING_IGNORED,
+                "`training.inpainting` has no effect: the model routes no inpainting ids, so it never sees the masks",
+                at("training", "inpainting"),
+                help='route them: `"input_concat_ids": ["inpaint_mask", "inpaint_masked_input"]`, or remove it',
+            )
+    elif spec.model_type == "diffusion_cond_inpaint" and not routed:
+        report.add(
+            codes.INPAINT_DEMO_SETTINGS,
+            "a `diffusion_cond_inpaint` model without `training.inpainting`: the inpainting demo reads its mask "
+            "settings; audiodiff trains it as a plain conditioned model",
+            at("training"),
+            help='add `"inpainting": {"mask_kwargs": {}}` and route the inpainting ids, or use `diffusion_cond`',
+        )
 
 
 def _check_optimizers(spec, training, report: RuleReport) -> None:
