@@ -80,10 +80,11 @@ def run_compile(
     diagnostics = list(check.diagnostics)
     if check.graph is not None:
         diagnostics.extend(locate(check, buildability(check.graph, strict=False)))
-    if check.graph is not None and params:
+    model_spec = check.model_spec
+    if check.graph is not None and model_spec is not None and params:
         from audiodiff.compiler.estimate import cross_check_params
 
-        found = cross_check_params(check.spec, check.graph)
+        found = cross_check_params(model_spec, check.graph)
         diagnostics.extend(locate(check, found))
         if not found:  # say that the check ran: silence would look the same as `--params` being ignored
             compared = [n for n in check.graph.nodes if n.params is not None and n.kind != "objective"]
@@ -116,7 +117,7 @@ def run_compile(
     from audiodiff.compiler.explain import explain as build_explanation
 
     objects = [json_renderer.diagnostic_object(d, check.path) for d in result.sorted()]
-    if check.graph is None:
+    if check.graph is None or model_spec is None:
         if format == "json":
             sys.stdout.write(empty_json(check.path, objects))  # the documented shape, without a graph
         else:
@@ -125,10 +126,9 @@ def run_compile(
 
     from audiodiff.compiler.memory import estimate_for_graph
 
-    memory = estimate_for_graph(check.spec, check.graph, batch_size=batch, precision=precision)
-    explanation = build_explanation(
-        check.path, check.graph, check.document, check.schema.version, memory, check.migration
-    )
+    memory = estimate_for_graph(model_spec, check.graph, batch_size=batch, precision=precision)
+    version = check.schema.version if check.schema is not None else None
+    explanation = build_explanation(check.path, check.graph, check.document, version, memory, check.migration)
     if format == "json":
         sys.stdout.write(render_json(explanation, objects))
         return 1 if failed else 0

@@ -10,25 +10,25 @@ from audiodiff.diagnostics.render import FileResult, totals
 
 def emit_results(results: Sequence[FileResult], format: str, *, verbose: bool, tool: str, stream: TextIO) -> None:
     if format == "json":
-        from audiodiff.diagnostics.render import json as renderer
+        from audiodiff.diagnostics.render import json as json_renderer
 
-        stream.writelines(renderer.chunks(results))  # streamed: a large run's report is never held whole
+        stream.writelines(json_renderer.chunks(results))  # streamed: a large run's report is never held whole
     elif format == "github":
-        from audiodiff.diagnostics.render import github as renderer
+        from audiodiff.diagnostics.render import github
 
-        stream.write(renderer.render(results))
+        stream.write(github.render(results))
     elif format == "sarif":
-        from audiodiff.diagnostics.render import sarif as renderer
+        from audiodiff.diagnostics.render import sarif
 
-        stream.write(renderer.render(results, tool=tool))
+        stream.write(sarif.render(results, tool=tool))
     elif format == "junit":
-        from audiodiff.diagnostics.render import junit as renderer
+        from audiodiff.diagnostics.render import junit
 
-        stream.write(renderer.render(results, tool=tool))
+        stream.write(junit.render(results, tool=tool))
     else:
-        from audiodiff.diagnostics.render import text as renderer
+        from audiodiff.diagnostics.render import text
 
-        stream.writelines(renderer.chunks(results, verbose=verbose))
+        stream.writelines(text.chunks(results, verbose=verbose))
 
 
 def exit_code(results: Sequence[FileResult], *, strict: bool) -> int:

@@ -27,6 +27,8 @@ RotaryAngles = tuple[Tensor, Tensor]
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding (Su et al. 2021, RoFormer): one frequency per pair of rotated features."""
 
+    inv_freq: Tensor  # [ceil(dim/2)] (a buffer)
+
     def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
         # Persistent, like the reference: checkpoints carry `inv_freq` and strict loading expects it.
@@ -70,7 +72,7 @@ def apply_rotary(x: Tensor, angles: RotaryAngles) -> Tensor:
 def _flash_attn_func() -> Callable[..., Tensor] | None:
     """`flash_attn.flash_attn_func` when the optional `flash` extra is installed, else None."""
     try:
-        from flash_attn import flash_attn_func  # type: ignore[import-not-found]
+        from flash_attn import flash_attn_func
     except ImportError:
         return None
     return flash_attn_func
@@ -97,7 +99,7 @@ def attend(
         and q.shape[-1] % 8 == 0
         and (q.dtype in (torch.float16, torch.bfloat16) or sliding_window is not None)
     )
-    if use_flash:
+    if use_flash and flash is not None:
         dtype = q.dtype
         # flash-attn wants token-major [B, N, H, D] and computes in half precision (fp16 like the reference
         # when given float32); it handles grouped K/V heads itself.

@@ -182,6 +182,8 @@ def _initted_as_reference(module: nn.Module, state_dict: dict[str, Any], prefix:
 class RVQBottleneck(DiscreteBottleneck):
     """Residual VQ with EMA codebooks from vector-quantize-pytorch (optional `vq` extra); codebooks are buffers."""
 
+    quantizer: Any  # vector_quantize_pytorch.ResidualVQ (untyped third-party)
+
     def __init__(
         self,
         *,

@@ -35,10 +35,10 @@ class _WeightNormed(nn.Module):
     """Weight normalisation (Salimans & Kingma, 2016) in torch's legacy layout: the weight is `weight_g * weight_v /
     ||weight_v||`, the norm over every axis but the first; `bias` as the plain convolution has it."""
 
-    def _take_weights(self, reference: nn.Module, bias: bool) -> None:
+    def _take_weights(self, reference: nn.Conv1d | nn.ConvTranspose1d | nn.Conv2d, bias: bool) -> None:
         """Initialise like `reference` (a plain convolution), split into magnitude and direction."""
         weight = reference.weight.detach()
-        self.bias = nn.Parameter(reference.bias.detach()) if bias else None
+        self.bias = nn.Parameter(reference.bias.detach()) if bias and reference.bias is not None else None
         self.weight_g = nn.Parameter(_norm_except_dim0(weight))  # [first axis, 1, 1]
         self.weight_v = nn.Parameter(weight.clone())
 
@@ -180,6 +180,8 @@ def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> 
 class LowPassFilter1d(nn.Module):
     """Depthwise low-pass filtering with replicate padding and an optional stride (alias-free-torch layout)."""
 
+    filter: Tensor  # [1, 1, K] (a buffer)
+
     def __init__(self, *, cutoff: float = 0.5, half_width: float = 0.6, stride: int = 1, kernel_size: int = 12) -> None:
         super().__init__()
         if not 0.0 <= cutoff <= 0.5:
@@ -198,6 +200,8 @@ class LowPassFilter1d(nn.Module):
 
 class UpSample1d(nn.Module):
     """Band-limited upsampling by zero-stuffing + Kaiser-sinc interpolation (alias-free-torch layout)."""
+
+    filter: Tensor  # [1, 1, K] (a buffer)
 
     def __init__(self, ratio: int = 2, kernel_size: int = 12) -> None:
         super().__init__()

@@ -110,7 +110,9 @@ class NumberConditioner(Conditioner):
         floats = torch.tensor([float(value) for value in values], device=device)  # [B] float32
         floats = floats.clamp(self.min_val, self.max_val)
         normalized = (floats - self.min_val) / (self.max_val - self.min_val)  # [B] in [0, 1]
-        normalized = normalized.to(self.embedder.embedding[1].weight.dtype)
+        projection = self.embedder.embedding[1]
+        assert isinstance(projection, nn.Linear)
+        normalized = normalized.to(projection.weight.dtype)
         embeds = self.embedder(normalized).unsqueeze(1)  # [B, 1, D]
         return embeds, _ones_mask(embeds.shape[0], 1, device)
 
@@ -206,12 +208,14 @@ def _move_pretransform(pretransform: EncodingPretransform, device: torch.device 
 class PretransformConditioner(Conditioner):
     """Encodes conditioning audio with a pretransform; returns channels-first latents [B, C, T] and a ones mask."""
 
+    pretransform: EncodingPretransform  # a submodule, or kept outside the tree (see _attach_pretransform)
+
     def __init__(self, *, pretransform: EncodingPretransform, output_dim: int, save_pretransform: bool = False) -> None:
         super().__init__(dim=pretransform.encoded_channels, output_dim=output_dim)
         _attach_pretransform(self, pretransform, save_pretransform)
 
     def forward(self, values: list[Any], device: torch.device | str) -> tuple[Tensor, Tensor]:
-        pretransform: EncodingPretransform = self.pretransform
+        pretransform = self.pretransform
         _move_pretransform(pretransform, device)
         # Channels are adapted per item (the reference stacks first, so it needs equal channel counts).
         items = [set_audio_channels(torch.as_tensor(value).unsqueeze(0), pretransform.io_channels) for value in values]
@@ -227,6 +231,8 @@ class PretransformConditioner(Conditioner):
 
 class SourceMixConditioner(Conditioner):
     """Sums per-source 1x1-conv projections of encoded source stems into one [B, D, T] signal."""
+
+    pretransform: EncodingPretransform  # a submodule, or kept outside the tree (see _attach_pretransform)
 
     def __init__(
         self,
@@ -254,11 +260,13 @@ class SourceMixConditioner(Conditioner):
         # proj_out exists (for the checkpoint layout) but, as in the reference, the mix is never projected.
 
     def forward(self, values: list[Any], device: torch.device | str) -> tuple[Tensor, Tensor]:
-        pretransform: EncodingPretransform = self.pretransform
+        pretransform = self.pretransform
         _move_pretransform(pretransform, device)
         # The reference takes the dtype from proj_out, which fails when there is no projection (C37).
         if len(self.source_heads) > 0:
-            dtype = self.source_heads[0].weight.dtype
+            first = self.source_heads[0]
+            assert isinstance(first, nn.Conv1d)
+            dtype = first.weight.dtype
         else:
             dtype = self.null_source.dtype if self.allow_null_source else torch.float32
         mixes = []
@@ -282,6 +290,7 @@ class SourceMixConditioner(Conditioner):
             if mix is None:
                 if not self.allow_null_source:
                     raise ValueError(f"`source_mix` item `{index}` has none of the sources {list(self.source_keys)}")
+                assert self.source_length is not None  # required with `allow_null_source` (checked at build)
                 mix = self.null_source.repeat(1, self.source_length)  # [D, T]
             mixes.append(mix)
         stacked = torch.stack(mixes, dim=0)  # [B, D, T]
@@ -330,13 +339,18 @@ class MultiConditioner(nn.Module):
     @property
     def is_loaded(self) -> bool:
         """Whether every conditioner has its external weights (T5, CLAP, tokenizers) in place."""
-        return all(conditioner.is_loaded for conditioner in self.conditioners.values())
+        return all(conditioner.is_loaded for conditioner in self.members())
 
     def load_weights(self) -> None:
         """Loads the external weights of every conditioner that has any, from local files only."""
-        for conditioner in self.conditioners.values():
+        for conditioner in self.members():
             if not conditioner.is_loaded:
                 conditioner.load_weights()
+
+    def members(self) -> list[Conditioner]:
+        """The conditioners, in their order."""
+        # every value is one (the constructor takes only conditioners); the filter tells the type checker so
+        return [member for member in self.conditioners.values() if isinstance(member, Conditioner)]
 
     def _values_for(self, batch_metadata: Sequence[Mapping[str, Any]], conditioner_id: str) -> list[Any]:
         # The reference's fallback is sticky: the first item that lacks the conditioner's key switches the key

@@ -98,6 +98,7 @@ class BandDiscriminator(nn.Module):
         features, outputs = [], []
         for (low, high), stack in zip(self.bands, self.band_convs, strict=True):
             band = spectrum[..., low:high]
+            assert isinstance(stack, nn.ModuleList)
             for conv in stack:
                 band = conv(band)
                 features.append(band)

@@ -99,6 +99,8 @@ class SelfAttention1d(nn.Module):
 class CubicDownsample1d(nn.Module):
     """Depthwise stride-2 convolution with the fixed cubic kernel after reflect padding (halves L)."""
 
+    kernel: Tensor  # [8] (a buffer)
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("kernel", torch.tensor(_CUBIC_KERNEL))  # [8], persistent as in the reference
@@ -113,6 +115,8 @@ class CubicDownsample1d(nn.Module):
 
 class CubicUpsample1d(nn.Module):
     """Depthwise stride-2 transposed convolution with the fixed cubic kernel (x2) after reflect padding."""
+
+    kernel: Tensor  # [8] (a buffer)
 
     def __init__(self) -> None:
         super().__init__()
@@ -278,7 +282,7 @@ class DAU1d(nn.Module):
                 aug_planes = self.timestep_embed(aug_level[:, None]).unsqueeze(-1).expand(-1, -1, length)
                 planes.append(aug_planes)  # [B, 16, L]
             planes.append(cond)
-        if self.global_cond_dim:
+        if self.global_cond_dim and global_cond is not None:  # `_check_inputs` requires it when declared
             planes.append(global_cond.to(x.dtype).unsqueeze(-1).expand(-1, -1, length))  # [B, G, L]
         return self.net(torch.cat(planes, dim=1))
 

@@ -153,13 +153,13 @@ class ConditionedDiffusionModel(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:  # the output and its unguided half (None: none ran)
         """`forward`, plus the unguided prediction where the backbone guided in one doubled batch (the DiT, as
         upstream, whose U-Nets report none): what CFG++ samplers read."""
-        backbone = self.model.model
-        if not hasattr(backbone, "forward_with_unguided"):
+        unguided = getattr(self.model.model, "forward_with_unguided", None)
+        if unguided is None:
             return self(x, t, cond, negative_cond=negative_cond, guidance=guidance), None
         inputs = self.get_conditioning_inputs(cond)
         if negative_cond is not None:
             inputs = inputs.with_negative(self.get_conditioning_inputs(negative_cond))
-        return backbone.forward_with_unguided(x, t, inputs, guidance)
+        return unguided(x, t, inputs, guidance)
 
 
 class UnconditionedDiffusionModel(nn.Module):

@@ -16,6 +16,7 @@ discriminator steps. State-dict names follow stable-audio-tools (weight-normed c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 import torch
 from torch import Tensor, nn
@@ -79,6 +80,8 @@ def hinge_losses(real_scores: Tensor, fake_scores: Tensor) -> tuple[Tensor, Tens
 class _Spectrogram(nn.Module):
     """Complex STFT without centring, scaled by the window's L2 norm; the window is a persistent buffer (as the
     torchaudio transform the reference uses keeps it, so its state dicts carry `spec_transform.window`)."""
+
+    window: Tensor  # [win_length] (a buffer)
 
     def __init__(self, n_fft: int, hop_length: int, win_length: int) -> None:
         super().__init__()
@@ -177,6 +180,19 @@ class _MultiScaleSTFT(nn.Module):
         self.discriminators = nn.ModuleList(scales)
 
 
+class ScaleOptions(TypedDict, total=False):
+    """`STFTScaleDiscriminator` options an `EncodecDiscriminator` passes to every scale."""
+
+    out_channels: int
+    max_filters: int
+    filters_scale: int
+    kernel_size: tuple[int, int]
+    dilations: Sequence[int]
+    stride: tuple[int, int]
+    negative_slope: float
+    spec_scale_pow: float
+
+
 class EncodecDiscriminator(nn.Module):
     """Multi-scale STFT discriminator: one `STFTScaleDiscriminator` per (n_fft, hop, window) triple."""
 
@@ -189,7 +205,7 @@ class EncodecDiscriminator(nn.Module):
         hop_lengths: Sequence[int] = (256, 512, 128),
         win_lengths: Sequence[int] = (1024, 2048, 512),
         normalize_losses: bool = False,
-        **scale_options: object,
+        **scale_options: Unpack[ScaleOptions],
     ) -> None:
         super().__init__()
         if not len(n_ffts) == len(hop_lengths) == len(win_lengths):
@@ -198,7 +214,7 @@ class EncodecDiscriminator(nn.Module):
             [
                 STFTScaleDiscriminator(
                     filters, in_channels=in_channels, n_fft=n_fft, hop_length=hop, win_length=win, **scale_options
-                )  # type: ignore[arg-type]
+                )
                 for n_fft, hop, win in zip(n_ffts, hop_lengths, win_lengths, strict=True)
             ]
         )

@@ -34,11 +34,9 @@ __all__ = [
 @contextlib.contextmanager
 def offline_and_quiet() -> Iterator[None]:
     """Forces the Hugging Face hub offline and mutes transformers' logging and warnings for the duration."""
-    hub_constants = None
+    hub_constants = _hub_constants()
     previous_offline = False
-    with contextlib.suppress(ImportError):
-        from huggingface_hub import constants as hub_constants
-
+    if hub_constants is not None:
         previous_offline = hub_constants.HF_HUB_OFFLINE
         hub_constants.HF_HUB_OFFLINE = True  # read at request time: any HTTP attempt raises instead
     previous_level = logging.root.manager.disable
@@ -51,6 +49,15 @@ def offline_and_quiet() -> Iterator[None]:
         logging.disable(previous_level)
         if hub_constants is not None:
             hub_constants.HF_HUB_OFFLINE = previous_offline
+
+
+def _hub_constants() -> Any:
+    """`huggingface_hub.constants` (a module whose settings are written), or None without the package."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return None
+    return constants
 
 
 def require_module(module: str, *, extra: str, feature: str) -> None:
@@ -99,6 +106,8 @@ def check_texts(values: Sequence[Any], conditioner: str) -> list[str]:
 
 class ExternalEncoderConditioner(Conditioner):
     """A conditioner whose encoder is loaded later into `model`: a submodule when trainable, hidden when frozen."""
+
+    model: Any  # the third-party encoder (transformers, laion_clap): untyped; see `_attach_model`
 
     def _attach_model(self, model: nn.Module, *, trainable: bool) -> None:
         if trainable:

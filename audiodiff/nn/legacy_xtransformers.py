@@ -70,7 +70,7 @@ class LegacyXTransformer(nn.Module):
     ) -> None:
         super().__init__()
         try:
-            from x_transformers import Encoder  # type: ignore[import-not-found]
+            from x_transformers import Encoder
         except ImportError as error:
             raise MissingExtraError(
                 extra="xtransformers", feature="the DiT `transformer_type` `x-transformers`", detail=str(error)

@@ -75,9 +75,8 @@ class AutoencoderPretransform(Pretransform):
         self.chunked = chunked
         self.sample_rate = model.sample_rate
         bottleneck = model.bottleneck
-        discrete = isinstance(bottleneck, DiscreteBottleneck)
-        self.num_quantizers = bottleneck.num_quantizers if discrete else None
-        self.codebook_size = bottleneck.codebook_size if discrete else None
+        self.num_quantizers = bottleneck.num_quantizers if isinstance(bottleneck, DiscreteBottleneck) else None
+        self.codebook_size = bottleneck.codebook_size if isinstance(bottleneck, DiscreteBottleneck) else None
         if model_half:
             self.model.half()
         self._freeze_unless_trainable()

@@ -112,9 +112,17 @@ class DACResidualVectorQuantize(nn.Module):
         """Codes `[B, N, T]` -> (z_q [B, D, T], codebook vectors [B, Σd, T], codes)."""
         if not 1 <= codes.shape[1] <= self.n_codebooks:
             raise ValueError(f"codes must hold 1 to {self.n_codebooks} codebooks on axis 1, got {codes.shape[1]}")
-        z_p = [self.quantizers[i].decode_code(codes[:, i, :]) for i in range(codes.shape[1])]  # each [B, d_i, T]
-        z_q = sum(self.quantizers[i].out_proj(z_p_i) for i, z_p_i in enumerate(z_p))
-        return z_q, torch.cat(z_p, dim=1), codes  # type: ignore[return-value]
+        used = self.codebooks()[: codes.shape[1]]
+        z_p = [quantizer.decode_code(codes[:, i, :]) for i, quantizer in enumerate(used)]  # each [B, d_i, T]
+        projected = [quantizer.out_proj(z_p_i) for quantizer, z_p_i in zip(used, z_p, strict=True)]
+        z_q = projected[0]
+        for term in projected[1:]:  # summed in codebook order, as the reference's `sum`
+            z_q = z_q + term
+        return z_q, torch.cat(z_p, dim=1), codes
+
+    def codebooks(self) -> list[DACVectorQuantize]:
+        """The quantizers in order (the filter tells the type checker what the ModuleList holds)."""
+        return [quantizer for quantizer in self.quantizers if isinstance(quantizer, DACVectorQuantize)]
 
 
 def _round_ste(z: Tensor) -> Tensor:
@@ -124,6 +132,9 @@ def _round_ste(z: Tensor) -> Tensor:
 
 class FSQ(nn.Module):
     """Finite scalar quantization (Mentzer et al., 2023): tanh-bounded channels rounded to `levels[i]` values."""
+
+    _levels: Tensor  # [d] (buffers)
+    _basis: Tensor
 
     def __init__(self, *, levels: Sequence[int], dim: int | None = None, num_codebooks: int = 1) -> None:
         super().__init__()
@@ -181,6 +192,10 @@ class FSQ(nn.Module):
 
 class DitheredFSQ(nn.Module):
     """stable-audio-tools' dithered FSQ: tanh, then rounding (eval) or a random mix of rounding and dither (train)."""
+
+    _levels: Tensor  # [d] (buffers)
+    _basis: Tensor
+    half_l: Tensor
 
     def __init__(
         self,

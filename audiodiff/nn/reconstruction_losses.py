@@ -39,6 +39,8 @@ def a_weighting_taps(sample_rate: int, ntaps: int = A_WEIGHTING_TAPS) -> np.ndar
 class AWeighting(nn.Module):
     """Filters `[N, 1, T]` signals with the A-weighting FIR (same length out, zero padded)."""
 
+    taps: Tensor  # [1, 1, K] (a buffer)
+
     def __init__(self, sample_rate: int) -> None:
         super().__init__()
         taps = torch.from_numpy(a_weighting_taps(sample_rate)).view(1, 1, -1)  # [1, 1, 101]
@@ -51,6 +53,8 @@ class AWeighting(nn.Module):
 class STFTDistance(nn.Module):
     """The distance between two signals `[B, C, T]` at one STFT resolution: weighted spectral convergence, log- and
     linear-magnitude distances and a normalised complex distance, each averaged."""
+
+    window: Tensor  # [win_length] (a buffer)
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypedDict
 
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -24,6 +24,14 @@ from audiodiff.nn.codec_layers import WNConv1d, WNConvTranspose1d
 
 ConvNorm = Literal["none", "weight_norm", "time_group_norm", "layer_norm"]
 PadMode = Literal["reflect", "constant", "replicate", "circular"]
+
+
+class _ConvOptions(TypedDict):
+    """What every convolution of an encoder or decoder shares."""
+
+    norm: ConvNorm
+    causal: bool
+    pad_mode: PadMode
 
 
 def _extra_padding_for_conv1d(length: int, kernel_size: int, stride: int, padding_total: int) -> int:
@@ -267,7 +275,7 @@ class SEANetEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_activation(activation)
-        common = dict(norm=norm, causal=causal, pad_mode=pad_mode)
+        common = _ConvOptions(norm=norm, causal=causal, pad_mode=pad_mode)
         self.channels = channels
         self.dimension = dimension
         self.downsampling_ratio = math.prod(downsampling_ratios)
@@ -340,7 +348,7 @@ class SEANetDecoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_activation(activation)
-        common = dict(norm=norm, causal=causal, pad_mode=pad_mode)
+        common = _ConvOptions(norm=norm, causal=causal, pad_mode=pad_mode)
         self.channels = channels
         self.dimension = dimension
         self.upsampling_ratio = math.prod(upsampling_ratios)

@@ -59,7 +59,7 @@ class TAAELevel(nn.Module):
         self.checkpointing = checkpointing
         self.sliding_window = tuple(sliding_window)
         width = in_channels if decoder else out_channels  # the transformers run at the lower resolution's width
-        stack = [Transpose()]
+        stack: list[nn.Module] = [Transpose()]
         for _ in range(depth):
             stack.append(
                 TransformerBlock(

@@ -70,6 +70,8 @@ G2P_EN_PHONEME_COUNT = 74
 class T5Conditioner(ExternalEncoderConditioner):
     """Encodes text with a T5 encoder (Raffel et al. 2020), padded/truncated to `max_length` tokens."""
 
+    tokenizer: Any  # a transformers tokenizer (untyped third-party), set by load_weights
+
     def __init__(
         self,
         *,
@@ -177,6 +179,8 @@ class AbsolutePositionalEmbedding(nn.Module):
 class TokenizerLUTConditioner(Conditioner):
     """Learned lookup table over a Hugging Face tokenizer's vocabulary, with optional absolute positions."""
 
+    tokenizer: Any  # a transformers tokenizer (untyped third-party), set by load_weights
+
     def __init__(
         self,
         *,
@@ -241,6 +245,8 @@ class TokenizerLUTConditioner(Conditioner):
 
 class PhonemeConditioner(Conditioner):
     """English text -> g2p_en phonemes -> learned embedding (ids: 0 padding, 1 ignored/unknown, 2+ phonemes)."""
+
+    g2p: Any  # g2p_en.G2p (untyped third-party), set by load_weights
 
     def __init__(self, *, output_dim: int, max_length: int = 1024, project_out: bool = False) -> None:
         require_module("g2p_en", extra="phoneme", feature="the `phoneme` conditioner")

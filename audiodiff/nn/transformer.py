@@ -193,13 +193,13 @@ class ScaledSinusoidalEmbedding(nn.Module):
         if dim % 2 != 0:
             raise ValueError(f"sinusoidal position width must be even, got `{dim}`")
         self.scale = nn.Parameter(torch.ones(1) * dim**-0.5)
-        self.half = dim // 2
+        self.half_dim = dim // 2  # not `half`: that would hide nn.Module.half()
         self.theta = theta
 
     def forward(self, x: Tensor) -> Tensor:  # [B, N, E] -> [N, E]
         # The frequencies are not state (the reference keeps them in a non-persistent buffer): computing them
         # here keeps modules built on the meta device correct once materialised.
-        inv_freq = self.theta ** -(torch.arange(self.half, device=x.device).float() / self.half)  # [E/2]
+        inv_freq = self.theta ** -(torch.arange(self.half_dim, device=x.device).float() / self.half_dim)  # [E/2]
         positions = torch.arange(x.shape[1], device=x.device, dtype=torch.float32)  # [N]
         emb = torch.outer(positions, inv_freq)  # [N, E/2]
         return torch.cat((emb.sin(), emb.cos()), dim=-1) * self.scale
@@ -232,11 +232,16 @@ class TransformerBlock(nn.Module):
         self.cross_attend = cross_attend
         if layer_scale:
             zero_init_branch_outputs = False  # the small layer scale already keeps each branch near zero
-        attn_args = dict(qk_norm=attn.qk_norm, differential=attn.differential, feat_scale=attn.feat_scale)
 
         self.pre_norm = _norm(dim, remove_norms, norm)
         self.self_attn = Attention(
-            dim, dim_heads=self.dim_heads, causal=causal, zero_init_output=zero_init_branch_outputs, **attn_args
+            dim,
+            dim_heads=self.dim_heads,
+            causal=causal,
+            zero_init_output=zero_init_branch_outputs,
+            qk_norm=attn.qk_norm,
+            differential=attn.differential,
+            feat_scale=attn.feat_scale,
         )
         self.self_attn_scale = LayerScale(dim) if layer_scale else nn.Identity()
         if cross_attend:
@@ -247,7 +252,9 @@ class TransformerBlock(nn.Module):
                 dim_context=dim_context if dim_context is not None else dim,
                 causal=causal,
                 zero_init_output=zero_init_branch_outputs,
-                **attn_args,
+                qk_norm=attn.qk_norm,
+                differential=attn.differential,
+                feat_scale=attn.feat_scale,
             )
             self.cross_attn_scale = LayerScale(dim) if layer_scale else nn.Identity()
         self.ff_norm = _norm(dim, remove_norms, norm)
@@ -280,10 +287,10 @@ class TransformerBlock(nn.Module):
     ) -> Tensor:  # [B, N, E]
         if rotary is None and self.rope is not None:
             rotary = self.rope.angles(x.shape[1])
-        adaln = self.global_cond_dim is not None and self.global_cond_dim > 0 and global_cond is not None
-        if adaln:
-            modulation = (self.to_scale_shift_gate + global_cond).unsqueeze(1)  # [B, 1, 6E]
-            scale_self, shift_self, gate_self, scale_ff, shift_ff, gate_ff = modulation.chunk(6, dim=-1)
+        modulation: tuple[Tensor, ...] | None = None
+        if self.global_cond_dim is not None and self.global_cond_dim > 0 and global_cond is not None:
+            modulation = (self.to_scale_shift_gate + global_cond).unsqueeze(1).chunk(6, dim=-1)  # 6 x [B, 1, E]
+            scale_self, shift_self, gate_self = modulation[:3]
             h = self.pre_norm(x) * (1 + scale_self) + shift_self
             h = self.self_attn(h, rotary=rotary, sliding_window=sliding_window)
             x = x + self.self_attn_scale(h * torch.sigmoid(1 - gate_self))
@@ -293,7 +300,8 @@ class TransformerBlock(nn.Module):
             x = x + self.cross_attn_scale(self.cross_attn(self.cross_attend_norm(x), context=context))
         if self.conformer is not None:
             x = x + self.conformer_scale(self.conformer(x))
-        if adaln:
+        if modulation is not None:
+            scale_ff, shift_ff, gate_ff = modulation[3:]
             h = self.ff(self.ff_norm(x) * (1 + scale_ff) + shift_ff)
             x = x + self.ff_scale(h * torch.sigmoid(1 - gate_ff))
         else:

@@ -203,18 +203,19 @@ class UNet1d(nn.Module):
         """One pass of the U-Net on already-assembled conditioning (no CFG)."""
         self._check_inputs(x, time, features, channels, embedding)
         time = time.to(x.dtype)  # a float32 t must not promote a reduced-precision network
-        if self.input_concat_channels > 0:
+        if self.input_concat_channels > 0 and channels is not None:  # `_check_inputs` requires it when declared
             x = torch.cat([x, channels], dim=1)  # [B, C_in + C_cat, L]
         mapping = self._mapping(time, features)  # [B, M] or None
         x = self.to_in(x, mapping)  # [B, W0, L / patch]
-        skips: list[Tensor | list[Tensor]] = [x]
+        top = x  # the to_in output skips the whole U-Net
+        skips: list[list[Tensor]] = []
         for down in self.downsamples:
             x, level_skips = down(x, mapping=mapping, context=embedding, context_mask=embedding_mask)
             skips.append(level_skips)
         x = self.bottleneck(x, mapping=mapping, context=embedding, context_mask=embedding_mask)
         for up in self.upsamples:
             x = up(x, skips=skips.pop(), mapping=mapping, context=embedding, context_mask=embedding_mask)
-        x = x + skips.pop()  # the to_in output skips the whole U-Net
+        x = x + top
         return self.to_out(x, mapping)  # [B, C_out, L]
 
     def _mapping(self, time: Tensor, features: Tensor | None) -> Tensor | None:
@@ -390,7 +391,7 @@ class UNetCFG1d(UNet1d):
             if negative.shape != embedding.shape:
                 raise ValueError(
                     f"negative cross-attention tokens `{list(negative_cross_attn_cond.shape)}` must have the shape "
-                    f"of the positive ones `{list(cross_attn_cond.shape)}`"
+                    f"of the positive ones `{list(embedding.shape if cross_attn_cond is None else cross_attn_cond.shape)}`"
                 )
             if negative_cross_attn_mask is not None:
                 keep = self._with_time_column(negative_cross_attn_mask).to(torch.bool)  # [B, N']

@@ -52,11 +52,11 @@ class PaddedConv1d(nn.Conv1d):
 class TrimmedConvTranspose1d(nn.ConvTranspose1d):
     """ConvTranspose1d trimmed back to exactly L * stride samples."""
 
-    def forward(self, x: Tensor) -> Tensor:  # [B, C, L] -> [B, C', L * stride]
+    def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:  # [B, C, L] -> [B, C', L*s]
         padding_total = self.kernel_size[0] - self.stride[0]
         right = padding_total // 2
         left = padding_total - right
-        y = super().forward(x)
+        y = super().forward(input, output_size)
         return y[..., left : y.shape[-1] - right]
 
 

@@ -218,6 +218,8 @@ def _channel_diagonal_kernel(pair: Tensor, channels: int) -> Tensor:
 class WaveletEncode1d(nn.Module):
     """Analysis: each level splits the current low band into low/high halves at half the rate."""
 
+    kernel: Tensor  # (a buffer)
+
     def __init__(self, channels: int, levels: int, wavelet: BiorthogonalWavelet = "bior4.4") -> None:
         super().__init__()
         self.channels = channels
@@ -238,6 +240,8 @@ class WaveletEncode1d(nn.Module):
 
 class WaveletDecode1d(nn.Module):
     """Synthesis: the exact inverse of `WaveletEncode1d` for lengths divisible by 2^levels."""
+
+    kernel: Tensor  # (a buffer)
 
     def __init__(self, channels: int, levels: int, wavelet: BiorthogonalWavelet = "bior4.4") -> None:
         super().__init__()

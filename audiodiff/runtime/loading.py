@@ -113,7 +113,11 @@ def resolve_source(source: Path, ckpt: Path | None, overrides: Sequence[Any] = (
 
 
 def load_model(
-    source: SamplingSource, *, allow_partial: bool, t5_path: str | None, on_partial: Callable[[str], None] | None = None
+    source: SamplingSource,
+    *,
+    allow_partial: bool,
+    t5_path: str | None,
+    on_partial: Callable[[str], object] | None = None,
 ) -> Any:
     """The model with the checkpoint's weights, in eval mode, after its coverage was checked on the meta device.
     `on_partial` hears the report of what stays random when `allow_partial` lets an incomplete load through."""

@@ -7,7 +7,7 @@ from dataclasses import fields
 import pytest
 import torch
 
-from audiodiff.compiler.graph import Edge
+from audiodiff.compiler.graph import Edge, PortRef
 from audiodiff.nn.routing import (
     INPAINT_IDS,
     BackboneInputs,
@@ -43,9 +43,12 @@ def test_the_schema_reads_each_routing_list_through_its_route() -> None:
 
 @pytest.mark.parametrize("route", routes.ROUTES, ids=lambda route: route.name)
 def test_graph_edges_round_trip_their_route(route: routes.Route) -> None:
-    edge = Edge("conditioning.a:value", f"diffusion.backbone:{route.port}", route, "/model/diffusion/x/0")
+    edge = Edge(
+        PortRef("conditioning.a", "value"), PortRef("diffusion.backbone", route.port), route, "/model/diffusion/x/0"
+    )
     assert Edge.from_json(edge.to_json()) == edge
     assert edge.to_json()["route"] == route.name
+    assert edge.to_json()["target"] == f"diffusion.backbone:{route.port}"
 
 
 def test_route_inputs_concatenate_on_each_routes_axis() -> None:
