@@ -169,7 +169,7 @@ def _inpaint_mask(spec: Any, request: SampleRequest, samples: int, latent_length
             if end > clip + half_sample:
                 raise RequestError(
                     f"`--mask {start:g}:{end:g}` ends after the {clip:.3f} s clip",
-                    hint=f"masks lie within 0:{clip:g}" + ("" if request.seconds else " (the length of the audio)"),
+                    hint=f"masks lie within 0:{clip:g}" + ("" if request.seconds else ", the length of the audio"),
                     code=codes.INPAINT_REQUEST,
                 )
         mask = frame_mask(request.mask_spans, sample_rate=rate, ratio=ratio, latent_length=latent_length)

@@ -43,8 +43,9 @@ from audiodiff.runtime.shard_data import (
 from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
 from audiodiff.schema.routes import Route
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
-from audiodiff.schema.views import backbone_of, diffusion_objective_of, pretransform_of
+from audiodiff.schema.views import backbone_of, diffusion_objective_of, pretransform_of, reads_inpainting
 
 
 def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> RunOutcome:
@@ -624,6 +625,7 @@ def _summary(
             f"EMA {'on' if spec.training.use_ema else 'off'}; precision {plan.precision}; "
             f"{where}; seed {options.seed}",
         ),
+        *_inpainting_line(spec),
         SummaryLine("memory", recompute),
         SummaryLine(
             "demos",
@@ -647,6 +649,24 @@ def _summary(
         lines.append(SummaryLine("skipped", skipped_files(scan.skipped)))
     title = f"audiodiff run {preflight.model.path} --dataset {preflight.dataset.path}"
     return render_summary(title, lines)
+
+
+def _inpainting_line(spec: ModelConfig) -> list[SummaryLine]:
+    """How an inpainting model's training masks are drawn (nothing for other models)."""
+    from audiodiff.runtime.inpainting import MaskSettings
+
+    training = spec.training
+    if training is None or getattr(training, "inpainting", None) is None or not reads_inpainting(spec):
+        return []
+    masks = MaskSettings.from_spec(training.inpainting)
+    segments, whole, causal = masks.probabilities
+    return [
+        SummaryLine(
+            "inpainting",
+            f"random masks each step: 1-{masks.max_segments} segments {segments:g}, whole clip {whole:g}, "
+            f"causal suffix {causal:g}",
+        )
+    ]
 
 
 def format_outcome(outcome: RunOutcome) -> str:

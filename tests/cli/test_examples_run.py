@@ -68,6 +68,8 @@ SKIP: dict[str, str] = {
     "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/last.safetensors": "starts a web server (tests/serve covers it)",
     "audiodiff serve model.safetensors --port 7861": "starts a web server (tests/serve covers it)",
     "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/<step>.safetensors": "starts a web server (tests/serve covers it)",
+    'audiodiff sample inpaint.ckpt --prompt "rain" --inpaint take.wav --mask 1.5:2.5 -o fixed.wav': "needs an inpainting model with a `prompt` conditioner; tests/runtime/test_inpainting.py runs `--inpaint --mask` on a tiny one",
+    'audiodiff sample inpaint.ckpt --prompt "rain" --continue intro.wav --seconds 20 -o longer.wav': "needs an inpainting model with a `prompt` conditioner; tests/runtime/test_inpainting.py runs `--continue` on a tiny one",
 }
 
 PLACEHOLDER = re.compile(r"\b[A-Z]{3,}\b|\.\.\.")

@@ -232,8 +232,11 @@ def test_inpainting_trains_on_pre_encoded_latents_with_demos_of_the_decoded_clip
     pre_encoded, _ = write_configs(
         tmp_path / "pre", merge(INPAINT_PATCH, {"training": {"pre_encoded": True, "demo": demo}})
     )
-    outcome = run(options(pre_encoded, latents, tmp_path / "run", max_steps=2), echo=lambda text: None)
+    said: list[str] = []
+    outcome = run(options(pre_encoded, latents, tmp_path / "run", max_steps=2), echo=said.append)
     assert outcome.steps == 2
+    summary = "\n".join(said)
+    assert "inpainting  random masks each step: 1-3 segments 0.1, whole clip 0.8, causal suffix 0.1" in summary
     round_folder = tmp_path / "run" / "demos" / "step_0000002"
     assert sorted(p.name for p in round_folder.glob("*.wav")) == ["demo_0_cfg_2.wav", "demo_1_cfg_2.wav"]
     assert (round_folder / "report.png").read_bytes()[:4] == b"\x89PNG"

@@ -17,6 +17,17 @@ def tiny_config() -> dict:
     return config
 
 
+def inpaint_config() -> dict:
+    """`tiny_config` as an inpainting model: the mask and the known latents on `input_concat_ids`."""
+    config = tiny_config()
+    config["model_type"] = "diffusion_cond_inpaint"
+    diffusion = config["model"]["diffusion"]
+    diffusion["input_concat_ids"] = ["inpaint_mask", "inpaint_masked_input"]
+    diffusion["config"]["input_concat_dim"] = diffusion["config"]["io_channels"] + 1
+    config["training"]["inpainting"] = {"mask_kwargs": {}}
+    return config
+
+
 def write_model(folder: Path, config: dict | None = None) -> tuple[Path, Path]:
     """(config path, checkpoint path) of a random-weights model."""
     import torch

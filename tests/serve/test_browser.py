@@ -97,8 +97,20 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
     model, checkpoint = trained
+    process, url = _serve(model, checkpoint, tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _serve(model: Path, checkpoint: Path, log: Path):
+    """`audiodiff serve` on a free port: (process, url) once the page answers."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "audiodiff", "serve", str(model), "--ckpt", str(checkpoint), "--port", str(port)],
@@ -107,16 +119,27 @@ def server(trained, tmp_path_factory):
             env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
         )
     url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return process, url
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"serve did not come up:\n{log.read_text()}")
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def inpaint_server(tmp_path_factory):
+    """The studio on a random-weights inpainting model (the page's plumbing needs no training)."""
+    from studio_model import inpaint_config, write_model
+
+    folder = tmp_path_factory.mktemp("inpaint-serve")
+    model, checkpoint = write_model(folder, inpaint_config())
+    process, url = _serve(model, checkpoint, folder / "serve.log")
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"serve did not come up:\n{log.read_text()}")
-                time.sleep(1)
         yield url
     finally:
         process.terminate()
@@ -160,6 +183,7 @@ def test_generate_listen_look_and_copy(server, browser, tmp_path: Path):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server, wait_until="domcontentloaded")
     page.wait_for_selector("#ad-generate", timeout=120_000)
+    assert not page.locator("#ad-mask").is_visible()  # the example is no inpainting model
     _set_number(page, "ad-seconds", "0.5")
     _set_number(page, "ad-steps", "4")
     page.locator("#ad-generate").click()
@@ -214,4 +238,36 @@ def test_the_config_tab_shows_a_diagnostic_at_its_line(server, browser, tmp_path
     assert f"{line}:" in found and "AD101" in found and "did you mean `num_heads`?" in found
     page.screenshot(path=str(tmp_path / "config-tab.png"), full_page=True, timeout=180_000)
     print(f"screenshot: {tmp_path / 'config-tab.png'}")
+    page.close()
+
+
+def test_an_inpainting_model_takes_audio_and_a_mask(inpaint_server, browser, tmp_path: Path):
+    import numpy as np
+    import soundfile
+
+    known = tmp_path / "known.wav"
+    soundfile.write(known, (0.3 * np.sin(np.arange(6000) * 0.2)).astype(np.float32), 8000)  # 0.75 s
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(inpaint_server, wait_until="domcontentloaded")
+    page.wait_for_selector("#ad-generate", timeout=120_000)
+    _set_number(page, "ad-steps", "2")
+    page.locator("#ad-known-audio input[type=file]").set_input_files(str(known))
+    page.locator("#ad-mask textarea, #ad-mask input").first.fill("0.25:0.5")
+    page.locator("#ad-generate").click()
+    page.wait_for_selector("#ad-take-done", timeout=300_000)
+    assert "regenerated 0.25-0.5 s" in page.locator("#ad-status").inner_text()
+    command = page.locator("#ad-command textarea").input_value()
+    assert "--inpaint " in command and "--mask 0.25:0.5" in command and "--seconds" not in command
+    deadline = time.monotonic() + 30
+    while (
+        not (durations := [d for d in _audio_durations(page, "ad-audio-0") if d == d]) and time.monotonic() < deadline
+    ):
+        page.wait_for_timeout(250)
+    assert durations and abs(durations[0] - 0.75) < 1e-3  # inpainting keeps the audio's length
+    page.locator("#ad-mask textarea, #ad-mask input").first.fill("0.5:2")
+    page.locator("#ad-generate").click()
+    refusal = page.locator("#ad-refusal")
+    refusal.wait_for(timeout=120_000)
+    assert "ends after" in refusal.inner_text()
+    page.screenshot(path=str(tmp_path / "inpaint.png"), full_page=True, timeout=180_000)
     page.close()

@@ -138,16 +138,10 @@ def test_the_page_is_built_from_the_studio_without_serving(studio: Studio):
 
 @pytest.fixture(scope="module")
 def inpaint_studio(tmp_path_factory) -> Studio:
-    from studio_model import tiny_config
+    from studio_model import inpaint_config
 
-    config = tiny_config()
-    config["model_type"] = "diffusion_cond_inpaint"
-    diffusion = config["model"]["diffusion"]
-    diffusion["input_concat_ids"] = ["inpaint_mask", "inpaint_masked_input"]
-    diffusion["config"]["input_concat_dim"] = diffusion["config"]["io_channels"] + 1
-    config["training"]["inpainting"] = {"mask_kwargs": {}}
     folder = tmp_path_factory.mktemp("inpaint")
-    model, checkpoint = write_model(folder, config)
+    model, checkpoint = write_model(folder, inpaint_config())
     return Studio(model, checkpoint, takes_dir=folder / "takes", max_seconds=4)
 
 
