@@ -25,11 +25,12 @@ least `BAD_SHARD_MINIMUM` of them); silent clips (peak below -60 dBFS) and items
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import random
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -136,12 +137,13 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     # --- the slot's raw samples -----------------------------------------------------------------------------------
 
-    def _epochs(self, slot: int, slots: int) -> Iterator[list[tuple[str, ShardSource]]]:
+    def _epochs(self, slot: int, slots: int) -> Iterator[Iterable[tuple[str, ShardSource]]]:
+        """The slot's shards, epoch by epoch (resampled: one endless epoch of shards drawn at random)."""
         settings = self.settings
         if settings.resampled:
             rng = random.Random(f"{settings.seed}/{slot}")
-            while True:
-                yield [rng.choice(self.shards)]
+            yield (rng.choice(self.shards) for _ in itertools.count())
+            return
         epoch = 0
         while True:
             order = list(range(len(self.shards)))
@@ -235,7 +237,7 @@ class _SlotLog:
         self.pending: list[tuple[str, str]] = []
         self.last_failure = ""
 
-    def opened(self, shards: list[tuple[str, ShardSource]]) -> Iterator[dict[str, Any]]:
+    def opened(self, shards: Iterable[tuple[str, ShardSource]]) -> Iterator[dict[str, Any]]:
         for url, source in shards:
             self.current = url
             self.opened_count += 1
@@ -290,23 +292,30 @@ def _crop_audio(
     suffix = audio_member(sample)
     if suffix is None:
         raise ValueError("no audio member")
-    data, file_rate = soundfile.read(io.BytesIO(sample[suffix]), dtype="float32", always_2d=True)  # [T, C]
+    member = sample[suffix]
+    header = soundfile.info(io.BytesIO(member))
+    if header.frames <= 0 or header.samplerate <= 0:
+        raise ValueError(f"the `{suffix}` member holds no audio frames")
+    rate, size = crop.sample_rate, crop.sample_size
+    total = max(1, round(header.frames * rate / header.samplerate))  # the clip's length after resampling
+    upper_bound = max(0, total - size)
+    offset = int(rng.integers(0, upper_bound + 1)) if crop.random_crop and upper_bound > 0 else 0
+    # decode only the source frames the crop needs (a few more, for the resampler's edge)
+    first = math.floor(offset * header.samplerate / rate)
+    count = min(header.frames - first, math.ceil(size * header.samplerate / rate) + 64)
+    data, file_rate = soundfile.read(io.BytesIO(member), start=first, frames=count, dtype="float32", always_2d=True)
     if data.shape[0] == 0:
         raise ValueError(f"the `{suffix}` member holds no audio frames")
     if not np.isfinite(data).all():
         raise ValueError(f"the `{suffix}` member holds NaN or infinite samples")
-    data = adapt_channels(data, crop.channels)
-    rate, size = crop.sample_rate, crop.sample_size
+    data = adapt_channels(data, crop.channels)  # [T, C]
     if file_rate != rate:
         import soxr
 
         data = soxr.resample(data, file_rate, rate, quality="HQ")
-    total = data.shape[0]
-    upper_bound = max(0, total - size)
-    offset = int(rng.integers(0, upper_bound + 1)) if crop.random_crop and upper_bound > 0 else 0
-    length = min(size, total - offset)
+    length = min(size, data.shape[0], total - offset)
     audio = torch.zeros(crop.channels, size)  # [C, sample_size]
-    audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[offset : offset + length].T))
+    audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[:length].T))
     padding_mask = torch.zeros(size)  # [sample_size]: 1 on real audio
     padding_mask[:length] = 1
     info = dict(metadata)

@@ -74,3 +74,31 @@ def test_the_same_run_comparison_with_the_reference(shared_reference_python: str
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("| sampling")]
     assert len(rows) == 2 and all(row.split("|")[6].strip().endswith("x") for row in rows)
+
+
+@pytest.mark.slow
+def test_the_data_loader_bench_runs_at_a_tiny_size():
+    environment = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{BENCH}", "OMP_NUM_THREADS": "1"}
+    tiny = ["--clips", "8", "--per-shard", "4", "--seconds", "1", "--crop", "8192", "--batch-size", "2"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "data_loader_bench.py"),
+            *tiny,
+            "--batches",
+            "1",
+            "--repeats",
+            "1",
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 0 |")]
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert float(cells[1]) > 0 and float(cells[2]) > 0 and float(cells[3]) > 0

@@ -99,8 +99,10 @@ def test_two_nodes_train_on_their_own_shards_and_end_identical(tmp_path: Path):
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
     ranks = [torch.load(reports / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [3, 3]
-    # one epoch deals 2 shards to each node: each node's items come from its own shards only
-    shards = [{path.split("#")[0] for step in r["paths"][:2] for path in step} for r in ranks]
+    # one epoch deals 2 shards (6 items, 3 steps) to each node: each node reads its own shards only
+    shards = [{path.split("#")[0] for step in r["paths"] for path in step} for r in ranks]
     assert len(shards[0]) == len(shards[1]) == 2 and not shards[0] & shards[1]
+    items = [path for r in ranks for step in r["paths"] for path in step]  # 3 steps x batch 2 x 2 nodes
+    assert len(items) == len(set(items)) == 12  # the whole epoch, no item twice
     for key, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][key]), key

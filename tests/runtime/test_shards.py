@@ -237,3 +237,12 @@ def test_more_processes_than_shards_is_refused_before_the_model_is_built(tmp_pat
         prepare(options)
     assert any("fewer than the 2 training processes" in d.message for r in caught.value.results for d in r.diagnostics)
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def test_resampled_shards_draw_at_random_and_keep_going(tmp_path: Path):
+    write_shards(tmp_path / "shards", shards=2, per_shard=2)
+    batches, _ = _batches(_source(tmp_path / "shards"), 6, batch_size=2, resampled=True, shuffle_buffer=4)
+    keys = _keys(batches)
+    assert len(keys) == 12 and set(keys) <= {f"s{s}_{i}" for s in range(2) for i in range(2)}
+    again, _ = _batches(_source(tmp_path / "shards"), 6, batch_size=2, resampled=True, shuffle_buffer=4)
+    assert _keys(again) == keys  # seeded: the same draws on every run (and so on a resume)
