@@ -421,7 +421,9 @@ def shard_summary(preflight: Preflight, spec: ModelConfig, *, workers: int, worl
     split = (
         "shards drawn at random with replacement (`resampled_shards`)"
         if data.resampled_shards
-        else f"{shards} shards dealt to {world_size} process(es) x {max(1, used)} worker(s) each epoch"
+        else f"{shards} shards dealt to {world_size} process(es) x "
+        + (f"{used} data-loader worker(s)" if used else "the main process (no data-loader workers)")
+        + " each epoch"
     )
     if used < workers:
         split += f" ({workers} workers asked; {used} have shards to read)"

@@ -74,3 +74,17 @@ def test_a_folder_reports_missing_conditioner_values_and_unreadable_files(tmp_pa
     assert "class          list     4 of 5 items (MISSING in 1)" in text
     assert "unreadable   1" in text and "broken.wav" in text
     assert (tmp_path / "data-durations.png").is_file()  # the default place: the working directory
+
+
+def test_run_check_lists_and_probes_shards_without_torch(tmp_path: Path):
+    from toy_run import write_configs
+
+    write_shards(tmp_path / "shards", shards=2, per_shard=2)
+    patch = {"dataset_type": "wds", "datasets": [{"id": "s", "path": "shards"}]}
+    model, dataset = write_configs(tmp_path, dataset_patch=patch)
+    output = str(tmp_path / "run")
+    code, heavy, _ = run_command("run", str(model), "--dataset", str(dataset), "--output", output, "--check")
+    assert code == 0 and heavy == []
+    (tmp_path / "shards" / "train-0000.tar").write_bytes(b"garbage" * 300)  # the first shard, now unreadable
+    code, heavy, _ = run_command("run", str(model), "--dataset", str(dataset), "--output", output, "--check")
+    assert code == 1 and heavy == []

@@ -2,10 +2,11 @@
 which diffusion times, and with which weights it ended. Lightning starts the second rank by running this file
 again, so the recording hooks below are in place on both ranks.
 
-    python tests/runtime/ddp_driver.py MODEL DATASET OUTPUT REPORTS [--nodes N]
+    python tests/runtime/ddp_driver.py MODEL DATASET OUTPUT REPORTS [--nodes N] [--steps S] [--workers W]
 
 With `--nodes N` each process is one node of one device (Lightning reads NODE_RANK, MASTER_ADDR, ... from the
-environment), as a multi-node run is started by hand or by a cluster scheduler.
+environment), as a multi-node run is started by hand or by a cluster scheduler; `--workers` sets the data-loader
+workers of each process.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from audiodiff.runtime.run import RunOptions, run
 
 def main() -> None:
     model, dataset, output, reports = (Path(argument) for argument in sys.argv[1:5])
-    nodes = int(sys.argv[sys.argv.index("--nodes") + 1]) if "--nodes" in sys.argv else 1
+
+    def flag(name: str, default: int) -> int:
+        return int(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
+
+    nodes, steps, workers = flag("--nodes", 1), flag("--steps", 3), flag("--workers", 0)
     seen: list[list[str]] = []
     paths: list[list[str]] = []
     times: list[list[float]] = []
@@ -61,13 +66,14 @@ def main() -> None:
             config=model,
             dataset=dataset,
             output=output,
-            max_steps=3,
+            max_steps=steps,
+            num_workers=workers,
             batch_size=2,
             devices=2 if nodes == 1 else 1,
             num_nodes=nodes,
             strategy="ddp",
             logger="csv",
-            checkpoint_every=3,
+            checkpoint_every=steps,
             seed=11,
             progress=False,
         )

@@ -20,7 +20,7 @@ PRE_ENCODED = {"training": {"pre_encoded": True}}
 
 
 @pytest.mark.slow
-def test_encode_to_shards_then_train_and_resume_on_them(tmp_path: Path):
+def test_encode_to_shards_then_train_and_resume_on_them(tmp_path: Path, monkeypatch):
     model, dataset = write_configs(tmp_path, clips=10)
     latents = tmp_path / "latents"
     encoded = cli("encode", str(model), "--dataset", str(dataset), "--output", str(latents), "--format", "wds",
@@ -38,19 +38,31 @@ def test_encode_to_shards_then_train_and_resume_on_them(tmp_path: Path):
     config = json.loads((latents / "dataset.json").read_text())
     assert config["dataset_type"] == "wds" and config["pre_encoded"] is True and config["latent_crop_length"] == 64
 
+    from audiodiff.runtime import training
     from audiodiff.runtime.run import run
 
+    seen: list[list[str]] = []
+    original = training.DiffusionTrainer.training_step
+
+    def recording(self, batch, batch_idx):
+        seen.append([item["path"] for item in batch.metadata])
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(training.DiffusionTrainer, "training_step", recording)
     pre_encoded_model, _ = write_configs(tmp_path / "pre", PRE_ENCODED)
+    data = latents / "dataset.json"
     output, said = tmp_path / "run", []
-    outcome = run(options(pre_encoded_model, latents / "dataset.json", output, max_steps=2), echo=said.append)
+    outcome = run(options(pre_encoded_model, data, output, max_steps=2), echo=said.append)
     assert outcome.steps == 2 and outcome.skipped_files == 0
     assert "3 shards dealt to 1 process(es)" in said[0] and "latents, crops of 64" in said[0]
     said.clear()
-    resumed = run(
-        options(pre_encoded_model, latents / "dataset.json", output, max_steps=4, resume=True), echo=said.append
-    )
+    resumed = run(options(pre_encoded_model, data, output, max_steps=4, resume=True), echo=said.append)
     assert resumed.steps == 4 and (output / "checkpoints" / "step_0000004.ckpt").is_file()
     assert "resume data" in said[0] and "continue exactly where the checkpoint left them" in said[0]
+    interrupted, seen[:] = list(seen), []
+    run(options(pre_encoded_model, data, tmp_path / "straight", max_steps=4), echo=lambda text: None)
+    assert interrupted == seen  # the resumed run read exactly what an uninterrupted one reads, mid-epoch
+    assert len({path for step in seen for path in step}) == 8  # 4 steps x 2 of the 10 clips: no repeat yet
 
 
 def _free_port() -> int:
@@ -63,7 +75,7 @@ def _free_port() -> int:
 def test_two_nodes_train_on_their_own_shards_and_end_identical(tmp_path: Path):
     from shard_toy import write_shards
 
-    write_shards(tmp_path / "shards", shards=4, per_shard=3)
+    write_shards(tmp_path / "shards", shards=8, per_shard=2)
     model, dataset = write_configs(
         tmp_path,
         {"training": {"timestep_sampler": "uniform"}},
@@ -75,18 +87,10 @@ def test_two_nodes_train_on_their_own_shards_and_end_identical(tmp_path: Path):
         environment.pop(name, None)
     environment.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2", LOCAL_RANK="0")
     driver = Path(__file__).with_name("ddp_driver.py")
+    arguments = [str(model), str(dataset), str(tmp_path / "run"), str(reports), "--nodes", "2", "--steps", "4"]
     nodes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(driver),
-                str(model),
-                str(dataset),
-                str(tmp_path / "run"),
-                str(reports),
-                "--nodes",
-                "2",
-            ],
+            [sys.executable, str(driver), *arguments, "--workers", "2"],
             cwd=REPO,
             env=dict(environment, NODE_RANK=str(node)),
             stdout=subprocess.PIPE,
@@ -98,11 +102,12 @@ def test_two_nodes_train_on_their_own_shards_and_end_identical(tmp_path: Path):
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(outputs)
     ranks = [torch.load(reports / f"rank{rank}.pt", weights_only=True) for rank in (0, 1)]
-    assert [r["world"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [3, 3]
-    # one epoch deals 2 shards (6 items, 3 steps) to each node: each node reads its own shards only
+    assert [r["world"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [4, 4]
+    # an epoch deals 8 shards to 2 nodes x 2 data-loader workers: 2 shards (4 items, 2 batches) per worker, so the
+    # 4 steps of each node are exactly its epoch, read from its own 4 shards
     shards = [{path.split("#")[0] for step in r["paths"] for path in step} for r in ranks]
-    assert len(shards[0]) == len(shards[1]) == 2 and not shards[0] & shards[1]
-    items = [path for r in ranks for step in r["paths"] for path in step]  # 3 steps x batch 2 x 2 nodes
-    assert len(items) == len(set(items)) == 12  # the whole epoch, no item twice
+    assert len(shards[0]) == len(shards[1]) == 4 and not shards[0] & shards[1]
+    items = [path for r in ranks for step in r["paths"] for path in step]  # 4 steps x batch 2 x 2 nodes
+    assert len(items) == len(set(items)) == 16  # the whole epoch, no item twice
     for key, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][key]), key
