@@ -41,21 +41,6 @@ SPEC_PARAMETERS = frozenset(
         "norm",
     }
 )
-# Modules whose spec parameters are still typed `Any`: the ones the registry refactor (issue 11) rewrites. The set
-# only shrinks; a module leaves it once its parameters are typed.
-NOT_YET_TYPED = frozenset(
-    {
-        "runtime/demos.py",
-        "runtime/generate.py",
-        "runtime/launch.py",
-        "runtime/training.py",
-        # new with autoencoder training and sampling checks, merged while this list was being emptied
-        "runtime/autoencoder_launch.py",
-        "runtime/autoencoder_preflight.py",
-        "runtime/autoencoder_training.py",
-        "runtime/sample_checks.py",
-    }
-)
 
 
 def _sources() -> list[Path]:
@@ -107,17 +92,41 @@ def _spec_parameters_typed_any(path: Path) -> list[str]:
     return found
 
 
+def _spec_attributes_typed_any(path: Path) -> list[str]:
+    """Annotated class attributes (dataclass fields, declared module attributes) with a spec's name typed `Any`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if (
+                isinstance(item, ast.AnnAssign)
+                and isinstance(item.target, ast.Name)
+                and item.target.id in SPEC_PARAMETERS
+                and ast.unparse(item.annotation) in ("Any", "typing.Any")
+            ):
+                found.append(f"{_relative(path)}:{item.lineno} {node.name}.{item.target.id}")
+    return found
+
+
+# A third-party object under a spec's name: untyped upstream, so `Any` is its honest type.
+THIRD_PARTY_ATTRIBUTES = frozenset({"ExternalEncoderConditioner.model"})
+# Owned by the schema-views rework (helper 11a): `BackboneView.config` becomes the backbone spec union there.
+VIEWS_IN_REWORK = frozenset({"BackboneView.config"})
+
+
+def test_no_spec_attribute_is_typed_any() -> None:
+    untyped = [
+        place
+        for path in _sources()
+        for place in _spec_attributes_typed_any(path)
+        if place.split(" ", 1)[1] not in THIRD_PARTY_ATTRIBUTES | VIEWS_IN_REWORK
+    ]
+    assert not untyped, f"spec attributes typed Any: {untyped}"
+
+
 def test_no_spec_parameter_is_typed_any() -> None:
-    sources = [path for path in _sources() if _relative(path) not in NOT_YET_TYPED]
+    sources = _sources()
     assert len(sources) > 100
     untyped = [place for path in sources for place in _spec_parameters_typed_any(path)]
     assert not untyped, f"spec parameters typed Any: {untyped}"
-
-
-def test_the_not_yet_typed_list_only_holds_files_that_need_it() -> None:
-    """A module leaves NOT_YET_TYPED as soon as its spec parameters are typed, so the list cannot go stale."""
-    sources = {_relative(path): path for path in _sources()}
-    done = sorted(
-        name for name in NOT_YET_TYPED if name not in sources or not _spec_parameters_typed_any(sources[name])
-    )
-    assert not done, f"no spec parameter typed Any left (or no such file): remove from NOT_YET_TYPED: {done}"

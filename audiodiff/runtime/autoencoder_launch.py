@@ -33,6 +33,7 @@ from audiodiff.runtime.data import (
 )
 from audiodiff.runtime.faults import NonFiniteLossError, StopRequest
 from audiodiff.runtime.optim import autoencoder_groups, build_group
+from audiodiff.runtime.preflight import Preflight
 from audiodiff.runtime.progress import (
     RunProgressBar,
     SummaryLine,
@@ -47,8 +48,11 @@ from audiodiff.runtime.run import (
     RunPlan,
     is_rank_zero,
 )
+from audiodiff.runtime.scan import DataFile
 from audiodiff.runtime.training import loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
+from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.v1.training import AutoencoderTrainingSpec
 from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
 
 
@@ -164,14 +168,14 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
     )
 
 
-def _schedulers_used(training: Any, adversarial: bool) -> bool:
+def _schedulers_used(training: AutoencoderTrainingSpec, adversarial: bool) -> bool:
     """Upstream steps schedulers only when every optimizer it builds has one (otherwise none at all)."""
     groups = autoencoder_groups(training)
     names = ("autoencoder", "discriminator") if adversarial else ("autoencoder",)
     return all(groups[name].scheduler is not None for name in names)
 
 
-def _group_factory(training: Any, plan: RunPlan):
+def _group_factory(training: AutoencoderTrainingSpec, plan: RunPlan):
     groups = autoencoder_groups(training)
     fused = plan.accelerator == "gpu"
 
@@ -181,7 +185,9 @@ def _group_factory(training: Any, plan: RunPlan):
     return factory
 
 
-def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPlan, files: list[Any]):
+def _loader_factory(
+    spec: AutoencoderConfig, preflight: Preflight, options: RunOptions, plan: RunPlan, files: list[DataFile]
+):
     dataset = AudioDataset(
         files,
         sample_rate=spec.sample_rate,
@@ -207,7 +213,7 @@ def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPla
     return factory
 
 
-def _demo_clips(spec: Any, preflight: Any, files: list[Any], seed: int) -> torch.Tensor:
+def _demo_clips(spec: AutoencoderConfig, preflight: Preflight, files: list[DataFile], seed: int) -> torch.Tensor:
     """The held-back clips, each cropped from its start: `[N, C, sample_size]`."""
     dataset = AudioDataset(
         files,

@@ -4,15 +4,15 @@ asks for must be one audiodiff builds (the registry says which, and why not)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from audiodiff.compiler.registry import lookup
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Severity
 from audiodiff.schema.v1.autoencoder_training import DEFAULT_SCALES
+from audiodiff.schema.v1.root import AutoencoderConfig
 
 
-def autoencoder_trainable(spec: Any, pretransform_ckpt: Path | None) -> list[Diagnostic]:
+def autoencoder_trainable(spec: AutoencoderConfig, pretransform_ckpt: Path | None) -> list[Diagnostic]:
     training = spec.training
     found = []
     if pretransform_ckpt is not None:

@@ -25,6 +25,7 @@ from audiodiff.runtime.autoencoder_losses import AutoencoderLosses
 from audiodiff.runtime.ema import EMA
 from audiodiff.runtime.faults import NonFiniteLossError, agree
 from audiodiff.runtime.training import LOSS_WINDOW, LossWindows, step_seed
+from audiodiff.schema.v1.training import AutoencoderTrainingSpec
 
 GroupFactory = Callable[[str, Iterable[nn.Parameter], bool], tuple[torch.optim.Optimizer, Any]]
 
@@ -41,7 +42,9 @@ class AutoencoderSettings:
     seed: int = 42
 
     @classmethod
-    def from_spec(cls, training: Any, *, seed: int, clip_grad_norm: float | None = None) -> AutoencoderSettings:
+    def from_spec(
+        cls, training: AutoencoderTrainingSpec, *, seed: int, clip_grad_norm: float | None = None
+    ) -> AutoencoderSettings:
         return cls(
             warmup_steps=training.warmup_steps,
             warmup_mode=training.warmup_mode,

@@ -51,6 +51,7 @@ from audiodiff.runtime.demo_plots import (
 from audiodiff.runtime.inpainting import demo_masks, generated_spans, inpaint_conditioning
 from audiodiff.runtime.run_folder import step_name
 from audiodiff.runtime.sampling import SamplerSettings, sample
+from audiodiff.schema.v1.root import DiffusionConfig
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class DemoSettings:
     ratio: int = 1  # audio samples per latent frame (the pretransform's downsampling)
 
     @classmethod
-    def from_spec(cls, spec: Any) -> DemoSettings:
+    def from_spec(cls, spec: DiffusionConfig) -> DemoSettings:
         from audiodiff.schema.views import pretransform_of, pretransform_ratio, reads_inpainting
 
         demo = spec.training.demo

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from audiodiff.runtime.inpainting import (
     routes_inpainting,
 )
 from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample, sampler_names
+from audiodiff.schema.v1.conditioning import ConditionerSpec
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import (
     BackboneView,
@@ -95,7 +98,7 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def plan(spec: Any, request: SampleRequest) -> Plan:
+def plan(spec: ModelConfig, request: SampleRequest) -> Plan:
     """Check a request against a validated spec and work out lengths, sampler and metadata."""
     if request.steps < 1:
         raise RequestError(f"`--steps` must be at least 1, got {request.steps}")
@@ -137,7 +140,9 @@ def plan(spec: Any, request: SampleRequest) -> Plan:
     return Plan(samples, latent_length, settings, metadata, negative, cfg_scale, mask)
 
 
-def _inpaint_mask(spec: Any, request: SampleRequest, samples: int, latent_length: int, ratio: int) -> Tensor | None:
+def _inpaint_mask(
+    spec: ModelConfig, request: SampleRequest, samples: int, latent_length: int, ratio: int
+) -> Tensor | None:
     """The frames to keep and to generate, after checking that the model inpaints and the request fits the clip."""
     known = request.known_audio
     if known is None:
@@ -178,7 +183,7 @@ def _inpaint_mask(spec: Any, request: SampleRequest, samples: int, latent_length
     return mask
 
 
-def read_known_audio(path: Any, spec: Any) -> Tensor:
+def read_known_audio(path: str | os.PathLike[str], spec: ModelConfig) -> Tensor:
     """The audio to inpaint or continue, as [C, T] at the model's rate and channel count. A mono file is duplicated
     to every channel; another channel count than the model's is refused (kept audio is not silently remixed)."""
     import soundfile
@@ -203,7 +208,7 @@ def read_known_audio(path: Any, spec: Any) -> Tensor:
         raise RequestError(f"the audio could not be read: {error}") from None
 
 
-def describe_mask(the_plan: Plan, spec: Any) -> str:
+def describe_mask(the_plan: Plan, spec: ModelConfig) -> str:
     """`generated 1.00-2.00 s of 3.00 s` for the sampling report."""
     if the_plan.inpaint_mask is None:
         return ""
@@ -230,7 +235,7 @@ def _check_length(backbone: BackboneView, latent_length: int, ratio: int, sample
         )
 
 
-def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[str, Any]]:
+def _metadata(spec: ModelConfig, request: SampleRequest, seconds: float) -> list[dict[str, Any]]:
     conditioning = conditioning_of(spec)
     if conditioning is None:
         if request.prompt is not None or request.cond:
@@ -271,7 +276,7 @@ def _metadata(spec: Any, request: SampleRequest, seconds: float) -> list[dict[st
     return [dict(values) for _ in range(request.batch)]
 
 
-def _check_value(entry: Any, value: Any) -> None:
+def _check_value(entry: ConditionerSpec, value: Any) -> None:
     problem = value_problem(entry, value)
     if problem is not None:
         raise RequestError(problem)
@@ -286,7 +291,7 @@ def _check_value(entry: Any, value: Any) -> None:
 
 def generate(
     model: torch.nn.Module,
-    spec: Any,
+    spec: ModelConfig,
     request: SampleRequest,
     the_plan: Plan,
     *,

@@ -17,6 +17,7 @@ import torch
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.diagnostics.render import FileResult
 from audiodiff.runtime.checkpoint_io import (
     AtomicCheckpointIO,
     CheckpointCallback,
@@ -29,7 +30,7 @@ from audiodiff.runtime.demos import DemoCallback, DemoSettings
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, StopRequest
 from audiodiff.runtime.optim import apply_hyperparameters, build_optimizer, describe
 from audiodiff.runtime.outputs import NonFiniteOutput, OutputWriteFailed, write_failure
-from audiodiff.runtime.preflight import COMMAND_LINE
+from audiodiff.runtime.preflight import COMMAND_LINE, Preflight
 from audiodiff.runtime.progress import RunProgressBar, SummaryLine, count, render_summary
 from audiodiff.runtime.run import RunError, RunOptions, RunOutcome, RunPlan, is_rank_zero
 from audiodiff.runtime.shard_data import (
@@ -200,7 +201,7 @@ def quiet_lightning() -> None:
 
 
 def build_trainable_model(
-    spec: Any, options: RunOptions, preflight: Any, *, gradient_checkpointing: bool
+    spec: ModelConfig, options: RunOptions, preflight: Preflight, *, gradient_checkpointing: bool
 ) -> torch.nn.Module:
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
 
@@ -315,7 +316,7 @@ def memory_budget(accelerator: str, *, processes: int = 1) -> int | None:
     return int(available * 0.8) // max(1, processes)
 
 
-def _optimizer_factory(spec: Any, plan: RunPlan):
+def _optimizer_factory(spec: ModelConfig, plan: RunPlan):
     fused = plan.accelerator == "gpu"
 
     def factory(parameters):
@@ -324,7 +325,7 @@ def _optimizer_factory(spec: Any, plan: RunPlan):
     return factory
 
 
-def _apply_changes(module: DiffusionTrainer, spec: Any, echo: Callable[[str], None]) -> None:
+def _apply_changes(module: DiffusionTrainer, spec: ModelConfig, echo: Callable[[str], None]) -> None:
     scheduler = module.lr_schedulers()
     optimizer = module.optimizers(use_pl_optimizer=False)
     changed = apply_hyperparameters(spec.training, optimizer, scheduler if scheduler is not None else None)
@@ -335,7 +336,7 @@ def _apply_changes(module: DiffusionTrainer, spec: Any, echo: Callable[[str], No
 # --- data --------------------------------------------------------------------------------------------------------
 
 
-def _loader_factory(spec: Any, preflight: Any, options: RunOptions, plan: RunPlan):
+def _loader_factory(spec: ModelConfig, preflight: Preflight, options: RunOptions, plan: RunPlan):
     workers = data_workers(options, plan)
     if preflight.shards is not None:  # a `wds` / `s3` dataset, streamed
         return shard_loader_factory(
@@ -383,9 +384,7 @@ def data_workers(options: RunOptions, plan: RunPlan) -> int:
     return workers
 
 
-def _shard_failure(error: ShardFailure, preflight: Any, plan: RunPlan) -> Any:
-    from audiodiff.diagnostics.render import FileResult
-
+def _shard_failure(error: ShardFailure, preflight: Preflight, plan: RunPlan) -> FileResult:
     # a data-loader worker's exception arrives as its traceback's text: its last line holds the message
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     message = lines[-1].split("ShardFailure: ", 1)[-1] if lines else str(error)
@@ -403,7 +402,7 @@ def _shard_failure(error: ShardFailure, preflight: Any, plan: RunPlan) -> Any:
 # --- trainer pieces ------------------------------------------------------------------------------------------------
 
 
-def _strategy(plan: RunPlan, model: torch.nn.Module, spec: Any) -> Any:
+def _strategy(plan: RunPlan, model: torch.nn.Module, spec: ModelConfig) -> Any:
     if plan.strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
@@ -422,7 +421,7 @@ def _strategy(plan: RunPlan, model: torch.nn.Module, spec: Any) -> Any:
     return "auto"
 
 
-def may_leave_parameters_unused(spec: Any, model: torch.nn.Module) -> bool:
+def may_leave_parameters_unused(spec: ModelConfig, model: torch.nn.Module) -> bool:
     """Whether a training step can leave trainable parameters out of the loss. DDP must then search for them after
     each backward pass (`find_unused_parameters`), or it waits forever for their gradients: the case for a trainable
     conditioner routed nowhere, and for `adp_cfg_1d`'s learned null embedding, which only CFG dropout uses."""
@@ -438,13 +437,13 @@ def may_leave_parameters_unused(spec: Any, model: torch.nn.Module) -> bool:
     return backbone is not None and backbone.capabilities.learned_null and not dropout > 0
 
 
-def _routes(spec: Any) -> dict[Route, tuple[str, ...]]:
+def _routes(spec: ModelConfig) -> dict[Route, tuple[str, ...]]:
     from audiodiff.schema.views import routes_of
 
     return routes_of(spec)
 
 
-def _clip(options: RunOptions, spec: Any) -> float | None:
+def _clip(options: RunOptions, spec: ModelConfig) -> float | None:
     value = options.gradient_clip_val if options.gradient_clip_val is not None else spec.training.clip_grad_norm
     return value if value and value > 0 else None
 
@@ -498,9 +497,7 @@ def _last_good(plan: RunPlan) -> str:
     )
 
 
-def non_finite_diagnostic(error: NonFiniteLossError, plan: RunPlan) -> Any:
-    from audiodiff.diagnostics.render import FileResult
-
+def non_finite_diagnostic(error: NonFiniteLossError, plan: RunPlan) -> FileResult:
     kept = _last_good(plan)
     if error.suspects:  # the data, not the optimisation, is out of scale: name it
         files = ", ".join(f"`{path}` (peak {peak:.3g})" for path, peak in error.suspects[:3])
@@ -524,19 +521,16 @@ def non_finite_diagnostic(error: NonFiniteLossError, plan: RunPlan) -> Any:
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, getattr(errno, "EDQUOT", 122)})
 
 
-def _output_problem(code: Any, message: str, plan: RunPlan) -> Any:
+def _output_problem(code: codes.Code, message: str, plan: RunPlan) -> FileResult:
     """A run stopped because an output could not (or must not) be written: say why, and what is still good."""
-    from audiodiff.diagnostics.render import FileResult
-
     diagnostic = Diagnostic(
         code, message, None, path=COMMAND_LINE, help=f"{_last_good(plan)}; fix the cause, then continue with `--resume`"
     )
     return FileResult(COMMAND_LINE, [diagnostic])
 
 
-def _unreadable_value(error: ConditioningError, preflight: Any) -> Any:
+def _unreadable_value(error: ConditioningError, preflight: Preflight) -> FileResult:
     from audiodiff.compiler.pipeline import locate
-    from audiodiff.diagnostics.render import FileResult
 
     files = ", ".join(f"`{path}`" for path in error.paths[:3]) + (" ..." if len(error.paths) > 3 else "")
     where = f" (in a batch of {files})" if len(error.paths) > 1 else ""
@@ -551,9 +545,7 @@ def _unreadable_value(error: ConditioningError, preflight: Any) -> Any:
     return FileResult(check.path, locate(check, [diagnostic]), check.result().line)
 
 
-def _unloadable(error: RuntimeError, plan: RunPlan) -> Any:
-    from audiodiff.diagnostics.render import FileResult
-
+def _unloadable(error: RuntimeError, plan: RunPlan) -> FileResult:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     detail = "; ".join(lines[1:4]) if len(lines) > 1 else lines[0]
     diagnostic = Diagnostic(
@@ -570,7 +562,11 @@ def _unloadable(error: RuntimeError, plan: RunPlan) -> Any:
 
 
 def _summary(
-    options: RunOptions, plan: RunPlan, model: torch.nn.Module, preflight: Any, checkpointing: CheckpointingDecision
+    options: RunOptions,
+    plan: RunPlan,
+    model: torch.nn.Module,
+    preflight: Preflight,
+    checkpointing: CheckpointingDecision,
 ) -> str:
     spec = preflight.spec
     backbone = backbone_of(spec)

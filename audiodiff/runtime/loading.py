@@ -11,11 +11,15 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
 from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.schema.v1.root import ModelConfig
+
+if TYPE_CHECKING:
+    from audiodiff.runtime.checkpoints import Checkpoint
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".safetensors", ".pt", ".pth")
 
@@ -57,8 +61,8 @@ class LoadRefused(Exception):
 class SamplingSource:
     """A validated model spec and the (header-only) checkpoint that will fill it."""
 
-    spec: Any
-    checkpoint: Any  # runtime.checkpoints.Checkpoint, tensors not yet read
+    spec: ModelConfig
+    checkpoint: Checkpoint  # tensors not yet read
     config_path: str  # what diagnostics about the config name
 
 
@@ -105,11 +109,12 @@ def resolve_source(source: Path, ckpt: Path | None, overrides: Sequence[Any] = (
         diagnostics.extend(locate(check, buildability(check.graph, strict=True)))
     if any(d.is_error for d in diagnostics) or check.spec is None:
         raise LoadRefused(check.path, diagnostics, line=check.result().line)
-    if check.kind != "model":
+    spec = check.model_spec
+    if spec is None:
         raise LoadRefused.single(
             check.path, codes.RUN_SETTING, "a dataset config cannot be sampled; pass a model config"
         )
-    return SamplingSource(check.spec, checkpoint, check.path)
+    return SamplingSource(spec, checkpoint, check.path)
 
 
 def load_model(

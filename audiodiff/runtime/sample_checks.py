@@ -12,10 +12,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.schema.v1.root import ModelConfig
+
+if TYPE_CHECKING:
+    from audiodiff.compiler.params import ModelCounts
 
 COMMAND_LINE = "command line"
 MAX_STEPS = 10_000  # a sampler's step count: far beyond any schedule's use, and bounded work
@@ -131,7 +135,7 @@ def free_bytes(device: str) -> int | None:
     return None
 
 
-def sampling_bytes(spec: Any, counts: Any, samples: int, batch: int) -> int:
+def sampling_bytes(spec: ModelConfig, counts: ModelCounts, samples: int, batch: int) -> int:
     """The first-order inference estimate (`compiler/memory.py`) for `batch` clips of `samples` audio samples."""
     from audiodiff.compiler.memory import estimate_memory
 
@@ -146,7 +150,9 @@ class MemoryVerdict:
     longest_seconds: float | None  # the longest request that fits at this batch (None when it all fits)
 
 
-def memory_check(spec: Any, samples: int, batch: int, device: str, *, available: int | None = None) -> MemoryVerdict:
+def memory_check(
+    spec: ModelConfig, samples: int, batch: int, device: str, *, available: int | None = None
+) -> MemoryVerdict:
     """Whether sampling `samples` per clip fits in the device's free memory; if not, the longest length that does,
     found by bisection on the (monotone) estimate."""
     from audiodiff.compiler.params import count_model

@@ -30,6 +30,7 @@ from audiodiff.runtime.ema import EMA
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, agree
 from audiodiff.runtime.inpainting import MaskSettings, inpaint_conditioning, random_masks
 from audiodiff.runtime.timesteps import TimestepSampler
+from audiodiff.schema.v1.root import DiffusionConfig
 
 LOSS_BINS = 10
 LOSS_WINDOW = 10  # steps averaged for the first and the last loss of the closing summary
@@ -56,7 +57,7 @@ class TrainingSettings:
     inpainting: MaskSettings | None = None  # `training.inpainting`: random masks injected every step
 
     @classmethod
-    def from_spec(cls, spec: Any, *, seed: int, accumulate_grad_batches: int = 1) -> TrainingSettings:
+    def from_spec(cls, spec: DiffusionConfig, *, seed: int, accumulate_grad_batches: int = 1) -> TrainingSettings:
         training = spec.training
         conditioned = spec.model_type != "diffusion_uncond"
         return cls(
