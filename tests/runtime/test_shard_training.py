@@ -4,6 +4,7 @@ each read their own shards and end with identical weights."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -111,3 +112,24 @@ def test_two_nodes_train_on_their_own_shards_and_end_identical(tmp_path: Path):
     assert len(items) == len(set(items)) == 16  # the whole epoch, no item twice
     for key, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][key]), key
+
+
+@pytest.mark.slow
+def test_a_run_names_the_members_it_skipped(tmp_path: Path):
+    from shard_toy import write_shards
+
+    from audiodiff.runtime.run import run
+
+    write_shards(tmp_path / "shards", shards=2, per_shard=3)
+    with tarfile.open(tmp_path / "shards" / "train-0001.tar", "a") as archive:  # a corrupt FLAC after the good ones
+        for name, data in (("zz.flac", b"not audio at all"), ("zz.json", b'{"class": "tone"}')):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    patch = {"dataset_type": "wds", "datasets": [{"id": "s", "path": "shards"}], "resampled_shards": False}
+    model, dataset = write_configs(tmp_path, dataset_patch=patch)
+    said: list[str] = []
+    with pytest.warns(RuntimeWarning, match="zz"):
+        outcome = run(options(model, dataset, tmp_path / "run", max_steps=3), echo=said.append)
+    assert outcome.steps == 3 and outcome.skipped_files == 1
+    assert any("1 skipped member(s)" in line and "train-0001.tar#zz" in line for line in said)
