@@ -21,6 +21,9 @@ def inspect_command(
     ),
     no_plot: bool = typer.Option(False, "--no-plot", help="Write no histogram."),
     max_items: int | None = typer.Option(None, "--max-items", min=1, help="Stop after this many items."),
+    allow_pipe: bool = typer.Option(
+        False, "--allow-pipe", help="Run the shell commands of the dataset's `pipe:` shard URLs."
+    ),
 ) -> None:
     """Count a dataset's items and their total duration, histogram their sample rates, channels and durations,
     name every file, shard or member that cannot be read, and list the metadata keys present (with `--model`:
@@ -29,11 +32,17 @@ def inspect_command(
     Example: audiodiff dataset inspect data.json --model model.json
     """
     raise typer.Exit(run_inspect(dataset, model=model, plot=None if no_plot else plot, max_items=max_items,
-                                 default_plot=not no_plot))  # fmt: skip
+                                 default_plot=not no_plot, allow_pipe=allow_pipe))  # fmt: skip
 
 
 def run_inspect(
-    dataset: Path, *, model: Path | None, plot: Path | None, max_items: int | None, default_plot: bool = True
+    dataset: Path,
+    *,
+    model: Path | None,
+    plot: Path | None,
+    max_items: int | None,
+    default_plot: bool = True,
+    allow_pipe: bool = False,
 ) -> int:
     from audiodiff.compiler.pipeline import check_file
     from audiodiff.diagnostics.render import text as text_renderer
@@ -47,7 +56,7 @@ def run_inspect(
     if checks[0].kind != "dataset" or (model is not None and checks[1].kind != "model"):
         print("error: `DATASET` must be a dataset config and `--model` a model config", file=sys.stderr)
         return 2
-    inventory = take_inventory(checks[0].spec, dataset.parent, max_items=max_items)  # type: ignore[arg-type]
+    inventory = take_inventory(checks[0].spec, dataset.parent, max_items=max_items, allow_pipe=allow_pipe)  # type: ignore[arg-type]
     conditioners = conditioner_rows(inventory, checks[1].spec) if model is not None else None
     sys.stdout.write(render(inventory, f"audiodiff dataset inspect {dataset}", conditioners))
     if plot is None and default_plot:

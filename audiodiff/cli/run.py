@@ -34,6 +34,9 @@ def command(
     allow_metadata_module: bool = typer.Option(
         False, "--allow-metadata-module", help="Run the dataset's `custom_metadata_module` (Python code)."
     ),
+    allow_pipe: bool = typer.Option(
+        False, "--allow-pipe", help="Run the shell commands of the dataset's `pipe:` shard URLs."
+    ),
     pretransform_ckpt: Path | None = typer.Option(
         None, "--pretransform-ckpt", help="Weights of an `autoencoder` pretransform."
     ),
@@ -93,6 +96,7 @@ def command(
             accumulate_grad_batches=accumulate,
             gradient_clip_val=gradient_clip,
             allow_metadata_module=allow_metadata_module,
+            allow_pipe=allow_pipe,
             pretransform_ckpt=pretransform_ckpt,
             t5_path=t5_path,
             accelerator=accelerator.value,
@@ -125,6 +129,7 @@ def run_training(
     gradient_clip_val: float | None,
     allow_metadata_module: bool,
     pretransform_ckpt: Path | None,
+    allow_pipe: bool = False,
     t5_path: str | None,
     accelerator: str,
     gradient_checkpointing: str = "auto",
@@ -154,6 +159,7 @@ def run_training(
         accumulate_grad_batches=accumulate_grad_batches,
         gradient_clip_val=gradient_clip_val,
         allow_metadata_module=allow_metadata_module,
+        allow_pipe=allow_pipe,
         pretransform_ckpt=pretransform_ckpt,
         t5_path=t5_path,
         accelerator=accelerator,

@@ -364,6 +364,7 @@ STORAGE_CLIENT_MISSING = _code("AD832", "storage-client-missing", E, "the client
 STORAGE_CREDENTIALS = _code(
     "AD833", "storage-credentials", E, "the storage service refused the credentials, or found none"
 )
+PIPE_NOT_ALLOWED = _code("AD834", "pipe-not-allowed", E, "a shard URL runs a shell command, and the run did not opt in")
 INPAINT_REQUEST = _code(
     "AD840", "inpaint-request", E, "the audio or mask to inpaint does not fit the model or the clip"
 )

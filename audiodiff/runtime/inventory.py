@@ -51,9 +51,11 @@ class Inventory:
         self.metadata.append(metadata)
 
 
-def take_inventory(spec: DatasetConfigSpec, config_dir: Path, *, max_items: int | None = None) -> Inventory:
+def take_inventory(
+    spec: DatasetConfigSpec, config_dir: Path, *, max_items: int | None = None, allow_pipe: bool = False
+) -> Inventory:
     if isinstance(spec, WebDatasetSpec):
-        return _shards(spec, config_dir, max_items)
+        return _shards(spec, config_dir, max_items, allow_pipe)
     pre_encoded = isinstance(spec, PreEncodedDatasetSpec)
     inventory = Inventory("latents" if pre_encoded else "audio")
     for source in spec.datasets:
@@ -86,7 +88,7 @@ def take_inventory(spec: DatasetConfigSpec, config_dir: Path, *, max_items: int 
     return inventory
 
 
-def _shards(spec: WebDatasetSpec, config_dir: Path, max_items: int | None) -> Inventory:
+def _shards(spec: WebDatasetSpec, config_dir: Path, max_items: int | None, allow_pipe: bool) -> Inventory:
     import numpy as np
     import soundfile
 
@@ -100,6 +102,9 @@ def _shards(spec: WebDatasetSpec, config_dir: Path, max_items: int | None) -> In
             inventory.unreadable.append((source.s3_path or source.path or source.id, str(error)))
             continue
         for url in listed.urls:
+            if url.startswith("pipe:") and not allow_pipe:
+                inventory.unreadable.append((url, "a shell command, not run without `--allow-pipe`"))
+                continue
             try:
                 for sample in iterate_samples(url, listed.profile):
                     if max_items is not None and inventory.items >= max_items:

@@ -98,6 +98,7 @@ def check_configs(
     allow_metadata_module: bool,
     pretransform_ckpt: Path | None,
     overrides: Sequence[Any] = (),
+    allow_pipe: bool = False,
 ) -> Preflight:
     """Both files through the validate pipeline, then the rules that need both, then the dataset's files.
     `overrides` (`--set`) apply to the model config, which is then checked, trained and embedded as overridden."""
@@ -146,7 +147,7 @@ def check_configs(
     if isinstance(dataset.spec, WebDatasetSpec):
         from audiodiff.runtime.shard_preflight import check_shards
 
-        check_shards(preflight, allow_metadata_module)
+        check_shards(preflight, allow_metadata_module, allow_pipe=allow_pipe)
     else:
         scan_dataset(preflight, allow_metadata_module)
     return preflight

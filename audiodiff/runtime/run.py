@@ -45,6 +45,7 @@ class RunOptions:
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = None  # None: `training.clip_grad_norm` (0 = off)
     allow_metadata_module: bool = False
+    allow_pipe: bool = False  # run the shell commands of `pipe:` shard URLs
     pretransform_ckpt: Path | None = None
     t5_path: str | None = None
     accelerator: str = "auto"
@@ -162,6 +163,7 @@ def prepare(options: RunOptions, *, dry_run: bool = False) -> RunPlan:
         options.config,
         options.dataset,
         allow_metadata_module=options.allow_metadata_module,
+        allow_pipe=options.allow_pipe,
         pretransform_ckpt=options.pretransform_ckpt,
         overrides=options.overrides,
     )

@@ -52,7 +52,7 @@ _HELP_OF_KIND = {
 }
 
 
-def check_shards(preflight: Preflight, allow_metadata_module: bool) -> None:
+def check_shards(preflight: Preflight, allow_metadata_module: bool, *, allow_pipe: bool = False) -> None:
     dataset, spec = preflight.dataset, preflight.dataset_spec
     config_dir = Path(dataset.path).parent
     found: list[Diagnostic] = []
@@ -77,6 +77,18 @@ def check_shards(preflight: Preflight, allow_metadata_module: bool) -> None:
             )
         except ShardListingError as error:
             found.append(_failure(error.kind, str(error), where))
+            continue
+        piped = [url for url in listed.urls if url.startswith("pipe:")]
+        if piped and not allow_pipe:  # config text that runs a shell command: only when the user says so
+            found.append(
+                Diagnostic(
+                    codes.PIPE_NOT_ALLOWED,
+                    f"the dataset would run the shell command `{piped[0][len('pipe:') :].strip()}`"
+                    + (f" (and {len(piped) - 1} more)" if len(piped) > 1 else ""),
+                    where,
+                    help="pass `--allow-pipe` if you trust the commands, or list the shards by path or URL",
+                )
+            )
             continue
         missing = [url for url in listed.urls if not is_url(url) and not Path(url).is_file()]
         if missing:

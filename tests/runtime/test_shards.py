@@ -174,11 +174,13 @@ def test_an_s3_prefix_is_listed_recursively_and_streamed(tmp_path: Path, fake_s3
     assert {path.split("#")[0] for path in paths} == set(listed.urls)
 
 
-def _run_findings(tmp_path: Path, dataset_patch: dict) -> list[tuple[str, str]]:
+def _run_findings(tmp_path: Path, dataset_patch: dict, *, allow_pipe: bool = False) -> list[tuple[str, str]]:
     from audiodiff.runtime.preflight import check_configs
 
     model, dataset = write_configs(tmp_path, dataset_patch=dataset_patch)
-    preflight = check_configs(model, dataset, allow_metadata_module=False, pretransform_ckpt=None)
+    preflight = check_configs(
+        model, dataset, allow_metadata_module=False, pretransform_ckpt=None, allow_pipe=allow_pipe
+    )
     return [(d.code.id, d.message) for r in preflight.findings.results() for d in r.diagnostics]
 
 
@@ -199,8 +201,12 @@ def test_the_preflight_opens_the_first_shard_and_reports_each_failure(tmp_path: 
     assert [code for code, _ in unreadable] == ["AD831"] and "x.tar" in unreadable[0][1]
     no_client = _run_findings(tmp_path, {**WDS, "datasets": [{"id": "s", "path": "nosuchproto://bucket/x"}]})
     assert [code for code, _ in no_client] == ["AD832"]
-    no_program = _run_findings(tmp_path, {**WDS, "datasets": [{"id": "s", "path": "pipe:no-such-program-here x"}]})
-    assert [code for code, _ in no_program] == ["AD832"]
+    piped = {**WDS, "datasets": [{"id": "s", "path": f"pipe:cat {tmp_path}/shards/train-{{0000..0001}}.tar"}]}
+    not_asked = _run_findings(tmp_path, piped)  # config text runs no command unless the run opts in
+    assert [code for code, _ in not_asked] == ["AD834"] and "`cat " in not_asked[0][1] and "1 more" in not_asked[0][1]
+    assert _run_findings(tmp_path, piped, allow_pipe=True) == []
+    no_program = {**WDS, "datasets": [{"id": "s", "path": "pipe:no-such-program-here x"}]}
+    assert [code for code, _ in _run_findings(tmp_path, no_program, allow_pipe=True)] == ["AD832"]
 
     def refuse(self, path, **kwargs):
         raise PermissionError("Access Denied")
