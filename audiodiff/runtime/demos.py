@@ -266,7 +266,10 @@ class DemoCallback(pl.Callback):
         return [dict(item) for item in self.settings.cond]
 
 
-TIMING_KEYS = frozenset({"seconds_start", "seconds_total", "padding_mask", "path", "relpath", "timestamps"})
+# metadata a demo's label leaves out: timing, and the loader's bookkeeping of batch items (demos from the batch)
+TIMING_KEYS = frozenset(
+    {"seconds_start", "seconds_total", "padding_mask", "path", "relpath", "timestamps", "stream_position"}
+)
 REPORT_ROWS = 4
 
 

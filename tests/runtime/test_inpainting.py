@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from toy_run import INPAINT_PATCH, TINY_MODEL, merge, write_configs
+from toy_run import INPAINT_PATCH, REPO, TINY_MODEL, merge, write_configs
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
 from audiodiff.compiler.materialize import build_model
 from audiodiff.compiler.pipeline import check_file
+from audiodiff.diagnostics.target import DEFAULT_TARGET, UPSTREAM_TARGET
 from audiodiff.runtime.checkpoints import released_state_dict, write_released
 from audiodiff.runtime.generate import RequestError, SampleRequest, plan
 from audiodiff.runtime.inpainting import (
@@ -116,6 +117,13 @@ def test_the_training_step_conditions_on_the_clean_latents_under_a_random_mask(t
     assert mask.shape == (4, 1, latents.shape[-1]) and masked.shape == latents.shape
     assert set(mask.unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(masked, latents * mask)
+
+
+@pytest.mark.parametrize("target", [DEFAULT_TARGET, UPSTREAM_TARGET], ids=str)
+def test_the_shipped_inpainting_example_is_clean_for_both_runtimes(target):
+    check = check_file(REPO / "examples" / "toy_inpaint.json", target=target)
+    assert check.spec is not None and check.diagnostics == [], [d.message for d in check.diagnostics]
+    assert MaskSettings.from_spec(check.spec.training.inpainting) == MaskSettings(3, (0.4, 0.2, 0.4))
 
 
 def test_run_preflight_accepts_inpainting_models(tmp_path: Path):
