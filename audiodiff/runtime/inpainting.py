@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from audiodiff.nn.routing import INPAINT_IDS
+from audiodiff.schema.v1.training import InpaintingSpec
 
 MASK_KINDS = ("random segments", "full mask", "causal")
 DEFAULT_PROBABILITIES = (0.1, 0.8, 0.1)  # the reference's default when `mask_type_probabilities` is absent
@@ -39,14 +40,12 @@ class MaskSettings:
     probabilities: tuple[float, float, float] = DEFAULT_PROBABILITIES  # segments, full, causal
 
     @classmethod
-    def from_spec(cls, inpainting: object) -> MaskSettings:
-        kwargs = inpainting.mask_kwargs  # type: ignore[attr-defined]
-        probabilities = kwargs.mask_type_probabilities
+    def from_spec(cls, inpainting: InpaintingSpec) -> MaskSettings:
+        kwargs = inpainting.mask_kwargs
+        given = kwargs.mask_type_probabilities
+        segments, full, causal = given if given is not None else DEFAULT_PROBABILITIES
         return cls(
-            max_segments=int(kwargs.max_mask_segments),
-            probabilities=tuple(float(p) for p in probabilities)
-            if probabilities is not None
-            else DEFAULT_PROBABILITIES,  # type: ignore[arg-type]
+            max_segments=int(kwargs.max_mask_segments), probabilities=(float(segments), float(full), float(causal))
         )
 
 
