@@ -104,13 +104,17 @@ def _list_path(value: str, config_dir: Path, profile: str | None) -> list[str]:
 
 
 def _local_or_url(item: str, config_dir: Path) -> str:
+    """One name of a shard list: a URL as written; a relative path from the config's folder, else (as upstream
+    reads paths) from the working directory; a shard found in neither is reported against the config's folder."""
     if is_url(item):
         return item
     candidate = Path(item).expanduser()
     if candidate.is_absolute():
         return str(candidate)
-    local = config_dir / candidate
-    return str(local.resolve() if local.exists() or not (Path.cwd() / candidate).exists() else Path.cwd() / candidate)
+    for base in (config_dir, Path.cwd()):
+        if (base / candidate).exists():
+            return str((base / candidate).resolve())
+    return str((config_dir / candidate).resolve())
 
 
 def storage_options(url: str, profile: str | None) -> dict[str, Any]:

@@ -252,3 +252,23 @@ def test_resampled_shards_draw_at_random_and_keep_going(tmp_path: Path):
     assert len(keys) == 12 and set(keys) <= {f"s{s}_{i}" for s in range(2) for i in range(2)}
     again, _ = _batches(_source(tmp_path / "shards"), 6, batch_size=2, resampled=True, shuffle_buffer=4)
     assert _keys(again) == keys  # seeded: the same draws on every run (and so on a resume)
+
+
+def test_a_metadata_module_adds_values_and_rejects_items(tmp_path: Path):
+    from audiodiff.runtime.scan import MetadataModule
+
+    write_shards(tmp_path / "shards", shards=2, per_shard=3)
+    module = tmp_path / "meta.py"
+    module.write_text(
+        "def get_custom_metadata(info, audio):\n"
+        "    return {'__reject__': True} if info['class'] == 'noise' else {'prompt': f\"a tone of {audio.shape[-1]}\"}\n"
+    )
+    stream = ShardStream(
+        [_source(tmp_path / "shards")],
+        CROP,
+        StreamSettings(batch_size=3, seed=5, shuffle_buffer=0),
+        metadata_modules={"toy": MetadataModule(module)},
+    )
+    batch = next(iter(make_shard_loader(stream, num_workers=0, report=ShardReport())))
+    assert [item["class"] for item in batch.metadata] == ["tone"] * 3  # the noise items were dropped, unreported
+    assert {item["prompt"] for item in batch.metadata} == {"a tone of 1024"} and not batch.skipped
