@@ -24,10 +24,8 @@ least `BAD_SHARD_MINIMUM` of them); silent clips (peak below -60 dBFS) and items
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
-import math
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,10 +36,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.audio import adapt_channels
 from audiodiff.runtime.data import TrainingBatch, ignore_interrupts
 from audiodiff.runtime.scan import MetadataModule
-from audiodiff.runtime.shards import LATENT_MEMBER, ShardSource, audio_member, open_shard
+from audiodiff.runtime.shard_decode import AudioCrop, LatentCrop, crop_audio, crop_latents
+from audiodiff.runtime.shards import ShardSource, open_shard
 from audiodiff.schema.v1.dataset import WebDatasetSpec
 from audiodiff.schema.v1.root import ModelConfig
 
@@ -59,20 +57,6 @@ class ShardFailure(RuntimeError):
 
 class SkippedSample(Exception):
     """A sample that is dropped on purpose (silence, `__reject__`): not a fault, not reported."""
-
-
-@dataclass(frozen=True)
-class AudioCrop:
-    sample_rate: int
-    sample_size: int
-    channels: int
-    random_crop: bool
-
-
-@dataclass(frozen=True)
-class LatentCrop:
-    crop_length: int
-    random_crop: bool
 
 
 @dataclass(frozen=True)
@@ -212,9 +196,9 @@ class ShardStream(torch.utils.data.IterableDataset):
         if "text" in metadata:  # upstream trains `prompt` on a `text` value
             metadata["prompt"] = metadata["text"]
         if isinstance(self.decode, LatentCrop):
-            data, info = _crop_latents(sample, metadata, self.decode, rng)
+            data, info = crop_latents(sample, metadata, self.decode, rng)
         else:
-            data, info = _crop_audio(sample, metadata, self.decode, rng)
+            data, info = crop_audio(sample, metadata, self.decode, rng)
             if float(data.abs().max()) < SILENCE_PEAK:
                 raise SkippedSample
         source = next((s for u, s in self.shards if u == url), None)
@@ -279,81 +263,6 @@ def _reason(error: BaseException) -> str:
     # webdataset appends " @ <stream>" and the URL to the message: the URL is named separately
     lines = str(error.args[0] if len(error.args) > 1 else error).split(" @ <")[0].strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-# --- decoding ------------------------------------------------------------------------------------------------------
-
-
-def _crop_audio(
-    sample: dict[str, Any], metadata: dict[str, Any], crop: AudioCrop, rng: np.random.Generator
-) -> tuple[Tensor, dict[str, Any]]:
-    import soundfile
-
-    suffix = audio_member(sample)
-    if suffix is None:
-        raise ValueError("no audio member")
-    member = sample[suffix]
-    header = soundfile.info(io.BytesIO(member))
-    if header.frames <= 0 or header.samplerate <= 0:
-        raise ValueError(f"the `{suffix}` member holds no audio frames")
-    rate, size = crop.sample_rate, crop.sample_size
-    total = max(1, round(header.frames * rate / header.samplerate))  # the clip's length after resampling
-    upper_bound = max(0, total - size)
-    offset = int(rng.integers(0, upper_bound + 1)) if crop.random_crop and upper_bound > 0 else 0
-    # decode only the source frames the crop needs (a few more, for the resampler's edge)
-    first = math.floor(offset * header.samplerate / rate)
-    count = min(header.frames - first, math.ceil(size * header.samplerate / rate) + 64)
-    data, file_rate = soundfile.read(io.BytesIO(member), start=first, frames=count, dtype="float32", always_2d=True)
-    if data.shape[0] == 0:
-        raise ValueError(f"the `{suffix}` member holds no audio frames")
-    if not np.isfinite(data).all():
-        raise ValueError(f"the `{suffix}` member holds NaN or infinite samples")
-    data = adapt_channels(data, crop.channels)  # [T, C]
-    if file_rate != rate:
-        import soxr
-
-        data = soxr.resample(data, file_rate, rate, quality="HQ")
-    length = min(size, data.shape[0], total - offset)
-    audio = torch.zeros(crop.channels, size)  # [C, sample_size]
-    audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[:length].T))
-    padding_mask = torch.zeros(size)  # [sample_size]: 1 on real audio
-    padding_mask[:length] = 1
-    info = dict(metadata)
-    info.update(
-        seconds_start=math.floor(offset / rate),
-        seconds_total=math.ceil(total / rate),
-        padding_mask=padding_mask,
-        timestamps=(offset / (upper_bound + size), (offset + size) / (upper_bound + size)),
-    )
-    return audio, info
-
-
-def _crop_latents(
-    sample: dict[str, Any], metadata: dict[str, Any], crop: LatentCrop, rng: np.random.Generator
-) -> tuple[Tensor, dict[str, Any]]:
-    if LATENT_MEMBER not in sample:
-        raise ValueError("no `npy` member")
-    array = np.load(io.BytesIO(sample[LATENT_MEMBER]), allow_pickle=False)
-    latents = torch.from_numpy(np.array(array, dtype=np.float32))  # [C, N]
-    if latents.dim() != 2:
-        raise ValueError(f"latents must be [channels, frames], got {list(latents.shape)}")
-    if not torch.isfinite(latents).all():
-        raise ValueError("the latents hold NaN or infinite values")
-    frames = latents.shape[1]
-    stored = metadata.get("padding_mask")
-    mask = torch.tensor(stored, dtype=torch.float32) if isinstance(stored, list) else torch.ones(frames)
-    if mask.shape != (frames,):
-        mask = torch.ones(frames)
-    size = crop.crop_length
-    offset = int(rng.integers(0, frames - size + 1)) if crop.random_crop and frames > size else 0
-    length = min(size, frames - offset)
-    data = torch.zeros(latents.shape[0], size)  # [C, crop_length]
-    data[:, :length] = latents[:, offset : offset + length]
-    padding_mask = torch.zeros(size)
-    padding_mask[:length] = mask[offset : offset + length]
-    info = dict(metadata)
-    info["padding_mask"] = padding_mask
-    return data, info
 
 
 # --- the loader --------------------------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""Decoding one WebDataset sample into a training item, as `audio_dir` and `pre_encoded` items are made: audio from
+its audio member, resampled, mixed to the model's channels and cropped (or zero-padded) to `sample_size` with a
+padding mask and upstream's `seconds_start` / `seconds_total`; latents from the `npy` member, cropped to the crop
+length with the stored padding mask. Only the frames a crop needs are decoded."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from audiodiff.runtime.audio import adapt_channels
+from audiodiff.runtime.shards import LATENT_MEMBER, audio_member
+
+
+@dataclass(frozen=True)
+class AudioCrop:
+    sample_rate: int
+    sample_size: int
+    channels: int
+    random_crop: bool
+
+
+@dataclass(frozen=True)
+class LatentCrop:
+    crop_length: int
+    random_crop: bool
+
+
+def crop_audio(
+    sample: dict[str, Any], metadata: dict[str, Any], crop: AudioCrop, rng: np.random.Generator
+) -> tuple[Tensor, dict[str, Any]]:
+    import soundfile
+
+    suffix = audio_member(sample)
+    if suffix is None:
+        raise ValueError("no audio member")
+    member = sample[suffix]
+    header = soundfile.info(io.BytesIO(member))
+    if header.frames <= 0 or header.samplerate <= 0:
+        raise ValueError(f"the `{suffix}` member holds no audio frames")
+    rate, size = crop.sample_rate, crop.sample_size
+    total = max(1, round(header.frames * rate / header.samplerate))  # the clip's length after resampling
+    upper_bound = max(0, total - size)
+    offset = int(rng.integers(0, upper_bound + 1)) if crop.random_crop and upper_bound > 0 else 0
+    # decode only the source frames the crop needs (a few more, for the resampler's edge)
+    first = math.floor(offset * header.samplerate / rate)
+    count = min(header.frames - first, math.ceil(size * header.samplerate / rate) + 64)
+    data, file_rate = soundfile.read(io.BytesIO(member), start=first, frames=count, dtype="float32", always_2d=True)
+    if data.shape[0] == 0:
+        raise ValueError(f"the `{suffix}` member holds no audio frames")
+    if not np.isfinite(data).all():
+        raise ValueError(f"the `{suffix}` member holds NaN or infinite samples")
+    data = adapt_channels(data, crop.channels)  # [T, C]
+    if file_rate != rate:
+        import soxr
+
+        data = soxr.resample(data, file_rate, rate, quality="HQ")
+    length = min(size, data.shape[0], total - offset)
+    audio = torch.zeros(crop.channels, size)  # [C, sample_size]
+    audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[:length].T))
+    padding_mask = torch.zeros(size)  # [sample_size]: 1 on real audio
+    padding_mask[:length] = 1
+    info = dict(metadata)
+    info.update(
+        seconds_start=math.floor(offset / rate),
+        seconds_total=math.ceil(total / rate),
+        padding_mask=padding_mask,
+        timestamps=(offset / (upper_bound + size), (offset + size) / (upper_bound + size)),
+    )
+    return audio, info
+
+
+def crop_latents(
+    sample: dict[str, Any], metadata: dict[str, Any], crop: LatentCrop, rng: np.random.Generator
+) -> tuple[Tensor, dict[str, Any]]:
+    if LATENT_MEMBER not in sample:
+        raise ValueError("no `npy` member")
+    array = np.load(io.BytesIO(sample[LATENT_MEMBER]), allow_pickle=False)
+    latents = torch.from_numpy(np.array(array, dtype=np.float32))  # [C, N]
+    if latents.dim() != 2:
+        raise ValueError(f"latents must be [channels, frames], got {list(latents.shape)}")
+    if not torch.isfinite(latents).all():
+        raise ValueError("the latents hold NaN or infinite values")
+    frames = latents.shape[1]
+    stored = metadata.get("padding_mask")
+    mask = torch.tensor(stored, dtype=torch.float32) if isinstance(stored, list) else torch.ones(frames)
+    if mask.shape != (frames,):
+        mask = torch.ones(frames)
+    size = crop.crop_length
+    offset = int(rng.integers(0, frames - size + 1)) if crop.random_crop and frames > size else 0
+    length = min(size, frames - offset)
+    data = torch.zeros(latents.shape[0], size)  # [C, crop_length]
+    data[:, :length] = latents[:, offset : offset + length]
+    padding_mask = torch.zeros(size)
+    padding_mask[:length] = mask[offset : offset + length]
+    info = dict(metadata)
+    info["padding_mask"] = padding_mask
+    return data, info
