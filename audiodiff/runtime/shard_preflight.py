@@ -118,8 +118,8 @@ def check_shards(preflight: Preflight, allow_metadata_module: bool, *, allow_pip
             continue
         sources.append(listed)
         probes.append((index, listed, probed))
-    preflight.shards = sources
-    if not any(d.is_error for d in found):
+    if not any(d.is_error for d in found):  # a source that failed leaves nothing to count shards of
+        preflight.shards = sources
         found += _content(preflight, probes)
     preflight.findings.extend(dataset.path, locate(dataset, found))
 

@@ -192,7 +192,7 @@ def test_the_preflight_opens_the_first_shard_and_reports_each_failure(tmp_path: 
     ok = _run_findings(tmp_path, {**WDS, "datasets": [{"id": "s", "path": "shards"}]})
     assert ok == []
     missing = _run_findings(tmp_path, {**WDS, "datasets": [{"id": "s", "path": "shards/train-{0000..0002}.tar"}]})
-    assert [code for code, _ in missing] == ["AD830"] and "train-0002.tar" in missing[0][1]
+    assert [code for code, _ in missing] == ["AD830"] and "train-0002.tar" in missing[0][1]  # and nothing else
     nowhere = _run_findings(tmp_path, {**WDS, "datasets": [{"id": "s", "path": "no-such-folder"}]})
     assert [code for code, _ in nowhere] == ["AD830"]
     (tmp_path / "bad").mkdir()
@@ -242,6 +242,11 @@ def test_more_processes_than_shards_is_refused_before_the_model_is_built(tmp_pat
     with pytest.raises(RunError) as caught:
         prepare(options)
     assert any("fewer than the 2 training processes" in d.message for r in caught.value.results for d in r.diagnostics)
+    # a source that cannot be listed is its own error, not also a count of zero shards
+    model, dataset = write_configs(tmp_path, dataset_patch={**WDS, "datasets": [{"id": "s", "path": "nowhere"}]})
+    with pytest.raises(RunError) as caught:
+        prepare(RunOptions(config=model, dataset=dataset, output=tmp_path / "out"))
+    assert [d.code.id for r in caught.value.results for d in r.diagnostics] == ["AD830"]
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
 
 
