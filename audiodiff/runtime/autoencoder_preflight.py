@@ -24,6 +24,8 @@ def autoencoder_trainable(spec: AutoencoderConfig, pretransform_ckpt: Path | Non
                 help="drop `--pretransform-ckpt`",
             )
         )
+    if training is None:  # the caller reports the missing section (AD812) before it asks here
+        return found
     if training.teacher_model is not None:
         found.append(
             Diagnostic(

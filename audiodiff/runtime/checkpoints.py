@@ -287,8 +287,8 @@ class CoverageReport:
             lines.append(f"  unexpected in the file: {key}")
         if len(self.unexpected) > 12:
             lines.append(f"  ... and {len(self.unexpected) - 12} more unexpected keys")
-        for node, note in self.external:
-            lines.append(f"  {node:<{width}}  external    {note}")
+        for name, note in self.external:
+            lines.append(f"  {name:<{width}}  external    {note}")
         return "\n".join(lines)
 
 

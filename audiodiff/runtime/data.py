@@ -47,7 +47,7 @@ from audiodiff.runtime.scan import (  # noqa: F401 (the scans are part of this m
 class StreamKey(NamedTuple):
     """What the stream sampler hands the dataset: which file, where in the stream, and in which batch."""
 
-    index: int
+    file_index: int  # not `index`: a NamedTuple field of that name hides tuple.index
     position: int
     batch: int
 
@@ -80,7 +80,7 @@ class _StreamDataset(torch.utils.data.Dataset):
         if not isinstance(key, StreamKey):
             key = StreamKey(int(key), int(key), -1)
         for attempt in range(min(len(self.files), 64)):
-            entry = self.files[(key.index + attempt) % len(self.files)]
+            entry = self.files[(key.file_index + attempt) % len(self.files)]
             try:
                 data, info = self.load(entry, np.random.default_rng([self.seed, key.position, attempt]))
                 module = self.metadata_modules.get(entry.dataset_id)
@@ -99,7 +99,7 @@ class _StreamDataset(torch.utils.data.Dataset):
             info["stream_position"] = key.position
             return data, info, key.batch
         raise NoUsableItem(
-            f"no usable item near index {key.index}: every file tried failed to load "
+            f"no usable item near index {key.file_index}: every file tried failed to load "
             f"(first: {next(iter(self.failures.values()), 'rejected by the metadata module')})"
         )
 

@@ -30,7 +30,7 @@ def have_matplotlib() -> bool:
 
 def _mono(audio: object) -> np.ndarray:
     """Any [T], [C, T] tensor or array as a finite float64 mono signal [T]."""
-    array = audio.detach().float().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)  # type: ignore[union-attr]
+    array = audio.detach().float().cpu().numpy() if hasattr(audio, "detach") else np.asarray(audio)
     array = np.nan_to_num(array.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     return array.reshape(-1, array.shape[-1]).mean(0) if array.ndim > 1 else array
 
@@ -119,7 +119,7 @@ class ReportRow:
 
     label: str
     training: object | None
-    generated: list[tuple[str, object]] = field(default_factory=list)  # (caption, audio)
+    generated: Sequence[tuple[str, object]] = field(default_factory=list)  # (caption, audio)
     training_caption: str = "training example"
     spans: list[tuple[float, float]] = field(default_factory=list)  # generated regions (inpainting), outlined
 

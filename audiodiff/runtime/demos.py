@@ -74,7 +74,10 @@ class DemoSettings:
     def from_spec(cls, spec: DiffusionConfig) -> DemoSettings:
         from audiodiff.schema.views import pretransform_of, pretransform_ratio, reads_inpainting
 
-        demo = spec.training.demo
+        training = spec.training
+        if training is None:
+            raise ValueError("demos are configured in the `training` section, which this config lacks")
+        demo = training.demo
         conditioned = spec.model_type != "diffusion_uncond"
         # inpainting models' demos come from the latest batch, as upstream's (which reads no `demo_cond`)
         from_batch = demo.demo_cond_from_batch or spec.model_type == "diffusion_cond_inpaint"
@@ -93,7 +96,7 @@ class DemoSettings:
             sample_rate=spec.sample_rate,
             objective=objective_of(spec),
             cond_from_batch=from_batch if conditioned else False,
-            pre_encoded=bool(spec.training.pre_encoded),
+            pre_encoded=bool(training.pre_encoded),
             inpainting=inpainting,
             ratio=(pretransform_ratio(located[0]) or 1) if (located := pretransform_of(spec)) is not None else 1,
         )
@@ -169,7 +172,9 @@ class DemoCallback(pl.Callback):
         if sharded:  # every rank gathers the full weights and samples alike; rank 0 writes
             from torch.distributed.fsdp import FullyShardedDataParallel
 
-            with FullyShardedDataParallel.summon_full_params(trainer.strategy.model, writeback=False):
+            sharded_model = trainer.strategy.model
+            assert sharded_model is not None  # set once fitting started
+            with FullyShardedDataParallel.summon_full_params(sharded_model, writeback=False):
                 audio_by_scale = render_demos(pl_module, self.settings, metadata=self._metadata(), known=self._known())
             if not trainer.is_global_zero:
                 return []

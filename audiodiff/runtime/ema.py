@@ -16,13 +16,16 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 _AVERAGED_DTYPES = (torch.float32, torch.float16)
 
 
 class EMA(nn.Module):
     """Karras-style EMA warm-up: decay rises as 1 - (1 + step / inv_gamma)^-power toward `beta`."""
+
+    initted: Tensor  # float [1] (buffers)
+    step: Tensor  # int64 [1]
 
     def __init__(
         self,

@@ -148,7 +148,7 @@ def conditioner_rows(inventory: Inventory, model_spec: Any) -> list[tuple[str, s
     if conditioning is None:
         return []
     computed = LOADER_KEYS if inventory.kind == "audio" else frozenset()
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for entry in conditioning.configs:
         if entry.id in computed:
             rows.append((entry.id, entry.type, "computed by the loader for each crop"))

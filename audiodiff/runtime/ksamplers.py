@@ -275,7 +275,8 @@ def sample_v_ddim_cfgpp(
     steps = len(times) - 1
     prediction = x
     for i in range(steps):
-        output = denoiser.model(x, times[i].expand(x.shape[0]).to(x.dtype))
+        # the model may also return the unguided prediction (see the docstring): widen what the type says
+        output: Tensor | tuple[Tensor, Tensor | None] = denoiser.model(x, times[i].expand(x.shape[0]).to(x.dtype))
         v, v_unguided = output if isinstance(output, tuple) else (output, None)
         v_unguided = v if v_unguided is None else v_unguided
         prediction = alphas[i] * x - sigmas[i] * v

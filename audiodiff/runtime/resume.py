@@ -137,6 +137,7 @@ def normalised(data: dict[str, Any]) -> dict[str, Any] | None:
         return None
     body = {key: value for key, value in migrated.data.items() if key != "schema_version"}
     result = validate_data(body)
-    if not result.ok:
+    spec = result.model_spec
+    if not result.ok or spec is None:
         return None
-    return result.spec.model_dump(mode="json", exclude_none=False)
+    return spec.model_dump(mode="json", exclude_none=False)

@@ -294,7 +294,12 @@ def _check_resume(plan: RunPlan, options: RunOptions, *, dry_run: bool = False) 
             ),
         )
         return
-    new = model.migration.data if model.migration is not None else model.document.data
+    if model.migration is not None:
+        new = model.migration.data
+    else:
+        new = model.document.data if model.document is not None else None
+    if new is None:
+        return  # a config that could not be read is reported by its own check
     old_view, new_view = normalised(old), normalised(new)
     changes = diff_configs(old_view if old_view is not None else old, new_view if new_view is not None else new)
     found = []
@@ -314,7 +319,8 @@ def _check_resume(plan: RunPlan, options: RunOptions, *, dry_run: bool = False) 
             note = "" if change.kind == "safe" else f" ({change.reason}, applied from the next step)"
             plan.applied.append(f"{change.describe()}{note}")
     plan.findings.extend(model.path, locate(model, found))
-    previous = payload.get("audiodiff") if isinstance(payload.get("audiodiff"), dict) else {}
+    recorded = payload.get("audiodiff")
+    previous: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
     for name, now in (("batch_size", options.batch_size), ("seed", options.seed)):
         if name in previous and previous[name] != now:
             plan.applied.append(

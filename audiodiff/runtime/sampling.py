@@ -136,7 +136,8 @@ def sample_dpmpp_2m_sde(
     s_noise: float = 1.0,
 ) -> Tensor:
     """DPM-Solver++(2M) SDE with the midpoint correction (Lu et al. 2022; k-diffusion's variant)."""
-    previous, h_last = None, None
+    previous: Tensor | None = None
+    h_last: Tensor | None = None
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
         if sigmas[i + 1] == 0:
@@ -145,7 +146,7 @@ def sample_dpmpp_2m_sde(
             h = torch.log(sigmas[i]) - torch.log(sigmas[i + 1])
             eta_h = eta * h
             x = sigmas[i + 1] / sigmas[i] * torch.exp(-eta_h) * x - torch.expm1(-h - eta_h) * denoised
-            if previous is not None:
+            if previous is not None and h_last is not None:  # set together after the first step
                 r = h_last / h
                 x = x - 0.5 * torch.expm1(-h - eta_h) * (1 / r) * (denoised - previous)
             if eta:
@@ -167,11 +168,13 @@ def sample_dpmpp_3m_sde(
     s_noise: float = 1.0,
 ) -> Tensor:
     """DPM-Solver++(3M) SDE (k-diffusion's third-order multistep variant)."""
-    denoised_1 = denoised_2 = None
-    h_1 = h_2 = None
+    denoised_1: Tensor | None = None
+    denoised_2: Tensor | None = None
+    h_1: Tensor | None = None
+    h_2: Tensor | None = None
     for i in range(len(sigmas) - 1):
         denoised = denoise(x, sigmas[i])
-        h = None
+        h: Tensor | None = None
         if sigmas[i + 1] == 0:
             x = denoised
         else:
@@ -179,7 +182,8 @@ def sample_dpmpp_3m_sde(
             h_eta = h * (eta + 1)
             x = torch.exp(-h_eta) * x - torch.expm1(-h_eta) * denoised
             phi_2 = torch.expm1(-h_eta) / h_eta + 1
-            if h_2 is not None:
+            # the histories fill together, one step apart (only the last step has no h)
+            if h_2 is not None and h_1 is not None and denoised_1 is not None and denoised_2 is not None:
                 r0, r1 = h_1 / h, h_2 / h
                 d1_0 = (denoised - denoised_1) / r0
                 d1_1 = (denoised_1 - denoised_2) / r1
@@ -187,7 +191,7 @@ def sample_dpmpp_3m_sde(
                 d2 = (d1_0 - d1_1) / (r0 + r1)
                 phi_3 = phi_2 / h_eta - 0.5
                 x = x + phi_2 * d1 - phi_3 * d2
-            elif h_1 is not None:
+            elif h_1 is not None and denoised_1 is not None:
                 x = x + phi_2 * (denoised - denoised_1) / (h_1 / h)
             if eta:
                 x = x + _noise_like(x, generator) * sigmas[i + 1] * torch.sqrt(-torch.expm1(-2 * h * eta)) * s_noise

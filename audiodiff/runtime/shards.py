@@ -21,7 +21,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 AUDIO_MEMBERS = ("flac", "wav", "mp3", "m4a", "ogg", "opus")  # upstream's AUDIO_KEYS, in its order
 LATENT_MEMBER = "npy"
@@ -186,11 +186,11 @@ def open_shard(url: str, profile: str | None = None) -> IO[bytes]:
 
         process = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE)  # the user's own shard command
         assert process.stdout is not None
-        return _PipeStream(process)
+        return cast(IO[bytes], _PipeStream(process))  # a RawIOBase reads as a binary file does
     if "://" in url:
         import fsspec
 
-        return fsspec.open(url, "rb", **storage_options(url, profile)).open()  # type: ignore[no-any-return]
+        return fsspec.open(url, "rb", **storage_options(url, profile)).open()
     return open(url, "rb")
 
 
