@@ -144,7 +144,7 @@ def test_stream_sampler_gives_ranks_disjoint_shards_and_resumes_at_a_batch(folde
     # an epoch is a permutation: 10 consecutive positions cover every file once
     sampler = StreamBatchSampler(10, 5, seed=1)
     keys = [key for _, batch in zip(range(2), sampler) for key in batch]
-    assert sorted(key.index for key in keys) == list(range(10))
+    assert sorted(key.file_index for key in keys) == list(range(10))
     resumed = StreamBatchSampler(10, 5, seed=1, start_batch=7)
     assert next(iter(resumed)) == StreamBatchSampler(10, 5, seed=1).batch_keys(7)
 
