@@ -10,14 +10,14 @@ kept in `DIR/demos/loss.csv`.
 Rounds fall on the multiples of `demo_every` and after the last step. Upstream renders a round right after the
 first step, so a demo that cannot run fails in seconds, not hours; here that first step runs a one-step, one-item
 smoke check instead, which writes nothing: a round of noise at step 1 shows nothing and costs a full round's time.
+Round folders spell the step as checkpoints do (`step_0000500`); after Ctrl-C no round is rendered on the way
+out. Demo settings are not training state: a resumed run takes whatever the config says now.
+
 Inpainting models (`diffusion_cond_inpaint` routing the inpainting tensors) take their demos from the latest
 training batch, as upstream does: its clips, with a mask that is the same at every round (the middle half regenerated
 for even demos, the second half for odd ones), conditioned on the items' own metadata; the generated regions are
 outlined in the spectrograms, and the report puts each original clip beside its inpainted versions. Like every
 demo here they sample the EMA weights (upstream's inpainting demo samples the online ones).
-
-Round folders spell the step as checkpoints do (`step_0000500`); after Ctrl-C no round is rendered on the way
-out. Demo settings are not training state: a resumed run takes whatever the config says now.
 """
 
 from __future__ import annotations
