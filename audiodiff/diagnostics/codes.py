@@ -312,6 +312,17 @@ INPAINT_DEMO_SETTINGS = _code(
     "an inpainting model without `training.inpainting`",
     Upstream("at the first demo"),
 )
+LORA_BACKBONE = _code("AD530", "lora-backbone", E, "`training.lora` adapts the Linear layers of a `dit` backbone only")
+LORA_TARGET_UNMATCHED = _code(
+    "AD531", "lora-target-unmatched", E, "a `training.lora` target pattern matches no Linear layer of the backbone"
+)
+LORA_EXTENSION = _code(
+    "AD532",
+    "lora-extension",
+    I,
+    "`training.lora` is an audiodiff extension that the reference does not read",
+    Upstream("in training: it ignores `training.lora` and trains every weight"),
+)
 
 # --- AD6xx: graph contracts --------------------------------------------------------------------------------------
 CROSS_ATTENTION_WIDTH = _code(
@@ -368,6 +379,10 @@ PIPE_NOT_ALLOWED = _code("AD834", "pipe-not-allowed", E, "a shard URL runs a she
 INPAINT_REQUEST = _code(
     "AD840", "inpaint-request", E, "the audio or mask to inpaint does not fit the model or the clip"
 )
+ADAPTER_BASE_MISMATCH = _code(
+    "AD850", "adapter-base-mismatch", E, "a LoRA adapter file was trained on other base weights than these"
+)
+ADAPTER_UNUSABLE = _code("AD851", "adapter-unusable", E, "a LoRA adapter file does not fit the model or is not one")
 
 # --- AD9xx: versions and migration -------------------------------------------------------------------------------
 MIGRATED_KEY = _code("AD901", "migrated-key", W, "a key was migrated from an older schema version")

@@ -13,11 +13,11 @@ rules that exist only because of the reference.
 from __future__ import annotations
 
 from audiodiff.diagnostics.model import Diagnostic
-from audiodiff.schema.rules import autoencoder, backbone, conditioning, training, upstream
+from audiodiff.schema.rules import autoencoder, backbone, conditioning, lora, training, upstream
 from audiodiff.schema.rules.report import RuleReport
 from audiodiff.schema.v1.root import ModelConfig
 
-_RULE_MODULES = (conditioning, backbone, autoencoder, training, upstream)
+_RULE_MODULES = (conditioning, backbone, autoencoder, training, lora, upstream)
 
 
 def check_rules(spec: ModelConfig) -> list[Diagnostic]:

@@ -39,6 +39,14 @@ def check(spec: ModelConfig, report: RuleReport) -> None:
     _check_conditioners(spec, report)
     if isinstance(spec, DiffusionUncondConfig) and spec.training is not None:
         _check_uncond_training(spec.training, report)
+    if spec.training is not None and spec.training.lora is not None:
+        report.add(
+            codes.LORA_EXTENSION,
+            "`training.lora` is an audiodiff extension: audiodiff trains only the adapters, the reference has no "
+            "such key",
+            at("training", "lora"),
+            help="train with audiodiff, or remove `training.lora` for a full fine-tune with the reference",
+        )
     routed = any(routes_of(spec).values())  # routes without conditioning are AD203's error already
     conditioned = isinstance(spec, (DiffusionCondConfig, DiffusionCondInpaintConfig))
     if conditioned and conditioning_of(spec) is None and not routed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from annotated_types import Gt, Le
 from pydantic import Field, Strict
 
 from audiodiff.schema.v1.autoencoder_training import EvalLossConfigsSpec, LossConfigsSpec
@@ -275,6 +276,28 @@ class ArcSpec(Spec):
     discriminator: ArcDiscriminatorSpec
 
 
+MAX_LORA_RANK = 4096  # far above useful ranks; keeps adapter counts bounded for any input
+
+
+class LoraSpec(Spec):
+    """`training.lora`: low-rank adapters (Hu et al. 2021) on Linear layers of a `dit` backbone; the backbone's
+    own weights stay frozen and only the adapters train. An audiodiff extension: stable-audio-tools has no such
+    key and would train every weight (`rules/upstream.py` says so under `--target stable-audio-tools`).
+
+    `target_modules` are glob patterns over the DiT's Linear layers, named as in its state dict below the backbone
+    (`transformer.layers.0.self_attn.to_qkv`); a pattern also matches at any dot boundary, so `self_attn.to_qkv`
+    names that layer in every block (`schema/lora_sites.py`)."""
+
+    rank: Annotated[int, Strict(), Gt(0), Le(MAX_LORA_RANK)]
+    alpha: PositiveFloat | None = None  # the update is scaled by alpha / rank; None: alpha = rank (scale 1)
+    dropout: UnitInterval = 0.0  # dropout on the adapter's input only
+    target_modules: Annotated[tuple[NonEmptyStr, ...], Strict(False), Field(min_length=1)]
+
+    @property
+    def scale(self) -> float:
+        return (self.alpha if self.alpha is not None else float(self.rank)) / self.rank
+
+
 class DiffusionTrainingSpec(Spec):
     """`training` of diffusion models (`diffusion_cond`, `diffusion_cond_inpaint`, `diffusion_uncond`)."""
 
@@ -295,6 +318,7 @@ class DiffusionTrainingSpec(Spec):
     trim_config: dict[Str, JsonValue] | None = None
     loss_configs: dict[Str, JsonValue] | None = None  # read by nobody for diffusion (C67): a warning
     demo: DemoSpec = Field(default_factory=DemoSpec)
+    lora: LoraSpec | None = None  # audiodiff extension: train low-rank adapters of the DiT instead of its weights
 
 
 # --- autoencoder training -----------------------------------------------------------------------------------------
