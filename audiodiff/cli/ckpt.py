@@ -21,7 +21,8 @@ def inspect_command(
     path: Path = typer.Argument(..., help="A checkpoint: Lightning .ckpt, released .ckpt or .safetensors."),
     format: InspectFormat = typer.Option(InspectFormat.text, "--format", "-f", help="Output format."),
 ) -> None:
-    """Kind, key layout, embedded config (and whether it validates), schema version, parameters, EMA.
+    """Kind, key layout, embedded config (and whether it validates), schema version, parameters, EMA; for a LoRA
+    adapter file, its layers, rank, size and the fingerprint of the base weights it needs.
 
     Example: audiodiff ckpt inspect runs/demo/checkpoints/step_0000500.ckpt
     """
@@ -35,15 +36,25 @@ def export_command(
     out: Path | None = typer.Option(None, "--out", hidden=True, help="Old name of `--output`."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Export the online weights even when EMA is present."),
     force: bool = typer.Option(False, "--force", help="Replace the output file if it exists."),
+    merge: Path | None = typer.Option(
+        None, "--merge", help="A LoRA adapter file to fold into the weights (its base fingerprint must match)."
+    ),
 ) -> None:
     """Write the stable-audio-tools released layout (the EMA backbone when present) as safetensors.
 
-    Example: audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors
+    A LoRA run's own checkpoint has its adapters folded in; `--merge ADAPTER` folds an adapter file into a base
+    checkpoint.
+
+    Examples:
+
+      audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors
+
+      audiodiff ckpt export base.safetensors --merge runs/lora/checkpoints/step_0001000.safetensors -o tuned.safetensors
     """
     output = renamed(output, out, old="--out", new="--output")
     if output is None:
         raise typer.BadParameter("name the .safetensors file to write", param_hint="'--output' / '-o'")
-    raise typer.Exit(run_export(path, out=output, no_ema=no_ema, force=force))
+    raise typer.Exit(run_export(path, out=output, no_ema=no_ema, force=force, merge=merge))
 
 
 def run_inspect(path: Path, *, format: str) -> int:
@@ -57,6 +68,11 @@ def run_inspect(path: Path, *, format: str) -> int:
             f"not a checkpoint: this is {other}",
             help="name a .ckpt (Lightning or released) or a .safetensors file",
         )
+    from audiodiff.cli.ckpt_lora import inspect_adapters
+    from audiodiff.runtime.adapters import is_adapter_file
+
+    if is_adapter_file(path):
+        return inspect_adapters(path, format=format)
     try:
         checkpoint = read_checkpoint(path, header_only=True)
     except CheckpointError as error:
@@ -143,7 +159,7 @@ def _config_summary(config: dict | None) -> dict[str, Any] | None:
     }
 
 
-def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
+def run_export(path: Path, *, out: Path, no_ema: bool, force: bool, merge: Path | None = None) -> int:
     from audiodiff.runtime.checkpoints import CheckpointError, read_checkpoint, write_released
     from audiodiff.schema.versions import LATEST_VERSION
 
@@ -164,6 +180,13 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
     if checkpoint.layout not in ("released", "lightning", "autoencoder"):
         return fail(str(path), codes.CHECKPOINT_UNREADABLE, "the checkpoint's keys follow no known layout")
     version = checkpoint.schema_version if checkpoint.schema_version is not None else LATEST_VERSION
+    from audiodiff.cli.ckpt_lora import fold_adapters
+
+    folded = fold_adapters(path, checkpoint, merge)
+    if isinstance(folded, int):
+        return folded
+    state, config, note = folded
+    checkpoint.state_dict, checkpoint.config = state, config
     from audiodiff.runtime.outputs import NonFiniteOutput
 
     try:
@@ -183,5 +206,5 @@ def run_export(path: Path, *, out: Path, no_ema: bool, force: bool) -> int:
             help="choose an `--output` in a folder you can write to",
         )
     source = "the EMA backbone" if checkpoint.used_ema else "the online weights"
-    print(f"wrote {out}: {len(checkpoint.state_dict)} tensors in the released layout, from {source}")
+    print(f"wrote {out}: {len(checkpoint.state_dict)} tensors in the released layout, from {source}{note}")
     return 0

@@ -44,6 +44,7 @@ class SampleOptions:
     inpaint: Path | None = None  # audio whose `mask` regions are regenerated
     mask: str | None = None  # START:END[,START:END...] seconds
     continue_audio: Path | None = None  # audio kept at the start, the rest generated
+    lora: Path | None = None  # a LoRA adapter file applied on top of the checkpoint
 
 
 def command(
@@ -83,6 +84,9 @@ def command(
     continue_audio: Path | None = typer.Option(
         None, "--continue", help="Audio to continue (inpainting models): kept at the start, the rest generated."
     ),
+    lora: Path | None = typer.Option(
+        None, "--lora", help="A LoRA adapter file to apply (checked against the base weights' fingerprint)."
+    ),
 ) -> None:
     """Generate audio with a trained model; every setting is checked against the model first.
 
@@ -95,6 +99,8 @@ def command(
       audiodiff sample inpaint.ckpt --prompt "rain" --inpaint take.wav --mask 1.5:2.5 -o fixed.wav
 
       audiodiff sample inpaint.ckpt --prompt "rain" --continue intro.wav --seconds 20 -o longer.wav
+
+      audiodiff sample base.safetensors --lora runs/lora/checkpoints/step_0001000.safetensors --prompt rain -o r.wav
     """
     output = renamed(output, out, old="--out", new="--output")
     if output is None:
@@ -122,6 +128,7 @@ def command(
         inpaint=inpaint,
         mask=mask,
         continue_audio=continue_audio,
+        lora=lora,
     )
     raise typer.Exit(run_sample(source, options))
 
@@ -232,6 +239,7 @@ def run_sample(source: Path, options: SampleOptions) -> int:
             allow_partial=options.allow_partial,
             t5_path=options.t5_path,
             on_partial=lambda text: sys.stderr.write(text + "\n"),
+            lora=options.lora,
         )
     except LoadRefused as refused:
         return _refused(refused)

@@ -188,6 +188,8 @@ def render_text(explanation: Explanation) -> str:
             shapes = f"weight {node.facts.weight:g}"
         elif node.kind == "discriminator":
             shapes = "training only"
+        elif node.kind == "adapter":  # LoRA: what trains while the model's own weights stay frozen
+            shapes = f"rank {node.attr('rank')} on {node.attr('layers')} layers, training only"
         params = "-" if node.kind == "pretransform" and node.type == "autoencoder" else _count(node.params)
         line = explanation.lines.get(node.id)
         rows.append((node.id, node.kind, node.type, shapes, params, str(line) if line else "-"))

@@ -163,11 +163,11 @@ class Graph:
     @property
     def total_params(self) -> int | None:
         # the model's own parameters: not the pretransform wrapper (its stages count), the objective, nor the
-        # training-only discriminator and loss nodes of an autoencoder
+        # training-only nodes (an autoencoder's discriminator and losses, LoRA adapters)
         counts = [
             node.params
             for node in self.nodes
-            if node.kind not in ("pretransform", "objective", "discriminator", "loss")
+            if node.kind not in ("pretransform", "objective", "discriminator", "loss", "adapter")
         ]
         known = [count for count in counts if count is not None]
         return sum(known) if len(known) == len(counts) else None

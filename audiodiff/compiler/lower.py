@@ -6,7 +6,7 @@ turns every broken one into a diagnostic naming both sides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Protocol, TypeVar
 
@@ -25,6 +25,7 @@ from audiodiff.compiler.facts import (
     TokenShape,
 )
 from audiodiff.compiler.graph import Edge, Graph, Node, Port, PortRef, Quantity
+from audiodiff.compiler.lora import lora_nodes, lora_quantities
 from audiodiff.compiler.lower_training import training_nodes
 from audiodiff.compiler.registry import Entry, lookup
 from audiodiff.diagnostics.model import Diagnostic
@@ -163,7 +164,11 @@ def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
         edges.append(Edge(PortRef(PRETRANSFORM_ID, "latents"), PortRef(BACKBONE_ID, "x")))
     edges.extend(_route_edges(spec))
     edges.append(Edge(PortRef(BACKBONE_ID, "v"), PortRef(OBJECTIVE_ID, "prediction")))
+    nodes.extend(lora_nodes(spec))  # training-only, like an autoencoder's losses: not in the model's total
     graph = Graph(spec.model_type, tuple(nodes), tuple(edges), tuple(_diffusion_quantities(spec, ratio, backbone)))
+    lora = lora_quantities(spec, graph.total_params)
+    if lora:
+        graph = replace(graph, quantities=graph.quantities + tuple(lora))
     return LoweredGraph(graph, checks.check_graph(graph, spec))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from audiodiff.compiler.activations import Geometry, activation_elements, codec_transient, forward_elements, guided
 from audiodiff.compiler.graph import Graph
+from audiodiff.compiler.lora import with_adapters
 from audiodiff.compiler.params import ModelCounts, count_model
 from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 from audiodiff.schema.v1.training import DiffusionTrainingSpec, SGDConfig
@@ -167,7 +168,7 @@ def estimate_memory(
         if optimizer not in OPTIMIZER_STATES:
             raise ValueError(f"unknown optimizer `{optimizer}`; choose one of {', '.join(OPTIMIZER_STATES)}")
         optimizer_states = OPTIMIZER_STATES[optimizer]
-    counts = counts if counts is not None else count_model(spec)
+    counts = with_adapters(counts if counts is not None else count_model(spec), spec)  # LoRA: adapters train
     if pre_encoded is None:
         pre_encoded = isinstance(spec.training, DiffusionTrainingSpec) and spec.training.pre_encoded
     p = PRECISIONS[precision]

@@ -234,6 +234,9 @@ def build_trainable_model(
                         code=codes.RUN_SETTING,
                         help="download them once (or pass `--t5-path`), then run again",
                     ) from None
+    from audiodiff.runtime.adapters import attach_for_training
+
+    attach_for_training(model, spec)  # `training.lora`: adapters on the DiT, every other weight frozen
     return model
 
 
@@ -475,6 +478,7 @@ def step_of(path: Path | None) -> int | None:
 
 
 def _exporter(config: dict[str, Any], version: int, *, fsdp: bool):
+    from audiodiff.runtime.adapters import adapter_scale, has_adapters, write_adapters
     from audiodiff.runtime.checkpoints import read_checkpoint, released_state_dict, write_released
 
     def export(module: DiffusionTrainer, path: Path) -> None:
@@ -483,6 +487,9 @@ def _exporter(config: dict[str, Any], version: int, *, fsdp: bool):
         else:
             ema = module.diffusion_ema.ema_model if module.diffusion_ema is not None else None
             state = released_state_dict(module.diffusion, ema)
+        if has_adapters(module.diffusion):  # a LoRA run exports its adapters alone, with the base's fingerprint
+            write_adapters(path, state, scale=adapter_scale(module.diffusion), config=config, schema_version=version)
+            return
         write_released(path, state, config=config, schema_version=version)
 
     return export
@@ -568,6 +575,8 @@ def _summary(
     preflight: Preflight,
     checkpointing: CheckpointingDecision,
 ) -> str:
+    from audiodiff.nn.lora import adapters
+
     spec = preflight.spec
     backbone = backbone_of(spec)
     total = sum(p.numel() for p in model.parameters())
@@ -634,6 +643,16 @@ def _summary(
             f"{options.keep_checkpoints} kept; demos/; logs/)",
         ),
     ]
+    lora = spec.training.lora
+    if lora is not None:  # what trains, and what the checkpoints' exports hold
+        lines.append(
+            SummaryLine(
+                "lora",
+                f"rank {lora.rank} (scale {lora.scale:g}) on {len(adapters(model))} layers of the DiT; "
+                f"{count(trainable)} adapter parameters train ({100 * trainable / max(total, 1):.2f} %), the rest "
+                "is frozen; exports hold the adapters alone",
+            )
+        )
     if plan.resume_from is not None:
         lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))
     if preflight.shards is not None and plan.resume_from is not None:

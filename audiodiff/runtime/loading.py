@@ -89,6 +89,15 @@ def resolve_source(source: Path, ckpt: Path | None, overrides: Sequence[Any] = (
             "no checkpoint given: the model would be random",
             help="pass the trained weights with `--ckpt PATH`",
         )
+    from audiodiff.runtime.adapters import is_adapter_file
+
+    if is_adapter_file(ckpt):
+        raise LoadRefused.single(
+            str(ckpt),
+            codes.ADAPTER_UNUSABLE,
+            "this is a LoRA adapter file, not a model: it holds the adapter matrices alone",
+            help="pass the base model's checkpoint, and this file with `--lora`",
+        )
     try:
         checkpoint = read_checkpoint(ckpt, header_only=True)  # names and shapes: tensors are read after the checks
     except CheckpointError as error:
@@ -123,9 +132,12 @@ def load_model(
     allow_partial: bool,
     t5_path: str | None,
     on_partial: Callable[[str], object] | None = None,
+    lora: Path | None = None,
 ) -> Any:
     """The model with the checkpoint's weights, in eval mode, after its coverage was checked on the meta device.
-    `on_partial` hears the report of what stays random when `allow_partial` lets an incomplete load through."""
+    `on_partial` hears the report of what stays random when `allow_partial` lets an incomplete load through.
+    `lora` names an adapter file to apply on top, once its base fingerprint matches the loaded weights."""
+    adapter = _read_adapter_file(lora) if lora is not None else None
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
     from audiodiff.nn.errors import MissingExtraError, MissingWeightsError
     from audiodiff.runtime.checkpoints import CheckpointError, coverage, load_checkpoint_into, read_checkpoint
@@ -165,6 +177,40 @@ def load_model(
                 f"external encoder weights are missing: {error}",
                 help="put the encoder in the local Hugging Face cache, or pass `--t5-path DIR`",
             ) from None
+    if adapter is not None:
+        _apply_adapter_file(model, adapter, str(checkpoint.path))
     model.eval()
     model.requires_grad_(False)  # sampling only; the caller's grad mode is left alone (it is per thread, and global)
     return model
+
+
+def _read_adapter_file(path: Path) -> Any:
+    """The adapter file, read before any model is built (a wrong file is refused at once)."""
+    from audiodiff.runtime.adapters import AdapterFileError, read_adapters
+
+    try:
+        return read_adapters(path)
+    except AdapterFileError as error:
+        raise LoadRefused.single(
+            str(path),
+            codes.ADAPTER_UNUSABLE,
+            str(error),
+            help="pass the adapter file a run with `training.lora` wrote (`checkpoints/step_<N>.safetensors`)",
+        ) from None
+
+
+def _apply_adapter_file(model: Any, adapter: Any, base: str) -> None:
+    from audiodiff.runtime.adapters import AdapterFileError, apply_adapters
+
+    try:
+        apply_adapters(model, adapter)
+    except AdapterFileError as error:
+        raise LoadRefused.single(
+            adapter.path,
+            codes.ADAPTER_BASE_MISMATCH if error.mismatch else codes.ADAPTER_UNUSABLE,
+            f"{error} (`{base}`)" if error.mismatch else str(error),
+            help="pass the base checkpoint the adapters were trained from (`audiodiff ckpt inspect ADAPTER` "
+            "shows its fingerprint)"
+            if error.mismatch
+            else None,
+        ) from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from audiodiff.schema.v1.backbones import DiTOptionsSpec
+from audiodiff.schema.v1.backbones import DiTSpec, DiTUncondSpec
 
 TIMESTEP_FEATURES = 256  # the DiT's Fourier timestep features (fixed upstream)
 
@@ -38,7 +38,7 @@ class LinearSite:
         return self.in_features * self.out_features
 
 
-def dit_linear_sites(spec: DiTOptionsSpec) -> tuple[LinearSite, ...]:
+def dit_linear_sites(spec: DiTSpec | DiTUncondSpec) -> tuple[LinearSite, ...]:
     """Every Linear layer of a continuous-transformer DiT, in module order. Empty for the legacy x-transformers
     DiT, whose layers LoRA does not adapt."""
     if spec.transformer_type != "continuous_transformer":
@@ -77,14 +77,14 @@ def dit_linear_sites(spec: DiTOptionsSpec) -> tuple[LinearSite, ...]:
             sites.append(LinearSite(f"{block}.cross_attn.to_q", embed, embed * (2 if differential else 1)))
             sites.append(LinearSite(f"{block}.cross_attn.to_kv", context, context * (3 if differential else 2)))
             sites.append(LinearSite(f"{block}.cross_attn.to_out", embed, embed))
-        if spec.conformer:
-            sites.append(LinearSite(f"{block}.conformer.glu.proj", embed, 2 * embed))
         if ff.glu:  # SwiGLU's input layer is a Linear even with `use_conv`
             sites.append(LinearSite(f"{block}.ff.ff.0.proj", embed, 2 * inner))
         elif not ff.use_conv:
             sites.append(LinearSite(f"{block}.ff.ff.0.1", embed, inner))
         if not ff.use_conv:
             sites.append(LinearSite(f"{block}.ff.ff.2", inner, embed))
+        if spec.conformer:  # registered after the feed-forward
+            sites.append(LinearSite(f"{block}.conformer.glu.proj", embed, 2 * embed))
     return tuple(sites)
 
 

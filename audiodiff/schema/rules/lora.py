@@ -7,12 +7,12 @@ from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.bounds import echo
 from audiodiff.schema.lora_sites import dit_linear_sites, pattern_matches, summarize_names
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.v1.backbones import DiTOptionsSpec
-from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.v1.backbones import DiTSpec, DiTUncondSpec
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 from audiodiff.schema.views import backbone_of
 
 
-def check(spec, report: RuleReport) -> None:
+def check(spec: ModelConfig, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig) or spec.training is None or spec.training.lora is None:
         return
     lora = spec.training.lora
@@ -21,8 +21,8 @@ def check(spec, report: RuleReport) -> None:
     if backbone is None:
         return
     config = backbone.config
-    if not isinstance(config, DiTOptionsSpec) or config.transformer_type != "continuous_transformer":
-        what = f"`{backbone.type}`" if not isinstance(config, DiTOptionsSpec) else "the `x-transformers` DiT"
+    if not isinstance(config, (DiTSpec, DiTUncondSpec)) or config.transformer_type != "continuous_transformer":
+        what = f"`{backbone.type}`" if not isinstance(config, (DiTSpec, DiTUncondSpec)) else "the `x-transformers` DiT"
         report.add(
             codes.LORA_BACKBONE,
             f"`training.lora` adapts the Linear layers of a continuous-transformer `dit`; {what} has none it adapts",
