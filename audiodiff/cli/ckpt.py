@@ -49,7 +49,7 @@ def export_command(
 
       audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors
 
-      audiodiff ckpt export base.safetensors --merge runs/lora/checkpoints/step_0001000.safetensors -o tuned.safetensors
+      audiodiff ckpt export BASE.safetensors --merge ADAPTER.safetensors -o tuned.safetensors
     """
     output = renamed(output, out, old="--out", new="--output")
     if output is None:

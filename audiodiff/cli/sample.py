@@ -100,7 +100,7 @@ def command(
 
       audiodiff sample inpaint.ckpt --prompt "rain" --continue intro.wav --seconds 20 -o longer.wav
 
-      audiodiff sample base.safetensors --lora runs/lora/checkpoints/step_0001000.safetensors --prompt rain -o r.wav
+      audiodiff sample BASE.safetensors --lora ADAPTER.safetensors --prompt "rain on a tin roof" -o rain.wav
     """
     output = renamed(output, out, old="--out", new="--output")
     if output is None:

@@ -22,7 +22,7 @@ from audiodiff.schema.lora_sites import dit_linear_sites
 from audiodiff.schema.views import backbone_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
-from toy_run import TINY_MODEL, merge  # noqa: E402
+from toy_run import TINY_MODEL, merge
 
 # patches of the toy model's DiT config that change which Linear layers exist, and their shapes
 VARIANTS = {
@@ -87,7 +87,15 @@ def test_an_attached_adapter_starts_as_the_identity_and_merges_exactly() -> None
     attach(holder, ["0", "2"], rank=2, scale=0.5)
     assert isinstance(holder[0], LoRALinear) and holder[0].weight is not None
     assert torch.equal(holder(x), before)  # B is zero: nothing changes until training moves it
-    assert sorted(holder.state_dict()) == ["0.bias", "0.lora_A", "0.lora_B", "0.weight", "2.lora_A", "2.lora_B", "2.weight"]
+    assert sorted(holder.state_dict()) == [
+        "0.bias",
+        "0.lora_A",
+        "0.lora_B",
+        "0.weight",
+        "2.lora_A",
+        "2.lora_B",
+        "2.weight",
+    ]
     with torch.no_grad():
         for layer in (holder[0], holder[2]):
             layer.lora_B.normal_()
