@@ -29,7 +29,9 @@ def lora_sites(spec: Any) -> tuple[LinearSite, ...]:
     """The layers `training.lora` adapts (empty without `lora`, or where the rules refuse it)."""
     training = getattr(spec, "training", None)
     lora = getattr(training, "lora", None)
-    backbone = backbone_of(spec) if lora is not None else None
+    if lora is None:
+        return ()
+    backbone = backbone_of(spec)
     if backbone is None or not isinstance(backbone.config, (DiTSpec, DiTUncondSpec)):
         return ()
     return select(lora.target_modules, dit_linear_sites(backbone.config))

@@ -221,7 +221,7 @@ def read_adapters(path: str | os.PathLike) -> AdapterFile:
 
 
 def check_base(adapter: AdapterFile, base_fingerprint: str, base_name: str) -> None:
-    """Refuse adapters trained on other base weights (AD830)."""
+    """Refuse adapters trained on other base weights (AD850)."""
     if adapter.base_fingerprint != base_fingerprint:
         raise AdapterFileError(
             f"the adapters were trained on base weights with fingerprint {short(adapter.base_fingerprint)}, but "

@@ -3,7 +3,7 @@
 
 Names are the module paths below the backbone, as in its state dict (`transformer.layers.0.self_attn.to_qkv`); the
 released layout puts `model.model.` before them. The list follows `nn/dit.py` and `nn/transformer.py` layer by layer
-(continuous transformer only); `tests/schema/test_lora_sites.py` builds the module on the meta device and compares
+(continuous transformer only); `tests/nn/test_lora_layers.py` builds the module on the meta device and compares
 every name and shape, so the two cannot drift apart.
 
 A pattern is a glob (`*`, `?`, `[...]`; `*` crosses dots) that matches a name whole or at any dot boundary:

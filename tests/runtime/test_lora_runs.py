@@ -139,21 +139,21 @@ def test_adapters_are_refused_on_other_base_weights(tmp_path: Path, capsys) -> N
     write_released(other, state, config=json.loads(model_path.read_text()), schema_version=LATEST_VERSION)
     with pytest.raises(LoadRefused) as refused:
         load_model(resolve_source(model_path, other), allow_partial=False, t5_path=None, lora=adapter_path)
-    assert [d.code.id for d in refused.value.diagnostics] == ["AD830"]
+    assert [d.code.id for d in refused.value.diagnostics] == ["AD850"]
     assert "fingerprint" in refused.value.diagnostics[0].message
     merged = tmp_path / "m.safetensors"
     assert run_export(other, out=merged, no_ema=False, force=False, merge=adapter_path) == 1
-    assert "AD830" in capsys.readouterr().err and not merged.exists()
+    assert "AD850" in capsys.readouterr().err and not merged.exists()
 
 
 def test_adapter_files_are_told_apart_from_models(tmp_path: Path, capsys) -> None:
     model_path, base_path, adapter_path = _base_and_adapter(tmp_path)
     with pytest.raises(LoadRefused) as refused:
         resolve_source(model_path, adapter_path)
-    assert refused.value.diagnostics[0].code.id == "AD831" and "--lora" in (refused.value.diagnostics[0].help or "")
+    assert refused.value.diagnostics[0].code.id == "AD851" and "--lora" in (refused.value.diagnostics[0].help or "")
     with pytest.raises(LoadRefused) as refused:
         load_model(resolve_source(model_path, base_path), allow_partial=False, t5_path=None, lora=base_path)
-    assert refused.value.diagnostics[0].code.id == "AD831"
+    assert refused.value.diagnostics[0].code.id == "AD851"
     capsys.readouterr()
     assert run_inspect(adapter_path, format="json") == 0
     summary = json.loads(capsys.readouterr().out)
