@@ -59,15 +59,16 @@ def fold_adapters(path: Path, checkpoint: Any, merge: Path | None) -> tuple[dict
     return merged, _plain_config(config), f", with the {len(adapter.layers)} LoRA adapters of `{merge}` folded in"
 
 
-def _scale_of(config: Any) -> float | None:
-    lora = ((config or {}).get("training") or {}).get("lora") if isinstance(config, dict) else None
+def _scale_of(config: dict[str, Any] | None) -> float | None:
+    training = config.get("training") if isinstance(config, dict) else None
+    lora = training.get("lora") if isinstance(training, dict) else None
     if not isinstance(lora, dict) or not isinstance(lora.get("rank"), int) or lora["rank"] <= 0:
         return None
     alpha = lora.get("alpha")
     return (float(alpha) if isinstance(alpha, (int, float)) else float(lora["rank"])) / lora["rank"]
 
 
-def _plain_config(config: Any) -> Any:
+def _plain_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
     """The config of the merged model: the same, without `training.lora` (its weights are plain weights now)."""
     if not isinstance(config, dict) or not isinstance(config.get("training"), dict):
         return config

@@ -8,13 +8,14 @@ The layers come from `schema/lora_sites.py`, the same static list the rules chec
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from audiodiff.compiler.graph import Node, Quantity
 from audiodiff.compiler.param_layers import ParamCount
 from audiodiff.compiler.params import ModelCounts
 from audiodiff.schema.lora_sites import LinearSite, dit_linear_sites, select
 from audiodiff.schema.v1.backbones import DiTSpec, DiTUncondSpec
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
+from audiodiff.schema.v1.training import LoraSpec
 from audiodiff.schema.views import backbone_of
 
 LORA_ID = "training.lora"
@@ -25,10 +26,16 @@ BYTES_PER_VALUE = 4  # adapters are written in float32
 HEADER_BYTES_PER_TENSOR = 128
 
 
-def lora_sites(spec: Any) -> tuple[LinearSite, ...]:
+def lora_of(spec: ModelConfig) -> LoraSpec | None:
+    """`training.lora` of a diffusion model config (None: absent, or an autoencoder)."""
+    if isinstance(spec, AutoencoderConfig) or spec.training is None:
+        return None
+    return spec.training.lora
+
+
+def lora_sites(spec: ModelConfig) -> tuple[LinearSite, ...]:
     """The layers `training.lora` adapts (empty without `lora`, or where the rules refuse it)."""
-    training = getattr(spec, "training", None)
-    lora = getattr(training, "lora", None)
+    lora = lora_of(spec)
     if lora is None:
         return ()
     backbone = backbone_of(spec)
@@ -37,23 +44,23 @@ def lora_sites(spec: Any) -> tuple[LinearSite, ...]:
     return select(lora.target_modules, dit_linear_sites(backbone.config))
 
 
-def adapter_params(spec: Any) -> int:
-    sites = lora_sites(spec)
-    return sum(site.adapter_params(spec.training.lora.rank) for site in sites) if sites else 0
+def adapter_params(spec: ModelConfig) -> int:
+    lora = lora_of(spec)
+    return sum(site.adapter_params(lora.rank) for site in lora_sites(spec)) if lora is not None else 0
 
 
-def adapter_file_bytes(spec: Any) -> int:
+def adapter_file_bytes(spec: ModelConfig) -> int:
     """The adapter file's size: float32 matrices plus the header's per-tensor entries (the embedded config adds a
     few KB more)."""
     sites = lora_sites(spec)
     return adapter_params(spec) * BYTES_PER_VALUE + 2 * len(sites) * HEADER_BYTES_PER_TENSOR
 
 
-def lora_nodes(spec: Any) -> list[Node]:
+def lora_nodes(spec: ModelConfig) -> list[Node]:
     sites = lora_sites(spec)
-    if not sites:
+    lora = lora_of(spec)
+    if not sites or lora is None:
         return []
-    lora = spec.training.lora
     return [
         Node(
             LORA_ID,
@@ -67,7 +74,7 @@ def lora_nodes(spec: Any) -> list[Node]:
     ]
 
 
-def lora_quantities(spec: Any, model_params: int | None) -> list[Quantity]:
+def lora_quantities(spec: ModelConfig, model_params: int | None) -> list[Quantity]:
     """Trainable against frozen parameters with adapters; `model_params` is the model's own total (graph total)."""
     sites = lora_sites(spec)
     if not sites:
@@ -90,7 +97,7 @@ def lora_quantities(spec: Any, model_params: int | None) -> list[Quantity]:
     return quantities
 
 
-def with_adapters(counts: ModelCounts, spec: Any) -> ModelCounts:
+def with_adapters(counts: ModelCounts, spec: ModelConfig) -> ModelCounts:
     """The counts a LoRA run trains: the adapters as their own part, the only trainable one."""
     params = adapter_params(spec)
     if not params:

@@ -26,7 +26,7 @@ from audiodiff.nn.lora import LoRALinear, adapters, attach, freeze_all_but_adapt
 from audiodiff.runtime.atomic import atomic_output
 from audiodiff.runtime.checkpoint_header import HeaderError, embedded_config, read_safetensors_header
 from audiodiff.runtime.outputs import check_finite_tensors
-from audiodiff.schema.lora_sites import dit_linear_sites, select
+from audiodiff.schema.v1.root import ModelConfig
 
 ADAPTER_FORMAT = "audiodiff-lora"
 BACKBONE_PREFIX = "model."  # the backbone wrapper in the released layout
@@ -51,18 +51,15 @@ class AdapterFileError(Exception):
 # --- training ------------------------------------------------------------------------------------------------------
 
 
-def attach_for_training(model: nn.Module, spec: Any) -> list[str]:
+def attach_for_training(model: nn.Module, spec: ModelConfig) -> list[str]:
     """Attach the adapters `spec.training.lora` asks for to the model's DiT and freeze everything else; returns the
     adapted layer names (empty when the config has no `lora`). The rules (AD530, AD531) ran before this."""
-    training = getattr(spec, "training", None)
-    lora = getattr(training, "lora", None)
+    from audiodiff.compiler.lora import lora_of, lora_sites
+
+    lora = lora_of(spec)
     if lora is None:
         return []
-    from audiodiff.schema.views import backbone_of
-
-    backbone = backbone_of(spec)
-    assert backbone is not None  # the rules refuse `lora` on a model without a DiT
-    names = [site.name for site in select(lora.target_modules, dit_linear_sites(backbone.config))]
+    names = [site.name for site in lora_sites(spec)]
     attached = attach(backbone_module(model), names, rank=lora.rank, scale=lora.scale, dropout=lora.dropout)
     freeze_all_but_adapters(model)
     return attached

@@ -21,6 +21,11 @@ from audiodiff.schema.v1.root import ModelConfig
 if TYPE_CHECKING:
     from audiodiff.runtime.checkpoints import Checkpoint
 
+if TYPE_CHECKING:  # torch is imported only when a model is built
+    from torch import nn
+
+    from audiodiff.runtime.adapters import AdapterFile
+
 CHECKPOINT_SUFFIXES = (".ckpt", ".safetensors", ".pt", ".pth")
 
 
@@ -184,7 +189,7 @@ def load_model(
     return model
 
 
-def _read_adapter_file(path: Path) -> Any:
+def _read_adapter_file(path: Path) -> AdapterFile:
     """The adapter file, read before any model is built (a wrong file is refused at once)."""
     from audiodiff.runtime.adapters import AdapterFileError, read_adapters
 
@@ -199,7 +204,7 @@ def _read_adapter_file(path: Path) -> Any:
         ) from None
 
 
-def _apply_adapter_file(model: Any, adapter: Any, base: str) -> None:
+def _apply_adapter_file(model: nn.Module, adapter: AdapterFile, base: str) -> None:
     from audiodiff.runtime.adapters import AdapterFileError, apply_adapters
 
     try:
