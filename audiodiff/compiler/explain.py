@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from audiodiff.compiler.facts import BackboneFacts, ConditionerFacts, LossFacts
+from audiodiff.compiler.facts import AdapterFacts, BackboneFacts, ConditionerFacts, LossFacts
 from audiodiff.compiler.graph import Graph, Port
 from audiodiff.schema.migrate import ReadResult
 from audiodiff.schema.overrides import ORIGIN, OverriddenDocument, Override
@@ -188,8 +188,8 @@ def render_text(explanation: Explanation) -> str:
             shapes = f"weight {node.facts.weight:g}"
         elif node.kind == "discriminator":
             shapes = "training only"
-        elif node.kind == "adapter":  # LoRA: what trains while the model's own weights stay frozen
-            shapes = f"rank {node.attr('rank')} on {node.attr('layers')} layers, training only"
+        elif isinstance(node.facts, AdapterFacts):  # LoRA: what trains while the model's own weights stay frozen
+            shapes = f"rank {node.facts.rank} on {node.facts.layers} layers, training only"
         params = "-" if node.kind == "pretransform" and node.type == "autoencoder" else _count(node.params)
         line = explanation.lines.get(node.id)
         rows.append((node.id, node.kind, node.type, shapes, params, str(line) if line else "-"))

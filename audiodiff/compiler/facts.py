@@ -181,6 +181,19 @@ class LossFacts:
 
 
 @dataclass(frozen=True)
+class AdapterFacts:
+    """`training.lora`: low-rank adapters on `layers` Linear layers of the DiT."""
+
+    rank: int
+    scale: float
+    layers: int
+    training_only: bool = True
+
+    def to_json(self) -> FactsJson:
+        return _fields(self)
+
+
+@dataclass(frozen=True)
 class NoFacts:
     """A node with nothing to add (the objective)."""
 
@@ -188,7 +201,7 @@ class NoFacts:
         return {}
 
 
-Facts = ConditionerFacts | CodecFacts | BackboneFacts | DiscriminatorFacts | LossFacts | NoFacts
+Facts = ConditionerFacts | CodecFacts | BackboneFacts | DiscriminatorFacts | LossFacts | AdapterFacts | NoFacts
 
 
 def availability(facts: Facts) -> tuple[Status, str | None]:
@@ -224,6 +237,10 @@ def facts_from_json(kind: str, data: FactsJson) -> Facts:
         weight = data["weight"]
         assert isinstance(weight, (int, float))
         return LossFacts(float(weight))
+    if kind == "adapter":
+        scale = data["scale"]
+        assert isinstance(scale, (int, float))
+        return AdapterFacts(_int(data["rank"]), float(scale), _int(data["layers"]))
     return NoFacts()
 
 
@@ -252,7 +269,7 @@ def _codec_shape(kind: str, data: FactsJson) -> CodecShape:
     return StageShape(_int(data["ratio"]))
 
 
-def _fields(record: Shape | BackboneFacts | DiscriminatorFacts | LossFacts) -> FactsJson:
+def _fields(record: Shape | BackboneFacts | DiscriminatorFacts | LossFacts | AdapterFacts) -> FactsJson:
     return {field.name: getattr(record, field.name) for field in fields(record)}
 
 

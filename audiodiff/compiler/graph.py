@@ -17,13 +17,21 @@ from audiodiff.schema.v1.autoencoder_training import DiscriminatorSpec
 from audiodiff.schema.v1.backbones import BackboneSpec
 from audiodiff.schema.v1.conditioning import ConditionerSpec
 from audiodiff.schema.v1.pretransform import Bottleneck, DecoderStage, EncoderStage, PretransformSpec
+from audiodiff.schema.v1.training import LoraSpec
 
 __all__ = ["Dim", "Edge", "Graph", "Node", "NodeSpec", "Port", "PortRef", "Quantity", "Shape"]
 
 Shape = tuple[Dim, ...]
 # the typed spec a node was made from
 NodeSpec = (
-    BackboneSpec | ConditionerSpec | PretransformSpec | EncoderStage | DecoderStage | Bottleneck | DiscriminatorSpec
+    BackboneSpec
+    | ConditionerSpec
+    | PretransformSpec
+    | EncoderStage
+    | DecoderStage
+    | Bottleneck
+    | DiscriminatorSpec
+    | LoraSpec
 )
 QuantityValue = int | float | None  # None: unbounded or unknown
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from audiodiff.compiler.facts import AdapterFacts
 from audiodiff.compiler.graph import Node, Quantity
 from audiodiff.compiler.param_layers import ParamCount
 from audiodiff.compiler.params import ModelCounts
@@ -69,7 +70,7 @@ def lora_nodes(spec: ModelConfig) -> list[Node]:
             "/training/lora",
             params=adapter_params(spec),
             spec=lora,
-            attrs=(("rank", lora.rank), ("scale", lora.scale), ("layers", len(sites))),
+            facts=AdapterFacts(lora.rank, lora.scale, len(sites)),
         )
     ]
 

@@ -32,9 +32,9 @@ class LoRALinear(nn.Linear):
         self.register_parameter("bias", base.bias)  # [out] or None
         self.rank = rank
         self.scale = scale
-        factory = {"device": base.weight.device, "dtype": base.weight.dtype}
-        self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, **factory))  # [r, in]
-        self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, **factory))  # [out, r]
+        device, dtype = base.weight.device, base.weight.dtype
+        self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, device=device, dtype=dtype))  # [r, in]
+        self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, device=device, dtype=dtype))  # [out, r]
         if not self.lora_A.is_meta:
             nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # as nn.Linear initialises its weight
         self.lora_dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
