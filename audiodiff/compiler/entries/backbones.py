@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from audiodiff.compiler import lowering
 from audiodiff.compiler import params_backbones as count
 from audiodiff.compiler.entry import Entry
+from audiodiff.compiler.nn_options import options_from_spec
 from audiodiff.schema import capabilities as caps
 from audiodiff.schema.v1 import backbones as bb
 from audiodiff.schema.v1 import diffusion as diff
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from torch import nn
 
     from audiodiff.nn.objectives import Objective
+
+
+# `TransformerOptions` fields the DiT config spells differently (upstream's `**kwargs` dictionaries)
+TRANSFORMER_KEYS = {"attn": "attn_kwargs", "ff": "ff_kwargs", "norm": "norm_kwargs"}
 
 
 @dataclass(frozen=True)
@@ -31,49 +36,14 @@ class BackboneBuild:
 def build_dit(config: bb.DiTBackboneSpec, context: BackboneBuild) -> nn.Module:
     from audiodiff.nn.dit import DiffusionTransformer
     from audiodiff.nn.legacy_xtransformers import XTransformerOptions
-    from audiodiff.nn.transformer import (
-        AttentionOptions,
-        FeedForwardOptions,
-        NormOptions,
-        TransformerOptions,
-    )
+    from audiodiff.nn.transformer import TransformerOptions
 
     transformer: TransformerOptions | XTransformerOptions
     if config.transformer_type == "x-transformers":
         transformer = XTransformerOptions()
     else:
-        transformer = TransformerOptions(
-            final_cross_attn_ix=config.final_cross_attn_ix,
-            causal=config.causal,
-            rotary_pos_emb=config.rotary_pos_emb,
-            zero_init_branch_outputs=config.zero_init_branch_outputs,
-            conformer=config.conformer,
-            use_sinusoidal_emb=config.use_sinusoidal_emb,
-            use_abs_pos_emb=config.use_abs_pos_emb,
-            abs_pos_emb_max_length=config.abs_pos_emb_max_length,
-            num_memory_tokens=config.num_memory_tokens,
-            sliding_window=_window(config.sliding_window),
-            remove_norms=config.remove_norms,
-            add_rope=config.add_rope,
-            layer_scale=config.layer_scale,
-            attn=AttentionOptions(
-                qk_norm=config.attn_kwargs.qk_norm,
-                differential=config.attn_kwargs.differential,
-                feat_scale=config.attn_kwargs.feat_scale,
-            ),
-            ff=FeedForwardOptions(
-                mult=config.ff_kwargs.mult,
-                no_bias=config.ff_kwargs.no_bias,
-                glu=config.ff_kwargs.glu,
-                use_conv=config.ff_kwargs.use_conv,
-                conv_kernel_size=config.ff_kwargs.conv_kernel_size,
-            ),
-            norm=NormOptions(
-                bias=config.norm_kwargs.bias,
-                fix_scale=config.norm_kwargs.fix_scale,
-                force_fp32=config.norm_kwargs.force_fp32,
-                eps=config.norm_kwargs.eps,
-            ),
+        transformer = options_from_spec(
+            TransformerOptions, config, renamed=TRANSFORMER_KEYS, converted={"sliding_window": _window}
         )
     return DiffusionTransformer(
         io_channels=config.channels,
