@@ -59,6 +59,7 @@ RUN: dict[str, str] = {
     "audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed": "audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed --check",
     "audiodiff ckpt inspect runs/demo/checkpoints/step_0000500.ckpt": "",
     "audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors": "",
+    "audiodiff dataset inspect data.json --model model.json": "",
     "audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler euler --seed 3 -o chirp.wav": "audiodiff sample model.safetensors --cond class=chirp --steps 2 --sampler euler --seed 3 -o chirp.wav",
 }
 
