@@ -154,6 +154,12 @@ def load_model(
         raise LoadRefused.single(
             str(checkpoint.path), codes.NOT_BUILDABLE, error.message, pointer=error.pointer
         ) from None
+    from audiodiff.runtime.adapters import attach_for_training
+
+    # a LoRA run's own checkpoint carries its adapters beside the frozen base: build them in, as training did
+    own_adapters = any(key.endswith((".lora_A", ".lora_B")) for key in checkpoint.state_dict)
+    if own_adapters:
+        attach_for_training(skeleton, spec)
     found = coverage(skeleton, checkpoint.state_dict)
     if not found.complete and not allow_partial:
         raise LoadRefused.single(
@@ -168,6 +174,8 @@ def load_model(
     except CheckpointError as error:
         raise LoadRefused.single(str(checkpoint.path), codes.CHECKPOINT_UNREADABLE, str(error)) from None
     model = build_model(spec, BuildOptions(t5_model_path=t5_path))
+    if own_adapters:
+        attach_for_training(model, spec)
     loaded = load_checkpoint_into(model, full, allow_partial=allow_partial)
     if not loaded.complete and on_partial is not None:
         on_partial(f"partial load of {full.path}; these stay random:\n{loaded.render()}")

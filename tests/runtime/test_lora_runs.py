@@ -92,6 +92,11 @@ def test_a_lora_run_exports_small_adapter_files_on_a_frozen_base(tmp_path: Path)
     assert any(not torch.equal(early[key], late[key]) for key in online if key.endswith("lora_B"))
     base = {k: v for k, v in full.state_dict.items() if "lora_" not in k}
     assert adapter.base_fingerprint == fingerprint(base)
+    # the run's own checkpoint samples as its base with the exported adapters applied
+    base_path = tmp_path / "base.safetensors"
+    write_released(base_path, base, config=full.config, schema_version=LATEST_VERSION)
+    direct = _sample(model_path, outcome.checkpoint)
+    torch.testing.assert_close(direct, _sample(model_path, base_path, lora=outcome.exported), rtol=1e-4, atol=1e-4)
 
 
 def _base_and_adapter(tmp_path: Path) -> tuple[Path, Path, Path]:
