@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 from test_import_guard import run_command
 
@@ -33,6 +34,7 @@ def _shard_dataset(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow  # a fresh interpreter, to see what it imports
 def test_shards_are_counted_with_broken_members_and_shards_named(tmp_path: Path):
     dataset = _shard_dataset(tmp_path)
     model = tmp_path / "model.json"
@@ -76,6 +78,7 @@ def test_a_folder_reports_missing_conditioner_values_and_unreadable_files(tmp_pa
     assert (tmp_path / "data-durations.png").is_file()  # the default place: the working directory
 
 
+@pytest.mark.slow  # fresh interpreters, to see what they import
 def test_run_check_lists_and_probes_shards_without_torch(tmp_path: Path):
     from toy_run import write_configs
 
