@@ -208,15 +208,24 @@ def read_known_audio(path: str | os.PathLike[str], spec: ModelConfig) -> Tensor:
         raise RequestError(f"the audio could not be read: {error}") from None
 
 
-def describe_mask(the_plan: Plan, spec: ModelConfig) -> str:
-    """`generated 1.00-2.00 s of 3.00 s` for the sampling report."""
+def generated_seconds(the_plan: Plan, spec: ModelConfig) -> list[Span]:
+    """The regions (seconds, within the clip) an inpainting request regenerates; none for other requests."""
     if the_plan.inpaint_mask is None:
-        return ""
+        return []
     located = pretransform_of(spec)
     ratio = (pretransform_ratio(located[0]) or 1) if located is not None else 1
-    spans = generated_spans(the_plan.inpaint_mask, seconds_per_frame=ratio / spec.sample_rate)
     clip = the_plan.samples / spec.sample_rate
-    parts = ", ".join(f"{start:.2f}-{min(end, clip):.2f}" for start, end in spans)
+    spans = generated_spans(the_plan.inpaint_mask, seconds_per_frame=ratio / spec.sample_rate)
+    return [(start, min(end, clip)) for start, end in spans if start < clip]
+
+
+def describe_mask(the_plan: Plan, spec: ModelConfig) -> str:
+    """`generated 1.00-2.00 s of 3.00 s` for the sampling report."""
+    spans = generated_seconds(the_plan, spec)
+    if not spans:
+        return ""
+    clip = the_plan.samples / spec.sample_rate
+    parts = ", ".join(f"{start:.2f}-{end:.2f}" for start, end in spans)
     return f"generated {parts} s of {clip:.2f} s, the rest kept from the known audio"
 
 

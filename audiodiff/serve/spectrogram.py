@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,11 @@ def magnitude_db(audio: np.ndarray, sample_rate: int, *, window: int = 512) -> t
     return level, len(audio) / sample_rate, sample_rate / 2
 
 
-def write_spectrogram(path: Path, audio: object, sample_rate: int, *, title: str = "") -> Path:
-    """Write the spectrogram of one clip ([C, T] tensor or array; channels are averaged) as a PNG at `path`."""
+def write_spectrogram(
+    path: Path, audio: object, sample_rate: int, *, title: str = "", spans: Sequence[tuple[float, float]] = ()
+) -> Path:
+    """Write the spectrogram of one clip ([C, T] tensor or array; channels are averaged) as a PNG at `path`;
+    `spans` (seconds) are the regions an inpainting take regenerated, outlined."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -38,6 +42,8 @@ def write_spectrogram(path: Path, audio: object, sample_rate: int, *, title: str
     image = axes.imshow(
         level, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, top), vmin=-DYNAMIC_RANGE_DB, vmax=0
     )
+    for start, end in spans:
+        axes.axvspan(start, min(end, seconds), facecolor="none", edgecolor="cyan", linewidth=1.2, linestyle="--")
     axes.set_xlabel("time (s)")
     axes.set_ylabel("frequency (Hz)")
     if title:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiodiff.runtime.generate import RequestError, SampleRequest, parse_value, plan
+from audiodiff.runtime.generate import RequestError, SampleRequest, generated_seconds, parse_value, plan
 from audiodiff.runtime.loading import LoadRefused, SamplingSource, load_model, resolve_source
 from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.serve.form import MAX_BATCH, Form, build_form, condition_values
@@ -205,12 +205,16 @@ class Studio:
         folder = self.takes_dir / f"take_{number:04d}"
         folder.mkdir(parents=True, exist_ok=True)
         files = tuple(write_audio(folder / "take.wav", audio, self.spec.sample_rate))
+        spans = generated_seconds(the_plan, self.spec)
         images = tuple(
             write_spectrogram(
                 path.with_suffix(".png"),
                 item,
                 self.spec.sample_rate,
-                title=f"take {number}" + (f", item {i + 1}" if len(files) > 1 else ""),
+                title=f"take {number}"
+                + (f", item {i + 1}" if len(files) > 1 else "")
+                + (" (outlined: regenerated)" if spans else ""),
+                spans=spans,
             )
             for i, (path, item) in enumerate(zip(files, audio, strict=True))
         )

@@ -154,6 +154,7 @@ def test_an_inpainting_take_keeps_the_audio_length_and_shows_the_command(inpaint
     )
     assert soundfile.info(str(take.audio[0])).frames == 4000  # the audio's length, not `seconds`
     assert "regenerated 0.1-0.3 s" in take.summary
+    assert _cyan_pixels(take.spectrograms[0]) > 100  # the regenerated seconds are outlined
     words = shlex.split(take.command)
     assert words[words.index("--inpaint") + 1] == str(known) and words[words.index("--mask") + 1] == "0.1:0.3"
     assert "--seconds" not in words
@@ -161,6 +162,8 @@ def test_an_inpainting_take_keeps_the_audio_length_and_shows_the_command(inpaint
         TakeRequest(conditions={"class": "tone"}, seconds=1.0, steps=2, known_audio=known)
     )
     assert soundfile.info(str(continued.audio[0])).frames == 8000 and "--continue" in continued.command
+    plain = inpaint_studio.generate(TakeRequest(conditions={"class": "tone"}, seconds=0.5, steps=2))
+    assert _cyan_pixels(plain.spectrograms[0]) == 0  # nothing regenerated around known audio: no outline
     with pytest.raises(TakeRefused, match="ends after"):
         inpaint_studio.generate(TakeRequest(conditions={"class": "tone"}, steps=2, known_audio=known, mask="0.4:0.9"))
     with pytest.raises(TakeRefused, match="upload the audio"):
@@ -177,6 +180,14 @@ def test_the_inpainting_fields_show_only_for_inpainting_models(studio: Studio, i
 
     assert mask_visible(build_page(inpaint_studio, None, title="inpaint.json"))
     assert not mask_visible(build_page(studio, None, title="model.json"))
+
+
+def _cyan_pixels(png: Path) -> int:
+    """Pixels of the outline colour in a spectrogram image (the magma colour map has no cyan)."""
+    from matplotlib.image import imread
+
+    image = imread(str(png))[..., :3]
+    return int(((image[..., 0] < 0.2) & (image[..., 1] > 0.8) & (image[..., 2] > 0.8)).sum())
 
 
 def _parents(page, block) -> list:
