@@ -10,7 +10,7 @@ a per-signal ratio averaged over signals, magnitudes are `sqrt(max(|X|^2, eps))`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 import torch
@@ -122,17 +122,38 @@ class STFTDistance(nn.Module):
         return loss
 
 
+class STFTOptions(TypedDict, total=False):
+    """`STFTDistance`'s keyword options, passed through by the multi-resolution losses to every resolution."""
+
+    window: Window
+    w_sc: float
+    w_log_mag: float
+    w_lin_mag: float
+    w_phs: float
+    sample_rate: int | None
+    perceptual_weighting: bool
+    scale_invariance: bool
+    eps: float
+    log_eps: float
+    log_fac: float
+    mag_distance: Literal["L1", "L2"]
+
+
 class MultiResolutionSTFTLoss(nn.Module):
     """The mean of `STFTDistance`s over several (fft size, hop, window length) resolutions."""
 
     def __init__(
-        self, fft_sizes: Sequence[int], hop_sizes: Sequence[int], win_lengths: Sequence[int], **options: object
+        self,
+        fft_sizes: Sequence[int],
+        hop_sizes: Sequence[int],
+        win_lengths: Sequence[int],
+        **options: Unpack[STFTOptions],
     ) -> None:
         super().__init__()
         if not len(fft_sizes) == len(hop_sizes) == len(win_lengths):
             raise ValueError("`fft_sizes`, `hop_sizes` and `win_lengths` must have the same length")
         self.resolutions = nn.ModuleList(
-            STFTDistance(fft, hop, win, **options)  # type: ignore[arg-type]
+            STFTDistance(fft, hop, win, **options)
             for fft, hop, win in zip(fft_sizes, hop_sizes, win_lengths, strict=True)
         )
 
@@ -154,7 +175,7 @@ class SumAndDifferenceSTFTLoss(nn.Module):
         *,
         w_sum: float = 1.0,
         w_diff: float = 1.0,
-        **options: object,
+        **options: Unpack[STFTOptions],
     ) -> None:
         super().__init__()
         self.w_sum, self.w_diff = w_sum, w_diff

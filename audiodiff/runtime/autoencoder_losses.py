@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,9 @@ from audiodiff.schema.v1.autoencoder_training import (
     LossConfigsSpec,
     default_loss_configs,
 )
+
+if TYPE_CHECKING:
+    from audiodiff.nn.reconstruction_losses import MultiResolutionSTFTLoss, STFTOptions
 
 DEFAULT_KL_WEIGHT = 1e-6
 DEFAULT_MMD_WEIGHT = 100.0
@@ -74,30 +78,32 @@ def build_discriminator(spec: losses_spec.DiscriminatorSpec, *, channels: int) -
     if isinstance(spec, losses_spec.OobleckDiscriminatorSpec):
         return OobleckDiscriminator(in_channels=spec.config.in_channels)
     if isinstance(spec, losses_spec.DACDiscriminatorSpec):
-        c = spec.config
+        dac = spec.config
         return DACDiscriminator(
-            channels=channels, periods=c.periods, fft_sizes=c.fft_sizes, bands=c.bands, use_hinge=c.use_hinge
+            channels=channels, periods=dac.periods, fft_sizes=dac.fft_sizes, bands=dac.bands, use_hinge=dac.use_hinge
         )
     raise ValueError(f"the `{spec.type}` discriminator cannot be built by audiodiff")
 
 
-def stft_options(config: losses_spec.STFTOptions, sample_rate: int) -> dict[str, object]:
+def stft_options(config: losses_spec.STFTOptions, sample_rate: int) -> STFTOptions:
+    from audiodiff.nn.reconstruction_losses import STFTOptions
+
     if config.scale is not None:
         raise ValueError(f"`scale: {config.scale}` STFT losses need librosa filter banks, which audiodiff does not use")
-    return {
-        "window": config.window,
-        "w_sc": config.w_sc,
-        "w_log_mag": config.w_log_mag,
-        "w_lin_mag": config.w_lin_mag,
-        "w_phs": config.w_phs,
-        "sample_rate": sample_rate,
-        "perceptual_weighting": config.perceptual_weighting,
-        "scale_invariance": config.scale_invariance,
-        "eps": config.eps,
-        "log_eps": config.log_eps,
-        "log_fac": config.log_fac,
-        "mag_distance": config.mag_distance,
-    }
+    return STFTOptions(
+        window=config.window,
+        w_sc=config.w_sc,
+        w_log_mag=config.w_log_mag,
+        w_lin_mag=config.w_lin_mag,
+        w_phs=config.w_phs,
+        sample_rate=sample_rate,
+        perceptual_weighting=config.perceptual_weighting,
+        scale_invariance=config.scale_invariance,
+        eps=config.eps,
+        log_eps=config.log_eps,
+        log_fac=config.log_fac,
+        mag_distance=config.mag_distance,
+    )
 
 
 def spectral_terms(
@@ -126,11 +132,19 @@ def spectral_terms(
             Term(
                 f"stft_loss_{side}",
                 weight / 2,
-                lambda v, i=index: per_channel(v["reals"][:, i : i + 1], v["decoded"][:, i : i + 1]),
+                _one_channel(per_channel, index),
                 spectral.decay,
             )
         )
     return terms, [stereo, per_channel]
+
+
+def _one_channel(distance: MultiResolutionSTFTLoss, index: int) -> Callable[[StepValues], Tensor]:
+    return lambda v: distance(v["reals"][:, index : index + 1], v["decoded"][:, index : index + 1])
+
+
+def _info_value(key: str) -> Callable[[StepValues], Tensor]:
+    return lambda v: v[key]
 
 
 def time_terms(time: losses_spec.TimeLossSpec) -> list[Term]:
@@ -159,7 +173,7 @@ def bottleneck_terms(bottleneck: losses_spec.BottleneckLossSpec | None, bottlene
                 if key == "kl"
                 else (weights.mmd if weights.mmd is not None else DEFAULT_MMD_WEIGHT)
             )
-        terms.append(Term(name, weight, lambda v, k=key: v[k]))
+        terms.append(Term(name, weight, _info_value(key)))
     return terms
 
 

@@ -46,8 +46,8 @@ class InverseLR(LRScheduler):
         self.final_lr = final_lr
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
-        return self._lr_at(self.last_epoch)
+    def get_lr(self) -> list[float | torch.Tensor]:
+        return list(self._lr_at(self.last_epoch))
 
     def _get_closed_form_lr(self) -> list[float]:
         return self._lr_at(self.last_epoch)
@@ -125,7 +125,7 @@ def autoencoder_groups(training: t.AutoencoderTrainingSpec) -> dict[str, t.Optim
     """The `autoencoder` and `discriminator` groups, or upstream's defaults: AdamW with betas (0.8, 0.99) at
     `learning_rate` for both."""
     if training.optimizer_configs is not None:
-        return dict(training.optimizer_configs)
+        return dict(training.optimizer_configs.items())
     if training.learning_rate is None:
         raise ValueError("the training section sets neither `learning_rate` nor `optimizer_configs`")
     default = t.OptimizerGroupSpec(
@@ -157,7 +157,7 @@ def build_scheduler(spec: SchedulerSpec, optimizer: Optimizer) -> LRScheduler:
 
 
 def _adam_family(
-    cls: type[Optimizer],
+    cls: type[torch.optim.Adam] | type[torch.optim.AdamW],
     spec: t.AdamOptimizerSpec | t.AdamWOptimizerSpec,
     params: list[torch.nn.Parameter],
     fused: bool,
@@ -166,7 +166,7 @@ def _adam_family(
     return cls(
         params,
         lr=config.lr,
-        betas=tuple(config.betas),
+        betas=(config.betas[0], config.betas[1]),
         eps=config.eps,
         weight_decay=config.weight_decay,
         amsgrad=config.amsgrad,
@@ -189,7 +189,7 @@ def build_fused_adam(spec: t.FusedAdamOptimizerSpec, params: list[torch.nn.Param
     return cls(
         params,
         lr=config.lr,
-        betas=tuple(config.betas),
+        betas=(config.betas[0], config.betas[1]),
         eps=config.eps,
         weight_decay=config.weight_decay,
         fused=fused or None,
