@@ -105,4 +105,5 @@ def with_adapters(counts: ModelCounts, spec: ModelConfig) -> ModelCounts:
         return counts
     parts = dict(counts.parts)
     parts[LORA_PREFIX] = ParamCount(params)
-    return replace(counts, parts=parts, trainable=frozenset({LORA_PREFIX}))
+    # the EMA copy averages the adapters alone (the frozen base is shared with it, `runtime/ema.py`)
+    return replace(counts, parts=parts, trainable=frozenset({LORA_PREFIX}), backbone=LORA_PREFIX)

@@ -22,7 +22,7 @@ from typing import Any
 
 from audiodiff.compiler.activations import Geometry, activation_elements, codec_transient, forward_elements, guided
 from audiodiff.compiler.graph import Graph
-from audiodiff.compiler.lora import with_adapters
+from audiodiff.compiler.lora import LORA_PREFIX, with_adapters
 from audiodiff.compiler.params import ModelCounts, count_model
 from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 from audiodiff.schema.v1.training import DiffusionTrainingSpec, SGDConfig
@@ -226,9 +226,10 @@ class _TrainingStep:
             ),
         ]
         if self.use_ema and counts.backbone:
+            averaged = "adapter" if counts.backbone == LORA_PREFIX else "backbone"
             lines.append(
                 MemoryLine(
-                    "EMA copy", backbone.params * p.weights, f"{backbone.params:,} backbone params × {p.weights} B"
+                    "EMA copy", backbone.params * p.weights, f"{backbone.params:,} {averaged} params × {p.weights} B"
                 )
             )
         if p.mixed:

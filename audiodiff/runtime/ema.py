@@ -37,6 +37,7 @@ class EMA(nn.Module):
         min_value: float = 0.0,  # the smallest decay once averaging has begun
         update_every: int = 1,  # average on every n-th call only
         update_after_step: int = 1,  # the first calls just copy the online weights
+        share_frozen: bool = False,  # frozen parameters are shared with the online model, not copied (LoRA)
     ) -> None:
         super().__init__()
         if not 0.0 <= min_value <= beta <= 1.0:
@@ -50,9 +51,15 @@ class EMA(nn.Module):
         self.update_every = update_every
         self.update_after_step = update_after_step
         self._online = [model]  # a list keeps it out of the module tree (and out of the state dict)
-        self.ema_model = copy.deepcopy(model)
+        # The average of a weight that never changes is that weight: with `share_frozen`, the copy holds the online
+        # model's frozen Parameters themselves (deepcopy's memo maps them to themselves), so a LoRA run's EMA costs
+        # the adapters, not a second copy of the base model. Shared ones are never averaged.
+        shared = {id(p): p for p in model.parameters() if not p.requires_grad} if share_frozen else {}
+        self.ema_model = copy.deepcopy(model, memo=dict(shared))
         self.ema_model.requires_grad_(False)
-        self._parameter_names = {n for n, p in self.ema_model.named_parameters() if p.dtype in _AVERAGED_DTYPES}
+        self._parameter_names = {
+            n for n, p in self.ema_model.named_parameters() if p.dtype in _AVERAGED_DTYPES and id(p) not in shared
+        }
         self._buffer_names = {n for n, b in self.ema_model.named_buffers() if b.dtype in _AVERAGED_DTYPES}
         self.register_buffer("initted", torch.tensor([0.0]))  # float [1], as upstream (a Tensor of False)
         self.register_buffer("step", torch.tensor([0]))  # int64 [1]: update() calls so far

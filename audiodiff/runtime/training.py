@@ -107,9 +107,13 @@ class DiffusionTrainer(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.diffusion = model
-        # upstream: EMA(diffusion.model, beta=0.9999, power=3/4, update_every=1, update_after_step=1)
+        # upstream: EMA(diffusion.model, beta=0.9999, power=3/4, update_every=1, update_after_step=1); with LoRA
+        # adapters only they are averaged, the frozen base is shared rather than copied
+        lora = any(name.endswith(".lora_A") for name, _ in model.named_parameters())
         self.diffusion_ema = (
-            EMA(model.model, beta=0.9999, power=0.75, update_every=1, update_after_step=1) if settings.use_ema else None
+            EMA(model.model, beta=0.9999, power=0.75, update_every=1, update_after_step=1, share_frozen=lora)
+            if settings.use_ema
+            else None
         )
         self.settings = settings
         self._optimizer_factory = optimizer_factory

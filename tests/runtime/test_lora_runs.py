@@ -13,6 +13,7 @@ from toy_run import TINY_MODEL, merge, options, write_configs
 
 from audiodiff.cli.ckpt import run_export, run_inspect
 from audiodiff.compiler.materialize import build_model
+from audiodiff.compiler.memory import estimate_for_graph
 from audiodiff.compiler.pipeline import check_file, check_text
 from audiodiff.nn.lora import adapters
 from audiodiff.runtime.adapters import (
@@ -60,11 +61,16 @@ def test_only_adapters_train_and_every_other_weight_stays_bit_identical(tmp_path
         files, sample_rate=spec.sample_rate, sample_size=spec.sample_size, channels=1, random_crop=True, seed=3
     )
     loader = make_loader(dataset, StreamBatchSampler(len(files), 4, seed=3), num_workers=0)
+    ema = trainer.diffusion_ema
+    assert ema is not None  # the toy config keeps an EMA copy: it shares the frozen base and averages the adapters
+    for name, parameter in model.model.named_parameters():
+        assert (ema.ema_model.get_parameter(name) is parameter) == (not name.endswith((".lora_A", ".lora_B"))), name
     for _, batch in zip(range(3), loader, strict=False):
         loss, _, _ = trainer.compute_loss(batch, batch_number=batch.batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        ema.update()
     after = model.state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     adapter_keys = {name for name in before if name.endswith((".lora_A", ".lora_B"))}
@@ -97,6 +103,20 @@ def test_a_lora_run_exports_small_adapter_files_on_a_frozen_base(tmp_path: Path)
     write_released(base_path, base, config=full.config, schema_version=LATEST_VERSION)
     direct = _sample(model_path, outcome.checkpoint)
     torch.testing.assert_close(direct, _sample(model_path, base_path, lora=outcome.exported), rtol=1e-4, atol=1e-4)
+    # a resume restores adapters, optimizer and the EMA that shares the frozen base, which still does not move
+    resumed = run(options(model_path, dataset_path, tmp_path / "run", max_steps=6, resume=True), echo=lambda t: None)
+    final = torch.load(resumed.checkpoint, weights_only=True)["state_dict"]
+    assert resumed.steps == 6 and int(final["diffusion_ema.step"].item()) == 6
+    assert all(
+        torch.equal(early[key], final[key])
+        for key in final
+        if key.startswith("diffusion")
+        and "lora_" not in key
+        and key in early
+        and "ema.step" not in key
+        and "initted" not in key
+    )
+    assert read_adapters(resumed.exported).base_fingerprint == adapter.base_fingerprint
 
 
 def _base_and_adapter(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -177,3 +197,6 @@ def test_the_lora_section_compiles_torch_free_with_its_counts() -> None:
     assert node is not None and node.params == quantities["lora_trainable_params"]
     assert quantities["lora_layers"] == 7 and quantities["lora_frozen_params"] == check.graph.total_params
     assert 0 < quantities["lora_trainable_fraction"] < 100
+    memory = estimate_for_graph(check.spec, check.graph, batch_size=2, precision="32")["training"]
+    adapter_bytes = 4 * quantities["lora_trainable_params"]  # float32
+    assert memory["gradients"] == memory["EMA copy"] == adapter_bytes and memory["optimizer state"] == 2 * adapter_bytes
