@@ -21,7 +21,11 @@ from audiodiff.schema.v1.autoencoder_training import (
 )
 
 if TYPE_CHECKING:
+    from audiodiff.nn.dac_discriminator import DACDiscriminator
+    from audiodiff.nn.discriminators import EncodecDiscriminator, OobleckDiscriminator
     from audiodiff.nn.reconstruction_losses import MultiResolutionSTFTLoss, STFTOptions
+
+    Discriminator = EncodecDiscriminator | OobleckDiscriminator | DACDiscriminator  # each has `loss(reals, fakes)`
 
 DEFAULT_KL_WEIGHT = 1e-6
 DEFAULT_MMD_WEIGHT = 100.0
@@ -52,7 +56,7 @@ class Term:
     decay: float = 1.0
 
 
-def build_discriminator(spec: losses_spec.DiscriminatorSpec, *, channels: int) -> nn.Module:
+def build_discriminator(spec: losses_spec.DiscriminatorSpec, *, channels: int) -> Discriminator:
     """The discriminator of a `loss_configs.discriminator` entry, for audio of `channels` channels."""
     from audiodiff.nn.dac_discriminator import DACDiscriminator
     from audiodiff.nn.discriminators import EncodecDiscriminator, OobleckDiscriminator
@@ -199,7 +203,7 @@ class AutoencoderLosses(nn.Module):
         super().__init__()
         configs = configs if configs is not None else default_loss_configs()
         terms: list[Term] = []
-        discriminator = None
+        discriminator: Discriminator | None = None
         if configs.discriminator is not None:
             discriminator = build_discriminator(configs.discriminator, channels=channels)
             terms += adversarial_terms(configs.discriminator)
@@ -217,7 +221,7 @@ class AutoencoderLosses(nn.Module):
             self.register_buffer(f"weight_{term.name}", torch.tensor(float(term.weight)))
 
     @property
-    def discriminator(self) -> nn.Module | None:
+    def discriminator(self) -> Discriminator | None:
         return self._discriminator[0]
 
     def generator_loss(self, values: StepValues) -> tuple[Tensor, dict[str, Tensor]]:

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from audiodiff.nn.autoencoder import AudioAutoencoder
 from audiodiff.runtime.autoencoder_losses import AutoencoderLosses
 from audiodiff.runtime.ema import EMA
 from audiodiff.runtime.faults import NonFiniteLossError, agree
@@ -66,7 +67,7 @@ def trim_to_shortest(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 class AutoencoderTrainer(pl.LightningModule):
     def __init__(
         self,
-        autoencoder: nn.Module,
+        autoencoder: AudioAutoencoder,
         losses: AutoencoderLosses,
         settings: AutoencoderSettings,
         *,
@@ -90,9 +91,11 @@ class AutoencoderTrainer(pl.LightningModule):
         self.discriminator_history = LossWindows(LOSS_WINDOW)  # (step, discriminator loss)
 
     @property
-    def sampling_model(self) -> nn.Module:
+    def sampling_model(self) -> AudioAutoencoder:
         """The EMA autoencoder when there is one (what demos and exports use), else the online one."""
-        return self.autoencoder_ema.ema_model if self.autoencoder_ema is not None else self.autoencoder
+        model = self.autoencoder_ema.ema_model if self.autoencoder_ema is not None else self.autoencoder
+        assert isinstance(model, AudioAutoencoder)  # the EMA copy is a deep copy of the autoencoder
+        return model
 
     # --- Lightning plumbing ---------------------------------------------------------------------------------------
 
@@ -152,7 +155,8 @@ class AutoencoderTrainer(pl.LightningModule):
         trains_critic = discriminator is not None and step % 2 == 1 and (settings.warmup_mode == "adv" or warmed_up)
         generator_opt, critic_opt = self._optimizers()
         generator_schedule, critic_schedule = self._schedulers()
-        if trains_critic:
+        # a discriminator always comes with its optimizer (the second one)
+        if trains_critic and discriminator is not None and critic_opt is not None:
             loss, _, _ = discriminator.loss(reals, decoded.detach())
             self._stop_unless_finite(loss, step)
             critic_opt.zero_grad()
