@@ -51,6 +51,7 @@ class Strategy(str, Enum):
 class LoggerKind(str, Enum):
     tensorboard = "tensorboard"
     csv = "csv"
+    wandb = "wandb"
 
 
 class LatentFormat(str, Enum):

@@ -24,6 +24,10 @@ def command(
     force_resume: bool = typer.Option(False, "--force-resume", help="Resume even across unsafe config changes."),
     seed: int = typer.Option(42, "--seed", help="Seed of the initial weights, the data order and the noise."),
     logger: LoggerKind | None = typer.Option(None, "--logger", help="Default: tensorboard when installed."),
+    project: str | None = typer.Option(None, "--project", help="The wandb project (default: audiodiff)."),
+    run_name: str | None = typer.Option(
+        None, "--run-name", help="The logged run's name (default: the output folder's name)."
+    ),
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
     keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", min=1, help="How many checkpoints to keep."),
     num_workers: int | None = typer.Option(None, "--num-workers", min=0, help="Data-loader processes."),
@@ -37,8 +41,18 @@ def command(
     allow_pipe: bool = typer.Option(
         False, "--allow-pipe", help="Run the shell commands of the dataset's `pipe:` shard URLs."
     ),
+    init: list[str] = typer.Option(
+        [],
+        "--init",
+        metavar="[PART=]CKPT",
+        help="Start a new run from these weights: a whole model, or one part (backbone, conditioner, pretransform; "
+        "encoder, decoder, bottleneck of an autoencoder). Repeatable. Checked before the model is built.",
+    ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Let `--init` leave the tensors it does not cover random (they are listed)."
+    ),
     pretransform_ckpt: Path | None = typer.Option(
-        None, "--pretransform-ckpt", help="Weights of an `autoencoder` pretransform."
+        None, "--pretransform-ckpt", help="Weights of an `autoencoder` pretransform (= `--init pretransform=CKPT`)."
     ),
     t5_path: str | None = typer.Option(None, "--t5-path", help="A local T5 folder (else the local HF cache)."),
     accelerator: Accelerator = typer.Option(Accelerator.auto, "--accelerator", help="Where to train."),
@@ -74,6 +88,10 @@ def command(
       audiodiff run model.json -d data.json --set training.learning_rate=3e-4 --set model.diffusion.config.depth=8
 
       audiodiff run model.json -d data.json --devices 4 --strategy ddp --precision bf16-mixed
+
+      audiodiff run model.json -d data.json -o runs/ft --init model.safetensors --logger wandb --project my-finetune
+
+      audiodiff run sao.json -d data.json --init sao.safetensors --init pretransform=my_vae.ckpt
     """
     raise typer.Exit(
         run_training(
@@ -90,6 +108,8 @@ def command(
             force_resume=force_resume,
             seed=seed,
             logger=logger.value if logger is not None else None,
+            project=project,
+            run_name=run_name,
             checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints,
             num_workers=num_workers,
@@ -98,6 +118,8 @@ def command(
             allow_metadata_module=allow_metadata_module,
             allow_pipe=allow_pipe,
             pretransform_ckpt=pretransform_ckpt,
+            init=init,
+            allow_partial=allow_partial,
             t5_path=t5_path,
             accelerator=accelerator.value,
             gradient_checkpointing=gradient_checkpointing,
@@ -135,6 +157,10 @@ def run_training(
     gradient_checkpointing: str = "auto",
     check: bool = False,
     overrides: list | None = None,
+    init: list[str] | None = None,
+    allow_partial: bool = False,
+    project: str | None = None,
+    run_name: str | None = None,
 ) -> int:
     from audiodiff.diagnostics.render import text as text_renderer
     from audiodiff.runtime.run import RunError, RunOptions, prepare, run
@@ -153,6 +179,8 @@ def run_training(
         force_resume=force_resume,
         seed=seed,
         logger=logger,
+        project=project,
+        run_name=run_name,
         checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
         num_workers=num_workers,
@@ -161,6 +189,8 @@ def run_training(
         allow_metadata_module=allow_metadata_module,
         allow_pipe=allow_pipe,
         pretransform_ckpt=pretransform_ckpt,
+        init=tuple(init or ()),
+        allow_partial=allow_partial,
         t5_path=t5_path,
         accelerator=accelerator,
         gradient_checkpointing=gradient_checkpointing,
@@ -170,7 +200,7 @@ def run_training(
         try:
             plan = prepare(options, dry_run=True)
         except RunError as error:
-            sys.stderr.write(text_renderer.render(error.results))
+            _report(error)
             return 1
         warnings = [result for result in plan.findings.results() if result.diagnostics]
         if warnings:
@@ -180,7 +210,7 @@ def run_training(
     try:
         outcome = run(options)
     except RunError as error:
-        sys.stderr.write(text_renderer.render(error.results))
+        _report(error)
         return 1
     except KeyboardInterrupt:  # the second Ctrl-C: no checkpoint of this step, and no traceback
         print(
@@ -195,6 +225,14 @@ def run_training(
     if is_rank_zero():
         print(format_outcome(outcome), file=sys.stderr)
     return 0
+
+
+def _report(error) -> None:
+    from audiodiff.diagnostics.render import text as text_renderer
+
+    sys.stderr.write(text_renderer.render(error.results))
+    if error.detail:
+        sys.stderr.write(error.detail + "\n")
 
 
 def _check_summary(plan, options) -> str:

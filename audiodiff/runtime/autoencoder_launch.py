@@ -68,7 +68,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
     if is_rank_zero():
         remove_temporaries(plan.checkpoints)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
-    model = launch.build_trainable_model(spec, options, preflight, gradient_checkpointing=False)
+    model = launch.build_trainable_model(spec, options, preflight, gradient_checkpointing=False, init=plan.init)
     channels = model.out_channels
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else None
     losses = AutoencoderLosses(

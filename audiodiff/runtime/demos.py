@@ -408,11 +408,16 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def _log_media(trainer: pl.Trainer, tag: str, audio: Tensor, image: np.ndarray, step: int, sample_rate: int) -> None:
-    """Audio and spectrogram to a TensorBoard logger; loggers without media (CSV) just keep the files on disk."""
+    """Audio and spectrogram to TensorBoard and to Weights & Biases; loggers without media (CSV) keep the files on
+    disk (the WAV and PNG beside each other under `demos/`)."""
+    mono = torch.nan_to_num(audio.float().mean(0, keepdim=True)).clamp(-1, 1)  # [1, T]
     for logger in trainer.loggers:
+        if hasattr(logger, "log_audio") and hasattr(logger, "log_image"):  # WandbLogger
+            logger.log_audio(key=f"demos/{tag}/audio", audios=[mono[0].numpy()], step=step, sample_rate=[sample_rate])
+            logger.log_image(key=f"demos/{tag}/spectrogram", images=[image], step=step)
+            continue
         experiment = getattr(logger, "experiment", None)
         if experiment is None or not hasattr(experiment, "add_audio"):
             continue
-        mono = torch.nan_to_num(audio.float().mean(0, keepdim=True)).clamp(-1, 1)  # [1, T]
         experiment.add_audio(f"demos/{tag}", mono, step, sample_rate=sample_rate)
         experiment.add_image(f"demos/{tag}", image, step, dataformats="HWC")

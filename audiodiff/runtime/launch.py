@@ -7,7 +7,7 @@ import errno
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from audiodiff.runtime.checkpoint_io import (
 from audiodiff.runtime.data import AudioDataset, LatentDataset, NoUsableItem, StreamBatchSampler, make_loader
 from audiodiff.runtime.demos import DemoCallback, DemoSettings
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, StopRequest
+from audiodiff.runtime.init_sources import InitSource
 from audiodiff.runtime.optim import apply_hyperparameters, build_optimizer, describe
 from audiodiff.runtime.outputs import NonFiniteOutput, OutputWriteFailed, write_failure
 from audiodiff.runtime.preflight import COMMAND_LINE, Preflight
@@ -59,7 +60,9 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         remove_temporaries(plan.checkpoints)
     checkpointing = gradient_checkpointing(options, plan)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
-    model = build_trainable_model(spec, options, preflight, gradient_checkpointing=checkpointing.enabled)
+    model = build_trainable_model(
+        spec, options, preflight, gradient_checkpointing=checkpointing.enabled, init=plan.init
+    )
     settings = TrainingSettings.from_spec(
         spec, seed=options.seed, accumulate_grad_batches=options.accumulate_grad_batches
     )
@@ -201,8 +204,16 @@ def quiet_lightning() -> None:
 
 
 def build_trainable_model(
-    spec: ModelConfig, options: RunOptions, preflight: Preflight, *, gradient_checkpointing: bool
+    spec: ModelConfig,
+    options: RunOptions,
+    preflight: Preflight,
+    *,
+    gradient_checkpointing: bool,
+    init: Mapping[str, InitSource] | None = None,
 ) -> torch.nn.Module:
+    """The model to train, built for real, with the `--init` weights (`init`: part -> InitSource, whose coverage
+    `prepare` checked on the meta device) and the external encoders loaded. Built before the trainer, so the EMA copy
+    starts from the loaded weights."""
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
 
     def fail(message: str, pointer: str | None, code=codes.NOT_BUILDABLE, help: str | None = None) -> RunError:
@@ -219,8 +230,8 @@ def build_trainable_model(
         )
     except BuildError as error:
         raise fail(f"{error.node_id} could not be built: {error.message}", error.pointer) from None
-    if options.pretransform_ckpt is not None and model.pretransform is not None:
-        _load_pretransform(model, options.pretransform_ckpt, fail)
+    if init:
+        _load_init(model, spec.model_type, init, fail)
     conditioner = getattr(model, "conditioner", None)
     if conditioner is not None:
         for name, module in conditioner.conditioners.items():
@@ -240,23 +251,14 @@ def build_trainable_model(
     return model
 
 
-def _load_pretransform(model: torch.nn.Module, path: Path, fail: Callable[..., RunError]) -> None:
-    from audiodiff.runtime.checkpoints import (
-        CheckpointError,
-        load_pretransform_checkpoint,
-        read_pretransform_checkpoint,
-    )
+def _load_init(model: torch.nn.Module, model_type: str, init: Any, fail: Callable[..., RunError]) -> None:
+    from audiodiff.runtime.checkpoints import CheckpointError
+    from audiodiff.runtime.init_weights import apply_init
 
     try:
-        load_pretransform_checkpoint(model, read_pretransform_checkpoint(path))
-    except CheckpointError as error:
-        report = getattr(error, "report", None)
-        detail = f"\n{report.render()}" if report is not None else ""
-        raise fail(
-            f"`{path}` does not fit the pretransform: {error}{detail}",
-            "/model/pretransform",
-            code=codes.CHECKPOINT_PARTIAL if report is not None else codes.CHECKPOINT_UNREADABLE,
-        ) from None
+        apply_init(model, model_type, init)
+    except CheckpointError as error:  # the file changed or broke since it was checked
+        raise fail(str(error), None, code=codes.CHECKPOINT_UNREADABLE) from None
 
 
 @dataclass(frozen=True)
@@ -455,6 +457,8 @@ def make_logger(options: RunOptions, output: Path, echo: Callable[[str], None], 
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
     kind = options.logger
+    if kind == "wandb":
+        return wandb_logger(options, output, resumed=resume_step is not None)
     if kind in (None, "tensorboard"):
         try:
             import tensorboard  # noqa: F401
@@ -468,6 +472,34 @@ def make_logger(options: RunOptions, output: Path, echo: Callable[[str], None], 
         return TensorBoardLogger(save_dir=str(output), name="logs", version="", default_hp_metric=False)
     # a CSV logger rewrites its file, so a resumed run writes its own next to the first
     return CSVLogger(save_dir=str(output), name="logs", version="" if resume_step is None else f"resume_{resume_step}")
+
+
+WANDB_ID_FILE = "wandb-run-id"
+
+
+def wandb_logger(options: RunOptions, output: Path, *, resumed: bool) -> Any:
+    """Weights & Biases through Lightning's logger, its files under `<output>/logs/`. The run's id is kept in the
+    run folder, so `--resume` continues the same wandb run. `WANDB_MODE=offline` works without a network (sync
+    later with `wandb sync`)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    folder = output / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    id_file = folder / WANDB_ID_FILE
+    run_id = id_file.read_text().strip() if resumed and id_file.is_file() else None
+    if run_id is None:
+        import secrets
+
+        run_id = secrets.token_hex(4)
+        if is_rank_zero():
+            id_file.write_text(run_id + "\n")
+    return WandbLogger(
+        project=options.project or "audiodiff",
+        name=options.run_name or output.resolve().name,
+        save_dir=str(folder),
+        id=run_id,
+        resume="allow",
+    )
 
 
 def step_of(path: Path | None) -> int | None:
@@ -655,6 +687,8 @@ def _summary(
         )
     if plan.resume_from is not None:
         lines.append(SummaryLine("resume", f"from `{plan.resume_from}`"))
+    elif plan.init_report is not None and plan.init_report.requested:
+        lines.append(SummaryLine("init", "a new run from existing weights (step 0, new optimizer, EMA from them)"))
     if preflight.shards is not None and plan.resume_from is not None:
         world = options.devices * options.num_nodes
         lines.append(SummaryLine("resume data", resume_note(preflight.shards, data_workers(options, plan), world)))
@@ -663,7 +697,10 @@ def _summary(
 
         lines.append(SummaryLine("skipped", skipped_files(scan.skipped)))
     title = f"audiodiff run {preflight.model.path} --dataset {preflight.dataset.path}"
-    return render_summary(title, lines)
+    text = render_summary(title, lines)
+    if plan.init_report is not None and plan.init_report.requested:
+        text += plan.init_report.render(partial=options.allow_partial) + "\n"
+    return text
 
 
 def _inpainting_line(spec: ModelConfig) -> list[SummaryLine]:

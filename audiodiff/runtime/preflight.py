@@ -16,6 +16,7 @@ from audiodiff.compiler.pipeline import FileCheck, check_file, locate
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
 from audiodiff.diagnostics.render import FileResult
+from audiodiff.runtime.init_sources import InitSource
 from audiodiff.runtime.scan import (
     DataFile,
     DataScan,
@@ -73,6 +74,7 @@ class Preflight:
     metadata_modules: dict[str, MetadataModule] = field(default_factory=dict)  # dataset id -> its module
     latent_length: int | None = None  # crop length of pre-encoded latents
     shards: list[ShardSource] | None = None  # each source of a `wds` / `s3` dataset
+    init: dict[str, InitSource] = field(default_factory=dict)  # part -> the `--init` source serving it
 
     @property
     def spec(self) -> ModelConfig:
@@ -99,9 +101,11 @@ def check_configs(
     pretransform_ckpt: Path | None,
     overrides: Sequence[Any] = (),
     allow_pipe: bool = False,
+    init: Sequence[Any] = (),
 ) -> Preflight:
     """Both files through the validate pipeline, then the rules that need both, then the dataset's files.
-    `overrides` (`--set`) apply to the model config, which is then checked, trained and embedded as overridden."""
+    `overrides` (`--set`) apply to the model config, which is then checked, trained and embedded as overridden.
+    `init` (init_sources.InitSource, `--pretransform-ckpt` among them) is matched with the model's parts here."""
     findings = Findings()
     model = check_file(model_path, overrides=overrides)
     dataset = check_file(dataset_path, check_paths=False)  # the dataset's paths are checked below, as errors
@@ -133,7 +137,7 @@ def check_configs(
             ),
         )
         return preflight
-    model_diagnostics = _trainable(model.spec, pretransform_ckpt)
+    model_diagnostics = _trainable(model.spec, pretransform_ckpt, init, preflight)
     if model.graph is not None:  # modules this machine cannot build (a missing extra, a download), as errors
         from audiodiff.compiler.checks import buildability
 
@@ -163,7 +167,9 @@ def note(check: FileCheck, message: str, pointer: str) -> Related:
 # --- the model config --------------------------------------------------------------------------------------------
 
 
-def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagnostic]:
+def _trainable(
+    spec: ModelConfig, pretransform_ckpt: Path | None, init: Sequence[Any], preflight: Preflight
+) -> list[Diagnostic]:
     found = []
     if spec.model_type not in TRAINABLE_MODEL_TYPES:
         found.append(
@@ -188,10 +194,11 @@ def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagno
             )
         )
         return found
+    _init_problems(spec, pretransform_ckpt, init, preflight)
     if spec.model_type == "autoencoder":
         from audiodiff.runtime.autoencoder_preflight import autoencoder_trainable
 
-        return autoencoder_trainable(spec, pretransform_ckpt)
+        return found + autoencoder_trainable(spec, pretransform_ckpt)
     if training.arc is not None:
         found.append(
             Diagnostic(
@@ -201,27 +208,63 @@ def _trainable(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagno
                 help="remove `arc` to train the plain diffusion objective",
             )
         )
-    found += pretransform_problems(spec, pretransform_ckpt)  # demos decode through it, pre-encoded or not
+    served = preflight.init.get("pretransform")
+    # demos decode through it, pre-encoded or not; a bare `--init` file serves it too (its coverage is checked later)
+    found += pretransform_problems(
+        spec, served.path if served is not None else None, flag=served.flag if served is not None else None
+    )
     return found
 
 
-def pretransform_problems(spec: ModelConfig, pretransform_ckpt: Path | None) -> list[Diagnostic]:
-    """A pretransform that cannot encode: not buildable, or an autoencoder without weights."""
+def _init_problems(
+    spec: ModelConfig, pretransform_ckpt: Path | None, init: Sequence[Any], preflight: Preflight
+) -> None:
+    """`--init` values that name a part this model lacks, the same part twice, or a file that does not exist; they
+    are mistakes on the command line, reported there."""
+    from audiodiff.runtime.init_sources import InitUsageError, assign
+
+    if spec.model_type == "autoencoder" and pretransform_ckpt is not None:
+        init = [source for source in init if not source.flag.startswith("--pretransform-ckpt")]  # reported below
+    try:
+        preflight.init = assign(init, spec.model_type)
+    except InitUsageError as error:
+        preflight.findings.add(COMMAND_LINE, Diagnostic(codes.RUN_SETTING, str(error), None, path=COMMAND_LINE))
+        return
+    for source in {source.flag: source for source in preflight.init.values()}.values():
+        if not Path(source.path).is_file():
+            preflight.findings.add(
+                COMMAND_LINE,
+                Diagnostic(
+                    codes.CHECKPOINT_UNREADABLE,
+                    f"`{source.flag}`: `{source.path}` does not exist or is not a file",
+                    None,
+                    path=COMMAND_LINE,
+                ),
+            )
+
+
+def pretransform_problems(
+    spec: ModelConfig, pretransform_ckpt: Path | None, *, flag: str | None = None
+) -> list[Diagnostic]:
+    """A pretransform that cannot encode: not buildable, or an autoencoder without weights. `flag` is how `run`
+    was given the weights (`--init ...`, whose files it checks itself); without it, `--pretransform-ckpt PATH`."""
     located = pretransform_of(spec)
     if located is None:
-        if pretransform_ckpt is not None:
+        explicit = flag is None or not flag.startswith("--init ") or flag.startswith("--init pretransform=")
+        if pretransform_ckpt is not None and explicit:  # a bare `--init` file has no pretransform to serve here
+            shown = flag or "--pretransform-ckpt"
             return [
                 Diagnostic(
                     codes.RUN_SETTING,
-                    "`--pretransform-ckpt` was given, but the model has no pretransform to load it into",
+                    f"`{shown}` was given, but the model has no pretransform to load it into",
                     "/model",
-                    help="drop `--pretransform-ckpt`",
+                    help=f"drop `{shown}`",
                 )
             ]
         return []
     pretransform, pointer = located
     found = []
-    if pretransform_ckpt is not None and not Path(pretransform_ckpt).is_file():
+    if pretransform_ckpt is not None and flag is None and not Path(pretransform_ckpt).is_file():
         found.append(
             Diagnostic(
                 codes.CHECKPOINT_UNREADABLE, f"`--pretransform-ckpt {pretransform_ckpt}` does not exist", pointer
@@ -231,10 +274,11 @@ def pretransform_problems(spec: ModelConfig, pretransform_ckpt: Path | None) -> 
         found.append(
             Diagnostic(
                 codes.RUN_SETTING,
-                "the `autoencoder` pretransform needs trained weights, and no `--pretransform-ckpt` was given",
+                "the `autoencoder` pretransform needs trained weights, and neither `--init` nor "
+                "`--pretransform-ckpt` gives them",
                 pointer,
-                help="pass `--pretransform-ckpt AUTOENCODER.ckpt` (an autoencoder checkpoint "
-                "or a released model that contains one)",
+                help="pass `--init pretransform=AUTOENCODER.ckpt` (an autoencoder checkpoint or a released model "
+                "that contains one), or `--init MODEL.ckpt` for a whole released model",
             )
         )
     if pretransform.type not in ("autoencoder", "patched", "wavelet"):

@@ -38,7 +38,9 @@ class RunOptions:
     resume: bool = False
     force_resume: bool = False
     seed: int = 42
-    logger: str | None = None  # tensorboard | csv; None: tensorboard when installed
+    logger: str | None = None  # tensorboard | csv | wandb; None: tensorboard when installed
+    project: str | None = None  # the wandb project (default: audiodiff)
+    run_name: str | None = None  # the logged run's name (default: the output folder's name)
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     num_workers: int | None = None  # None: 0 on CPU, a few on GPUs
@@ -46,7 +48,9 @@ class RunOptions:
     gradient_clip_val: float | None = None  # None: `training.clip_grad_norm` (0 = off)
     allow_metadata_module: bool = False
     allow_pipe: bool = False  # run the shell commands of `pipe:` shard URLs
-    pretransform_ckpt: Path | None = None
+    pretransform_ckpt: Path | None = None  # the same as `--init pretransform=PATH`
+    init: tuple[str, ...] = ()  # `--init PATH` / `--init PART=PATH`: a new run from existing weights
+    allow_partial: bool = False  # `--init` may leave tensors it does not cover random (they are listed)
     t5_path: str | None = None
     accelerator: str = "auto"
     progress: bool = True
@@ -69,9 +73,10 @@ class RunOutcome:
 class RunError(Exception):
     """The run cannot start (or had to stop); `results` holds the located diagnostics per file."""
 
-    def __init__(self, results: list[FileResult]) -> None:
+    def __init__(self, results: list[FileResult], detail: str | None = None) -> None:
         super().__init__("; ".join(d.message for r in results for d in r.diagnostics if d.is_error))
         self.results = results
+        self.detail = detail  # a report shown after the diagnostics (e.g. an `--init` coverage report)
 
 
 @dataclass
@@ -86,6 +91,8 @@ class RunPlan:
     precision: str = "32"
     accelerator: str = "cpu"
     strategy: str = "auto"
+    init: dict[str, Any] = field(default_factory=dict)  # part -> init_sources.InitSource serving it
+    init_report: Any = None  # init_weights.InitReport, checked on the meta device (not in a dry run)
 
 
 def run(options: RunOptions, *, echo: Callable[[str], None] | None = None) -> RunOutcome:
@@ -159,6 +166,12 @@ def prepare(options: RunOptions, *, dry_run: bool = False) -> RunPlan:
     `dry_run` (`audiodiff run --check`) makes the same checks without importing torch or Lightning: the machine
     is read from the driver's device list instead of torch, and a resume is judged against the config that the
     checkpoint's exported `.safetensors` beside it carries."""
+    from audiodiff.runtime.init_sources import InitUsageError, parse_init
+
+    try:
+        sources = parse_init(options.init, options.pretransform_ckpt)
+    except InitUsageError as error:
+        raise RunError([FileResult(COMMAND_LINE, [_setting(str(error))])]) from None
     preflight = check_configs(
         options.config,
         options.dataset,
@@ -166,17 +179,23 @@ def prepare(options: RunOptions, *, dry_run: bool = False) -> RunPlan:
         allow_pipe=options.allow_pipe,
         pretransform_ckpt=options.pretransform_ckpt,
         overrides=options.overrides,
+        init=sources,
     )
     findings = preflight.findings
-    plan = RunPlan(preflight, findings, Path(options.output) / "checkpoints")
+    plan = RunPlan(preflight, findings, Path(options.output) / "checkpoints", init=preflight.init)
     from audiodiff.runtime.machine import light_machine, torch_machine
 
     for diagnostic in _settings(options, plan, light_machine() if dry_run else torch_machine()):
         findings.add(COMMAND_LINE, diagnostic)
     if not findings.has_errors and plan.resume_from is not None:
         _check_resume(plan, options, dry_run=dry_run)
+    detail = None
+    if not findings.has_errors and plan.init and not dry_run:
+        from audiodiff.runtime.init_check import check_init_fit
+
+        detail = check_init_fit(plan, options)
     if findings.has_errors:
-        raise RunError(findings.results())
+        raise RunError(findings.results(), detail=detail)
     return plan
 
 
@@ -242,6 +261,25 @@ def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diag
                 help="pass `--resume` to continue it, or choose another `--output`",
             )
         )
+    if options.logger == "wandb":
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            found.append(
+                _setting(
+                    "`--logger wandb` needs the wandb package, which is not installed",
+                    help="pip install 'audiodiff[wandb]' (WANDB_MODE=offline logs without a network)",
+                )
+            )
+    if options.init and options.resume:
+        found.append(
+            _setting(
+                "`--init` starts a new run from existing weights, and `--resume` continues this run's own",
+                help="drop `--init` to continue the run, or choose another `--output` for a new one",
+            )
+        )
+    if options.allow_partial and not (options.init or options.pretransform_ckpt):
+        found.append(_setting("`--allow-partial` only makes sense with `--init`"))
     if options.force_resume and not options.resume:
         found.append(_setting("`--force-resume` only makes sense with `--resume`"))
     if options.gradient_checkpointing not in GRADIENT_CHECKPOINTING:

@@ -60,10 +60,12 @@ RUN: dict[str, str] = {
     "audiodiff ckpt inspect runs/demo/checkpoints/step_0000500.ckpt": "",
     "audiodiff ckpt export runs/demo/checkpoints/step_0000500.ckpt -o model.safetensors": "",
     "audiodiff dataset inspect data.json --model model.json": "",
+    "audiodiff run model.json -d data.json -o runs/ft --init model.safetensors --logger wandb --project my-finetune": "audiodiff run model.json -d data.json -o runs/ft --init model.safetensors --logger wandb --project my-finetune --check",
     "audiodiff sample model.safetensors --cond class=chirp --steps 50 --sampler euler --seed 3 -o chirp.wav": "audiodiff sample model.safetensors --cond class=chirp --steps 2 --sampler euler --seed 3 -o chirp.wav",
 }
 
 SKIP: dict[str, str] = {
+    "audiodiff run sao.json -d data.json --init sao.safetensors --init pretransform=my_vae.ckpt": "needs the Stable Audio Open weights and a VAE checkpoint (tests/runtime/test_sao_recipe.py fine-tunes a tiny one)",
     'audiodiff sample config.json --ckpt model.safetensors --prompt "warm pads" --seconds 10 -o pads.wav': "needs a model with a `prompt` (T5) conditioner and its weights; the shipped example has class labels",
     "audiodiff encode model.json --dataset data.json --output latents/ --pretransform-ckpt ae.ckpt": "needs an `autoencoder` pretransform and its weights; the shipped example's pretransform is `patched`",
     "audiodiff serve examples/toy_dit.json --ckpt runs/demo/checkpoints/last.safetensors": "starts a web server (tests/serve covers it)",
