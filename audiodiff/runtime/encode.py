@@ -20,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,9 @@ from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import AudioDirDatasetSpec
 from audiodiff.schema.versions import LATEST_VERSION
 from audiodiff.schema.views import pretransform_of
+
+if TYPE_CHECKING:
+    from audiodiff.nn.pretransforms import Pretransform
 
 CONFIG_NAME = "dataset.json"
 
@@ -209,16 +212,19 @@ def shard_paths(output: Path, dataset_id: str) -> list[Path]:
 # --- the pretransform ----------------------------------------------------------------------------------------------
 
 
-def _pretransform(preflight: Preflight, pretransform_ckpt: Path | None) -> torch.nn.Module:
+def _pretransform(preflight: Preflight, pretransform_ckpt: Path | None) -> Pretransform:
     """The model's pretransform alone, with its weights loaded; failures become located diagnostics."""
     from audiodiff.compiler.materialize import build_pretransform
     from audiodiff.runtime.checkpoints import load_checkpoint_into
 
     spec = preflight.spec
-    pretransform_spec, pointer = pretransform_of(spec)
+    located = pretransform_of(spec)
+    if located is None:  # `_check` refuses such a model first
+        raise ValueError("`encode` needs a model config with a pretransform")
+    pretransform_spec, pointer = located
     check = preflight.model
 
-    def fail(code: Any, message: str) -> RunError:
+    def fail(code: codes.Code, message: str) -> RunError:
         return RunError([_result(check.path, locate(check, [Diagnostic(code, message, pointer)]), preflight)])
 
     try:
@@ -249,10 +255,13 @@ def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
     input folder, or that exist already (unless `overwrite`)."""
     output = Path(options.output).resolve()
     data = preflight.dataset_spec
+    if not isinstance(data, AudioDirDatasetSpec) or preflight.scan is None:  # `_check` refuses the others first
+        raise ValueError("`encode` reads a scanned `audio_dir` dataset")
+    scan = preflight.scan
     config_dir = Path(preflight.dataset.path).parent
     dataset_found: list[Diagnostic] = []
     command_line: list[Diagnostic] = []
-    folders = {}
+    folders: dict[str, list[Path]] = {}
     for index, source in enumerate(data.datasets):
         folder = resolve_folder(source.path, config_dir)
         if folder is not None:
@@ -268,7 +277,7 @@ def _plan_targets(preflight: Preflight, options: EncodeOptions) -> list[Target]:
             )
     targets: list[Target] = []
     claimed: dict[Path, DataFile] = {}
-    for file in preflight.scan.files:
+    for file in scan.files:
         relpath = PurePosixPath(os.path.normpath(file.relpath).replace(os.sep, "/"))
         if relpath.is_absolute() or relpath.parts[:1] == ("..",):
             dataset_found.append(
@@ -352,9 +361,10 @@ def _check(options: EncodeOptions) -> Preflight:
         findings.lines[check.path] = check.result().line
         findings.extend(check.path, list(check.diagnostics))
     preflight = Preflight(model, dataset, findings)
+    model_spec = model.model_spec
     if findings.has_errors or model.spec is None or dataset.spec is None:
         raise RunError(findings.results())
-    if model.kind != "model" or pretransform_of(model.spec) is None:
+    if model_spec is None or pretransform_of(model_spec) is None:
         findings.add(
             model.path,
             Diagnostic(
@@ -372,7 +382,7 @@ def _check(options: EncodeOptions) -> Preflight:
             ),
         )
     else:
-        findings.extend(model.path, locate(model, pretransform_problems(model.spec, options.pretransform_ckpt)))
+        findings.extend(model.path, locate(model, pretransform_problems(model_spec, options.pretransform_ckpt)))
         if not findings.has_errors:
             scan_dataset(preflight, options.allow_metadata_module, check_values=False)
     if findings.has_errors:
