@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 from audiodiff.compiler.facts import TokenShape
 from audiodiff.schema.routes import CROSS_ATTENTION, PREPEND, Route
-from audiodiff.schema.v1 import pretransform as pre
 from audiodiff.schema.v1.backbones import BackboneSpec, DAU1dSpec, DiTBackboneSpec, DiTOptionsSpec, UNet1dSpec
 from audiodiff.schema.v1.conditioning import ConditionerSpec
 from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
@@ -253,37 +252,6 @@ def _dau1d_blocks(config: DAU1dSpec, g: Geometry, fused: bool) -> list[_Block]:
 # --- codecs --------------------------------------------------------------------------------------------------------
 
 
-def _codec_levels(stage: pre.EncoderStage | pre.DecoderStage) -> list[tuple[int, int]] | None:
-    """(channels, downsampling factor so far) of each level of an encoder or decoder, or None when unknown."""
-    config = stage.config
-    if isinstance(config, (pre.OobleckEncoderSpec, pre.OobleckDecoderSpec, pre.TAAEEncoderSpec, pre.TAAEDecoderSpec)):
-        widths = [config.channels * m for m in (1, *config.c_mults)]
-        factors = [1]
-        for stride in config.strides[: len(config.c_mults)]:
-            factors.append(factors[-1] * stride)
-        return list(zip(widths, factors, strict=False))
-    if isinstance(config, pre.DACEncoderSpec):
-        factors = [1]
-        for stride in config.strides:
-            factors.append(factors[-1] * stride)
-        return [(config.d_model * 2**i, factor) for i, factor in enumerate(factors)]
-    if isinstance(config, pre.DACDecoderSpec):  # channels halve while the rates upsample, read from the latent side
-        total = 1
-        for rate in config.rates:
-            total *= rate
-        levels, factor = [(config.channels, total)], total
-        for i, rate in enumerate(config.rates):
-            factor //= rate
-            levels.append((config.channels // 2 ** (i + 1), factor))
-        return levels
-    if isinstance(config, pre.SEANetEncoderSpec):  # and the decoder, its subclass
-        factors = [1]
-        for ratio in config.ratios:
-            factors.append(factors[-1] * ratio)
-        return [(config.n_filters * 2**i, factor) for i, factor in enumerate(factors)]
-    return None
-
-
 def codec_transient(spec: ModelConfig, g: Geometry, *, decode: bool, autoencoder: bool = False) -> Elements | None:
     """The widest level of a no_grad encode (or decode): about three live tensors of B·C·T there."""
     if autoencoder:
@@ -292,15 +260,15 @@ def codec_transient(spec: ModelConfig, g: Geometry, *, decode: bool, autoencoder
         model, batch, length = spec.model, g.batch, g.audio_length
     else:
         located = pretransform_of(spec)
-        if located is None or not isinstance(located[0], pre.AutoencoderPretransformSpec):
+        pretransform = located[0].as_autoencoder() if located is not None else None
+        if pretransform is None:
             return None
-        pretransform = located[0]
         model = pretransform.config
         batch = 1 if pretransform.iterate_batch else g.batch
         length = g.audio_length
         if pretransform.chunked:
             length = min(length, (CHUNK_LATENTS + 2 * CHUNK_OVERLAP) * model.downsampling_ratio)
-    levels = _codec_levels(model.decoder if decode else model.encoder)
+    levels = (model.decoder if decode else model.encoder).config.level_geometry()
     if levels is None:
         return None
     widest = max(channels * max(1, length // factor) for channels, factor in levels)
@@ -314,7 +282,7 @@ def _codec_training(spec: AutoencoderConfig, g: Geometry, checkpointing: bool) -
     """Training an autoencoder: every encoder and decoder level stores ~12·B·C·T (discriminators not included)."""
     sizes = []
     for stage in (spec.model.encoder, spec.model.decoder):
-        for channels, factor in _codec_levels(stage) or []:
+        for channels, factor in stage.config.level_geometry() or []:
             sizes.append(g.batch * channels * max(1, g.audio_length // factor))
     if checkpointing:
         kept = sum(sizes) + (CODEC_STORED_PER_LEVEL - 1) * max(sizes, default=0)

@@ -14,6 +14,7 @@ from audiodiff.diagnostics.model import Diagnostic, Related, Severity
 from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPUT_CONCAT, PREPEND, ROUTES, Route
+from audiodiff.schema.v1.conditioning import ConditionerEntrySpec
 from audiodiff.schema.v1.diffusion import DiffusionCondModelSpec
 from audiodiff.schema.v1.root import ModelConfig
 
@@ -357,10 +358,8 @@ def _check_signal_conditioners(graph: Graph, findings: list[Diagnostic]) -> None
         facts = node.facts
         if not isinstance(facts, ConditionerFacts) or not isinstance(facts.shape, SignalShape):
             continue
-        if node.type not in ("pretransform", "source_mix"):
-            continue
         channels, output_dim = facts.shape.encoded_channels, facts.output_dim
-        if node.type == "source_mix":
+        if isinstance(node.spec, ConditionerEntrySpec) and node.spec.per_source_heads:
             channels = facts.shape.latent_channels
             if channels is not None and output_dim == channels:
                 # upstream's projection is then an identity without parameters, and the first forward takes the

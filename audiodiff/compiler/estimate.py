@@ -60,7 +60,7 @@ def cross_check_params(spec: ModelConfig, graph: Graph) -> list[Diagnostic]:
     measured = meta_parameter_counts(module, autoencoder=graph.model_type == "autoencoder")
     findings = []
     for node in graph.nodes:
-        if node.kind in ("objective",) or (node.kind == "pretransform" and node.type == "autoencoder"):
+        if node.kind in ("objective",) or graph.stages(node.id):  # a wrapper: its stages are compared
             continue
         built = measured.get(node.id, 0)
         if node.params is None:

@@ -190,7 +190,7 @@ def render_text(explanation: Explanation) -> str:
             shapes = "training only"
         elif isinstance(node.facts, AdapterFacts):  # LoRA: what trains while the model's own weights stay frozen
             shapes = f"rank {node.facts.rank} on {node.facts.layers} layers, training only"
-        params = "-" if node.kind == "pretransform" and node.type == "autoencoder" else _count(node.params)
+        params = "-" if graph.stages(node.id) else _count(node.params)  # counted on its stages' rows
         line = explanation.lines.get(node.id)
         rows.append((node.id, node.kind, node.type, shapes, params, str(line) if line else "-"))
     rows.append(("total", "", "", "", _count(graph.total_params), ""))

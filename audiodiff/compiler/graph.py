@@ -159,6 +159,12 @@ class Graph:
             object.__setattr__(self, "_index", index)
         return index.get(node_id)
 
+    def stages(self, node_id: str) -> tuple[Node, ...]:
+        """The nodes nested in `node_id` (an autoencoder pretransform's encoder, bottleneck and decoder), which hold
+        its parameters."""
+        prefix = node_id + "."
+        return tuple(node for node in self.nodes if node.id.startswith(prefix))
+
     def nodes_of(self, kind: str) -> tuple[Node, ...]:
         return tuple(node for node in self.nodes if node.kind == kind)
 

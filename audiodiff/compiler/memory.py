@@ -25,7 +25,7 @@ from audiodiff.compiler.graph import Graph
 from audiodiff.compiler.lora import LORA_PREFIX, with_adapters
 from audiodiff.compiler.params import ModelCounts, count_model
 from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
-from audiodiff.schema.v1.training import DiffusionTrainingSpec, SGDConfig
+from audiodiff.schema.v1.training import DiffusionTrainingSpec
 from audiodiff.schema.views import conditioning_of
 
 __all__ = [
@@ -334,10 +334,7 @@ def training_settings(spec: ModelConfig) -> tuple[str, int, bool]:
     if group is None:
         return "Adam", OPTIMIZER_STATES["Adam"], use_ema
     optimizer = group.optimizer
-    config = optimizer.config
-    if isinstance(config, SGDConfig):
-        return "SGD", 1 if config.momentum > 0 else 0, use_ema
-    return optimizer.type, OPTIMIZER_STATES[optimizer.type] + (1 if getattr(config, "amsgrad", False) else 0), use_ema
+    return optimizer.type, optimizer.state_tensors, use_ema
 
 
 def estimate_for_graph(spec: ModelConfig, graph: Graph | None, *, batch_size: int, precision: str) -> dict[str, Any]:

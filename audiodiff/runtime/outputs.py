@@ -33,7 +33,7 @@ class OutputWriteFailed(Exception):
 
 
 def _count_non_finite(tensor: Tensor) -> int:
-    if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.device.type == "meta":
+    if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_meta:
         return 0
     return int((~torch.isfinite(tensor.detach())).sum())
 

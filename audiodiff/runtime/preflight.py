@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiodiff.compiler import registry
 from audiodiff.compiler.pipeline import FileCheck, check_file, locate
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic, Related, Severity
@@ -270,18 +271,18 @@ def pretransform_problems(
                 codes.CHECKPOINT_UNREADABLE, f"`--pretransform-ckpt {pretransform_ckpt}` does not exist", pointer
             )
         )
-    if pretransform.type == "autoencoder" and pretransform_ckpt is None:
+    if pretransform.weights_from_checkpoint and pretransform_ckpt is None:
         found.append(
             Diagnostic(
                 codes.RUN_SETTING,
-                "the `autoencoder` pretransform needs trained weights, and neither `--init` nor "
+                f"the `{pretransform.type}` pretransform needs trained weights, and neither `--init` nor "
                 "`--pretransform-ckpt` gives them",
                 pointer,
                 help="pass `--init pretransform=AUTOENCODER.ckpt` (an autoencoder checkpoint or a released model "
                 "that contains one), or `--init MODEL.ckpt` for a whole released model",
             )
         )
-    if pretransform.type not in ("autoencoder", "patched", "wavelet"):
+    if registry.lookup("pretransform", pretransform.type).status != "buildable":  # downloads, or unsupported
         found.append(
             Diagnostic(
                 codes.TRAINING_UNSUPPORTED,
@@ -608,36 +609,37 @@ def _conditioning_values(preflight: Preflight, files: list[DataFile]) -> list[Di
             continue
         if entry.id in conditioning.pre_encoded_keys:
             continue  # stored tensors, passed to the model as they are
-        if entry.type != "list":  # a value outside a list's options is legal: it trains the `unknown` row
-            wrong = [(f, problem) for f, value in values if (problem := value_problem(entry, value)) is not None]
-            if wrong:
-                first, problem = wrong[0]
-                found.append(
-                    Diagnostic(
-                        codes.DATASET_METADATA,
-                        f"{len(wrong)} of {total} training files hold a `{entry.id}` value its conditioner cannot read "
-                        f"(first: `{first.relpath}`: {problem})",
-                        _source_pointer(data, first),
-                        help=f"fix the `{entry.id}` value in each file's `<name>.json` beside the audio, or in the "
-                        "dataset's `manifest`",
-                        related=(declared,),
-                    )
+        wrong = [(f, problem) for f, value in values if (problem := value_problem(entry, value)) is not None]
+        if wrong:
+            first, problem = wrong[0]
+            found.append(
+                Diagnostic(
+                    codes.DATASET_METADATA,
+                    f"{len(wrong)} of {total} training files hold a `{entry.id}` value its conditioner cannot read "
+                    f"(first: `{first.relpath}`: {problem})",
+                    _source_pointer(data, first),
+                    help=f"fix the `{entry.id}` value in each file's `<name>.json` beside the audio, or in the "
+                    "dataset's `manifest`",
+                    related=(declared,),
                 )
-                continue
-        else:
-            unknown = Counter(str(value) for _, value in values if value not in entry.config.options)
-            if unknown:
-                value, count = unknown.most_common(1)[0]
-                found.append(
-                    Diagnostic(
-                        codes.DATASET_METADATA,
-                        f"{sum(unknown.values())} training files have a `{entry.id}` value outside its options "
-                        f"(e.g. `{value}`, {count}x); they all train the embedding of unknown values",
-                        "/datasets",
-                        severity=Severity.WARNING,
-                        help="options: " + ", ".join(f"`{option}`" for option in entry.config.options),
-                    )
+            )
+            continue
+        choices = entry.choices()  # a value outside a list's options is legal: it trains the `unknown` row
+        if choices is None:
+            continue
+        unknown = Counter(str(value) for _, value in values if value not in choices)
+        if unknown:
+            value, count = unknown.most_common(1)[0]
+            found.append(
+                Diagnostic(
+                    codes.DATASET_METADATA,
+                    f"{sum(unknown.values())} training files have a `{entry.id}` value outside its options "
+                    f"(e.g. `{value}`, {count}x); they all train the embedding of unknown values",
+                    "/datasets",
+                    severity=Severity.WARNING,
+                    help="options: " + ", ".join(f"`{option}`" for option in choices),
                 )
+            )
     return found
 
 

@@ -186,7 +186,7 @@ def _first_values(preflight: Preflight, probes: list[tuple[int, ShardSource, Pro
             problem = None
             if value is NO_VALUE:
                 problem = f"has no `{entry.id}` value in its `json` member"
-            elif entry.id not in conditioning.pre_encoded_keys and entry.type != "list":
+            elif entry.id not in conditioning.pre_encoded_keys:  # a `list` conditioner reads any value
                 reason = value_problem(entry, value)
                 problem = f"holds a `{entry.id}` value its conditioner cannot read: {reason}" if reason else None
             if problem is not None:

@@ -78,6 +78,11 @@ class BackboneCapabilities:
     gradient_checkpointing: bool = False
     adversarial_post_training: bool = False  # `training.arc`
     nested: bool = True  # its weights sit under a wrapper's `.model` in unconditioned models too
+    # the reference (stable-audio-tools 0.0.19): the model types whose factory builds this tag, how its
+    # unconditioned factory spells the same backbone, and (message, help) when it cannot build it at all
+    upstream_model_types: frozenset[ModelType] = frozenset()
+    upstream_uncond_spelling: str | None = None
+    upstream_refusal: tuple[str, str] | None = None
 
     @property
     def cfg(self) -> bool:
@@ -114,6 +119,7 @@ DIT = BackboneCapabilities(
     mask_padding=True,
     gradient_checkpointing=True,
     adversarial_post_training=True,
+    upstream_model_types=CONDITIONED | UNCONDITIONED,
 )
 UNET_CFG = BackboneCapabilities(
     inputs=(
@@ -126,6 +132,7 @@ UNET_CFG = BackboneCapabilities(
     requires=(CROSS_ATTENTION,),
     token_limit_field="context_embedding_max_length",
     learned_null=True,
+    upstream_model_types=CONDITIONED,
 )
 UNET = BackboneCapabilities(
     inputs=(
@@ -133,12 +140,21 @@ UNET = BackboneCapabilities(
         RouteInput(INPUT_CONCAT, "context_channels"),
     ),
     model_types=CONDITIONED | UNCONDITIONED,
+    upstream_model_types=CONDITIONED,
+    upstream_uncond_spelling="adp_uncond_1d",
 )
-UNET_UNCOND = BackboneCapabilities(inputs=UNET.inputs, model_types=UNCONDITIONED)  # `adp_uncond_1d`: adp_1d's alias
+UNET_UNCOND = BackboneCapabilities(  # `adp_uncond_1d`: adp_1d's alias
+    inputs=UNET.inputs, model_types=UNCONDITIONED, upstream_model_types=UNCONDITIONED
+)
 DAU1D = BackboneCapabilities(
     inputs=(RouteInput(GLOBAL, "global_cond_dim"), RouteInput(INPUT_CONCAT, "cond_dim")),
     model_types=CONDITIONED | UNCONDITIONED,
     nested=False,
+    upstream_model_types=UNCONDITIONED,
+    upstream_refusal=(
+        "the reference's `DAU1d` passes a `use_snake` argument its blocks no longer accept",
+        "train it with audiodiff, or use `dit` or `adp_uncond_1d` with the reference",
+    ),
 )
 
 BACKBONES: dict[str, BackboneCapabilities] = {

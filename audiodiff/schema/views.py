@@ -8,27 +8,20 @@ ask these functions instead of branching on `model_type` themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from audiodiff.schema.capabilities import BACKBONES, BackboneCapabilities
 from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import INPAINT_IDS, INPUT_CONCAT, ROUTES, Route
-from audiodiff.schema.v1.backbones import DAU1dSpec, DiTOptionsSpec, UNet1dSpec
+from audiodiff.schema.v1.backbones import BackboneSpec
 from audiodiff.schema.v1.conditioning import ConditioningSpec
-from audiodiff.schema.v1.pretransform import (
-    AutoencoderModelSpec,
-    AutoencoderPretransformSpec,
-    PatchedPretransformSpec,
-    PretransformSpec,
-    WaveletPretransformSpec,
-)
+from audiodiff.schema.v1.pretransform import AutoencoderModelSpec, PretransformSpec
 from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig, ModelConfig
 
 
 @dataclass(frozen=True)
 class BackboneView:
     type: str  # the canonical tag: `dit`, `adp_cfg_1d`, `adp_1d`, `DAU1d`
-    config: Any  # DiTSpec | DiTUncondSpec | UNetCFG1dSpec | UNet1dSpec | DAU1dSpec
+    config: BackboneSpec
     pointer: str  # of the backbone's `config` object
     type_pointer: str
 
@@ -39,29 +32,16 @@ class BackboneView:
     @property
     def channels(self) -> int:
         """Channels of the tensor the backbone denoises (C20)."""
-        config = self.config
-        if isinstance(config, DiTOptionsSpec):
-            return config.channels
-        if isinstance(config, UNet1dSpec):
-            return config.in_channels
-        return config.io_channels
+        return self.config.denoised_channels
 
     @property
     def channels_key(self) -> str:
-        config = self.config
-        if isinstance(config, UNet1dSpec) or hasattr(config, "in_channels"):
-            return "in_channels"
-        return "io_channels"
+        return self.config.channels_key
 
     @property
     def length_multiple(self) -> int:
         """Latent lengths must be a multiple of this (DiT patch size, U-Net factor product, DAU1d strides)."""
-        config = self.config
-        if isinstance(config, DiTOptionsSpec):
-            return config.patch_size
-        if isinstance(config, (UNet1dSpec, DAU1dSpec)):
-            return config.length_multiple
-        return 1
+        return self.config.length_multiple
 
 
 def is_diffusion(spec: ModelConfig) -> bool:
@@ -72,8 +52,9 @@ def backbone_of(spec: ModelConfig) -> BackboneView | None:
     if isinstance(spec, AutoencoderConfig):
         return None
     if isinstance(spec, DiffusionUncondConfig):
-        tag = "adp_1d" if spec.model.type == "adp_uncond_1d" else spec.model.type
-        return BackboneView(tag, spec.model.config, join("", "model", "config"), join("", "model", "type"))
+        return BackboneView(
+            spec.model.backbone_tag, spec.model.config, join("", "model", "config"), join("", "model", "type")
+        )
     diffusion = spec.model.diffusion
     return BackboneView(
         diffusion.type,
@@ -132,43 +113,19 @@ def diffusion_objective_of(spec: ModelConfig) -> str:
 
 
 def autoencoder_io_channels(model: AutoencoderModelSpec) -> int:
-    return model.in_channels if model.in_channels is not None else model.io_channels
+    return model.audio_channels
 
 
 def pretransform_ratio(pretransform: PretransformSpec) -> int | None:
     """Declared downsampling ratio: the factor between audio length and latent length (None when unknown)."""
-    if isinstance(pretransform, AutoencoderPretransformSpec):
-        return pretransform.config.downsampling_ratio
-    if isinstance(pretransform, WaveletPretransformSpec):
-        return 2**pretransform.config.levels
-    if isinstance(pretransform, PatchedPretransformSpec):
-        return pretransform.config.patch_size
-    if pretransform.type == "dac_pretrained":
-        return 512 if pretransform.config.model_type == "44khz" else 320
-    return None
+    return pretransform.ratio
 
 
 def pretransform_latent_channels(pretransform: PretransformSpec) -> int | None:
     """Channels of the latents the pretransform produces (its `encoded_channels`)."""
-    if isinstance(pretransform, AutoencoderPretransformSpec):
-        return pretransform.config.latent_dim
-    if isinstance(pretransform, WaveletPretransformSpec):
-        return pretransform.config.channels * 2**pretransform.config.levels
-    if isinstance(pretransform, PatchedPretransformSpec):
-        return pretransform.config.channels * pretransform.config.patch_size
-    if pretransform.type == "dac_pretrained":
-        return 1024
-    return None
+    return pretransform.latent_channels
 
 
 def pretransform_io_channels(pretransform: PretransformSpec) -> int | None:
     """Audio channels the pretransform consumes."""
-    if isinstance(pretransform, AutoencoderPretransformSpec):
-        return autoencoder_io_channels(pretransform.config)
-    if isinstance(pretransform, (WaveletPretransformSpec, PatchedPretransformSpec)):
-        return pretransform.config.channels
-    if pretransform.type == "pqmf":
-        return pretransform.config.channels
-    if pretransform.type == "dac_pretrained":
-        return 1
-    return None
+    return pretransform.io_channels

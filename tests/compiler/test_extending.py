@@ -22,8 +22,7 @@ from audiodiff.compiler.param_layers import ParamCount, embedding
 from audiodiff.compiler.params import count_model
 from audiodiff.compiler.registry import REGISTRY, register, unregister
 from audiodiff.nn.conditioners import Conditioner
-from audiodiff.schema.v1.base import NonEmptyStr, Spec
-from audiodiff.schema.v1.conditioning import _ConditionerConfig
+from audiodiff.schema.v1.conditioning import ConditionerEntrySpec, _ConditionerConfig
 from audiodiff.schema.validate import validate_data
 
 
@@ -32,10 +31,9 @@ class BoolConfig(_ConditionerConfig):
     pass  # only `output_dim`, inherited
 
 
-class BoolConditionerSpec(Spec):
+class BoolConditionerSpec(ConditionerEntrySpec):
     """a `bool` conditioner entry."""
 
-    id: NonEmptyStr
     type: Literal["bool"]
     config: BoolConfig = BoolConfig()
 

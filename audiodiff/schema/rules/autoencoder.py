@@ -5,10 +5,8 @@ from __future__ import annotations
 from audiodiff.diagnostics import codes
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1.pretransform import (
-    HALVING_BOTTLENECKS,
     AutoencoderModelSpec,
     Bottleneck,
-    FSQConfig,
     PretransformSpec,
     TAAEDecoderSpec,
 )
@@ -62,7 +60,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     if model.pretransform is not None:
         nested_ratio = pretransform_ratio(model.pretransform) or 1
     if encoder.ratio * nested_ratio != model.downsampling_ratio:
-        stride_key = _stride_key(model.encoder.type)
+        stride_key = encoder.ratio_key
         report.add(
             codes.STRIDE_PRODUCT_MISMATCH,
             f"`downsampling_ratio` is {model.downsampling_ratio}, but the encoder's `{stride_key}` multiply to "
@@ -72,8 +70,8 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
             related=((f"the encoder's `{stride_key}` are set here", f"{encoder_pointer}/{stride_key}"),),
         )
     if decoder.ratio != encoder.ratio:
-        encoder_strides = f"{encoder_pointer}/{_stride_key(model.encoder.type)}"
-        decoder_strides = f"{decoder_pointer}/{_stride_key(model.decoder.type, decoder=True)}"
+        encoder_strides = f"{encoder_pointer}/{encoder.ratio_key}"
+        decoder_strides = f"{decoder_pointer}/{decoder.ratio_key}"
         if decoder.ratio * nested_ratio == model.downsampling_ratio:
             # the decoder agrees with the declaration: the encoder's strides are the ones to fix
             report.add(
@@ -96,13 +94,13 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
 
     bottleneck = model.bottleneck
     bottleneck_tag = bottleneck.type if bottleneck is not None else None
-    halving = bottleneck_tag in HALVING_BOTTLENECKS
+    halving = bottleneck is not None and bottleneck.halves
     encoder_out = encoder.output_channels
     if halving and encoder_out % 2:
         report.add(
             codes.VAE_ODD_WIDTH,
             f"the `{bottleneck_tag}` bottleneck splits the encoder output in half, but it is {encoder_out} wide",
-            encoder_pointer + _width_key(model.encoder.type),
+            f"{encoder_pointer}/{encoder.output_key}",
             related=(("the bottleneck is chosen here", pointer + "/bottleneck/type"),),
         )
     expected_encoder_out = model.latent_dim * 2 if halving else model.latent_dim
@@ -111,23 +109,14 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         report.add(
             codes.LATENT_DIM_MISMATCH,
             f"the encoder outputs {encoder_out} channels; expected {expected_encoder_out} ({reason})",
-            encoder_pointer + _width_key(model.encoder.type),
+            f"{encoder_pointer}/{encoder.output_key}",
             help=f"set the encoder's output width to {expected_encoder_out}",
             related=(("`latent_dim` is set here", pointer + "/latent_dim"),),
         )
     if bottleneck is not None:
         _check_quantizer_width(bottleneck, model.latent_dim, pointer, report)
-    if bottleneck is not None and bottleneck.type == "fsq" and bottleneck.config.num_codebooks == 1:
-        # vector-quantize-pytorch drops the codebook axis of the indices for one codebook, and upstream's
-        # bottleneck then rearranges them as if it were there: every encode fails (audiodiff keeps the axis)
-        report.add(
-            codes.FSQ_SINGLE_CODEBOOK,
-            "with one codebook, upstream's `fsq` bottleneck fails at every encode (its token indices lack the "
-            "codebook axis it rearranges); audiodiff runs it",
-            f"{pointer}/bottleneck"
-            + ("/config/num_codebooks" if bottleneck.config.explicitly_set("num_codebooks") else "/config"),
-            help="for a model the reference must also run, use `num_codebooks` of 2 or more",
-        )
+    if bottleneck is not None:
+        report.add_findings(bottleneck.setting_findings(), f"{pointer}/bottleneck")
     noise_channels = 0
     if bottleneck is not None and hasattr(bottleneck.config, "noise_augment_dim"):
         noise_channels = bottleneck.config.noise_augment_dim
@@ -136,7 +125,7 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         report.add(
             codes.LATENT_DIM_MISMATCH,
             f"the decoder reads {decoder.input_channels} channels; expected `latent_dim` ({model.latent_dim}){extra}",
-            decoder_pointer + _input_width_key(model.decoder.type),
+            f"{decoder_pointer}/{decoder.input_key}",
             related=(("`latent_dim` is set here", pointer + "/latent_dim"),),
         )
 
@@ -154,21 +143,17 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         report.add(
             codes.AUTOENCODER_CHANNELS,
             f"the encoder reads {encoder.input_channels} channels, but {declared} {io_in}",
-            encoder_pointer + _io_key(model.encoder.type, encoder=True),
+            f"{encoder_pointer}/{encoder.input_key}",
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )
     if decoder.output_channels != io_out:
         report.add(
             codes.AUTOENCODER_CHANNELS,
             f"the decoder writes {decoder.output_channels} channels, but {declared} {io_out}",
-            decoder_pointer + _io_key(model.decoder.type, encoder=False),
+            f"{decoder_pointer}/{decoder.output_key}",
             related=(("the autoencoder's channels are set here", pointer + "/io_channels"),),
         )
-    if model.pretransform is not None and model.pretransform.type in (
-        "pqmf",
-        "dac_pretrained",
-        "audiocraft_pretrained",
-    ):
+    if model.pretransform is not None and not model.pretransform.nestable:
         report.add(
             codes.PRETRANSFORM_UNUSABLE,
             f"a `{model.pretransform.type}` pretransform cannot be nested in an autoencoder",
@@ -176,30 +161,16 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
         )
 
 
-# bottleneck type -> the config key naming the width its quantizer reads (after any mean/scale split)
-_QUANTIZER_WIDTH_KEYS = {
-    "rvq": "dim",
-    "rvq_vae": "dim",
-    "dac_rvq": "input_dim",
-    "dac_rvq_vae": "input_dim",
-    "fsq": "dim",
-    "dithered_fsq": "dim",
-}
-
-
 def _check_quantizer_width(bottleneck: Bottleneck, latent_dim: int, pointer: str, report: RuleReport) -> None:
     """C18: a quantizer's width must be the latent width (its own defaults, 128 or 512, rarely are)."""
-    key = _QUANTIZER_WIDTH_KEYS.get(bottleneck.type)
-    if key is None:
+    quantizer = bottleneck.quantizer_width()
+    if quantizer is None:
         return
-    config = bottleneck.config
-    width = getattr(config, key)
-    if isinstance(config, FSQConfig) and width is None:
-        width, key = len(config.levels) * config.num_codebooks, "levels"  # FSQ reads one channel per level
+    width, key = quantizer
     if width == latent_dim:
         return
     where = f"{pointer}/bottleneck/config"
-    explicit = config.explicitly_set(key)
+    explicit = bottleneck.config.explicitly_set(key)
     report.add(
         codes.LATENT_DIM_MISMATCH,
         f"the `{bottleneck.type}` quantizer reads {width} channels"
@@ -212,10 +183,11 @@ def _check_quantizer_width(bottleneck: Bottleneck, latent_dim: int, pointer: str
 
 
 def _check_pretransform(spec: ModelConfig, pretransform: PretransformSpec, pointer: str, report: RuleReport) -> None:
-    if pretransform.type == "autoencoder":
-        check_autoencoder(pretransform.config, pointer + "/config", report)
-        ratio = pretransform.config.downsampling_ratio
-        if pretransform.chunked and spec.sample_size < CHUNK_LATENTS * ratio:
+    autoencoder = pretransform.as_autoencoder()
+    if autoencoder is not None:
+        check_autoencoder(autoencoder.config, pointer + "/config", report)
+        ratio = autoencoder.config.downsampling_ratio
+        if autoencoder.chunked and spec.sample_size < CHUNK_LATENTS * ratio:
             report.add(
                 codes.CHUNK_TOO_SHORT,
                 f"chunked encoding works in windows of {CHUNK_LATENTS} latents ({CHUNK_LATENTS * ratio} samples); "
@@ -223,24 +195,7 @@ def _check_pretransform(spec: ModelConfig, pretransform: PretransformSpec, point
                 pointer + "/chunked",
                 related=(("`sample_size` is set here", at("sample_size")),),
             )
-    elif pretransform.type == "pqmf":
-        report.add(
-            codes.PRETRANSFORM_UNUSABLE,
-            "the `pqmf` pretransform reports no downsampling ratio or latent width, so no diffusion model can use it",
-            pointer + "/type",
-        )
-    elif pretransform.type == "audiocraft_pretrained":
-        report.add(
-            codes.PRETRANSFORM_UNUSABLE,
-            "the `audiocraft_pretrained` pretransform only tokenizes; it cannot encode or decode continuous latents",
-            pointer + "/type",
-        )
-    elif pretransform.type == "patched" and pretransform.config.oversampling > 1:
-        report.add(
-            codes.PATCHED_OVERSAMPLING,
-            "`oversampling` > 1 makes the latents longer than `downsampling_ratio` (= `patch_size`) reports",
-            pointer + "/config/oversampling",
-        )
+    report.add_findings(pretransform.setting_findings(), pointer)
     consumed = pretransform_io_channels(pretransform)
     if consumed is not None and spec.audio_channels != consumed:
         _audio_channels_error(spec.audio_channels, consumed, pointer, report)
@@ -266,23 +221,3 @@ def _audio_channels_error(declared: int, consumed: int, consumer_pointer: str, r
         help=f"set `audio_channels` to {consumed}",
         related=(("the consuming stage is configured here", consumer_pointer),),
     )
-
-
-def _stride_key(stage_type: str, *, decoder: bool = False) -> str:
-    if stage_type == "dac" and decoder:
-        return "rates"
-    return {"seanet": "ratios", "local_attn": "ratios"}.get(stage_type, "strides")
-
-
-def _width_key(stage_type: str) -> str:
-    return {"seanet": "/dimension", "local_attn": "/out_channels"}.get(stage_type, "/latent_dim")
-
-
-def _input_width_key(stage_type: str) -> str:
-    return {"seanet": "/dimension", "local_attn": "/in_channels"}.get(stage_type, "/latent_dim")
-
-
-def _io_key(stage_type: str, *, encoder: bool) -> str:
-    if stage_type == "seanet":
-        return "/channels"
-    return "/in_channels" if encoder else "/out_channels"

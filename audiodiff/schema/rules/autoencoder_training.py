@@ -11,15 +11,24 @@ from __future__ import annotations
 from audiodiff.diagnostics import codes
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1 import autoencoder_training as ae
-from audiodiff.schema.v1.autoencoder_training import LossConfigsSpec, default_loss_configs
+from audiodiff.schema.v1.autoencoder_training import (
+    DiscriminatorSpec,
+    LossConfigsSpec,
+    SpectralLossSpec,
+    default_loss_configs,
+)
+from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.v1.training import AutoencoderTrainingSpec
 
 KL_BOTTLENECKS = frozenset({"vae", "rvq_vae", "dac_rvq_vae"})
 MMD_BOTTLENECKS = frozenset({"wasserstein"})
 GROUPS = ("autoencoder", "discriminator")
 
 
-def check(spec, report: RuleReport) -> None:
+def check(spec: AutoencoderConfig, report: RuleReport) -> None:
     training = spec.training
+    if training is None:
+        return
     configs = training.loss_configs
     losses = configs if configs is not None else default_loss_configs()
     _check_optimizers(training, losses, configs is None, report)
@@ -41,7 +50,9 @@ def check(spec, report: RuleReport) -> None:
     _check_bottleneck_losses(spec, configs, report)
 
 
-def _check_optimizers(training, losses: LossConfigsSpec, defaulted: bool, report: RuleReport) -> None:
+def _check_optimizers(
+    training: AutoencoderTrainingSpec, losses: LossConfigsSpec, defaulted: bool, report: RuleReport
+) -> None:
     groups = training.optimizer_configs
     adversarial = losses.discriminator is not None
     if groups is None:
@@ -119,7 +130,7 @@ def _check_entries(configs: LossConfigsSpec, report: RuleReport) -> None:
                 if name == "time"
                 else 'add `"spectral": {"type": "mrstft", "weights": {"mrstft": 1.0}}`',
             )
-    needed: list[tuple[str, object, tuple[str, ...]]] = []
+    needed: list[tuple[str, SpectralLossSpec | DiscriminatorSpec, tuple[str, ...]]] = []
     if configs.spectral is not None:
         needed.append(("spectral", configs.spectral, ("mrstft",)))
     if configs.discriminator is not None:
@@ -136,11 +147,11 @@ def _check_entries(configs: LossConfigsSpec, report: RuleReport) -> None:
                 )
 
 
-def _decoder_channels(spec) -> int:
+def _decoder_channels(spec: AutoencoderConfig) -> int:
     return spec.model.decoder.config.output_channels
 
 
-def _check_discriminator(spec, configs: LossConfigsSpec, report: RuleReport) -> None:
+def _check_discriminator(spec: AutoencoderConfig, configs: LossConfigsSpec, report: RuleReport) -> None:
     discriminator = configs.discriminator
     channels = _decoder_channels(spec)
     if isinstance(discriminator, ae.OobleckDiscriminatorSpec) and discriminator.config.in_channels != channels:
@@ -162,32 +173,32 @@ def _check_discriminator(spec, configs: LossConfigsSpec, report: RuleReport) -> 
         )
 
 
-def _check_resolutions(spec, configs: LossConfigsSpec, report: RuleReport) -> None:
+def _check_resolutions(spec: AutoencoderConfig, configs: LossConfigsSpec, report: RuleReport) -> None:
     length = spec.sample_size
     base = at("training", "loss_configs")
     lists: list[tuple[str, tuple[str, str, str], tuple, tuple, tuple, bool]] = []
     if configs.spectral is not None:
-        c = configs.spectral.config
+        spectral = configs.spectral.config
         lists.append(
             (
                 f"{base}/spectral/config",
                 ("fft_sizes", "hop_sizes", "win_lengths"),
-                c.fft_sizes,
-                c.hop_sizes,
-                c.win_lengths,
+                spectral.fft_sizes,
+                spectral.hop_sizes,
+                spectral.win_lengths,
                 True,
             )
         )
     discriminator = configs.discriminator
     if isinstance(discriminator, ae.EncodecDiscriminatorSpec):
-        c = discriminator.config
+        encodec = discriminator.config
         lists.append(
             (
                 f"{base}/discriminator/config",
                 ("n_ffts", "hop_lengths", "win_lengths"),
-                c.n_ffts,
-                c.hop_lengths,
-                c.win_lengths,
+                encodec.n_ffts,
+                encodec.hop_lengths,
+                encodec.win_lengths,
                 False,
             )
         )
@@ -273,7 +284,7 @@ def _check_weights(configs: LossConfigsSpec, report: RuleReport) -> None:
         )
 
 
-def _check_bottleneck_losses(spec, configs: LossConfigsSpec, report: RuleReport) -> None:
+def _check_bottleneck_losses(spec: AutoencoderConfig, configs: LossConfigsSpec, report: RuleReport) -> None:
     if configs.bottleneck is None:
         return
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else None

@@ -21,13 +21,13 @@ def check(spec: ModelConfig, report: RuleReport) -> None:
     backbone = backbone_of(spec)
     if backbone is None:
         return
-    config = backbone.config
+    config, where = backbone.config, backbone.pointer
     if isinstance(config, DiTOptionsSpec):
-        _check_dit(backbone, report)
+        _check_dit(config, where, report)
     elif isinstance(config, UNet1dSpec):
-        _check_unet(backbone, report)
+        _check_unet(config, where, report)
     elif isinstance(config, DAU1dSpec):
-        _check_dau1d(backbone, report)
+        _check_dau1d(config, where, report)
     _check_channels(spec, backbone, report)
     _check_length(spec, backbone, report)
     if isinstance(spec, (DiffusionCondConfig, DiffusionCondInpaintConfig)):
@@ -40,9 +40,7 @@ def check(spec: ModelConfig, report: RuleReport) -> None:
             )
 
 
-def _check_dit(backbone: BackboneView, report: RuleReport) -> None:
-    config = backbone.config
-    where = backbone.pointer
+def _check_dit(config: DiTOptionsSpec, where: str, report: RuleReport) -> None:
     # An omitted `transformer_type` (C25) is reported by the 1 -> 2 migration, which spells the key out.
     if config.embed_dim % config.num_heads:
         report.add(
@@ -111,9 +109,7 @@ def _check_dit_heads(config: DiTOptionsSpec, where: str, report: RuleReport) -> 
             )
 
 
-def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
-    config: UNet1dSpec = backbone.config
-    where = backbone.pointer
+def _check_unet(config: UNet1dSpec, where: str, report: RuleReport) -> None:
     if not config.multipliers:
         report.add(
             codes.UNET_GEOMETRY, "`multipliers` needs at least one entry (the input level)", where + "/multipliers"
@@ -174,9 +170,7 @@ def _check_unet(backbone: BackboneView, report: RuleReport) -> None:
         report.add(codes.MISSING_KEY, "`use_stft` needs `stft_num_fft`", where + "/use_stft")
 
 
-def _check_dau1d(backbone: BackboneView, report: RuleReport) -> None:
-    config: DAU1dSpec = backbone.config
-    where = backbone.pointer
+def _check_dau1d(config: DAU1dSpec, where: str, report: RuleReport) -> None:
     if len(config.channels) < config.depth:
         report.add(
             codes.UNET_GEOMETRY,
@@ -231,9 +225,7 @@ def _check_channels(spec: ModelConfig, backbone: BackboneView, report: RuleRepor
 
 
 def _latent_pointer(pretransform: PretransformSpec, pointer: str) -> str:
-    if pretransform.type == "autoencoder":
-        return pointer + "/config/latent_dim"
-    return pointer + "/config"
+    return pointer + pretransform.latent_key
 
 
 def _check_length(spec: ModelConfig, backbone: BackboneView, report: RuleReport) -> None:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.suggest import did_you_mean
-from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES
+from audiodiff.schema.routes import CROSS_ATTENTION, GLOBAL, INPAINT_IDS, INPUT_CONCAT, PREPEND, ROUTES, Route
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.v1.conditioning import T5_WIDTHS, ConditioningSpec
+from audiodiff.schema.v1.conditioning import ConditionerSpec, ConditioningSpec
+from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, routes_of
 
-# Conditioners whose output is a token sequence rather than one vector per item (C48).
-SEQUENCE_CONDITIONERS = frozenset({"t5", "lut", "phoneme"})
-# Conditioners whose output is channels-first audio latents: they may only feed input-concat (C36).
-SIGNAL_CONDITIONERS = frozenset({"pretransform", "source_mix"})
 
-
-def check(spec, report: RuleReport) -> None:
+def check(spec: ModelConfig, report: RuleReport) -> None:
     conditioning = conditioning_of(spec)
     routes = routes_of(spec)
     if conditioning is not None:
@@ -45,71 +41,26 @@ def _check_ids(conditioning: ConditioningSpec, report: RuleReport) -> None:
             )
 
 
-def _check_conditioner_settings(spec, conditioning: ConditioningSpec, report: RuleReport) -> None:
+def _check_conditioner_settings(spec: ModelConfig, conditioning: ConditioningSpec, report: RuleReport) -> None:
     has_model_pretransform = pretransform_of(spec) is not None
     for index, entry in enumerate(conditioning.configs):
-        where = at("model", "conditioning", "configs", index, "config")
-        config = entry.config
-        if entry.type in ("int", "number") and not config.min_val < config.max_val:
-            report.add(
-                codes.EMPTY_NUMBER_RANGE,
-                f"`max_val` ({config.max_val}) must be greater than `min_val` ({config.min_val})",
-                where + "/max_val" if config.explicitly_set("max_val") else where,
-                help="the value is normalised by `max_val - min_val`; an empty range divides by zero"
-                if entry.type == "number"
-                else None,
-                related=(("`min_val` is set here", where + "/min_val"),),
-            )
-        if entry.type == "int" and config.min_val != 0 and config.min_val < config.max_val:
-            # Upstream embeds row `clamp(value)` of a table with max_val - min_val + 1 rows; weights trained there
-            # sit at those rows, so audiodiff reads them the same way and the quirk is reported here instead.
-            usable = config.max_val - config.min_val
-            report.add(
-                codes.INT_CONDITIONER_OFFSET,
-                f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
-                f"`value - min_val`: values above {usable} have no row and fail at run time"
-                if config.min_val > 0
-                else f"`{entry.id}` looks up row `value` (clamped to [{config.min_val}, {config.max_val}]), not "
-                "`value - min_val`: negative values have no row and fail at run time",
-                where + "/min_val",
-                help='use `"min_val": 0` and a `max_val` that covers the values (the table then has a row for each)',
-            )
-        if entry.type == "t5" and config.t5_model_name not in T5_WIDTHS:
-            report.add(
-                codes.UNKNOWN_T5_MODEL,
-                f"`{config.t5_model_name}` is not one of the T5 encoders upstream accepts",
-                where + "/t5_model_name",
-                help=did_you_mean(config.t5_model_name, T5_WIDTHS)
-                or "expected one of " + ", ".join(f"`{name}`" for name in T5_WIDTHS),
-            )
-        if entry.type in SIGNAL_CONDITIONERS:
-            if config.use_model_pretransform and not has_model_pretransform:
-                report.add(
-                    codes.MODEL_PRETRANSFORM_REQUIRED,
-                    f"conditioner `{entry.id}` uses the model's pretransform, but the model has none",
-                    where + "/use_model_pretransform",
-                    help="add `model.pretransform`, or give this conditioner its own `pretransform_config`",
-                )
-            if not config.use_model_pretransform and config.pretransform_config is None:
-                report.add(
-                    codes.MISSING_SETTING,
-                    f"conditioner `{entry.id}` needs `pretransform_config` or `use_model_pretransform: true`",
-                    where,
-                )
-        if entry.type == "source_mix" and config.allow_null_source and config.source_length is None:
-            report.add(
-                codes.MISSING_SETTING,
-                f"conditioner `{entry.id}` allows null sources and so needs `source_length`",
-                where,
-            )
+        findings = entry.setting_findings(model_has_pretransform=has_model_pretransform)
+        report.add_findings(findings, at("model", "conditioning", "configs", index))
 
 
-def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: RuleReport) -> None:
+def _check_routes(
+    spec: ModelConfig,
+    conditioning: ConditioningSpec | None,
+    routes: dict[Route, tuple[str, ...]],
+    report: RuleReport,
+) -> None:
     backbone = backbone_of(spec)
     if backbone is None:
         return
     declared = list(dict.fromkeys(conditioning.ids)) if conditioning is not None else []  # unique, in order
-    types = {entry.id: entry.type for entry in conditioning.configs} if conditioning is not None else {}
+    entries: dict[str, ConditionerSpec] = {}  # the last entry of an id wins, as upstream keeps it
+    if conditioning is not None:
+        entries = {entry.id: entry for entry in conditioning.configs}
     pre_encoded = set(conditioning.pre_encoded_keys) if conditioning is not None else set()
     inpaint_routed = False
 
@@ -157,17 +108,17 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
                     else (),
                 )
                 continue
-            kind = types[conditioner_id]
-            if kind in SIGNAL_CONDITIONERS and route is not INPUT_CONCAT:
+            entry = entries[conditioner_id]
+            if entry.output == "signal" and route is not INPUT_CONCAT:
                 report.add(
                     codes.SEQUENCE_CONDITIONER_ROUTE,
                     f"`{conditioner_id}` gives channels-first audio latents and can only feed `input_concat_ids`",
                     pointer,
                 )
-            if kind in SEQUENCE_CONDITIONERS and route is GLOBAL:
+            if entry.output == "sequence" and route is GLOBAL:
                 report.add(
                     codes.GLOBAL_NOT_VECTOR,
-                    f"`{conditioner_id}` ({kind}) gives a token sequence, not one vector per item",
+                    f"`{conditioner_id}` ({entry.type}) gives a token sequence, not one vector per item",
                     pointer,
                     help="route sequence conditioners through `cross_attention_cond_ids` or `prepend_cond_ids`",
                 )
@@ -198,7 +149,7 @@ def _check_routes(spec, conditioning: ConditioningSpec | None, routes, report: R
         _check_inpainting(spec, report)
 
 
-def _check_inpainting(spec, report: RuleReport) -> None:
+def _check_inpainting(spec: ModelConfig, report: RuleReport) -> None:
     if spec.model_type != "diffusion_cond_inpaint":
         report.add(
             codes.INPAINT_NEEDS_SETTINGS,

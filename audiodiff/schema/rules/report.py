@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from audiodiff.diagnostics.codes import Code
 from audiodiff.diagnostics.model import Diagnostic, Related
+from audiodiff.schema.findings import Finding
 from audiodiff.schema.pointer import join
 
 
@@ -30,3 +31,9 @@ class RuleReport:
         """Record a finding; `related` holds (message, pointer) pairs for the other places involved."""
         notes = tuple(Related(message=note, pointer=where) for note, where in related)
         self.diagnostics.append(Diagnostic(code, message, pointer, help=help, related=notes))
+
+    def add_findings(self, findings: list[Finding], base: str) -> None:
+        """Record what a spec object found in its own settings; its relative pointers are placed under `base`."""
+        for finding in findings:
+            related = tuple((note, base + key) for note, key in finding.related)
+            self.add(finding.code, finding.message, base + finding.key, help=finding.help, related=related)

@@ -8,7 +8,14 @@ from audiodiff.schema.pointer import join
 from audiodiff.schema.routes import INPAINT_IDS
 from audiodiff.schema.rules import autoencoder_training
 from audiodiff.schema.rules.report import RuleReport, at
-from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.v1.root import (
+    AutoencoderConfig,
+    DiffusionCondConfig,
+    DiffusionCondInpaintConfig,
+    DiffusionUncondConfig,
+    ModelConfig,
+)
+from audiodiff.schema.v1.training import ArcSpec, DemoSpec, DiffusionTrainingSpec
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of
 
@@ -21,12 +28,15 @@ _REQUIRED_GROUP = {
 }
 
 
-def check(spec, report: RuleReport) -> None:
-    training = spec.training
-    if training is None:
-        return
+DiffusionConfig = DiffusionCondConfig | DiffusionCondInpaintConfig | DiffusionUncondConfig
+
+
+def check(spec: ModelConfig, report: RuleReport) -> None:
     if isinstance(spec, AutoencoderConfig):
         autoencoder_training.check(spec, report)
+        return
+    training = spec.training
+    if training is None:
         return
     _check_optimizers(spec, training, report)
     if training.loss_configs is not None:
@@ -53,7 +63,7 @@ def check(spec, report: RuleReport) -> None:
         _check_inpainting(spec, training, report)
 
 
-def _check_inpainting(spec, training, report: RuleReport) -> None:
+def _check_inpainting(spec: DiffusionConfig, training: DiffusionTrainingSpec, report: RuleReport) -> None:
     """`training.inpainting` against the routing: masks that sum to 1, and settings that something reads (C70)."""
     from audiodiff.schema.views import reads_inpainting
 
@@ -86,7 +96,7 @@ def _check_inpainting(spec, training, report: RuleReport) -> None:
         )
 
 
-def _check_optimizers(spec, training, report: RuleReport) -> None:
+def _check_optimizers(spec: DiffusionConfig, training: DiffusionTrainingSpec, report: RuleReport) -> None:
     group = _REQUIRED_GROUP[spec.model_type]
     if training.optimizer_configs is None:
         if training.learning_rate is None:
@@ -113,7 +123,7 @@ def _check_optimizers(spec, training, report: RuleReport) -> None:
         )
 
 
-def _check_uncond_ignored(training, report: RuleReport) -> None:
+def _check_uncond_ignored(training: DiffusionTrainingSpec, report: RuleReport) -> None:
     """C66: unconditioned training is plain Adam at `learning_rate` with EMA always on and 8 demos per round."""
     if training.optimizer_configs is not None:
         report.add(
@@ -138,7 +148,7 @@ def _check_uncond_ignored(training, report: RuleReport) -> None:
             )
 
 
-def _check_demo(spec, demo, report: RuleReport) -> None:
+def _check_demo(spec: DiffusionConfig, demo: DemoSpec, report: RuleReport) -> None:
     where = at("training", "demo")
     # Inpainting demos take their audio and conditioning from a training batch (8 items unless `num_demos` says
     # otherwise) and never read `demo_cond`, as `demo_cond_from_batch` does for the other conditioned type.
@@ -199,7 +209,7 @@ def _check_demo(spec, demo, report: RuleReport) -> None:
                 )
 
 
-def _check_arc(spec, arc, report: RuleReport) -> None:
+def _check_arc(spec: DiffusionConfig, arc: ArcSpec, report: RuleReport) -> None:
     where = at("training", "arc")
     backbone = backbone_of(spec)
     if backbone is not None and not backbone.capabilities.adversarial_post_training:

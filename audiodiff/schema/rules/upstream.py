@@ -13,6 +13,7 @@ from typing import Any
 
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
+from audiodiff.schema.capabilities import BACKBONES, ModelType, backbone_capabilities
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1.root import (
     AutoencoderConfig,
@@ -24,12 +25,11 @@ from audiodiff.schema.v1.root import (
 from audiodiff.schema.v1.training import DiffusionTrainingSpec
 from audiodiff.schema.views import backbone_of, conditioning_of, routes_of
 
-# Backbone tags the reference's factories build per model family (C21); audiodiff accepts more (the docs' spellings).
-_UPSTREAM_BACKBONES = {
-    "diffusion_cond": ("dit", "adp_cfg_1d", "adp_1d"),
-    "diffusion_cond_inpaint": ("dit", "adp_cfg_1d", "adp_1d"),
-    "diffusion_uncond": ("dit", "adp_uncond_1d", "DAU1d"),
-}
+
+def _upstream_backbones(model_type: ModelType) -> tuple[str, ...]:
+    """Backbone tags the reference's factories build for a model type (C21), from the capability records; audiodiff
+    accepts more (the docs' spellings)."""
+    return tuple(tag for tag, record in BACKBONES.items() if model_type in record.upstream_model_types)
 
 
 def check(spec: ModelConfig, report: RuleReport) -> None:
@@ -64,12 +64,10 @@ def _check_conditioners(spec: ModelConfig, report: RuleReport) -> None:
     if conditioning is None:
         return
     for index, entry in enumerate(conditioning.configs):
-        if entry.type == "clap_audio":
+        if entry.upstream_refusal is not None:
+            message, help = entry.upstream_refusal
             report.add(
-                codes.UNBUILDABLE_UPSTREAM,
-                "the reference's `clap_audio` conditioner reads an attribute its constructor never sets",
-                at("model", "conditioning", "configs", index, "type"),
-                help="train it with audiodiff; the reference builds `clap_text` only",
+                codes.UNBUILDABLE_UPSTREAM, message, at("model", "conditioning", "configs", index, "type"), help=help
             )
 
 
@@ -85,21 +83,20 @@ def _check_uncond_training(training: DiffusionTrainingSpec, report: RuleReport) 
         )
 
 
-def _check_backbone_type(spec: ModelConfig, report: RuleReport) -> None:
+def _check_backbone_type(
+    spec: DiffusionCondConfig | DiffusionCondInpaintConfig | DiffusionUncondConfig, report: RuleReport
+) -> None:
     backbone = backbone_of(spec)
     if backbone is None:
         return
     # `adp_1d` under `diffusion_uncond` is schema version 2's canonical spelling, so whether the reference would read
     # it depends on how the file spells it: `check_spelling` decides that, from the document as written.
-    if spec.model_type != "diffusion_uncond" and backbone.type not in _UPSTREAM_BACKBONES[spec.model_type]:
+    if spec.model_type != "diffusion_uncond" and spec.model_type not in backbone.capabilities.upstream_model_types:
         _backbone_not_built(spec.model_type, backbone.type, backbone.type_pointer, report)
-    if backbone.type == "DAU1d":
-        report.add(
-            codes.UNBUILDABLE_UPSTREAM,
-            "the reference's `DAU1d` passes a `use_snake` argument its blocks no longer accept",
-            backbone.type_pointer,
-            help="train it with audiodiff, or use `dit` or `adp_uncond_1d` with the reference",
-        )
+    refusal = backbone.capabilities.upstream_refusal
+    if refusal is not None:
+        message, help = refusal
+        report.add(codes.UNBUILDABLE_UPSTREAM, message, backbone.type_pointer, help=help)
     config = backbone.config
     if getattr(config, "transformer_type", None) == "x-transformers":
         report.add(
@@ -110,9 +107,10 @@ def _check_backbone_type(spec: ModelConfig, report: RuleReport) -> None:
         )
 
 
-def _backbone_not_built(model_type: str, tag: str, pointer: str, report: RuleReport) -> None:
-    accepted = _UPSTREAM_BACKBONES[model_type]
-    replacement = {"adp_1d": "adp_uncond_1d"}.get(tag) if model_type == "diffusion_uncond" else None
+def _backbone_not_built(model_type: ModelType, tag: str, pointer: str, report: RuleReport) -> None:
+    accepted = _upstream_backbones(model_type)
+    record = backbone_capabilities(tag)
+    replacement = record.upstream_uncond_spelling if record is not None and model_type == "diffusion_uncond" else None
     report.add(
         codes.BACKBONE_NOT_BUILT_UPSTREAM,
         f"the reference builds `{model_type}` backbones of type "
@@ -131,6 +129,6 @@ def check_spelling(spec: ModelConfig | None, written: dict[str, Any], version: i
     if version == 1 and spec is not None and getattr(spec, "model_type", None) == "diffusion_uncond":
         model = written.get("model")
         tag = model.get("type") if isinstance(model, dict) else None
-        if isinstance(tag, str) and tag not in _UPSTREAM_BACKBONES["diffusion_uncond"]:
+        if isinstance(tag, str) and tag not in _upstream_backbones("diffusion_uncond"):
             _backbone_not_built("diffusion_uncond", tag, at("model", "type"), report)
     return report.diagnostics

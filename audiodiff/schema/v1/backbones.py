@@ -7,7 +7,7 @@ at build time (C52) or a silent no-op.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -57,7 +57,23 @@ class NormOptionsSpec(Spec):
     eps: PositiveFloat = 1e-5
 
 
-class DiTOptionsSpec(Spec):
+class _BackboneConfig(Spec):
+    """What every backbone config says about itself: the field that holds the channel count it denoises (spelled
+    differently per backbone; C20) and the multiple latent lengths must be of."""
+
+    channels_key: ClassVar[str] = "io_channels"
+
+    @property
+    def denoised_channels(self) -> int:
+        channels: int = getattr(self, self.channels_key)
+        return channels
+
+    @property
+    def length_multiple(self) -> int:
+        return 1
+
+
+class DiTOptionsSpec(_BackboneConfig):
     """What conditioned and unconditioned `dit` configs share; the channel count is spelled differently."""
 
     patch_size: PositiveInt = 1
@@ -98,6 +114,10 @@ class DiTOptionsSpec(Spec):
         return self.embed_dim // self.num_heads
 
     @property
+    def length_multiple(self) -> int:
+        return self.patch_size
+
+    @property
     def context_width(self) -> int:
         """Width of the cross-attention context after `to_cond_embed` (C43)."""
         return self.embed_dim if self.project_cond_tokens else self.cond_token_dim
@@ -116,6 +136,8 @@ class DiTSpec(DiTOptionsSpec):
 class DiTUncondSpec(DiTOptionsSpec):
     """`dit` under `diffusion_uncond`: the unconditioned wrapper takes the channel count as `in_channels`."""
 
+    channels_key: ClassVar[str] = "in_channels"
+
     in_channels: PositiveInt
 
     @property
@@ -123,8 +145,10 @@ class DiTUncondSpec(DiTOptionsSpec):
         return self.in_channels
 
 
-class UNet1dSpec(Spec):
+class UNet1dSpec(_BackboneConfig):
     """`adp_1d` / `adp_uncond_1d`: the audio-diffusion-pytorch 1-D U-Net (`UNet1d`)."""
+
+    channels_key: ClassVar[str] = "in_channels"  # `channels` is the width of its first level
 
     in_channels: PositiveInt
     channels: PositiveInt
@@ -179,8 +203,10 @@ def _dance_diffusion_channels() -> tuple[int, ...]:
     return (128, 128, 256, 256) + (512,) * 10
 
 
-class DAU1dSpec(Spec):
+class DAU1dSpec(_BackboneConfig):
     """`DAU1d`: the Dance Diffusion attention U-Net (`DiffusionAttnUnet1D`)."""
+
+    # denoises `io_channels` (the default `channels_key`); `channels` are its levels' widths
 
     io_channels: PositiveInt = 2
     depth: RepeatCount = 14

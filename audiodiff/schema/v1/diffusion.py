@@ -6,7 +6,7 @@ Which backbone a model type accepts (C21) is a rule, not a union per model type:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -80,12 +80,16 @@ class DiffusionCondModelSpec(Spec):
 
 
 class DiTUncondModelSpec(Spec):
+    backbone_tag: ClassVar[str] = "dit"  # the canonical tag of the backbone it builds
+
     type: Literal["dit"]
     config: DiTUncondSpec
     pretransform: PretransformSpec | None = None
 
 
 class DAU1dUncondModelSpec(Spec):
+    backbone_tag: ClassVar[str] = "DAU1d"
+
     type: Literal["DAU1d"]
     config: DAU1dSpec = Field(default_factory=DAU1dSpec)
     pretransform: PretransformSpec | None = None
@@ -93,6 +97,8 @@ class DAU1dUncondModelSpec(Spec):
 
 class UNet1dUncondModelSpec(Spec):
     # `adp_uncond_1d` is the upstream spelling; `adp_1d` is the canonical one (the docs use it for both model types)
+    backbone_tag: ClassVar[str] = "adp_1d"
+
     type: Literal["adp_1d", "adp_uncond_1d"]
     config: UNet1dSpec
     pretransform: PretransformSpec | None = None

@@ -10,6 +10,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from audiodiff.diagnostics import codes
+from audiodiff.schema.findings import Finding
 from audiodiff.schema.v1.base import (
     Bool,
     Float,
@@ -48,6 +50,23 @@ class StageSpec(Spec):
     def output_channels(self) -> int:
         return getattr(self, self.output_key)
 
+    def level_geometry(self) -> list[tuple[int, int]] | None:
+        """(channels, downsampling factor so far) of each level, for activation estimates; None when unknown."""
+        return None
+
+
+def _cumulative(factors: tuple[int, ...]) -> list[int]:
+    products = [1]
+    for factor in factors:
+        products.append(products[-1] * factor)
+    return products
+
+
+def _multiplier_levels(channels: int, c_mults: tuple[int, ...], strides: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Levels of `channels` x each of `c_mults`, one stride each (Oobleck and TAAE stages)."""
+    widths = [channels * m for m in (1, *c_mults)]
+    return list(zip(widths, _cumulative(strides[: len(c_mults)]), strict=False))
+
 
 class _OobleckStage(StageSpec):
     channels: PositiveInt = 128
@@ -60,6 +79,9 @@ class _OobleckStage(StageSpec):
     @property
     def ratio(self) -> int:
         return _product(self.strides[: len(self.c_mults)])  # strides beyond the channel levels go unused
+
+    def level_geometry(self) -> list[tuple[int, int]] | None:
+        return _multiplier_levels(self.channels, self.c_mults, self.strides)
 
 
 class OobleckEncoderSpec(_OobleckStage):
@@ -85,6 +107,9 @@ class DACEncoderSpec(StageSpec):
     def output_channels(self) -> int:
         return self.latent_dim if self.latent_dim is not None else self.d_model * 2 ** len(self.strides)
 
+    def level_geometry(self) -> list[tuple[int, int]] | None:
+        return [(self.d_model * 2**i, factor) for i, factor in enumerate(_cumulative(self.strides))]
+
 
 class DACDecoderSpec(StageSpec):
     ratio_key: ClassVar[str] = "rates"
@@ -95,6 +120,15 @@ class DACDecoderSpec(StageSpec):
     out_channels: PositiveInt = 1
     channels: PositiveInt = 1536
     rates: PositiveIntTuple = (8, 8, 4, 2)
+
+    def level_geometry(self) -> list[tuple[int, int]] | None:
+        # channels halve while the rates upsample, read from the latent side
+        total = _product(self.rates)
+        levels, factor = [(self.channels, total)], total
+        for i, rate in enumerate(self.rates):
+            factor //= rate
+            levels.append((self.channels // 2 ** (i + 1), factor))
+        return levels
 
 
 class SEANetActivationParams(Spec):
@@ -126,6 +160,9 @@ class SEANetEncoderSpec(StageSpec):
     true_skip: Bool = False
     compress: PositiveInt = 2
     lstm: NonNegativeRepeatCount = 2
+
+    def level_geometry(self) -> list[tuple[int, int]] | None:
+        return [(self.n_filters * 2**i, factor) for i, factor in enumerate(_cumulative(self.ratios))]
 
 
 class SEANetDecoderSpec(SEANetEncoderSpec):
@@ -166,6 +203,9 @@ class _TAAEStage(StageSpec):
     conformer: Bool = False
     layer_scale: Bool = True
     use_dilated_conv: Bool = False
+
+    def level_geometry(self) -> list[tuple[int, int]] | None:
+        return _multiplier_levels(self.channels, self.c_mults, self.strides)
 
 
 class TAAEEncoderSpec(_TAAEStage):
@@ -352,7 +392,21 @@ class DitheredFSQConfig(Spec):
 # default.
 
 
-class TanhBottleneck(Spec):
+class _Bottleneck(Spec):
+    """What every bottleneck says about itself; one subclass per type tag below."""
+
+    halves: ClassVar[bool] = False  # splits its input into mean and scale halves (C10)
+
+    def quantizer_width(self) -> tuple[int, str] | None:
+        """(the width its quantizer reads, the config key that sets it), or None for a continuous bottleneck (C18)."""
+        return None
+
+    def setting_findings(self) -> list[Finding]:
+        """Problems of its own settings, pointers relative to the bottleneck object."""
+        return []
+
+
+class TanhBottleneck(_Bottleneck):
     """`tanh` bottleneck."""
 
     type: Literal["tanh"]
@@ -360,15 +414,17 @@ class TanhBottleneck(Spec):
     requires_grad: Bool = True
 
 
-class VAEBottleneck(Spec):
+class VAEBottleneck(_Bottleneck):
     """`vae` bottleneck."""
+
+    halves: ClassVar[bool] = True
 
     type: Literal["vae"]
     config: EmptyConfig = Field(default_factory=EmptyConfig)
     requires_grad: Bool = True
 
 
-class L2NormBottleneck(Spec):
+class L2NormBottleneck(_Bottleneck):
     """`l2_norm` bottleneck."""
 
     type: Literal["l2_norm"]
@@ -376,39 +432,55 @@ class L2NormBottleneck(Spec):
     requires_grad: Bool = True
 
 
-class RVQBottleneck(Spec):
+class RVQBottleneck(_Bottleneck):
     """`rvq` bottleneck."""
 
     type: Literal["rvq"]
     config: ResidualVQConfig
     requires_grad: Bool = True
 
+    def quantizer_width(self) -> tuple[int, str] | None:
+        return self.config.dim, "dim"
 
-class RVQVAEBottleneck(Spec):
+
+class RVQVAEBottleneck(_Bottleneck):
     """`rvq_vae` bottleneck."""
+
+    halves: ClassVar[bool] = True
 
     type: Literal["rvq_vae"]
     config: ResidualVQConfig
     requires_grad: Bool = True
 
+    def quantizer_width(self) -> tuple[int, str] | None:
+        return self.config.dim, "dim"
 
-class DACRVQBottleneck(Spec):
+
+class DACRVQBottleneck(_Bottleneck):
     """`dac_rvq` bottleneck."""
 
     type: Literal["dac_rvq"]
     config: DACRVQConfig
     requires_grad: Bool = True
 
+    def quantizer_width(self) -> tuple[int, str] | None:
+        return self.config.input_dim, "input_dim"
 
-class DACRVQVAEBottleneck(Spec):
+
+class DACRVQVAEBottleneck(_Bottleneck):
     """`dac_rvq_vae` bottleneck."""
+
+    halves: ClassVar[bool] = True
 
     type: Literal["dac_rvq_vae"]
     config: DACRVQVAEConfig
     requires_grad: Bool = True
 
+    def quantizer_width(self) -> tuple[int, str] | None:
+        return self.config.input_dim, "input_dim"
 
-class WassersteinBottleneck(Spec):
+
+class WassersteinBottleneck(_Bottleneck):
     """`wasserstein` bottleneck."""
 
     type: Literal["wasserstein"]
@@ -416,20 +488,43 @@ class WassersteinBottleneck(Spec):
     requires_grad: Bool = True
 
 
-class FSQBottleneck(Spec):
+class FSQBottleneck(_Bottleneck):
     """`fsq` bottleneck."""
 
     type: Literal["fsq"]
     config: FSQConfig
     requires_grad: Bool = True
 
+    def quantizer_width(self) -> tuple[int, str] | None:
+        if self.config.dim is None:  # FSQ then reads one channel per level
+            return len(self.config.levels) * self.config.num_codebooks, "levels"
+        return self.config.dim, "dim"
 
-class DitheredFSQBottleneck(Spec):
+    def setting_findings(self) -> list[Finding]:
+        if self.config.num_codebooks != 1:
+            return []
+        # vector-quantize-pytorch drops the codebook axis of the indices for one codebook, and upstream's
+        # bottleneck then rearranges them as if it were there: every encode fails (audiodiff keeps the axis)
+        return [
+            Finding(
+                codes.FSQ_SINGLE_CODEBOOK,
+                "with one codebook, upstream's `fsq` bottleneck fails at every encode (its token indices lack the "
+                "codebook axis it rearranges); audiodiff runs it",
+                "/config/num_codebooks" if self.config.explicitly_set("num_codebooks") else "/config",
+                help="for a model the reference must also run, use `num_codebooks` of 2 or more",
+            )
+        ]
+
+
+class DitheredFSQBottleneck(_Bottleneck):
     """`dithered_fsq` bottleneck."""
 
     type: Literal["dithered_fsq"]
     config: DitheredFSQConfig
     requires_grad: Bool = True
+
+    def quantizer_width(self) -> tuple[int, str] | None:
+        return self.config.dim, "dim"
 
 
 Bottleneck = Annotated[
@@ -448,10 +543,6 @@ Bottleneck = Annotated[
     Field(discriminator="type"),
 ]
 
-# Bottlenecks that split their input into mean and scale halves (C10).
-HALVING_BOTTLENECKS = frozenset({"vae", "rvq_vae", "dac_rvq_vae"})
-DISCRETE_BOTTLENECKS = frozenset({"rvq", "rvq_vae", "dac_rvq", "dac_rvq_vae", "fsq", "dithered_fsq"})
-
 # --- the autoencoder model and pretransforms ----------------------------------------------------------------------
 
 
@@ -468,8 +559,48 @@ class AutoencoderModelSpec(Spec):
     out_channels: PositiveInt | None = None
     pretransform: PretransformSpec | None = None
 
+    @property
+    def audio_channels(self) -> int:
+        """Audio channels the encoder reads (`in_channels` when given, else `io_channels`)."""
+        return self.in_channels if self.in_channels is not None else self.io_channels
 
-class AutoencoderPretransformSpec(Spec):
+
+class _Pretransform(Spec):
+    """What every pretransform says about itself; one subclass per type tag below. Rules, the compiler and `run` ask
+    these instead of switching on `type`."""
+
+    nestable: ClassVar[bool] = True  # may sit inside an autoencoder (between the audio and its encoder)
+    weights_from_checkpoint: ClassVar[bool] = False  # its trained weights come from `--pretransform-ckpt`
+    latent_key: ClassVar[str] = "/config"  # where its latent width is set, relative to the pretransform object
+
+    @property
+    def ratio(self) -> int | None:
+        """Declared downsampling ratio: the factor between audio length and latent length (None when unknown)."""
+        return None
+
+    @property
+    def latent_channels(self) -> int | None:
+        """Channels of the latents it produces (its `encoded_channels`; None when unknown)."""
+        return None
+
+    @property
+    def io_channels(self) -> int | None:
+        """Audio channels it consumes (None when unknown)."""
+        return None
+
+    def as_autoencoder(self) -> AutoencoderPretransformSpec | None:
+        """This pretransform when it is a trained autoencoder, else None."""
+        return None
+
+    def setting_findings(self) -> list[Finding]:
+        """Problems of its own settings, pointers relative to the pretransform object (C14, C15)."""
+        return []
+
+
+class AutoencoderPretransformSpec(_Pretransform):
+    weights_from_checkpoint: ClassVar[bool] = True
+    latent_key: ClassVar[str] = "/config/latent_dim"
+
     type: Literal["autoencoder"]
     config: AutoencoderModelSpec
     scale: PositiveFloat = 1.0
@@ -478,6 +609,21 @@ class AutoencoderPretransformSpec(Spec):
     chunked: Bool = False
     enable_grad: Bool = False
 
+    @property
+    def ratio(self) -> int | None:
+        return self.config.downsampling_ratio
+
+    @property
+    def latent_channels(self) -> int | None:
+        return self.config.latent_dim
+
+    @property
+    def io_channels(self) -> int | None:
+        return self.config.audio_channels
+
+    def as_autoencoder(self) -> AutoencoderPretransformSpec | None:
+        return self
+
 
 class WaveletConfig(Spec):
     channels: PositiveInt
@@ -485,10 +631,22 @@ class WaveletConfig(Spec):
     wavelet: Literal["bior2.2", "bior2.4", "bior2.6", "bior2.8", "bior4.4", "bior6.8"]
 
 
-class WaveletPretransformSpec(Spec):
+class WaveletPretransformSpec(_Pretransform):
     type: Literal["wavelet"]
     config: WaveletConfig
     enable_grad: Bool = False
+
+    @property
+    def ratio(self) -> int | None:
+        return 2**self.config.levels
+
+    @property
+    def latent_channels(self) -> int | None:
+        return self.config.channels * 2**self.config.levels
+
+    @property
+    def io_channels(self) -> int | None:
+        return self.config.channels
 
 
 class PQMFConfig(Spec):
@@ -497,10 +655,26 @@ class PQMFConfig(Spec):
     channels: PositiveInt = 1
 
 
-class PQMFPretransformSpec(Spec):
+class PQMFPretransformSpec(_Pretransform):
+    nestable: ClassVar[bool] = False
+
     type: Literal["pqmf"]
     config: PQMFConfig = Field(default_factory=PQMFConfig)
     enable_grad: Bool = False
+
+    @property
+    def io_channels(self) -> int | None:
+        return self.config.channels
+
+    def setting_findings(self) -> list[Finding]:
+        return [
+            Finding(
+                codes.PRETRANSFORM_UNUSABLE,
+                "the `pqmf` pretransform reports no downsampling ratio or latent width, so no diffusion model can "
+                "use it",
+                "/type",
+            )
+        ]
 
 
 class DACPretrainedConfig(Spec):
@@ -511,10 +685,24 @@ class DACPretrainedConfig(Spec):
     chunked: Bool = True
 
 
-class DACPretrainedPretransformSpec(Spec):
+class DACPretrainedPretransformSpec(_Pretransform):
+    nestable: ClassVar[bool] = False
+
     type: Literal["dac_pretrained"]
     config: DACPretrainedConfig = Field(default_factory=DACPretrainedConfig)
     enable_grad: Bool = False
+
+    @property
+    def ratio(self) -> int | None:
+        return 512 if self.config.model_type == "44khz" else 320
+
+    @property
+    def latent_channels(self) -> int | None:
+        return 1024
+
+    @property
+    def io_channels(self) -> int | None:
+        return 1
 
 
 class AudiocraftPretrainedConfig(Spec):
@@ -523,10 +711,22 @@ class AudiocraftPretrainedConfig(Spec):
     quantize_on_decode: Bool = True
 
 
-class AudiocraftPretrainedPretransformSpec(Spec):
+class AudiocraftPretrainedPretransformSpec(_Pretransform):
+    nestable: ClassVar[bool] = False
+
     type: Literal["audiocraft_pretrained"]
     config: AudiocraftPretrainedConfig = Field(default_factory=AudiocraftPretrainedConfig)
     enable_grad: Bool = False
+
+    def setting_findings(self) -> list[Finding]:
+        return [
+            Finding(
+                codes.PRETRANSFORM_UNUSABLE,
+                "the `audiocraft_pretrained` pretransform only tokenizes; it cannot encode or decode continuous "
+                "latents",
+                "/type",
+            )
+        ]
 
 
 class PatchedConfig(Spec):
@@ -535,10 +735,33 @@ class PatchedConfig(Spec):
     oversampling: PositiveInt = 1
 
 
-class PatchedPretransformSpec(Spec):
+class PatchedPretransformSpec(_Pretransform):
     type: Literal["patched"]
     config: PatchedConfig
     enable_grad: Bool = False
+
+    @property
+    def ratio(self) -> int | None:
+        return self.config.patch_size
+
+    @property
+    def latent_channels(self) -> int | None:
+        return self.config.channels * self.config.patch_size
+
+    @property
+    def io_channels(self) -> int | None:
+        return self.config.channels
+
+    def setting_findings(self) -> list[Finding]:
+        if self.config.oversampling <= 1:
+            return []
+        return [
+            Finding(
+                codes.PATCHED_OVERSAMPLING,
+                "`oversampling` > 1 makes the latents longer than `downsampling_ratio` (= `patch_size`) reports",
+                "/config/oversampling",
+            )
+        ]
 
 
 PretransformSpec = Annotated[

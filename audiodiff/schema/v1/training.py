@@ -69,11 +69,18 @@ class FusedAdamConfig(Spec):
 # dialect.
 
 
+# Each says how many state tensors it keeps per parameter (`state_tensors`), for the memory estimate.
+
+
 class AdamOptimizerSpec(Spec):
     """`Adam`."""
 
     type: Literal["Adam"]
     config: AdamConfig
+
+    @property
+    def state_tensors(self) -> int:
+        return 3 if self.config.amsgrad else 2  # exp_avg, exp_avg_sq (and max_exp_avg_sq with amsgrad)
 
 
 class AdamWOptimizerSpec(Spec):
@@ -82,6 +89,10 @@ class AdamWOptimizerSpec(Spec):
     type: Literal["AdamW"]
     config: AdamWConfig
 
+    @property
+    def state_tensors(self) -> int:
+        return 3 if self.config.amsgrad else 2
+
 
 class SGDOptimizerSpec(Spec):
     """`SGD`."""
@@ -89,12 +100,20 @@ class SGDOptimizerSpec(Spec):
     type: Literal["SGD"]
     config: SGDConfig
 
+    @property
+    def state_tensors(self) -> int:
+        return 1 if self.config.momentum > 0 else 0  # a momentum buffer, none at momentum 0
+
 
 class FusedAdamOptimizerSpec(Spec):
     """`FusedAdam`."""
 
     type: Literal["FusedAdam"]
     config: FusedAdamConfig
+
+    @property
+    def state_tensors(self) -> int:
+        return 2
 
 
 OptimizerSpec = Annotated[
