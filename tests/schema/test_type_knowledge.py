@@ -132,3 +132,11 @@ def test_pretransform_geometry() -> None:
     assert pqmf.as_autoencoder() is None and [f.code.id for f in pqmf.setting_findings()] == [
         codes.PRETRANSFORM_UNUSABLE.id
     ]
+
+
+def test_bottleneck_loss_terms_name_the_bottlenecks_that_produce_them() -> None:
+    from audiodiff.schema.rules.autoencoder_training import _bottlenecks_with
+
+    assert _bottlenecks_with("kl") == ["dac_rvq_vae", "rvq_vae", "vae"]  # the halving ones: their mean/scale split
+    assert _bottlenecks_with("mmd") == ["wasserstein"]
+    assert all(member.halves == ("kl" in member.loss_terms) for member in _members(pre.Bottleneck))

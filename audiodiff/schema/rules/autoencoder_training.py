@@ -8,6 +8,8 @@ error at the first step, an STFT padding error); here they are found before anyt
 
 from __future__ import annotations
 
+import typing
+
 from audiodiff.diagnostics import codes
 from audiodiff.schema.rules.report import RuleReport, at
 from audiodiff.schema.v1 import autoencoder_training as ae
@@ -17,11 +19,19 @@ from audiodiff.schema.v1.autoencoder_training import (
     SpectralLossSpec,
     default_loss_configs,
 )
+from audiodiff.schema.v1.pretransform import Bottleneck
 from audiodiff.schema.v1.root import AutoencoderConfig
 from audiodiff.schema.v1.training import AutoencoderTrainingSpec
 
-KL_BOTTLENECKS = frozenset({"vae", "rvq_vae", "dac_rvq_vae"})
-MMD_BOTTLENECKS = frozenset({"wasserstein"})
+
+def _bottlenecks_with(term: str) -> list[str]:
+    """The bottleneck tags whose class produces a loss term (`kl`, `mmd`), from the `Bottleneck` union."""
+    members: tuple[type[Bottleneck], ...] = typing.get_args(typing.get_args(Bottleneck)[0])
+    return sorted(
+        typing.get_args(member.model_fields["type"].annotation)[0] for member in members if term in member.loss_terms
+    )
+
+
 GROUPS = ("autoencoder", "discriminator")
 
 
@@ -287,11 +297,13 @@ def _check_weights(configs: LossConfigsSpec, report: RuleReport) -> None:
 def _check_bottleneck_losses(spec: AutoencoderConfig, configs: LossConfigsSpec, report: RuleReport) -> None:
     if configs.bottleneck is None:
         return
-    bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else None
+    model_bottleneck = spec.model.bottleneck
+    bottleneck = model_bottleneck.type if model_bottleneck is not None else None
+    terms = model_bottleneck.loss_terms if model_bottleneck is not None else frozenset()
     weights = configs.bottleneck.weights
     base = at("training", "loss_configs", "bottleneck", "weights")
-    for name, accepting, what in (("kl", KL_BOTTLENECKS, "a KL term"), ("mmd", MMD_BOTTLENECKS, "an MMD term")):
-        if getattr(weights, name) is not None and bottleneck not in accepting:
+    for name, what in (("kl", "a KL term"), ("mmd", "an MMD term")):
+        if getattr(weights, name) is not None and name not in terms:
             report.add(
                 codes.BOTTLENECK_LOSS_IGNORED,
                 f"the `{name}` weight is ignored: the "
@@ -299,5 +311,5 @@ def _check_bottleneck_losses(spec: AutoencoderConfig, configs: LossConfigsSpec, 
                 + f" produces no {what[3:] if what.startswith('an ') else what[2:]}",
                 f"{base}/{name}",
                 help=f"remove it, or use a bottleneck with {what}: "
-                + ", ".join(f"`{tag}`" for tag in sorted(accepting)),
+                + ", ".join(f"`{tag}`" for tag in _bottlenecks_with(name)),
             )

@@ -396,6 +396,7 @@ class _Bottleneck(Spec):
     """What every bottleneck says about itself; one subclass per type tag below."""
 
     halves: ClassVar[bool] = False  # splits its input into mean and scale halves (C10)
+    loss_terms: ClassVar[frozenset[str]] = frozenset()  # the `loss_configs.bottleneck` weights it produces a term for
 
     def quantizer_width(self) -> tuple[int, str] | None:
         """(the width its quantizer reads, the config key that sets it), or None for a continuous bottleneck (C18)."""
@@ -418,6 +419,7 @@ class VAEBottleneck(_Bottleneck):
     """`vae` bottleneck."""
 
     halves: ClassVar[bool] = True
+    loss_terms: ClassVar[frozenset[str]] = frozenset({"kl"})  # its mean/scale split gives a KL term
 
     type: Literal["vae"]
     config: EmptyConfig = Field(default_factory=EmptyConfig)
@@ -447,6 +449,7 @@ class RVQVAEBottleneck(_Bottleneck):
     """`rvq_vae` bottleneck."""
 
     halves: ClassVar[bool] = True
+    loss_terms: ClassVar[frozenset[str]] = frozenset({"kl"})  # its mean/scale split gives a KL term
 
     type: Literal["rvq_vae"]
     config: ResidualVQConfig
@@ -471,6 +474,7 @@ class DACRVQVAEBottleneck(_Bottleneck):
     """`dac_rvq_vae` bottleneck."""
 
     halves: ClassVar[bool] = True
+    loss_terms: ClassVar[frozenset[str]] = frozenset({"kl"})  # its mean/scale split gives a KL term
 
     type: Literal["dac_rvq_vae"]
     config: DACRVQVAEConfig
@@ -482,6 +486,8 @@ class DACRVQVAEBottleneck(_Bottleneck):
 
 class WassersteinBottleneck(_Bottleneck):
     """`wasserstein` bottleneck."""
+
+    loss_terms: ClassVar[frozenset[str]] = frozenset({"mmd"})
 
     type: Literal["wasserstein"]
     config: WassersteinConfig = Field(default_factory=WassersteinConfig)
