@@ -88,6 +88,9 @@ def run_inspect(path: Path, *, format: str) -> int:
         "dropped": len(checkpoint.dropped),
         **checkpoint.extra,
     }
+    from audiodiff.runtime.init_sources import servable_parts
+
+    summary["init_parts"] = servable_parts(list(checkpoint.state_dict), checkpoint.layout)
     summary["config"] = _config_summary(checkpoint.config)
     if format == "json":
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -106,6 +109,9 @@ def run_inspect(path: Path, *, format: str) -> int:
     for key in ("global_step", "epoch"):
         if key in checkpoint.extra:
             print(f"  {key:<15} {checkpoint.extra[key]}")
+    parts = summary["init_parts"]
+    served = ", ".join(f"{part} ({count} tensors)" for part, count in parts.items()) or "none (no known layout)"
+    print(f"  run --init      {served}")
     config = summary["config"]
     if config is None:
         print("  config          none embedded")

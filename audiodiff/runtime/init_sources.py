@@ -78,3 +78,24 @@ def assign(sources: Sequence[InitSource], model_type: str) -> dict[str, InitSour
         named[source.part] = source
     chosen.update(named)
     return chosen
+
+
+def servable_parts(keys: Sequence[str], layout: str) -> dict[str, int]:
+    """`--init` parts a checkpoint can serve (part -> tensors for it), from its normalised keys and layout
+    (`ckpt inspect`). A bare autoencoder serves a diffusion model's `pretransform` and an autoencoder run's parts; a
+    released model with an autoencoder pretransform serves those autoencoder parts too (its VAE, fine-tuned alone)."""
+    served: dict[str, int] = {}
+    if layout == "autoencoder":
+        served["pretransform"] = len(keys)
+        inner = list(keys)
+    else:
+        for part, prefix in DIFFUSION_PARTS.items():
+            count = sum(1 for key in keys if key.startswith(prefix))
+            if count:
+                served[part] = count
+        inner = [key.removeprefix("pretransform.model.") for key in keys if key.startswith("pretransform.model.")]
+    for part, prefix in AUTOENCODER_PARTS.items():
+        count = sum(1 for key in inner if key.startswith(prefix))
+        if count:
+            served[part] = count
+    return served

@@ -244,3 +244,24 @@ def test_pretransform_ckpt_is_init_pretransform(tmp_path: Path) -> None:
         prepare(
             options(model, dataset, tmp_path / "c", max_steps=1, pretransform_ckpt=vae, init=(f"pretransform={vae}",))
         )
+
+
+def test_ckpt_inspect_names_the_parts_a_file_can_serve(tmp_path: Path, capsys) -> None:
+    import json
+
+    from audiodiff.cli.ckpt import run_inspect
+
+    model, _ = write_configs(tmp_path, WITH_VAE)
+    released = released_weights(model, seed=11)
+    whole = tmp_path / "released.safetensors"
+    save_file({k: v.contiguous() for k, v in released.items()}, str(whole))
+    inner = "pretransform.model."
+    vae = tmp_path / "vae.safetensors"
+    save_file({k.removeprefix(inner): v.contiguous() for k, v in released.items() if k.startswith(inner)}, str(vae))
+    assert run_inspect(whole, format="json") == 0
+    parts = json.loads(capsys.readouterr().out)["init_parts"]
+    assert set(parts) == {"backbone", "conditioner", "pretransform", "encoder", "decoder"}
+    assert parts["backbone"] == sum(1 for key in released if key.startswith("model."))
+    assert run_inspect(vae, format="text") == 0
+    text = capsys.readouterr().out
+    assert "run --init      pretransform (" in text and "encoder (" in text and "backbone" not in text
