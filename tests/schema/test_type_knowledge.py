@@ -140,3 +140,25 @@ def test_bottleneck_loss_terms_name_the_bottlenecks_that_produce_them() -> None:
     assert _bottlenecks_with("kl") == ["dac_rvq_vae", "rvq_vae", "vae"]  # the halving ones: their mean/scale split
     assert _bottlenecks_with("mmd") == ["wasserstein"]
     assert all(member.halves == ("kl" in member.loss_terms) for member in _members(pre.Bottleneck))
+
+
+def test_a_taae_decoder_reports_its_snake_widths_from_its_own_class() -> None:
+    """AD414 comes from the decoder config's own `setting_findings`, placed under the decoder's `config`."""
+    from audiodiff.schema.rules.autoencoder import check_autoencoder
+    from audiodiff.schema.rules.report import RuleReport
+
+    stage = {"channels": 8, "latent_dim": 4, "c_mults": [1, 2], "strides": [2, 2], "transformer_depths": [1, 1]}
+    model = pre.AutoencoderModelSpec.model_validate(
+        {
+            "encoder": {"type": "taae", "config": {**stage, "latent_dim": 4}},
+            "decoder": {"type": "taae", "config": {**stage, "use_snake": True}},
+            "latent_dim": 4,
+            "downsampling_ratio": 4,
+            "io_channels": 2,
+        }
+    )
+    report = RuleReport()
+    check_autoencoder(model, "/model", report)
+    assert [(d.code.id, d.pointer) for d in report.diagnostics] == [
+        (codes.TAAE_SNAKE_WIDTHS.id, "/model/decoder/config/use_snake")
+    ]

@@ -8,7 +8,6 @@ from audiodiff.schema.v1.pretransform import (
     AutoencoderModelSpec,
     Bottleneck,
     PretransformSpec,
-    TAAEDecoderSpec,
 )
 from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 from audiodiff.schema.v1.training import DiffusionTrainingSpec
@@ -45,16 +44,8 @@ def check_autoencoder(model: AutoencoderModelSpec, pointer: str, report: RuleRep
     encoder, decoder = model.encoder.config, model.decoder.config
     encoder_pointer, decoder_pointer = pointer + "/encoder/config", pointer + "/decoder/config"
 
-    if isinstance(decoder, TAAEDecoderSpec) and decoder.use_snake and len(set(decoder.c_mults)) > 1:
-        # the decoder's snake sits after the transformers but is sized for the level's output width: the layout
-        # (which checkpoints carry) mismatches the features wherever a level changes width, in both runtimes
-        report.add(
-            codes.TAAE_SNAKE_WIDTHS,
-            "a `taae` decoder with `use_snake` applies each level's snake to the level's input width but sizes it "
-            f"for the output width: with `c_mults` {list(decoder.c_mults)} the widths differ and decoding fails",
-            decoder_pointer + "/use_snake",
-            help="turn `use_snake` off, or use one `c_mults` value for every level",
-        )
+    report.add_findings(encoder.setting_findings(), encoder_pointer)
+    report.add_findings(decoder.setting_findings(), decoder_pointer)
 
     nested_ratio = 1
     if model.pretransform is not None:

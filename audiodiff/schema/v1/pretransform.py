@@ -54,6 +54,10 @@ class StageSpec(Spec):
         """(channels, downsampling factor so far) of each level, for activation estimates; None when unknown."""
         return None
 
+    def setting_findings(self) -> list[Finding]:
+        """Problems of its own settings, pointers relative to the stage's `config` object."""
+        return []
+
 
 def _cumulative(factors: tuple[int, ...]) -> list[int]:
     products = [1]
@@ -217,6 +221,21 @@ class TAAEDecoderSpec(_TAAEStage):
     output_key: ClassVar[str] = "out_channels"
 
     out_channels: PositiveInt = 2
+
+    def setting_findings(self) -> list[Finding]:
+        if not self.use_snake or len(set(self.c_mults)) <= 1:
+            return []
+        # the decoder's snake sits after the transformers but is sized for the level's output width: the layout
+        # (which checkpoints carry) mismatches the features wherever a level changes width, in both runtimes
+        return [
+            Finding(
+                codes.TAAE_SNAKE_WIDTHS,
+                "a `taae` decoder with `use_snake` applies each level's snake to the level's input width but sizes "
+                f"it for the output width: with `c_mults` {list(self.c_mults)} the widths differ and decoding fails",
+                "/use_snake",
+                help="turn `use_snake` off, or use one `c_mults` value for every level",
+            )
+        ]
 
 
 # One class per encoder and decoder type: `{type, config, requires_grad}`, and on decoders `soft_clip`, which
