@@ -4,10 +4,18 @@
 (A `<name>.json` beside each clip would work as well; the manifest keeps `audiodiff validate examples/` from
 reading dozens of small metadata files as configs.)
 
-Clip lengths vary around one second, so training sees both random crops and padded ones; a few clips are written
-at 22.05 kHz in stereo to exercise resampling and down-mixing. Deterministic: the same seed writes the same files.
+By default clip lengths vary around one second, so training sees both random crops and padded ones, and the sounds
+decay as plucked notes do; a few clips are written at 22.05 kHz in stereo to exercise resampling and down-mixing.
+Deterministic: the same seed writes the same files.
 
-    python examples/make_toy_dataset.py examples/data/toy [--clips-per-class 16] [--seed 0]
+`--sustained --seconds 1` writes what `make demo` trains on: every clip exactly one second (one training example,
+no padding, and the `seconds_total` the demo samples with), notes that barely fade, and noise bursts saturated to
+a dense level with silent gaps. Those clips' power is within about 6 dB of the unit-variance noise a diffusion
+model starts from (the decaying default is 12 dB or more below it, which leaves the classes' structure buried
+under the noise for most of the training times).
+
+    python examples/make_toy_dataset.py examples/data/toy [--clips-per-class 16] [--seed 0] [--sustained]
+                                                           [--seconds S]
 """
 
 from __future__ import annotations
@@ -22,24 +30,25 @@ import soundfile
 CLASSES = ("tone", "chirp", "noise")
 
 
-def envelope(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
-    """A short attack, a sustain and an exponential release."""
+def envelope(length: int, rate: int, rng: np.random.Generator, *, sustained: bool = False) -> np.ndarray:
+    """A short attack, an exponential decay (by 1 to 4 nepers a second, or 0.2 to 1 when `sustained`) and a release
+    as short as the attack."""
     attack = max(1, min(length // 2, int(rate * rng.uniform(0.005, 0.03))))
     t = np.arange(length) / rate
-    shape = np.exp(-t * rng.uniform(1.0, 4.0))
+    shape = np.exp(-t * (rng.uniform(0.2, 1.0) if sustained else rng.uniform(1.0, 4.0)))
     shape[:attack] *= np.linspace(0, 1, attack)
     shape[-attack:] *= np.linspace(1, 0, attack)
     return shape
 
 
-def tone(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+def tone(length: int, rate: int, rng: np.random.Generator, *, sustained: bool = False) -> np.ndarray:
     frequency = rng.uniform(220, 880)
     t = np.arange(length) / rate
     signal = np.sin(2 * np.pi * frequency * t) + 0.3 * np.sin(4 * np.pi * frequency * t)  # a note with an octave
-    return signal * envelope(length, rate, rng)
+    return signal * envelope(length, rate, rng, sustained=sustained)
 
 
-def chirp(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+def chirp(length: int, rate: int, rng: np.random.Generator, *, sustained: bool = False) -> np.ndarray:
     # 2 to 3.6 octaves over the clip, so any one-second crop sweeps well over an octave
     start, end = rng.uniform(150, 300), rng.uniform(1200, 1800)
     if rng.random() < 0.5:
@@ -49,10 +58,10 @@ def chirp(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     # exponential sweep: phase = 2 pi f0 T / ln(f1/f0) (exp(t ln(f1/f0) / T) - 1)
     k = np.log(end / start) / duration
     phase = 2 * np.pi * start * (np.exp(k * t) - 1) / k
-    return np.sin(phase) * envelope(length, rate, rng)
+    return np.sin(phase) * envelope(length, rate, rng, sustained=sustained)
 
 
-def noise(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
+def noise(length: int, rate: int, rng: np.random.Generator, *, sustained: bool = False) -> np.ndarray:
     white = rng.standard_normal(length)
     # a one-pole low-pass of random brightness, then short bursts
     alpha = rng.uniform(0.05, 0.6)
@@ -61,12 +70,20 @@ def noise(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
     for index, value in enumerate(white):
         state += alpha * (value - state)
         filtered[index] = state
+    if sustained:
+        filtered = np.tanh(1.5 * filtered / (filtered.std() + 1e-9))  # saturated: dense, about -4 dB below its peak
     filtered /= np.abs(filtered).max() + 1e-9
     bursts = np.zeros(length)
     position = 0
     while position < length:
         size = int(rate * rng.uniform(0.08, 0.25))
-        bursts[position : position + size] = envelope(min(size, length - position), rate, rng)[: length - position]
+        if sustained:  # flat bursts with 5 ms edges
+            burst = np.ones(min(size, length - position))
+            edge = max(1, min(len(burst) // 2, int(rate * 0.005)))
+            burst[:edge], burst[-edge:] = np.linspace(0, 1, edge), np.linspace(1, 0, edge)
+        else:
+            burst = envelope(min(size, length - position), rate, rng)
+        bursts[position : position + size] = burst[: length - position]
         position += size + int(rate * rng.uniform(0.05, 0.2))
     return filtered * bursts
 
@@ -74,18 +91,28 @@ def noise(length: int, rate: int, rng: np.random.Generator) -> np.ndarray:
 MAKERS = {"tone": tone, "chirp": chirp, "noise": noise}
 
 
-def write_dataset(folder: Path, *, clips_per_class: int = 16, seed: int = 0, rate: int = 16000) -> list[Path]:
+def write_dataset(
+    folder: Path,
+    *,
+    clips_per_class: int = 16,
+    seed: int = 0,
+    rate: int = 16000,
+    sustained: bool = False,
+    seconds: float | None = None,
+) -> list[Path]:
+    """Write the clips and their manifest; `seconds` fixes every clip's length (default: 0.6 to 1.6 s)."""
     rng = np.random.default_rng(seed)
+    peak = 0.95 if sustained else 0.8
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     manifest = []
     for name in CLASSES:
         for index in range(clips_per_class):
-            seconds = rng.uniform(0.6, 1.6)
+            length = rng.uniform(0.6, 1.6) if seconds is None else seconds
             resampled = index % 5 == 4  # every fifth clip at 22.05 kHz stereo
             clip_rate = 22050 if resampled else rate
-            signal = MAKERS[name](int(seconds * clip_rate), clip_rate, rng)
-            signal = 0.8 * signal / (np.abs(signal).max() + 1e-9)
+            signal = MAKERS[name](int(length * clip_rate), clip_rate, rng, sustained=sustained)
+            signal = peak * signal / (np.abs(signal).max() + 1e-9)
             audio = np.stack([signal, signal * 0.9], axis=1) if resampled else signal[:, None]
             path = folder / f"{name}_{index:02d}.wav"
             soundfile.write(path, audio.astype(np.float32), clip_rate, subtype="PCM_16")
@@ -100,8 +127,16 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--clips-per-class", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sustained", action="store_true", help="near full-scale notes and dense noise bursts")
+    parser.add_argument("--seconds", type=float, help="every clip this long (default: 0.6 to 1.6 s)")
     arguments = parser.parse_args()
-    written = write_dataset(arguments.folder, clips_per_class=arguments.clips_per_class, seed=arguments.seed)
+    written = write_dataset(
+        arguments.folder,
+        clips_per_class=arguments.clips_per_class,
+        seed=arguments.seed,
+        sustained=arguments.sustained,
+        seconds=arguments.seconds,
+    )
     print(f"wrote {len(written)} clips and their metadata.jsonl to {arguments.folder}")
 
 

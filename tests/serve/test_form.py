@@ -25,7 +25,8 @@ def test_the_example_asks_for_its_class_and_fills_seconds_itself():
     form = build_form(_spec(_example()), max_seconds=60)
     assert [(f.id, f.kind, f.choices) for f in form.conditions] == [("class", "choice", ("tone", "chirp", "noise"))]
     assert form.unsupported == ()
-    assert form.seconds_default == 8192 / 8000
+    config = _example()
+    assert form.seconds_default == config["sample_size"] / config["sample_rate"]
     assert form.seconds_max == 8  # the `seconds_total` conditioner's max_val: longer clips would be told "8 s"
     assert form.cfg and not form.negative_prompt
     assert form.objective == "rectified_flow"

@@ -3,6 +3,7 @@ reproduces the take."""
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from studio_model import write_model
+from studio_model import EXAMPLE, write_model
 
 from audiodiff.runtime.loading import LoadRefused
 from audiodiff.serve.studio import Cancelled, Studio, TakeRefused, TakeRequest
@@ -39,7 +40,8 @@ def test_a_take_writes_audio_of_the_asked_length_and_a_spectrogram(studio: Studi
     assert [p.name for p in take.audio] == ["take_1.wav", "take_2.wav"]  # batches are numbered from 1
     for path in take.audio:
         info = soundfile.info(str(path))
-        assert (info.samplerate, info.frames, info.channels) == (8000, 4000, 1)
+        rate = json.loads(EXAMPLE.read_text())["sample_rate"]
+        assert (info.samplerate, info.frames, info.channels) == (rate, rate // 2, 1)
     assert all(p.suffix == ".png" and p.stat().st_size > 5000 for p in take.spectrograms)
     assert progress == [(1, 3), (2, 3), (3, 3)]
     assert "class=chirp" in take.summary and "0.50 s" in take.summary
