@@ -39,12 +39,14 @@ def test_node_order_and_routes_follow_the_config() -> None:
     cross = [edge.source_node for edge in graph.route_edges(CROSS_ATTENTION)]
     assert cross == ["conditioning.class", "conditioning.seconds_start", "conditioning.seconds_total"]
     origins = [edge.origin for edge in graph.route_edges(GLOBAL)]
-    assert origins == ["/model/diffusion/global_cond_ids/0", "/model/diffusion/global_cond_ids/1"]
+    assert origins == ["/model/diffusion/global_cond_ids/0"]
+    assert [edge.source_node for edge in graph.route_edges(GLOBAL)] == ["conditioning.class"]
 
 
 def test_routing_order_is_layout(tmp_path: Path) -> None:
     config = json.loads(EXAMPLE.read_text())
-    config["model"]["diffusion"]["global_cond_ids"].reverse()
+    config["model"]["diffusion"]["global_cond_ids"] = ["seconds_total", "seconds_start"]  # the reverse of the usual
+    config["model"]["diffusion"]["config"]["global_cond_dim"] = 128
     path = tmp_path / "reversed.json"
     path.write_text(json.dumps(config))
     graph = check_file(path, check_paths=False).graph

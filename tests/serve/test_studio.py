@@ -150,11 +150,12 @@ def inpaint_studio(tmp_path_factory) -> Studio:
 def test_an_inpainting_take_keeps_the_audio_length_and_shows_the_command(inpaint_studio: Studio, tmp_path: Path):
     assert inpaint_studio.form.inpainting
     known = tmp_path / "known.wav"
-    soundfile.write(known, np.zeros(4000, dtype=np.float32), 8000)  # 0.5 s
+    rate = json.loads(EXAMPLE.read_text())["sample_rate"]  # the inpainting model's, made from the example
+    soundfile.write(known, np.zeros(rate // 2, dtype=np.float32), rate)  # 0.5 s
     take = inpaint_studio.generate(
         TakeRequest(conditions={"class": "tone"}, seconds=2.0, steps=2, known_audio=known, mask="0.1:0.3")
     )
-    assert soundfile.info(str(take.audio[0])).frames == 4000  # the audio's length, not `seconds`
+    assert soundfile.info(str(take.audio[0])).frames == rate // 2  # the audio's length, not `seconds`
     assert "regenerated 0.1-0.3 s" in take.summary
     assert _cyan_pixels(take.spectrograms[0]) > 100  # the regenerated seconds are outlined
     words = shlex.split(take.command)
@@ -163,7 +164,7 @@ def test_an_inpainting_take_keeps_the_audio_length_and_shows_the_command(inpaint
     continued = inpaint_studio.generate(
         TakeRequest(conditions={"class": "tone"}, seconds=1.0, steps=2, known_audio=known)
     )
-    assert soundfile.info(str(continued.audio[0])).frames == 8000 and "--continue" in continued.command
+    assert soundfile.info(str(continued.audio[0])).frames == rate and "--continue" in continued.command
     plain = inpaint_studio.generate(TakeRequest(conditions={"class": "tone"}, seconds=0.5, steps=2))
     assert _cyan_pixels(plain.spectrograms[0]) == 0  # nothing regenerated around known audio: no outline
     with pytest.raises(TakeRefused, match="ends after"):
