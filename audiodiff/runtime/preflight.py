@@ -149,10 +149,11 @@ def check_configs(
     findings.extend(dataset.path, locate(dataset, _pairing(model, dataset)))
     if findings.has_errors:
         return preflight
-    if isinstance(dataset.spec, WebDatasetSpec):
+    data = preflight.dataset_spec
+    if isinstance(data, WebDatasetSpec):
         from audiodiff.runtime.shard_preflight import check_shards
 
-        check_shards(preflight, allow_metadata_module, allow_pipe=allow_pipe)
+        check_shards(preflight, data, allow_metadata_module, allow_pipe=allow_pipe)
     else:
         scan_dataset(preflight, allow_metadata_module)
     return preflight

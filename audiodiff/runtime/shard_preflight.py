@@ -7,7 +7,6 @@ the conditioners, and pre-encoded latents against the model's width. Each failur
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from audiodiff.compiler.pipeline import locate
 from audiodiff.diagnostics import codes
@@ -32,8 +31,10 @@ from audiodiff.runtime.shards import (
     probe,
 )
 from audiodiff.schema.pointer import join
+from audiodiff.schema.v1.dataset import WebDatasetSpec
+from audiodiff.schema.v1.root import DiffusionUncondConfig, ModelConfig
 from audiodiff.schema.values import value_problem
-from audiodiff.schema.views import backbone_of, conditioning_of
+from audiodiff.schema.views import conditioning_of
 
 _CODE_OF_KIND = {
     "missing": codes.SHARDS_NOT_FOUND,
@@ -52,8 +53,11 @@ _HELP_OF_KIND = {
 }
 
 
-def check_shards(preflight: Preflight, allow_metadata_module: bool, *, allow_pipe: bool = False) -> None:
-    dataset, spec = preflight.dataset, preflight.dataset_spec
+def check_shards(
+    preflight: Preflight, spec: WebDatasetSpec, allow_metadata_module: bool, *, allow_pipe: bool = False
+) -> None:
+    """Checks `spec` (the preflight's dataset config, narrowed by the caller to a `wds` / `s3` dataset)."""
+    dataset = preflight.dataset
     config_dir = Path(dataset.path).parent
     found: list[Diagnostic] = []
     sources: list[ShardSource] = []
@@ -120,7 +124,7 @@ def check_shards(preflight: Preflight, allow_metadata_module: bool, *, allow_pip
         probes.append((index, listed, probed))
     if not any(d.is_error for d in found):  # a source that failed leaves nothing to count shards of
         preflight.shards = sources
-        found += _content(preflight, probes)
+        found += _content(preflight, spec, probes)
     preflight.findings.extend(dataset.path, locate(dataset, found))
 
 
@@ -128,11 +132,13 @@ def _failure(kind: str, message: str, pointer: str) -> Diagnostic:
     return Diagnostic(_CODE_OF_KIND[kind], message, pointer, help=_HELP_OF_KIND[kind])
 
 
-def _content(preflight: Preflight, probes: list[tuple[int, ShardSource, ProbedSample]]) -> list[Diagnostic]:
-    spec, data = preflight.spec, preflight.dataset_spec
-    found = []
+def _content(
+    preflight: Preflight, data: WebDatasetSpec, probes: list[tuple[int, ShardSource, ProbedSample]]
+) -> list[Diagnostic]:
+    spec = preflight.spec
+    found: list[Diagnostic] = []
     if data.pre_encoded:
-        expected = spec.model.io_channels if spec.model_type != "diffusion_uncond" else backbone_of(spec).channels
+        expected = _denoised_channels(spec)
         for index, source, probed in probes:
             if probed.latents is not None and (len(probed.latents) != 2 or probed.latents[0] != expected):
                 found.append(
@@ -155,19 +161,29 @@ def _content(preflight: Preflight, probes: list[tuple[int, ShardSource, ProbedSa
                     severity=Severity.WARNING,
                 )
             )
-    found += _first_values(preflight, probes)
+    found += _first_values(preflight, data, probes)
     return found
 
 
-def _first_values(preflight: Preflight, probes: list[tuple[int, ShardSource, ProbedSample]]) -> list[Diagnostic]:
+def _denoised_channels(spec: ModelConfig) -> int:
+    """Channels of the latents the model denoises: an unconditional model's backbone reads them directly."""
+    if isinstance(spec, DiffusionUncondConfig):
+        return spec.model.config.denoised_channels
+    return spec.model.io_channels
+
+
+def _first_values(
+    preflight: Preflight, data: WebDatasetSpec, probes: list[tuple[int, ShardSource, ProbedSample]]
+) -> list[Diagnostic]:
     """Every conditioner's value in the first sample of each source without a metadata module (upstream fails
     with a `KeyError` at the first batch that lacks one)."""
-    spec, data = preflight.spec, preflight.dataset_spec
-    conditioning = conditioning_of(spec)
+    conditioning = conditioning_of(preflight.spec)
     if conditioning is None:
         return []
-    computed = frozenset() if data.pre_encoded else LOADER_KEYS  # the audio reader computes these for each crop
-    found = []
+    computed: frozenset[str] = (
+        frozenset() if data.pre_encoded else LOADER_KEYS
+    )  # the audio reader computes these for each crop
+    found: list[Diagnostic] = []
     for index, source, probed in probes:
         if source.dataset_id in preflight.metadata_modules:
             continue
@@ -202,6 +218,6 @@ def _first_values(preflight: Preflight, probes: list[tuple[int, ShardSource, Pro
     return found
 
 
-def describe_sources(sources: list[Any]) -> str:
+def describe_sources(sources: list[ShardSource]) -> str:
     shards = sum(len(source.urls) for source in sources)
     return f"{shards} shard(s) in {len(sources)} source(s)"
