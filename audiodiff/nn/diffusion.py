@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +29,9 @@ from audiodiff.nn.routing import (
     Routing,
     route_inputs,
 )
+
+if TYPE_CHECKING:
+    from audiodiff.nn.pretransforms import Pretransform
 
 __all__ = [
     "INPAINT_IDS",
@@ -93,7 +96,7 @@ class ConditionedDiffusionModel(nn.Module):
         io_channels: int,  # channels the backbone denoises (latent width)
         sample_rate: int,
         diffusion_objective: Objective = OBJECTIVES["v"],
-        pretransform: nn.Module | None = None,
+        pretransform: Pretransform | None = None,
         min_input_length: int = 1,  # pretransform ratio x backbone downsampling (informational)
         distribution_shift: DistributionShift | None = None,  # applied to t by training, demos and samplers
     ) -> None:
@@ -177,7 +180,7 @@ class UnconditionedDiffusionModel(nn.Module):
         io_channels: int,
         sample_size: int,
         sample_rate: int,
-        pretransform: nn.Module | None = None,
+        pretransform: Pretransform | None = None,
         min_input_length: int = 1,
     ) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def adapt_channels(audio: np.ndarray, channels: int) -> np.ndarray:
     return np.concatenate([audio, np.repeat(audio[:, -1:], channels - have, axis=1)], axis=1)
 
 
-def read_audio(path: str | Path, *, sample_rate: int, channels: int) -> Tensor:
+def read_audio(path: str | os.PathLike[str], *, sample_rate: int, channels: int) -> Tensor:
     """A file as float32 [channels, T] at `sample_rate` (raises OSError / RuntimeError for unreadable files)."""
     import soundfile
 

@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -25,8 +25,9 @@ from audiodiff.compiler.lower import max_generation_frames
 from audiodiff.compiler.materialize import objective_of
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
+from audiodiff.nn.diffusion import ConditionedDiffusionModel, UnconditionedDiffusionModel
 from audiodiff.nn.objectives import Objective
-from audiodiff.nn.routing import Guidance
+from audiodiff.nn.routing import ConditioningEntry, Guidance
 from audiodiff.runtime.inpainting import (
     Span,
     continuation_mask,
@@ -35,7 +36,7 @@ from audiodiff.runtime.inpainting import (
     inpaint_conditioning,
     routes_inpainting,
 )
-from audiodiff.runtime.sampling import WANTS_UNGUIDED, SamplerSettings, sample, sampler_names
+from audiodiff.runtime.sampling import WANTS_UNGUIDED, Model, SamplerSettings, sample, sampler_names
 from audiodiff.schema.v1.conditioning import ConditionerSpec
 from audiodiff.schema.v1.root import ModelConfig
 from audiodiff.schema.values import value_problem
@@ -294,12 +295,15 @@ def _check_value(entry: ConditionerSpec, value: Any) -> None:
         # legal (it selects the "unknown" row), but on the command line it is almost always a typo
         raise RequestError(
             f"`{value}` is not one of the options of `{entry.id}`",
-            hint="options: " + ", ".join(f"`{o}`" for o in entry.config.options),
+            hint="options: " + ", ".join(f"`{o}`" for o in options),
         )
 
 
+DiffusionModel = ConditionedDiffusionModel | UnconditionedDiffusionModel  # what `sample` generates with
+
+
 def generate(
-    model: torch.nn.Module,
+    model: DiffusionModel,
     spec: ModelConfig,
     request: SampleRequest,
     the_plan: Plan,
@@ -316,9 +320,11 @@ def generate(
         request.batch, model.io_channels, the_plan.latent_length, generator=torch.Generator().manual_seed(request.seed)
     ).to(device)
     generator = torch.Generator(device=device).manual_seed(request.seed + 1)  # for stochastic samplers
-    conditional = hasattr(model, "conditioner")
-    cond = model.conditioning_tensors(the_plan.metadata, device) if conditional else {}
-    if conditional and routes_inpainting(model):
+    conditioned = model if isinstance(model, ConditionedDiffusionModel) else None
+    cond: dict[str, ConditioningEntry] = {}  # conditioner outputs, plus the injected inpainting tensors
+    if conditioned is not None:
+        cond.update(conditioned.conditioning_tensors(the_plan.metadata, device))
+    if conditioned is not None and routes_inpainting(conditioned):
         if the_plan.inpaint_mask is None or request.known_audio is None:
             # plain generation of an inpainting model: nothing is kept (mask 0), so the masked input is silence
             mask = torch.zeros(request.batch, 1, the_plan.latent_length, device=device)
@@ -328,8 +334,8 @@ def generate(
             known = _encode_init(model, request.known_audio, the_plan.latent_length, request.batch, device)
         cond.update(inpaint_conditioning(known, mask))
     negative = (
-        model.conditioning_tensors(the_plan.negative_metadata, device)
-        if (conditional and the_plan.negative_metadata is not None)
+        conditioned.conditioning_tensors(the_plan.negative_metadata, device)
+        if (conditioned is not None and the_plan.negative_metadata is not None)
         else None
     )
 
@@ -338,20 +344,21 @@ def generate(
     unguided = the_plan.settings.sampler in WANTS_UNGUIDED  # CFG++ reads the unguided half too
 
     def denoise(x: Tensor, t: Tensor) -> Tensor | tuple[Tensor, Tensor | None]:
-        if not conditional:
+        if conditioned is None:
             return model(x, t)
         if unguided:
-            return model.forward_with_unguided(x, t, cond, negative_cond=negative, guidance=guidance)
-        return model(x, t, cond, negative_cond=negative, guidance=guidance)
+            return conditioned.forward_with_unguided(x, t, cond, negative_cond=negative, guidance=guidance)
+        return conditioned(x, t, cond, negative_cond=negative, guidance=guidance)
 
     init = None
     if request.init_audio is not None:
         init = _encode_init(model, request.init_audio, the_plan.latent_length, request.batch, device)
     # the model's own time shift (rectified-flow schedules; upstream's generate leaves it out, see docs)
-    shift = getattr(model, "distribution_shift", None) if objective.family == "flow" else None
+    shift = conditioned.distribution_shift if conditioned is not None and objective.family == "flow" else None
     with torch.inference_mode():
         latents = sample(
-            denoise,
+            # `Model` says a tensor; the samplers in WANTS_UNGUIDED also take the `(guided, unguided)` pair
+            cast(Model, denoise),
             noise,
             objective=objective,
             settings=the_plan.settings,
@@ -364,7 +371,9 @@ def generate(
     return audio[..., : the_plan.samples].float().cpu()
 
 
-def _encode_init(model, audio: Tensor, latent_length: int, batch_size: int, device) -> Tensor:
+def _encode_init(
+    model: DiffusionModel, audio: Tensor, latent_length: int, batch_size: int, device: torch.device
+) -> Tensor:
     ratio = model.pretransform.downsampling_ratio if model.pretransform is not None else 1
     length = latent_length * ratio
     audio = audio[..., :length]
