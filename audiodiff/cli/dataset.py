@@ -20,7 +20,7 @@ def inspect_command(
         None, "--plot", help="Where to write the duration histogram (PNG); default `<DATASET name>-durations.png`."
     ),
     no_plot: bool = typer.Option(False, "--no-plot", help="Write no histogram."),
-    max_items: int | None = typer.Option(None, "--max-items", min=1, help="Stop after this many items."),
+    max_items: int | None = typer.Option(None, "--max-items", min=1, max=10**12, help="Stop after this many items."),
     allow_pipe: bool = typer.Option(
         False, "--allow-pipe", help="Run the shell commands of the dataset's `pipe:` shard URLs."
     ),
@@ -31,6 +31,8 @@ def inspect_command(
 
     Example: audiodiff dataset inspect data.json --model model.json
     """
+    if plot is not None and (not str(plot).strip() or plot.is_dir()):
+        raise typer.BadParameter(f"`{plot}` is a folder: name the PNG file to write", param_hint="--plot")
     raise typer.Exit(run_inspect(dataset, model=model, plot=None if no_plot else plot, max_items=max_items,
                                  default_plot=not no_plot, allow_pipe=allow_pipe))  # fmt: skip
 

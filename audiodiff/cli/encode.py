@@ -14,7 +14,7 @@ def command(
     config: Path = typer.Argument(..., help="The model config whose pretransform encodes the audio."),
     dataset: Path = typer.Option(..., "--dataset", "-d", help="An `audio_dir` dataset config."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the latents and their dataset config."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, help="Files encoded at once."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1, max=1_000_000, help="Files encoded at once."),
     pretransform_ckpt: Path | None = typer.Option(
         None, "--pretransform-ckpt", help="Weights of an `autoencoder` pretransform."
     ),
@@ -24,7 +24,7 @@ def command(
     format: LatentFormat = typer.Option(
         LatentFormat.npy, "--format", help="`npy`: a file per clip (`pre_encoded`); `wds`: WebDataset tar shards."
     ),
-    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Clips per shard (`--format wds`)."),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, max=10**9, help="Clips per shard (`--format wds`)."),
     force: bool = typer.Option(False, "--force", help="Replace latents an earlier encode wrote there."),
     overwrite: bool = typer.Option(False, "--overwrite", hidden=True, help="Old name of `--force`."),
 ) -> None:

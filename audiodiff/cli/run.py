@@ -14,11 +14,15 @@ def command(
     config: Path = typer.Argument(..., help="The model config (JSON or YAML) with its `training` section."),
     dataset: Path = typer.Option(..., "--dataset", "-d", help="The dataset config (`audio_dir` or `pre_encoded`)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<config name>)."),
-    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Stop after this many optimizer steps."),
-    batch_size: int = typer.Option(4, "--batch-size", "-b", min=1, help="Items per batch and device."),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", min=1, max=10**9, help="Stop after this many optimizer steps."
+    ),
+    batch_size: int = typer.Option(4, "--batch-size", "-b", min=1, max=1_000_000, help="Items per batch and device."),
     precision: Precision | None = typer.Option(None, "--precision", help="Default: 32 on CPU, bf16-mixed on GPU."),
-    devices: int = typer.Option(1, "--devices", min=1, help="Devices (GPUs, or CPU processes) per node."),
-    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines (Lightning's usual environment variables)."),
+    devices: int = typer.Option(1, "--devices", min=1, max=4096, help="Devices (GPUs, or CPU processes) per node."),
+    num_nodes: int = typer.Option(
+        1, "--num-nodes", min=1, max=4096, help="Machines (Lightning's usual environment variables)."
+    ),
     strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="Distribution strategy (Lightning's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder."),
     force_resume: bool = typer.Option(False, "--force-resume", help="Resume even across unsafe config changes."),
@@ -28,10 +32,16 @@ def command(
     run_name: str | None = typer.Option(
         None, "--run-name", help="The logged run's name (default: the output folder's name)."
     ),
-    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
-    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", min=1, help="How many checkpoints to keep."),
-    num_workers: int | None = typer.Option(None, "--num-workers", min=0, help="Data-loader processes."),
-    accumulate: int = typer.Option(1, "--accumulate-grad-batches", min=1, help="Batches per optimizer step."),
+    checkpoint_every: int = typer.Option(
+        1000, "--checkpoint-every", min=1, max=10**9, help="Steps between checkpoints."
+    ),
+    keep_checkpoints: int = typer.Option(
+        3, "--keep-checkpoints", min=1, max=1_000_000, help="How many checkpoints to keep."
+    ),
+    num_workers: int | None = typer.Option(None, "--num-workers", min=0, max=1024, help="Data-loader processes."),
+    accumulate: int = typer.Option(
+        1, "--accumulate-grad-batches", min=1, max=1_000_000, help="Batches per optimizer step."
+    ),
     gradient_clip: float | None = typer.Option(
         None, "--gradient-clip-val", min=0.0, help="Clip the gradient norm (default: `training.clip_grad_norm`)."
     ),

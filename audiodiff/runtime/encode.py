@@ -40,6 +40,7 @@ from audiodiff.runtime.preflight import (
     scan_dataset,
 )
 from audiodiff.runtime.run import RunError
+from audiodiff.runtime.run_folder import folder_problem
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import AudioDirDatasetSpec
 from audiodiff.schema.versions import LATEST_VERSION
@@ -385,6 +386,17 @@ def _check(options: EncodeOptions) -> Preflight:
         findings.extend(model.path, locate(model, pretransform_problems(model_spec, options.pretransform_ckpt)))
         if not findings.has_errors:
             scan_dataset(preflight, options.allow_metadata_module, check_values=False)
+    problem = folder_problem(Path(options.output))
+    if problem is not None:
+        findings.add(
+            COMMAND_LINE,
+            Diagnostic(
+                codes.OUTPUT_WRITE_FAILED,
+                f"`--output {options.output}` cannot hold the latents: {problem}",
+                None,
+                path=COMMAND_LINE,
+            ),
+        )
     if findings.has_errors:
         raise RunError(findings.results())
     return preflight

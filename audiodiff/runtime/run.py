@@ -8,6 +8,7 @@ weight is allocated. Failures become `RunError`s carrying located diagnostics; t
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult
 from audiodiff.runtime.machine import Machine
 from audiodiff.runtime.preflight import COMMAND_LINE, Findings, Preflight, check_configs
+from audiodiff.runtime.run_folder import folder_problem
 
 GRADIENT_CHECKPOINTING = ("auto", "on", "off")
 
@@ -282,6 +284,28 @@ def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diag
         found.append(_setting("`--allow-partial` only makes sense with `--init`"))
     if options.force_resume and not options.resume:
         found.append(_setting("`--force-resume` only makes sense with `--resume`"))
+    problem = folder_problem(Path(options.output))
+    if problem is not None:
+        found.append(
+            Diagnostic(
+                codes.OUTPUT_WRITE_FAILED,
+                f"`--output {options.output}` cannot be the run folder: {problem}",
+                None,
+                path=COMMAND_LINE,
+            )
+        )
+    if options.gradient_clip_val is not None and not math.isfinite(options.gradient_clip_val):
+        found.append(_setting("`--gradient-clip-val` must be a finite number (0 turns clipping off)"))
+    for flag, name in (("--project", options.project), ("--run-name", options.run_name)):
+        if name is not None and not _is_plain_name(name):
+            found.append(
+                _setting(
+                    f"`{flag} {name!r}` is not a usable name: loggers make folders of it",
+                    help="use letters, digits, `-`, `_` and `.`, without `/` (and not `.` or `..`)",
+                )
+            )
+    if options.t5_path is not None and not Path(options.t5_path).is_dir():
+        found.append(_setting(f"`--t5-path {options.t5_path}` is not a folder"))
     if options.gradient_checkpointing not in GRADIENT_CHECKPOINTING:
         found.append(
             _setting(
@@ -290,6 +314,11 @@ def _settings(options: RunOptions, plan: RunPlan, machine: Machine) -> list[Diag
             )
         )
     return found
+
+
+def _is_plain_name(name: str) -> bool:
+    """A logger's project or run name that is safe as one folder name: no separators, no control characters."""
+    return bool(name.strip()) and name not in (".", "..") and name.isprintable() and not any(c in name for c in "/\\")
 
 
 def _checkpoints_present(folder: Path) -> bool:

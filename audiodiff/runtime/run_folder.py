@@ -7,6 +7,7 @@ Every name that carries a step number (`checkpoints/step_0000500.ckpt`, `step_00
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -64,3 +65,18 @@ def exported_config(path: Path) -> dict | None:
     except (FileRefused, HeaderError, OSError, RecursionError):  # HeaderError: any header or config not to trust
         return None
     return config if isinstance(config, dict) else None
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot hold a command's output, or None: checked before any work, so that a typo in `--output`
+    (a file on the way, a read-only place) is a diagnostic at the start rather than an error after training."""
+    probe = Path(folder).absolute()
+    while not probe.exists():  # the nearest part of the path that exists will hold the folders made below it
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"`{probe}` is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"`{probe}` is not writable"
+    return None

@@ -19,7 +19,9 @@ from audiodiff.cli.app import app
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = str(REPO / "examples" / "toy_dit.json")
-DATASET = str(REPO / "examples" / "toy_dataset.json")
+# `{data}`: a dataset config over a few toy clips made by the `data` fixture, so that the rest of each command line
+# is valid and every refusal comes from the hostile value (a missing dataset would refuse them all for that reason).
+DATASET = "{data}"
 runner = CliRunner()
 
 NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e400", "abc", ""]
@@ -50,6 +52,7 @@ BASE: dict[str, list[str]] = {
     "ckpt inspect": ["{ckpt}"],
     "ckpt export": ["{ckpt}", "-o", "{tmp}/x.safetensors"],
     "schema export": [],
+    "dataset inspect": ["{data}"],
     "serve": ["{ckpt}", "-o", "{tmp}/takes"],
 }
 
@@ -86,6 +89,10 @@ TABLE: dict[str, dict[str, list[str]]] = {
     },
     "sample": {
         "--ckpt": PATHS,
+        "--lora": PATHS,
+        "--inpaint": PATHS,
+        "--continue": PATHS,
+        "--mask": ["", "abc", "3:1", "nan:1", "-1:2", "1:1e400", "0:0.1,"],
         "--prompt": ["x" * 10_000],
         "--negative-prompt": ["quiet"],
         "--cond": ["class", "class=banjo", "nope=1", "seconds_total=nan", "seconds_total=-1"],
@@ -128,9 +135,25 @@ TABLE: dict[str, dict[str, list[str]]] = {
         "--gradient-checkpointing": ["sometimes"],
         "--set": ["depth", "training.learning_rat=1", "training.learning_rate=-1"],
     },
-    "encode": {"--dataset": PATHS, "--output": ["/dev/null/x"], "--batch-size": INTEGERS, "--pretransform-ckpt": PATHS},
+    "encode": {
+        "--dataset": PATHS,
+        "--output": ["/dev/null/x"],
+        "--batch-size": INTEGERS,
+        "--pretransform-ckpt": PATHS,
+        "--format": ["xml", ""],
+        "--shard-size": INTEGERS,
+    },
+    "dataset inspect": {
+        "--model": PATHS,
+        "--plot": ["/dev/null/x.png", ""],
+        "--max-items": INTEGERS,
+    },
     "ckpt inspect": {"--format": ["xml"]},
-    "ckpt export": {"--output": ["x.ckpt", "", "/dev/null/x.safetensors"], "--out": ["x.ckpt"]},
+    "ckpt export": {
+        "--output": ["x.ckpt", "", "/dev/null/x.safetensors"],
+        "--out": ["x.ckpt"],
+        "--merge": PATHS,
+    },
     "schema export": {"--version": INTEGERS, "--kind": ["model2", ""], "--output": ["/dev/null/x.json", ""]},
     "serve": {
         "--ckpt": PATHS,
@@ -251,8 +274,26 @@ def _cases():
             yield pytest.param(command, ("ARG", value), id=f"{command}-ARG={value[-20:]!r}")
 
 
-def _line(command: str, extra: list[str] | None, tmp: Path, ckpt: str, positional: str | None) -> list[str]:
-    base = [part.replace("{ckpt}", ckpt).replace("{tmp}", str(tmp)) for part in BASE[command]]
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> str:
+    """Two clips per class of the example's toy data, and a dataset config over them."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("data")
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "make_toy_dataset.py"), str(folder / "toy"), "--clips-per-class", "2"],
+        check=True,
+        capture_output=True,
+    )
+    config = json.loads((REPO / "examples" / "toy_dataset.json").read_text())
+    config["datasets"][0]["path"] = str(folder / "toy")
+    (folder / "data.json").write_text(json.dumps(config))
+    return str(folder / "data.json")
+
+
+def _line(command: str, extra: list[str] | None, tmp: Path, ckpt: str, data: str, positional: str | None) -> list[str]:
+    base = [part.replace("{ckpt}", ckpt).replace("{tmp}", str(tmp)).replace("{data}", data) for part in BASE[command]]
     if command == "sample":
         base[0] = str(Path(ckpt).parent / "model.json")  # the tiny config that the checkpoint fits
     if positional is not None and base:
@@ -261,11 +302,13 @@ def _line(command: str, extra: list[str] | None, tmp: Path, ckpt: str, positiona
 
 
 @pytest.mark.parametrize(("command", "extra"), list(_cases()))
-def test_hostile_values_give_a_diagnostic_not_a_traceback(command: str, extra, tmp_path: Path, ckpt: str) -> None:
+def test_hostile_values_give_a_diagnostic_not_a_traceback(
+    command: str, extra, tmp_path: Path, ckpt: str, data: str
+) -> None:
     positional = None
     if isinstance(extra, tuple):  # a hostile positional argument instead of an option
         positional, extra = extra[1], []
-    args = _line(command, extra, tmp_path, ckpt, positional)
+    args = _line(command, extra, tmp_path, ckpt, data, positional)
     result = runner.invoke(app, args)
     output = result.output
     assert "Traceback" not in output
