@@ -38,6 +38,7 @@ __all__ = [
     "BackboneInputs",
     "BackboneWrapper",
     "ConditionedDiffusionModel",
+    "DiffusionModel",
     "Guidance",
     "Routing",
     "UnconditionedDiffusionModel",
@@ -197,3 +198,6 @@ class UnconditionedDiffusionModel(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:  # [B, C, L], [B] -> [B, C, L]
         return self.model(x, t)
+
+
+DiffusionModel = ConditionedDiffusionModel | UnconditionedDiffusionModel  # what training and sampling take

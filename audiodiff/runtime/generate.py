@@ -25,7 +25,7 @@ from audiodiff.compiler.lower import max_generation_frames
 from audiodiff.compiler.materialize import objective_of
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.codes import Code
-from audiodiff.nn.diffusion import ConditionedDiffusionModel, UnconditionedDiffusionModel
+from audiodiff.nn.diffusion import ConditionedDiffusionModel, DiffusionModel
 from audiodiff.nn.objectives import Objective
 from audiodiff.nn.routing import ConditioningEntry, Guidance
 from audiodiff.runtime.inpainting import (
@@ -297,9 +297,6 @@ def _check_value(entry: ConditionerSpec, value: Any) -> None:
             f"`{value}` is not one of the options of `{entry.id}`",
             hint="options: " + ", ".join(f"`{o}`" for o in options),
         )
-
-
-DiffusionModel = ConditionedDiffusionModel | UnconditionedDiffusionModel  # what `sample` generates with
 
 
 def generate(

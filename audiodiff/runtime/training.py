@@ -15,7 +15,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -23,8 +23,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from audiodiff.compiler.materialize import objective_of
+from audiodiff.nn.conditioners import ConditionerOutput
+from audiodiff.nn.diffusion import ConditionedDiffusionModel, DiffusionModel, UnconditionedDiffusionModel
 from audiodiff.nn.objectives import OBJECTIVES, Objective
-from audiodiff.nn.routing import Guidance
+from audiodiff.nn.routing import ConditioningEntry, Guidance
 from audiodiff.runtime.data import TrainingBatch
 from audiodiff.runtime.ema import EMA
 from audiodiff.runtime.faults import ConditioningError, NonFiniteLossError, agree
@@ -59,6 +61,8 @@ class TrainingSettings:
     @classmethod
     def from_spec(cls, spec: DiffusionConfig, *, seed: int, accumulate_grad_batches: int = 1) -> TrainingSettings:
         training = spec.training
+        if training is None:
+            raise ValueError("training is configured in the `training` section, which this config lacks")
         conditioned = spec.model_type != "diffusion_uncond"
         return cls(
             objective=objective_of(spec),
@@ -99,14 +103,14 @@ class DiffusionTrainer(pl.LightningModule):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: DiffusionModel,
         settings: TrainingSettings,
         *,
         optimizer_factory: OptimizerFactory,
         loader_factory: LoaderFactory | None = None,
     ) -> None:
         super().__init__()
-        self.diffusion = model
+        self.diffusion: DiffusionModel = model
         # upstream: EMA(diffusion.model, beta=0.9999, power=3/4, update_every=1, update_after_step=1); with LoRA
         # adapters only they are averaged, the frozen base is shared rather than copied
         lora = any(name.endswith(".lora_A") for name, _ in model.named_parameters())
@@ -124,7 +128,8 @@ class DiffusionTrainer(pl.LightningModule):
             mean_logsnr=settings.mean_logsnr,
             std_logsnr=settings.std_logsnr,
         )
-        self.shift = getattr(model, "distribution_shift", None)  # the model's own (None: unshifted times)
+        # the model's own (None: unshifted times; unconditioned models have none)
+        self.shift = model.distribution_shift if isinstance(model, ConditionedDiffusionModel) else None
         self.losses = LossWindows(LOSS_WINDOW)  # (step, loss) of this process, for the closing summary
         self.after_restore: Callable[[DiffusionTrainer], None] | None = None  # e.g. apply changed learning rates
 
@@ -159,8 +164,9 @@ class DiffusionTrainer(pl.LightningModule):
         torch.manual_seed(step_seed(self.settings.seed, number, self.global_rank))
         step = self.global_step + 1
         problem = None
+        computed = None
         try:
-            loss, per_item, t = self.compute_loss(batch, batch_number=number)
+            computed = self.compute_loss(batch, batch_number=number)
         except ConditioningError as error:
             problem = error
         # every rank stops together, or the others would wait for this one's gradients forever
@@ -169,6 +175,8 @@ class DiffusionTrainer(pl.LightningModule):
                 problem = ConditioningError("another process's batch holds a value its conditioner cannot read", [])
             problem.step = step
             raise problem
+        assert computed is not None  # a rank whose step failed raised above
+        loss, per_item, t = computed
         if agree(self._trainer, not bool(torch.isfinite(loss))):
             raise NonFiniteLossError(step, float(loss.detach()), suspect_items(batch))
         self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=len(per_item))
@@ -188,10 +196,9 @@ class DiffusionTrainer(pl.LightningModule):
     def compute_loss(self, batch: TrainingBatch, *, batch_number: int = -1) -> tuple[Tensor, Tensor, Tensor]:
         """(mean loss, per-item loss [B], times [B]) of one batch."""
         settings = self.settings
-        diffusion = self.diffusion
         data = batch.data  # [B, C, T] audio or [B, C, L] latents
         padding = torch.stack([item["padding_mask"] for item in batch.metadata]).to(data.device)  # [B, T]
-        cond = self._conditioning(batch) if settings.conditioned else None
+        cond: dict[str, ConditioningEntry] | None = dict(self._conditioning(batch)) if settings.conditioned else None
         latents = self.latents_of(data)  # [B, C_io, L]
         if padding.shape[-1] != latents.shape[-1]:
             padding = F.interpolate(padding[:, None].float(), size=latents.shape[-1], mode="nearest")[:, 0]  # [B, L]
@@ -210,10 +217,11 @@ class DiffusionTrainer(pl.LightningModule):
             # the clean latents, partly hidden: the model learns to keep what the mask shows (spec §3.6)
             mask = random_masks(padding, settings.inpainting).to(device=latents.device, dtype=latents.dtype)
             cond = {**cond, **inpaint_conditioning(latents, mask)}  # mask [B, 1, L], masked input [B, C, L]
-        if settings.conditioned:
-            output = diffusion(noised.x_t, t, cond, guidance=Guidance(cfg_dropout_prob=settings.cfg_dropout_prob))
+        if cond is not None:  # the settings say conditioned
+            guidance = Guidance(cfg_dropout_prob=settings.cfg_dropout_prob)
+            output = self._conditioned_model()(noised.x_t, t, cond, guidance=guidance)
         else:
-            output = diffusion(noised.x_t, t)
+            output = self._unconditioned_model()(noised.x_t, t)
         error = (output.float() - noised.target.float()) ** 2  # [B, C, L]
         use_mask = settings.mask_padding and float(torch.rand(())) >= settings.mask_padding_dropout
         if use_mask:
@@ -225,11 +233,21 @@ class DiffusionTrainer(pl.LightningModule):
             loss = error.mean()
         return loss, per_item, t
 
-    def _conditioning(self, batch: TrainingBatch) -> Any:
+    def _conditioned_model(self) -> ConditionedDiffusionModel:
+        if not isinstance(self.diffusion, ConditionedDiffusionModel):
+            raise TypeError(f"conditioned training needs a ConditionedDiffusionModel, not {type(self.diffusion)}")
+        return self.diffusion
+
+    def _unconditioned_model(self) -> UnconditionedDiffusionModel:
+        if not isinstance(self.diffusion, UnconditionedDiffusionModel):
+            raise TypeError(f"unconditioned training needs an UnconditionedDiffusionModel, not {type(self.diffusion)}")
+        return self.diffusion
+
+    def _conditioning(self, batch: TrainingBatch) -> dict[str, ConditionerOutput]:
         """The conditioners' outputs; a value one cannot read (preflight checks the sidecar and manifest values, but
         a metadata module can still produce one) becomes a `ConditioningError` naming the file and the key."""
         try:
-            return self.diffusion.conditioning_tensors(batch.metadata, batch.data.device)
+            return self._conditioned_model().conditioning_tensors(batch.metadata, batch.data.device)
         except ValueError as error:  # a MissingConditionerInputError, or a value of the wrong kind
             raise self._culprit(batch, error) from error
 
@@ -237,7 +255,9 @@ class DiffusionTrainer(pl.LightningModule):
         """Which item and which conditioner a failed batch stumbled on: each is tried alone (on this path only)."""
         from audiodiff.runtime.preflight import NO_VALUE, conditioning_value
 
-        multi = self.diffusion.conditioner
+        multi = self._conditioned_model().conditioner
+        if multi is None:  # precomputed conditioning: no conditioner to try the items on
+            return ConditioningError(str(error), [str(item.get("path", "?")) for item in batch.metadata])
         for item in batch.metadata:
             path = str(item.get("path", "?"))
             for name, conditioner in multi.conditioners.items():
@@ -270,7 +290,8 @@ class DiffusionTrainer(pl.LightningModule):
     def _log_loss_by_noise_level(self, per_item: Tensor, t: Tensor) -> None:
         """Mean loss per tenth of the noise-level range, over the items of every rank."""
         pairs = torch.stack([self.settings.objective.noise_level(t.float()), per_item.float()], dim=1)  # [B, 2]
-        gathered = self.all_gather(pairs).reshape(-1, 2)  # [W * B, 2] ([B, 2] on one device)
+        # Lightning types its result as any collection it could gather; a tensor gathers to a tensor
+        gathered = cast(Tensor, self.all_gather(pairs)).reshape(-1, 2)  # [W * B, 2] ([B, 2] on one device)
         bins = (gathered[:, 0] * LOSS_BINS).floor().clamp(0, LOSS_BINS - 1).long()
         for index in range(LOSS_BINS):
             selected = gathered[bins == index, 1]
