@@ -28,6 +28,7 @@ from audiodiff.compiler.graph import Edge, Graph, Node, Port, PortRef, Quantity
 from audiodiff.compiler.lora import lora_nodes, lora_quantities
 from audiodiff.compiler.lower_training import training_nodes
 from audiodiff.compiler.registry import Entry, lookup
+from audiodiff.compiler.trainable import training_split
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.schema.capabilities import PositionBudget
 from audiodiff.schema.pointer import join
@@ -115,7 +116,8 @@ def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
         codec = _autoencoder_nodes(spec.model, "", join("", "model"), "T", counter)
         chain = _chain(codec)
         codec += training_nodes(spec, count_params=count_params)  # training only: outside the model's total
-        graph = Graph(spec.model_type, tuple(codec), chain, tuple(_autoencoder_quantities(spec)))
+        quantities = _autoencoder_quantities(spec) + (training_split(spec) if count_params else [])
+        graph = Graph(spec.model_type, tuple(codec), chain, tuple(quantities))
         return LoweredGraph(graph, checks.check_graph(graph, spec))
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -169,6 +171,8 @@ def lower_spec(spec: ModelConfig, *, count_params: bool = True) -> LoweredGraph:
     lora = lora_quantities(spec, graph.total_params)
     if lora:
         graph = replace(graph, quantities=graph.quantities + tuple(lora))
+    elif count_params:
+        graph = replace(graph, quantities=graph.quantities + tuple(training_split(spec)))
     return LoweredGraph(graph, checks.check_graph(graph, spec))
 
 
