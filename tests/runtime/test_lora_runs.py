@@ -200,3 +200,28 @@ def test_the_lora_section_compiles_torch_free_with_its_counts() -> None:
     memory = estimate_for_graph(check.spec, check.graph, batch_size=2, precision="32")["training"]
     adapter_bytes = 4 * quantities["lora_trainable_params"]  # float32
     assert memory["gradients"] == memory["EMA copy"] == adapter_bytes and memory["optimizer state"] == 2 * adapter_bytes
+
+
+@pytest.mark.slow
+def test_a_lora_run_fine_tunes_the_weights_given_to_init(tmp_path: Path) -> None:
+    """`--init BASE` with `training.lora`: adapters train on the loaded base, whose fingerprint the adapter file
+    carries, so `sample --lora` accepts it on that base file (and the base weights are those of the file)."""
+    model_path, dataset_path = write_configs(tmp_path, PATCH)
+    config = json.loads(model_path.read_text())
+    torch.manual_seed(11)
+    base_model = build_model(check_file(model_path).spec)  # the base: no adapters
+    base_state = released_state_dict(base_model)
+    base_path = tmp_path / "base.safetensors"
+    write_released(base_path, base_state, config=config, schema_version=LATEST_VERSION)
+    outcome = run(
+        options(model_path, dataset_path, tmp_path / "run", max_steps=2, init=(str(base_path),)), echo=lambda t: None
+    )
+    assert outcome.steps == 2 and outcome.exported is not None and is_adapter_file(outcome.exported)
+    adapter = read_adapters(outcome.exported)
+    assert adapter.base_fingerprint == fingerprint(read_checkpoint(base_path).state_dict)
+    trained = read_checkpoint(outcome.checkpoint).state_dict
+    for key, value in base_state.items():  # the loaded base did not move
+        assert torch.equal(trained[key], value), key
+    plain = _sample(model_path, base_path)
+    applied = _sample(model_path, base_path, lora=outcome.exported)
+    assert applied.shape == plain.shape and torch.isfinite(applied).all()
