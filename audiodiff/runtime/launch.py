@@ -15,9 +15,12 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from audiodiff.compiler.pipeline import FileCheck
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult
+from audiodiff.nn.conditioners import Conditioner
+from audiodiff.nn.diffusion import ConditionedDiffusionModel, DiffusionModel, UnconditionedDiffusionModel
 from audiodiff.runtime.checkpoint_io import (
     AtomicCheckpointIO,
     CheckpointCallback,
@@ -45,16 +48,39 @@ from audiodiff.runtime.shard_data import (
 from audiodiff.runtime.training import DiffusionTrainer, TrainingSettings, loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
 from audiodiff.schema.routes import Route
-from audiodiff.schema.v1.root import ModelConfig
+from audiodiff.schema.source import SourceDocument
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionConfig, ModelConfig
+from audiodiff.schema.v1.training import DiffusionTrainingSpec
 from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
 from audiodiff.schema.views import backbone_of, diffusion_objective_of, pretransform_of, reads_inpainting
+
+
+def diffusion_config(spec: ModelConfig) -> DiffusionConfig:
+    """The diffusion model config this module trains (`run` sends autoencoders to `autoencoder_launch`)."""
+    if isinstance(spec, AutoencoderConfig):
+        raise ValueError("autoencoders are trained by `autoencoder_launch`, not the diffusion trainer")
+    return spec
+
+
+def training_of(spec: DiffusionConfig) -> DiffusionTrainingSpec:
+    """The `training` section (the preflight refuses a config without one before anything is built)."""
+    if spec.training is None:
+        raise ValueError("the config has no `training` section")
+    return spec.training
+
+
+def _document(check: FileCheck) -> SourceDocument:
+    """The parsed file of a checked config (a preflight without errors parsed both)."""
+    if check.document is None:
+        raise ValueError(f"{check.path} was not parsed")
+    return check.document
 
 
 def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> RunOutcome:
     start = time.monotonic()
     quiet_lightning()
     preflight = plan.preflight
-    spec = preflight.spec
+    spec = diffusion_config(preflight.spec)
     output = Path(options.output)
     if is_rank_zero():
         remove_temporaries(plan.checkpoints)
@@ -77,13 +103,13 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         module.after_restore = lambda trained: _apply_changes(trained, spec, echo)
     stop = StopRequest(notify=echo if is_rank_zero() else (lambda message: None))
     # the config travels in the newest schema version, and says so (both keys: readers look for either)
-    config = config_for_checkpoint(preflight.model.document.data)
+    config = config_for_checkpoint(_document(preflight.model).data)
     version = LATEST_VERSION
     # the logger's hparams.yaml (and the checkpoint's `hyper_parameters`): the effective config, `--set` included
     module.save_hyperparameters(
         {
             "model_config": config,
-            "dataset_config": preflight.dataset.document.data,
+            "dataset_config": _document(preflight.dataset).data,
             "overrides": [override.text for override in options.overrides],
         }
     )
@@ -96,7 +122,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
             "schema_version": version,
             **stamp_checkpoint_metadata(),
             "audiodiff": {
-                "dataset_config": preflight.dataset.document.data,
+                "dataset_config": _document(preflight.dataset).data,
                 "seed": options.seed,
                 "batch_size": options.batch_size,
             },
@@ -111,7 +137,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         devices=options.devices,
         num_nodes=options.num_nodes,
         strategy=_strategy(plan, model, spec),
-        precision=plan.precision,
+        precision=plan.precision,  # type: ignore[arg-type]  # Lightning's Literal; `run` checked the string
         max_steps=options.max_steps or -1,
         max_epochs=-1,
         accumulate_grad_batches=options.accumulate_grad_batches,
@@ -165,7 +191,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         if plan.resume_from is None or "loading state_dict" not in str(error):
             raise
         # only reachable with --force-resume: the checkpoint's weights do not fit the changed architecture
-        raise RunError([_unloadable(error, plan)]) from None
+        raise RunError([_unloadable(error, plan.resume_from)]) from None
     first_final = loss_summary(module.losses)
     skipped = len(preflight.scan.skipped) if preflight.scan else 0
     report = getattr(loader_factory, "report", None)  # what shard streams skipped, by name
@@ -204,13 +230,13 @@ def quiet_lightning() -> None:
 
 
 def build_trainable_model(
-    spec: ModelConfig,
+    spec: DiffusionConfig,
     options: RunOptions,
     preflight: Preflight,
     *,
     gradient_checkpointing: bool,
     init: Mapping[str, InitSource] | None = None,
-) -> torch.nn.Module:
+) -> DiffusionModel:
     """The model to train, built for real, with the `--init` weights (`init`: part -> InitSource, whose coverage
     `prepare` checked on the meta device) and the external encoders loaded. Built before the trainer, so the EMA copy
     starts from the loaded weights."""
@@ -230,12 +256,14 @@ def build_trainable_model(
         )
     except BuildError as error:
         raise fail(f"{error.node_id} could not be built: {error.message}", error.pointer) from None
+    if not isinstance(model, (ConditionedDiffusionModel, UnconditionedDiffusionModel)):
+        raise fail(f"a `{spec.model_type}` config builds no diffusion model", "/model_type")
     if init:
         _load_init(model, spec.model_type, init, fail)
-    conditioner = getattr(model, "conditioner", None)
+    conditioner = model.conditioner if isinstance(model, ConditionedDiffusionModel) else None
     if conditioner is not None:
         for name, module in conditioner.conditioners.items():
-            if not module.is_loaded:
+            if isinstance(module, Conditioner) and not module.is_loaded:  # each is one (see `members`)
                 try:
                     module.load_weights()
                 except Exception as error:  # missing files or packages of an external encoder
@@ -321,19 +349,21 @@ def memory_budget(accelerator: str, *, processes: int = 1) -> int | None:
     return int(available * 0.8) // max(1, processes)
 
 
-def _optimizer_factory(spec: ModelConfig, plan: RunPlan):
+def _optimizer_factory(spec: DiffusionConfig, plan: RunPlan):
     fused = plan.accelerator == "gpu"
 
     def factory(parameters):
-        return build_optimizer(spec.training, parameters, fused=fused)
+        return build_optimizer(training_of(spec), parameters, fused=fused)
 
     return factory
 
 
-def _apply_changes(module: DiffusionTrainer, spec: ModelConfig, echo: Callable[[str], None]) -> None:
+def _apply_changes(module: DiffusionTrainer, spec: DiffusionConfig, echo: Callable[[str], None]) -> None:
     scheduler = module.lr_schedulers()
     optimizer = module.optimizers(use_pl_optimizer=False)
-    changed = apply_hyperparameters(spec.training, optimizer, scheduler if scheduler is not None else None)
+    if isinstance(optimizer, list) or isinstance(scheduler, list):  # `configure_optimizers` returns one of each
+        raise TypeError("the diffusion trainer has one optimizer and at most one scheduler")
+    changed = apply_hyperparameters(training_of(spec), optimizer, scheduler)
     if changed and module.trainer.is_global_zero:
         echo("  resume applies: " + "; ".join(changed))
 
@@ -341,14 +371,17 @@ def _apply_changes(module: DiffusionTrainer, spec: ModelConfig, echo: Callable[[
 # --- data --------------------------------------------------------------------------------------------------------
 
 
-def _loader_factory(spec: ModelConfig, preflight: Preflight, options: RunOptions, plan: RunPlan):
+def _loader_factory(spec: DiffusionConfig, preflight: Preflight, options: RunOptions, plan: RunPlan):
     workers = data_workers(options, plan)
     if preflight.shards is not None:  # a `wds` / `s3` dataset, streamed
         return shard_loader_factory(
             spec, preflight, batch_size=options.batch_size, seed=options.seed, num_workers=workers
         )
+    if preflight.scan is None:
+        raise ValueError("the preflight scanned no dataset files")
     files = preflight.scan.files
     data = preflight.dataset_spec
+    dataset: LatentDataset | AudioDataset
     if preflight.latent_length is not None:
         dataset = LatentDataset(
             files,
@@ -407,7 +440,7 @@ def _shard_failure(error: ShardFailure, preflight: Preflight, plan: RunPlan) -> 
 # --- trainer pieces ------------------------------------------------------------------------------------------------
 
 
-def _strategy(plan: RunPlan, model: torch.nn.Module, spec: ModelConfig) -> Any:
+def _strategy(plan: RunPlan, model: torch.nn.Module, spec: DiffusionConfig) -> Any:
     if plan.strategy == "ddp":
         from pytorch_lightning.strategies import DDPStrategy
 
@@ -426,7 +459,7 @@ def _strategy(plan: RunPlan, model: torch.nn.Module, spec: ModelConfig) -> Any:
     return "auto"
 
 
-def may_leave_parameters_unused(spec: ModelConfig, model: torch.nn.Module) -> bool:
+def may_leave_parameters_unused(spec: DiffusionConfig, model: torch.nn.Module) -> bool:
     """Whether a training step can leave trainable parameters out of the loss. DDP must then search for them after
     each backward pass (`find_unused_parameters`), or it waits forever for their gradients: the case for a trainable
     conditioner routed nowhere, and for `adp_cfg_1d`'s learned null embedding, which only CFG dropout uses."""
@@ -438,18 +471,18 @@ def may_leave_parameters_unused(spec: ModelConfig, model: torch.nn.Module) -> bo
     ):
         return True
     backbone = backbone_of(spec)
-    dropout = spec.training.cfg_dropout_prob if spec.model_type != "diffusion_uncond" else 0.0
+    dropout = training_of(spec).cfg_dropout_prob if spec.model_type != "diffusion_uncond" else 0.0
     return backbone is not None and backbone.capabilities.learned_null and not dropout > 0
 
 
-def _routes(spec: ModelConfig) -> dict[Route, tuple[str, ...]]:
+def _routes(spec: DiffusionConfig) -> dict[Route, tuple[str, ...]]:
     from audiodiff.schema.views import routes_of
 
     return routes_of(spec)
 
 
-def _clip(options: RunOptions, spec: ModelConfig) -> float | None:
-    value = options.gradient_clip_val if options.gradient_clip_val is not None else spec.training.clip_grad_norm
+def _clip(options: RunOptions, spec: DiffusionConfig) -> float | None:
+    value = options.gradient_clip_val if options.gradient_clip_val is not None else training_of(spec).clip_grad_norm
     return value if value and value > 0 else None
 
 
@@ -584,17 +617,17 @@ def _unreadable_value(error: ConditioningError, preflight: Preflight) -> FileRes
     return FileResult(check.path, locate(check, [diagnostic]), check.result().line)
 
 
-def _unloadable(error: RuntimeError, plan: RunPlan) -> FileResult:
+def _unloadable(error: RuntimeError, resume_from: Path) -> FileResult:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     detail = "; ".join(lines[1:4]) if len(lines) > 1 else lines[0]
     diagnostic = Diagnostic(
         codes.CHECKPOINT_PARTIAL,
-        f"the weights in `{plan.resume_from.name}` do not fit the changed model: {detail}",
+        f"the weights in `{resume_from.name}` do not fit the changed model: {detail}",
         None,
-        path=str(plan.resume_from),
+        path=str(resume_from),
         help="a forced resume keeps the architecture; start a new run to change it",
     )
-    return FileResult(str(plan.resume_from), [diagnostic])
+    return FileResult(str(resume_from), [diagnostic])
 
 
 # --- the summary -------------------------------------------------------------------------------------------------
@@ -603,14 +636,17 @@ def _unloadable(error: RuntimeError, plan: RunPlan) -> FileResult:
 def _summary(
     options: RunOptions,
     plan: RunPlan,
-    model: torch.nn.Module,
+    model: DiffusionModel,
     preflight: Preflight,
     checkpointing: CheckpointingDecision,
 ) -> str:
     from audiodiff.nn.lora import adapters
 
-    spec = preflight.spec
+    spec = diffusion_config(preflight.spec)
+    training = training_of(spec)
     backbone = backbone_of(spec)
+    if backbone is None:  # every diffusion config has one
+        raise ValueError("a diffusion config without a backbone")
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     located = pretransform_of(spec)
@@ -627,6 +663,8 @@ def _summary(
         data = shard_summary(
             preflight, spec, workers=data_workers(options, plan), world_size=options.devices * options.num_nodes
         )
+    elif scan is None:
+        raise ValueError("the preflight scanned no dataset files")
     elif preflight.latent_length is not None:
         data = f"{len(scan.files)} latent files{skipped}, crops of {preflight.latent_length} latents"
     else:
@@ -636,7 +674,7 @@ def _summary(
             f"{len(scan.files)} audio files{skipped}{resampled}, {spec.audio_channels} ch at "
             f"{spec.sample_rate} Hz, crops of {spec.sample_size} samples ({seconds:.2f} s)"
         )
-    optimizer = describe(spec.training)
+    optimizer = describe(training)
     schedule = f" + {optimizer.scheduler}" if optimizer.scheduler else " (constant)"
     steps = f"{options.max_steps} steps" if options.max_steps else "until stopped (Ctrl-C saves and stops)"
     world = options.devices * options.num_nodes
@@ -659,7 +697,7 @@ def _summary(
         SummaryLine(
             "training",
             f"{steps}; {optimizer.optimizer} lr {optimizer.learning_rate:g}{schedule}; "
-            f"EMA {'on' if spec.training.use_ema else 'off'}; precision {plan.precision}; "
+            f"EMA {'on' if training.use_ema else 'off'}; precision {plan.precision}; "
             f"{where}; seed {options.seed}",
         ),
         *_inpainting_line(spec),
@@ -675,7 +713,7 @@ def _summary(
             f"{options.keep_checkpoints} kept; demos/; logs/)",
         ),
     ]
-    lora = spec.training.lora
+    lora = training.lora
     if lora is not None:  # what trains, and what the checkpoints' exports hold
         lines.append(
             SummaryLine(
@@ -703,12 +741,12 @@ def _summary(
     return text
 
 
-def _inpainting_line(spec: ModelConfig) -> list[SummaryLine]:
+def _inpainting_line(spec: DiffusionConfig) -> list[SummaryLine]:
     """How an inpainting model's training masks are drawn (nothing for other models)."""
     from audiodiff.runtime.inpainting import MaskSettings
 
     training = spec.training
-    if training is None or getattr(training, "inpainting", None) is None or not reads_inpainting(spec):
+    if training is None or training.inpainting is None or not reads_inpainting(spec):
         return []
     masks = MaskSettings.from_spec(training.inpainting)
     segments, whole, causal = masks.probabilities
