@@ -19,6 +19,7 @@ from audiodiff.compiler.pipeline import FileCheck
 from audiodiff.diagnostics import codes
 from audiodiff.diagnostics.model import Diagnostic
 from audiodiff.diagnostics.render import FileResult
+from audiodiff.nn.autoencoder import AudioAutoencoder
 from audiodiff.nn.conditioners import Conditioner
 from audiodiff.nn.diffusion import ConditionedDiffusionModel, DiffusionModel, UnconditionedDiffusionModel
 from audiodiff.runtime.checkpoint_io import (
@@ -89,6 +90,8 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
     model = build_trainable_model(
         spec, options, preflight, gradient_checkpointing=checkpointing.enabled, init=plan.init
     )
+    if isinstance(model, AudioAutoencoder):  # a diffusion config builds a diffusion model
+        raise TypeError("the diffusion trainer was handed an autoencoder")
     settings = TrainingSettings.from_spec(
         spec, seed=options.seed, accumulate_grad_batches=options.accumulate_grad_batches
     )
@@ -230,14 +233,14 @@ def quiet_lightning() -> None:
 
 
 def build_trainable_model(
-    spec: DiffusionConfig,
+    spec: ModelConfig,
     options: RunOptions,
     preflight: Preflight,
     *,
     gradient_checkpointing: bool,
     init: Mapping[str, InitSource] | None = None,
-) -> DiffusionModel:
-    """The model to train, built for real, with the `--init` weights (`init`: part -> InitSource, whose coverage
+) -> DiffusionModel | AudioAutoencoder:
+    """The model to train (`autoencoder_launch` builds autoencoders here too), built for real, with the `--init` weights (`init`: part -> InitSource, whose coverage
     `prepare` checked on the meta device) and the external encoders loaded. Built before the trainer, so the EMA copy
     starts from the loaded weights."""
     from audiodiff.compiler.materialize import BuildError, BuildOptions, build_model
@@ -256,8 +259,8 @@ def build_trainable_model(
         )
     except BuildError as error:
         raise fail(f"{error.node_id} could not be built: {error.message}", error.pointer) from None
-    if not isinstance(model, (ConditionedDiffusionModel, UnconditionedDiffusionModel)):
-        raise fail(f"a `{spec.model_type}` config builds no diffusion model", "/model_type")
+    if not isinstance(model, (ConditionedDiffusionModel, UnconditionedDiffusionModel, AudioAutoencoder)):
+        raise fail(f"a `{spec.model_type}` config builds no trainable model", "/model_type")
     if init:
         _load_init(model, spec.model_type, init, fail)
     conditioner = model.conditioner if isinstance(model, ConditionedDiffusionModel) else None
