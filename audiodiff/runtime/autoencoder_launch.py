@@ -13,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from audiodiff.nn.autoencoder import AudioAutoencoder
 from audiodiff.runtime.autoencoder_losses import AutoencoderLosses, build_eval_metrics
 from audiodiff.runtime.autoencoder_training import (
     AutoencoderSettings,
@@ -51,9 +52,19 @@ from audiodiff.runtime.run import (
 from audiodiff.runtime.scan import DataFile
 from audiodiff.runtime.training import loss_summary
 from audiodiff.schema.migrate import config_for_checkpoint
-from audiodiff.schema.v1.root import AutoencoderConfig
+from audiodiff.schema.v1.root import AutoencoderConfig, ModelConfig
 from audiodiff.schema.v1.training import AutoencoderTrainingSpec
 from audiodiff.schema.versions import LATEST_VERSION, stamp_checkpoint_metadata
+
+
+def autoencoder_config(spec: ModelConfig) -> tuple[AutoencoderConfig, AutoencoderTrainingSpec]:
+    """The autoencoder config and its `training` section (`run` sends only these here, after the preflight
+    refused a config without the section)."""
+    if not isinstance(spec, AutoencoderConfig):
+        raise ValueError("diffusion models are trained by `launch`, not the autoencoder trainer")
+    if spec.training is None:
+        raise ValueError("the config has no `training` section")
+    return spec, spec.training
 
 
 def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> RunOutcome:
@@ -62,20 +73,24 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
     start = time.monotonic()
     launch.quiet_lightning()
     preflight = plan.preflight
-    spec = preflight.spec
-    training = spec.training
+    spec, training = autoencoder_config(preflight.spec)
+    scan = preflight.scan
+    if scan is None:  # the preflight scans an autoencoder's audio_dir dataset
+        raise ValueError("the preflight scanned no dataset files")
     output = Path(options.output)
     if is_rank_zero():
         remove_temporaries(plan.checkpoints)
     pl.seed_everything(options.seed, workers=True, verbose=False)  # identical initial weights on every rank
     model = launch.build_trainable_model(spec, options, preflight, gradient_checkpointing=False, init=plan.init)
+    if not isinstance(model, AudioAutoencoder):  # an autoencoder config builds one
+        raise TypeError("the autoencoder trainer was handed a diffusion model")
     channels = model.out_channels
     bottleneck = spec.model.bottleneck.type if spec.model.bottleneck is not None else None
     losses = AutoencoderLosses(
         training.loss_configs, channels=channels, sample_rate=spec.sample_rate, bottleneck_type=bottleneck
     )
     settings = AutoencoderSettings.from_spec(training, seed=options.seed, clip_grad_norm=options.gradient_clip_val)
-    train_files, demo_files = hold_back(preflight.scan.files)
+    train_files, demo_files = hold_back(scan.files)
     module = AutoencoderTrainer(
         model,
         losses,
@@ -85,7 +100,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         use_schedulers=_schedulers_used(training, losses.discriminator is not None),
     )
     stop = StopRequest(notify=echo if is_rank_zero() else (lambda message: None))
-    config = config_for_checkpoint(preflight.model.document.data)
+    config = config_for_checkpoint(launch.document_of(preflight.model).data)
     checkpoints = CheckpointCallback(
         plan.checkpoints,
         every=options.checkpoint_every,
@@ -95,7 +110,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
             "schema_version": LATEST_VERSION,
             **stamp_checkpoint_metadata(),
             "audiodiff": {
-                "dataset_config": preflight.dataset.document.data,
+                "dataset_config": launch.document_of(preflight.dataset).data,
                 "seed": options.seed,
                 "batch_size": options.batch_size,
             },
@@ -116,7 +131,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         devices=options.devices,
         num_nodes=options.num_nodes,
         strategy=_strategy(plan),
-        precision=plan.precision,
+        precision=plan.precision,  # type: ignore[arg-type]  # Lightning's Literal; `run` checked the string
         max_steps=options.max_steps or -1,
         max_epochs=-1,
         callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
@@ -164,7 +179,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         exported=exported_path(plan.checkpoints, last[0]) if last else None,
         stopped_early=stop.requested,
         seconds=time.monotonic() - start,
-        skipped_files=len(preflight.scan.skipped),
+        skipped_files=len(scan.skipped),
     )
 
 
@@ -251,18 +266,18 @@ def _exporter(config: dict[str, Any]):
 def _summary(
     options: RunOptions,
     plan: RunPlan,
-    model: torch.nn.Module,
+    model: AudioAutoencoder,
     module: AutoencoderTrainer,
     train_files: list[Any],
     demo_files: list[Any],
 ) -> str:
-    spec = plan.preflight.spec
-    training = spec.training
+    spec, training = autoencoder_config(plan.preflight.spec)
     discriminator = module.discriminator
+    configured = training.loss_configs.discriminator if training.loss_configs else None  # None: the default's
     critic = (
         "none"
         if discriminator is None
-        else f"`{training.loss_configs.discriminator.type if training.loss_configs else 'encodec'}` "
+        else f"`{configured.type if configured is not None else 'encodec'}` "
         f"({count(sum(p.numel() for p in discriminator.parameters()))} parameters)"
     )
     terms = ", ".join(f"{term.name} x{term.weight:g}" for term in module.losses.terms)

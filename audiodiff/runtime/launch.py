@@ -70,7 +70,7 @@ def training_of(spec: DiffusionConfig) -> DiffusionTrainingSpec:
     return spec.training
 
 
-def _document(check: FileCheck) -> SourceDocument:
+def document_of(check: FileCheck) -> SourceDocument:
     """The parsed file of a checked config (a preflight without errors parsed both)."""
     if check.document is None:
         raise ValueError(f"{check.path} was not parsed")
@@ -106,13 +106,13 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         module.after_restore = lambda trained: _apply_changes(trained, spec, echo)
     stop = StopRequest(notify=echo if is_rank_zero() else (lambda message: None))
     # the config travels in the newest schema version, and says so (both keys: readers look for either)
-    config = config_for_checkpoint(_document(preflight.model).data)
+    config = config_for_checkpoint(document_of(preflight.model).data)
     version = LATEST_VERSION
     # the logger's hparams.yaml (and the checkpoint's `hyper_parameters`): the effective config, `--set` included
     module.save_hyperparameters(
         {
             "model_config": config,
-            "dataset_config": _document(preflight.dataset).data,
+            "dataset_config": document_of(preflight.dataset).data,
             "overrides": [override.text for override in options.overrides],
         }
     )
@@ -125,7 +125,7 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
             "schema_version": version,
             **stamp_checkpoint_metadata(),
             "audiodiff": {
-                "dataset_config": _document(preflight.dataset).data,
+                "dataset_config": document_of(preflight.dataset).data,
                 "seed": options.seed,
                 "batch_size": options.batch_size,
             },
