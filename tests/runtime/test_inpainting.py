@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from toy_run import INPAINT_PATCH, REPO, TINY_MODEL, merge, write_configs
+from toy_run import INPAINT_PATCH, REPO, TINY_MODEL, merge, options, write_configs
 from typer.testing import CliRunner
 
 from audiodiff.cli.app import app
@@ -127,10 +127,14 @@ def test_the_shipped_inpainting_example_is_clean_for_both_runtimes(target):
 
 
 def test_run_preflight_accepts_inpainting_models(tmp_path: Path):
-    from audiodiff.runtime.preflight import _trainable
+    from audiodiff.diagnostics import codes
+    from audiodiff.runtime.run import prepare
 
-    spec = check_file(write_configs(tmp_path, INPAINT_PATCH)[0]).spec
-    assert spec.model_type == "diffusion_cond_inpaint" and _trainable(spec, None) == []
+    model_path, dataset_path = write_configs(tmp_path, INPAINT_PATCH)
+    assert check_file(model_path).spec.model_type == "diffusion_cond_inpaint"
+    plan = prepare(options(model_path, dataset_path, tmp_path / "run"), dry_run=True)  # raises on any error
+    found = [d.code for result in plan.findings.results() for d in result.diagnostics]
+    assert codes.TRAINING_UNSUPPORTED not in found
 
 
 # --- sampling requests -------------------------------------------------------------------------------------------------
