@@ -8,32 +8,18 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from toy_run import TINY_MODEL, merge, options, write_configs
+from toy_run import TINY_AUTOENCODER, TINY_MODEL, merge, options, write_configs
 
 from audiodiff.compiler.materialize import build_model
 from audiodiff.compiler.pipeline import check_file
 from audiodiff.runtime.init_weights import convert_weight_norm
 from audiodiff.runtime.run import RunError, prepare, run
 
-AUTOENCODER = {
-    "encoder": {
-        "type": "oobleck",
-        "config": {"in_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 16},
-    },
-    "decoder": {
-        "type": "oobleck",
-        "config": {"out_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 8},
-    },
-    "bottleneck": {"type": "vae"},
-    "latent_dim": 8,
-    "downsampling_ratio": 8,
-    "io_channels": 1,
-}
 # the toy model with an oobleck VAE pretransform: all three released prefixes, weight_g / weight_v in the VAE
 WITH_VAE = {
     "model": {
         "io_channels": 8,
-        "pretransform": {"type": "autoencoder", "config": {**AUTOENCODER, "channels": None, "patch_size": None}},
+        "pretransform": {"type": "autoencoder", "config": {**TINY_AUTOENCODER, "channels": None, "patch_size": None}},
         "diffusion": {"config": {"io_channels": 8}},
     }
 }

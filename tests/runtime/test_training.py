@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from toy_run import options, write_configs
+from toy_run import TINY_AUTOENCODER, options, write_configs
 
 from audiodiff.compiler.materialize import build_model
 from audiodiff.compiler.pipeline import check_file
@@ -404,29 +404,13 @@ def test_demo_spectrograms_are_valid_pngs_that_show_the_sound():
     assert wav_bytes(torch.zeros(1, 100), 8000)[:4] == b"RIFF"  # silence stays silence (no division by zero)
 
 
-AUTOENCODER = {
-    "encoder": {
-        "type": "oobleck",
-        "config": {"in_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 16},
-    },
-    "decoder": {
-        "type": "oobleck",
-        "config": {"out_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 8},
-    },
-    "bottleneck": {"type": "vae"},
-    "latent_dim": 8,
-    "downsampling_ratio": 8,
-    "io_channels": 1,
-}
-
-
 def test_an_autoencoder_pretransform_needs_and_gets_its_weights(tmp_path: Path):
     from safetensors.torch import load_file, save_file
 
     from audiodiff.compiler.materialize import build_autoencoder
     from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
 
-    replaced = {**AUTOENCODER, "channels": None, "patch_size": None}  # a merge patch: drop the patched keys
+    replaced = {**TINY_AUTOENCODER, "channels": None, "patch_size": None}  # a merge patch: drop the patched keys
     patch = {
         "model": {
             "io_channels": 8,
@@ -440,7 +424,7 @@ def test_an_autoencoder_pretransform_needs_and_gets_its_weights(tmp_path: Path):
     assert _codes(raised.value)[str(model)] == ["AD807"]  # an untrained autoencoder would make the run pointless
 
     torch.manual_seed(5)
-    autoencoder = build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000)
+    autoencoder = build_autoencoder(AutoencoderModelSpec.model_validate(TINY_AUTOENCODER), 8000)
     weights = tmp_path / "autoencoder.safetensors"
     save_file({key: value.contiguous() for key, value in autoencoder.state_dict().items()}, str(weights))
     outcome = run(
@@ -508,7 +492,7 @@ def test_encode_loads_the_pretransform_weights_from_an_autoencoder_or_a_whole_re
     from audiodiff.runtime.encode import EncodeOptions, encode
     from audiodiff.schema.v1.pretransform import AutoencoderModelSpec
 
-    replaced = {**AUTOENCODER, "channels": None, "patch_size": None}
+    replaced = {**TINY_AUTOENCODER, "channels": None, "patch_size": None}
     model, dataset = write_configs(
         tmp_path,
         {
@@ -524,7 +508,7 @@ def test_encode_loads_the_pretransform_weights_from_an_autoencoder_or_a_whole_re
         torch.manual_seed(seed)
         state = {
             key: value.contiguous()
-            for key, value in build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000)
+            for key, value in build_autoencoder(AutoencoderModelSpec.model_validate(TINY_AUTOENCODER), 8000)
             .state_dict()
             .items()
         }
@@ -532,7 +516,7 @@ def test_encode_loads_the_pretransform_weights_from_an_autoencoder_or_a_whole_re
         save_file(state, str(files[seed]))
     released = tmp_path / "released.safetensors"  # the same weights as seed 5, inside a whole model's layout
     torch.manual_seed(5)
-    state = build_autoencoder(AutoencoderModelSpec.model_validate(AUTOENCODER), 8000).state_dict()
+    state = build_autoencoder(AutoencoderModelSpec.model_validate(TINY_AUTOENCODER), 8000).state_dict()
     save_file(
         {
             **{f"pretransform.model.{key}": value.contiguous() for key, value in state.items()},

@@ -161,3 +161,20 @@ def cli(
             command, cwd=cwd or REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
     return subprocess.run(command, cwd=cwd or REPO, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+# A tiny oobleck VAE (1 channel, ratio 8, latent width 8): the pretransform the init and training tests load.
+TINY_AUTOENCODER = {
+    "encoder": {
+        "type": "oobleck",
+        "config": {"in_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 16},
+    },
+    "decoder": {
+        "type": "oobleck",
+        "config": {"out_channels": 1, "channels": 8, "c_mults": [1, 2], "strides": [2, 4], "latent_dim": 8},
+    },
+    "bottleneck": {"type": "vae"},
+    "latent_dim": 8,
+    "downsampling_ratio": 8,
+    "io_channels": 1,
+}
