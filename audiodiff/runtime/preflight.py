@@ -29,7 +29,7 @@ from audiodiff.runtime.scan import (
 )
 from audiodiff.schema.pointer import join
 from audiodiff.schema.v1.dataset import AudioDirDatasetSpec, DatasetConfigSpec, PreEncodedDatasetSpec, WebDatasetSpec
-from audiodiff.schema.v1.root import ModelConfig
+from audiodiff.schema.v1.root import AutoencoderConfig, DiffusionUncondConfig, ModelConfig
 from audiodiff.schema.values import value_problem
 from audiodiff.schema.views import backbone_of, conditioning_of, pretransform_of, pretransform_ratio
 
@@ -138,7 +138,7 @@ def check_configs(
             ),
         )
         return preflight
-    model_diagnostics = _trainable(model.spec, pretransform_ckpt, init, preflight)
+    model_diagnostics = _trainable(preflight.spec, pretransform_ckpt, init, preflight)
     if model.graph is not None:  # modules this machine cannot build (a missing extra, a download), as errors
         from audiodiff.compiler.checks import buildability
 
@@ -197,11 +197,11 @@ def _trainable(
         )
         return found
     _init_problems(spec, pretransform_ckpt, init, preflight)
-    if spec.model_type == "autoencoder":
+    if isinstance(spec, AutoencoderConfig):
         from audiodiff.runtime.autoencoder_preflight import autoencoder_trainable
 
         return found + autoencoder_trainable(spec, pretransform_ckpt)
-    if training.arc is not None:
+    if spec.training is not None and spec.training.arc is not None:  # `training` narrowed to the diffusion kind
         found.append(
             Diagnostic(
                 codes.TRAINING_UNSUPPORTED,
@@ -311,12 +311,14 @@ def pairing_rules(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
 
 def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
     """Rules between the two files (C6 pre_encoded on both sides; C4 / C5 latent lengths)."""
-    spec, data = model.spec, dataset.spec
-    found = []
+    spec, data = model.model_spec, dataset.dataset_spec
+    found: list[Diagnostic] = []
+    if spec is None or data is None:
+        return found
     pre_encoded_data = isinstance(data, PreEncodedDatasetSpec) or (
         isinstance(data, WebDatasetSpec) and data.pre_encoded
     )
-    if spec.model_type == "autoencoder":
+    if isinstance(spec, AutoencoderConfig):
         if isinstance(data, WebDatasetSpec) and not pre_encoded_data:
             found.append(
                 Diagnostic(
@@ -337,7 +339,8 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
             )
         return found
     model_side = note(model, "the model config says `training.pre_encoded` here", "/training/pre_encoded")
-    if spec.training.pre_encoded and not pre_encoded_data:
+    pre_encoded_model = spec.training is not None and spec.training.pre_encoded
+    if pre_encoded_model and not pre_encoded_data:
         found.append(
             Diagnostic(
                 codes.DATASET_MODEL_MISMATCH,
@@ -348,7 +351,7 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
                 related=(model_side,),
             )
         )
-    if pre_encoded_data and not spec.training.pre_encoded:
+    if pre_encoded_data and not pre_encoded_model:
         found.append(
             Diagnostic(
                 codes.DATASET_MODEL_MISMATCH,
@@ -359,24 +362,27 @@ def _pairing(model: FileCheck, dataset: FileCheck) -> list[Diagnostic]:
                 related=(model_side,),
             )
         )
-    if pre_encoded_data and data.latent_crop_length is not None:  # both latent kinds have `latent_crop_length`
+    latent_data = data if isinstance(data, (PreEncodedDatasetSpec, WebDatasetSpec)) and pre_encoded_data else None
+    backbone = backbone_of(spec)
+    if latent_data is not None and latent_data.latent_crop_length is not None and backbone is not None:
+        crop = latent_data.latent_crop_length  # both latent kinds have one
         ratio = _latent_ratio(spec)
         expected = spec.sample_size // ratio
-        multiple = backbone_of(spec).length_multiple
-        if data.latent_crop_length % multiple:
+        multiple = backbone.length_multiple
+        if crop % multiple:
             found.append(
                 Diagnostic(
                     codes.DATASET_MODEL_MISMATCH,
-                    f"`latent_crop_length` {data.latent_crop_length} is not a multiple of the backbone's {multiple}",
+                    f"`latent_crop_length` {crop} is not a multiple of the backbone's {multiple}",
                     "/latent_crop_length",
                 )
             )
-        elif data.latent_crop_length != expected:
+        elif crop != expected:
             found.append(
                 Diagnostic(
                     codes.DATASET_MODEL_MISMATCH,
                     f"`latent_crop_length` is "
-                    f"{data.latent_crop_length}, but demos generate {expected} latents "
+                    f"{crop}, but demos generate {expected} latents "
                     f"(`sample_size` {spec.sample_size} / ratio {ratio})",
                     "/latent_crop_length",
                     severity=Severity.WARNING,
@@ -393,10 +399,10 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
     """Scan every dataset folder (headers and metadata only), load the opted-in metadata modules (one per dataset
     id), and check what the files hold against the model; findings go to the dataset config."""
     dataset, spec, findings = preflight.dataset, preflight.dataset_spec, preflight.findings
+    assert not isinstance(spec, WebDatasetSpec), "shard datasets are checked by shard_preflight.check_shards"
     config_dir = Path(dataset.path).parent
     found: list[Diagnostic] = []
     scan = DataScan()
-    pre_encoded = isinstance(spec, PreEncodedDatasetSpec)
     module_paths: dict[str, tuple[str | None, str]] = {}  # dataset id -> (custom_metadata_module, its pointer)
     for index, source in enumerate(spec.datasets):
         pointer = join("", "datasets", index)
@@ -432,7 +438,7 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
             if module is not None:
                 preflight.metadata_modules[source.id] = module
         manifest = None
-        if getattr(source, "manifest", None) is not None:
+        if source.manifest is not None:
             manifest = resolve_file(source.manifest, config_dir, folder)
             if manifest is None:
                 found.append(
@@ -446,12 +452,12 @@ def scan_dataset(preflight: Preflight, allow_metadata_module: bool, *, check_val
                 continue
         part = (
             scan_latents(folder, source.id, spec.latent_extension)
-            if pre_encoded
+            if isinstance(spec, PreEncodedDatasetSpec)
             else scan_audio(folder, source.id, manifest)
         )
         scan.files += part.files
         scan.skipped += part.skipped
-    if (pre_encoded and spec.min_length_sec is not None) or (pre_encoded and spec.max_length_sec is not None):
+    if isinstance(spec, PreEncodedDatasetSpec) and (spec.min_length_sec is not None or spec.max_length_sec is not None):
         scan.files = [f for f in scan.files if _within(f, spec.min_length_sec, spec.max_length_sec)]
     preflight.scan = scan
     if not any(d.is_error for d in found):
@@ -524,7 +530,11 @@ def _content(preflight: Preflight, scan: DataScan, *, check_values: bool = True)
         return found
     if isinstance(data, PreEncodedDatasetSpec):
         widths = Counter(entry.channels for entry in scan.files)
-        expected = spec.model.io_channels if spec.model_type != "diffusion_uncond" else backbone_of(spec).channels
+        if isinstance(spec, DiffusionUncondConfig):  # its width is the backbone's (no top-level io_channels)
+            view = backbone_of(spec)
+            expected = view.channels if view is not None else None
+        else:
+            expected = spec.model.io_channels
         wrong = {width: count for width, count in widths.items() if width != expected}
         if wrong:
             width, count = max(wrong.items(), key=lambda item: item[1])
