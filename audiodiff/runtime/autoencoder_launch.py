@@ -20,7 +20,6 @@ from audiodiff.runtime.autoencoder_training import (
     AutoencoderTrainer,
 )
 from audiodiff.runtime.checkpoint_io import (
-    AtomicCheckpointIO,
     CheckpointCallback,
     exported_path,
     list_checkpoints,
@@ -36,7 +35,6 @@ from audiodiff.runtime.faults import NonFiniteLossError, StopRequest
 from audiodiff.runtime.optim import autoencoder_groups, build_group
 from audiodiff.runtime.preflight import Preflight
 from audiodiff.runtime.progress import (
-    RunProgressBar,
     SummaryLine,
     count,
     render_summary,
@@ -126,26 +124,7 @@ def train_autoencoder(options: RunOptions, plan: RunPlan, echo: Callable[[str], 
         sample_rate=spec.sample_rate,
         metrics=build_eval_metrics(training.eval_loss_configs, sample_rate=spec.sample_rate),
     )
-    trainer = pl.Trainer(
-        accelerator=plan.accelerator,
-        devices=options.devices,
-        num_nodes=options.num_nodes,
-        strategy=_strategy(plan),
-        precision=plan.precision,  # type: ignore[arg-type]  # Lightning's Literal; `run` checked the string
-        max_steps=options.max_steps or -1,
-        max_epochs=-1,
-        callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
-        logger=launch.make_logger(options, output, echo, launch.step_of(plan.resume_from)),
-        plugins=[AtomicCheckpointIO()],
-        enable_checkpointing=False,
-        enable_progress_bar=options.progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        log_every_n_steps=1,
-        default_root_dir=str(output),
-    )
+    trainer = launch.make_trainer(options, plan, output, echo, [checkpoints, demos], strategy=_strategy(plan))
     if trainer.is_global_zero:
         echo(_summary(options, plan, model, module, train_files, demo_files))
         for change in plan.applied:

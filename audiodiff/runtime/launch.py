@@ -135,27 +135,15 @@ def train(options: RunOptions, plan: RunPlan, echo: Callable[[str], None]) -> Ru
         accumulate_grad_batches=options.accumulate_grad_batches,
     )
     demos = DemoCallback(DemoSettings.from_spec(spec), output / "demos", stop=stop)
-    trainer = pl.Trainer(
-        accelerator=plan.accelerator,
-        devices=options.devices,
-        num_nodes=options.num_nodes,
+    trainer = make_trainer(
+        options,
+        plan,
+        output,
+        echo,
+        [checkpoints, demos],
         strategy=_strategy(plan, model, spec),
-        precision=plan.precision,  # type: ignore[arg-type]  # Lightning's Literal; `run` checked the string
-        max_steps=options.max_steps or -1,
-        max_epochs=-1,
         accumulate_grad_batches=options.accumulate_grad_batches,
         gradient_clip_val=_clip(options, spec),
-        callbacks=[checkpoints, demos] + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
-        logger=make_logger(options, output, echo, step_of(plan.resume_from)),
-        plugins=[AtomicCheckpointIO()],
-        enable_checkpointing=False,
-        enable_progress_bar=options.progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        log_every_n_steps=1,
-        default_root_dir=str(output),
     )
     if trainer.is_global_zero:
         echo(_summary(options, plan, model, preflight, checkpointing))
@@ -487,6 +475,39 @@ def _routes(spec: DiffusionConfig) -> dict[Route, tuple[str, ...]]:
 def _clip(options: RunOptions, spec: DiffusionConfig) -> float | None:
     value = options.gradient_clip_val if options.gradient_clip_val is not None else training_of(spec).clip_grad_norm
     return value if value and value > 0 else None
+
+
+def make_trainer(
+    options: RunOptions,
+    plan: RunPlan,
+    output: Path,
+    echo: Callable[[str], None],
+    callbacks: list[pl.Callback],
+    **settings: Any,
+) -> pl.Trainer:
+    """The Lightning trainer every `run` uses (diffusion and autoencoder alike): our checkpoint writing and
+    progress, no validation loop, no distributed sampler (our samplers shard the data); `settings` adds what one kind
+    of training sets itself (strategy, accumulation, clipping)."""
+    return pl.Trainer(
+        accelerator=plan.accelerator,
+        devices=options.devices,
+        num_nodes=options.num_nodes,
+        precision=plan.precision,  # type: ignore[arg-type]  # Lightning's Literal; `run` checked the string
+        max_steps=options.max_steps or -1,
+        max_epochs=-1,
+        callbacks=callbacks + ([RunProgressBar(refresh_rate=1)] if options.progress else []),
+        logger=make_logger(options, output, echo, step_of(plan.resume_from)),
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+        enable_progress_bar=options.progress,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=1,
+        default_root_dir=str(output),
+        **settings,
+    )
 
 
 def make_logger(options: RunOptions, output: Path, echo: Callable[[str], None], resume_step: int | None) -> Any:
