@@ -412,7 +412,8 @@ class UNetCFG1d(UNet1d):
         )  # [2B, C_out, L]
         cond_out, uncond_out = out.chunk(2, dim=0)
         guided = uncond_out + (cond_out - uncond_out) * cfg_scale
-        if not rescale_cfg:
+        if not rescale_cfg or guided.shape[1] < 2:
+            # one channel has no spread over channels to match: upstream divides 0-sample stds (NaN everywhere)
             return guided
         # CFG rescale (Lin et al. 2024, "Common diffusion noise schedules..."): match the conditional output's
         # per-frame std over channels, blended with weight scale_phi

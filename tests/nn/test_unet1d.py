@@ -395,3 +395,16 @@ def test_bfloat16_network_takes_float32_time() -> None:
     with torch.no_grad():
         out = keyword_call(net, **inputs, cfg_scale=3.0, rescale_cfg=True)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
+def test_cfg_rescale_of_a_one_channel_model_is_guidance_alone() -> None:
+    """Upstream's rescale divides stds over a single channel (NaN everywhere), so a mono raw-audio U-Net sampled
+    with guidance gave all-NaN clips. One channel has no spread to match, so guidance is left as it is."""
+    net = tiny_cfg(in_channels=1).eval()
+    inputs = tiny_inputs()
+    inputs["x"] = inputs["x"][:, :1]
+    with torch.no_grad():
+        guided = keyword_call(net, **inputs, cfg_scale=4.0)
+        rescaled = keyword_call(net, **inputs, cfg_scale=4.0, rescale_cfg=True, scale_phi=1.0)
+    assert guided.shape == (2, 1, 16) and bool(torch.isfinite(rescaled).all())
+    torch.testing.assert_close(rescaled, guided)
