@@ -165,17 +165,8 @@ class AutoencoderTrainer(pl.LightningModule):
             critic_opt.step()
             if critic_schedule is not None:
                 critic_schedule.step()
-            self.log(
-                "train/discriminator_loss",
-                loss.detach(),
-                prog_bar=True,
-                on_step=True,
-                on_epoch=False,
-                batch_size=len(reals),
-            )
-            self.log(
-                "train/disc_lr", critic_opt.param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=len(reals)
-            )
+            self._show("train/discriminator_loss", loss, len(reals))
+            self._log_step(step, {"train/discriminator_loss": loss, "train/disc_lr": critic_opt.param_groups[0]["lr"]})
             self.discriminator_history.append((step + 1, float(loss.detach())))
             return loss
         values = {"reals": reals, "decoded": decoded, **info}
@@ -193,14 +184,34 @@ class AutoencoderTrainer(pl.LightningModule):
         generator_opt.step()
         if generator_schedule is not None:
             generator_schedule.step()
-        size = len(reals)
-        self.log("train/loss", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=size)
-        for name, value in parts.items():
-            self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=False, batch_size=size)
-        self.log("train/latent_std", latents.detach().std(), on_step=True, on_epoch=False, batch_size=size)
-        self.log("train/gen_lr", generator_opt.param_groups[0]["lr"], on_step=True, on_epoch=False, batch_size=size)
+        self._show("train/loss", loss, len(reals))
+        self._log_step(
+            step,
+            {
+                "train/loss": loss,
+                **{f"train/{name}": value for name, value in parts.items()},
+                "train/latent_std": latents.detach().std(),
+                "train/gen_lr": generator_opt.param_groups[0]["lr"],
+            },
+        )
         self.history.append((step + 1, float(loss.detach())))
         return loss
+
+    def _show(self, name: str, value: Tensor, batch_size: int) -> None:
+        """On the progress bar only: what Lightning logs itself goes to the loggers on every later step too."""
+        self.log(name, value.detach(), prog_bar=True, logger=False, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    def _log_step(self, step: int, values: dict[str, Tensor | float]) -> None:
+        """This step's values, at this step only. Lightning's `self.log` keeps each key's last value and logs every
+        key ever logged at every step, so with two networks trained in turn each curve would repeat its previous
+        point on the other network's steps; the loggers are written to directly instead (rank zero only, as
+        Lightning's loggers do themselves), at the step number Lightning uses (the batch's, from 0)."""
+        metrics = {
+            name: float(value.detach()) if isinstance(value, Tensor) else float(value) for name, value in values.items()
+        }
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=step)
+            logger.save()  # as Lightning does after each step: a killed run keeps its curves
 
     def _stop_unless_finite(self, loss: Tensor, step: int) -> None:
         # every rank stops together, before this step changes any weight

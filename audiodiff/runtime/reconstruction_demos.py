@@ -25,12 +25,20 @@ MAX_DEMOS = 8
 
 
 def hold_back(files: list[Any], *, fraction: float = 0.1, most: int = 4) -> tuple[list[Any], list[Any]]:
-    """(training files, held-back files): the last tenth of the files (one at least, four at most) is kept out of
-    training when there are at least two; a single file serves both (its demos then show training data)."""
+    """(training files, held-back files): a tenth of the files (one at least, four at most) is kept out of training
+    when there are at least two; a single file serves both (its demos then show training data).
+
+    The held-back files are spread evenly over the dataset's order, the middle file of each of `count` equal runs:
+    datasets list their files grouped (by folder, source or class, as a manifest is written), so the last tenth
+    would hold back one group only and the demo metrics would measure that group alone."""
     if len(files) < 2:
         return list(files), list(files)
     count = max(1, min(most, int(len(files) * fraction)))
-    return list(files[:-count]), list(files[-count:])
+    chosen = {(2 * index + 1) * len(files) // (2 * count) for index in range(count)}
+    return (
+        [file for index, file in enumerate(files) if index not in chosen],
+        [file for index, file in enumerate(files) if index in chosen],
+    )
 
 
 def spectrogram_figure(reals: Tensor, decoded: Tensor, sample_rate: int) -> bytes | None:

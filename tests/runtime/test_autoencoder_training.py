@@ -4,6 +4,7 @@ checkpoints that a diffusion model's pretransform loads."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,21 @@ def test_the_export_is_an_autoencoder_checkpoint_that_encode_reads(tmp_path: Pat
     }
     lines = (demos / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2 and '"sisdr"' in lines[0] and '"mrstft"' in lines[0]
+    # each network's values are logged at its own steps only (Lightning's `self.log` would repeat each at the
+    # other's steps): the generator trains at step 0, the discriminator at step 1
+    with open(tmp_path / "out" / "logs" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    logged = {
+        name: sorted(int(row["step"]) for row in rows if row.get(name) not in (None, ""))
+        for name in ("train/loss", "train/mrstft_loss", "train/gen_lr", "train/discriminator_loss", "train/disc_lr")
+    }
+    assert logged == {
+        "train/loss": [0],
+        "train/mrstft_loss": [0],
+        "train/gen_lr": [0],
+        "train/discriminator_loss": [1],
+        "train/disc_lr": [1],
+    }
 
 
 @pytest.mark.slow
@@ -152,3 +168,16 @@ def test_sigkill_leaves_only_complete_checkpoints_and_the_run_resumes(tmp_path: 
     assert final[0] == target and read_training_checkpoint(final[1])["global_step"] == target
     assert (folder / f"step_{target:07d}.safetensors").is_file()
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_held_back_files_are_spread_over_the_dataset_not_its_last_group():
+    from audiodiff.runtime.reconstruction_demos import hold_back
+
+    # a manifest lists its files class by class: the last tenth would be noise bursts only
+    files = [f"{kind}_{index:02d}" for kind in ("tone", "chirp", "noise") for index in range(16)]
+    train, held = hold_back(files)
+    assert held == ["tone_06", "chirp_02", "chirp_14", "noise_10"]
+    assert {name.split("_")[0] for name in held} == {"tone", "chirp", "noise"}
+    assert sorted(train + held) == sorted(files) and not set(train) & set(held)
+    assert hold_back(["a", "b", "c"]) == (["a", "c"], ["b"])  # one at least
+    assert hold_back(["only"]) == (["only"], ["only"])  # a single file serves both
