@@ -26,6 +26,7 @@ def _train(model: Path, dataset: Path, output: Path, reports: Path, steps: int, 
     command += [str(model), str(dataset), str(output), str(reports), "--steps", str(steps)]
     result = subprocess.run(
         command + (["--resume"] if resume else []),
+        check=False,
         cwd=REPO,
         env=environment,
         capture_output=True,

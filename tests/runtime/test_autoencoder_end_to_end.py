@@ -16,11 +16,25 @@ from toy_run import REPO, TINY_MODEL, merge, options
 
 from audiodiff.runtime.run import run
 
-STEPS = 200
-# measured: in a plain two-optimizer loop (no Lightning) this recipe takes the held-back tones from about -35 dB to
-# +7..+10 dB by step 200 (seeds 1, 2); through `run` it gains +6 to +36 dB (see the xfail reason). Before it, the
-# phase-blind STFT distance dominated and SI-SDR never left the -30s, with or without the discriminator.
-SISDR_GAIN_DB = 20.0  # to be confirmed over seeds once the recipe is reliable
+STEPS = 300
+SEED = 7  # explicit (the value `options` happens to default to): the figures below were measured on it
+DEMO_EVERY = 100  # demo rounds after steps 1, 101, 201 and 300 (each renders four spectrogram figures, ~1 s each)
+# Measured with `OMP_NUM_THREADS=1 python bench/autoencoder_recipe.py --seeds 7 1 2 3 11` (one core, 62-76 s a run
+# with its demo figures): the held-back clips' mean SI-SDR and multi-resolution STFT distance, first round -> last
+# (STFT: mean of the last two rounds):
+#   seed  7: -44.4 -> -18.0 dB (+26.4), STFT 5.31 -> 4.12 (-1.19)
+#   seed  1: -31.8 -> -15.6 dB (+16.2), STFT 5.37 -> 3.84 (-1.54)
+#   seed  2: -35.2 -> -16.0 dB (+19.2), STFT 5.31 -> 3.90 (-1.42)
+#   seed  3: -45.3 -> -19.5 dB (+25.8), STFT 5.21 -> 3.64 (-1.57)
+#   seed 11: -37.8 -> -15.9 dB (+21.9), STFT 6.54 -> 4.09 (-2.45)
+# The held-back clips are a tone, two chirps and a noise burst (`hold_back` spreads them over the dataset). The first
+# round follows one step, so it scores an untrained decoder's output. By step 300 the tone comes back at +6 to +12 dB
+# (seeds 1, 2), but the chirps, which start at 1.2 to 1.8 kHz, above the frequencies the decoder has learnt in 150
+# generator steps, stay near -20 to -50 dB and keep the mean negative (seed 7 reaches -5 dB by step 600). The STFT
+# distance is compared over the last two rounds because single rounds wobble by ~0.3 once it has settled. Thresholds
+# leave 6 dB and 0.39 under the worst measured seed.
+SISDR_GAIN_DB = 10.0
+STFT_DROP = 0.8  # the mean of the last two rounds below the first
 
 # The reference's recipe (spectral loss, adversarial 0.1, feature matching, KL 1e-4, AdamW betas (0.8, 0.99))
 # scaled to a few hundred CPU steps: a SnakeBeta model 8 channels wide (tones are periodic; ELU at width 4 does not
@@ -49,13 +63,15 @@ VAE_PATCH = {
             "spectral": {"weights": {"mrstft": 0.1}},
             "time": {"type": "l1", "weights": {"l1": 1.0}},
         },
-        "demo": {"demo_every": 50},
+        "demo": {"demo_every": DEMO_EVERY},
     },
 }
 
 
-def _column(rows: list[dict[str, str]], name: str) -> list[float]:
-    return [float(row[name]) for row in rows if row.get(name) not in (None, "")]
+def _by_step(rows: list[dict[str, str]], name: str) -> dict[int, float]:
+    """{step: value} of one logged metric: Lightning's CSV logger writes a row per `log_metrics` call, so a step
+    whose demo round also logged appears on several rows, the value on one of them."""
+    return {int(row["step"]): float(row[name]) for row in rows if row.get(name) not in (None, "")}
 
 
 def _toy_dataset(tmp_path: Path, clips_per_class: int = 4) -> Path:
@@ -84,41 +100,44 @@ def _toy_dataset(tmp_path: Path, clips_per_class: int = 4) -> Path:
     return dataset
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="not met reliably yet (issue 17 stays open): with this recipe the held-back tones' SI-SDR rises by "
-    "+25, +36, +35 and +6 dB over seeds 1, 2, 3 and 7 (run(), 200 steps), but the multi-resolution STFT distance "
-    "ends above its first value in all four; the earlier recipe (width 4, ELU, STFT weight 1, L1 0.1) never left "
-    "-30 dB, with or without the discriminator",
-)
-def test_a_tiny_vae_learns_with_the_adversarial_loss(tmp_path: Path):
-    """A few hundred steps (about a minute on an idle CPU core); 48 clips, so the four held back (the last tones)
-    give the metric."""
+def train_recipe(tmp_path: Path, seed: int, steps: int = STEPS) -> tuple[list[dict[str, float]], Path]:
+    """Trains the recipe on 48 toy clips (4 held back); (the demo rounds' metrics, the run folder)."""
     dataset = _toy_dataset(tmp_path, clips_per_class=16)
     vae = merge(TINY_VAE, VAE_PATCH)
     model = tmp_path / "vae.json"
     model.write_text(json.dumps(vae))
+    output = tmp_path / "vae"
     outcome = run(
-        options(model, dataset, tmp_path / "vae", max_steps=STEPS, checkpoint_every=STEPS, batch_size=4),
+        options(model, dataset, output, max_steps=steps, checkpoint_every=steps, batch_size=4, seed=seed),
         echo=lambda text: None,
     )
-    assert outcome.steps == STEPS
+    assert outcome.steps == steps
+    lines = (output / "demos" / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines], output
 
-    metrics = [json.loads(line) for line in (tmp_path / "vae" / "demos" / "metrics.jsonl").read_text().splitlines()]
+
+@pytest.mark.slow
+def test_a_tiny_vae_learns_with_the_adversarial_loss(tmp_path: Path):
+    """A few hundred steps (about a minute on an idle CPU core)."""
+    metrics, output = train_recipe(tmp_path, SEED)
+    assert [round["step"] for round in metrics] == [1, 101, 201, STEPS]
     first, last = metrics[0], metrics[-1]
-    assert first["step"] == 1 and last["step"] == STEPS
     assert last["sisdr"] >= first["sisdr"] + SISDR_GAIN_DB, metrics
-    assert last["mrstft"] < first["mrstft"], metrics
+    assert sum(round["mrstft"] for round in metrics[-2:]) / 2 <= first["mrstft"] - STFT_DROP, metrics
 
-    with open(tmp_path / "vae" / "logs" / "metrics.csv", newline="") as handle:
+    with open(output / "logs" / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    critic = _column(rows, "train/discriminator_loss")
-    adversarial = _column(rows, "train/loss_adv")
-    assert len(critic) >= STEPS // 2 - 1 and all(math.isfinite(value) for value in critic + adversarial)
-    assert max(critic) - min(critic) > 1e-3  # the discriminator's loss moves
-    after_warmup = [value for value in adversarial if value != 0.0]
-    assert after_warmup and max(after_warmup) - min(after_warmup) > 1e-4  # and so does the generator's
+    critic = _by_step(rows, "train/discriminator_loss")
+    adversarial = _by_step(rows, "train/loss_adv")
+    assert sorted(critic) == list(range(1, STEPS, 2))  # the discriminator trains on every other step, from the first
+    values = list(critic.values()) + list(adversarial.values())
+    assert all(math.isfinite(value) for value in values)
+    assert max(critic.values()) - min(critic.values()) > 1e-2  # the discriminator's loss moves
+    warmup = VAE_PATCH["training"]["warmup_steps"]
+    assert sorted(adversarial) == list(range(0, STEPS, 2))  # the generator trains on the others
+    assert all(value == 0 for step, value in adversarial.items() if step < warmup)  # no adversarial term yet
+    after_warmup = [value for step, value in adversarial.items() if step >= warmup]
+    assert max(after_warmup) - min(after_warmup) > 1e-3  # then the generator's adversarial loss moves too
 
 
 def _train_diffusion_on(vae: dict, exported: Path, dataset: Path, output: Path) -> None:
