@@ -1,6 +1,8 @@
 """Autoencoder training through `run`: two optimizers resume exactly, a missing optimizer group is refused before
 anything is built, a non-finite loss stops the run before it changes a weight, and exports are autoencoder
-checkpoints that a diffusion model's pretransform loads."""
+checkpoints that a diffusion model's pretransform loads. The Lightning module makes exactly the updates of the
+reference's alternation written out as a plain loop, each network's values are logged at its own steps, and demos
+hold back clips from across the dataset."""
 
 from __future__ import annotations
 
@@ -181,3 +183,76 @@ def test_held_back_files_are_spread_over_the_dataset_not_its_last_group():
     assert sorted(train + held) == sorted(files) and not set(train) & set(held)
     assert hold_back(["a", "b", "c"]) == (["a", "c"], ["b"])  # one at least
     assert hold_back(["only"]) == (["only"], ["only"])  # a single file serves both
+
+
+@pytest.mark.slow
+def test_run_makes_the_updates_of_a_plain_two_optimizer_loop(tmp_path: Path, monkeypatch):
+    """The Lightning module steps as the reference's wrapper does, written out by hand: odd steps train the
+    discriminator on detached reconstructions, even steps the autoencoder, with the adversarial and feature-matching
+    terms only from `warmup_steps` on. Same initial weights, same batches, same per-step seeds: same weights."""
+    import copy
+
+    from audiodiff.runtime import autoencoder_training
+    from audiodiff.runtime.training import step_seed
+
+    steps, warmup, seed = 6, 2, 7
+    patch = {
+        "training": {
+            "warmup_steps": warmup,
+            "use_ema": False,
+            "latent_mask_ratio": 0.0,
+            "optimizer_configs": {"autoencoder": {"scheduler": None}, "discriminator": {"scheduler": None}},
+        }
+    }
+    model, dataset = write_autoencoder_configs(tmp_path, patch)
+    seen: dict = {"batches": []}
+    trainer_class = autoencoder_training.AutoencoderTrainer
+    original_init, original_step = trainer_class.__init__, trainer_class.training_step
+
+    def recording_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        seen["module"] = self
+        seen["initial"] = copy.deepcopy(self.autoencoder), copy.deepcopy(self.discriminator)
+
+    def recording_step(self, batch, batch_idx):
+        seen["batches"].append(batch.data.clone())  # [B, C, T]
+        return original_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(trainer_class, "__init__", recording_init)
+    monkeypatch.setattr(trainer_class, "training_step", recording_step)
+    run(options(model, dataset, tmp_path / "out", max_steps=steps, checkpoint_every=steps, seed=seed), **QUIET)
+
+    module = seen["module"]
+    autoencoder, discriminator = seen["initial"]
+    untrained = copy.deepcopy(autoencoder.state_dict())
+    losses = copy.deepcopy(module.losses)
+    losses._discriminator = [discriminator]
+    for term in losses.terms:  # the decayed weights back to their configured values
+        getattr(losses, f"weight_{term.name}").fill_(term.weight)
+    generator_opt = torch.optim.AdamW(autoencoder.parameters(), lr=1e-3, betas=(0.8, 0.99))
+    critic_opt = torch.optim.AdamW(discriminator.parameters(), lr=1e-3, betas=(0.8, 0.99))
+    assert len(seen["batches"]) == steps
+    for step, reals in enumerate(seen["batches"]):
+        torch.manual_seed(step_seed(seed, step, 0))
+        latents, info = autoencoder.encode(reals, return_info=True)
+        decoded = autoencoder.decode(latents)[..., : reals.shape[-1]]
+        if step % 2 == 1:
+            critic_loss, _, _ = discriminator.loss(reals, decoded.detach())
+            critic_opt.zero_grad()
+            critic_loss.backward()
+            critic_opt.step()
+            continue
+        values = {"reals": reals, "decoded": decoded, **info}
+        if step >= warmup:
+            _, values["loss_adv"], values["feature_matching_distance"] = discriminator.loss(reals, decoded)
+        else:
+            values["loss_adv"] = values["feature_matching_distance"] = reals.new_zeros(())
+        loss, _ = losses.generator_loss(values)
+        generator_opt.zero_grad()
+        loss.backward()
+        generator_opt.step()
+    for ours, theirs in ((autoencoder, module.autoencoder), (discriminator, module.discriminator)):
+        for (name, value), other in zip(ours.state_dict().items(), theirs.state_dict().values(), strict=True):
+            assert torch.allclose(value, other, rtol=0, atol=1e-6), name
+    trained = module.autoencoder.state_dict()
+    assert any(not torch.equal(value, trained[name]) for name, value in untrained.items())  # training moved them
