@@ -13,10 +13,14 @@ chirp   the peak frequency of every 64 ms frame (frames within 30 dB of the loud
         first and the last quarter of the track.                         target |rho| >= 0.9 and >= 1 octave
 noise   the level range between the loudest and the quietest 50 ms frame: bursts with silent gaps.
                                                                          target >= 20 dB
-all     spectral flatness (geometric over arithmetic mean of the power spectrum, per frame, mean in dB) and the
-        sweep in octaves place a clip on a plane; each generated clip goes to the class whose training clips'
-        centre (in units of the training spread) is nearest. The conditioning works when every clip lands in its
-        own class.                                                       target: all correct
+all     three features place a clip in a space: the peak share (the part of each 64 ms frame's energy above
+        100 Hz within +-2 bins, +-31 Hz, of its strongest bin, mean in dB: about -0.4 dB for a note, -9 dB for
+        the noise bursts), the peak jitter (how far the strongest frequency moves from one 16 ms hop to the next,
+        median in octaves: 0 for a note, 0.05 for a chirp, 0.3 and more for noise) and the sweep in octaves.
+        Each generated clip goes to the class whose training clips' centre (in units of the training spread) is
+        nearest. The conditioning works when every clip lands in its own class.   target: all correct
+        Spectral flatness is printed too, but it measures the floor under a line rather than the line: a note
+        40 dB above its floor is as flat as noise by it, and peak-to-rest already counts that floor.
 
 Exit status 0 (with `--strict`: 1 when a target is missed); 2 when there is nothing to measure.
 """
@@ -105,6 +109,30 @@ def level_range_db(audio: np.ndarray, sample_rate: int) -> float:
     return float(levels.max() - levels.min())
 
 
+def peak_share_db(audio: np.ndarray, sample_rate: int, half_width: int = 2) -> float:
+    """Mean share (dB) of each frame's energy above 100 Hz within +-`half_width` bins of its strongest bin, over
+    the frames within 30 dB of the loudest: near 0 dB for a note or a slow sweep, about -10 dB for white noise."""
+    spectra, freqs = _frames(audio, sample_rate)
+    # from 100 Hz up: the darkest noise bursts (a 30 Hz low-pass) would otherwise pile into the lowest bins
+    spectra = spectra[_active(spectra)][:, freqs >= 100] + 1e-20  # [N, F']
+    strongest = np.argmax(spectra, axis=1)  # [N]
+    window = np.clip(strongest[:, None] + np.arange(-half_width, half_width + 1)[None], 0, spectra.shape[1] - 1)
+    share = np.take_along_axis(spectra, window, axis=1).sum(1) / spectra.sum(1)  # [N]
+    return float(10 * np.log10(share).mean())
+
+
+def peak_jitter_octaves(audio: np.ndarray, sample_rate: int) -> float:
+    """How far the strongest frequency (from 50 Hz up) moves from one 16 ms hop to the next, median in octaves over
+    the frames within 30 dB of the loudest: 0 for a steady note, about 0.05 for the chirps, 0.3 to 0.9 for
+    noise, whose strongest bin jumps at random."""
+    spectra, freqs = _frames(audio, sample_rate)
+    usable = freqs >= 50
+    peaks = freqs[usable][np.argmax(spectra[:, usable], axis=1)][_active(spectra)]  # [N]
+    if len(peaks) < 2:
+        return 0.0
+    return float(np.median(np.abs(np.diff(np.log2(peaks)))))
+
+
 def flatness_db(audio: np.ndarray, sample_rate: int) -> float:
     """Mean spectral flatness (dB) of the frames within 30 dB of the loudest: 0 dB is white noise, a pure tone
     reaches -60 dB or lower."""
@@ -120,6 +148,8 @@ class Measures:
     chirp_octaves: float
     chirp_rho: float
     noise_range_db: float
+    peak_share_db: float
+    peak_jitter_octaves: float
     flatness_db: float
 
     @classmethod
@@ -131,12 +161,14 @@ class Measures:
             octaves,
             rho,
             level_range_db(audio, sample_rate),
+            peak_share_db(audio, sample_rate),
+            peak_jitter_octaves(audio, sample_rate),
             flatness_db(audio, sample_rate),
         )
 
     def features(self) -> np.ndarray:
-        """The plane the classes are told apart on: (flatness dB, sweep octaves)."""
-        return np.array([self.flatness_db, self.chirp_octaves])
+        """The space the classes are told apart in: (peak share dB, peak jitter octaves, sweep octaves)."""
+        return np.array([self.peak_share_db, self.peak_jitter_octaves, self.chirp_octaves])
 
     def meets(self, name: str) -> bool:
         """Whether a clip of class `name` meets its class's target."""
@@ -158,7 +190,7 @@ class NearestCentroid:
     """Classes as the centres of their training clips' features, in units of the features' spread."""
 
     def __init__(self, training: dict[str, list[Measures]]) -> None:
-        everything = np.stack([m.features() for items in training.values() for m in items])  # [N, 2]
+        everything = np.stack([m.features() for items in training.values() for m in items])  # [N, 3]
         self.scale = everything.std(0) + 1e-9
         self.centres = {
             name: np.mean([m.features() for m in items], axis=0) / self.scale for name, items in training.items()
@@ -283,8 +315,10 @@ def summary(results: list[ClassResult], cfg_scale: float) -> list[str]:
         lines.append(f"  {result.name:<5} {values}")
         lines.append(
             f"        {result.met}/{len(result.generated)} meet the target; training clips: "
-            f"{result.training[0].headline(result.name)}; told apart (flatness, sweep): "
-            f"{result.told_apart}/{len(result.labels)}; flatness "
+            f"{result.training[0].headline(result.name)}; told apart (peak share, sweep): "
+            f"{result.told_apart}/{len(result.labels)}; peak share "
+            + ", ".join(f"{m.peak_share_db:.1f}" for m in result.generated)
+            + " dB; flatness "
             + ", ".join(f"{m.flatness_db:.0f}" for m in result.generated)
             + " dB"
         )
