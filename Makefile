@@ -52,21 +52,21 @@ PARITY_DRAWS ?= 500
 parity: $(STAMP)
 	PYTHONPATH=tests/parity:tests $(PY) tests/parity/harness.py --draws $(PARITY_DRAWS)
 
-# The main job on the shipped example: a small conditioned DiT trains on one-second tones, chirps and noise bursts
+# The main job on the shipped example: a small conditioned DiT trains on half-second tones, chirps and noise bursts
 # at 4 kHz from a synthesised toy dataset, then one tone is sampled from the exported weights, and every class is
 # measured. Budget: at most 5 minutes after set-up on 2 idle CPU cores (README). Outputs: runs/demo/report.png
 # (spectrograms of training and generated clips per class, loss curve), runs/demo/demos/ (WAV, spectrograms and a
 # report per round), runs/demo/checkpoints/, runs/demo/sample.wav.
-DEMO_STEPS ?= 2000
+DEMO_STEPS ?= 1800
 
 demo: $(STAMP)
 	$(VENV)/bin/audiodiff validate examples/
-	$(PY) examples/make_toy_dataset.py examples/data/toy --sustained --seconds 1
+	$(PY) examples/make_toy_dataset.py examples/data/toy --sustained --seconds 0.5
 	rm -rf runs/demo
 	$(VENV)/bin/audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo \
 		--max-steps $(DEMO_STEPS) --batch-size 8 --checkpoint-every $(DEMO_STEPS)
 	$(VENV)/bin/audiodiff sample examples/toy_dit.json --ckpt "$$(ls runs/demo/checkpoints/*.safetensors | tail -n 1)" \
-		--cond class=tone --seconds 1 --cfg-scale 4 --steps 50 --seed 1 --output runs/demo/sample.wav
+		--cond class=tone --seconds 0.5 --cfg-scale 4 --steps 50 --seed 1 --output runs/demo/sample.wav
 	$(PY) examples/measure_demo.py runs/demo
 
 # The reference (stable-audio-tools at commit 50049e3) in its own environment, .bench-env/, so the benches measure it

@@ -315,7 +315,7 @@ def summary(results: list[ClassResult], cfg_scale: float) -> list[str]:
         lines.append(f"  {result.name:<5} {values}")
         lines.append(
             f"        {result.met}/{len(result.generated)} meet the target; training clips: "
-            f"{result.training[0].headline(result.name)}; told apart (peak share, sweep): "
+            f"{result.training[0].headline(result.name)}; told apart (peak share, jitter, sweep): "
             f"{result.told_apart}/{len(result.labels)}; peak share "
             + ", ".join(f"{m.peak_share_db:.1f}" for m in result.generated)
             + " dB; flatness "

@@ -36,6 +36,8 @@ def test_int_timing_conditioners_get_whole_seconds() -> None:
     config = copy.deepcopy(EXAMPLE)
     for entry in config["model"]["conditioning"]["configs"][1:]:
         entry["type"], entry["config"] = "int", {"min_val": 0, "max_val": 8}
+    for demo in config["training"]["demo"]["demo_cond"]:
+        demo["seconds_total"] = 1  # an int conditioner's demo value is a whole number
     the_plan = plan(_spec(config), SampleRequest(seconds=1.024, cond={"class": "chirp"}))
     assert the_plan.metadata[0]["seconds_total"] == 2
 
