@@ -139,6 +139,10 @@ def test_a_tiny_vae_learns_with_the_adversarial_loss(tmp_path: Path):
     after_warmup = [value for step, value in adversarial.items() if step >= warmup]
     assert max(after_warmup) - min(after_warmup) > 1e-3  # then the generator's adversarial loss moves too
 
+    # and what it learned is a latent diffusion model's pretransform: a tiny DiT trains a few steps on its latents
+    exported = sorted((output / "checkpoints").glob("*.safetensors"))[-1]
+    _train_diffusion_on(merge(TINY_VAE, VAE_PATCH), exported, tmp_path / "dataset.json", tmp_path)
+
 
 def _train_diffusion_on(vae: dict, exported: Path, dataset: Path, output: Path) -> None:
     """A few steps of a tiny DiT whose pretransform is the exported autoencoder."""
