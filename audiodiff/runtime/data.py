@@ -17,7 +17,6 @@ resumed run sees exactly the data an uninterrupted one would have seen.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.audio import adapt_channels
+from audiodiff.runtime.cropping import fit_crop, plan_crop
 from audiodiff.runtime.scan import (  # noqa: F401 (the scans are part of this module's interface)
     AUDIO_EXTENSIONS,
     METADATA_FUNCTION,
@@ -130,37 +129,24 @@ class AudioDataset(_StreamDataset):
     def load(self, entry: DataFile, rng: np.random.Generator) -> tuple[Tensor, dict[str, Any]]:
         import soundfile
 
-        rate, size = self.sample_rate, self.sample_size
-        total = max(1, round(entry.frames * rate / entry.sample_rate))  # the file's length after resampling
-        upper_bound = max(0, total - size)
-        offset = int(rng.integers(0, upper_bound + 1)) if self.random_crop and upper_bound > 0 else 0
-        # read only the source frames the crop needs (a few more, for the resampler's edge)
-        start = math.floor(offset * entry.sample_rate / rate)
-        frames = min(entry.frames - start, math.ceil(size * entry.sample_rate / rate) + 64)
-        data, file_rate = soundfile.read(entry.path, start=start, frames=frames, dtype="float32", always_2d=True)
+        plan = plan_crop(
+            entry.frames,
+            entry.sample_rate,
+            rate=self.sample_rate,
+            size=self.sample_size,
+            random_crop=self.random_crop,
+            rng=rng,
+        )
+        data, file_rate = soundfile.read(
+            entry.path, start=plan.start, frames=plan.frames, dtype="float32", always_2d=True
+        )
         if data.shape[0] == 0:
             raise ItemError("no audio frames could be read")
         if not np.isfinite(data).all():
             raise ItemError("the file holds NaN or infinite samples")
-        data = adapt_channels(data, self.channels)  # [T, C]
-        if file_rate != rate:
-            import soxr
-
-            data = soxr.resample(data, file_rate, rate, quality="HQ")
-        length = min(size, data.shape[0], total - offset)
-        audio = torch.zeros(self.channels, size)  # [C, sample_size]
-        audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[:length].T))
-        padding_mask = torch.zeros(size)  # [sample_size]: 1 on real audio, 0 on padding
-        padding_mask[:length] = 1
+        audio, padding_mask = fit_crop(data, file_rate, plan, self.channels)  # [C, sample_size], [sample_size]
         info = dict(entry.metadata)
-        info.update(
-            path=entry.path,
-            relpath=entry.relpath,
-            seconds_start=math.floor(offset / rate),
-            seconds_total=math.ceil(total / rate),
-            padding_mask=padding_mask,
-            timestamps=(offset / (upper_bound + size), (offset + size) / (upper_bound + size)),
-        )
+        info.update(path=entry.path, relpath=entry.relpath, **plan.metadata(padding_mask))
         return audio, info
 
 

@@ -6,7 +6,6 @@ length with the stored padding mask. Only the frames a crop needs are decoded.""
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.audio import adapt_channels
+from audiodiff.runtime.cropping import fit_crop, plan_crop
 from audiodiff.runtime.shards import LATENT_MEMBER, audio_member
 
 
@@ -44,35 +43,24 @@ def crop_audio(
     header = soundfile.info(io.BytesIO(member))
     if header.frames <= 0 or header.samplerate <= 0:
         raise ValueError(f"the `{suffix}` member holds no audio frames")
-    rate, size = crop.sample_rate, crop.sample_size
-    total = max(1, round(header.frames * rate / header.samplerate))  # the clip's length after resampling
-    upper_bound = max(0, total - size)
-    offset = int(rng.integers(0, upper_bound + 1)) if crop.random_crop and upper_bound > 0 else 0
-    # decode only the source frames the crop needs (a few more, for the resampler's edge)
-    first = math.floor(offset * header.samplerate / rate)
-    count = min(header.frames - first, math.ceil(size * header.samplerate / rate) + 64)
-    data, file_rate = soundfile.read(io.BytesIO(member), start=first, frames=count, dtype="float32", always_2d=True)
+    plan = plan_crop(
+        header.frames,
+        header.samplerate,
+        rate=crop.sample_rate,
+        size=crop.sample_size,
+        random_crop=crop.random_crop,
+        rng=rng,
+    )
+    data, file_rate = soundfile.read(
+        io.BytesIO(member), start=plan.start, frames=plan.frames, dtype="float32", always_2d=True
+    )
     if data.shape[0] == 0:
         raise ValueError(f"the `{suffix}` member holds no audio frames")
     if not np.isfinite(data).all():
         raise ValueError(f"the `{suffix}` member holds NaN or infinite samples")
-    data = adapt_channels(data, crop.channels)  # [T, C]
-    if file_rate != rate:
-        import soxr
-
-        data = soxr.resample(data, file_rate, rate, quality="HQ")
-    length = min(size, data.shape[0], total - offset)
-    audio = torch.zeros(crop.channels, size)  # [C, sample_size]
-    audio[:, :length] = torch.from_numpy(np.ascontiguousarray(data[:length].T))
-    padding_mask = torch.zeros(size)  # [sample_size]: 1 on real audio
-    padding_mask[:length] = 1
+    audio, padding_mask = fit_crop(data, file_rate, plan, crop.channels)  # [C, sample_size], [sample_size]
     info = dict(metadata)
-    info.update(
-        seconds_start=math.floor(offset / rate),
-        seconds_total=math.ceil(total / rate),
-        padding_mask=padding_mask,
-        timestamps=(offset / (upper_bound + size), (offset + size) / (upper_bound + size)),
-    )
+    info.update(plan.metadata(padding_mask))
     return audio, info
 
 
