@@ -1,4 +1,4 @@
-"""One training crop of an audio clip, shared by the folder dataset (`data.py`) and the shard stream
+"""One training crop of an audio clip (or of stored latents), shared by the folder dataset (`data.py`) and the shard stream
 (`shard_decode.py`): which source frames to read for a random (or leading) window at the training rate, how the
 frames read become the window, and the timing metadata upstream attaches to it."""
 
@@ -66,3 +66,22 @@ def fit_crop(data: np.ndarray, file_rate: int, plan: CropPlan, channels: int) ->
     padding_mask = torch.zeros(plan.size)  # [size]
     padding_mask[:length] = 1
     return audio, padding_mask
+
+
+def latent_window(
+    latents: Tensor, stored_mask: object, *, size: int, random_crop: bool, rng: np.random.Generator
+) -> tuple[Tensor, Tensor]:
+    """A window of `size` frames of pre-encoded latents [C, N]: random when `random_crop` and there are more
+    frames (one draw from `rng`), else from the start; (latents [C, size] zero-padded, padding mask [size]). The
+    mask follows `stored_mask`, the encoder's per-frame mask from the metadata, when it is a list of N values."""
+    frames = latents.shape[1]
+    mask = torch.tensor(stored_mask, dtype=torch.float32) if isinstance(stored_mask, list) else torch.ones(frames)
+    if mask.shape != (frames,):
+        mask = torch.ones(frames)
+    offset = int(rng.integers(0, frames - size + 1)) if random_crop and frames > size else 0
+    length = min(size, frames - offset)
+    crop = torch.zeros(latents.shape[0], size)  # [C, size]
+    crop[:, :length] = latents[:, offset : offset + length]
+    padding_mask = torch.zeros(size)  # [size]
+    padding_mask[:length] = mask[offset : offset + length]
+    return crop, padding_mask

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.cropping import fit_crop, plan_crop
+from audiodiff.runtime.cropping import fit_crop, latent_window, plan_crop
 from audiodiff.runtime.scan import (  # noqa: F401 (the scans are part of this module's interface)
     AUDIO_EXTENSIONS,
     METADATA_FUNCTION,
@@ -172,18 +172,9 @@ class LatentDataset(_StreamDataset):
             raise ItemError(f"latents must be [channels, frames], got {list(latents.shape)}")
         if not torch.isfinite(latents).all():
             raise ItemError("the latents hold NaN or infinite values")
-        frames = latents.shape[1]
-        stored_mask = entry.metadata.get("padding_mask")
-        mask = torch.tensor(stored_mask, dtype=torch.float32) if isinstance(stored_mask, list) else torch.ones(frames)
-        if mask.shape != (frames,):
-            mask = torch.ones(frames)
-        size = self.crop_length
-        offset = int(rng.integers(0, frames - size + 1)) if self.random_crop and frames > size else 0
-        length = min(size, frames - offset)
-        crop = torch.zeros(latents.shape[0], size)
-        crop[:, :length] = latents[:, offset : offset + length]
-        padding_mask = torch.zeros(size)
-        padding_mask[:length] = mask[offset : offset + length]
+        crop, padding_mask = latent_window(
+            latents, entry.metadata.get("padding_mask"), size=self.crop_length, random_crop=self.random_crop, rng=rng
+        )  # [C, crop_length], [crop_length]
         info = dict(entry.metadata)
         info.update(path=entry.path, relpath=entry.relpath, padding_mask=padding_mask)
         return crop, info

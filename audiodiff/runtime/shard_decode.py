@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.cropping import fit_crop, plan_crop
+from audiodiff.runtime.cropping import fit_crop, latent_window, plan_crop
 from audiodiff.runtime.shards import LATENT_MEMBER, audio_member
 
 
@@ -75,18 +75,9 @@ def crop_latents(
         raise ValueError(f"latents must be [channels, frames], got {list(latents.shape)}")
     if not torch.isfinite(latents).all():
         raise ValueError("the latents hold NaN or infinite values")
-    frames = latents.shape[1]
-    stored = metadata.get("padding_mask")
-    mask = torch.tensor(stored, dtype=torch.float32) if isinstance(stored, list) else torch.ones(frames)
-    if mask.shape != (frames,):
-        mask = torch.ones(frames)
-    size = crop.crop_length
-    offset = int(rng.integers(0, frames - size + 1)) if crop.random_crop and frames > size else 0
-    length = min(size, frames - offset)
-    data = torch.zeros(latents.shape[0], size)  # [C, crop_length]
-    data[:, :length] = latents[:, offset : offset + length]
-    padding_mask = torch.zeros(size)
-    padding_mask[:length] = mask[offset : offset + length]
+    data, padding_mask = latent_window(
+        latents, metadata.get("padding_mask"), size=crop.crop_length, random_crop=crop.random_crop, rng=rng
+    )  # [C, crop_length], [crop_length]
     info = dict(metadata)
     info["padding_mask"] = padding_mask
     return data, info
