@@ -99,15 +99,43 @@ def spectrogram_png(
         return png_bytes(spectrogram_image(torch.as_tensor(_mono(audio))[None], sample_rate))
     plt = _pyplot()
     levels, duration, nyquist = spectrogram_db(audio, sample_rate)
-    figure, axes = plt.subplots(figsize=(6, 3.2), layout="constrained")
+    figure = plt.figure(figsize=(6, 3.2))
+    layout = _Margins(figure, left=0.75, right=1.15, top=0.35 if title else 0.15, bottom=0.5)
+    axes = figure.add_axes(layout.box(0.0, 0.0, 1.0, 1.0))
     image = _draw_spectrogram(axes, levels, duration, nyquist, float(levels.max()))
     _mark_spans(axes, spans)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("frequency (Hz)")
     if title:
         axes.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=axes, label="level (dB re full scale)")
+    figure.colorbar(image, cax=figure.add_axes(layout.colour_bar()), label="level (dB re full scale)")
     return _png(figure)
+
+
+class _Margins:
+    """Axes placed at fixed margins given in inches. matplotlib's constrained layout finds the margins by measuring
+    every label, which costs a second full draw: half of each figure's time, on every demo round."""
+
+    def __init__(self, figure, *, left: float, right: float, top: float, bottom: float) -> None:
+        self.width, self.height = figure.get_size_inches()
+        self.left, self.right, self.top, self.bottom = left, right, top, bottom
+
+    def box(self, x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
+        """Figure fractions of the rectangle (x, y, w, h) given as fractions of the area inside the margins."""
+        inner_w = self.width - self.left - self.right
+        inner_h = self.height - self.top - self.bottom
+        return (
+            (self.left + x * inner_w) / self.width,
+            (self.bottom + y * inner_h) / self.height,
+            w * inner_w / self.width,
+            h * inner_h / self.height,
+        )
+
+    def colour_bar(self, y: float = 0.0, h: float = 1.0) -> tuple[float, float, float, float]:
+        """A 0.15 in wide bar 0.2 in right of the area inside the margins (its label goes in the right margin)."""
+        inner_h = self.height - self.top - self.bottom
+        x = self.width - self.right + 0.2
+        return x / self.width, (self.bottom + y * inner_h) / self.height, 0.15 / self.width, h * inner_h / self.height
 
 
 # --- the report -----------------------------------------------------------------------------------------------------
@@ -131,8 +159,17 @@ def report_png(
     curve; PNG bytes. Needs matplotlib."""
     plt = _pyplot()
     columns = 1 + max((len(row.generated) for row in rows), default=1)
-    figure = plt.figure(figsize=(2.9 * columns + 1.2, 2.3 * len(rows) + 2.8), layout="constrained")
-    grid = figure.add_gridspec(len(rows) + 1, columns, height_ratios=[1.0] * len(rows) + [1.1])
+    # inches: every spectrogram 2.2 wide and 1.65 high with 0.55 between columns (tick labels) and 0.65 between
+    # rows (an x label and the next title); the loss curve 1.6 high below them; the first row's titles and the
+    # figure's title in the top margin
+    cell_w, cell_h, gap_w, gap_h, loss_h = 2.2, 1.65, 0.55, 0.65, 1.6
+    width = columns * cell_w + (columns - 1) * gap_w
+    height = len(rows) * (cell_h + gap_h) + loss_h
+    margins = {"left": 0.95, "right": 1.15, "top": 0.3 + (0.35 if title else 0.0), "bottom": 0.55}
+    figure = plt.figure(
+        figsize=(width + margins["left"] + margins["right"], height + margins["top"] + margins["bottom"])
+    )
+    layout = _Margins(figure, **margins)
     spectra = [
         [
             spectrogram_db(clip, sample_rate) if clip is not None else None
@@ -144,8 +181,11 @@ def report_png(
     image = None
     for r, (row, line) in enumerate(zip(rows, spectra, strict=False)):
         captions = [row.training_caption] + [caption for caption, _ in row.generated]
+        y = height - r * (cell_h + gap_h) - cell_h  # bottom of this row, inches above the loss curve's
         for c, (caption, found) in enumerate(zip(captions, line, strict=False)):
-            axes = figure.add_subplot(grid[r, c])
+            axes = figure.add_axes(
+                layout.box(c * (cell_w + gap_w) / width, y / height, cell_w / width, cell_h / height)
+            )
             if found is None:
                 axes.text(0.5, 0.5, "no training example\nseen yet", ha="center", va="center", fontsize=9)
                 axes.set_xticks([])
@@ -153,16 +193,18 @@ def report_png(
             else:
                 image = _draw_spectrogram(axes, *found, top)
                 _mark_spans(axes, row.spans)
-                axes.set_xlabel("time (s)", fontsize=8)
+                axes.set_xlabel("time (s)", fontsize=8, labelpad=1)
                 axes.tick_params(labelsize=7)
             axes.set_title(caption, fontsize=8)
             if c == 0:
                 axes.set_ylabel(f"{row.label}\nfrequency (Hz)", fontsize=9)
     if image is not None:
-        figure.colorbar(image, ax=figure.axes, label="level (dB re full scale)", shrink=0.8, pad=0.01, location="right")
-    _draw_losses(figure.add_subplot(grid[len(rows), :]), losses)
+        spectrograms = (height - len(rows) * (cell_h + gap_h) + gap_h) / height  # where the spectrograms begin
+        bar = figure.add_axes(layout.colour_bar(spectrograms + 0.1 * (1 - spectrograms), 0.8 * (1 - spectrograms)))
+        figure.colorbar(image, cax=bar, label="level (dB re full scale)")
+    _draw_losses(figure.add_axes(layout.box(0.0, 0.0, 1.0, loss_h / height)), losses)
     if title:
-        figure.suptitle(title, fontsize=11)
+        figure.suptitle(title, fontsize=11, y=1 - 0.06 / figure.get_size_inches()[1], va="top")
     return _png(figure)
 
 
