@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,11 @@ def envelope(length: int, rate: int, rng: np.random.Generator, *, sustained: boo
     return shape
 
 
-def tone(length: int, rate: int, rng: np.random.Generator, *, sustained: bool = False) -> np.ndarray:
-    frequency = rng.uniform(220, 880)
+def tone(
+    length: int, rate: int, rng: np.random.Generator, *, sustained: bool = False, notes: Sequence[float] = ()
+) -> np.ndarray:
+    """A note with its octave: one of `notes` (Hz) when given, otherwise anywhere from 220 to 880 Hz."""
+    frequency = float(notes[rng.integers(len(notes))]) if notes else rng.uniform(220, 880)
     t = np.arange(length) / rate
     signal = np.sin(2 * np.pi * frequency * t) + 0.3 * np.sin(4 * np.pi * frequency * t)  # a note with an octave
     return signal * envelope(length, rate, rng, sustained=sustained)
@@ -99,8 +103,10 @@ def write_dataset(
     rate: int = 16000,
     sustained: bool = False,
     seconds: float | None = None,
+    notes: Sequence[float] = (),
 ) -> list[Path]:
-    """Write the clips and their manifest; `seconds` fixes every clip's length (default: 0.6 to 1.6 s)."""
+    """Write the clips and their manifest; `seconds` fixes every clip's length (default: 0.6 to 1.6 s), `notes`
+    the tones' pitches (default: any from 220 to 880 Hz)."""
     rng = np.random.default_rng(seed)
     peak = 0.95 if sustained else 0.8
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,7 +117,10 @@ def write_dataset(
             length = rng.uniform(0.6, 1.6) if seconds is None else seconds
             resampled = index % 5 == 4  # every fifth clip at 22.05 kHz stereo
             clip_rate = 22050 if resampled else rate
-            signal = MAKERS[name](int(length * clip_rate), clip_rate, rng, sustained=sustained)
+            if name == "tone":
+                signal = tone(int(length * clip_rate), clip_rate, rng, sustained=sustained, notes=notes)
+            else:
+                signal = MAKERS[name](int(length * clip_rate), clip_rate, rng, sustained=sustained)
             signal = peak * signal / (np.abs(signal).max() + 1e-9)
             audio = np.stack([signal, signal * 0.9], axis=1) if resampled else signal[:, None]
             path = folder / f"{name}_{index:02d}.wav"
@@ -122,6 +131,16 @@ def write_dataset(
     return written
 
 
+def _frequencies(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated frequencies in Hz, got {text!r}") from None
+    if not values or not all(20 <= value <= 20000 for value in values):
+        raise argparse.ArgumentTypeError(f"every note must lie between 20 and 20000 Hz, got {text!r}")
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
@@ -129,6 +148,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sustained", action="store_true", help="near full-scale notes and dense noise bursts")
     parser.add_argument("--seconds", type=float, help="every clip this long (default: 0.6 to 1.6 s)")
+    parser.add_argument(
+        "--notes", type=_frequencies, default=(), help="the tones' pitches, comma-separated Hz (default: 220 to 880 Hz)"
+    )
     arguments = parser.parse_args()
     written = write_dataset(
         arguments.folder,
@@ -136,6 +158,7 @@ def main() -> None:
         seed=arguments.seed,
         sustained=arguments.sustained,
         seconds=arguments.seconds,
+        notes=arguments.notes,
     )
     print(f"wrote {len(written)} clips and their metadata.jsonl to {arguments.folder}")
 
