@@ -57,10 +57,18 @@ class EMA(nn.Module):
         shared = {id(p): p for p in model.parameters() if not p.requires_grad} if share_frozen else {}
         self.ema_model = copy.deepcopy(model, memo=dict(shared))
         self.ema_model.requires_grad_(False)
-        self._parameter_names = {
-            n for n, p in self.ema_model.named_parameters() if p.dtype in _AVERAGED_DTYPES and id(p) not in shared
-        }
-        self._buffer_names = {n for n, b in self.ema_model.named_buffers() if b.dtype in _AVERAGED_DTYPES}
+        self._averaged = (
+            (
+                "_parameters",
+                {
+                    n
+                    for n, p in self.ema_model.named_parameters()
+                    if p.dtype in _AVERAGED_DTYPES and id(p) not in shared
+                },
+            ),
+            ("_buffers", {n for n, b in self.ema_model.named_buffers() if b.dtype in _AVERAGED_DTYPES}),
+        )
+        self._slots: list[tuple[dict, dict, str]] | None = None  # built on first use
         self.register_buffer("initted", torch.tensor([0.0]))  # float [1], as upstream (a Tensor of False)
         self.register_buffer("step", torch.tensor([0]))  # int64 [1]: update() calls so far
 
@@ -76,19 +84,32 @@ class EMA(nn.Module):
         value = 1 - (1 + epoch / self.inv_gamma) ** -self.power
         return min(max(value, self.min_value), self.beta)
 
-    def _pairs(self, names: set[str], ema: dict[str, torch.Tensor], online: dict[str, torch.Tensor]):
-        for name in sorted(names):
-            if name not in online:
-                raise ValueError(f"the online model has no `{name}`, which its EMA copy averages")
-            yield ema[name], online[name]
-
     def _tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        online = self.online_model
-        pairs = list(
-            self._pairs(self._parameter_names, dict(self.ema_model.named_parameters()), dict(online.named_parameters()))
-        )
-        pairs += self._pairs(self._buffer_names, dict(self.ema_model.named_buffers()), dict(online.named_buffers()))
-        return pairs
+        """(average, online) pairs of every averaged tensor, read through the tables of their owning modules: a dict
+        lookup each instead of a walk of both module trees on every step, and the current tensor even after `.to()`
+        or a load replaced one (the owners are found by name once; modules are not swapped during training)."""
+        if self._slots is None:
+            self._slots = [self._slot(name, kind) for kind, names in self._averaged for name in sorted(names)]
+        return [(table[key], online_table[key]) for table, online_table, key in self._slots]
+
+    def _slot(self, name: str, kind: str) -> tuple[dict, dict, str]:
+        """(the EMA copy's parameter or buffer table holding `name`, the online model's, the key in both)."""
+        path, _, key = name.rpartition(".")
+        tables = []
+        for model in (self.ema_model, self.online_model):
+            try:
+                owner = model.get_submodule(path)
+            except AttributeError:
+                owner = None
+            table = getattr(owner, kind, {})
+            if key not in table:
+                raise ValueError(f"the online model has no `{name}`, which its EMA copy averages")
+            tables.append(table)
+        return tables[0], tables[1], key
+
+    def _apply(self, fn, recurse=True):
+        self._slots = None  # a move is rare: find the owners again then
+        return super()._apply(fn, recurse)
 
     @torch.no_grad()
     def copy_from_online(self) -> None:
@@ -109,8 +130,10 @@ class EMA(nn.Module):
             self.copy_from_online()
             self.initted.fill_(1.0)
         weight = 1.0 - self.current_decay()
-        for average, current in self._tensors():
-            average.lerp_(current, weight)
+        pairs = self._tensors()
+        if pairs:  # one call for all tensors: per-tensor calls cost a Python round trip (or a kernel launch) each
+            averages, currents = zip(*pairs, strict=True)
+            torch._foreach_lerp_(list(averages), list(currents), weight)
 
     def forward(self, *args, **kwargs):
         return self.ema_model(*args, **kwargs)

@@ -111,3 +111,24 @@ def test_invalid_settings_are_refused():
         EMA(_scalar_model(0.0), beta=1.5)
     with pytest.raises(ValueError):
         EMA(_scalar_model(0.0), update_every=0)
+
+
+def test_averages_follow_tensors_replaced_after_the_first_update():
+    # `.to()` and some loads put new tensor objects in a module's tables; the average must track those, not the
+    # tensors it first saw
+    online = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    ema = EMA(online, update_after_step=0, power=1.0, inv_gamma=1.0)
+    ema.update()  # copies, and finds every tensor's owner
+    with torch.no_grad():
+        online[0].weight.fill_(0.0)
+        ema.ema_model[0].weight.fill_(0.0)
+    online[1].register_buffer("running_mean", torch.full((2,), 4.0))  # a new object in the online table
+    online[0].weight = nn.Parameter(torch.full((2, 2), 2.0))
+    ema.update()  # initialises: copies the current tensors
+    assert torch.equal(ema.ema_model[1].running_mean, torch.full((2,), 4.0))
+    ema.ema_model[1].running_mean.fill_(0.0)
+    ema.update()  # decay 1 - 3^-1: the average moves a third of the way to 4
+    assert torch.allclose(ema.ema_model[1].running_mean, torch.full((2,), 4.0 / 3.0))
+    assert torch.allclose(ema.ema_model[0].weight, torch.full((2, 2), 2.0))
+    moved = ema.to(torch.float64)  # a move finds the owners again
+    assert moved is ema and ema.ema_model[0].weight.dtype == torch.float64
