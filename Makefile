@@ -57,11 +57,11 @@ parity: $(STAMP)
 # measured. Budget: at most 5 minutes after set-up on 2 idle CPU cores (README). Outputs: runs/demo/report.png
 # (spectrograms of training and generated clips per class, loss curve), runs/demo/demos/ (WAV, spectrograms and a
 # report per round), runs/demo/checkpoints/, runs/demo/sample.wav.
-DEMO_STEPS ?= 1800
+DEMO_STEPS ?= 2400
 
 demo: $(STAMP)
 	$(VENV)/bin/audiodiff validate examples/
-	$(PY) examples/make_toy_dataset.py examples/data/toy --sustained --seconds 0.5
+	$(PY) examples/make_toy_dataset.py examples/data/toy --sustained --seconds 0.5 --notes 220,330,440,660
 	rm -rf runs/demo
 	$(VENV)/bin/audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo \
 		--max-steps $(DEMO_STEPS) --batch-size 8 --checkpoint-every $(DEMO_STEPS)

@@ -88,7 +88,8 @@ def noise(length: int, rate: int, rng: np.random.Generator, *, sustained: bool =
         else:
             burst = envelope(min(size, length - position), rate, rng)
         bursts[position : position + size] = burst[: length - position]
-        position += size + int(rate * rng.uniform(0.05, 0.2))
+        # sustained: gaps of 100 ms or more, so at least one whole 50 ms frame (what the demo measures) is silent
+        position += size + int(rate * (rng.uniform(0.1, 0.2) if sustained else rng.uniform(0.05, 0.2)))
     return filtered * bursts
 
 
