@@ -148,7 +148,7 @@ def test_the_demo_measures_tell_tones_chirps_and_noise_bursts_from_noise_and_fro
 
 # The whole `make demo` recipe, shortened: the dataset as the Makefile writes it, the shipped config, `run`, `sample`
 # and `examples/measure_demo.py`, with DEMO_TEST_STEPS training steps instead of the Makefile's DEMO_STEPS.
-DEMO_TEST_STEPS = 300
+DEMO_TEST_STEPS = 600
 
 
 @pytest.mark.slow
@@ -190,17 +190,16 @@ def test_the_demo_recipe_runs_end_to_end_and_learns_the_toy_spectra(tmp_path: Pa
     report = "\n".join(lines)
     assert (output / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     by_class = {result.name: result for result in results}
-    rate = json.loads(model.read_text())["sample_rate"]
-    white = measure.Measures.of(np.random.default_rng(0).standard_normal(rate) * 0.5, rate)
-    # Weaker than the README's targets (those need the Makefile's DEMO_STEPS and are not all met yet, README), but each
-    # fails for an untrained model, whose clips are white noise (flatness about -2.5 dB, peak-to-rest about -10 dB at
-    # 4 kHz, level range about 2 dB): the tones and chirps are at least 2 dB less flat than white noise (the model
-    # has learned their narrow spectra, not the noise class's flat one), the tones' peak stands at least 2 dB further
-    # out of the rest, and the noise bursts' loudest and quietest frames lie at least 2 dB further apart.
-    for name in ("tone", "chirp"):
-        for measured in by_class[name].generated:
-            assert measured.flatness_db <= white.flatness_db - 2.0, report
-    tones = by_class["tone"].generated
-    assert np.mean([m.tone_peak_to_rest_db for m in tones]) >= white.tone_peak_to_rest_db + 2.0, report
-    bursts = by_class["noise"].generated
-    assert np.mean([m.noise_range_db for m in bursts]) >= white.noise_range_db + 2.0, report
+    # A quarter of the Makefile's DEMO_STEPS, so the thresholds are weaker than the README's targets (which need the
+    # whole run), but each is one the untrained model's white-noise clips miss by far (peak-to-rest about -10 dB at
+    # 4 kHz, level range about 2 dB, no sweep) and the learned classes pass at 600 steps with a margin (measured
+    # here: tones +8.8 and +7.5 dB, chirps 2.06 and 1.63 octaves with rho 0.99 and 0.82, noise 21.9 and 23.4 dB):
+    # every clip lands nearest its own class's training clips; every chirp sweeps an octave or more in one
+    # direction; every noise clip has a gap 15 dB under its bursts; every tone stands out of the rest by 0 dB or more.
+    assert [label for r in results for label in r.labels] == [r.name for r in results for _ in r.labels], report
+    for measured in by_class["chirp"].generated:
+        assert measured.chirp_octaves >= 1.0 and abs(measured.chirp_rho) >= 0.6, report
+    for measured in by_class["noise"].generated:
+        assert measured.noise_range_db >= 15.0, report
+    for measured in by_class["tone"].generated:
+        assert measured.tone_peak_to_rest_db >= 0.0, report
