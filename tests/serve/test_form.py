@@ -29,7 +29,7 @@ def test_the_example_asks_for_its_class_and_fills_seconds_itself():
     assert form.seconds_default == config["sample_size"] / config["sample_rate"]
     assert form.seconds_max == 8  # the `seconds_total` conditioner's max_val: longer clips would be told "8 s"
     assert form.cfg and not form.negative_prompt
-    assert form.objective == "rectified_flow"
+    assert form.objective == "rf_denoiser"
 
 
 def test_numbers_become_bounded_sliders_and_ints_are_rounded():

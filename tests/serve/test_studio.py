@@ -130,7 +130,8 @@ def test_the_page_is_built_from_the_studio_without_serving(studio: Studio):
         "ad-config-check",
     } <= ids
     sampler = next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "ad-sampler")
-    assert sampler.value == "euler" and ("euler", "euler") in sampler.choices  # the rectified-flow family
+    # the rectified-flow family, starting at the ping-pong sampler an `rf_denoiser` model samples with
+    assert sampler.value == "pingpong" and ("euler", "euler") in sampler.choices
     refused = build_page(None, "<p>refused</p>", title="model.json")
     assert "ad-load-refusal" in {getattr(b, "elem_id", None) for b in refused.blocks.values()}
 
