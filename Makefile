@@ -66,7 +66,7 @@ demo: $(STAMP)
 	$(VENV)/bin/audiodiff run examples/toy_dit.json --dataset examples/toy_dataset.json --output runs/demo \
 		--max-steps $(DEMO_STEPS) --batch-size 8 --checkpoint-every $(DEMO_STEPS)
 	$(VENV)/bin/audiodiff sample examples/toy_dit.json --ckpt "$$(ls runs/demo/checkpoints/*.safetensors | tail -n 1)" \
-		--cond class=tone --seconds 0.5 --cfg-scale 4 --steps 50 --seed 1 --output runs/demo/sample.wav
+		--cond class=tone --seconds 0.5 --cfg-scale 4 --steps 100 --seed 1 --output runs/demo/sample.wav
 	$(PY) examples/measure_demo.py runs/demo
 
 # The reference (stable-audio-tools at commit 50049e3) in its own environment, .bench-env/, so the benches measure it

@@ -193,7 +193,7 @@ def test_the_demo_recipe_runs_end_to_end_and_learns_the_toy_spectra(tmp_path: Pa
     # A quarter of the Makefile's DEMO_STEPS, so the thresholds are weaker than the README's targets (which need the
     # whole run), but each is one the untrained model's white-noise clips miss by far (peak-to-rest about -10 dB at
     # 4 kHz, level range about 2 dB, no sweep) and the learned classes pass at 600 steps with a margin (measured
-    # here: tones +8.8 and +7.5 dB, chirps 2.06 and 1.63 octaves with rho 0.99 and 0.82, noise 21.9 and 23.4 dB):
+    # here: tones +9.5 and +7.0 dB, chirps 1.73 and 1.49 octaves with rho 1.00 and 0.79, noise 24.2 and 25.4 dB):
     # every clip lands nearest its own class's training clips; every chirp sweeps an octave or more in one
     # direction; every noise clip has a gap 15 dB under its bursts; every tone stands out of the rest by 0 dB or more.
     assert [label for r in results for label in r.labels] == [r.name for r in results for _ in r.labels], report
