@@ -15,7 +15,7 @@ model starts from (the decaying default is 12 dB or more below it, which leaves 
 under the noise for most of the training times).
 
     python examples/make_toy_dataset.py examples/data/toy [--clips-per-class 16] [--seed 0] [--sustained]
-                                                           [--seconds S]
+                                                           [--seconds S] [--notes HZ,HZ,...]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def noise(length: int, rate: int, rng: np.random.Generator, *, sustained: bool =
         else:
             burst = envelope(min(size, length - position), rate, rng)
         bursts[position : position + size] = burst[: length - position]
-        # sustained: gaps of 100 ms or more, so at least one whole 50 ms frame (what the demo measures) is silent
+        # sustained: gaps of 100 ms or more; from gaps down to 50 ms the demo model learned shallower silences
         position += size + int(rate * (rng.uniform(0.1, 0.2) if sustained else rng.uniform(0.05, 0.2)))
     return filtered * bursts
 

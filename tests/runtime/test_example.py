@@ -146,6 +146,41 @@ def test_the_demo_measures_tell_tones_chirps_and_noise_bursts_from_noise_and_fro
     assert noisy.flatness_db > -25 and classify(noisy) == "tone"
 
 
+def test_the_demo_dataset_plays_the_given_notes_and_leaves_gaps_of_100_ms_between_bursts(tmp_path: Path):
+    toy = _examples_module("make_toy_dataset")
+    measure = _examples_module("measure_demo")
+    toy.write_dataset(tmp_path, clips_per_class=6, sustained=True, seconds=0.5, notes=(220.0, 660.0))
+    pitches = set()
+    for path in sorted(tmp_path.glob("*.wav")):
+        audio, rate = soundfile.read(path, always_2d=True)
+        mono = audio.mean(1)
+        spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
+        peak = np.fft.rfftfreq(len(mono), 1 / rate)[np.argmax(spectrum)]
+        if path.name.startswith("tone"):
+            pitches.add(min((220.0, 660.0), key=lambda note: abs(note - peak)))
+            assert min(abs(peak - 220.0), abs(peak - 660.0)) <= 2.0, (path.name, peak)  # 2 Hz bins
+        if path.name.startswith("noise"):
+            assert measure.level_range_db(mono, rate) >= 60.0, path.name  # a whole 50 ms frame of silence
+            silent = np.concatenate([[0], (np.abs(mono) < 1e-4).astype(int), [0]])
+            starts, ends = np.flatnonzero(np.diff(silent) == 1), np.flatnonzero(np.diff(silent) == -1)  # [start, end)
+            gaps = [
+                (end - start) / rate
+                for start, end in zip(starts, ends, strict=True)
+                if start > 0 and end < len(mono) and end - start >= 0.01 * rate  # between bursts, not a zero crossing
+            ]
+            assert gaps and min(gaps) >= 0.09, (path.name, gaps)  # 100 ms or more, less the bursts' 5 ms edges
+    assert pitches == {220.0, 660.0}
+    refused = subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_toy_dataset.py"), str(tmp_path / "x"), "--notes", "220,loud"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2 and "comma-separated frequencies" in refused.stderr
+    assert not (tmp_path / "x").exists()
+
+
 # The whole `make demo` recipe, shortened: the dataset as the Makefile writes it, the shipped config, `run`, `sample`
 # and `examples/measure_demo.py`, with DEMO_TEST_STEPS training steps instead of the Makefile's DEMO_STEPS.
 DEMO_TEST_STEPS = 600
