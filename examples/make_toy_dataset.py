@@ -8,9 +8,9 @@ By default clip lengths vary around one second, so training sees both random cro
 decay as plucked notes do; a few clips are written at 22.05 kHz in stereo to exercise resampling and down-mixing.
 Deterministic: the same seed writes the same files.
 
-`--sustained --seconds 0.5` writes what `make demo` trains on: every clip exactly half a second (one training example,
-no padding, and the `seconds_total` the demo samples with), notes that barely fade, and noise bursts saturated to
-a dense level with silent gaps. Those clips' power is within about 6 dB of the unit-variance noise a diffusion
+`--sustained --seconds 0.5 --notes 220,330,440,660` writes what `make demo` trains on: every clip exactly half a
+second (one training example, no padding, and the `seconds_total` the demo samples with), notes from four pitches
+that barely fade, and noise bursts saturated to a dense level with silent gaps of 100 ms or more. Those clips' power is within about 6 dB of the unit-variance noise a diffusion
 model starts from (the decaying default is 12 dB or more below it, which leaves the classes' structure buried
 under the noise for most of the training times).
 
