@@ -68,6 +68,32 @@ def fit_crop(data: np.ndarray, file_rate: int, plan: CropPlan, channels: int) ->
     return audio, padding_mask
 
 
+def read_crop(
+    source: Any,
+    source_frames: int,
+    source_rate: int,
+    *,
+    rate: int,
+    size: int,
+    channels: int,
+    random_crop: bool,
+    rng: np.random.Generator,
+    what: str,
+) -> tuple[Tensor, Tensor, CropPlan]:
+    """Plan the window of an audio file (a path or a file-like object), read just its frames and fit them:
+    (audio [channels, size], padding mask [size], the plan). ValueError names `what` when nothing usable was read."""
+    import soundfile
+
+    plan = plan_crop(source_frames, source_rate, rate=rate, size=size, random_crop=random_crop, rng=rng)
+    data, file_rate = soundfile.read(source, start=plan.start, frames=plan.frames, dtype="float32", always_2d=True)
+    if data.shape[0] == 0:
+        raise ValueError(f"{what} holds no audio frames")
+    if not np.isfinite(data).all():
+        raise ValueError(f"{what} holds NaN or infinite samples")
+    audio, padding_mask = fit_crop(data, file_rate, plan, channels)  # [C, size], [size]
+    return audio, padding_mask, plan
+
+
 def latent_window(
     latents: Tensor, stored_mask: object, *, size: int, random_crop: bool, rng: np.random.Generator
 ) -> tuple[Tensor, Tensor]:

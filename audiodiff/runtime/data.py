@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.cropping import fit_crop, latent_window, plan_crop
+from audiodiff.runtime.cropping import latent_window, read_crop
 from audiodiff.runtime.scan import (  # noqa: F401 (the scans are part of this module's interface)
     AUDIO_EXTENSIONS,
     METADATA_FUNCTION,
@@ -127,24 +127,17 @@ class AudioDataset(_StreamDataset):
         self.random_crop = random_crop
 
     def load(self, entry: DataFile, rng: np.random.Generator) -> tuple[Tensor, dict[str, Any]]:
-        import soundfile
-
-        plan = plan_crop(
+        audio, padding_mask, plan = read_crop(
+            entry.path,
             entry.frames,
             entry.sample_rate,
             rate=self.sample_rate,
             size=self.sample_size,
+            channels=self.channels,
             random_crop=self.random_crop,
             rng=rng,
-        )
-        data, file_rate = soundfile.read(
-            entry.path, start=plan.start, frames=plan.frames, dtype="float32", always_2d=True
-        )
-        if data.shape[0] == 0:
-            raise ItemError("no audio frames could be read")
-        if not np.isfinite(data).all():
-            raise ItemError("the file holds NaN or infinite samples")
-        audio, padding_mask = fit_crop(data, file_rate, plan, self.channels)  # [C, sample_size], [sample_size]
+            what="the file",
+        )  # [C, sample_size], [sample_size]
         info = dict(entry.metadata)
         info.update(path=entry.path, relpath=entry.relpath, **plan.metadata(padding_mask))
         return audio, info

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from audiodiff.runtime.cropping import fit_crop, latent_window, plan_crop
+from audiodiff.runtime.cropping import latent_window, read_crop
 from audiodiff.runtime.shards import LATENT_MEMBER, audio_member
 
 
@@ -43,22 +43,17 @@ def crop_audio(
     header = soundfile.info(io.BytesIO(member))
     if header.frames <= 0 or header.samplerate <= 0:
         raise ValueError(f"the `{suffix}` member holds no audio frames")
-    plan = plan_crop(
+    audio, padding_mask, plan = read_crop(
+        io.BytesIO(member),
         header.frames,
         header.samplerate,
         rate=crop.sample_rate,
         size=crop.sample_size,
+        channels=crop.channels,
         random_crop=crop.random_crop,
         rng=rng,
-    )
-    data, file_rate = soundfile.read(
-        io.BytesIO(member), start=plan.start, frames=plan.frames, dtype="float32", always_2d=True
-    )
-    if data.shape[0] == 0:
-        raise ValueError(f"the `{suffix}` member holds no audio frames")
-    if not np.isfinite(data).all():
-        raise ValueError(f"the `{suffix}` member holds NaN or infinite samples")
-    audio, padding_mask = fit_crop(data, file_rate, plan, crop.channels)  # [C, sample_size], [sample_size]
+        what=f"the `{suffix}` member",
+    )  # [C, sample_size], [sample_size]
     info = dict(metadata)
     info.update(plan.metadata(padding_mask))
     return audio, info
